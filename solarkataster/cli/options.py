@@ -1,0 +1,30 @@
+"""Options shared by several commands, defined once."""
+from __future__ import annotations
+
+import click
+
+weather = click.option(
+    "--weather", "weather", default="clear-sky", show_default=True, metavar="SPEC",
+    help="'clear-sky' (offline default, Ineichen + Linke climatology), a weather file path "
+         "(DWD TRY, EPW, PVGIS TMY, TMY3, CSV; format detected from content) or 'pvgis' (download, cached).")
+year = click.option("--year", type=int, default=2025, show_default=True,
+                    help="Calendar year the weather is mapped onto.")
+albedo = click.option("--albedo", type=float, default=0.2, show_default=True,
+                      help="Ground albedo [0-1].")
+sectors = click.option("--sectors", type=int, default=None,
+                       help="Number of horizon azimuth sectors (default: the engine's, see README).")
+max_distance = click.option("--max-distance", type=float, default=None,
+                            help="Horizon search distance [m] (default: whole scene, complete).")
+linke = click.option("--linke", type=float, default=None,
+                     help="Constant Linke turbidity for clear sky (default: pvlib's climatology).")
+step = click.option("--step", type=int, default=10, show_default=True,
+                    help="Sun position step [min] within each weather interval.")
+sky_model = click.option("--sky-model", type=click.Choice(["perez", "isotropic"]), default="perez",
+                         show_default=True, help="Diffuse transposition model.")
+
+
+def engine_options(f):
+    """Decorate a command with the engine's options (weather, year, albedo, sectors, ...)."""
+    for opt in reversed([weather, year, albedo, sectors, max_distance, linke, step, sky_model]):
+        f = opt(f)
+    return f
