@@ -1,0 +1,205 @@
+"""Irradiation on surfaces from their orientation, their horizon profile and a sky table.
+
+For each surface (a raster pixel, a wall sample, a sensor):
+
+* **beam** and **Perez circumsolar** use the exact sun positions of the sky table; a step counts when the
+  sun is above both the terrain horizon (interpolated between sectors at the step's azimuth bin) and the
+  surface's own plane;
+* **isotropic diffuse** is weighted by the sky view factor of the surface: the part of its hemisphere of
+  view above the terrain horizon, the horizontal and its own plane (Dozier & Frew 1990 [2]_);
+* the **horizon band** (Perez F2) is weighted by the share of the horizon line that is visible in front
+  of the surface, a band being hidden as the terrain horizon rises through its 6.5° width [3]_;
+* **ground reflection** is isotropic: albedo x global horizontal irradiation x (1 - sky view factor),
+  i.e. the non-sky part of the view is taken as ground lit by the unobstructed global irradiance. For an
+  unobstructed plane this is pvlib's ``(1 - cos tilt) / 2`` term exactly.
+
+References
+----------
+.. [1] Perez, R., Ineichen, P., Seals, R., Michalsky, J., & Stewart, R. (1990). Modeling daylight
+   availability and irradiance components from direct and global irradiance. Solar Energy, 44(5),
+   271-289. https://doi.org/10.1016/0038-092X(90)90055-H
+.. [2] Dozier, J., & Frew, J. (1990). Rapid calculation of terrain parameters for radiation modeling
+   from digital elevation data. IEEE Transactions on Geoscience and Remote Sensing, 28(5), 963-969.
+   https://doi.org/10.1109/36.58986
+.. [3] Perez, R., Seals, R., Ineichen, P., Stewart, R., & Menicucci, D. (1987). A new simplified version
+   of the Perez diffuse irradiance model for tilted surfaces. Solar Energy, 39(3), 221-231.
+   https://doi.org/10.1016/S0038-092X(87)80031-2
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._kernels import irradiation as _k
+from .errors import check_range
+from .sky import HORIZON_BAND, SkyTable, SunSteps
+from .surface import tilt_azimuth_to_normal
+
+_GRID = 64  # lookup cells per azimuth bin for the elevation threshold
+
+
+@dataclass(frozen=True)
+class Irradiation:
+    """Annual and monthly irradiation of a set of surfaces (all arrays share the surfaces' shape).
+
+    Attributes
+    ----------
+    global_, beam, diffuse, reflected : ndarray
+        Annual irradiation [kWh/m²]; diffuse includes circumsolar and the horizon band.
+    monthly : ndarray, shape (12, ...)
+        Monthly global irradiation [kWh/m²].
+    sky_view_factor : ndarray
+        Share of the isotropic sky the surface sees [0-1] ((1 + cos tilt) / 2 when unobstructed).
+    """
+
+    global_: np.ndarray
+    beam: np.ndarray
+    diffuse: np.ndarray
+    reflected: np.ndarray
+    monthly: np.ndarray
+    sky_view_factor: np.ndarray
+
+
+def _table_arrays(sky: SkyTable):
+    """Kernel-ready arrays derived from a sky table (tan of elevation, per-bin lookup grids)."""
+    nb = sky.azimuth_bins
+    tan_el = np.tan(np.radians(np.clip(sky.elevation, -89.9, 89.9)))
+    grid = np.zeros((nb, _GRID + 1), np.int64)
+    t0 = np.zeros(nb)
+    dt = np.ones(nb)
+    for b in range(nb):
+        a, e = sky.bin_start[b], sky.bin_start[b + 1]
+        if e <= a:
+            continue
+        lo, hi = tan_el[a], tan_el[e - 1]
+        t0[b] = lo
+        dt[b] = max((hi - lo) / _GRID, 1e-12)
+        edges = lo + dt[b] * np.arange(_GRID + 1)
+        grid[b] = a + np.searchsorted(tan_el[a:e], edges, side="right")
+    centres = np.radians((np.arange(nb) + 0.5) * 360.0 / nb)
+    month_list = np.zeros((nb, 12), np.int64)
+    month_count = sky.bin_months.sum(axis=1).astype(np.int64)
+    for b in range(nb):
+        ms = np.flatnonzero(sky.bin_months[b])
+        month_list[b, :ms.size] = ms
+    return dict(bin_sin=np.sin(centres), bin_cos=np.cos(centres), tan_el=tan_el, grid=grid, grid_t0=t0,
+                grid_dt=dt, month_list=month_list, month_count=month_count)
+
+
+def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
+    """Annual and monthly irradiation of surfaces with given horizons and orientations.
+
+    Parameters
+    ----------
+    horizon_angles : array_like, shape (sectors, ...)
+        Horizon elevation [°] along azimuths k * 360 / sectors (see
+        :func:`solarkataster.horizon.horizon_angles`); -90 where open, NaN where missing.
+    surface_tilt, surface_azimuth : array_like, shape (...)
+        Orientation of each surface [°].
+    sky : SkyTable
+        From :func:`solarkataster.sky.sky_table`.
+    albedo : float
+        Ground albedo [0-1].
+
+    Returns
+    -------
+    Irradiation
+    """
+    albedo = check_range("albedo", albedo, 0.0, 1.0)
+    hor = np.asarray(horizon_angles, dtype=np.float32)
+    shape = hor.shape[1:]
+    n_sec = hor.shape[0]
+    tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
+    azi = np.broadcast_to(np.asarray(surface_azimuth, float), shape)
+    nrm = np.ascontiguousarray(tilt_azimuth_to_normal(tilt, azi).reshape(3, -1))
+    hor2 = np.ascontiguousarray(hor.reshape(n_sec, -1))
+    n = hor2.shape[1]
+    sec = np.radians(np.arange(n_sec) * 360.0 / n_sec)
+    t = _table_arrays(sky)
+    beam = np.empty(n)
+    month = np.empty((12, n))
+    refl = np.empty(n)
+    svf = np.empty(n)
+    _k.evaluate(hor2, nrm, np.sin(sec), np.cos(sec), t["bin_sin"], t["bin_cos"], sky.bin_start, t["tan_el"],
+                t["grid"], t["grid_t0"], t["grid_dt"], t["month_list"], t["month_count"], sky.beam_sum,
+                sky.month_sum, sky.isotropic, sky.band, sky.ghi, albedo, HORIZON_BAND, beam, month, refl, svf)
+    glob = month.sum(axis=0)
+    return Irradiation(global_=glob.reshape(shape), beam=beam.reshape(shape),
+                       diffuse=(glob - beam - refl).reshape(shape), reflected=refl.reshape(shape),
+                       monthly=month.reshape((12,) + shape), sky_view_factor=svf.reshape(shape))
+
+
+def unobstructed_irradiation(surface_tilt, surface_azimuth, sky, albedo=0.2, sectors=72):
+    """Irradiation of surfaces with an open horizon (the reference for shading losses)."""
+    tilt = np.asarray(surface_tilt, float)
+    shape = np.broadcast_shapes(tilt.shape, np.shape(surface_azimuth))
+    hor = np.full((sectors,) + shape, -90.0, np.float32)
+    return irradiation(hor, surface_tilt, surface_azimuth, sky, albedo)
+
+
+def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSteps, albedo=0.2):
+    """Plane-of-array irradiance time series at points, step by step.
+
+    Parameters
+    ----------
+    horizon_profile : array_like, shape (sectors, n)
+        Horizon elevation [°] per sector for each point.
+    surface_tilt, surface_azimuth : array_like, shape (n,)
+        Orientation [°].
+    steps : SunSteps
+        Sub-hourly sun and sky steps.
+    albedo : float
+        Ground albedo [0-1].
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One per point, indexed by the steps' UTC midpoints: ``poa_global``, ``poa_beam``,
+        ``poa_diffuse``, ``poa_reflected`` [W/m²] and ``sun_visible`` (bool).
+    """
+    hor = np.asarray(horizon_profile, float)
+    n_sec = hor.shape[0]
+    tilt = np.atleast_1d(np.asarray(surface_tilt, float))
+    azi = np.atleast_1d(np.asarray(surface_azimuth, float))
+    svf_all = irradiation(hor.astype(np.float32), tilt, azi, _empty_sky(n_sec), albedo)
+    s = steps.sun_vectors()
+    sec_w = 360.0 / n_sec
+    out = []
+    for i in range(hor.shape[1]):
+        n = tilt_azimuth_to_normal(tilt[i], azi[i])
+        # terrain horizon at each step's azimuth, linear between sectors
+        f = steps.azimuth / sec_w
+        k0 = np.floor(f).astype(int) % n_sec
+        w = f - np.floor(f)
+        h = (1 - w) * hor[k0, i] + w * hor[(k0 + 1) % n_sec, i]
+        cos_aoi = s @ n
+        visible = (steps.elevation > h) & (cos_aoi > 0) & (steps.apparent_zenith < 90)
+        beam = np.where(visible, steps.dni * cos_aoi, 0.0)
+        circ = np.where(visible, steps.circumsolar() * cos_aoi, 0.0)
+        svf = svf_all.sky_view_factor[i]
+        hb = _band_factor(hor[:, i], n)
+        diffuse = circ + steps.dhi * (1 - steps.f1) * svf + steps.dhi * steps.f2 * hb
+        refl = albedo * steps.ghi * (1 - svf)
+        out.append(pd.DataFrame({"poa_global": beam + diffuse + refl, "poa_beam": beam, "poa_diffuse": diffuse,
+                                 "poa_reflected": refl, "sun_visible": visible}, index=steps.time))
+    return out
+
+
+def _band_factor(hor_deg, normal):
+    """Visible share of the Perez horizon band for one surface (sin tilt when unobstructed)."""
+    n_sec = hor_deg.size
+    phi = np.radians(np.arange(n_sec) * 360.0 / n_sec)
+    proj = normal[0] * np.sin(phi) + normal[1] * np.cos(phi)
+    vis = np.clip(1.0 - np.maximum(hor_deg, 0.0) / HORIZON_BAND, 0.0, 1.0)
+    return float(np.sum(np.maximum(proj, 0.0) * vis) * np.pi / n_sec + 0.0)
+
+
+def _empty_sky(n_sec):
+    """A sky table with no sun, for sky-view-factor-only evaluations."""
+    zeros12 = np.zeros(12)
+    nb = 8
+    return SkyTable(azimuth_bins=nb, bin_start=np.zeros(nb + 1, np.int64), elevation=np.zeros(1),
+                    beam_sum=np.zeros((1, 3)), month_sum=np.zeros((1, 12, 3)), bin_months=np.zeros((nb, 12), bool),
+                    isotropic=zeros12, band=zeros12, ghi=zeros12)
