@@ -1,0 +1,307 @@
+"""Vector outputs: GeoJSON (RFC 7946) and GeoPackage layers of roofs, walls and buildings.
+
+The property names, order, types and units of the three layers are a contract: the web service and the
+map page read them. They are fixed in the JSON Schemas shipped in ``solarkataster/schemas`` and in
+:data:`UNITS` (whose key order is the output order). Extra properties are allowed and follow the contract
+ones in their column order.
+
+GeoJSON output follows RFC 7946: WGS84 longitude/latitude rounded to 1e-7° (about 1 cm), exterior rings
+counter-clockwise and holes clockwise, no ``crs`` member. A top-level foreign member ``metadata`` carries
+the layer name, the units of every property, the software version, the creation time (UTC, ISO 8601), the
+source CRS and any provenance passed in (weather source, input hashes, model choices).
+
+Both writers are atomic: they write a temporary file in the target's folder and ``os.replace`` it, so a
+failure never leaves a partial file and never clobbers an existing one.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from ..errors import InputError, ParameterError
+
+log = logging.getLogger(__name__)
+
+#: Units of every contract property, per layer, in output order. '' = identifier, class or flag; '1' = dimensionless.
+UNITS = {
+    "roofs": {
+        "building_id": "", "face_id": "", "tilt": "°", "azimuth": "°", "area": "m²", "footprint_area": "m²",
+        "height": "m", "irradiation": "kWh/m²/a", "irradiation_p10": "kWh/m²/a",
+        "irradiation_p50": "kWh/m²/a", "irradiation_p90": "kWh/m²/a", "monthly_irradiation": "kWh/m²/month",
+        "shading_loss": "1", "usable_area": "m²", "modules": "1", "kwp": "kWp", "yield_kwh": "kWh/a",
+        "specific_yield": "kWh/kWp/a", "co2_savings_kg": "kg/a", "suitability": "",
+    },
+    "walls": {
+        "building_id": "", "wall_id": "", "azimuth": "°", "length": "m", "height": "m", "area": "m²",
+        "irradiation": "kWh/m²/a", "monthly_irradiation": "kWh/m²/month",
+        "bands": "z_min, z_max: m above ground; irradiation: kWh/m²/a", "usable_area": "m²", "kwp": "kWp",
+        "yield_kwh": "kWh/a", "suitability": "", "shared": "",
+    },
+    "buildings": {
+        "building_id": "", "source": "", "status": "", "partly_outside": "", "faces": "1",
+        "roof_area": "m²", "usable_area": "m²", "kwp": "kWp", "yield_kwh": "kWh/a",
+        "specific_yield": "kWh/kWp/a", "co2_savings_kg": "kg/a", "monthly_yield": "kWh/month",
+        "suitability": "", "wall_area": "m²", "wall_kwp": "kWp", "wall_yield_kwh": "kWh/a", "height": "m",
+    },
+}
+
+#: Property holding each layer's unique feature id.
+ID_PROPERTY = {"roofs": "face_id", "walls": "wall_id", "buildings": "building_id"}
+
+COORDINATE_DECIMALS = 7
+
+
+def _check_layer(layer):
+    if layer not in UNITS:
+        raise ParameterError(f"layer={layer!r}: use one of {sorted(UNITS)}")
+
+
+def load_schema(layer):
+    """The shipped JSON Schema (dict) of ``layer`` ('roofs', 'walls' or 'buildings')."""
+    _check_layer(layer)
+    text = resources.files("solarkataster").joinpath("schemas", f"{layer}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+# ------------------------------------------------------------------------------------------ values
+
+def _json_value(value):
+    """A property value as plain JSON: NaN/None/NaT -> None, numpy scalars -> Python, arrays -> lists."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    try:  # pandas NA / NaT and other missing markers
+        import pandas as pd
+        if pd.isna(value):
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.isoformat()
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _property_order(columns, layer):
+    contract = [c for c in UNITS[layer] if c in columns]
+    return contract + [c for c in columns if c not in UNITS[layer]]
+
+
+def _wgs84_geometries(gdf, source):
+    from pyproj import CRS
+
+    if gdf.crs is None:
+        from ..errors import CRSError
+        raise CRSError(f"{source}: the layer has no CRS; set it (GeoDataFrame.set_crs) before export")
+    geoms = gdf.geometry.to_crs(4326).to_numpy() if not CRS(gdf.crs).equals(CRS(4326)) \
+        else gdf.geometry.to_numpy()
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    # orient after rounding, which can flip the winding of a sliver
+    return shapely.orient_polygons(geoms, exterior_cw=False)
+
+
+def _geometry_json(geom):
+    if geom is None or shapely.is_missing(geom) or geom.is_empty:
+        return None
+    return json.loads(shapely.to_geojson(geom))
+
+
+# ----------------------------------------------------------------------------------------- writers
+
+def _atomic_write(path, write, suffix):
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then move it into place."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        raise
+    return path
+
+
+def build_metadata(layer, crs=None, metadata=None):
+    """The ``metadata`` foreign member of a layer: units, version, creation time, source CRS, provenance."""
+    from .. import __version__
+
+    meta = {
+        "layer": layer,
+        "units": dict(UNITS[layer]),
+        "version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source_crs": crs.to_string() if crs is not None and hasattr(crs, "to_string") else (
+            None if crs is None else str(crs)),
+    }
+    for key, value in (metadata or {}).items():
+        meta[key] = _json_value(value)
+    return meta
+
+
+def write_geojson(path, features_gdf, *, layer, metadata=None):
+    """Write one layer as an RFC 7946 GeoJSON FeatureCollection, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.geojson``).
+    features_gdf : geopandas.GeoDataFrame
+        Features in any CRS; one column per property. List- or array-valued columns
+        (``monthly_irradiation``, ``bands``) stay JSON arrays.
+    layer : {'roofs', 'walls', 'buildings'}
+        Fixes the property order and the units recorded in the metadata.
+    metadata : dict, optional
+        Provenance merged into the ``metadata`` member (``weather``, ``inputs``, model choices, ...).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    _check_layer(layer)
+    columns = [c for c in features_gdf.columns if c != features_gdf.geometry.name]
+    order = _property_order(columns, layer)
+    geoms = _wgs84_geometries(features_gdf, str(path))
+    meta = build_metadata(layer, features_gdf.crs, metadata)
+    values = {c: features_gdf[c].to_numpy() for c in order}
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write('{"type": "FeatureCollection", "metadata": ')
+            f.write(json.dumps(meta, ensure_ascii=False, allow_nan=False))
+            f.write(', "features": [')
+            for i, geom in enumerate(geoms):
+                props = {c: _json_value(values[c][i]) for c in order}
+                feature = {"type": "Feature", "geometry": _geometry_json(geom), "properties": props}
+                f.write(("\n" if i == 0 else ",\n") + json.dumps(feature, ensure_ascii=False, allow_nan=False))
+            f.write("\n]}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    out = _atomic_write(path, write, ".tmp")
+    log.info("wrote %d %s features to %s", len(geoms), layer, out)
+    return out
+
+
+def _gpkg_frame(gdf):
+    """Copy of ``gdf`` with list/array/dict cells serialised as JSON strings (GeoPackage has no arrays)."""
+    out = gdf.copy()
+    for column in out.columns:
+        if column == out.geometry.name or out[column].dtype != object:
+            continue
+        cells = out[column].to_numpy()
+        if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in cells):
+            out[column] = [None if v is None else json.dumps(_json_value(v), ensure_ascii=False) for v in cells]
+    return out
+
+
+def write_gpkg(path, layers, *, metadata=None):
+    """Write several layers into one GeoPackage, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.gpkg``); replaced as a whole.
+    layers : dict of str -> geopandas.GeoDataFrame
+        Layer name -> features (kept in their own CRS). Array-valued properties are stored as JSON text.
+    metadata : dict, optional
+        Provenance, stored as the dataset metadata item ``solarkataster`` (JSON text).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import pyogrio
+
+    if not layers:
+        raise ParameterError("write_gpkg: 'layers' is empty; pass at least one GeoDataFrame")
+    provenance = json.dumps(_json_value(dict(metadata or {})), ensure_ascii=False)
+
+    def write(tmp):
+        os.remove(tmp)  # GDAL creates the file itself
+        for i, (name, gdf) in enumerate(layers.items()):
+            frame = _gpkg_frame(gdf)
+            if name in UNITS:
+                frame = frame[_property_order([c for c in frame.columns if c != frame.geometry.name], name)
+                              + [frame.geometry.name]]
+            layer_meta = {"units": json.dumps(UNITS[name], ensure_ascii=False)} if name in UNITS else None
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=i > 0,
+                                    layer_metadata=layer_meta,
+                                    dataset_metadata={"solarkataster": provenance} if i == 0 else None)
+
+    out = _atomic_write(path, write, ".gpkg")
+    log.info("wrote layers %s to %s", list(layers), out)
+    return out
+
+
+# -------------------------------------------------------------------------------------- validation
+
+def validate_layer(geojson, layer, max_errors=10):
+    """Validate a GeoJSON layer against its shipped JSON Schema.
+
+    Parameters
+    ----------
+    geojson : dict or str or Path
+        A parsed FeatureCollection or the path of a GeoJSON file.
+    layer : {'roofs', 'walls', 'buildings'}
+    max_errors : int
+        How many violations the error message lists.
+
+    Raises
+    ------
+    InputError
+        Listing the first violations (feature index, property, problem), or duplicate feature ids.
+    """
+    import jsonschema
+
+    source = "<dict>"
+    if not isinstance(geojson, dict):
+        source = str(geojson)
+        try:
+            geojson = json.loads(Path(geojson).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{source}: cannot read GeoJSON ({exc})") from None
+    validator = jsonschema.Draft202012Validator(load_schema(layer))
+    errors = sorted(validator.iter_errors(geojson),  # feature order, then property
+                    key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path])
+    problems = [f"at /{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors]
+    if not errors:
+        ids = [f.get("properties", {}).get(ID_PROPERTY[layer]) for f in geojson.get("features", [])]
+        seen, dupes = set(), []
+        for i in ids:
+            if i in seen:
+                dupes.append(i)
+            seen.add(i)
+        if dupes:
+            problems.append(f"duplicate {ID_PROPERTY[layer]} values: {sorted(set(map(str, dupes)))[:max_errors]}")
+    if problems:
+        shown = "\n  ".join(problems[:max_errors])
+        more = f"\n  ... and {len(problems) - max_errors} more" if len(problems) > max_errors else ""
+        raise InputError(f"{source}: does not match the '{layer}' layer schema "
+                         f"(solarkataster/schemas/{layer}.schema.json):\n  {shown}{more}")
+    return True

@@ -1,0 +1,730 @@
+"""PV potential of roof faces and walls: module layout, specific yield, suitability class and CO2.
+
+The chain per surface is
+
+1. :func:`module_layout` (roofs) or :func:`facade_layout` (walls): how many modules fit, in which
+   orientation, and their peak power [kWp];
+2. :func:`specific_yield_table`: annual and monthly AC energy per installed kWp [kWh/kWp] for a grid of
+   orientations and shading losses, computed once per weather year with pvlib and then interpolated for
+   every face by :meth:`YieldTable.specific_yield`;
+3. :func:`face_yield`, :func:`co2_savings_kg` and :func:`suitability`.
+
+Suitability classes
+-------------------
+German solar cadastres (e.g. the state portals of Rhineland-Palatinate, NRW, Bavaria) grade a roof
+*relative to the best orientation at the site*, so that the classes mean the same thing in Kiel and in
+Freiburg and under any weather year. We do the same: a surface's mean annual irradiation [kWh/m²] is divided
+by ``reference_irradiation``, the annual irradiation of the best unobstructed plane at the site
+(:attr:`YieldTable.reference_irradiation`).
+
+============  ==========================  ===========================================
+class         irradiation / reference     note
+============  ==========================  ===========================================
+very good     >= 0.85                     south-ish, little shading
+good          >= 0.70                     east/west roofs, moderate shading
+limited       >= 0.55                     steep north-east/west, facades, shaded
+unsuitable    < 0.55                      or usable area < ``min_usable_area`` (10 m²)
+============  ==========================  ===========================================
+
+CO2 factor
+----------
+:data:`GRID_EMISSION_FACTOR_DE_2024` = 0.363 kg CO2/kWh is the Umweltbundesamt's estimate of the direct CO2
+emissions per kWh of the German electricity mix for 2024 (UBA, "Entwicklung der spezifischen
+Treibhausgas-Emissionen des deutschen Strommix in den Jahren 1990 - 2024", 2025; 363 g/kWh). The previous
+report (Climate Change 23/2024, years 1990 - 2023) gives 380 g/kWh for 2023
+(:data:`GRID_EMISSION_FACTOR_DE_2023`). The default is the newest figure; pass another factor for other
+countries or years.
+
+References
+----------
+.. [1] Dobos, A. P. (2014). PVWatts Version 5 Manual. NREL/TP-6A20-62641. https://doi.org/10.2172/1158421
+.. [2] Faiman, D. (2008). Assessing the outdoor operating temperature of photovoltaic modules. Progress in
+   Photovoltaics 16(4), 307-315. https://doi.org/10.1002/pip.813
+.. [3] Driesse, A., Theristis, M., Stein, J. S. (2022). PV module operating temperature model equivalence
+   and parameter translation. IEEE PVSC 2022. https://doi.org/10.1109/PVSC48317.2022.9938895
+.. [4] King, D. L., Boyson, W. E., Kratochvil, J. A. (2004). Photovoltaic array performance model.
+   SAND2004-3535. https://doi.org/10.2172/919131
+.. [5] Perez, R., Ineichen, P., Seals, R., Michalsky, J., Stewart, R. (1990). Modeling daylight
+   availability and irradiance components from direct and global irradiance. Solar Energy 44(5), 271-289.
+   https://doi.org/10.1016/0038-092X(90)90055-H
+.. [6] De Soto, W., Klein, S. A., Beckman, W. A. (2006). Improvement and validation of a model for
+   photovoltaic array performance. Solar Energy 80(1), 78-88. https://doi.org/10.1016/j.solener.2005.06.010
+   (``iam_model='physical'``); Souka, A. F., Safwat, H. H. (1966). Determination of the optimum
+   orientations for the double exposure flat-plate collector and its reflections. Solar Energy 10(4),
+   170-174. https://doi.org/10.1016/0038-092X(66)90004-1 (``'ashrae'``).
+.. [7] Huld, T. et al. (2012). A new solar radiation database for estimating PV performance in Europe and
+   Africa. Solar Energy 86(6), 1803-1815. https://doi.org/10.1016/j.solener.2012.03.006 (PVGIS, 14 %
+   default system loss).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.affinity
+
+from .errors import ParameterError, check_range
+
+log = logging.getLogger(__name__)
+
+#: German electricity mix, direct CO2 per kWh consumed, UBA estimate for 2024 [kg CO2/kWh].
+GRID_EMISSION_FACTOR_DE_2024 = 0.363
+#: German electricity mix, UBA Climate Change 23/2024, value for 2023 [kg CO2/kWh].
+GRID_EMISSION_FACTOR_DE_2023 = 0.380
+#: Default factor used by :func:`co2_savings_kg` [kg CO2/kWh].
+GRID_EMISSION_FACTOR = GRID_EMISSION_FACTOR_DE_2024
+
+#: Obliquity of the ecliptic: solar declination at the solstices [°].
+SOLSTICE_DECLINATION = 23.44
+
+#: Faiman parameters (u0 [W/(m² K)], u1 [W s/(m³ K)]) per mounting. 'rack': Faiman's own open-rack fit [2]
+#: (pvlib defaults). 'roof' and 'facade': the SAPM close-mount glass/glass and insulated-back
+#: glass/polymer sets [4] translated to Faiman with pvlib's GenericLinearModel [3] (efficiency 0.20,
+#: absorptance 0.90).
+FAIMAN_PARAMETERS = {
+    "rack": (25.0, 6.84),
+    "roof": (19.5, 1.09),
+    "facade": (16.5, 0.88),
+}
+
+SUITABILITY_CLASSES = ("very good", "good", "limited", "unsuitable")
+MOUNTINGS = ("rack", "roof", "facade")
+
+DEFAULT_TILTS = tuple(float(t) for t in range(0, 91, 5))
+DEFAULT_AZIMUTHS = tuple(float(a) for a in range(0, 360, 15))
+DEFAULT_SHADING = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A PV module.
+
+    Parameters
+    ----------
+    length, width : float
+        Module dimensions [m] (long side, short side).
+    power : float
+        Peak power at STC [Wp].
+    """
+
+    length: float = 1.76
+    width: float = 1.13
+    power: float = 450.0
+
+    @property
+    def area(self) -> float:
+        """Module area [m²]."""
+        return self.length * self.width
+
+    @property
+    def efficiency(self) -> float:
+        """STC efficiency [-]: power / (1000 W/m² * area)."""
+        return self.power / (1000.0 * self.area)
+
+
+@dataclass(frozen=True)
+class PVOptions:
+    """Model choices for layout, yield and grading.
+
+    Parameters
+    ----------
+    setback : float
+        Clear edge strip kept free of modules on every roof edge [m] (fire code and wind loads).
+    flat_threshold : float
+        Faces flatter than this are treated as flat roofs with racked rows [°].
+    flat_rack_tilt, flat_rack_azimuth : float
+        Tilt and azimuth of modules racked on flat roofs [°].
+    latitude : float
+        Site latitude for the row-spacing rule [°]; the pipeline sets the raster centre's.
+    max_gcr : float
+        Upper limit of the ground coverage ratio of racked rows [-] (matters near the equator only).
+    losses : float
+        System losses applied to DC power, like PVGIS [7]_ [%].
+    inverter_efficiency : float
+        Nominal inverter efficiency for pvlib's PVWatts inverter model [1]_ [-].
+    gamma_pdc : float
+        Power temperature coefficient [1/K].
+    temperature_model : str
+        Cell temperature model; only ``'faiman'`` [2]_.
+    temperature_parameters : dict
+        ``mounting -> (u0, u1)`` Faiman parameters, see :data:`FAIMAN_PARAMETERS`.
+    iam_model : str
+        ``'physical'`` or ``'ashrae'`` (pvlib.iam) [6]_, applied to the beam only.
+    albedo : float
+        Ground reflectance for the Perez transposition [-].
+    min_usable_area : float
+        Smallest usable area that makes a surface worth a system [m²].
+    grid_emission_factor : float
+        CO2 avoided per kWh of PV electricity [kg CO2/kWh], see :data:`GRID_EMISSION_FACTOR`.
+    irradiation_threshold : float
+        A pixel is usable when its annual irradiation reaches this fraction of the site's reference
+        irradiation [-] (same scale as the 'limited' class).
+    """
+
+    setback: float = 0.5
+    flat_threshold: float = 10.0
+    flat_rack_tilt: float = 15.0
+    flat_rack_azimuth: float = 180.0
+    latitude: float = 51.0
+    max_gcr: float = 0.7
+    losses: float = 14.0
+    inverter_efficiency: float = 0.96
+    gamma_pdc: float = -0.0037
+    temperature_model: str = "faiman"
+    temperature_parameters: dict = field(default_factory=lambda: dict(FAIMAN_PARAMETERS))
+    iam_model: str = "physical"
+    albedo: float = 0.2
+    min_usable_area: float = 10.0
+    grid_emission_factor: float = GRID_EMISSION_FACTOR
+    irradiation_threshold: float = 0.55
+
+    def __post_init__(self):
+        check_range("setback", self.setback, 0, 10, " m")
+        check_range("flat_threshold", self.flat_threshold, 0, 45, "°")
+        check_range("flat_rack_tilt", self.flat_rack_tilt, 0, 60, "°")
+        check_range("flat_rack_azimuth", self.flat_rack_azimuth, 0, 360, "°")
+        check_range("latitude", self.latitude, -66, 66, "°")
+        check_range("max_gcr", self.max_gcr, 0.05, 1.0)
+        check_range("losses", self.losses, 0, 100, " %")
+        check_range("inverter_efficiency", self.inverter_efficiency, 0.5, 1.0)
+        check_range("gamma_pdc", self.gamma_pdc, -0.02, 0.0, " 1/K")
+        check_range("albedo", self.albedo, 0, 1)
+        check_range("min_usable_area", self.min_usable_area, 0, 1e6, " m²")
+        check_range("grid_emission_factor", self.grid_emission_factor, 0, 2, " kg/kWh")
+        check_range("irradiation_threshold", self.irradiation_threshold, 0, 1)
+        if self.temperature_model != "faiman":
+            raise ParameterError(f"temperature_model={self.temperature_model!r}: only 'faiman' is supported")
+        if self.iam_model not in ("physical", "ashrae"):
+            raise ParameterError(f"iam_model={self.iam_model!r}: use 'physical' or 'ashrae'")
+
+
+# ----------------------------------------------------------------------------------------------- layout
+
+@dataclass(frozen=True)
+class ModuleLayout:
+    """Modules placed on one face.
+
+    Attributes
+    ----------
+    count : int
+        Number of modules.
+    kwp : float
+        Installed peak power [kWp].
+    module_tilt, module_azimuth : float
+        Orientation of the modules [°] (the face's, or the rack's on flat roofs).
+    area_modules : float
+        Total module area [m²].
+    rows : int
+        Number of module rows.
+    orientation : str
+        ``'portrait'`` (long side up the slope / across the row) or ``'landscape'``; ``''`` if empty.
+    """
+
+    count: int
+    kwp: float
+    module_tilt: float
+    module_azimuth: float
+    area_modules: float
+    rows: int
+    orientation: str
+
+
+_N_OFFSETS = 4  # grid offsets tried per axis (fractions k/4 of a module)
+
+
+def _face_frame(polygon, azimuth):
+    """Coordinates of ``polygon`` in a frame with v pointing towards ``azimuth`` and u along the contour."""
+    a = np.radians(azimuth)
+    sa, ca = np.sin(a), np.cos(a)
+    # u = p . (cos a, -sin a) (horizontal, along the contour); v = p . (sin a, cos a) (towards azimuth)
+    return shapely.affinity.affine_transform(polygon, [ca, -sa, sa, ca, 0.0, 0.0])
+
+
+def _grid_offsets(extent, cell, pitch):
+    """Grid offsets along one axis: k/4 of the pitch, plus the one that centres the grid in ``extent``."""
+    n = np.floor((extent - cell) / pitch) + 1 if extent >= cell else 0
+    centred = 0.5 * (extent - cell - (n - 1) * pitch) if n else 0.0
+    return np.append(np.arange(_N_OFFSETS) / _N_OFFSETS * pitch, centred)
+
+
+def _best_grid(region, cell_u, cell_v, pitch_v):
+    """Largest number of ``cell_u`` x ``cell_v`` rectangles, on a regular grid with row pitch ``pitch_v``,
+    fully inside ``region`` (touching its boundary allowed). Tries (_N_OFFSETS + 1)² grid offsets.
+    Returns (count, rows)."""
+    minx, miny, maxx, maxy = region.bounds
+    nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
+    nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
+    if nu < 1 or nv < 1:
+        return 0, 0
+    off_u, off_v = np.meshgrid(_grid_offsets(maxx - minx, cell_u, cell_u),
+                               _grid_offsets(maxy - miny, cell_v, pitch_v), indexing="ij")
+    off_u, off_v = off_u.ravel(), off_v.ravel()
+    iu, iv = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
+    iu, iv = iu.ravel(), iv.ravel()
+    eps = 1e-6  # modules may touch the setback line: test corners pulled in by 1 micrometre
+    x0 = minx + off_u[:, None] + iu[None, :] * cell_u + eps          # (offsets, candidates)
+    y0 = miny + off_v[:, None] + iv[None, :] * pitch_v + eps
+    x1, y1 = x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps
+    shapely.prepare(region)
+    corners_x = np.stack([x0, x1, x1, x0])
+    corners_y = np.stack([y0, y0, y1, y1])
+    inside = shapely.contains_xy(region, corners_x.ravel(), corners_y.ravel()).reshape(corners_x.shape).all(0)
+    counts = inside.sum(axis=1)
+    if region.area < shapely.convex_hull(region).area * (1 - 1e-9):
+        # corners inside prove containment only for convex regions: check exactly, best offsets first,
+        # until no remaining offset's corner count can beat the best exact count
+        exact = np.zeros_like(counts)
+        best_exact = 0
+        for k in np.argsort(-counts, kind="stable"):
+            if counts[k] <= best_exact:
+                break
+            j = np.nonzero(inside[k])[0]
+            ok = shapely.contains(region, shapely.box(x0[k, j], y0[k, j], x1[k, j], y1[k, j]))
+            inside[k, j] = ok
+            exact[k] = ok.sum()
+            best_exact = max(best_exact, exact[k])
+        counts = exact
+    best = int(np.argmax(counts))
+    rows = int(np.unique(iv[inside[best]]).size)
+    return int(counts[best]), rows
+
+
+def winter_noon_elevation(latitude):
+    """Solar elevation at solar noon on the winter solstice [°]: ``90 - |latitude| - 23.44``."""
+    return 90.0 - abs(float(latitude)) - SOLSTICE_DECLINATION
+
+
+def row_pitch(slant_length, rack_tilt, latitude, max_gcr=1.0):
+    """Distance between racked rows [m] so that no row shades the next at winter-solstice solar noon.
+
+    A row of modules with slant length ``L`` at tilt ``beta`` has depth ``L cos(beta)`` and rises
+    ``H = L sin(beta)``; at solar noon on the winter solstice the sun stands at
+    ``h = 90° - |latitude| - 23.44°`` behind the row (rows facing the equator), so its shadow reaches
+    ``H / tan(h)`` behind it. The pitch is ``L cos(beta) + H / tan(h)``, and at least ``L / max_gcr``.
+    For rows not facing the equator this is conservative. Where the winter noon sun stays below 5° the
+    elevation is clamped to 5°.
+
+    Parameters
+    ----------
+    slant_length : float
+        Module dimension across the row [m].
+    rack_tilt : float
+        Rack tilt [°].
+    latitude : float
+        Site latitude [°].
+    max_gcr : float
+        Ground coverage ratio limit [-].
+    """
+    b = np.radians(rack_tilt)
+    h = np.radians(max(winter_noon_elevation(latitude), 5.0))
+    pitch = slant_length * np.cos(b) + slant_length * np.sin(b) / np.tan(h)
+    return float(max(pitch, slant_length / max_gcr))
+
+
+def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions()):
+    """Place a regular grid of modules on one roof face.
+
+    Parameters
+    ----------
+    polygon : shapely Polygon or MultiPolygon
+        Horizontal projection of the face in a projected CRS [m].
+    surface_tilt : float
+        Face tilt [°].
+    surface_azimuth : float
+        Face azimuth [°] (ignored, may be NaN, for faces flatter than ``options.flat_threshold``).
+    module : ModuleSpec
+    options : PVOptions
+
+    Returns
+    -------
+    ModuleLayout
+
+    Notes
+    -----
+    *Pitched faces* (tilt >= ``flat_threshold``): the polygon is rotated so that v points down the slope
+    and stretched along v by ``1 / cos(tilt)``, which maps the horizontal projection onto the true roof
+    plane. It is shrunk by ``setback`` (mitred) and a gap-free grid of modules, portrait (long side along
+    the slope) and landscape, is laid at 5 x 5 offsets (quarters of a module and the centred grid); the
+    largest count wins. A module counts when it lies fully inside the shrunk face, touching allowed (its
+    corners for convex faces, exact containment otherwise). Vertical faces (tilt >= 89°) get no layout
+    here: use :func:`facade_layout`.
+
+    *Flat faces*: rows of modules racked at ``flat_rack_tilt`` facing ``flat_rack_azimuth``; each row's
+    horizontal footprint is ``module x L cos(tilt)`` and rows repeat at :func:`row_pitch`, the spacing that
+    leaves the next row unshaded at solar noon on the winter solstice at ``options.latitude``. The
+    shading between rows at other times (low winter and morning/evening sun) is not modelled: it costs a
+    few per cent a year at this spacing.
+    """
+    tilt = float(surface_tilt)
+    empty = ModuleLayout(0, 0.0, tilt, float(surface_azimuth), 0.0, 0, "")
+    if polygon is None or polygon.is_empty or not np.isfinite(tilt):
+        return empty
+    flat = tilt < options.flat_threshold
+    if flat:
+        azimuth = options.flat_rack_azimuth
+        module_tilt = options.flat_rack_tilt
+        plane = _face_frame(polygon, azimuth)
+    else:
+        azimuth = float(surface_azimuth)
+        if not np.isfinite(azimuth):
+            return empty
+        module_tilt = tilt
+        if tilt >= 89.0:  # a vertical face has no horizontal projection to stretch: use facade_layout
+            return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
+        plane = shapely.affinity.scale(_face_frame(polygon, azimuth), 1.0, 1.0 / np.cos(np.radians(tilt)),
+                                       origin=(0, 0))
+    region = plane.buffer(-options.setback, join_style="mitre") if options.setback > 0 else plane
+    if region.is_empty:
+        return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
+    best = (0, 0, "")
+    for orientation, across, along in (("portrait", module.width, module.length),
+                                       ("landscape", module.length, module.width)):
+        # across: module side along the contour / the row; along: side up the slope / across the row
+        if flat:
+            depth = along * np.cos(np.radians(module_tilt))
+            pitch = row_pitch(along, module_tilt, options.latitude, options.max_gcr)
+            count, rows = _best_grid(region, across, depth, pitch)
+        else:
+            count, rows = _best_grid(region, across, along, along)
+        if count > best[0]:
+            best = (count, rows, orientation)
+    count, rows, orientation = best
+    return ModuleLayout(count, count * module.power / 1000.0, module_tilt, azimuth, count * module.area,
+                        rows, orientation)
+
+
+@dataclass(frozen=True)
+class FacadeLayout:
+    """Facade PV on walls (arrays broadcast like the inputs).
+
+    Attributes
+    ----------
+    usable_area : ndarray
+        Wall area available for modules [m²].
+    count : ndarray of int
+        Number of modules (area-based: facade modules are cut to fit between windows).
+    kwp : ndarray
+        Peak power [kWp].
+    """
+
+    usable_area: np.ndarray
+    count: np.ndarray
+    kwp: np.ndarray
+
+
+def facade_layout(wall_length, wall_height, window_share=0.4, exclude_ground_floor=True, storey_height=3.0,
+                  module=ModuleSpec(), options=PVOptions()):
+    """Usable facade area and module count of walls.
+
+    ``usable_area = max(L - 2 s, 0) * max(H - g - s, 0) * (1 - window_share)``, with the edge ``setback``
+    ``s`` at both wall ends and below the eaves, and ``g = storey_height`` when the ground floor is excluded
+    (entrances, shop windows, vandalism), else 0. Modules: ``floor(usable_area / module.area)``.
+
+    Parameters
+    ----------
+    wall_length, wall_height : array_like
+        Wall length along the footprint and height above ground [m].
+    window_share : float
+        Fraction of the facade taken by windows and doors [-].
+    exclude_ground_floor : bool
+    storey_height : float
+        [m]
+    module : ModuleSpec
+    options : PVOptions
+
+    Returns
+    -------
+    FacadeLayout
+    """
+    check_range("window_share", window_share, 0, 1)
+    check_range("storey_height", storey_height, 0, 20, " m")
+    length = np.asarray(wall_length, dtype=float)
+    height = np.asarray(wall_height, dtype=float)
+    s = options.setback
+    g = storey_height if exclude_ground_floor else 0.0
+    usable = np.maximum(length - 2 * s, 0) * np.maximum(height - g - s, 0) * (1.0 - window_share)
+    usable = np.where(np.isfinite(usable), usable, 0.0)
+    count = np.floor(usable / module.area + 1e-9).astype(int)
+    return FacadeLayout(usable, count, count * module.power / 1000.0)
+
+
+# ------------------------------------------------------------------------------------------------ yield
+
+def _fill_dni(ghi, dhi, dni, zenith, dni_extra, max_zenith=87.0):
+    """DNI from the horizontal beam where missing: ``(ghi - dhi) / cos(min(zenith, 87°))``, capped at the
+    extraterrestrial DNI and 0 with the sun below the horizon."""
+    beam_h = np.clip(ghi - dhi, 0, None)
+    cz = np.cos(np.radians(np.minimum(zenith, max_zenith)))
+    derived = np.minimum(beam_h / cz, dni_extra)
+    derived = np.where(zenith < 90.0, derived, 0.0)
+    return np.where(np.isfinite(dni), dni, derived)
+
+
+def _iam(aoi, model):
+    import pvlib
+    if model == "physical":
+        return pvlib.iam.physical(aoi)
+    return pvlib.iam.ashrae(aoi)
+
+
+@dataclass(frozen=True)
+class YieldTable:
+    """Specific yield on a grid of orientations and shading losses.
+
+    Attributes
+    ----------
+    tilts, azimuths, shading : ndarray
+        Grid axes [°], [°], [-].
+    annual : ndarray, shape (tilts, azimuths, shading)
+        Annual AC specific yield [kWh/kWp].
+    monthly : ndarray, shape (tilts, azimuths, shading, 12)
+        Monthly AC specific yield [kWh/kWp] (months of the UTC interval midpoints).
+    poa_irradiation : ndarray, shape (tilts, azimuths)
+        Unobstructed annual plane-of-array irradiation [kWh/m²].
+    mounting : str
+    source : dict
+        Weather provenance and model choices.
+    """
+
+    tilts: np.ndarray
+    azimuths: np.ndarray
+    shading: np.ndarray
+    annual: np.ndarray
+    monthly: np.ndarray
+    poa_irradiation: np.ndarray
+    mounting: str
+    source: dict = field(default_factory=dict)
+
+    @property
+    def reference_irradiation(self) -> float:
+        """Annual irradiation of the best unobstructed orientation in the table [kWh/m²]."""
+        return float(np.nanmax(self.poa_irradiation))
+
+    def _weights(self, surface_tilt, surface_azimuth, shading_loss):
+        t, a, s = np.broadcast_arrays(np.asarray(surface_tilt, float), np.asarray(surface_azimuth, float),
+                                      np.asarray(shading_loss, float))
+        a = np.where(np.isfinite(a), a, 180.0)  # flat faces: azimuth is irrelevant at tilt 0
+        return (_axis_weights(t, self.tilts, periodic=False),
+                _axis_weights(a % 360.0, self.azimuths, periodic=True),
+                _axis_weights(np.clip(s, 0, 1), self.shading, periodic=False), np.isfinite(t) & np.isfinite(s))
+
+    def _interpolate(self, values, surface_tilt, surface_azimuth, shading_loss):
+        (ti, tw), (ai, aw), (si, sw), ok = self._weights(surface_tilt, surface_azimuth, shading_loss)
+        out = 0.0
+        for dt in (0, 1):
+            for da in (0, 1):
+                for ds in (0, 1):
+                    w = (tw if dt else 1 - tw) * (aw if da else 1 - aw) * (sw if ds else 1 - sw)
+                    v = values[ti[dt], ai[da], si[ds]]
+                    out = out + (w[..., None] * v if v.ndim > w.ndim else w * v)
+        return np.where(ok[..., None] if np.ndim(out) > ok.ndim else ok, out, np.nan)
+
+    def specific_yield(self, surface_tilt, surface_azimuth, shading_loss=0.0):
+        """Annual AC specific yield [kWh/kWp], trilinear interpolation (azimuth periodic).
+
+        Parameters
+        ----------
+        surface_tilt, surface_azimuth : array_like
+            Module orientation [°]; azimuth may be NaN for horizontal modules.
+        shading_loss : array_like
+            Fraction of the unobstructed plane-of-array irradiation lost to obstructions [-].
+        """
+        return self._interpolate(self.annual, surface_tilt, surface_azimuth, shading_loss)
+
+    def monthly_specific_yield(self, surface_tilt, surface_azimuth, shading_loss=0.0):
+        """Monthly AC specific yield [kWh/kWp], shape ``broadcast(inputs) + (12,)``."""
+        return self._interpolate(self.monthly, surface_tilt, surface_azimuth, shading_loss)
+
+    def irradiation(self, surface_tilt, surface_azimuth):
+        """Unobstructed annual plane-of-array irradiation [kWh/m²], interpolated."""
+        values = self.poa_irradiation[:, :, None] * np.ones(len(self.shading))
+        return self._interpolate(values, surface_tilt, surface_azimuth, 0.0)
+
+
+def _axis_weights(x, grid, periodic):
+    """Lower/upper grid indices and the weight of the upper one for linear interpolation."""
+    grid = np.asarray(grid, dtype=float)
+    n = grid.size
+    if n == 1:
+        z = np.zeros(x.shape, dtype=int)
+        return (z, z), np.zeros(x.shape)
+    if periodic:
+        ext = np.append(grid, grid[0] + 360.0)
+        xx = np.where(x < grid[0], x + 360.0, x)
+        i = np.clip(np.searchsorted(ext, xx, side="right") - 1, 0, n - 1)
+        w = (xx - ext[i]) / (ext[i + 1] - ext[i])
+        return (i, (i + 1) % n), np.clip(np.nan_to_num(w), 0, 1)
+    xx = np.clip(x, grid[0], grid[-1])
+    i = np.clip(np.searchsorted(grid, xx, side="right") - 1, 0, n - 2)
+    w = (xx - grid[i]) / (grid[i + 1] - grid[i])
+    return (i, i + 1), np.clip(np.nan_to_num(w), 0, 1)
+
+
+def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAULT_TILTS,
+                         azimuths=DEFAULT_AZIMUTHS, shading=DEFAULT_SHADING, mounting="roof",
+                         options=PVOptions()):
+    """Annual and monthly AC specific yield for a grid of orientations and shading losses.
+
+    Parameters
+    ----------
+    weather : solarkataster.weather.WeatherYear
+        A full year; index = interval start (UTC), ``ghi``, ``dni`` (may be NaN), ``dhi`` [W/m²],
+        optional ``temp_air`` [°C] (default 12) and ``wind_speed`` [m/s] (default 1).
+    latitude, longitude : float
+        Site [°].
+    altitude : float
+        Site elevation [m].
+    tilts, azimuths : sequence of float
+        Grid of module orientations [°]. Azimuths wrap around (periodic interpolation).
+    shading : sequence of float
+        Grid of shading losses [-], increasing, within [0, 1].
+    mounting : {'rack', 'roof', 'facade'}
+        Selects the Faiman parameter set (open rack, close roof mount, insulated-back facade).
+    options : PVOptions
+
+    Returns
+    -------
+    YieldTable
+
+    Notes
+    -----
+    Per time step (solar position at interval midpoints, apparent zenith, Kasten-Young air mass):
+    Perez transposition [5]_ with ``options.albedo``; the plane-of-array beam and diffuse are both scaled
+    by ``1 - shading_loss`` (a simplification: obstructions take beam and sky light in proportion);
+    Faiman cell temperature [2]_ from the shaded POA global; IAM ('physical' or 'ashrae') on the beam only;
+    PVWatts DC [1]_ with ``gamma_pdc`` for 1 kWp; ``losses`` % off the DC power; PVWatts inverter with
+    ``eta_inv_nom = inverter_efficiency`` and a DC rating equal to the array's. This is the chain of pvlib's
+    ``ModelChain`` with ``dc_model='pvwatts'``, ``ac_model='pvwatts'``, ``losses_model='pvwatts'``,
+    ``spectral_model='no_loss'``, which the tests use as the reference.
+    """
+    import pvlib
+
+    if mounting not in MOUNTINGS:
+        raise ParameterError(f"mounting={mounting!r}: use one of {MOUNTINGS}")
+    check_range("latitude", latitude, -90, 90, "°")
+    check_range("longitude", longitude, -180, 180, "°")
+    weather.require_full_year()
+    tilts = np.asarray(tilts, dtype=float)
+    azimuths = np.asarray(azimuths, dtype=float) % 360.0
+    shading = np.asarray(shading, dtype=float)
+    if np.any(np.diff(tilts) <= 0) or np.any(np.diff(azimuths) <= 0) or np.any(np.diff(shading) <= 0):
+        raise ParameterError("tilts, azimuths (mod 360) and shading must be strictly increasing")
+    if tilts.min() < 0 or tilts.max() > 180 or shading.min() < 0 or shading.max() > 1:
+        raise ParameterError("tilts must lie in [0, 180]° and shading in [0, 1]")
+
+    frame = weather.data
+    times = frame.index + weather.interval / 2
+    hours = weather.interval / pd.Timedelta(hours=1)
+    solpos = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude)
+    zenith = solpos["apparent_zenith"].to_numpy()
+    sun_azimuth = solpos["azimuth"].to_numpy()
+    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()
+    airmass = pvlib.atmosphere.get_relative_airmass(zenith)
+    ghi = np.nan_to_num(frame["ghi"].to_numpy(dtype=float))
+    dhi = np.nan_to_num(frame["dhi"].to_numpy(dtype=float))
+    dni = frame["dni"].to_numpy(dtype=float) if "dni" in frame else np.full(ghi.shape, np.nan)
+    dni = np.nan_to_num(_fill_dni(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra))
+    temp_air = frame["temp_air"].to_numpy(dtype=float) if "temp_air" in frame else np.full(ghi.shape, 12.0)
+    wind = frame["wind_speed"].to_numpy(dtype=float) if "wind_speed" in frame else np.full(ghi.shape, 1.0)
+    temp_air = np.where(np.isfinite(temp_air), temp_air, 12.0)
+    wind = np.where(np.isfinite(wind), wind, 1.0)
+    u0, u1 = options.temperature_parameters[mounting]
+    month = times.month.to_numpy() - 1
+    month_onehot = np.zeros((ghi.size, 12))
+    month_onehot[np.arange(ghi.size), month] = hours / 1000.0  # W -> kWh per record
+
+    annual = np.empty((tilts.size, azimuths.size, shading.size))
+    monthly = np.empty(annual.shape + (12,))
+    poa_irradiation = np.empty((tilts.size, azimuths.size))
+    for k, tilt in enumerate(tilts):  # one tilt at a time keeps memory at azimuths x records
+        irrad = pvlib.irradiance.get_total_irradiance(
+            tilt, azimuths[:, None], zenith[None], sun_azimuth[None], dni[None], ghi[None], dhi[None],
+            dni_extra=dni_extra[None], airmass=airmass[None], albedo=options.albedo, model="perez")
+        poa_direct = np.nan_to_num(np.asarray(irrad["poa_direct"], dtype=float))
+        poa_diffuse = np.nan_to_num(np.asarray(irrad["poa_diffuse"], dtype=float))
+        aoi = pvlib.irradiance.aoi(tilt, azimuths[:, None], zenith[None], sun_azimuth[None])
+        iam = np.nan_to_num(_iam(aoi, options.iam_model))
+        poa_irradiation[k] = (poa_direct + poa_diffuse).sum(axis=1) * hours / 1000.0
+        for j, loss in enumerate(shading):
+            keep = 1.0 - loss
+            poa_global = keep * (poa_direct + poa_diffuse)
+            effective = keep * (poa_direct * iam + poa_diffuse)
+            temp_cell = pvlib.temperature.faiman(poa_global, temp_air[None], wind[None], u0=u0, u1=u1)
+            pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, 1000.0, options.gamma_pdc)
+            pdc = pdc * (1.0 - options.losses / 100.0)
+            pac = pvlib.inverter.pvwatts(pdc, 1000.0, eta_inv_nom=options.inverter_efficiency)
+            pac = np.nan_to_num(np.asarray(pac, dtype=float))
+            monthly[k, :, j] = pac @ month_onehot
+            annual[k, :, j] = monthly[k, :, j].sum(axis=1)
+    source = {"weather": dict(weather.source), "latitude": float(latitude), "longitude": float(longitude),
+              "altitude": float(altitude), "mounting": mounting, "transposition": "perez",
+              "albedo": options.albedo, "temperature_model": "faiman", "faiman_u0_u1": [u0, u1],
+              "iam_model": options.iam_model, "dc_model": "pvwatts", "gamma_pdc": options.gamma_pdc,
+              "losses_percent": options.losses, "inverter": "pvwatts",
+              "inverter_efficiency": options.inverter_efficiency}
+    return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting, source)
+
+
+# ------------------------------------------------------------------------------------ energy and grading
+
+def face_yield(kwp, specific_yield):
+    """Annual energy [kWh] of ``kwp`` [kWp] at ``specific_yield`` [kWh/kWp]."""
+    return np.asarray(kwp, dtype=float) * np.asarray(specific_yield, dtype=float)
+
+
+def co2_savings_kg(yield_kwh, factor=GRID_EMISSION_FACTOR):
+    """CO2 avoided [kg/a] when ``yield_kwh`` [kWh/a] displaces grid electricity emitting ``factor``
+    [kg CO2/kWh] (default: German mix, UBA, see module docstring)."""
+    return np.asarray(yield_kwh, dtype=float) * float(factor)
+
+
+def usable_pixels(irradiation, reference_irradiation, options=PVOptions()):
+    """Mask of pixels whose annual irradiation [kWh/m²] reaches ``options.irradiation_threshold`` times
+    ``reference_irradiation`` [kWh/m²]."""
+    return np.asarray(irradiation, dtype=float) >= options.irradiation_threshold * float(reference_irradiation)
+
+
+def suitability(irradiation, usable_area, reference_irradiation, *, thresholds=(0.85, 0.70, 0.55),
+                min_usable_area=10.0):
+    """Suitability class of surfaces relative to the site's best orientation.
+
+    Parameters
+    ----------
+    irradiation : array_like
+        Mean annual irradiation of each surface [kWh/m²].
+    usable_area : array_like
+        Usable area [m²].
+    reference_irradiation : float
+        Annual irradiation of the best unobstructed plane at the site [kWh/m²].
+    thresholds : (float, float, float)
+        Lower bounds of 'very good', 'good' and 'limited' as fractions of the reference [-].
+    min_usable_area : float
+        Below this usable area a surface is 'unsuitable' [m²].
+
+    Returns
+    -------
+    ndarray of str
+        One of 'very good', 'good', 'limited', 'unsuitable' (also for NaN input).
+
+    Examples
+    --------
+    >>> suitability([1000, 850, 700, 549], 20, 1000).tolist()
+    ['very good', 'very good', 'good', 'unsuitable']
+    """
+    very_good, good, limited = (float(t) for t in thresholds)
+    if not very_good >= good >= limited >= 0:
+        raise ParameterError(f"thresholds={thresholds}: must be decreasing fractions of the reference")
+    ref = float(reference_irradiation)
+    if not ref > 0:
+        raise ParameterError(f"reference_irradiation={reference_irradiation}: must be a positive kWh/m²")
+    irr, area = np.broadcast_arrays(np.asarray(irradiation, float), np.asarray(usable_area, float))
+    ratio = irr / ref
+    labels = np.full(ratio.shape, "unsuitable", dtype="<U10")
+    labels[ratio >= limited] = "limited"
+    labels[ratio >= good] = "good"
+    labels[ratio >= very_good] = "very good"
+    labels[~(area >= min_usable_area)] = "unsuitable"
+    return labels

@@ -1,0 +1,306 @@
+"""PV layout, specific yield, suitability and CO2 (solarkataster.pv).
+
+References used here: pvlib's own ModelChain (PVWatts DC, PVWatts inverter and losses, Faiman, same IAM,
+Perez), hand calculations of module grids in the roof plane, and the winter-solstice noon shadow from
+pvlib's solar position.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pvlib
+import pytest
+import shapely
+import shapely.affinity
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solarkataster import pv
+from solarkataster.errors import ParameterError, WeatherError
+from solarkataster.weather import WeatherYear
+
+LAT, LON, ALT = 49.44, 7.77, 240.0  # Kaiserslautern
+
+
+# ------------------------------------------------------------------------------------------- weather
+
+@pytest.fixture(scope="module")
+def site():
+    return pvlib.location.Location(LAT, LON, "UTC", ALT)
+
+
+@pytest.fixture(scope="module")
+def midpoints():
+    return pd.date_range("2023-01-01 00:30", periods=8760, freq="h", tz="UTC")
+
+
+def _add_temperature(frame):
+    doy = frame.index.day_of_year.to_numpy()
+    hour = frame.index.hour.to_numpy()
+    frame["temp_air"] = 10 + 9 * np.sin(2 * np.pi * (doy - 110) / 365) + 4 * np.sin(2 * np.pi * (hour - 9) / 24)
+    frame["wind_speed"] = 1.0 + 2.0 * (doy % 7) / 6
+    return frame
+
+
+@pytest.fixture(scope="module")
+def clear_weather(site, midpoints):
+    return _add_temperature(site.get_clearsky(midpoints)[["ghi", "dni", "dhi"]].copy())
+
+
+@pytest.fixture(scope="module")
+def cloudy_weather(site, midpoints):
+    """Clear sky scaled by a random daily clearness, split with Erbs into beam and diffuse."""
+    rng = np.random.default_rng(7)
+    cs = site.get_clearsky(midpoints)
+    daily = rng.uniform(0.15, 1.0, 366)[midpoints.day_of_year - 1]
+    ghi = cs["ghi"] * daily
+    solpos = site.get_solarposition(midpoints)
+    erbs = pvlib.irradiance.erbs(ghi, solpos["zenith"], midpoints)
+    frame = pd.DataFrame({"ghi": ghi, "dni": erbs["dni"], "dhi": erbs["dhi"]})
+    return _add_temperature(frame)
+
+
+def _weather_year(frame_at_midpoints, drop_dni=False):
+    frame = frame_at_midpoints.copy()
+    if drop_dni:
+        frame["dni"] = np.nan
+    frame.index = frame.index - pd.Timedelta("30min")  # WeatherYear: interval starts
+    return WeatherYear(frame, pd.Timedelta("1h"), {"name": "test"})
+
+
+def _modelchain_yield(site, frame, tilt, azimuth, mounting, options=pv.PVOptions()):
+    """Annual AC energy per kWp [kWh/kWp] from pvlib's ModelChain with the same model choices."""
+    u0, u1 = options.temperature_parameters[mounting]
+    # pvwatts_losses multiplies (1 - l/100) over its items: put the whole 14 % in one item
+    losses = dict(soiling=options.losses, shading=0, snow=0, mismatch=0, wiring=0, connections=0, lid=0,
+                  nameplate_rating=0, age=0, availability=0)
+    system = pvlib.pvsystem.PVSystem(
+        surface_tilt=tilt, surface_azimuth=azimuth, albedo=options.albedo,
+        module_parameters={"pdc0": 1000.0, "gamma_pdc": options.gamma_pdc},
+        inverter_parameters={"pdc0": 1000.0, "eta_inv_nom": options.inverter_efficiency},
+        temperature_model_parameters={"u0": u0, "u1": u1}, losses_parameters=losses)
+    chain = pvlib.modelchain.ModelChain(
+        system, site, dc_model="pvwatts", ac_model="pvwatts", aoi_model=options.iam_model,
+        spectral_model="no_loss", temperature_model="faiman", losses_model="pvwatts",
+        transposition_model="perez")
+    chain.run_model(frame)
+    return float(chain.results.ac.sum()) / 1000.0
+
+
+# ------------------------------------------------------------------- acceptance: yield vs ModelChain
+
+@pytest.mark.parametrize("weather_name", ["clear_weather", "cloudy_weather"])
+@pytest.mark.parametrize("mounting", ["rack", "roof"])
+def test_south_35_matches_pvlib_modelchain(request, site, weather_name, mounting):
+    frame = request.getfixturevalue(weather_name)
+    table = pv.specific_yield_table(_weather_year(frame), LAT, LON, ALT, tilts=(30, 35, 40),
+                                    azimuths=(170, 180, 190), shading=(0, 0.5, 1), mounting=mounting)
+    ours = float(table.specific_yield(35, 180, 0.0))
+    reference = _modelchain_yield(site, frame, 35, 180, mounting)
+    assert ours == pytest.approx(reference, rel=0.02)
+    assert 600 < reference < 2000  # sanity: kWh/kWp in Germany (clear sky is the upper end)
+
+
+def test_missing_dni_is_derived_from_ghi_minus_dhi(site, cloudy_weather):
+    table = pv.specific_yield_table(_weather_year(cloudy_weather, drop_dni=True), LAT, LON, ALT,
+                                    tilts=(35,), azimuths=(180,), shading=(0, 1), mounting="roof")
+    reference = _modelchain_yield(site, cloudy_weather, 35, 180, "roof")
+    assert float(table.specific_yield(35, 180, 0)) == pytest.approx(reference, rel=0.02)
+
+
+def test_off_grid_orientation_and_facade_match_modelchain(site, cloudy_weather):
+    weather = _weather_year(cloudy_weather)
+    table = pv.specific_yield_table(weather, LAT, LON, ALT, tilts=(20, 30, 40), azimuths=(120, 150, 180),
+                                    shading=(0, 1), mounting="roof")
+    ours = float(table.specific_yield(27, 160, 0.0))
+    assert ours == pytest.approx(_modelchain_yield(site, cloudy_weather, 27, 160, "roof"), rel=0.02)
+    facade = pv.specific_yield_table(weather, LAT, LON, ALT, tilts=(90,), azimuths=(90, 180, 270),
+                                     shading=(0, 1), mounting="facade")
+    ours = float(facade.specific_yield(90, 180, 0.0))
+    assert ours == pytest.approx(_modelchain_yield(site, cloudy_weather, 90, 180, "facade"), rel=0.02)
+
+
+@pytest.fixture(scope="module")
+def coarse_table(clear_weather):
+    return pv.specific_yield_table(_weather_year(clear_weather), LAT, LON, ALT, tilts=(0, 30, 60, 90),
+                                   azimuths=(0, 90, 180, 270), shading=(0, 0.5, 1), mounting="roof")
+
+
+def test_table_interpolation_properties(coarse_table):
+    t = coarse_table
+    # grid nodes reproduce the table
+    assert t.specific_yield(30, 180, 0.5) == pytest.approx(t.annual[1, 2, 1], rel=1e-12)
+    # azimuth is periodic: 315 lies halfway between 270 and 0 (= 360)
+    assert t.specific_yield(60, 315, 0) == pytest.approx(0.5 * (t.annual[2, 3, 0] + t.annual[2, 0, 0]))
+    # full shading gives nothing, and more shading never gives more
+    assert np.allclose(t.specific_yield([0, 30, 60], 180, 1.0), 0.0)
+    s = t.specific_yield(30, 180, np.linspace(0, 1, 11))
+    assert np.all(np.diff(s) < 0)
+    # flat modules do not care about azimuth (NaN allowed)
+    assert t.specific_yield(0, np.nan, 0) == pytest.approx(t.specific_yield(0, 77, 0), rel=1e-9)
+    # vectorised with broadcasting; monthly sums to annual
+    assert t.specific_yield(np.full((2, 3), 30.0), 180, 0).shape == (2, 3)
+    monthly = t.monthly_specific_yield([30, 60], [180, 90], 0.25)
+    assert monthly.shape == (2, 12)
+    assert monthly.sum(axis=-1) == pytest.approx(t.specific_yield([30, 60], [180, 90], 0.25), rel=1e-9)
+    # reference irradiation is the best unobstructed plane; south 30 beats north 30
+    assert t.reference_irradiation == pytest.approx(t.poa_irradiation.max())
+    assert t.irradiation(30, 180) > t.irradiation(30, 0)
+
+
+def test_table_rejects_partial_year_and_bad_mounting(clear_weather):
+    short = _weather_year(clear_weather.iloc[:1000])
+    with pytest.raises(WeatherError, match="not a whole year"):
+        pv.specific_yield_table(short, LAT, LON, ALT, tilts=(30,), azimuths=(180,))
+    with pytest.raises(ParameterError, match="mounting"):
+        pv.specific_yield_table(_weather_year(clear_weather), LAT, LON, ALT, mounting="balcony")
+
+
+# ------------------------------------------------------------------------------------------- layout
+
+def test_pitched_rectangle_matches_hand_count():
+    # 10 m x 6 m horizontal projection, south, 30°: in the roof plane 10 m x 6/cos30 = 6.928 m;
+    # minus 0.5 m setback on all sides: 9.000 x 5.928 m.
+    # portrait  (1.13 across, 1.76 up): floor(9/1.13)=7 x floor(5.928/1.76)=3 = 21
+    # landscape (1.76 across, 1.13 up): floor(9/1.76)=5 x floor(5.928/1.13)=5 = 25  -> 25
+    layout = pv.module_layout(shapely.box(0, 0, 10, 6), 30, 180)
+    assert layout.count == 25
+    assert layout.orientation == "landscape"
+    assert layout.rows == 5
+    assert layout.kwp == pytest.approx(25 * 0.450)
+    assert layout.area_modules == pytest.approx(25 * 1.76 * 1.13)
+    assert (layout.module_tilt, layout.module_azimuth) == (30, 180)
+    # the same roof facing east: the 6 m side now runs along the contour, the 10 m side up the slope
+    # in-plane 6 x 11.547 -> 5 x 10.547: portrait floor(5/1.13)=4 x floor(10.547/1.76)=5 = 20;
+    # landscape floor(5/1.76)=2 x floor(10.547/1.13)=9 = 18 -> 20
+    east = pv.module_layout(shapely.box(0, 0, 10, 6), 30, 90)
+    assert east.count == 20 and east.orientation == "portrait"
+
+
+def test_flat_roof_rows_leave_winter_noon_sun_unshaded():
+    options = pv.PVOptions(latitude=LAT)
+    layout = pv.module_layout(shapely.box(0, 0, 20, 20), 2.0, np.nan, options=options)
+    assert (layout.module_tilt, layout.module_azimuth) == (15.0, 180.0)
+    # winter-solstice solar noon from pvlib: the lowest noon sun of the year at this latitude
+    days = pd.date_range("2023-12-19", "2023-12-24", freq="1min", tz="UTC")
+    elevation = pvlib.solarposition.get_solarposition(days, LAT, LON)["elevation"].max()
+    module = pv.ModuleSpec()
+    for slant in (module.length, module.width):
+        depth = slant * np.cos(np.radians(15))
+        shadow = slant * np.sin(np.radians(15)) / np.tan(np.radians(elevation))
+        gap = pv.row_pitch(slant, 15, LAT) - depth
+        assert gap >= shadow * (1 - 1e-3)
+    # hand count: 19 x 19 m after setback; portrait row depth 1.700 m, pitch 1.700 + 0.4555/tan(17.12°) = 3.18 m
+    # -> floor((19 - 1.700)/3.18) + 1 = 6 rows of floor(19/1.13) = 16 modules = 96;
+    # landscape depth 1.0915, pitch 1.0915 + 0.2925/tan(17.12°) = 2.04 -> 9 rows x 10 = 90 -> 96
+    pitch = pv.row_pitch(module.length, 15, LAT)
+    assert layout.count == 16 * (int((19 - module.length * np.cos(np.radians(15))) // pitch) + 1) == 96
+    assert layout.rows == 6 and layout.orientation == "portrait"
+    # rows fit: (rows - 1) pitch + depth within the 19 m
+    assert (layout.rows - 1) * pitch + module.length * np.cos(np.radians(15)) <= 19.0
+
+
+def test_layout_edge_cases():
+    assert pv.module_layout(shapely.box(0, 0, 1.5, 1.5), 30, 180).count == 0
+    assert pv.module_layout(shapely.Polygon(), 30, 180).count == 0
+    assert pv.module_layout(shapely.box(0, 0, 10, 10), 30, np.nan).count == 0
+    # a notch taken out of a convex roof can only remove modules, and the L-shape is checked exactly
+    full = pv.module_layout(shapely.box(0, 0, 12, 10), 30, 180).count
+    notched = shapely.box(0, 0, 12, 10).difference(shapely.box(5.5, 4.8, 6.5, 10))
+    assert pv.module_layout(notched, 30, 180).count < full
+    # a setback of 0 on an exact multiple of the module size fills it completely
+    exact = shapely.box(0, 0, 5 * 1.13, 3 * 1.76 * np.cos(np.radians(40)))
+    assert pv.module_layout(exact, 40, 180, options=pv.PVOptions(setback=0)).count == 15
+
+
+polygons = st.builds(
+    lambda w, h, angle, x, y: shapely.affinity.translate(
+        shapely.affinity.rotate(shapely.box(0, 0, w, h), angle), x, y),
+    st.floats(2, 40), st.floats(2, 30), st.floats(0, 180), st.floats(-1e3, 1e3), st.floats(-1e3, 1e3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(polygon=polygons, tilt=st.floats(0, 70), azimuth=st.floats(0, 360), hull_points=st.integers(0, 4))
+def test_count_never_exceeds_plane_area(polygon, tilt, azimuth, hull_points):
+    if hull_points:  # turn some examples into irregular convex polygons
+        c = np.asarray(polygon.exterior.coords)[:-1]
+        polygon = shapely.convex_hull(shapely.MultiPoint(np.vstack([c[:hull_points + 2], c.mean(0) + 1])))
+    module = pv.ModuleSpec()
+    layout = pv.module_layout(polygon, tilt, azimuth, module)
+    if tilt >= 10:
+        plane_area = polygon.area / np.cos(np.radians(tilt))
+    else:  # racked: module area per row footprint can't beat the roof area divided by the coverage
+        plane_area = polygon.area / 1.0
+    assert layout.count * module.area <= plane_area + 1e-9
+    assert layout.count == 0 or layout.rows >= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(polygon=polygons, tilt=st.floats(12, 60), azimuth=st.floats(0, 360), turn=st.floats(-180, 180))
+def test_rotating_polygon_and_azimuth_together_keeps_count(polygon, tilt, azimuth, turn):
+    before = pv.module_layout(polygon, tilt, azimuth).count
+    turned = shapely.affinity.rotate(polygon, -turn, origin=(0, 0))  # rotate() is counter-clockwise
+    after = pv.module_layout(turned, tilt, (azimuth + turn) % 360).count
+    assert abs(after - before) <= max(1, 0.02 * before)
+
+
+def test_layout_speed():
+    rng = np.random.default_rng(1)
+    faces = [shapely.affinity.rotate(shapely.box(0, 0, w, h), a)
+             for w, h, a in zip(rng.uniform(4, 20, 500), rng.uniform(3, 10, 500), rng.uniform(0, 90, 500))]
+    tilts, azimuths = rng.uniform(0, 50, 500), rng.uniform(0, 360, 500)
+    start = time.perf_counter()
+    for face, tilt, azimuth in zip(faces, tilts, azimuths):
+        pv.module_layout(face, tilt, azimuth)
+    rate = len(faces) / (time.perf_counter() - start)
+    print(f"\nmodule_layout: {rate:.0f} faces/s")
+    assert rate > 200  # measured ~1500/s on 2 CI cores; generous floor
+
+
+def test_facade_layout_hand_calculation():
+    # 10 m x 9 m wall, ground floor 3 m excluded, 0.5 m setback at both ends and the top, 40 % windows:
+    # (10 - 1) x (9 - 3 - 0.5) x 0.6 = 29.7 m², floor(29.7 / 1.9888) = 14 modules = 6.3 kWp
+    facade = pv.facade_layout([10.0, 3.0, 10.0], [9.0, 9.0, 2.5])
+    assert facade.usable_area == pytest.approx([29.7, 2 * 5.5 * 0.6, 0.0])
+    assert facade.count.tolist() == [14, 3, 0]
+    assert facade.kwp == pytest.approx([6.3, 1.35, 0.0])
+    with_ground = pv.facade_layout(10.0, 9.0, window_share=0.0, exclude_ground_floor=False)
+    assert float(with_ground.usable_area) == pytest.approx(9 * 8.5)
+    with pytest.raises(ParameterError, match="window_share"):
+        pv.facade_layout(10.0, 9.0, window_share=1.5)
+
+
+# ------------------------------------------------------------------------------------ grading and CO2
+
+def test_suitability_classes_at_thresholds():
+    ref = 1200.0
+    irradiation = ref * np.array([1.0, 0.85, 0.8499, 0.70, 0.6999, 0.55, 0.5499, 0.0, np.nan, 1.0])
+    area = np.array([20, 20, 20, 20, 20, 20, 20, 20, 20, 9.99])
+    got = pv.suitability(irradiation, area, ref)
+    assert got.tolist() == ["very good", "very good", "good", "good", "limited", "limited", "unsuitable",
+                            "unsuitable", "unsuitable", "unsuitable"]
+    custom = pv.suitability([900, 700], 50, 1000, thresholds=(0.9, 0.8, 0.7), min_usable_area=60)
+    assert custom.tolist() == ["unsuitable", "unsuitable"]
+    assert pv.suitability([900, 700], 50, 1000, thresholds=(0.9, 0.8, 0.7)).tolist() == ["very good", "limited"]
+    with pytest.raises(ParameterError):
+        pv.suitability([1.0], 20, 0.0)
+
+
+def test_yield_and_co2():
+    assert pv.face_yield([10.0, 2.5], 950.0) == pytest.approx([9500.0, 2375.0])
+    kwh = np.array([0.0, 1000.0, 12345.6])
+    assert pv.co2_savings_kg(kwh) == pytest.approx(kwh * pv.GRID_EMISSION_FACTOR)
+    assert pv.co2_savings_kg(1000.0, factor=0.5) == pytest.approx(500.0)
+    assert pv.GRID_EMISSION_FACTOR == pv.PVOptions().grid_emission_factor == pv.GRID_EMISSION_FACTOR_DE_2024
+    assert pv.usable_pixels([500, 700], 1000).tolist() == [False, True]
+
+
+def test_module_spec_and_options():
+    m = pv.ModuleSpec()
+    assert m.efficiency == pytest.approx(450 / (1000 * 1.76 * 1.13))
+    with pytest.raises(ParameterError, match="setback"):
+        pv.PVOptions(setback=-1)
+    with pytest.raises(ParameterError, match="iam_model"):
+        pv.PVOptions(iam_model="sapm")
