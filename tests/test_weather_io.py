@@ -1,0 +1,503 @@
+"""Weather readers: round trips through every format, the DWD TRY 2010 time convention, validation."""
+from __future__ import annotations
+
+import logging
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pvlib
+import pytest
+import requests
+from conftest import shared_file
+from pyproj import Geod
+
+import weather_files as wf
+from solarkataster.errors import WeatherError
+from solarkataster.io import weather as wio
+from solarkataster.io.weather import complete_components, read_weather, resolve_weather, to_year
+from solarkataster.weather import WeatherYear
+
+KL = wf.KAISERSLAUTERN
+
+
+@pytest.fixture(scope="module")
+def mez_truth():
+    """A clear-sky year whose hours are the MEZ (UTC+1) hours of 1990."""
+    return wf.clear_sky_truth(wf.local_year_starts(1990, 1), KL["latitude"], KL["longitude"], KL["altitude"])
+
+
+def assert_same_records(weather, truth, columns=("ghi", "dhi", "temp_air", "wind_speed")):
+    assert len(weather.data) == len(truth)
+    np.testing.assert_array_equal(weather.data.index.as_unit("ns").asi8,
+                                  pd.DatetimeIndex(truth.index).as_unit("ns").asi8)
+    for c in columns:
+        np.testing.assert_allclose(weather.data[c].to_numpy(), truth[c].to_numpy(), atol=0.051, err_msg=c)
+
+
+def record(weather, when):
+    return weather.data.loc[pd.Timestamp(when)]
+
+
+# ------------------------------------------------------------------------------------------- DWD TRY
+
+def test_try2015_round_trip_mez_hour_ending(tmp_path, mez_truth):
+    path, (east, north) = wf.write_try2015(tmp_path / "TRY2015_mittel.dat", mez_truth,
+                                           latitude=KL["latitude"], longitude=KL["longitude"], elevation=250)
+    weather = read_weather(path)
+    assert weather.source["name"] == "dwd-try2015"
+    assert_same_records(weather, mez_truth)
+    # label 1 June HH=13 MEZ covers 12:00-13:00 MEZ = 11:00-12:00 UTC
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = next(x for x in lines if x.split()[2:5] == ["6", "1", "13"])
+    assert record(weather, "1990-06-01T11:00Z")["dhi"] == float(line.split()[13])
+    # grid cell centre is within 1 km of the site: 0.01° in latitude, 0.015° in longitude
+    assert abs(weather.source["latitude"] - KL["latitude"]) < 0.01
+    assert abs(weather.source["longitude"] - KL["longitude"]) < 0.015
+    assert weather.source["elevation"] == 250
+    assert len(weather.source["sha256"]) == 64
+    assert weather.covers_year()
+
+
+@pytest.mark.parametrize("scale, expected", [("tst", "true solar time"), ("mez", "MEZ")])
+def test_try2010_synthetic_convention_detected_and_round_trip(tmp_path, scale, expected):
+    site = wf.MANNHEIM
+    starts = (wf.tst_year_starts(1990, site["longitude"]) if scale == "tst"
+              else wf.local_year_starts(1990, 1))
+    truth = wf.clear_sky_truth(starts, site["latitude"], site["longitude"], site["altitude"])
+    path = wf.write_try2010(tmp_path / "TRY2010_12_Jahr.dat", truth, time_scale=scale)
+    weather = read_weather(path)
+    assert weather.source["time_convention"].startswith(f"hour-ending {expected}")
+    assert weather.source["station"] == "Mannheim (WMO 10729)"
+    assert weather.source["latitude"] == pytest.approx(49 + 31 / 60, abs=1e-4)
+    assert len(weather.data) == 8760
+    # index equal to the truth within 1 s (the writer rounds TST to whole seconds)
+    assert np.abs(weather.data.index.as_unit("ns").asi8 - truth.index.as_unit("ns").asi8).max() <= 1e9
+    for c in ("ghi", "dhi", "temp_air"):
+        np.testing.assert_allclose(weather.data[c].to_numpy(), truth[c].to_numpy(), atol=0.051)
+    assert weather.data["dni"].isna().all()  # TRY has no DNI; complete_components derives it
+
+
+def _raw_try(path):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    star = next(i for i, x in enumerate(lines) if x.startswith("***"))
+    return np.array([x.split() for x in lines[star + 1:]], dtype=float)
+
+
+def _daily_label_centroid(rows):
+    """Irradiance-weighted centroid [h] of the hour labels per day (label HH counted at HH - 0.5)."""
+    month, day, hour, glob = rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 13] + rows[:, 14]
+    key = (month * 100 + day).astype(int)
+    _, inverse = np.unique(key, return_inverse=True)
+    return np.bincount(inverse, glob * (hour - 0.5)) / np.bincount(inverse, glob)
+
+
+@pytest.mark.parametrize("region, lat, lon, ghi_kwh", [("12", 49 + 31 / 60, 8 + 33 / 60, 1089.4),
+                                                        ("06", 50 + 40 / 60, 7 + 58 / 60, 972.3)])
+def test_try2010_real_files(region, lat, lon, ghi_kwh):
+    path = shared_file("dwd-try2010", f"TRY2010_{region}_Jahr.dat")
+    weather = read_weather(path)
+    assert len(weather.data) == 8760
+    assert 950 <= weather.annual_ghi() <= 1250
+    assert weather.annual_ghi() == pytest.approx(ghi_kwh, abs=0.1)  # SOURCE.md: B + D summed by hand
+    assert weather.source["latitude"] == pytest.approx(lat, abs=1e-4)
+    assert weather.source["longitude"] == pytest.approx(lon, abs=1e-4)
+    assert weather.source["period"] == "1988-2007"
+    weather.require_full_year()
+
+    # Independent reference: solar noon (transit) from pvlib's SPA for each day of 1990.
+    days = pd.date_range("1990-01-01", periods=365, freq="D", tz="UTC")
+    transit = pvlib.solarposition.sun_rise_set_transit_spa(days, lat, lon)["transit"]
+    noon_utc_h = ((transit - days) / pd.Timedelta(hours=1)).to_numpy()
+    eot_h = pvlib.solarposition.equation_of_time_spencer71(np.arange(1, 366)) / 60
+
+    centroid = _daily_label_centroid(_raw_try(path))
+    # Label centroid if the labels were hour-ending in ... MEZ: solar noon in MEZ; TST: 12:00.
+    residual_mez = (centroid - (noon_utc_h + 1.0)) * 60
+    residual_tst = (centroid - 12.0) * 60
+    # Both files sit near solar-time noon, 25-30 min away from the header's MEZ claim.
+    assert abs(residual_tst.mean()) < 5
+    assert residual_mez.mean() < -20
+
+    # Reader output: UTC irradiance centroid per day versus SPA transit.
+    idx = weather.data.index
+    mid_h = ((idx - idx.normalize()) / pd.Timedelta(hours=1)).to_numpy() + 0.5
+    doy = idx.day_of_year.to_numpy()
+    g = weather.data["ghi"].to_numpy()
+    cent_utc = np.bincount(doy - 1, g * mid_h, 366)[:365] / np.bincount(doy - 1, g, 366)[:365]
+    offset = (cent_utc - noon_utc_h) * 60
+    slope_vs_eot = np.polyfit(-eot_h * 60, offset, 1)[0]
+    assert abs(offset.mean()) < 3, offset.mean()
+    if region == "12":
+        # measured series: true solar time; its residual has no equation-of-time signal, MEZ's would
+        assert weather.source["time_convention"].startswith("hour-ending true solar time")
+        assert abs(np.polyfit(-eot_h * 60, residual_tst, 1)[0]) < 0.4
+        assert abs(slope_vs_eot) < 0.4
+    else:
+        # flagged IK=9 series: follows the clock through the seasons (mean solar time)
+        assert weather.source["time_convention"].startswith("hour-ending mean solar time")
+        assert np.polyfit(-eot_h * 60, residual_tst, 1)[0] > 0.5
+
+
+# ------------------------------------------------------------------------------------------- EPW
+
+def test_epw_round_trip_and_pvlib_cross_check(tmp_path, mez_truth):
+    years = [1995 + m for m in range(12)]  # a typical year: each month from another year
+    path = wf.write_epw(tmp_path / "DEU_Kaiserslautern.epw", mez_truth, latitude=KL["latitude"],
+                        longitude=KL["longitude"], elevation=250, utc_offset_h=1, years=years)
+    weather = read_weather(path)
+    assert weather.source["name"] == "epw"
+    assert_same_records(weather, mez_truth, columns=("ghi", "dni", "dhi", "temp_air", "wind_speed"))
+    # the record labelled 1 June hour 13 (UTC+1 standard time) covers 11:00-12:00 UTC
+    line = next(x for x in path.read_text().splitlines() if x.split(",")[1:4] == ["6", "1", "13"])
+    assert record(weather, "1990-06-01T11:00Z")["ghi"] == float(line.split(",")[13])
+    # pvlib's reader stamps each EPW record with its interval start (hour - 1, local standard time)
+    pv, meta = pvlib.iotools.read_epw(path, coerce_year=1990)
+    assert meta["TZ"] == 1
+    np.testing.assert_array_equal(pv.index.tz_convert("UTC").as_unit("ns").asi8,
+                                  weather.data.index.as_unit("ns").asi8)
+    np.testing.assert_array_equal(pv["ghi"].to_numpy(float), weather.data["ghi"].to_numpy())
+    np.testing.assert_array_equal(pv["dni"].to_numpy(float), weather.data["dni"].to_numpy())
+    assert weather.source["period"] == "1995-2006"
+
+
+def test_pvgis_epw_variant_is_utc(tmp_path):
+    truth = wf.clear_sky_truth(wf.local_year_starts(1990, 0), KL["latitude"], KL["longitude"], KL["altitude"])
+    path = wf.write_epw(tmp_path / "tmy_49.440_7.770.epw", truth, latitude=KL["latitude"],
+                        longitude=KL["longitude"], elevation=250, utc_offset_h=0, city="unknown",
+                        source="ECMWF/ERA")
+    weather = read_weather(path)
+    assert_same_records(weather, truth)
+    assert weather.data.index[0] == pd.Timestamp("1990-01-01T00:00Z")
+
+
+# ------------------------------------------------------------------------------------------- PVGIS
+
+@pytest.fixture(scope="module")
+def utc_truth():
+    return wf.clear_sky_truth(wf.local_year_starts(1990, 0), KL["latitude"], KL["longitude"], KL["altitude"])
+
+
+def test_pvgis_json_round_trip(tmp_path, utc_truth):
+    path = wf.write_pvgis_json(tmp_path / "tmy.json", utc_truth, latitude=KL["latitude"],
+                               longitude=KL["longitude"], elevation=250.0)
+    weather = read_weather(path)
+    assert weather.source["name"] == "pvgis-json"
+    assert_same_records(weather, utc_truth, columns=("ghi", "dni", "dhi", "temp_air", "wind_speed"))
+    # time(UTC) 20120201:1100 (February comes from 2012) is the hour starting 11:00 UTC
+    assert record(weather, "1990-02-01T11:00Z")["ghi"] == utc_truth.loc["1990-02-01T11:00Z", "ghi"]
+    assert weather.source["period"] == "2006-2019"
+    assert weather.source["latitude"] == KL["latitude"]
+
+
+def test_pvgis_csv_round_trip(tmp_path, utc_truth):
+    path = wf.write_pvgis_csv(tmp_path / "tmy.csv", utc_truth, latitude=KL["latitude"],
+                              longitude=KL["longitude"], elevation=250.0)
+    weather = read_weather(path)
+    assert weather.source["name"] == "pvgis-csv"
+    assert_same_records(weather, utc_truth, columns=("ghi", "dni", "dhi", "temp_air", "wind_speed"))
+    assert weather.source["longitude"] == pytest.approx(KL["longitude"], abs=1e-3)
+
+
+# ------------------------------------------------------------------------------------------- TMY3
+
+def test_tmy3_round_trip_and_pvlib_cross_check(tmp_path):
+    g = wf.GREENSBORO
+    truth = wf.clear_sky_truth(wf.local_year_starts(1990, -5), g["latitude"], g["longitude"], g["altitude"])
+    path = wf.write_tmy3(tmp_path / "723170TYA.CSV", truth, latitude=g["latitude"], longitude=g["longitude"],
+                         elevation=g["altitude"], utc_offset_h=-5)
+    weather = read_weather(path)
+    assert weather.source["name"] == "tmy3"
+    assert_same_records(weather, truth, columns=("ghi", "dni", "dhi", "temp_air", "wind_speed"))
+    # 01/01 01:00 (UTC-5, hour-ending) covers 00:00-01:00 EST = 05:00-06:00 UTC
+    assert weather.data.index[0] == pd.Timestamp("1990-01-01T05:00Z")
+    pv, _ = pvlib.iotools.read_tmy3(path, coerce_year=1990)
+    pv_start = (pv.index - pd.Timedelta(hours=1)).tz_convert("UTC")
+    common = weather.data.index.intersection(pv_start)
+    assert len(common) > 8700
+    np.testing.assert_allclose(weather.data.loc[common, "ghi"].to_numpy(),
+                               pd.Series(pv["ghi"].to_numpy(float), index=pv_start).loc[common].to_numpy())
+
+
+# ------------------------------------------------------------------------------------------- CSV
+
+@pytest.fixture(scope="module")
+def june_days():
+    starts = pd.date_range("2025-06-01T00:00Z", periods=3 * 24, freq="h")
+    return wf.clear_sky_truth(starts, KL["latitude"], KL["longitude"], KL["altitude"])
+
+
+@pytest.mark.parametrize("label", ["start", "end", "center"])
+def test_csv_time_labels(tmp_path, june_days, label):
+    path = wf.write_csv(tmp_path / "site.csv", june_days, label=label, utc_offset="+02:00")
+    weather = read_weather(path, time_label=label)
+    assert weather.source["name"] == "csv"
+    assert weather.interval == pd.Timedelta(hours=1)
+    assert_same_records(weather, june_days, columns=("ghi", "dni", "dhi"))
+    assert not weather.covers_year()
+    with pytest.raises(WeatherError, match="not a whole year"):
+        weather.require_full_year()
+
+
+def test_csv_sub_hourly(tmp_path):
+    starts = pd.date_range("2025-03-20T00:00Z", periods=96, freq="15min")
+    truth = wf.clear_sky_truth(starts, KL["latitude"], KL["longitude"], KL["altitude"], interval="15min")
+    path = wf.write_csv(tmp_path / "quarter.csv", truth, utc_offset="+00:00")
+    weather = read_weather(path)
+    assert weather.interval == pd.Timedelta(minutes=15)
+    assert_same_records(weather, truth, columns=("ghi", "dhi"))
+
+
+def test_csv_ghi_only_is_decomposed_with_erbs(tmp_path, june_days):
+    path = wf.write_csv(tmp_path / "ghi.csv", june_days, columns=["ghi", "temp_air"], utc_offset="+00:00")
+    with pytest.raises(WeatherError, match=r"ghi.csv.*no dhi.*latitude/longitude"):
+        read_weather(path)
+    weather = read_weather(path, latitude=KL["latitude"], longitude=KL["longitude"])
+    noon = weather.data.loc["2025-06-01T11:00Z"]
+    # Reference: pvlib's Erbs at the SPA zenith of the interval midpoint (within 3 %)
+    sun = pvlib.solarposition.get_solarposition(pd.DatetimeIndex(["2025-06-01T11:30Z"]), KL["latitude"],
+                                                KL["longitude"])
+    ref = pvlib.irradiance.erbs(noon["ghi"], sun["zenith"].to_numpy(), 152)
+    assert noon["dhi"] == pytest.approx(float(np.asarray(ref["dhi"])[0]), rel=0.03)
+    assert (weather.data["dhi"] <= weather.data["ghi"] + 1e-9).all()
+    assert np.isfinite(weather.data["dni"]).all()
+
+
+# ------------------------------------------------------------------------------------------- components
+
+def test_complete_components_dni_from_direct_horizontal(june_days):
+    weather = WeatherYear(june_days.assign(dni=np.nan), pd.Timedelta(hours=1), {"name": "test"})
+    full = complete_components(weather, KL["latitude"], KL["longitude"])
+    day = june_days["ghi"] > 300
+    # interval-mean clear-sky DNI is recovered from (ghi - dhi) / mean cos(zenith) within 2 %
+    np.testing.assert_allclose(full.data.loc[day, "dni"], june_days.loc[day, "dni"], rtol=0.02)
+    night = june_days["ghi"] == 0
+    assert (full.data.loc[night, "dni"] == 0).all()
+    assert full.data["dni"].max() <= 1361.1 * 1.035
+
+
+def test_complete_components_safeguards_near_sunrise():
+    # 03:00-04:00 UTC on 1 June at Kaiserslautern: the sun rises ~03:25 UTC, mean cos(zenith) ~0.01;
+    # a 40 W/m² direct horizontal would give DNI > 3000 W/m² without the zenith limit
+    index = pd.DatetimeIndex(["2025-06-01T03:00Z", "2025-06-01T11:00Z"])
+    frame = pd.DataFrame({"ghi": [45.0, 800.0], "dni": np.nan, "dhi": [5.0, 100.0]}, index=index)
+    full = complete_components(WeatherYear(frame, pd.Timedelta(hours=1)), KL["latitude"], KL["longitude"])
+    assert full.data["dni"].iloc[0] == 0.0
+    assert 700 < full.data["dni"].iloc[1] <= 1361.1 * 1.035
+
+
+# ------------------------------------------------------------------------------------------- to_year
+
+def test_to_year_leap_target_repeats_feb28(tmp_path, mez_truth):
+    path, _ = wf.write_try2015(tmp_path / "try.dat", mez_truth, latitude=KL["latitude"],
+                               longitude=KL["longitude"])
+    weather = read_weather(path)
+    leap = to_year(weather, 2024)
+    assert len(leap.data) == 8784
+    feb28 = leap.data.loc["2024-02-28"]
+    feb29 = leap.data.loc["2024-02-29"]
+    np.testing.assert_array_equal(feb29["ghi"].to_numpy(), feb28["ghi"].to_numpy())
+    # the 23:00Z Dec 31 1989 record (MEZ Jan 1 00-01) wraps to Dec 31 23:00Z of the target year
+    assert leap.data.index[-1] == pd.Timestamp("2024-12-31T23:00Z")
+    assert leap.data.index.is_monotonic_increasing and not leap.data.index.has_duplicates
+    assert leap.covers_year()
+    plain = to_year(weather, 2025)
+    assert len(plain.data) == 8760 and plain.data.index[0] == pd.Timestamp("2025-01-01T00:00Z")
+    assert plain.annual_ghi() == pytest.approx(weather.annual_ghi())
+    assert plain.source["mapped_to_year"] == 2025
+
+
+def test_to_year_drops_feb29_for_non_leap_target(tmp_path):
+    starts = pd.date_range("2024-02-28T00:00Z", periods=72, freq="h")
+    truth = wf.clear_sky_truth(starts, KL["latitude"], KL["longitude"], KL["altitude"])
+    weather = read_weather(wf.write_csv(tmp_path / "leap.csv", truth, utc_offset="+00:00"))
+    mapped = to_year(weather, 2025)
+    assert len(mapped.data) == 48
+    assert list(np.unique(mapped.data.index.day)) == [1, 28]
+    np.testing.assert_array_equal(mapped.data.loc["2025-03-01", "ghi"].to_numpy(),
+                                  truth.loc["2024-03-01", "ghi"].to_numpy())
+
+
+# ------------------------------------------------------------------------------------------- bad files
+
+@pytest.fixture(scope="module")
+def try_lines(tmp_path_factory, mez_truth):
+    path, _ = wf.write_try2015(tmp_path_factory.mktemp("try") / "good.dat", mez_truth,
+                               latitude=KL["latitude"], longitude=KL["longitude"])
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines, next(i for i, x in enumerate(lines) if x.startswith("***")) + 1
+
+
+def _write(tmp_path, name, lines):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_truncated_try_names_file_and_line(tmp_path, try_lines):
+    lines, first = try_lines
+    path = _write(tmp_path, "cut.dat", lines[:first + 100])
+    with pytest.raises(WeatherError, match=rf"cut\.dat: DWD TRY file has 100 .*last data line {first + 100}"):
+        read_weather(path)
+    broken = lines[:first + 50] + [" ".join(lines[first + 50].split()[:9])]
+    with pytest.raises(WeatherError, match=rf"cut2\.dat: line {first + 51}: expected 17 columns"):
+        read_weather(_write(tmp_path, "cut2.dat", broken))
+
+
+def test_try_bad_number_and_gap(tmp_path, try_lines):
+    lines, first = try_lines
+    bad = list(lines)
+    fields = bad[first + 10].split()
+    fields[12] = "x12"
+    bad[first + 10] = " ".join(fields)
+    with pytest.raises(WeatherError, match=rf"num\.dat: line {first + 11}, column B: 'x12'"):
+        read_weather(_write(tmp_path, "num.dat", bad))
+    gap = lines[:first + 20] + lines[first + 21:]
+    with pytest.raises(WeatherError, match=rf"gap\.dat: line {first + 21}: gap after line {first + 20}"):
+        read_weather(_write(tmp_path, "gap.dat", gap))
+
+
+def test_try_negative_and_impossible_irradiance(tmp_path, try_lines):
+    lines, first = try_lines
+    neg = list(lines)
+    fields = neg[first + 12].split()  # Jan 1, 13 MEZ
+    fields[13] = "-80"
+    neg[first + 12] = " ".join(fields)
+    with pytest.raises(WeatherError, match=rf"neg\.dat: line {first + 13}, column dhi: -80 W/m² is neg"):
+        read_weather(_write(tmp_path, "neg.dat", neg))
+    night = list(lines)
+    fields = night[first + 1].split()  # Jan 1, 02 MEZ: night
+    fields[12] = "300"
+    night[first + 1] = " ".join(fields)
+    with pytest.raises(WeatherError, match=rf"night\.dat: line {first + 2}, column ghi: 300 W/m².*exceeds "
+                                           "the extraterrestrial"):
+        read_weather(_write(tmp_path, "night.dat", night))
+
+
+def test_epw_truncated_and_short_line(tmp_path, mez_truth):
+    path = wf.write_epw(tmp_path / "a.epw", mez_truth, latitude=KL["latitude"], longitude=KL["longitude"],
+                        elevation=250, utc_offset_h=1)
+    lines = path.read_text().splitlines()
+    with pytest.raises(WeatherError, match=r"short\.epw: line 20: EPW data line has 10 fields"):
+        read_weather(_write(tmp_path, "short.epw", lines[:19] + [",".join(lines[19].split(",")[:10])]
+                            + lines[20:]))
+    with pytest.raises(WeatherError,
+                       match=(r"cut\.epw: EPW file has 492 hourly records "
+                              r"\(last data line 500\), expected 8760")):
+        read_weather(_write(tmp_path, "cut.epw", lines[:8] + lines[8:500]))
+
+
+def test_csv_errors_name_line_and_column(tmp_path, june_days):
+    path = wf.write_csv(tmp_path / "ok.csv", june_days, utc_offset="+00:00")
+    lines = path.read_text().splitlines()
+    with pytest.raises(WeatherError, match=r"gap\.csv: line 12, column time: gap of 0 days 02:00:00"):
+        read_weather(_write(tmp_path, "gap.csv", lines[:11] + lines[12:]))
+    odd = list(lines)
+    odd[5] = odd[5].replace("T04:00:00", "T04:20:00")
+    with pytest.raises(WeatherError, match=r"odd\.csv: line 6, column time: irregular step"):
+        read_weather(_write(tmp_path, "odd.csv", odd))
+    with pytest.raises(WeatherError, match=r"nocol\.csv: column 'ghi' missing"):
+        read_weather(_write(tmp_path, "nocol.csv", [lines[0].replace("ghi", "global")] + lines[1:]))
+    naive = [lines[0]] + [x.replace("+00:00", "", 1) for x in lines[1:]]
+    with pytest.raises(WeatherError, match=r"naive\.csv: line 2, column time: .*no UTC offset"):
+        read_weather(_write(tmp_path, "naive.csv", naive))
+    short = lines[:30] + [lines[30].rsplit(",", 3)[0]]
+    with pytest.raises(WeatherError, match=r"short\.csv: line 31: 3 fields"):
+        read_weather(_write(tmp_path, "short.csv", short))
+    text = list(lines)
+    text[9] = ",".join(text[9].split(",")[:1] + ["abc"] + text[9].split(",")[2:])
+    with pytest.raises(WeatherError, match=r"text\.csv: line 10, column ghi: 'abc' is not a number"):
+        read_weather(_write(tmp_path, "text.csv", text))
+    diffuse = list(lines)
+    parts = diffuse[13].split(",")  # 11:00 UTC: ghi ~ 800
+    parts[3] = "2000"
+    diffuse[13] = ",".join(parts)
+    with pytest.raises(WeatherError, match=r"dhi\.csv: line 14, column dhi: 2000 W/m² exceeds ghi"):
+        read_weather(_write(tmp_path, "dhi.csv", diffuse))
+    with pytest.raises(WeatherError, match=r"ok\.csv.*time_label"):
+        read_weather(path, time_label="middle")
+
+
+def test_unknown_format_and_missing_file(tmp_path):
+    with pytest.raises(WeatherError, match=r"junk\.txt: unknown weather format"):
+        read_weather(_write(tmp_path, "junk.txt", ["hello,world", "1,2"]))
+    with pytest.raises(WeatherError, match=r"nothere\.epw: weather file not found"):
+        read_weather(tmp_path / "nothere.epw")
+
+
+# ------------------------------------------------------------------------------------------- resolve
+
+def test_resolve_path_maps_year_and_distance(tmp_path, caplog):
+    site = wf.MANNHEIM
+    truth = wf.clear_sky_truth(wf.tst_year_starts(1990, site["longitude"]), site["latitude"],
+                               site["longitude"], site["altitude"])
+    path = wf.write_try2010(tmp_path / "TRY2010_12_Jahr.dat", truth)
+    with caplog.at_level(logging.WARNING, logger="solarkataster.io.weather"):
+        weather = resolve_weather(path, latitude=KL["latitude"], longitude=KL["longitude"],
+                                  altitude=KL["altitude"], year=2025)
+    assert weather.data.index.year.min() == 2025 and weather.data.index.year.max() == 2025
+    _, _, metres = Geod(ellps="WGS84").inv(weather.source["longitude"], weather.source["latitude"],
+                                           KL["longitude"], KL["latitude"])
+    assert weather.source["distance_km"] == pytest.approx(metres / 1000, rel=0.005)
+    assert 55 < weather.source["distance_km"] < 65
+    assert any("km from the site" in r.message for r in caplog.records)
+    near = resolve_weather(path, latitude=site["latitude"], longitude=site["longitude"],
+                           altitude=96, year=2025)
+    assert near.source["distance_km"] < 1.0
+
+
+def test_resolve_unknown_spec(tmp_path):
+    with pytest.raises(WeatherError, match=r"'sunny' is neither an existing file nor"):
+        resolve_weather("sunny", latitude=49.4, longitude=7.8, altitude=250)
+
+
+def test_resolve_clear_sky_uses_sky_module(monkeypatch):
+    calls = []
+
+    def fake_clear_sky_weather(latitude, longitude, altitude, year, freq="10min", linke=None):
+        calls.append((latitude, longitude, altitude, year, freq, linke))
+        index = pd.date_range(f"{year}-01-01", periods=3, freq=freq, tz="UTC")
+        return WeatherYear(pd.DataFrame({"ghi": 0.0, "dni": 0.0, "dhi": 0.0}, index=index),
+                           pd.Timedelta(freq), {"name": "clear-sky"})
+
+    monkeypatch.setitem(sys.modules, "solarkataster.sky",
+                        types.SimpleNamespace(clear_sky_weather=fake_clear_sky_weather))
+    weather = resolve_weather("clear-sky", latitude=49.4, longitude=7.8, altitude=250, year=2026,
+                              linke=3.5, freq="15min")
+    assert calls == [(49.4, 7.8, 250, 2026, "15min", 3.5)]
+    assert weather.source["name"] == "clear-sky"
+
+
+def test_pvgis_offline_asks_for_a_weather_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOLARKATASTER_CACHE_DIR", str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Failed to resolve 're.jrc.ec.europa.eu'")
+
+    monkeypatch.setattr(pvlib.iotools, "get_pvgis_tmy", offline)
+    with pytest.raises(WeatherError, match=r"PVGIS.*pass a weather file"):
+        resolve_weather("pvgis", latitude=49.44, longitude=7.77, altitude=250)
+
+
+def test_pvgis_download_is_cached(tmp_path, monkeypatch, utc_truth):
+    monkeypatch.setenv("SOLARKATASTER_CACHE_DIR", str(tmp_path / "cache"))
+    served = wf.write_pvgis_json(tmp_path / "served.json", utc_truth, latitude=49.44, longitude=7.77,
+                                 elevation=250.0)
+    calls = []
+
+    def fake_get_pvgis_tmy(latitude, longitude, outputformat="json", map_variables=True,
+                           coerce_year=1990, **kwargs):
+        calls.append((latitude, longitude))
+        return pvlib.iotools.read_pvgis_tmy(served, map_variables=map_variables)
+
+    monkeypatch.setattr(pvlib.iotools, "get_pvgis_tmy", fake_get_pvgis_tmy)
+    first = resolve_weather("pvgis", latitude=49.4412, longitude=7.7701, altitude=250, year=2025)
+    second = resolve_weather("pvgis", latitude=49.4399, longitude=7.7698, altitude=250, year=2025)
+    assert calls == [(49.44, 7.77)]
+    cached = list((tmp_path / "cache" / "pvgis").glob("*.json"))
+    assert [p.name for p in cached] == ["tmy_49.44_7.77.json"]
+    assert len(first.data) == 8760
+    np.testing.assert_array_equal(first.data["ghi"].to_numpy(), second.data["ghi"].to_numpy())
+    assert first.data.loc["2025-06-01T11:00Z", "ghi"] == utc_truth.loc["1990-06-01T11:00Z", "ghi"]
+    assert first.source["distance_km"] < 0.5
