@@ -61,3 +61,11 @@ def check_range(name, value, low, high, unit="", inclusive=True):
         bounds = f"[{low}, {high}]" if inclusive else f"({low}, {high})"
         raise ParameterError(f"{name}={value!r}{unit} is outside the allowed range {bounds}{unit}")
     return v
+
+
+class ResultsError(InputError):
+    """A results folder (from ``solarkataster run``/``batch``) is missing, incomplete or corrupt."""
+
+
+class NotFoundError(SolarkatasterError, LookupError):
+    """A requested building, face or wall id does not exist in the results."""

@@ -1,0 +1,73 @@
+"""The FastAPI application: assembles the routers, static files, CORS and the error table."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from .errors import add_exception_handlers
+from .params import ServiceSettings
+from .routes import STATIC_DIR, api, health, pages
+from .store import ResultsStore
+
+
+def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), basemap_url: str | None = None,
+               basemap_attribution: str | None = None, preload: bool = False) -> FastAPI:
+    """Build the web service over one results folder.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        Output folder of ``solarkataster run``/``batch``. Fixed here; requests never name files.
+    max_features : int
+        Most features one /api/roofs or /api/walls response may hold.
+    cors_origins : sequence of str
+        Origins allowed to call the API from other sites (``*`` for any); none by default.
+    basemap_url : str, optional
+        XYZ tile URL template for a base map under the results (default: none, works offline).
+    basemap_attribution : str, optional
+        Attribution text the tile provider requires.
+    preload : bool
+        Load every layer now, so a corrupt folder fails here instead of on the first request.
+
+    Raises
+    ------
+    ResultsError
+        The folder is missing or incomplete (or, with ``preload``, a layer is corrupt).
+    ParameterError
+        ``max_features`` < 1 or ``basemap_url`` is not an http(s) URL.
+    """
+    from ..errors import ParameterError
+
+    if int(max_features) < 1:
+        raise ParameterError(f"--max-features={max_features} must be at least 1")
+    if basemap_url and not basemap_url.startswith(("http://", "https://")):
+        raise ParameterError(f"--basemap={basemap_url!r} must be an http(s) tile URL template "
+                             f"like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
+    store = ResultsStore(results_dir)
+    if preload:
+        store.load_all()
+
+    app = FastAPI(title="solarkataster", version=__version__,
+                  description="Roof faces, facades and buildings with irradiation and PV yield, "
+                              "read-only, from one results folder.")
+    app.state.store = store
+    app.state.settings = ServiceSettings(int(max_features), basemap_url, basemap_attribution)
+    add_exception_handlers(app)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
+                           allow_headers=["*"])
+
+    @app.middleware("http")
+    async def security_headers(request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    app.include_router(api)
+    app.include_router(health)
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

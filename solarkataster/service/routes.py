@@ -1,0 +1,118 @@
+"""Routers: the JSON API, health, and the map page. Every route is GET-only (the service is read-only)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+from fastapi.responses import FileResponse
+
+from ..errors import NotFoundError
+from .params import BBox, BuildingId, PointParams, Settings, Store
+from .store import FeatureSelection
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+GEOJSON = "application/geo+json"
+
+api = APIRouter(prefix="/api", tags=["results"])
+health = APIRouter(tags=["service"])
+pages = APIRouter(tags=["map"], include_in_schema=False)
+
+# Building totals copied from buildings.geojson into /api/buildings/{id}
+TOTAL_FIELDS = ("faces", "roof_area", "usable_area", "kwp", "yield_kwh", "specific_yield", "co2_savings_kg",
+                "suitability", "wall_area", "wall_kwp", "wall_yield_kwh", "height", "status", "source",
+                "partly_outside")
+
+
+def _geojson_response(selection: FeatureSelection, limit: int) -> Response:
+    return Response(selection.to_geojson(limit=limit), media_type=GEOJSON)
+
+
+@api.get("/roofs", summary="Roof faces intersecting a lon/lat box",
+         response_description="GeoJSON FeatureCollection; `truncated` is true when more faces matched than "
+                              "`limit` (see `numberMatched`)")
+def roofs(store: Store, query: BBox):
+    return _geojson_response(store.features_in_bbox("roofs", query.bbox, query.limit), query.limit)
+
+
+@api.get("/walls", summary="Facade segments (lines) intersecting a lon/lat box",
+         response_description="GeoJSON FeatureCollection of LineStrings; `truncated` as for /api/roofs")
+def walls(store: Store, query: BBox):
+    return _geojson_response(store.features_in_bbox("walls", query.bbox, query.limit), query.limit)
+
+
+def _collection(features_json: list[str]) -> dict:
+    return {"type": "FeatureCollection", "features": [json.loads(f) for f in features_json]}
+
+
+@api.get("/buildings/{building_id}", summary="One building: faces, walls, totals and monthly values")
+def building(store: Store, building_id: BuildingId):
+    faces = store.building_features("roofs", building_id)
+    walls_ = store.building_features("walls", building_id)
+    try:
+        feature = store.feature("buildings", building_id)
+    except NotFoundError:
+        if not faces:
+            raise
+        feature = None
+    props = feature["properties"] if feature else {}
+    face_props = [json.loads(f)["properties"] for f in faces]
+    if feature:
+        totals = {k: props[k] for k in TOTAL_FIELDS if k in props}
+        monthly_yield = props.get("monthly_yield")
+    else:  # a building only in the roofs layer: sum its faces
+        totals = {"faces": len(face_props),
+                  **{k: sum((p.get(k) or 0) for p in face_props) for k in ("usable_area", "kwp", "yield_kwh",
+                                                                             "co2_savings_kg")}}
+        monthly_yield = None
+    # area-weighted mean monthly irradiation over the building's roof faces [kWh/m²/month]
+    weighted = [(p.get("area") or 0, p.get("monthly_irradiation")) for p in face_props
+                if isinstance(p.get("monthly_irradiation"), list) and len(p["monthly_irradiation"]) == 12]
+    total_area = sum(a for a, _ in weighted)
+    monthly_irradiation = ([sum(a * (m[k] or 0) for a, m in weighted) / total_area for k in range(12)]
+                           if total_area > 0 else None)
+    return {"building_id": building_id, "building": feature, "totals": totals,
+            "monthly": {"yield_kwh": monthly_yield, "roof_irradiation_kwh_m2": monthly_irradiation},
+            "faces": _collection(faces), "walls": _collection(walls_)}
+
+
+@api.get("/point", summary="The roof face, building and nearby facades at a clicked location")
+def point(store: Store, query: PointParams):
+    roofs_layer = store.layer("roofs")
+    face_hits = store.features_at_point("roofs", query.lon, query.lat)
+    face = json.loads(roofs_layer.features_json[face_hits[0]]) if face_hits else None
+    building_feature = None
+    if face is not None:
+        try:
+            building_feature = store.feature("buildings", str(face["properties"].get("building_id")))
+        except NotFoundError:
+            building_feature = None
+    if building_feature is None:
+        hits = store.features_at_point("buildings", query.lon, query.lat)
+        if hits:
+            building_feature = json.loads(store.layer("buildings").features_json[hits[0]])
+    wall_hits = store.features_at_point("walls", query.lon, query.lat, query.tolerance) if query.tolerance else []
+    walls_layer = store.layer("walls")
+    return {"lon": query.lon, "lat": query.lat, "face": face, "building": building_feature,
+            "walls": [json.loads(walls_layer.features_json[i]) for i in wall_hits[:20]]}
+
+
+@api.get("/meta", summary="Provenance, units, legend, suitability thresholds, extent and limits")
+def meta(store: Store, settings: Settings):
+    info = store.meta()
+    info["limits"] = {"default_features": settings.default_limit, "max_features": settings.max_features}
+    info["basemap"] = ({"url": settings.basemap_url, "attribution": settings.basemap_attribution or ""}
+                       if settings.basemap_url else None)
+    return info
+
+
+@health.get("/health", summary="Liveness: the results folder is there and readable")
+def healthcheck(store: Store):
+    store.check()
+    return {"status": "ok", "results": store.results_dir.name,
+            "layers_loaded": sorted(store.loaded_layers())}
+
+
+@pages.get("/", summary="The map page")
+def index():
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
