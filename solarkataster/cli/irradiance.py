@@ -1,0 +1,73 @@
+"""`solarkataster irradiance` and `solarkataster horizon`."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import options
+
+
+def progress_bar(desc):
+    """A tqdm-backed ``progress(done, total)`` callback, silent when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    state = {}
+
+    def update(done, total):
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, disable=not sys.stderr.isatty(), leave=False,
+                                unit="step")
+        bar = state["bar"]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+@click.command()
+@click.argument("dsm", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder.")
+@options.engine_options
+def irradiance(dsm, out_dir, weather, year, albedo, sectors, max_distance, linke, step, sky_model):
+    """Annual and monthly irradiation rasters from a surface model.
+
+    Writes OUT/irradiation.tif (bands global, beam, diffuse, reflected [kWh/m²/a]),
+    OUT/irradiation_monthly.tif (12 bands of monthly global [kWh/m²]), OUT/sky_view_factor.tif and
+    OUT/run.json (provenance).
+    """
+    from ..pipeline import EngineOptions, compute_irradiance, write_irradiance
+
+    opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
+                         sky_model=sky_model)
+    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=opts,
+                                progress=progress_bar("irradiance"))
+    write_irradiance(result, out_dir)
+    click.echo(f"wrote {out_dir}/irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif, run.json "
+               f"({result.provenance['timings_s']['total_s']:.1f} s)", err=True)
+
+
+@click.command()
+@click.argument("dsm", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output GeoTIFF, one band per sector.")
+@options.sectors
+@options.max_distance
+def horizon(dsm, out_file, sectors, max_distance):
+    """Horizon elevation angles [°] per azimuth sector.
+
+    Band k holds the horizon along azimuth k*360/N clockwise from north.
+    """
+    from ..horizon import DEFAULT_SECTORS, horizon_angles, sector_azimuths
+    from ..io.raster import read_surface, write_raster
+    from ..pipeline import EngineOptions
+
+    opts = EngineOptions(sectors=sectors or DEFAULT_SECTORS, max_distance=max_distance)
+    grid = read_surface(dsm)
+    hor = horizon_angles(grid.z, grid.cellsize, opts.sectors, opts.max_distance, progress=progress_bar("horizon"))
+    names = [f"azimuth_{a:g}" for a in sector_azimuths(opts.sectors)]
+    write_raster(out_file, hor, grid, descriptions=names, units="degree")
+    click.echo(f"wrote {out_file} ({opts.sectors} bands)", err=True)

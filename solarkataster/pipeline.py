@@ -1,0 +1,299 @@
+"""Convenience layer: from a surface model file (or Grid) to irradiation rasters with provenance.
+
+This module wires readers, the core and writers together; the physics lives in :mod:`horizon`,
+:mod:`sky` and :mod:`irradiation`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ParameterError, RasterError, check_range
+from .grid import Grid
+from .horizon import DEFAULT_SECTORS, horizon_angles
+from .irradiation import Irradiation, irradiation
+from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
+from .surface import normal_to_tilt_azimuth, surface_normals
+from .weather import WeatherYear
+
+log = logging.getLogger(__name__)
+
+BANDS = ("global", "beam", "diffuse", "reflected")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass
+class EngineOptions:
+    """Model choices of the engine (all recorded in ``run.json``).
+
+    Parameters
+    ----------
+    albedo : float
+        Ground albedo [0-1].
+    sectors : int
+        Horizon azimuth sectors.
+    max_distance : float or None
+        Horizon search distance [m]; None = the whole scene.
+    step_minutes : float
+        Sun position step within each weather record [min].
+    sky_model : {'perez', 'isotropic'}
+    azimuth_bins : int
+        Solar azimuth bins of the sky table.
+    """
+
+    albedo: float = 0.2
+    sectors: int = DEFAULT_SECTORS
+    max_distance: float | None = None
+    step_minutes: float = 10.0
+    sky_model: str = "perez"
+    azimuth_bins: int = DEFAULT_AZIMUTH_BINS
+
+    def __post_init__(self):
+        if self.sectors is None:
+            self.sectors = DEFAULT_SECTORS
+        check_range("--albedo", self.albedo, 0.0, 1.0)
+        check_range("--sectors", self.sectors, 4, 720)
+        if int(self.sectors) != self.sectors:
+            raise ParameterError(f"--sectors={self.sectors} must be a whole number")
+        self.sectors = int(self.sectors)
+        if self.max_distance is not None:
+            check_range("--max-distance", self.max_distance, 1.0, 1e6, " m")
+        check_range("--step", self.step_minutes, 0.5, 60, " min")
+        if self.sky_model not in ("perez", "isotropic"):
+            raise ParameterError(f"--sky-model={self.sky_model!r}: use 'perez' or 'isotropic'")
+
+
+@dataclass
+class Site:
+    """Where the sun is computed: the raster's centre and its typical height."""
+
+    latitude: float
+    longitude: float
+    altitude: float
+
+    @classmethod
+    def from_grid(cls, grid: Grid, ground=None):
+        lon, lat = grid.center_lonlat()
+        z = ground if ground is not None else grid.z
+        alt = float(np.nanmedian(z)) if np.isfinite(z).any() else 0.0
+        return cls(latitude=lat, longitude=lon, altitude=alt)
+
+
+@dataclass
+class IrradianceResult:
+    """Rasters and provenance of one engine run."""
+
+    grid: Grid
+    irradiation: Irradiation
+    sky: SkyTable
+    weather: WeatherYear
+    site: Site
+    options: EngineOptions
+    provenance: dict = field(default_factory=dict)
+
+
+def load_grid(dsm) -> Grid:
+    """A Grid from a path or a Grid."""
+    if isinstance(dsm, Grid):
+        return dsm
+    from .io.raster import read_surface
+
+    return read_surface(dsm)
+
+
+def resolve_weather(weather, site: Site, year=2025, linke=None):
+    """A WeatherYear from a spec ('clear-sky', a path, 'pvgis') or a WeatherYear."""
+    if isinstance(weather, WeatherYear):
+        return weather
+    from .io.weather import resolve_weather as _resolve
+
+    return _resolve(str(weather), latitude=site.latitude, longitude=site.longitude, altitude=site.altitude,
+                    year=year, linke=linke)
+
+
+def build_sky(weather: WeatherYear, site: Site, options: EngineOptions) -> SkyTable:
+    """Integrate the weather over time into a sky table at the site."""
+    steps = sun_steps(weather, site.latitude, site.longitude, site.altitude, options.step_minutes,
+                      options.sky_model)
+    return sky_table(steps, options.azimuth_bins)
+
+
+def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, block_rows=128):
+    """Horizons, orientation and irradiation of every pixel of a height array.
+
+    Parameters
+    ----------
+    z : ndarray
+        Heights [m], NaN where missing.
+    cellsize : float
+        Pixel size [m].
+    sky : SkyTable
+    options : EngineOptions
+    progress : callable, optional
+        Called as ``progress(done, total)`` with work units (sectors, then row blocks).
+
+    Returns
+    -------
+    Irradiation
+        float32 arrays on the raster.
+    """
+    rows, cols = z.shape
+    n_blocks = -(-rows // block_rows)
+    total = options.sectors + n_blocks
+
+    def hz_progress(done, _n):
+        if progress:
+            progress(done, total)
+
+    hor = horizon_angles(z, cellsize, options.sectors, options.max_distance, progress=hz_progress)
+    tilt, azimuth = normal_to_tilt_azimuth(surface_normals(z, cellsize))
+    shape = z.shape
+    out = {k: np.full(shape, np.nan, np.float32) for k in ("global_", "beam", "diffuse", "reflected",
+                                                          "sky_view_factor")}
+    monthly = np.full((12,) + shape, np.nan, np.float32)
+    for i, r0 in enumerate(range(0, rows, block_rows)):
+        r1 = min(rows, r0 + block_rows)
+        res = irradiation(hor[:, r0:r1], tilt[r0:r1], azimuth[r0:r1], sky, options.albedo)
+        for k in out:
+            out[k][r0:r1] = getattr(res, k)
+        monthly[:, r0:r1] = res.monthly
+        if progress:
+            progress(options.sectors + i + 1, total)
+    del hor
+    return Irradiation(monthly=monthly, **out)
+
+
+def compute_irradiance(dsm, *, weather="clear-sky", year=2025, linke=None, options=None, progress=None,
+                       **option_kwargs) -> IrradianceResult:
+    """Read a surface model and compute annual and monthly irradiation for every pixel.
+
+    Parameters
+    ----------
+    dsm : str, Path or Grid
+        Surface model (projected metric CRS).
+    weather : str or WeatherYear
+        'clear-sky' (default), a weather file path, 'pvgis', or a WeatherYear.
+    year : int
+        Calendar year the weather is mapped onto.
+    linke : float, optional
+        Constant Linke turbidity for clear sky.
+    options : EngineOptions, optional
+        Model choices; keyword arguments (albedo=..., sectors=...) build one when omitted.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    IrradianceResult
+    """
+    t0 = time.perf_counter()
+    options = options or EngineOptions(**option_kwargs)
+    grid = load_grid(dsm)
+    if not np.isfinite(grid.z).any():
+        raise RasterError(f"{grid.source.get('path', 'surface model')}: every pixel is nodata")
+    site = Site.from_grid(grid)
+    wy = resolve_weather(weather, site, year, linke)
+    wy.require_full_year()
+    t1 = time.perf_counter()
+    sky = build_sky(wy, site, options)
+    t2 = time.perf_counter()
+    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress)
+    t3 = time.perf_counter()
+    prov = provenance(grid, wy, site, options, {"weather_s": t1 - t0, "sky_table_s": t2 - t1,
+                                               "irradiation_s": t3 - t2, "total_s": t3 - t0})
+    return IrradianceResult(grid, irr, sky, wy, site, options, prov)
+
+
+def provenance(grid, weather, site, options, timings=None, inputs=None) -> dict:
+    """What a result rests on: inputs with hashes, weather source, model options, version, timings."""
+    from .io.raster import sha256
+
+    files = []
+    for p in [grid.source.get("path")] + list(inputs or []):
+        if p and Path(p).exists():
+            files.append({"path": str(p), "sha256": sha256(p), "bytes": Path(p).stat().st_size})
+    src = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+           for k, v in weather.source.items()}
+    return {
+        "software": {"name": "solarkataster", "version": __version__, "python": platform.python_version()},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": files,
+        "grid": {"crs": str(grid.crs), "cellsize_m": grid.cellsize, "shape": list(grid.shape),
+                 "bounds": list(_bounds(grid))},
+        "site": {"latitude": site.latitude, "longitude": site.longitude, "altitude_m": site.altitude},
+        "weather": src,
+        "weather_distance_km": src.get("distance_km"),
+        "options": {"albedo": options.albedo, "sectors": options.sectors,
+                    "max_distance_m": options.max_distance, "sun_step_min": options.step_minutes,
+                    "sky_model": options.sky_model, "azimuth_bins": options.azimuth_bins,
+                    "transposition": "Perez 1990 (pvlib allsitescomposite1990)" if options.sky_model == "perez"
+                    else "isotropic", "clear_sky": "Ineichen-Perez (pvlib)",
+                    "solar_position": "NREL SPA (pvlib)", "ground_reflection": "isotropic, albedo x GHI x (1 - SVF)"},
+        "units": {"irradiation": "kWh/m2 per year", "irradiation_monthly": "kWh/m2 per month",
+                  "sky_view_factor": "1"},
+        "timings_s": {k: round(v, 3) for k, v in (timings or {}).items()},
+    }
+
+
+def _bounds(grid):
+    t = grid.transform
+    rows, cols = grid.shape
+    return (t.c, t.f + rows * t.e, t.c + cols * t.a, t.f)
+
+
+def write_json_atomic(path, obj):
+    """Write JSON to ``path`` via a temporary file and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_irradiance(result: IrradianceResult, out_dir, extra_provenance=None, cog=False):
+    """Write ``irradiation.tif``, ``irradiation_monthly.tif``, ``sky_view_factor.tif`` and ``run.json``."""
+    from .io.raster import write_raster
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    irr = result.irradiation
+    tags = {"software": f"solarkataster {__version__}", "weather": result.weather.source.get("name")}
+    write_raster(out / "irradiation.tif", np.stack([irr.global_, irr.beam, irr.diffuse, irr.reflected]),
+                 result.grid, descriptions=list(BANDS), units="kWh/m2/a", tags=tags, cog=cog)
+    write_raster(out / "irradiation_monthly.tif", irr.monthly, result.grid,
+                 descriptions=[f"global_{m}" for m in MONTHS], units="kWh/m2/month", tags=tags, cog=cog)
+    write_raster(out / "sky_view_factor.tif", irr.sky_view_factor, result.grid, descriptions=["sky_view_factor"],
+                 units="1", tags=tags, cog=cog)
+    prov = dict(result.provenance)
+    prov["outputs"] = ["irradiation.tif", "irradiation_monthly.tif", "sky_view_factor.tif"]
+    if extra_provenance:
+        prov.update(extra_provenance)
+    write_json_atomic(out / "run.json", prov)
+    return out
