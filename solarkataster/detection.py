@@ -1,0 +1,320 @@
+"""Buildings from a surface model alone: ground filter, height and planarity tests, footprints.
+
+Used when no footprint layer is given. The terrain comes from a progressive morphological filter [1]_:
+grey openings with growing windows remove objects smaller than the window, and a pixel is non-ground
+when it rises above the opened surface by more than a threshold that grows with the window (terrain slope
+times window growth). The non-ground pixels are then filled by linear interpolation of the ground pixels
+around them.
+
+Buildings are the pixels that stand at least ``min_height`` above that terrain and belong to locally planar
+surfaces: roofs are piecewise planes, tree crowns are rough. The roughness of a pixel is the RMS residual of
+the least-squares plane through its 3 x 3 neighbourhood; planar pixels seed building cores, which grow back
+over the rough roof edges and ridges within two pixels; connected components that are too small or mostly
+rough (trees) are dropped.
+
+References
+----------
+.. [1] Zhang, K., Chen, S.-C., Whitman, D., Shyu, M.-L., Yan, J., & Zhang, C. (2003). A progressive
+   morphological filter for removing nonground measurements from airborne LIDAR data. IEEE Transactions
+   on Geoscience and Remote Sensing, 41(4), 872-882. https://doi.org/10.1109/TGRS.2003.810682
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import ParameterError, check_range
+
+log = logging.getLogger(__name__)
+
+
+def _fill_nearest(z):
+    """Copy of ``z`` with NaN replaced by the nearest valid value; None when nothing is valid."""
+    valid = np.isfinite(z)
+    if valid.all():
+        return z.copy()
+    if not valid.any():
+        return None
+    idx = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return z[tuple(idx)]
+
+
+def _check_dsm(z, cellsize):
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 2:
+        raise ParameterError(f"surface model must be a 2-D array, got shape {z.shape}")
+    cellsize = check_range("cellsize", cellsize, 0.0, 1e4, " m", inclusive=False)
+    return z, cellsize
+
+
+def ground_from_dsm(z, cellsize, *, max_building_size=60.0, slope_threshold=0.3, initial_threshold=0.3,
+                    max_threshold=3.0):
+    """Terrain heights under a surface model by a progressive morphological filter.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m] (DSM), NaN where missing.
+    cellsize : float
+        Pixel size [m].
+    max_building_size : float
+        Width of the largest object to remove [m]; the largest opening window is this wide.
+    slope_threshold : float
+        Steepest terrain slope that is kept as ground [m/m] (``s`` in [1]_).
+    initial_threshold : float
+        Height threshold of the first (3 x 3) window [m] (``dh0``).
+    max_threshold : float
+        Cap of the height threshold [m] (``dh_max``).
+
+    Returns
+    -------
+    ground : ndarray of float64, shape (rows, cols)
+        Terrain heights [m]; all NaN when ``z`` has no valid pixel.
+
+    Notes
+    -----
+    Windows grow as 3, 5, 9, 17, ... pixels (``2^k + 1``) up to ``max_building_size``; the threshold of
+    window ``k`` is ``min(dh0 + s (w_k - w_{k-1}) cellsize, dh_max)`` [1]_. Flat-window (separable)
+    minimum and maximum filters keep each step linear in the number of pixels.
+    """
+    z, cellsize = _check_dsm(z, cellsize)
+    check_range("max_building_size", max_building_size, 0.0, 1e4, " m", inclusive=False)
+    check_range("slope_threshold", slope_threshold, 0.0, 100.0)
+    filled = _fill_nearest(z)
+    if filled is None:
+        return np.full(z.shape, np.nan)
+    surface = filled
+    nonground = np.zeros(z.shape, bool)
+    max_w = max(3, int(np.ceil(max_building_size / cellsize)) | 1)
+    w_prev, k = 1, 1
+    while True:
+        w = min(2 ** k + 1, max_w)
+        opened = ndimage.maximum_filter(ndimage.minimum_filter(surface, size=w, mode="nearest"), size=w,
+                                        mode="nearest")
+        dh = min(initial_threshold + slope_threshold * (w - w_prev) * cellsize, max_threshold)
+        if k == 1:
+            dh = initial_threshold
+        nonground |= (filled - opened) > dh
+        surface = opened
+        if w >= max_w:
+            break
+        w_prev, k = w, k + 1
+    ground_mask = ~nonground & np.isfinite(z)
+    if not ground_mask.any():
+        # everything is an object: the deepest opening is the best guess of the terrain
+        return surface
+    ground = np.where(ground_mask, filled, np.nan)
+    if ground_mask.all():
+        return ground
+    # pixels right next to objects are often eaves, walls or hedges that escaped the filter: drop them
+    # (and isolated ground islands) before filling, unless that leaves nothing
+    eroded = ndimage.binary_erosion(ground_mask, structure=np.ones((5, 5), bool))
+    if eroded.sum() >= 0.05 * ground_mask.sum():
+        ground_mask = eroded
+    # fill the gaps smoothly from the surrounding ground pixels (pull-push, linear in the pixel count)
+    return _fill_pull_push(np.where(ground_mask, filled, 0.0), ground_mask.astype(np.float64))
+
+
+def _fill_pull_push(values, weight):
+    """Fill pixels of zero weight from a pyramid of weighted 2 x 2 means (pull-push hole filling).
+
+    Gortler, S. J., Grzeszczuk, R., Szeliski, R., & Cohen, M. F. (1996). The Lumigraph. Proc. SIGGRAPH 96,
+    43-54. https://doi.org/10.1145/237170.237200
+    """
+    if weight.min() > 0:
+        return values
+    if weight.max() <= 0:
+        return np.full(values.shape, np.nan)
+    r, c = values.shape
+    R, C = (r + 1) // 2, (c + 1) // 2
+    wv = np.zeros((2 * R, 2 * C))
+    ww = np.zeros((2 * R, 2 * C))
+    wv[:r, :c] = values * weight
+    ww[:r, :c] = weight
+    ws = ww.reshape(R, 2, C, 2).sum(axis=(1, 3))
+    vs = wv.reshape(R, 2, C, 2).sum(axis=(1, 3))
+    coarse = _fill_pull_push(np.where(ws > 0, vs / np.maximum(ws, 1e-300), 0.0), np.minimum(ws, 1.0))
+    if R == 1 and C == 1:
+        up = np.full((2, 2), coarse[0, 0])
+    else:
+        up = ndimage.zoom(coarse, 2, order=1, mode="nearest", grid_mode=True)
+    up = up[:r, :c]
+    return weight * values + (1.0 - weight) * up
+
+
+def local_roughness(z, cellsize):
+    """RMS residual of the least-squares plane through each pixel's 3 x 3 neighbourhood [m].
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Heights [m]; NaN neighbours are replaced by the nearest valid value.
+    cellsize : float
+        Pixel size [m]; the residual of a plane fit on a regular grid does not depend on it, the argument
+        keeps the signature of the other per-pixel functions.
+
+    Returns
+    -------
+    ndarray
+        Roughness [m], NaN where ``z`` is NaN.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    filled = _fill_nearest(z)
+    if filled is None:
+        return np.full(z.shape, np.nan)
+    # regular 3x3 design (x, y in {-1, 0, 1} and a constant) is orthogonal, so the fit decouples
+    kx = np.array([[-1, 0, 1]] * 3, float)
+    ky = kx.T
+    s = ndimage.uniform_filter(filled, 3, mode="nearest") * 9
+    s2 = ndimage.uniform_filter(filled * filled, 3, mode="nearest") * 9
+    sx = ndimage.correlate(filled, kx, mode="nearest")
+    sy = ndimage.correlate(filled, ky, mode="nearest")
+    sse = s2 - s * s / 9 - sx * sx / 6 - sy * sy / 6
+    rough = np.sqrt(np.maximum(sse, 0.0) / 9)
+    rough[~np.isfinite(z)] = np.nan
+    return rough
+
+
+def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0, max_roughness=0.15,
+                     min_planarity=0.5):
+    """Label buildings in a surface model.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m] (DSM), NaN where missing.
+    cellsize : float
+        Pixel size [m].
+    ground : ndarray, optional
+        Terrain heights [m] (DTM) on the same grid; default :func:`ground_from_dsm`.
+    min_height : float
+        Smallest height above ground of a building pixel [m].
+    min_area : float
+        Smallest building footprint [m²].
+    max_roughness : float
+        Largest 3 x 3 plane-fit RMS residual of a planar (roof) pixel [m] (see :func:`local_roughness`).
+    min_planarity : float
+        Smallest fraction of planar pixels in a building [0-1]; tree crowns fall below it.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (rows, cols)
+        Buildings numbered 1..n in raster order of their first pixel (north-west first), 0 elsewhere.
+    """
+    z, cellsize = _check_dsm(z, cellsize)
+    check_range("min_height", min_height, 0.0, 1e3, " m")
+    check_range("min_area", min_area, 0.0, 1e9, " m²")
+    check_range("max_roughness", max_roughness, 0.0, 1e3, " m", inclusive=False)
+    check_range("min_planarity", min_planarity, 0.0, 1.0)
+    labels = np.zeros(z.shape, np.int32)
+    valid = np.isfinite(z)
+    if not valid.any():
+        return labels
+    if ground is None:
+        ground = ground_from_dsm(z, cellsize)
+    else:
+        ground = np.asarray(ground, dtype=np.float64)
+        if ground.shape != z.shape:
+            raise ParameterError(f"ground shape {ground.shape} must equal the DSM's {z.shape}")
+    with np.errstate(invalid="ignore"):
+        elevated = valid & ((z - ground) >= min_height)
+    planar = elevated & (local_roughness(np.where(elevated, z, np.nan), cellsize) <= max_roughness)
+    # cores: planar pixels in blocks of at least 3x3 (the opening drops the odd smooth spot in a crown)
+    eight = np.ones((3, 3), bool)
+    core = ndimage.binary_opening(planar, structure=eight)
+    core_lab, n_core = ndimage.label(core, structure=eight)
+    if n_core == 0:
+        return labels
+    core_area = np.bincount(core_lab.ravel(), minlength=n_core + 1) * cellsize ** 2
+    keep_core = core_area >= min(min_area, 10.0) * 0.5
+    keep_core[0] = False
+    core = keep_core[core_lab]
+    # grow back over ridges, eaves and roof furniture (rough but part of the building)
+    mask = elevated & ndimage.binary_dilation(core, structure=eight, iterations=2)
+    lab, n = ndimage.label(mask, structure=eight)
+    if n == 0:
+        return labels
+    flat = lab.ravel()
+    npx = np.bincount(flat, minlength=n + 1)
+    nplanar = np.bincount(flat, weights=planar.ravel(), minlength=n + 1)
+    ok = (npx * cellsize ** 2 >= min_area) & (nplanar >= min_planarity * np.maximum(npx, 1))
+    ok[0] = False
+    # ndimage.label numbers components in raster order of their first pixel; keep that order
+    newid = np.zeros(n + 1, np.int32)
+    newid[ok] = np.arange(1, ok.sum() + 1, dtype=np.int32)
+    labels = newid[lab]
+    log.debug("detected %d buildings of %d elevated components", ok.sum(), n)
+    return labels
+
+
+def _polygonal(geom):
+    """Only the polygon parts of ``geom`` (make_valid may return collections with lines/points)."""
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    if geom is None or geom.is_empty:
+        return None
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    if isinstance(geom, (Polygon, MultiPolygon)):
+        return None if geom.is_empty else geom
+    parts = [g for g in shapely.get_parts(geom) if isinstance(g, (Polygon, MultiPolygon)) and not g.is_empty]
+    if not parts:
+        return None
+    out = shapely.union_all(parts)
+    return out if not out.is_empty else None
+
+
+def _label_polygons(labels, transform, *, simplify=None, clip=None):
+    """Vector outlines of every non-zero label (shared by buildings and roof faces)."""
+    import shapely
+    from rasterio import features
+    from shapely.geometry import shape
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ParameterError(f"labels must be a 2-D array, got shape {labels.shape}")
+    tol = abs(float(transform.a)) if simplify is None else float(simplify)
+    if tol < 0:
+        raise ParameterError(f"simplify={simplify} must be >= 0 [m]")
+    lab32 = labels.astype(np.int32)
+    pieces: dict[int, list] = {}
+    if (lab32 > 0).any():
+        for geom, value in features.shapes(lab32, mask=lab32 > 0, connectivity=4, transform=transform):
+            pieces.setdefault(int(value), []).append(shape(geom))
+    out = {}
+    for value in sorted(pieces):
+        geom = shapely.union_all(pieces[value]) if len(pieces[value]) > 1 else pieces[value][0]
+        if tol > 0:
+            simplified = geom.simplify(tol, preserve_topology=True)
+            if not simplified.is_empty:
+                geom = simplified
+        geom = _polygonal(geom)
+        if geom is not None and clip is not None:
+            mask_geom = clip(value) if callable(clip) else clip.get(value)
+            if mask_geom is not None:
+                geom = _polygonal(geom.intersection(mask_geom))
+        if geom is not None:
+            out[value] = geom
+    return out
+
+
+def building_polygons(labels, transform):
+    """Footprint polygons of labelled buildings in map coordinates.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (rows, cols)
+        Building labels, 0 = none (:func:`detect_buildings`).
+    transform : affine.Affine
+        Pixel-to-map transform of the raster.
+
+    Returns
+    -------
+    dict of int to shapely Polygon or MultiPolygon
+        Valid polygons with holes kept, simplified with a tolerance of one pixel (removes the pixel
+        staircase while keeping the outline within one pixel of the raster's).
+    """
+    return _label_polygons(labels, transform)

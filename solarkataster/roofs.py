@@ -1,0 +1,549 @@
+"""Roof faces: planar segments of the surface model inside building footprints.
+
+Each building's pixels are split into planar faces in five steps:
+
+1. per-pixel normals from the 3 x 3 least-squares plane (:func:`solarkataster.surface.surface_normals`),
+   computed from the building's own pixels only, plus a planarity score (spread of the normals in 3 x 3);
+2. region growing from the most planar seeds: a neighbour joins when its normal is within
+   ``angle_tolerance`` of the region's plane and its perpendicular distance to that plane is below
+   ``distance_tolerance``; the plane is refitted by least squares as the region grows [1]_;
+3. adjacent regions whose union is still one plane (similar normals, residuals of the joint fit close to
+   those of the separate fits) are merged;
+4. every pixel (including ridge, edge and unassigned ones) is reassigned to the nearest plane among the
+   faces within two pixels, if that plane is within ``distance_tolerance``; this puts ridges and valleys
+   where the planes intersect;
+5. faces smaller than ``min_face_area`` are dropped (their pixels join an adjacent plane if they fit it,
+   else get label 0), and the planes are refitted robustly by iteratively reweighted least squares with
+   Tukey's biweight [2]_.
+
+Superstructures smaller than ``min_face_area`` (chimneys, vents, small dormers) are therefore *excluded*
+(label 0) rather than reported as tiny faces; larger dormers become faces of their own.
+
+References
+----------
+.. [1] Vosselman, G., Gorte, B. G. H., Sithole, G., & Rabbani, T. (2004). Recognising structure in laser
+   scanner point clouds. International Archives of Photogrammetry, Remote Sensing and Spatial Information
+   Sciences, 46(8), 33-38.
+.. [2] Holland, P. W., & Welsch, R. E. (1977). Robust regression using iteratively reweighted
+   least-squares. Communications in Statistics - Theory and Methods, 6(9), 813-827.
+   https://doi.org/10.1080/03610927708827533
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+from scipy import ndimage
+
+from .errors import ParameterError, check_range
+from .surface import normal_to_tilt_azimuth, surface_normals
+
+log = logging.getLogger(__name__)
+
+FACE_COLUMNS = ["face", "building", "n_pixels", "normal_e", "normal_n", "normal_u", "offset", "row_centroid",
+                "col_centroid", "z_centroid", "tilt", "azimuth", "rmse", "area_horizontal", "area"]
+
+
+@dataclass
+class RoofSegmentation:
+    """Result of :func:`segment_roofs`.
+
+    Attributes
+    ----------
+    face_labels : ndarray of int32, shape (rows, cols)
+        Face number 1..m of every pixel, 0 where no face (outside buildings, superstructures, no data).
+    faces : pandas.DataFrame
+        One row per face, in face order. Columns: ``face``, ``building`` (building label), ``n_pixels``,
+        ``normal_e``, ``normal_n``, ``normal_u`` (upward unit normal of the robust plane fit),
+        ``offset`` [m] (plane ``normal_e*x + normal_n*y + normal_u*z = offset`` with ``x = (col + 0.5) *
+        cellsize`` east and ``y = -(row + 0.5) * cellsize`` north of the raster's upper-left corner; add the
+        transform's origin to get map coordinates), ``row_centroid``, ``col_centroid`` [px] and
+        ``z_centroid`` [m] (plane height at the pixel centroid), ``tilt`` [°], ``azimuth`` [°] (clockwise
+        from north, 180 for exactly flat), ``rmse`` [m] (RMS vertical residual of the face's pixels),
+        ``area_horizontal`` [m²] (``n_pixels * cellsize²``) and ``area`` [m²] (sloped area,
+        ``area_horizontal / cos(tilt)``).
+    """
+
+    face_labels: np.ndarray
+    faces: pd.DataFrame
+
+
+# ----------------------------------------------------------------------------------------------- kernels
+@njit(cache=True)
+def _solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz):
+    """Least-squares plane z = a x + b y + c from moment sums; ok=False when degenerate."""
+    det = sxx * (syy * n - sy * sy) - sxy * (sxy * n - sy * sx) + sx * (sxy * sy - syy * sx)
+    scale = max(sxx, syy, 1.0) * max(sxx, syy, 1.0) * n
+    if abs(det) <= 1e-9 * scale:
+        return 0.0, 0.0, 0.0, False
+    a = (sxz * (syy * n - sy * sy) - sxy * (syz * n - sy * sz) + sx * (syz * sy - syy * sz)) / det
+    b = (sxx * (syz * n - sz * sy) - sxz * (sxy * n - sy * sx) + sx * (sxy * sz - syz * sx)) / det
+    c = (sxx * (syy * sz - sy * syz) - sxy * (sxy * sz - sy * sxz) + sx * (sxy * syz - syy * sxz)) / det
+    return a, b, c, True
+
+
+@njit(cache=True)
+def _grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, min_pixels):
+    """Region growing on normal similarity and distance to the region's least-squares plane."""
+    rows, cols = z.shape
+    face = np.zeros((rows, cols), np.int32)
+    tried = np.zeros((rows, cols), np.bool_)
+    queue = np.empty(rows * cols, np.int64)
+    nreg = 0
+    for s in seeds:
+        r0 = s // cols
+        c0 = s % cols
+        if face[r0, c0] != 0 or tried[r0, c0]:
+            continue
+        b = building[r0, c0]
+        z0 = z[r0, c0]
+        pa = -ne[r0, c0] / nu[r0, c0]
+        pb = -nn[r0, c0] / nu[r0, c0]
+        pc = 0.0
+        nreg += 1
+        face[r0, c0] = nreg
+        head = 0
+        tail = 1
+        queue[0] = s
+        sxx = 0.0; sxy = 0.0; syy = 0.0; sx = 0.0; sy = 0.0; sxz = 0.0; syz = 0.0; sz = 0.0
+        n = 1.0
+        next_refit = 6.0
+        while head < tail:
+            p = queue[head]
+            head += 1
+            r = p // cols
+            c = p % cols
+            for dr in range(-1, 2):
+                rr = r + dr
+                if rr < 0 or rr >= rows:
+                    continue
+                for dc in range(-1, 2):
+                    cc = c + dc
+                    if cc < 0 or cc >= cols or (dr == 0 and dc == 0):
+                        continue
+                    if face[rr, cc] != 0 or building[rr, cc] != b:
+                        continue
+                    zz = z[rr, cc]
+                    if not np.isfinite(zz) or not np.isfinite(nu[rr, cc]):
+                        continue
+                    norm = np.sqrt(pa * pa + pb * pb + 1.0)
+                    dot = (-pa * ne[rr, cc] - pb * nn[rr, cc] + nu[rr, cc]) / norm
+                    if dot < cos_tol:
+                        continue
+                    x = (cc - c0) * cellsize
+                    y = (r0 - rr) * cellsize
+                    dz = zz - z0 - (pa * x + pb * y + pc)
+                    if abs(dz) / norm > dist_tol:
+                        continue
+                    face[rr, cc] = nreg
+                    queue[tail] = rr * cols + cc
+                    tail += 1
+                    zl = zz - z0
+                    sxx += x * x; sxy += x * y; syy += y * y; sx += x; sy += y
+                    sxz += x * zl; syz += y * zl; sz += zl
+                    n += 1.0
+                    if n >= next_refit:
+                        a2, b2, c2, ok = _solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz)
+                        if ok:
+                            pa = a2; pb = b2; pc = c2
+                        next_refit = n * 1.3 + 1.0
+        if tail < min_pixels:
+            # too small to be a face: release the pixels so that a later region may take them
+            for i in range(tail):
+                p = queue[i]
+                face[p // cols, p % cols] = 0
+                tried[p // cols, p % cols] = True
+            nreg -= 1
+    return face, nreg
+
+
+@njit(cache=True)
+def _reassign(face, z, bidx, row0, col0, zref, pa, pb, pc, pnorm, cellsize, dist_tol, radius):
+    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits)."""
+    rows, cols = face.shape
+    out = np.zeros_like(face)
+    cand = np.empty((2 * radius + 1) ** 2, np.int32)
+    for r in range(rows):
+        for c in range(cols):
+            bi = bidx[r, c]
+            if bi < 0 or not np.isfinite(z[r, c]):
+                continue
+            k = 0
+            for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
+                for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
+                    f = face[rr, cc]
+                    if f > 0 and bidx[rr, cc] == bi:
+                        dup = False
+                        for j in range(k):
+                            if cand[j] == f:
+                                dup = True
+                                break
+                        if not dup:
+                            cand[k] = f
+                            k += 1
+            if k == 0:
+                continue
+            x = (c - col0[bi]) * cellsize
+            y = (row0[bi] - r) * cellsize
+            zl = z[r, c] - zref[bi]
+            best = 0
+            best_d = dist_tol
+            for j in range(k):
+                f = cand[j]
+                d = abs(zl - (pa[f] * x + pb[f] * y + pc[f])) / pnorm[f]
+                if d < best_d or (d == best_d and best != 0 and f < best):
+                    best_d = d
+                    best = f
+            out[r, c] = best
+    return out
+
+
+# ------------------------------------------------------------------------------------- vectorised helpers
+def _moments(lab, x, y, zl, w, n_labels):
+    """Weighted moment sums per label (index 0 unused)."""
+    def bc(v):
+        return np.bincount(lab, weights=v, minlength=n_labels + 1)
+
+    return dict(sxx=bc(w * x * x), sxy=bc(w * x * y), syy=bc(w * y * y), sx=bc(w * x), sy=bc(w * y),
+                n=bc(w), sxz=bc(w * x * zl), syz=bc(w * y * zl), sz=bc(w * zl), szz=bc(w * zl * zl))
+
+
+def _planes_from_moments(m):
+    """Vectorised solution of the 3 x 3 normal equations; NaN where degenerate."""
+    A = np.empty(m["n"].shape + (3, 3))
+    A[:, 0, 0] = m["sxx"]; A[:, 0, 1] = m["sxy"]; A[:, 0, 2] = m["sx"]
+    A[:, 1, 0] = m["sxy"]; A[:, 1, 1] = m["syy"]; A[:, 1, 2] = m["sy"]
+    A[:, 2, 0] = m["sx"]; A[:, 2, 1] = m["sy"]; A[:, 2, 2] = m["n"]
+    rhs = np.stack([m["sxz"], m["syz"], m["sz"]], axis=-1)
+    det = np.linalg.det(A)
+    scale = np.maximum(np.maximum(m["sxx"], m["syy"]), 1.0) ** 2 * np.maximum(m["n"], 1.0)
+    ok = np.abs(det) > 1e-9 * scale
+    A[~ok] = np.eye(3)
+    coef = np.linalg.solve(A, rhs[..., None])[..., 0]
+    coef[~ok] = np.nan
+    return coef
+
+
+def _sse(m, coef):
+    """Sum of squared vertical residuals of each label's pixels from planes ``coef`` (a, b, c)."""
+    a, b, c = coef[:, 0], coef[:, 1], coef[:, 2]
+    sse = (m["szz"] - 2 * (a * m["sxz"] + b * m["syz"] + c * m["sz"])
+           + a * a * m["sxx"] + b * b * m["syy"] + c * c * m["n"]
+           + 2 * (a * b * m["sxy"] + a * c * m["sx"] + b * c * m["sy"]))
+    return np.maximum(sse, 0.0)
+
+
+def _upward_normal(coef):
+    nrm = np.sqrt(coef[:, 0] ** 2 + coef[:, 1] ** 2 + 1.0)
+    return np.stack([-coef[:, 0] / nrm, -coef[:, 1] / nrm, 1.0 / nrm], axis=1)
+
+
+def _merge_coplanar(face, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_floor, max_rounds=50):
+    """Merge adjacent regions of the same building whose union is one plane (greedy, best pairs first)."""
+    lab = face.copy()
+    for _ in range(max_rounds):
+        la = lab[pairs_i]
+        lb = lab[pairs_j]
+        sel = (la > 0) & (lb > 0) & (la != lb)
+        if not sel.any():
+            break
+        lo = np.minimum(la[sel], lb[sel]).astype(np.int64)
+        hi = np.maximum(la[sel], lb[sel]).astype(np.int64)
+        key = np.unique(lo * (n_faces + 1) + hi)
+        lo = key // (n_faces + 1)
+        hi = key % (n_faces + 1)
+        m = _moments(lab, x, y, zl, np.ones_like(x), n_faces)
+        coef = _planes_from_moments(m)
+        sse = _sse(m, coef)
+        mj = {k: v[lo] + v[hi] for k, v in m.items()}
+        cj = _planes_from_moments(mj)
+        nrm = _upward_normal(coef)
+        cosang = np.einsum("ij,ij->i", nrm[lo], nrm[hi])
+        # each part's residuals about the joint plane must stay close to its own fit's
+        ml = {k: v[lo] for k, v in m.items()}
+        mh = {k: v[hi] for k, v in m.items()}
+        rms_lo = np.sqrt(_sse(ml, cj) / ml["n"])
+        rms_hi = np.sqrt(_sse(mh, cj) / mh["n"])
+        own_lo = np.sqrt(sse[lo] / m["n"][lo])
+        own_hi = np.sqrt(sse[hi] / m["n"][hi])
+        ok = ((cosang >= cos_tol) & np.isfinite(cj[:, 0])
+              & (rms_lo <= np.maximum(1.5 * own_lo, noise_floor))
+              & (rms_hi <= np.maximum(1.5 * own_hi, noise_floor)))
+        ok |= ~np.isfinite(coef[lo, 0]) & np.isfinite(cj[:, 0]) & (rms_lo <= noise_floor) & (rms_hi <= noise_floor)
+        if not ok.any():
+            break
+        cost = (rms_lo + rms_hi)[ok]
+        lo, hi = lo[ok], hi[ok]
+        order = np.argsort(cost, kind="stable")
+        target = np.arange(n_faces + 1)
+        used = np.zeros(n_faces + 1, bool)
+        for k in order:
+            a, b = lo[k], hi[k]
+            if used[a] or used[b]:
+                continue
+            used[a] = used[b] = True
+            target[b] = a
+        lab = target[lab]
+    return lab
+
+
+def _robust_planes(lab, x, y, zl, n_faces, noise_floor, iterations=4):
+    """Per-label planes by IRLS with Tukey's biweight (c = 4.685 robust sigma)."""
+    w = np.ones_like(x)
+    for it in range(iterations + 1):
+        m = _moments(lab, x, y, zl, w, n_faces)
+        coef = _planes_from_moments(m)
+        if it == iterations:
+            break
+        good = np.isfinite(coef[lab, 0])
+        res = np.where(good, zl - (coef[lab, 0] * x + coef[lab, 1] * y + coef[lab, 2]), 0.0)
+        absr = np.abs(res)
+        # robust sigma per label: 1.4826 * median absolute residual
+        order = np.lexsort((absr, lab))
+        counts = np.bincount(lab, minlength=n_faces + 1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        mid = np.minimum(starts + np.maximum(counts - 1, 0) // 2, len(lab) - 1)
+        med = absr[order][mid] if len(lab) else np.zeros(n_faces + 1)
+        sigma = np.maximum(1.4826 * med, noise_floor)
+        u = res / (4.685 * sigma[lab])
+        w = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+        if it == 0:
+            coef_ls = coef
+    if iterations > 0:
+        # weights may leave too few points for a plane: fall back to least squares there
+        bad = ~np.isfinite(coef[:, 0])
+        coef[bad] = coef_ls[bad]
+    return coef, m
+
+
+def _empty_faces():
+    df = pd.DataFrame({c: pd.Series(dtype=("int64" if c in ("face", "building", "n_pixels") else "float64"))
+                       for c in FACE_COLUMNS})
+    return df
+
+
+# -------------------------------------------------------------------------------------------- public API
+def segment_roofs(z, cellsize, building_labels, *, min_face_area=3.0, angle_tolerance=10.0,
+                  distance_tolerance=0.15):
+    """Split the roofs of labelled buildings into planar faces.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m] (DSM), NaN where missing. Row 0 is north.
+    cellsize : float
+        Pixel size [m].
+    building_labels : ndarray of int, shape (rows, cols)
+        Building label of every pixel, 0 outside buildings (e.g. from
+        :func:`solarkataster.detection.detect_buildings` or rasterised footprints).
+    min_face_area : float
+        Smallest face kept [m², horizontal]; smaller planar patches (chimneys, vents, small dormers) are
+        merged into a neighbouring plane they fit, else excluded (label 0).
+    angle_tolerance : float
+        Largest angle between a pixel's normal and its face's plane while growing, and between the planes of
+        two adjacent regions that are merged [°].
+    distance_tolerance : float
+        Largest perpendicular distance of a pixel from its face's plane [m]; should be about three times the
+        height noise of the DSM.
+
+    Returns
+    -------
+    RoofSegmentation
+        Face labels (0 = none; numbered 1..m in raster order of each face's first pixel) and the table of
+        faces (see :class:`RoofSegmentation`).
+
+    Notes
+    -----
+    Pixels of different buildings never share a face. Buildings without valid pixels yield no faces.
+    """
+    cellsize = check_range("cellsize", cellsize, 0.0, 1e4, " m", inclusive=False)
+    min_face_area = check_range("min_face_area", min_face_area, 0.0, 1e6, " m²")
+    angle_tolerance = check_range("angle_tolerance", angle_tolerance, 0.0, 90.0, "°", inclusive=False)
+    distance_tolerance = check_range("distance_tolerance", distance_tolerance, 0.0, 100.0, " m", inclusive=False)
+    z = np.asarray(z, dtype=np.float64)
+    building_labels = np.asarray(building_labels)
+    if z.ndim != 2 or building_labels.shape != z.shape:
+        raise ParameterError(f"building_labels shape {building_labels.shape} must equal the DSM's {z.shape}")
+    rows, cols = z.shape
+    empty = RoofSegmentation(np.zeros(z.shape, np.int32), _empty_faces())
+
+    inside = (building_labels > 0) & np.isfinite(z)
+    if not inside.any():
+        return empty
+    blab = np.where(inside, building_labels, 0).astype(np.int64)
+    ids = np.concatenate([[0], np.unique(blab[inside])])
+    bidx = (np.searchsorted(ids, blab) - 1).astype(np.int32)  # -1 outside
+    n_bld = len(ids) - 1
+    rr, cc = np.nonzero(inside)
+    bi = bidx[rr, cc]
+    row0 = ndimage.minimum(rr, bi, index=np.arange(n_bld)).astype(np.int64)
+    col0 = ndimage.minimum(cc, bi, index=np.arange(n_bld)).astype(np.int64)
+    zref = ndimage.minimum(z[rr, cc], bi, index=np.arange(n_bld)).astype(np.float64)
+    x = (cc - col0[bi]) * cellsize
+    y = (row0[bi] - rr) * cellsize
+    zl = z[rr, cc] - zref[bi]
+
+    # 1. normals from the building's own pixels, planarity = spread of normals in 3x3
+    zb = np.where(inside, z, np.nan)
+    normal = surface_normals(zb, cellsize)
+    nfin = np.nan_to_num(normal)
+    cnt = ndimage.uniform_filter(inside.astype(float), 3, mode="constant")
+    mean_n = np.stack([ndimage.uniform_filter(nfin[k], 3, mode="constant") for k in range(3)])
+    spread = 1.0 - np.sqrt((mean_n ** 2).sum(0)) / np.maximum(cnt, 1e-12)
+    cos_tol = np.cos(np.radians(angle_tolerance))
+    # every pixel may seed, the most planar first; seeds that cannot grow to min_face_area are released
+    # (only pixels whose 3x3 neighbours all belong to the building: edge normals are biased, and a ring
+    # of eave pixels at one height would otherwise pass for a flat face)
+    same = np.ones(z.shape, bool)
+    padded = np.pad(np.where(inside, bidx, -1), 1, constant_values=-1)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            same &= padded[1 + dr:rows + 1 + dr, 1 + dc:cols + 1 + dc] == bidx
+    seedable = inside & same & np.isfinite(normal[2])
+    seed_idx = np.flatnonzero(seedable)
+    seeds = seed_idx[np.argsort(spread.ravel()[seed_idx], kind="stable")]
+    min_px = max(int(np.ceil(min_face_area / cellsize ** 2)), 3)
+
+    # 2. region growing (numba)
+    bl32 = np.where(inside, bidx, -1).astype(np.int32)
+    face, n_faces = _grow_regions(zb, normal[0], normal[1], normal[2], bl32, seeds.astype(np.int64), cellsize,
+                                  cos_tol, distance_tolerance, min_px)
+    log.debug("region growing: %d regions in %d buildings", n_faces, n_bld)
+    if n_faces == 0:
+        return empty
+
+    # 3. merge coplanar neighbours (pairs of pixels up to 2 px apart in the same building)
+    pix = np.full(z.shape, -1, np.int64)
+    pix[rr, cc] = np.arange(len(rr))
+    pi_list, pj_list = [], []
+    for dr, dc in [(0, 1), (1, -1), (1, 0), (1, 1), (0, 2), (2, 0), (2, 2), (2, -2), (1, 2), (2, 1), (1, -2),
+                   (2, -1)]:
+        # dr >= 0 for every shift, so (r, c) pairs with (r + dr, c + dc)
+        a = pix[:rows - dr, max(0, -dc):cols - max(0, dc)]
+        b = pix[dr:, max(0, dc):cols - max(0, -dc)]
+        ok = (a >= 0) & (b >= 0)
+        a, b = a[ok], b[ok]
+        same = bi[a] == bi[b]
+        pi_list.append(a[same])
+        pj_list.append(b[same])
+    pairs_i = np.concatenate(pi_list)
+    pairs_j = np.concatenate(pj_list)
+    noise_floor = distance_tolerance / 3.0
+
+    lab = face[rr, cc].astype(np.int64)
+    lab = _merge_coplanar(lab, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_floor)
+
+    def planes(lab_px, robust):
+        if robust:
+            coef, _ = _robust_planes(lab_px, x, y, zl, n_faces, noise_floor)
+        else:
+            coef = _planes_from_moments(_moments(lab_px, x, y, zl, np.ones_like(x), n_faces))
+        coef = np.where(np.isfinite(coef), coef, 0.0)
+        return coef
+
+    def reassign(lab_px, coef, times):
+        # faces whose plane is degenerate (NaN) were zeroed; they keep no candidates
+        pnorm = np.sqrt(coef[:, 0] ** 2 + coef[:, 1] ** 2 + 1.0)
+        fr = np.zeros(z.shape, np.int32)
+        fr[rr, cc] = lab_px
+        for _ in range(times):
+            fr = _reassign(fr, z, bl32, row0, col0, zref, coef[:, 0].copy(), coef[:, 1].copy(),
+                           coef[:, 2].copy(), pnorm, cellsize, distance_tolerance, 2)
+        return fr[rr, cc].astype(np.int64)
+
+    # 4. reassign pixels to the nearest local plane
+    lab = reassign(lab, planes(lab, robust=True), 3)
+    # 5. drop small faces, let their pixels join fitting neighbours, refit robustly
+    counts = np.bincount(lab, minlength=n_faces + 1)
+    small = counts < min_px
+    small[0] = False
+    lab[small[lab]] = 0
+    coef = planes(lab, robust=True)
+    coef[small] = 0.0
+    lab = reassign(lab, coef, 2)
+    lab = _merge_coplanar(lab, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_floor)
+    counts = np.bincount(lab, minlength=n_faces + 1)
+    small = counts < min_px
+    # faces whose pixels lie on a line define no plane; strips under 3 px wide are ridge or eave lines
+    mom = _moments(lab, x, y, zl, np.ones_like(x), n_faces)
+    small |= ~np.isfinite(_planes_from_moments(mom)[:, 0])
+    nn_ = np.maximum(mom["n"], 1.0)
+    cxx = mom["sxx"] / nn_ - (mom["sx"] / nn_) ** 2
+    cyy = mom["syy"] / nn_ - (mom["sy"] / nn_) ** 2
+    cxy = mom["sxy"] / nn_ - mom["sx"] * mom["sy"] / nn_ ** 2
+    lam_min = 0.5 * (cxx + cyy) - np.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
+    small |= np.sqrt(np.maximum(lam_min, 0.0)) < 0.75 * cellsize
+    small[0] = False
+    lab[small[lab]] = 0
+
+    # renumber faces in raster order of their first pixel (rr, cc are in raster order already)
+    used, first = np.unique(lab, return_index=True)
+    keep = used > 0
+    used, first = used[keep], first[keep]
+    if len(used) == 0:
+        return empty
+    order = used[np.argsort(first, kind="stable")]
+    newid = np.zeros(n_faces + 1, np.int64)
+    newid[order] = np.arange(1, len(order) + 1)
+    lab = newid[lab]
+    m_faces = len(order)
+
+    coef, _ = _robust_planes(lab, x, y, zl, m_faces, noise_floor)
+    m = _moments(lab, x, y, zl, np.ones_like(x), m_faces)
+    coef = coef[1:]
+    sse = _sse({k: v[1:] for k, v in m.items()}, coef)
+    n_px = m["n"][1:]
+    nrm = _upward_normal(coef)
+    tilt, azimuth = normal_to_tilt_azimuth(nrm.T)
+    fb = np.zeros(m_faces, np.int64)
+    fb[lab[lab > 0] - 1] = bi[lab > 0]
+    r_c = np.bincount(lab, weights=rr, minlength=m_faces + 1)[1:] / n_px
+    c_c = np.bincount(lab, weights=cc, minlength=m_faces + 1)[1:] / n_px
+    xl = (c_c - col0[fb]) * cellsize
+    yl = (row0[fb] - r_c) * cellsize
+    z_c = coef[:, 0] * xl + coef[:, 1] * yl + coef[:, 2] + zref[fb]
+    xg = (c_c + 0.5) * cellsize
+    yg = -(r_c + 0.5) * cellsize
+    area_h = n_px * cellsize ** 2
+    faces = pd.DataFrame({
+        "face": np.arange(1, m_faces + 1, dtype=np.int64),
+        "building": ids[fb + 1].astype(np.int64),
+        "n_pixels": n_px.astype(np.int64),
+        "normal_e": nrm[:, 0], "normal_n": nrm[:, 1], "normal_u": nrm[:, 2],
+        "offset": nrm[:, 0] * xg + nrm[:, 1] * yg + nrm[:, 2] * z_c,
+        "row_centroid": r_c, "col_centroid": c_c, "z_centroid": z_c,
+        "tilt": tilt, "azimuth": azimuth,
+        "rmse": np.sqrt(sse / n_px),
+        "area_horizontal": area_h,
+        "area": area_h / nrm[:, 2],
+    })
+    face_labels = np.zeros(z.shape, np.int32)
+    face_labels[rr, cc] = lab
+    return RoofSegmentation(face_labels, faces)
+
+
+def face_polygons(face_labels, transform, *, clip=None, simplify=None):
+    """Polygons of roof faces in map coordinates.
+
+    Parameters
+    ----------
+    face_labels : ndarray of int, shape (rows, cols)
+        Face labels, 0 = none (:attr:`RoofSegmentation.face_labels`).
+    transform : affine.Affine
+        Pixel-to-map transform of the raster.
+    clip : dict or callable, optional
+        Footprint to clip each face to: ``{face: Polygon}`` or ``f(face) -> Polygon`` (None = no clip).
+    simplify : float, optional
+        Douglas-Peucker tolerance [m]; default one pixel, which removes the pixel staircase. 0 keeps it.
+
+    Returns
+    -------
+    dict of int to shapely Polygon or MultiPolygon
+        Valid, non-empty polygons with holes; faces that vanish after clipping are left out.
+    """
+    from .detection import _label_polygons
+
+    return _label_polygons(face_labels, transform, simplify=simplify, clip=clip)
