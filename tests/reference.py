@@ -39,3 +39,21 @@ def brute_horizon(z, cellsize, r, c, azimuth_deg, step=0.1, max_cells=None, z0=N
 def sun_visible(z, cellsize, r, c, sun_azimuth, sun_elevation, step=0.25):
     """True if the sun at (azimuth, elevation) [°] is above the bilinear surface seen from (r, c)."""
     return brute_horizon(z, cellsize, r, c, sun_azimuth, step) < sun_elevation
+
+
+def brute_band_share(z, cellsize, r, c, z0, surface_azimuth, n_azimuths=72, band=6.5, max_cells=None):
+    """Visible share of the Perez horizon band for a vertical surface facing ``surface_azimuth`` [°].
+
+    The band (``band`` degrees high) is hidden linearly as the horizon rises through it; directions are
+    weighted by the cosine to the surface normal and normalised so that an open horizon gives 1
+    (Perez et al. 1987, https://doi.org/10.1016/S0038-092X(87)80031-2), by marching every azimuth.
+    """
+    total = 0.0
+    for k in range(n_azimuths):
+        phi = k * 360.0 / n_azimuths
+        proj = math.cos(math.radians(phi - surface_azimuth))
+        if proj <= 0:
+            continue
+        h = brute_horizon(z, cellsize, r, c, phi, step=0.1, max_cells=max_cells, z0=z0)
+        total += proj * min(max(1.0 - max(h, 0.0) / band, 0.0), 1.0)
+    return total * math.pi / n_azimuths

@@ -1,0 +1,271 @@
+"""Walls: segments, samples, horizons and irradiation (solarkataster.walls).
+
+References: pvlib's vertical plane (get_total_irradiance, Perez, albedo 0.2) on the same clear-sky records
+for isolated buildings; analytic footprint geometry for normals, lengths and areas; a per-time-step
+brute-force ray cast (tests/reference.py) for mutual shading between two facing buildings.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pvlib
+import pytest
+import shapely
+import shapely.affinity
+from affine import Affine
+from pyproj import Transformer
+from rasterio.features import rasterize
+from shapely.geometry import Polygon, box
+
+from reference import brute_band_share, brute_horizon
+from solarkataster import walls as W
+from solarkataster.grid import Grid
+from solarkataster.irradiation import irradiation, unobstructed_irradiation
+from solarkataster.sky import clear_sky_weather, sky_table, sun_steps
+
+LAT, LON, ALT = 49.44, 7.77, 240.0
+X0, Y0 = (round(v) for v in Transformer.from_crs("EPSG:4326", "EPSG:25832", always_xy=True).transform(LON, LAT))
+GROUND = 240.0
+
+
+def scene(buildings, size=80, cellsize=1.0):
+    """A flat DSM with box buildings [(polygon, height)] rasterized at pixel centres."""
+    transform = Affine(cellsize, 0, X0, 0, -cellsize, Y0 + size * cellsize)
+    n = int(size)
+    z = np.full((n, n), GROUND)
+    for poly, h in buildings:
+        mask = rasterize([(poly, 1)], out_shape=z.shape, transform=transform, fill=0, dtype="uint8") > 0
+        z[mask] = GROUND + h
+    return Grid(z, transform, "EPSG:25832")
+
+
+def at(dx, dy, w, h, angle=0.0):
+    """A w x h box centred at (X0 + dx, Y0 + dy), rotated ``angle`` degrees counter-clockwise."""
+    b = box(X0 + dx - w / 2, Y0 + dy - h / 2, X0 + dx + w / 2, Y0 + dy + h / 2)
+    return shapely.affinity.rotate(b, angle, origin="centroid") if angle else b
+
+
+@pytest.fixture(scope="module")
+def year_sky():
+    weather = clear_sky_weather(LAT, LON, ALT, 2025, freq="10min")
+    steps = sun_steps(weather, LAT, LON, ALT, step_minutes=10)
+    return weather, sky_table(steps)
+
+
+def pvlib_vertical(weather, azimuths, albedo=0.2):
+    """Annual POA [kWh/m²] of open vertical planes, pvlib Perez on the weather's record midpoints."""
+    times = weather.data.index + weather.interval / 2
+    sp = pvlib.solarposition.get_solarposition(times, LAT, LON, ALT)
+    dni_extra = pvlib.irradiance.get_extra_radiation(times)
+    am = pvlib.atmosphere.get_relative_airmass(sp["apparent_zenith"])
+    d = weather.data
+    out = []
+    for az in azimuths:
+        poa = pvlib.irradiance.get_total_irradiance(90, az, sp["apparent_zenith"], sp["azimuth"], d["dni"].values,
+                                                    d["ghi"].values, d["dhi"].values, dni_extra=dni_extra,
+                                                    airmass=am, albedo=albedo, model="perez")
+        out.append(np.nansum(poa["poa_global"]) * weather.interval / pd.Timedelta(hours=1) / 1000)
+    return np.array(out)
+
+
+# ---------------------------------------------------------------------------------------- geometry
+
+def test_normals_lengths_and_courtyard():
+    outer = box(X0 + 20, Y0 + 20, X0 + 60, Y0 + 50)
+    court = box(X0 + 30, Y0 + 28, X0 + 50, Y0 + 42)
+    ring = Polygon(outer.exterior.coords[::-1], [court.exterior.coords])  # clockwise exterior on purpose
+    grid = scene([(ring, 9.0)])
+    walls, problems = W.wall_segments({"a": ring}, grid)
+    assert problems == []
+    assert len(walls) == 8
+    ext = walls[walls.ring == 0]
+    hole = walls[walls.ring == 1]
+    # exterior: outward = away from the block; courtyard walls face into the courtyard
+    for _, wall in walls.iterrows():
+        mid = wall.geometry.interpolate(0.5, normalized=True)
+        a = math.radians(wall.azimuth)
+        probe = shapely.Point(mid.x + 0.5 * math.sin(a), mid.y + 0.5 * math.cos(a))
+        assert not ring.contains(probe), wall.wall_id
+    assert sorted(ext.azimuth.round(6)) == [0, 90, 180, 270]
+    assert sorted(hole.azimuth.round(6)) == [0, 90, 180, 270]
+    np.testing.assert_allclose(sorted(ext.length), [30, 30, 40, 40])
+    np.testing.assert_allclose(sorted(hole.length), [14, 14, 20, 20])
+    np.testing.assert_allclose(walls.height, 9.0)
+    # stable ids: ring order from the south-west vertex, exterior first
+    assert walls.wall_id.tolist() == [f"a-W{k:03d}" for k in range(8)]
+    assert walls.iloc[0].azimuth == pytest.approx(180.0)  # first edge runs east along the south side
+
+
+def test_collinear_vertices_merge():
+    poly = Polygon([(X0 + 10, Y0 + 10), (X0 + 20, Y0 + 10.05), (X0 + 30, Y0 + 10), (X0 + 30, Y0 + 30),
+                    (X0 + 10, Y0 + 30)])
+    walls, _ = W.wall_segments({"b": poly}, scene([(poly, 6.0)], size=40))
+    assert len(walls) == 4
+
+
+def test_behind_the_wall_is_irrelevant_for_a_vertical_plane(year_sky):
+    _, sky = year_sky
+    az = np.arange(72) * 5.0
+    open_ = np.full((72, 1), -90.0)
+    blocked = open_.copy()
+    blocked[np.cos(np.radians(az - 135.0)) < 0] = 90.0  # behind a wall facing 135°
+    a = irradiation(open_, 90.0, 135.0, sky)
+    b = irradiation(blocked, 90.0, 135.0, sky)
+    assert b.global_[0] == pytest.approx(a.global_[0], rel=1e-9)
+    assert b.sky_view_factor[0] == pytest.approx(0.5, abs=1e-3)
+
+
+# ------------------------------------------------------------------------- isolated buildings vs pvlib
+
+@pytest.mark.parametrize("angle", [0.0, 30.0])
+def test_isolated_building_matches_pvlib(year_sky, angle):
+    weather, sky = year_sky
+    poly = at(40, 40, 20, 12, angle)
+    grid = scene([(poly, 10.0)])
+    walls, problems = W.wall_segments({"h": poly}, grid)
+    assert problems == [] and len(walls) == 4
+    # area within 5 % of the truth (2 x (20 + 12) x 10 m)
+    truth = {20.0: 200.0, 12.0: 120.0}
+    for _, w in walls.iterrows():
+        assert w["area"] == pytest.approx(truth[round(w.length)], rel=0.05)
+    assert walls["area"].sum() == pytest.approx(640.0, rel=0.05)
+    samples = W.wall_samples(walls, grid)
+    assert not samples.covered.any()
+    hor = W.wall_horizons(samples, grid)
+    per_wall, _ = W.wall_irradiation(walls, samples, hor, sky)
+    reference = pvlib_vertical(weather, walls.azimuth)
+    np.testing.assert_allclose(per_wall.irradiation, reference, rtol=0.03)
+    # every band of an isolated wall sees the same open half-space
+    for bands in per_wall.bands:
+        assert [b["z_min"] for b in bands] == [0.0, 3.0, 6.0, 9.0] and bands[-1]["z_max"] == 10.0
+        values = [b["irradiation"] for b in bands]
+        np.testing.assert_allclose(values, values[0], rtol=0.01)
+
+
+# ------------------------------------------------------------------------------- mutual shading
+
+def test_facing_buildings_match_brute_force_ray_cast():
+    # north block faces south across an 8 m street towards a 12 m high south block
+    north, south = at(40, 50, 40, 10), at(40, 32, 40, 10)
+    grid = scene([(north, 12.0), (south, 12.0)])
+    walls, _ = W.wall_segments({"n": north, "s": south}, grid)
+    facade = walls[(walls.building_id == "n") & (walls.azimuth.round() == 180)].index[0]
+    samples = W.wall_samples(walls, grid)
+    mine = samples[(samples.wall == facade) & ((samples.x - (X0 + 40.5)).abs() < 0.01)]
+    mine = mine[mine.height.isin([0.5, 3.5, 6.5, 11.5])]
+    assert len(mine) == 4
+
+    days = pd.date_range("2025-03-20", periods=1, freq="D", tz="UTC").append(
+        pd.DatetimeIndex(["2025-06-21", "2025-12-21", "2025-09-22"], tz="UTC"))
+    weather = clear_sky_weather(LAT, LON, ALT, 2025, freq="10min")
+    keep = np.isin(weather.data.index.normalize(), days)
+    from solarkataster.weather import WeatherYear
+    short = WeatherYear(weather.data[keep], weather.interval, weather.source)
+    steps = sun_steps(short, LAT, LON, ALT, step_minutes=10)
+    sky = sky_table(steps)
+    hor = W.wall_horizons(mine, grid)
+    ours = irradiation(hor, 90.0, 180.0, sky)
+
+    # brute force: own block removed (a convex box cannot shade its own facade), march towards the sun
+    z = grid.z.copy()
+    own = rasterize([(north, 1)], out_shape=z.shape, transform=grid.transform, fill=0, dtype="uint8") > 0
+    z[own] = GROUND
+    comp = pvlib.irradiance.perez(90, 180, steps.dhi, steps.dni,
+                                  pvlib.irradiance.get_extra_radiation(steps.time).to_numpy(),
+                                  steps.apparent_zenith, steps.azimuth,
+                                  pvlib.atmosphere.get_relative_airmass(steps.apparent_zenith),
+                                  return_components=True)
+    aoi = pvlib.irradiance.aoi(90, 180, steps.apparent_zenith, steps.azimuth)
+    front = (aoi < 90) & (steps.apparent_zenith < 90)
+    beam_normal = steps.dni * np.cos(np.radians(aoi))
+    for i, (_, s) in enumerate(mine.iterrows()):
+        visible = np.zeros(len(steps.time), bool)
+        for t in np.flatnonzero(front):
+            h = brute_horizon(z, grid.cellsize, s.row, s.col, steps.azimuth[t], step=0.1, max_cells=60, z0=s.z)
+            visible[t] = h < 90 - steps.apparent_zenith[t]
+        direct = np.where(visible, beam_normal + np.nan_to_num(np.asarray(comp["poa_circumsolar"])), 0.0)
+        direct = np.nansum(np.where(front, direct, 0.0) * steps.weight) / 1000
+        svf = ours.sky_view_factor[i]
+        iso = np.nansum(np.asarray(comp["poa_isotropic"]) * steps.weight) / 1000 * svf / 0.5
+        # horizon band hidden where the opposite block rises more than 6.5° above the sample
+        band_share = brute_band_share(z, grid.cellsize, s.row, s.col, s.z, 180.0, max_cells=60)
+        band = np.nansum(np.asarray(comp["poa_horizon"]) * steps.weight) / 1000 * band_share
+        refl = 0.2 * np.sum(steps.ghi * steps.weight) / 1000 * (1 - svf)
+        assert ours.beam[i] + (ours.global_[i] - ours.beam[i] - ours.reflected[i]) == pytest.approx(
+            direct + iso + band, rel=0.02), s.height
+        assert ours.reflected[i] == pytest.approx(refl, rel=1e-6)
+    # the lower bands lose irradiation to the opposite block
+    open_ = unobstructed_irradiation(90, 180, sky).global_
+    assert ours.global_[0] < ours.global_[1] < ours.global_[3] <= open_ * 1.0001
+    assert ours.global_[0] < 0.8 * open_
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+def test_bad_footprints_are_reported_not_raised():
+    good = at(20, 20, 10, 8)
+    bowtie = Polygon([(X0 + 40, Y0 + 10), (X0 + 50, Y0 + 20), (X0 + 50, Y0 + 10), (X0 + 40, Y0 + 20)])
+    dup = Polygon([(X0 + 10, Y0 + 40), (X0 + 20, Y0 + 40), (X0 + 20, Y0 + 40), (X0 + 20, Y0 + 50),
+                   (X0 + 10, Y0 + 50)])
+    tiny = box(X0 + 60.1, Y0 + 60.1, X0 + 60.3, Y0 + 60.3)  # no pixel centre inside
+    grid = scene([(good, 8.0), (bowtie, 8.0), (dup, 8.0)])
+    nowhere = box(X0 + 500, Y0 + 500, X0 + 510, Y0 + 510)
+    walls, problems = W.wall_segments({"good": good, "bowtie": bowtie, "dup": dup, "tiny": tiny,
+                                       "nowhere": nowhere, "empty": Polygon()}, grid)
+    found = {(p["building_id"], p["problem"]) for p in problems}
+    assert ("bowtie", "invalid geometry repaired") in found
+    assert ("dup", "zero-length edges removed") in found
+    assert ("tiny", "no height") in found
+    assert ("nowhere", "outside raster") in found
+    assert ("empty", "empty geometry") in found
+    assert "good" not in {p["building_id"] for p in problems}
+    assert set(walls.building_id) == {"good", "bowtie", "dup"}
+    assert (walls[walls.building_id == "dup"].shape[0]) == 4
+    # bowtie repairs into two triangles, each with 3 walls
+    assert walls[walls.building_id == "bowtie"].shape[0] == 6
+
+
+def test_party_wall_is_shared_and_not_sampled():
+    a, b = box(X0 + 10, Y0 + 10, X0 + 20, Y0 + 30), box(X0 + 20.2, Y0 + 10, X0 + 32, Y0 + 30)
+    grid = scene([(a, 9.0), (b, 6.0)], size=40)
+    walls, _ = W.wall_segments({"a": a, "b": b}, grid)
+    shared = walls[walls.shared]
+    assert sorted(zip(shared.building_id, shared.azimuth.round())) == [("a", 90.0), ("b", 270.0)]
+    samples = W.wall_samples(walls, grid)
+    assert not samples.wall.isin(shared.index).any()
+
+
+# ------------------------------------------------------------------------------------------- layer
+
+def test_wall_layer_properties_and_schema(year_sky, tmp_path):
+    from solarkataster import pv
+    from solarkataster.io import export
+
+    weather, sky = year_sky
+    a, b = at(25, 40, 16, 10), at(55, 40, 14, 10, 30)
+    c = box(X0 + 33, Y0 + 35, X0 + 40, Y0 + 45)  # touches a's east wall: a party wall
+    grid = scene([(a, 10.0), (b, 7.0), (c, 6.0)])
+    table = pv.specific_yield_table(clear_sky_weather(LAT, LON, ALT, 2025, freq="1h"), LAT, LON, ALT,
+                                    mounting="facade", tilts=[60, 90], azimuths=np.arange(0, 360, 45.0),
+                                    shading=[0, 0.5, 1])
+    layer, problems = W.wall_layer({"A": a, "B": b, "C": c}, grid, sky, table, table.reference_irradiation)
+    assert problems == []
+    assert list(layer.columns[:14]) == W.WALL_COLUMNS
+    assert layer.wall_id.is_unique
+    assert layer.shared.sum() == 2
+    assert layer.loc[layer.shared, "kwp"].eq(0).all()
+    open_ = layer[~layer.shared]
+    assert (open_.kwp > 0).all() and (open_.yield_kwh > 0).all()
+    # yield = kWp x specific yield at the wall's shading loss
+    row = open_.iloc[0]
+    loss = 1 - row.irradiation / unobstructed_irradiation(90, row.azimuth, sky).global_
+    assert row.yield_kwh == pytest.approx(row.kwp * float(table.specific_yield(90, row.azimuth, loss)), rel=1e-9)
+    assert all(len(m) == 12 for m in open_.monthly_irradiation)
+    np.testing.assert_allclose([sum(m) for m in open_.monthly_irradiation], open_.irradiation, rtol=1e-9)
+    path = export.write_geojson(tmp_path / "walls.geojson", layer, layer="walls")
+    doc = json.loads(path.read_text())
+    export.validate_layer(doc, "walls")
+    assert len(doc["features"]) == len(layer)
