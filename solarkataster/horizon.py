@@ -29,6 +29,8 @@ from .errors import check_range
 DEFAULT_SECTORS = 48
 #: Near-field march length [cells]: within it a line's lateral offset would distort the angle.
 NEAR_CELLS = 4.0
+#: Lateral spacing of the sweep lines [cells].
+LINE_SPACING = 0.5
 
 
 def sector_azimuths(sectors):
@@ -36,7 +38,17 @@ def sector_azimuths(sectors):
     return np.arange(sectors) * 360.0 / sectors
 
 
-def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS):
+def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
+                   line_spacing=None, progress=None):
+    slopes = horizon_slopes(z, cellsize, sectors, max_distance, near=near, progress=progress,
+                            line_spacing=LINE_SPACING if line_spacing is None else line_spacing)
+    out = np.degrees(np.arctan(slopes))
+    out[slopes <= _k.NEG] = -90.0
+    return out.astype(np.float32)
+
+
+def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
+                   line_spacing=LINE_SPACING, progress=None):
     """Horizon elevation angle of every pixel along ``sectors`` exact azimuths.
 
     Parameters
@@ -52,12 +64,15 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
     near : float
         Length of the exact per-pixel near-field march [cells] (one more cell is marched to cover the
         along-track bucketing of the far field).
+    progress : callable, optional
+        Called as ``progress(sectors_done, sectors)``.
 
     Returns
     -------
     horizon_angles : ndarray of float32, shape (sectors, rows, cols)
         Elevation angle of the horizon [°], negative when the horizon lies below the horizontal; -90
         where no terrain lies along the azimuth (the scene edge); NaN where ``z`` is NaN.
+        (:func:`horizon_slopes` returns tan of the angle, with -1e30 for 'open', for the kernels.)
     """
     sectors = int(check_range("sectors", sectors, 4, 720))
     cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
@@ -66,8 +81,8 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
     if max_distance is not None:
         max_cells = check_range("max_distance", max_distance, cellsize, 1e6, " m") / cellsize
     out = np.empty((sectors,) + z.shape, np.float32)
-    fwd = np.empty(z.shape, np.float64)
-    bwd = np.empty(z.shape, np.float64)
+    fwd = np.empty(z.shape, np.float32)
+    bwd = np.empty(z.shape, np.float32)
     az = sector_azimuths(sectors)
     done = np.zeros(sectors, bool)
     for k in range(sectors):
@@ -76,13 +91,18 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
         opposite = (az[k] + 180.0) % 360.0
         j = int(round(opposite / (360.0 / sectors))) % sectors
         paired = abs(az[j] - opposite) < 1e-9 and not done[j] and j != k
-        _k.sweep_pair(z, cellsize, math.radians(az[k]), float(near), max_cells, fwd, bwd)
+        _k.sweep_pair(z, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing), fwd, bwd)
         out[k] = fwd
         done[k] = True
         if paired:
             out[j] = bwd
             done[j] = True
+        if progress is not None:
+            progress(int(done.sum()), sectors)
     return out
+
+
+horizon_angles.__doc__ = horizon_slopes.__doc__
 
 
 def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, step=0.5,

@@ -107,8 +107,23 @@ def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
     -------
     Irradiation
     """
+    hor = np.asarray(horizon_angles, dtype=np.float64)
+    return irradiation_from_slopes(angles_to_slopes(hor), surface_tilt, surface_azimuth, sky, albedo)
+
+
+def angles_to_slopes(horizon_angles):
+    """Horizon angles [°] to the kernels' slopes (tan), with -90° becoming the 'open' sentinel."""
+    h = np.asarray(horizon_angles, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        t = np.tan(np.radians(np.clip(h, -89.999, 89.999)))
+    t[h <= -89.999] = -1.0e30
+    return t.astype(np.float32)
+
+
+def irradiation_from_slopes(horizon_slopes, surface_tilt, surface_azimuth, sky, albedo=0.2):
+    """:func:`irradiation` with horizons given as slopes (tan of elevation, float32, -1e30 = open)."""
     albedo = check_range("albedo", albedo, 0.0, 1.0)
-    hor = np.asarray(horizon_angles, dtype=np.float32)
+    hor = np.asarray(horizon_slopes, dtype=np.float32)
     shape = hor.shape[1:]
     n_sec = hor.shape[0]
     tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
@@ -188,11 +203,15 @@ def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSt
 
 
 def _band_factor(hor_deg, normal):
-    """Visible share of the Perez horizon band for one surface (sin tilt when unobstructed)."""
+    """Visible share of the Perez horizon band for one surface (sin tilt when unobstructed).
+
+    The band is hidden linearly in tan(horizon) as the horizon rises through its width, like the kernel.
+    """
     n_sec = hor_deg.size
     phi = np.radians(np.arange(n_sec) * 360.0 / n_sec)
     proj = normal[0] * np.sin(phi) + normal[1] * np.cos(phi)
-    vis = np.clip(1.0 - np.maximum(hor_deg, 0.0) / HORIZON_BAND, 0.0, 1.0)
+    t = np.tan(np.radians(np.clip(hor_deg, -89.0, 89.0)))
+    vis = np.clip(1.0 - np.maximum(t, 0.0) / np.tan(np.radians(HORIZON_BAND)), 0.0, 1.0)
     return float(np.sum(np.maximum(proj, 0.0) * vis) * np.pi / n_sec + 0.0)
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from . import __version__
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
-from .horizon import DEFAULT_SECTORS, horizon_angles
-from .irradiation import Irradiation, irradiation
+from .horizon import DEFAULT_SECTORS, horizon_slopes
+from .irradiation import Irradiation, irradiation_from_slopes
 from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
 from .surface import normal_to_tilt_azimuth, surface_normals
 from .weather import WeatherYear
@@ -155,7 +155,7 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         if progress:
             progress(done, total)
 
-    hor = horizon_angles(z, cellsize, options.sectors, options.max_distance, progress=hz_progress)
+    hor = horizon_slopes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress)
     tilt, azimuth = normal_to_tilt_azimuth(surface_normals(z, cellsize))
     shape = z.shape
     out = {k: np.full(shape, np.nan, np.float32) for k in ("global_", "beam", "diffuse", "reflected",
@@ -163,7 +163,7 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
     monthly = np.full((12,) + shape, np.nan, np.float32)
     for i, r0 in enumerate(range(0, rows, block_rows)):
         r1 = min(rows, r0 + block_rows)
-        res = irradiation(hor[:, r0:r1], tilt[r0:r1], azimuth[r0:r1], sky, options.albedo)
+        res = irradiation_from_slopes(hor[:, r0:r1], tilt[r0:r1], azimuth[r0:r1], sky, options.albedo)
         for k in out:
             out[k][r0:r1] = getattr(res, k)
         monthly[:, r0:r1] = res.monthly

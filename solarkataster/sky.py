@@ -262,7 +262,7 @@ def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS):
 
     return SkyTable(
         azimuth_bins=azimuth_bins, bin_start=bin_start, elevation=np.ascontiguousarray(el, np.float64),
-        beam_sum=np.ascontiguousarray(beam_sum), month_sum=np.ascontiguousarray(month_sum),
+        beam_sum=np.ascontiguousarray(beam_sum, np.float32), month_sum=np.ascontiguousarray(month_sum, np.float32),
         bin_months=bin_months,
         isotropic=monthly(steps.dhi * (1.0 - steps.f1)), band=monthly(steps.dhi * steps.f2),
         ghi=monthly(steps.ghi),

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-NEG = -1.0e30  # slope meaning "no terrain found"
+NEG = -1.0e30  # slope meaning "no terrain found" (fits float32)
 EPS = 1e-4  # [cells] offset for the surface slope at a point
 
 
@@ -60,17 +60,23 @@ def _hull_push(ht, hz, n, t, zz, forward):
     return n + 1
 
 
-@njit(cache=True, nogil=True)
-def _hull_tangent(ht, hz, n, tq, zq, dmax):
-    """Largest slope dz/|dt| from (tq, zq) to the hull points within |dt| <= dmax (NEG if none).
+@njit(cache=True, nogil=True, inline="always")
+def _steeper(ht, hz, a, b, tq, zq):
+    """True if hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
+    return (hz[a] - zq) * abs(ht[b] - tq) > (hz[b] - zq) * abs(ht[a] - tq)
 
-    Stack index 0 is the farthest point, n-1 the nearest; the slope along the stack is unimodal.
+
+@njit(cache=True, nogil=True)
+def _hull_tangent(ht, hz, n, tq, zq, dmax, hint):
+    """Index of the hull point seen at the largest slope from (tq, zq), or -1 if none within dmax.
+
+    Stack index 0 is the farthest point, n-1 the nearest; the slope along the stack is unimodal, so a
+    short walk from ``hint`` (the previous query's answer) usually finds it; else a binary search.
     """
     if n == 0:
-        return NEG
+        return -1
     lo = 0
     if dmax > 0.0:
-        # skip hull points beyond dmax (stack is ordered far -> near)
         a = 0
         b = n
         while a < b:
@@ -81,17 +87,23 @@ def _hull_tangent(ht, hz, n, tq, zq, dmax):
                 b = m
         lo = a
         if lo >= n:
-            return NEG
+            return -1
+    i = min(max(hint, lo), n - 1)
+    for _ in range(8):
+        if i + 1 < n and _steeper(ht, hz, i + 1, i, tq, zq):
+            i += 1
+        elif i - 1 >= lo and _steeper(ht, hz, i - 1, i, tq, zq):
+            i -= 1
+        else:
+            return i
     hi = n - 1
     while lo < hi:
         m = (lo + hi) // 2
-        s0 = (hz[m] - zq) / abs(ht[m] - tq)
-        s1 = (hz[m + 1] - zq) / abs(ht[m + 1] - tq)
-        if s0 < s1:
+        if _steeper(ht, hz, m + 1, m, tq, zq):
             lo = m + 1
         else:
             hi = m
-    return (hz[lo] - zq) / abs(ht[lo] - tq)
+    return lo
 
 
 @njit(cache=True, nogil=True)
@@ -138,60 +150,83 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
 
 
 @njit(cache=True, nogil=True)
-def _bucket_entries(z, dc, dr, lc, lr, t_min, u_min, n_lines, n_buckets):
-    """Counting-sort every (pixel, neighbouring line) pair by line, then by along-track bucket (1 cell).
+def _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq):
+    """Pixels between line ``k`` and its neighbours (u in [u_k - du, u_k + du)), sorted by along-track t.
 
-    Returns (start, pix, weight, entry): line k's entries are ``start[k]:start[k+1]`` ordered by bucket;
-    ``entry[p, 0:2]`` are pixel p's two entries (or -1).
+    ``side`` is 0 when the line is the pixel's lower neighbour (floor(u)), 1 when it is the upper one.
+    Returns the number of entries written.
     """
     rows, cols = z.shape
-    n_keys = n_lines * n_buckets
-    count = np.zeros(n_keys + 1, np.int64)
-    for r in range(rows):
-        for c in range(cols):
-            if not np.isfinite(z[r, c]):
-                continue
-            k0 = int(math.floor(c * lc + r * lr - u_min))
-            j = int(math.floor(c * dc + r * dr - t_min))
-            count[k0 * n_buckets + j + 1] += 1
-            count[(k0 + 1) * n_buckets + j + 1] += 1
-    for i in range(n_keys):
-        count[i + 1] += count[i]
-    total = count[n_keys]
-    pix = np.empty(total, np.int64)
-    weight = np.empty(total, np.float64)
-    entry = np.full((rows * cols, 2), -1, np.int64)
-    fill = count[:-1].copy()
-    for r in range(rows):
-        for c in range(cols):
-            if not np.isfinite(z[r, c]):
-                continue
-            u = c * lc + r * lr - u_min
-            k0 = int(math.floor(u))
-            w1 = u - k0
-            j = int(math.floor(c * dc + r * dr - t_min))
-            p = r * cols + c
-            for side in range(2):
-                key = (k0 + side) * n_buckets + j
-                e = fill[key]
-                pix[e] = p
-                weight[e] = w1 if side == 1 else 1.0 - w1
-                entry[p, side] = e
-                fill[key] += 1
-    start = np.empty(n_lines + 1, np.int64)
-    for k in range(n_lines + 1):
-        start[k] = count[k * n_buckets]
-    return start, pix, weight, entry
+    uk = u_min + k * du
+    n = 0
+    # walk in the direction of increasing t so the insertion sort below stays linear
+    if abs(lr) >= abs(lc):
+        for ci in range(cols):
+            c = ci if dc >= 0 else cols - 1 - ci
+            ra = (uk - du - c * lc) / lr
+            rb = (uk + du - c * lc) / lr
+            lo = max(0, int(math.floor(min(ra, rb))))
+            hi = min(rows - 1, int(math.ceil(max(ra, rb))))
+            for r in range(lo, hi + 1):
+                n = _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, tq, n)
+    else:
+        for ri in range(rows):
+            r = ri if dr >= 0 else rows - 1 - ri
+            ca = (uk - du - r * lr) / lc
+            cb = (uk + du - r * lr) / lc
+            lo = max(0, int(math.floor(min(ca, cb))))
+            hi = min(cols - 1, int(math.ceil(max(ca, cb))))
+            for c in range(lo, hi + 1):
+                n = _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, tq, n)
+    # the walk is nearly sorted by t: insertion sort finishes in about linear time
+    for i in range(1, n):
+        t = tq[i]
+        p = pix[i]
+        sd = side[i]
+        w = weight[i]
+        j = i - 1
+        while j >= 0 and tq[j] > t:
+            tq[j + 1] = tq[j]
+            pix[j + 1] = pix[j]
+            side[j + 1] = side[j]
+            weight[j + 1] = weight[j]
+            j -= 1
+        tq[j + 1] = t
+        pix[j + 1] = p
+        side[j + 1] = sd
+        weight[j + 1] = w
+    return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, tq, n):
+    if not np.isfinite(z[r, c]):
+        return n
+    u = (c * lc + r * lr - u_min) / du
+    k0 = int(math.floor(u))
+    if k0 == k:
+        side[n] = 0
+        weight[n] = 1.0 - (u - k0)
+    elif k0 == k - 1:
+        side[n] = 1
+        weight[n] = u - k0
+    else:
+        return n
+    pix[n] = r * z.shape[1] + c
+    tq[n] = c * dc + r * dr - t_min
+    return n + 1
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def sweep_pair(z, cellsize, phi, near, max_dist, out_fwd, out_bwd):
-    """Horizon angles [°] for azimuth ``phi`` [rad] (into ``out_fwd``) and ``phi + pi`` (``out_bwd``).
+def sweep_pair(z, cellsize, phi, near, max_dist, du, out_fwd, out_bwd):
+    """Horizon slopes (tan of elevation) for azimuth ``phi`` [rad] and ``phi + pi``.
 
     Far field: upper convex hulls of bilinear profiles along parallel lines one cell apart, queried with
     the pixel's own height and blended between the two neighbouring lines by lateral distance. Near
-    field (up to ``near + 1`` cells): the pixel's own ray, sampled at grid crossings.
-    ``max_dist`` [cells] limits the hull vertices considered (<= 0: unlimited).
+    field (up to ``near + 1`` cells): the pixel's own ray, sampled at grid crossings plus the surface
+    slope at the pixel. ``max_dist`` [cells] limits the hull vertices considered (<= 0: unlimited).
+    Writes float32 slopes into ``out_fwd`` / ``out_bwd``; NEG where nothing lies along the ray, NaN
+    where ``z`` is NaN.
     """
     rows, cols = z.shape
     dc = math.sin(phi)
@@ -214,21 +249,22 @@ def sweep_pair(z, cellsize, phi, near, max_dist, out_fwd, out_bwd):
     t_max += 1.0
     u_min -= 1.0
     u_max += 1.0
-    n_lines = int(math.floor(u_max - u_min)) + 2
-    n_buckets = int(math.floor(t_max - t_min)) + 2
-    start, pix, weight, entry = _bucket_entries(z, dc, dr, lc, lr, t_min, u_min, n_lines, n_buckets)
-    res_fwd = np.full(pix.shape[0], NEG)
-    res_bwd = np.full(pix.shape[0], NEG)
+    n_lines = int(math.floor((u_max - u_min) / du)) + 2
+    res_fwd = np.full((rows * cols, 2), NEG, np.float32)
+    res_bwd = np.full((rows * cols, 2), NEG, np.float32)
     inv_cs = 1.0 / cellsize
     cap = int(2.0 * (t_max - t_min)) + 8
+    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
 
     for k in prange(n_lines):
-        e0 = start[k]
-        e1 = start[k + 1]
-        if e1 == e0:
+        pix = np.empty(ecap, np.int64)
+        side = np.empty(ecap, np.int64)
+        weight = np.empty(ecap, np.float64)
+        tq_arr = np.empty(ecap, np.float64)
+        ne = _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq_arr)
+        if ne == 0:
             continue
-        u = u_min + k
-        # line origin in index space at t = 0 of the local frame (t measured from t_min)
+        u = u_min + k * du
         r_o = t_min * dr + u * lr
         c_o = t_min * dc + u * lc
         tb = np.empty(cap, np.float64)
@@ -238,36 +274,36 @@ def sweep_pair(z, cellsize, phi, near, max_dist, out_fwd, out_bwd):
             zb[i] *= inv_cs
         ht = np.empty(ns + 1, np.float64)
         hz = np.empty(ns + 1, np.float64)
-        # forward: hull of samples beyond bucket end + near, swept from far to near
+        # forward: hull of samples beyond tq + near, swept from far to near
         n = 0
         i = ns - 1
-        e = e1 - 1
-        while e >= e0:
-            p = pix[e]
-            r = p // cols
-            c = p % cols
-            tq = c * dc + r * dr - t_min
-            limit = math.floor(tq) + 1.0 + near
+        hint = 0
+        for e in range(ne - 1, -1, -1):
+            tq = tq_arr[e]
+            limit = tq + near
             while i >= 0 and tb[i] > limit:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], True)
                 i -= 1
-            res_fwd[e] = _hull_tangent(ht, hz, n, tq, z[r, c] * inv_cs, max_dist)
-            e -= 1
+            zq = z[pix[e] // cols, pix[e] % cols] * inv_cs
+            j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
+            if j >= 0:
+                hint = j
+                res_fwd[pix[e], side[e]] = (hz[j] - zq) / abs(ht[j] - tq)
         # backward
         n = 0
         i = 0
-        e = e0
-        while e < e1:
-            p = pix[e]
-            r = p // cols
-            c = p % cols
-            tq = c * dc + r * dr - t_min
-            limit = math.floor(tq) - near
+        hint = 0
+        for e in range(ne):
+            tq = tq_arr[e]
+            limit = tq - near
             while i < ns and tb[i] < limit:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], False)
                 i += 1
-            res_bwd[e] = _hull_tangent(ht, hz, n, tq, z[r, c] * inv_cs, max_dist)
-            e += 1
+            zq = z[pix[e] // cols, pix[e] % cols] * inv_cs
+            j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
+            if j >= 0:
+                hint = j
+                res_bwd[pix[e], side[e]] = (hz[j] - zq) / abs(ht[j] - tq)
 
     nb = int(near) + 3
     for r in prange(rows):
@@ -280,26 +316,10 @@ def sweep_pair(z, cellsize, phi, near, max_dist, out_fwd, out_bwd):
                 out_bwd[r, c] = np.nan
                 continue
             p = r * cols + c
-            sf = NEG
-            sb = NEG
-            accf = 0.0
-            wf = 0.0
-            accb = 0.0
-            wb = 0.0
-            for side in range(2):
-                e = entry[p, side]
-                if e >= 0:
-                    if res_fwd[e] > NEG:
-                        accf += weight[e] * res_fwd[e]
-                        wf += weight[e]
-                    if res_bwd[e] > NEG:
-                        accb += weight[e] * res_bwd[e]
-                        wb += weight[e]
-            if wf > 0.0:
-                sf = accf / wf
-            if wb > 0.0:
-                sb = accb / wb
-            z0s = z0 * inv_cs
+            u = (c * lc + r * lr - u_min) / du
+            w1 = u - math.floor(u)
+            sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
+            sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
             # along a ramp the angle is steepest right at the pixel: include the start derivative
             zf = bilinear(z, r + EPS * dr, c + EPS * dc)
             if np.isfinite(zf):
@@ -307,6 +327,7 @@ def sweep_pair(z, cellsize, phi, near, max_dist, out_fwd, out_bwd):
             zf = bilinear(z, r - EPS * dr, c - EPS * dc)
             if np.isfinite(zf):
                 sb = max(sb, (zf - z0) * inv_cs / EPS)
+            z0s = z0 * inv_cs
             n = crossings(float(r), float(c), dr, dc, 1e-9, near + 1.0, tb, zb, z)
             for i in range(n):
                 v = (zb[i] * inv_cs - z0s) / tb[i]
@@ -317,8 +338,20 @@ def sweep_pair(z, cellsize, phi, near, max_dist, out_fwd, out_bwd):
                 v = (zb[i] * inv_cs - z0s) / tb[i]
                 if v > sb:
                     sb = v
-            out_fwd[r, c] = math.degrees(math.atan(sf)) if sf > NEG else -90.0
-            out_bwd[r, c] = math.degrees(math.atan(sb)) if sb > NEG else -90.0
+            out_fwd[r, c] = sf
+            out_bwd[r, c] = sb
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _blend(s0, s1, w1):
+    """Blend two lines' slopes by lateral weight; a line without terrain defers to the other."""
+    if s0 > NEG and s1 > NEG:
+        return (1.0 - w1) * s0 + w1 * s1
+    if s0 > NEG:
+        return s0
+    if s1 > NEG:
+        return s1
+    return NEG
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -11,8 +11,8 @@ from ..errors import CRSError, VectorError
 
 log = logging.getLogger(__name__)
 
-#: Column names tried, in order, when no id column is given.
-ID_CANDIDATES = ("building_id", "buildingid", "gml_id", "gmlid", "objectid", "object_id", "osm_id", "uuid",
+#: Column names tried, in order, when no id column is given ("building_i": Shapefile's 10-character cut).
+ID_CANDIDATES = ("building_id", "building_i", "buildingid", "gml_id", "gmlid", "objectid", "object_id", "osm_id", "uuid",
                  "oid", "id", "fid", "gid", "name")
 
 

@@ -1,0 +1,91 @@
+"""Batch throughput: the Essen DOM1 tile (1 km², 1 m) cut into 4 tiles, 1 vs 2 local workers.
+
+Reports Mpx/s of tile cores, the scaling from 1 to 2 workers, each worker's peak RSS (getrusage maxrss,
+recorded per tile in manifest.json) and the bytes per pixel of tile + halo, and sizes a 140 km² city at
+0.5 m. The per-tile job is the raster engine (``irradiance_tile_job``, default 48 sectors); pass
+``--cadastre`` for the full cadastre. Other processes on the machine change the numbers: the report prints
+the load average.
+
+    python benchmarks/bench_batch.py [--cadastre] [--sectors N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import rasterio
+from rasterio.windows import Window
+
+ESSEN = Path(__file__).resolve().parents[2] / "shared" / "validation" / "nrw-essen-dom1" / "dom1_32_356_5699_1_nw_2020.tif"
+
+
+def cut(src_path, folder, n=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(src_path) as src:
+        h, w = src.height // n, src.width // n
+        for i in range(n):
+            for j in range(n):
+                win = Window(j * w, i * h, w, h)
+                prof = dict(src.profile, width=w, height=h, transform=src.window_transform(win), tiled=True,
+                            blockxsize=256, blockysize=256)
+                with rasterio.open(folder / f"q{i}{j}.tif", "w", **prof) as dst:
+                    dst.write(src.read(1, window=win), 1)
+        return src.width * src.height
+
+
+def main():
+    from solarkataster.batch import BYTES_PER_PIXEL, default_tile_job, irradiance_tile_job, run_batch
+    from solarkataster.pipeline import EngineOptions
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cadastre", action="store_true")
+    ap.add_argument("--sectors", type=int, default=None)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args()
+    job = default_tile_job() if args.cadastre else irradiance_tile_job
+    opts = EngineOptions(sectors=args.sectors)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))
+    pixels = cut(ESSEN, tmp / "tiles")
+    report = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(), "job": job.__name__,
+              "sectors": opts.sectors, "core_pixels": pixels}
+    runs = {}
+    for n in args.workers:
+        t0 = time.perf_counter()
+        s = run_batch([tmp / "tiles"], tmp / f"out{n}", options=opts, workers=n, tile_job=job)
+        dt = time.perf_counter() - t0
+        m = json.loads((tmp / f"out{n}" / "manifest.json").read_text())
+        recs = [r for r in m["tiles"].values() if r.get("status") == "done"]
+        peak = max(r["peak_rss_bytes"] for r in recs)
+        halo_px = max(r["pixels"] for r in recs)
+        runs[n] = {"seconds": round(dt, 1), "mpx_per_s": round(pixels / 1e6 / dt, 4), "failed": s.failed,
+                   "tile_seconds": [r["seconds"] for r in recs], "peak_rss_gib": round(peak / 2**30, 2),
+                   "tile_plus_halo_px": halo_px, "halo_m": recs[0]["halo_m"],
+                   "bytes_per_px_upper": round(peak / halo_px)}
+        print(n, "workers:", json.dumps(runs[n]), flush=True)
+    report["runs"] = runs
+    if 1 in runs and 2 in runs:
+        report["speedup_1_to_2"] = round(runs[1]["seconds"] / runs[2]["seconds"], 2)
+    # sizing: 140 km² at 0.5 m = 560 tiles of 1 km² (4 Mpx core); per-tile work ~ tile + halo pixels
+    best = runs[max(runs)]
+    tile_s_1m = sum(best["tile_seconds"]) / len(best["tile_seconds"])  # one 500 m tile + halo at 1 m
+    px_per_tile_here = best["tile_plus_halo_px"]
+    halo_px_05 = int(round(best["halo_m"] / 0.5))
+    px_city_tile = (2000 + 2 * halo_px_05) ** 2
+    sec_per_city_tile = tile_s_1m * px_city_tile / px_per_tile_here
+    n_tiles = 140
+    cores_hours = n_tiles * 4 * sec_per_city_tile / 4 / 3600  # 140 km² = 140 tiles of 1 km² at 0.5 m
+    report["city_140km2_05m"] = {
+        "tiles_1km": n_tiles, "tile_plus_halo_px": px_city_tile,
+        "seconds_per_tile_one_core": round(sec_per_city_tile), "hours_on_2_cores": round(n_tiles * sec_per_city_tile / 2 / 3600, 1),
+        "cores_for_one_hour": int(-(-n_tiles * sec_per_city_tile // 3600)),
+        "worker_memory_gib": round((400 * 2**20 + BYTES_PER_PIXEL * px_city_tile) / 2**30, 1)}
+    report["load_average_after"] = os.getloadavg()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

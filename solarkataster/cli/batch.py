@@ -1,0 +1,63 @@
+"""`solarkataster batch`: a whole city from LiDAR tiles on dask.distributed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import options
+from .irradiance import progress_bar
+
+
+@click.command()
+@click.argument("tiles", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (tiles/, manifest.json, VRT mosaics, merged layers).")
+@click.option("--footprints", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Building footprints (GPKG, SHP, GeoJSON; any CRS). Default: detected from the DSM.")
+@click.option("--id-column", default=None, help="Footprint id column.")
+@click.option("--dtm", "dtm", multiple=True, metavar="TILES",
+              help="Terrain tiles: a file, directory, glob or VRT (repeat for several).")
+@options.engine_options
+@click.option("--workers", type=int, default=None,
+              help="Worker processes of the local cluster (default: CPU count; one thread each).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Use a running dask scheduler instead of a local cluster (workers must see the same paths).")
+@click.option("--halo", type=float, default=None,
+              help="Halo width [m] (default: relief / tan(5°) per tile, at most 250 m).")
+@click.option("--resolution", type=float, default=None,
+              help="Pixel size [m] for LAS/LAZ tiles (default 0.5).")
+def batch(tiles, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
+          sky_model, workers, scheduler, halo, resolution):
+    """A whole city from LiDAR tiles on dask.distributed.
+
+    TILES are GeoTIFFs, directories, glob patterns, VRTs or LAS/LAZ files. One task per tile computes
+    the tile with a halo read from its neighbours and writes OUT/tiles/<id>/; a rerun skips tiles whose
+    inputs and options are unchanged (OUT/manifest.json). The tiles are merged into OUT/irradiation.vrt,
+    OUT/irradiation_monthly.vrt, OUT/sky_view_factor.vrt, OUT/roofs.geojson, walls.geojson,
+    buildings.geojson and OUT/solarkataster.gpkg. Exits with status 1 when a tile failed (rerun to resume).
+    """
+    from ..batch import run_batch
+    from ..pipeline import EngineOptions
+
+    opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
+                         sky_model=sky_model)
+
+    def show_dashboard(client):
+        link = getattr(client, "dashboard_link", None)
+        if link:
+            click.echo(f"dask dashboard: {link}", err=True)
+
+    summary = run_batch(list(tiles), out_dir, footprints=footprints, id_column=id_column, dtm=list(dtm) or None,
+                        weather=weather, year=year, linke=linke, options=opts, halo=halo, resolution=resolution,
+                        workers=workers, scheduler=scheduler, progress=progress_bar("tiles"),
+                        on_client=show_dashboard)
+    for w in summary.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"{summary.tiles} tiles: {len(summary.computed)} computed, {len(summary.skipped)} unchanged, "
+               f"{len(summary.empty)} empty, {len(summary.failed)} failed ({summary.seconds:.1f} s); "
+               f"results in {out_dir}", err=True)
+    for tid, err in summary.failed.items():
+        click.echo(f"failed: {err}", err=True)
+    if summary.failed:
+        raise SystemExit(1)

@@ -1,0 +1,136 @@
+"""Acceptance of horizons and shadows on the real 1 m Essen DSM against brute-force ray marching.
+
+Reference: tests/reference.py (bilinear march every 0.1 cell for horizons, a ray cast every 0.25 cell
+towards the exact sun azimuth for shadows), vectorised over queries.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_file
+from reference import brute_horizon, brute_horizon_many, brute_sun_visible_many
+
+from solarkataster.horizon import DEFAULT_SECTORS, horizon_angles, horizon_slopes, sector_azimuths
+from solarkataster.irradiation import irradiation_from_slopes
+from solarkataster.sky import DEFAULT_AZIMUTH_BINS, SunSteps, sky_table
+
+ESSEN = ("nrw-essen-dom1", "dom1_32_356_5699_1_nw_2020.tif")
+CROP = (slice(350, 650), slice(350, 650))  # 300 x 300 px in the tile's centre
+N_PAIRS = 3000
+N_SHADOW_PIXELS = 20_000
+
+
+@pytest.fixture(scope="module")
+def essen():
+    from solarkataster.io.raster import read_surface
+
+    return read_surface(shared_file(*ESSEN))
+
+
+@pytest.fixture(scope="module")
+def essen_slopes(essen):
+    """Engine horizons of the whole tile with the default sectors (tan of elevation)."""
+    return horizon_slopes(essen.z, essen.cellsize, DEFAULT_SECTORS)
+
+
+def _pairs(shape, sectors, n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, shape[0], n), rng.integers(0, shape[1], n), rng.integers(0, sectors, n)
+
+
+def _report(errors):
+    err = np.abs(errors)
+    return float(np.median(err)), float(np.percentile(err, 90)), float(err.max())
+
+
+def test_brute_force_vectorised_equals_scalar_reference(essen):
+    # the vectorised reference must be the same march as reference.brute_horizon
+    rows, cols, _ = _pairs(essen.shape, 1, 40, seed=3)
+    az = np.random.default_rng(4).uniform(0, 360, 40)
+    many = brute_horizon_many(essen.z, essen.cellsize, rows, cols, az)
+    one = [brute_horizon(essen.z, essen.cellsize, int(r), int(c), a) for r, c, a in zip(rows, cols, az)]
+    np.testing.assert_allclose(many, one, atol=1e-9)
+
+
+def test_horizon_angles_on_crop_match_brute_force(essen):
+    z = essen.z[CROP]
+    hor = horizon_angles(z, essen.cellsize)
+    rows, cols, k = _pairs(z.shape, DEFAULT_SECTORS, N_PAIRS, seed=11)
+    az = sector_azimuths(DEFAULT_SECTORS)[k]
+    ref = brute_horizon_many(z, essen.cellsize, rows, cols, az, step=0.1)
+    med, p90, worst = _report(hor[k, rows, cols] - ref)
+    print(f"crop 300x300: |error| median {med:.3f}°, p90 {p90:.3f}°, max {worst:.2f}°")
+    assert med <= 0.5
+    assert p90 <= 2.0
+
+
+def test_horizon_angles_on_full_raster_match_brute_force(essen, essen_slopes):
+    # the same window's pixels, now seeing the whole 1 km tile
+    rows, cols, k = _pairs((300, 300), DEFAULT_SECTORS, N_PAIRS, seed=12)
+    rows, cols = rows + CROP[0].start, cols + CROP[1].start
+    hor = np.degrees(np.arctan(essen_slopes[k, rows, cols].astype(np.float64)))
+    hor[essen_slopes[k, rows, cols] <= -1e29] = -90.0
+    az = sector_azimuths(DEFAULT_SECTORS)[k]
+    ref = brute_horizon_many(essen.z, essen.cellsize, rows, cols, az, step=0.1)
+    med, p90, worst = _report(hor - ref)
+    print(f"full 1000x1000: |error| median {med:.3f}°, p90 {p90:.3f}°, max {worst:.2f}°")
+    assert med <= 0.5
+    assert p90 <= 2.0
+
+
+def test_horizon_angles_equals_slopes():
+    # horizon_angles is documented as atan of horizon_slopes, -90 where open
+    z = np.zeros((20, 20))
+    z[5:8, 5:8] = 10.0
+    a = horizon_angles(z, 1.0, 8)
+    s = horizon_slopes(z, 1.0, 8)
+    open_ = s <= -1e29
+    np.testing.assert_allclose(a[~open_], np.degrees(np.arctan(s[~open_])), atol=1e-4)
+    assert (a[open_] == -90.0).all() and open_.any()
+
+
+# Sun positions at Essen (51.43 N, 6.94 E), UTC: winter/equinox/summer mornings, noons, evenings.
+SUN_TIMES = ["2025-12-21 08:45", "2025-12-21 11:30", "2025-12-21 14:15", "2025-03-20 07:00",
+             "2025-03-20 11:30", "2025-06-21 05:00", "2025-06-21 11:30", "2025-06-21 18:00"]
+
+
+def _sun_positions(essen):
+    import pvlib
+
+    lon, lat = essen.center_lonlat()
+    times = pd.DatetimeIndex(SUN_TIMES, tz="UTC")
+    sp = pvlib.solarposition.get_solarposition(times, lat, lon, altitude=float(np.median(essen.z)))
+    return times, sp["apparent_zenith"].to_numpy(), sp["azimuth"].to_numpy()
+
+
+def _single_step_sky(time, zenith, azimuth):
+    """A sky table holding one sun step (1000 W/m² beam, no diffuse) at the given position."""
+    one = np.ones(1)
+    return sky_table(SunSteps(time=pd.DatetimeIndex([time]), weight=one, apparent_zenith=np.array([zenith]),
+                              azimuth=np.array([azimuth]), dni=1000.0 * one, dhi=0 * one,
+                              ghi=1000.0 * np.cos(np.radians([zenith])), f1=0 * one, f2=0 * one,
+                              month=np.array([time.month - 1]), record=np.zeros(1, np.int64)),
+                     DEFAULT_AZIMUTH_BINS)
+
+
+def test_shadows_match_brute_force_ray_cast(essen, essen_slopes):
+    """Sunlit in the engine (its own kernel: beam > 0 on a horizontal surface) vs an exact ray cast."""
+    rng = np.random.default_rng(2026)
+    flat = rng.choice(essen.z.size, N_SHADOW_PIXELS, replace=False)
+    rows, cols = np.unravel_index(flat, essen.shape)
+    hor = np.ascontiguousarray(essen_slopes[:, rows, cols])
+    times, zenith, azimuth = _sun_positions(essen)
+    agreement = {}
+    for t, zen, az in zip(times, zenith, azimuth):
+        assert zen < 86, f"pick sun positions above 4° ({t}: zenith {zen:.1f}°)"
+        res = irradiation_from_slopes(hor, 0.0, 180.0, _single_step_sky(t, zen, az), albedo=0.0)
+        engine_sunlit = res.beam > 0
+        ref_sunlit = brute_sun_visible_many(essen.z, essen.cellsize, rows, cols, az, 90.0 - zen)
+        agreement[f"{t:%Y-%m-%d %H:%M} el {90 - zen:4.1f} az {az:5.1f}"] = (
+            float((engine_sunlit == ref_sunlit).mean()), float(ref_sunlit.mean()))
+    print("\nshadow agreement per sun position (agreement, sunlit share by brute force):")
+    for key, (agree, lit) in agreement.items():
+        print(f"  {key}: {agree:.4f}  ({lit:.2f} sunlit)")
+    worst = min(a for a, _ in agreement.values())
+    assert worst >= 0.99, agreement

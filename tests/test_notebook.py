@@ -1,0 +1,50 @@
+"""notebooks/01_quickstart.ipynb runs from top to bottom, draws its map and shows its table."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+NOTEBOOK = REPO / "notebooks" / "01_quickstart.ipynb"
+
+
+def test_notebook_is_committed_without_outputs():
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert len(code) >= 4
+    for cell in code:
+        assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+@pytest.fixture(scope="module")
+def kernel_name():
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        spec = None
+    if spec is None:  # install the venv's ipykernel for the current user
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", "python3"], check=True)
+    return "python3"
+
+
+def test_notebook_runs_and_draws(kernel_name):
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name=kernel_name,
+                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # the map
+    tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert tables and "face_id" in tables[-1] and "yield_kwh" in tables[-1]
+    assert tables[-1].count("<tr") >= 11  # header + the ten best faces
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "16 buildings" in text
