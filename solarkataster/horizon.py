@@ -38,17 +38,13 @@ def sector_azimuths(sectors):
     return np.arange(sectors) * 360.0 / sectors
 
 
+#: int16 horizon codes: elevation in hundredths of a degree; two sentinels.
+OPEN_CODE = -32768  # no terrain along the azimuth
+MISSING_CODE = 32767  # no data at the pixel
+
+
 def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
                    line_spacing=None, progress=None):
-    slopes = horizon_slopes(z, cellsize, sectors, max_distance, near=near, progress=progress,
-                            line_spacing=LINE_SPACING if line_spacing is None else line_spacing)
-    out = np.degrees(np.arctan(slopes))
-    out[slopes <= _k.NEG] = -90.0
-    return out.astype(np.float32)
-
-
-def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
-                   line_spacing=LINE_SPACING, progress=None):
     """Horizon elevation angle of every pixel along ``sectors`` exact azimuths.
 
     Parameters
@@ -60,27 +56,76 @@ def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
     sectors : int
         Number of azimuths, evenly spaced from north clockwise.
     max_distance : float, optional
-        Search distance [m]. Default: the whole raster (complete for the scene).
+        Search distance [m]. Default: the whole raster (complete for the scene). Applied to the hull
+        vertices of the far field, so terrain hidden behind farther terrain may be missed.
     near : float
-        Length of the exact per-pixel near-field march [cells] (one more cell is marched to cover the
-        along-track bucketing of the far field).
+        Length of the exact per-pixel near-field march [cells].
+    line_spacing : float, optional
+        Lateral spacing of the sweep lines [cells] (default :data:`LINE_SPACING`).
     progress : callable, optional
         Called as ``progress(sectors_done, sectors)``.
 
     Returns
     -------
-    horizon_angles : ndarray of float32, shape (sectors, rows, cols)
+    ndarray of float32, shape (sectors, rows, cols)
         Elevation angle of the horizon [°], negative when the horizon lies below the horizontal; -90
         where no terrain lies along the azimuth (the scene edge); NaN where ``z`` is NaN.
-        (:func:`horizon_slopes` returns tan of the angle, with -1e30 for 'open', for the kernels.)
+        :func:`horizon_codes` gives the same as int16 hundredths of a degree (the engine's form).
     """
+    codes = horizon_codes(z, cellsize, sectors, max_distance, near=near, progress=progress,
+                          line_spacing=LINE_SPACING if line_spacing is None else line_spacing)
+    return codes_to_angles(codes)
+
+
+def codes_to_angles(codes):
+    """int16 horizon codes to angles [°] (float32; -90 where open, NaN where missing)."""
+    out = codes.astype(np.float32) / 100.0
+    out[codes == OPEN_CODE] = -90.0
+    out[codes == MISSING_CODE] = np.nan
+    return out
+
+
+def angles_to_codes(angles):
+    """Horizon angles [°] to int16 codes (-90 or below: open; NaN: missing)."""
+    a = np.asarray(angles, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        codes = np.round(np.clip(a, -89.99, 89.99) * 100.0)
+    codes = np.where(a <= -89.999, OPEN_CODE, codes)
+    codes = np.where(np.isnan(a), MISSING_CODE, codes)
+    return codes.astype(np.int16)
+
+
+def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
+                  line_spacing=LINE_SPACING, progress=None):
+    """:func:`horizon_angles` as int16 codes (hundredths of a degree; the engine's compact form, 2 bytes
+    per pixel and sector)."""
+    slopes_to_codes = _slopes_to_codes
+    return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, slopes_to_codes,
+                      np.int16)
+
+
+def _slopes_to_codes(s):
+    with np.errstate(invalid="ignore"):
+        codes = np.round(np.degrees(np.arctan(s)) * 100.0)
+    codes = np.where(s <= _k.NEG, OPEN_CODE, codes)
+    codes = np.where(np.isnan(s), MISSING_CODE, codes)
+    return codes.astype(np.int16)
+
+
+def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
+                   line_spacing=LINE_SPACING, progress=None):
+    """Horizons as slopes (tan of the elevation; -1e30 where open, NaN where missing), float32."""
+    return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, None, np.float32)
+
+
+def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, convert, dtype):
     sectors = int(check_range("sectors", sectors, 4, 720))
     cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
     z = np.ascontiguousarray(z, dtype=np.float64)
     max_cells = -1.0
     if max_distance is not None:
         max_cells = check_range("max_distance", max_distance, cellsize, 1e6, " m") / cellsize
-    out = np.empty((sectors,) + z.shape, np.float32)
+    out = np.empty((sectors,) + z.shape, dtype)
     fwd = np.empty(z.shape, np.float32)
     bwd = np.empty(z.shape, np.float32)
     az = sector_azimuths(sectors)
@@ -92,17 +137,18 @@ def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
         j = int(round(opposite / (360.0 / sectors))) % sectors
         paired = abs(az[j] - opposite) < 1e-9 and not done[j] and j != k
         _k.sweep_pair(z, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing), fwd, bwd)
-        out[k] = fwd
+        out[k] = fwd if convert is None else convert(fwd)
         done[k] = True
         if paired:
-            out[j] = bwd
+            out[j] = bwd if convert is None else convert(bwd)
             done[j] = True
         if progress is not None:
             progress(int(done.sum()), sectors)
     return out
 
 
-horizon_angles.__doc__ = horizon_slopes.__doc__
+
+
 
 
 def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, step=0.5,

@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._kernels import irradiation as _k
 from .errors import check_range
+from .horizon import angles_to_codes
 from .sky import HORIZON_BAND, SkyTable, SunSteps
 from .surface import tilt_azimuth_to_normal
 
@@ -107,23 +108,25 @@ def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
     -------
     Irradiation
     """
-    hor = np.asarray(horizon_angles, dtype=np.float64)
-    return irradiation_from_slopes(angles_to_slopes(hor), surface_tilt, surface_azimuth, sky, albedo)
-
-
-def angles_to_slopes(horizon_angles):
-    """Horizon angles [°] to the kernels' slopes (tan), with -90° becoming the 'open' sentinel."""
-    h = np.asarray(horizon_angles, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        t = np.tan(np.radians(np.clip(h, -89.999, 89.999)))
-    t[h <= -89.999] = -1.0e30
-    return t.astype(np.float32)
+    return irradiation_from_codes(angles_to_codes(horizon_angles), surface_tilt, surface_azimuth, sky, albedo)
 
 
 def irradiation_from_slopes(horizon_slopes, surface_tilt, surface_azimuth, sky, albedo=0.2):
-    """:func:`irradiation` with horizons given as slopes (tan of elevation, float32, -1e30 = open)."""
+    """:func:`irradiation` with horizons as slopes (tan of the elevation; <= -1e29 open, NaN missing)."""
+    s = np.asarray(horizon_slopes, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        deg = np.degrees(np.arctan(s))
+    deg[s <= -1e29] = -90.0
+    return irradiation(deg, surface_tilt, surface_azimuth, sky, albedo)
+
+
+_TAN_LUT = np.tan(np.radians(np.arange(-9000, 9001) / 100.0))
+
+
+def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, albedo=0.2):
+    """:func:`irradiation` with horizons as int16 codes (see :func:`solarkataster.horizon.horizon_codes`)."""
     albedo = check_range("albedo", albedo, 0.0, 1.0)
-    hor = np.asarray(horizon_slopes, dtype=np.float32)
+    hor = np.asarray(horizon_codes, dtype=np.int16)
     shape = hor.shape[1:]
     n_sec = hor.shape[0]
     tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
@@ -137,7 +140,7 @@ def irradiation_from_slopes(horizon_slopes, surface_tilt, surface_azimuth, sky, 
     month = np.empty((12, n))
     refl = np.empty(n)
     svf = np.empty(n)
-    _k.evaluate(hor2, nrm, np.sin(sec), np.cos(sec), t["bin_sin"], t["bin_cos"], sky.bin_start, t["tan_el"],
+    _k.evaluate(hor2, _TAN_LUT, nrm, np.sin(sec), np.cos(sec), t["bin_sin"], t["bin_cos"], sky.bin_start, t["tan_el"],
                 t["grid"], t["grid_t0"], t["grid_dt"], t["month_list"], t["month_count"], sky.beam_sum,
                 sky.month_sum, sky.isotropic, sky.band, sky.ghi, albedo, HORIZON_BAND, beam, month, refl, svf)
     glob = month.sum(axis=0)

@@ -20,8 +20,8 @@ import numpy as np
 from . import __version__
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
-from .horizon import DEFAULT_SECTORS, horizon_slopes
-from .irradiation import Irradiation, irradiation_from_slopes
+from .horizon import DEFAULT_SECTORS, horizon_codes
+from .irradiation import Irradiation, irradiation_from_codes
 from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
 from .surface import normal_to_tilt_azimuth, surface_normals
 from .weather import WeatherYear
@@ -155,15 +155,18 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         if progress:
             progress(done, total)
 
-    hor = horizon_slopes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress)
-    tilt, azimuth = normal_to_tilt_azimuth(surface_normals(z, cellsize))
+    hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress)
     shape = z.shape
     out = {k: np.full(shape, np.nan, np.float32) for k in ("global_", "beam", "diffuse", "reflected",
                                                           "sky_view_factor")}
     monthly = np.full((12,) + shape, np.nan, np.float32)
     for i, r0 in enumerate(range(0, rows, block_rows)):
         r1 = min(rows, r0 + block_rows)
-        res = irradiation_from_slopes(hor[:, r0:r1], tilt[r0:r1], azimuth[r0:r1], sky, options.albedo)
+        # orientation per block (with a one-row margin for the 3 x 3 fit) keeps float64 temporaries small
+        a, b = max(r0 - 1, 0), min(r1 + 1, rows)
+        tilt, azimuth = normal_to_tilt_azimuth(surface_normals(z[a:b], cellsize))
+        tilt, azimuth = tilt[r0 - a:r0 - a + (r1 - r0)], azimuth[r0 - a:r0 - a + (r1 - r0)]
+        res = irradiation_from_codes(hor[:, r0:r1], tilt, azimuth, sky, options.albedo)
         for k in out:
             out[k][r0:r1] = getattr(res, k)
         monthly[:, r0:r1] = res.monthly

@@ -7,16 +7,18 @@ import numpy as np
 from numba import njit, prange
 
 INF = 1.0e30
-OPEN = -1.0e29  # slopes at or below this mean "no terrain along the azimuth"
+OPEN_CODE = -32768  # horizon code: no terrain along the azimuth
+MISSING_CODE = 32767  # horizon code: no data
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def evaluate(hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
+def evaluate(hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
              month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_width,
              out_beam, out_month, out_refl, out_svf):
     """Annual beam, monthly global, annual reflected and sky view factor for each point.
 
-    hor: (N, P) float32 horizon slopes (tan of elevation; -1e30 = open); nrm: (3, P) unit normals.
+    hor: (N, P) int16 horizon codes (hundredths of a degree, see solarkataster.horizon); tan_lut[c + 9000]
+    is tan of code c; nrm: (3, P) unit normals (east, north, up).
     Sky table arrays as built by :func:`solarkataster.irradiation._table_arrays`.
     """
     n_sec = hor.shape[0]
@@ -29,13 +31,13 @@ def evaluate(hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, gr
     for ch in prange(n_chunks):
         macc = np.empty(12)
         for p in range(ch * chunk, min(n_pts, (ch + 1) * chunk)):
-            _one(p, hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
+            _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
                  month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc,
                  out_beam, out_month, out_refl, out_svf)
 
 
 @njit(cache=True, nogil=True)
-def _one(p, hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
+def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
          month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc,
          out_beam, out_month, out_refl, out_svf):
     """Evaluate point ``p`` (see :func:`evaluate`); ``macc`` is a scratch buffer of 12."""
@@ -45,7 +47,7 @@ def _one(p, hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, gri
     nx = nrm[0, p]
     ny = nrm[1, p]
     nz = nrm[2, p]
-    if not (np.isfinite(nx) and np.isfinite(hor[0, p])):  # missing data
+    if not np.isfinite(nx) or hor[0, p] == MISSING_CODE:  # missing data
         out_beam[p] = np.nan
         out_refl[p] = np.nan
         out_svf[p] = np.nan
@@ -57,7 +59,8 @@ def _one(p, hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, gri
     loss_v = 0.0
     loss_band = 0.0
     for k in range(n_sec):
-        th = hor[k, p]  # tan of the terrain horizon elevation (<= -INF/10: open)
+        code = hor[k, p]
+        th = -INF if code == OPEN_CODE else tan_lut[code + 9000]  # tan of the terrain horizon
         proj = nx * sec_sin[k] + ny * sec_cos[k]  # sin(tilt) cos(phi - azimuth)
         # tan of the elevation where the plane cuts the sky in this direction, floored at horizontal
         if nz > 1e-12:
@@ -73,7 +76,7 @@ def _one(p, hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, gri
                 q = 1.0 / (1.0 + free_t * free_t)
                 f_free = cos_b * q + proj * (0.5 * math.pi - math.atan(free_t) - free_t * q)
             q = 1.0 / (1.0 + th * th)
-            f_obs = cos_b * q + proj * (0.5 * math.pi - math.atan(th) - th * q)
+            f_obs = cos_b * q + proj * (0.5 * math.pi - code * (math.pi / 18000.0) - th * q)
             loss_v += f_free - f_obs
         if proj > 0 and th > 0:
             vis = 1.0 - th / band_tan if th < band_tan else 0.0
@@ -90,14 +93,16 @@ def _one(p, hor, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, gri
         a1 = bin_start[b + 1]
         if a1 == a0:
             continue
-        f = (b + 0.5) / sec_width - 0.0
+        f = (b + 0.5) / sec_width
         k0 = int(f)
         w = f - k0
         k0 = k0 % n_sec
         k1 = (k0 + 1) % n_sec
-        t0 = hor[k0, p]
-        t1 = hor[k1, p]
-        if t0 <= OPEN or t1 <= OPEN:
+        c0 = hor[k0, p]
+        c1 = hor[k1, p]
+        t0 = -INF if c0 == OPEN_CODE else tan_lut[c0 + 9000]
+        t1 = -INF if c1 == OPEN_CODE else tan_lut[c1 + 9000]
+        if t0 <= -INF or t1 <= -INF:
             th = max(t0, t1)
         else:
             th = (1.0 - w) * t0 + w * t1
