@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .grid import Grid
+from .horizon import grid_anchor
 from .pipeline import (EngineOptions, IrradianceResult, Site, build_sky, irradiation_raster, load_grid,
                        provenance, resolve_weather, write_irradiance, write_json_atomic)
 from .pv import ModuleSpec, PVOptions
@@ -214,7 +215,8 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
     # engine
     t1 = time.perf_counter()
     sky = build_sky(wy, site, options.engine)
-    irr = irradiation_raster(grid.z, grid.cellsize, sky, options.engine, progress)
+    irr = irradiation_raster(grid.z, grid.cellsize, sky, options.engine, progress,
+                             anchor=grid_anchor(grid.transform))
     timings["engine_s"] = time.perf_counter() - t1
     ref_irr = reference_irradiation(sky, options.engine.albedo)
 

@@ -44,7 +44,7 @@ MISSING_CODE = 32767  # no data at the pixel
 
 
 def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
-                   line_spacing=None, progress=None):
+                   line_spacing=None, progress=None, anchor=(0, 0)):
     """Horizon elevation angle of every pixel along ``sectors`` exact azimuths.
 
     Parameters
@@ -64,6 +64,9 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
         Lateral spacing of the sweep lines [cells] (default :data:`LINE_SPACING`).
     progress : callable, optional
         Called as ``progress(sectors_done, sectors)``.
+    anchor : (int, int)
+        Global (row, col) index of pixel (0, 0): the sweep lines lie on a lattice fixed in that frame, so
+        any window of a mosaic gets exactly the lines of the whole (see :func:`grid_anchor`).
 
     Returns
     -------
@@ -72,7 +75,7 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
         where no terrain lies along the azimuth (the scene edge); NaN where ``z`` is NaN.
         :func:`horizon_codes` gives the same as int16 hundredths of a degree (the engine's form).
     """
-    codes = horizon_codes(z, cellsize, sectors, max_distance, near=near, progress=progress,
+    codes = horizon_codes(z, cellsize, sectors, max_distance, near=near, progress=progress, anchor=anchor,
                           line_spacing=LINE_SPACING if line_spacing is None else line_spacing)
     return codes_to_angles(codes)
 
@@ -96,12 +99,12 @@ def angles_to_codes(angles):
 
 
 def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
-                  line_spacing=LINE_SPACING, progress=None):
+                  line_spacing=LINE_SPACING, progress=None, anchor=(0, 0)):
     """:func:`horizon_angles` as int16 codes (hundredths of a degree; the engine's compact form, 2 bytes
     per pixel and sector)."""
     slopes_to_codes = _slopes_to_codes
     return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, slopes_to_codes,
-                      np.int16)
+                      np.int16, anchor)
 
 
 def _slopes_to_codes(s):
@@ -113,12 +116,13 @@ def _slopes_to_codes(s):
 
 
 def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
-                   line_spacing=LINE_SPACING, progress=None):
+                   line_spacing=LINE_SPACING, progress=None, anchor=(0, 0)):
     """Horizons as slopes (tan of the elevation; -1e30 where open, NaN where missing), float32."""
-    return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, None, np.float32)
+    return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, None, np.float32,
+                      anchor)
 
 
-def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, convert, dtype):
+def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, convert, dtype, anchor):
     sectors = int(check_range("sectors", sectors, 4, 720))
     cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
     z = np.ascontiguousarray(z, dtype=np.float64)
@@ -136,7 +140,8 @@ def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress,
         opposite = (az[k] + 180.0) % 360.0
         j = int(round(opposite / (360.0 / sectors))) % sectors
         paired = abs(az[j] - opposite) < 1e-9 and not done[j] and j != k
-        _k.sweep_pair(z, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing), fwd, bwd)
+        _k.sweep_pair(z, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing),
+                      float(anchor[0]), float(anchor[1]), fwd, bwd)
         out[k] = fwd if convert is None else convert(fwd)
         done[k] = True
         if paired:
@@ -189,6 +194,49 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
     _k.march_points(z, float(cellsize), rows, cols, heights, az, float(step), float(growth),
                     float(max_cells), out)
     return out
+
+
+def shadow_mask(z, cellsize, sun_azimuth, sun_elevation, *, near=8.0, line_spacing=0.25,
+                anchor=(0, 0)):
+    """Sunlit pixels for one sun position, from a sweep along the sun's exact azimuth.
+
+    The annual integral interpolates horizons between sectors (see :func:`horizon_angles`); this is the
+    exact per-time-step shadow of the same surface, for shadow maps of a given moment. One sweep is cheap,
+    so it uses finer lines (0.25 cell) and a longer exact near field (8 cells) than the sector sweeps.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m]; NaN where missing.
+    cellsize : float
+        Pixel size [m].
+    sun_azimuth : float
+        Solar azimuth [°] clockwise from north.
+    sun_elevation : float
+        Apparent solar elevation [°].
+    anchor : (int, int)
+        Global (row, col) of pixel (0, 0), see :func:`grid_anchor`.
+
+    Returns
+    -------
+    ndarray of bool
+        True where the sun is above the horizon along its azimuth (the pixel's own surface included:
+        a face turned away from the sun is in its own shadow); False where shaded or missing.
+    """
+    check_range("sun_elevation", sun_elevation, -90, 90, "°")
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    fwd = np.empty(z.shape, np.float32)
+    bwd = np.empty(z.shape, np.float32)
+    _k.sweep_pair(z, float(cellsize), math.radians(float(sun_azimuth) % 360.0), float(near), -1.0,
+                  float(line_spacing), float(anchor[0]), float(anchor[1]), fwd, bwd)
+    with np.errstate(invalid="ignore"):
+        return (math.tan(math.radians(sun_elevation)) > fwd) & np.isfinite(fwd)
+
+
+def grid_anchor(transform):
+    """Global (row, col) index of a north-up grid's pixel (0, 0): its origin in pixels from the CRS origin."""
+    return (int(round(-transform.f / -transform.e)) if transform.e else 0,
+            int(round(transform.c / transform.a)) if transform.a else 0)
 
 
 def halo_width(relief, min_elevation=5.0, cap=None):

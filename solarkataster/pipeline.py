@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
-from .horizon import DEFAULT_SECTORS, horizon_codes
+from .horizon import DEFAULT_SECTORS, grid_anchor, horizon_codes
 from .irradiation import Irradiation, irradiation_from_codes
 from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
 from .surface import normal_to_tilt_azimuth, surface_normals
@@ -128,7 +128,7 @@ def build_sky(weather: WeatherYear, site: Site, options: EngineOptions) -> SkyTa
     return sky_table(steps, options.azimuth_bins)
 
 
-def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, block_rows=128):
+def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, block_rows=128, anchor=(0, 0)):
     """Horizons, orientation and irradiation of every pixel of a height array.
 
     Parameters
@@ -141,6 +141,9 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
     options : EngineOptions
     progress : callable, optional
         Called as ``progress(done, total)`` with work units (sectors, then row blocks).
+    anchor : (int, int)
+        Global (row, col) of pixel (0, 0) (:func:`solarkataster.horizon.grid_anchor`), so that windows
+        and tiles of one mosaic give the same horizons as the whole.
 
     Returns
     -------
@@ -155,7 +158,8 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         if progress:
             progress(done, total)
 
-    hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress)
+    hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress,
+                        anchor=anchor)
     shape = z.shape
     out = {k: np.full(shape, np.nan, np.float32) for k in ("global_", "beam", "diffuse", "reflected",
                                                           "sky_view_factor")}
@@ -210,7 +214,7 @@ def compute_irradiance(dsm, *, weather="clear-sky", year=2025, linke=None, optio
     t1 = time.perf_counter()
     sky = build_sky(wy, site, options)
     t2 = time.perf_counter()
-    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress)
+    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress, anchor=grid_anchor(grid.transform))
     t3 = time.perf_counter()
     prov = provenance(grid, wy, site, options, {"weather_s": t1 - t0, "sky_table_s": t2 - t1,
                                                "irradiation_s": t3 - t2, "total_s": t3 - t0})

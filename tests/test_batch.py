@@ -241,12 +241,15 @@ def test_real_cluster_worker_death_then_resume(tmp_path, whole):
             c.wait_for_workers(2, timeout=60)
         out = tmp_path / "out"
         s1 = run_batch([tmp_path / "tiles"], out, options=OPTIONS, scheduler=address, tile_job=crashing_job)
-        assert set(s1.failed) == {"t1"} and "rerun to resume" in s1.failed["t1"]
-        assert sorted(s1.computed) == ["t0", "t2", "t3"]
-        finished = {t: (out / "tiles" / t / "irradiation.tif").stat().st_mtime_ns for t in ("t0", "t2", "t3")}
+        # t1 kills its worker; with no retries allowed, a task queued on that worker may fail with it
+        assert "t1" in s1.failed and all("rerun to resume" in e for e in s1.failed.values())
+        assert sorted(s1.computed + list(s1.failed)) == ["t0", "t1", "t2", "t3"]
+        finished = {t: (out / "tiles" / t / "irradiation.tif").stat().st_mtime_ns for t in s1.computed}
+        assert not (out / "tiles" / "t1").exists()
         marker.unlink()
         s2 = run_batch([tmp_path / "tiles"], out, options=OPTIONS, scheduler=address, tile_job=crashing_job)
-        assert s2.computed == ["t1"] and sorted(s2.skipped) == ["t0", "t2", "t3"] and not s2.failed
+        assert sorted(s2.computed) == sorted(s1.failed) and sorted(s2.skipped) == sorted(s1.computed)
+        assert not s2.failed
         assert finished == {t: (out / "tiles" / t / "irradiation.tif").stat().st_mtime_ns for t in finished}
         with rasterio.open(out / "irradiation.vrt") as ds:
             assert compare(ds.read(1), whole.global_) >= 0.995

@@ -36,21 +36,113 @@ def _scene(rng, cs=1.0, n=200):
     return z, ground, truth, trees
 
 
+def _roof(kind, rows, cols, r0, c0, h, w, eave, pitch):
+    """Roof height above the eaves [m] on a 1 m grid: flat, gable (ridge along the rows) or hip."""
+    if kind == "flat":
+        return np.full((h, w), float(eave))
+    rr, cc = rows[r0:r0 + h, c0:c0 + w] - r0 + 0.5, cols[r0:r0 + h, c0:c0 + w] - c0 + 0.5
+    d = np.minimum(cc, w - cc)  # distance to the eaves of a gable roof
+    if kind == "hip":
+        d = np.minimum(d, np.minimum(rr, h - rr))
+    return eave + d * np.tan(np.radians(pitch))
+
+
+def _city(rng, n=300):
+    """Buildings of 8-100 m among rough crowns of similar heights on gently rolling terrain.
+
+    Includes a 100 m x 60 m flat roof (wider than the old 60 m ground-filter window), a 12 m gabled house
+    touching a 16 m tree, trees touching and overhanging roofs, a 70 m row of houses, small houses, and
+    missing returns (pits) on the roofs. Truth is the footprint; tree pixels are crown pixels outside
+    every footprint.
+    """
+    rows, cols = np.mgrid[0:n, 0:n]
+    ground = 60 + 0.015 * cols - 0.01 * rows + 2.0 * np.sin(cols / 50.0) * np.cos(rows / 70.0)
+    z = ground.copy()
+    truth = np.zeros((n, n), int)
+    # (row, col, rows, cols, kind, eave height [m], pitch [°])
+    houses = [(15, 15, 30, 14, "gable", 6, 40), (70, 20, 20, 20, "flat", 8, 0), (15, 110, 40, 12, "gable", 5, 45),
+              (110, 110, 24, 24, "hip", 6, 30), (200, 15, 60, 100, "flat", 12, 0), (70, 230, 10, 14, "gable", 7, 42),
+              (150, 60, 8, 9, "gable", 3.5, 35), (110, 200, 70, 11, "gable", 7, 40), (20, 180, 18, 16, "hip", 9, 25),
+              (170, 150, 14, 10, "flat", 4, 0), (230, 180, 40, 30, "gable", 10, 20)]
+    for k, (r0, c0, h, w, kind, eave, pitch) in enumerate(houses, 1):
+        sl = np.s_[r0:r0 + h, c0:c0 + w]
+        z[sl] = ground[sl] + _roof(kind, rows, cols, r0, c0, h, w, eave, pitch)
+        truth[sl] = k
+    # the 12 m house is number 6: eaves 7 m + 5 px * tan(42°) ~ 12 m at the ridge
+    crowns = [(75, 250, 8, 16),  # taller tree touching the 12 m house
+              (30, 35, 6, 12), (40, 128, 7, 11), (122, 141, 7, 10), (160, 217, 6, 14), (190, 60, 9, 13),
+              (60, 80, 6, 9), (150, 20, 8, 11), (160, 250, 7, 14), (190, 125, 5, 8), (60, 160, 8, 13),
+              (140, 90, 6, 10), (285, 250, 9, 15), (120, 275, 6, 9), (95, 60, 5, 12)]
+    trees = np.zeros((n, n), bool)
+    for r, c, rad, top in crowns:
+        d2 = (rows - r) ** 2 + (cols - c) ** 2
+        crown = d2 < rad ** 2
+        hc = ground[crown] + top * np.sqrt(1 - d2[crown] / rad ** 2) ** 0.5 + rng.normal(0, 0.5, crown.sum())
+        z[crown] = np.maximum(z[crown], hc)
+        trees |= crown
+    trees &= truth == 0
+    pits = (truth > 0) & (rng.random((n, n)) < 0.005)
+    z[pits] = ground[pits] + 0.2
+    z += rng.uniform(-0.03, 0.03, z.shape)
+    return z, ground, truth, trees
+
+
+def _check_detection(labels, truth, trees, min_iou=0.8, max_tree_share=0.05):
+    assert labels.dtype == np.int32
+    for k in range(1, truth.max() + 1):
+        m = np.bincount(labels[truth == k]).argmax()
+        assert m > 0, f"building {k} not found"
+        iou = ((labels == m) & (truth == k)).sum() / ((labels == m) | (truth == k)).sum()
+        assert iou >= min_iou, (k, iou)
+    # one label per building: no label covers two footprints
+    assert labels.max() == truth.max()
+    assert (labels[trees] > 0).mean() < max_tree_share
+    # labels ordered by position: first pixels in raster order
+    firsts = [np.flatnonzero(labels.ravel() == k)[0] for k in range(1, labels.max() + 1)]
+    assert firsts == sorted(firsts)
+
+
 def test_buildings_found_trees_rejected(rng):
     z, ground, truth, trees = _scene(rng)
     for g in (None, ground):
-        labels = detect_buildings(z, 1.0, g)
-        assert labels.dtype == np.int32
-        assert labels.max() == truth.max()
-        for k in range(1, truth.max() + 1):
-            m = np.bincount(labels[truth == k]).argmax()
-            assert m > 0
-            iou = ((labels == m) & (truth == k)).sum() / ((labels == m) | (truth == k)).sum()
-            assert iou >= 0.8
-        assert (labels[trees] > 0).mean() < 0.05
-        # labels ordered by position: first pixels in raster order
-        firsts = [np.flatnonzero(labels.ravel() == k)[0] for k in range(1, labels.max() + 1)]
-        assert firsts == sorted(firsts)
+        _check_detection(detect_buildings(z, 1.0, g), truth, trees)
+
+
+def test_city_gable_hip_flat_among_trees(rng):
+    z, ground, truth, trees = _city(rng)
+    for g in (None, ground):
+        _check_detection(detect_buildings(z, 1.0, g), truth, trees)
+
+
+def test_ground_stays_under_large_flat_roof(rng):
+    z, ground, truth, trees = _city(rng)
+    est = ground_from_dsm(z, 1.0)
+    # the 100 m x 60 m roof (building 5, 12 m above ground) must not become ground: its walls stay 12 m
+    assert np.abs(est - ground)[truth == 5].max() < 1.0
+    assert np.percentile(np.abs(est - ground)[truth > 0], 95) < 1.0
+    assert np.median(np.abs(est - ground)[truth == 0]) < 0.1
+    # a window narrower than the roof lifts the ground onto it (what a 60 m window did to wider blocks)
+    narrow = ground_from_dsm(z, 1.0, max_building_size=40.0)
+    assert (narrow - ground)[truth == 5].max() > 5.0
+
+
+def test_embankment_is_terrain_not_building(rng):
+    """A 6 m road embankment that ramps down to the street is terrain; a flat roof of the same height is not."""
+    n = 160
+    rows, cols = np.mgrid[0:n, 0:n]
+    ground = 40 + 0.01 * cols
+    z = ground.copy()
+    # embankment: 20 m wide, full height from column 60 on, a 1:15 ramp from column 0 to 60
+    emb = (rows >= 30) & (rows < 50)
+    z[emb] += np.minimum(cols[emb] / 10.0, 6.0)
+    house = np.s_[100:130, 40:80]
+    z[house] += 6.0
+    z += rng.uniform(-0.03, 0.03, z.shape)
+    labels = detect_buildings(z, 1.0, ground)
+    assert labels.max() == 1 and (labels[house] == 1).all()
+    assert (labels[emb] == 0).all()
+    # without the continuity test the embankment would be a 2000 m² "building"
+    assert detect_buildings(z, 1.0, ground, max_terrain_step=0)[emb].mean() > 0.5
 
 
 def test_ground_filter_recovers_terrain(rng):
@@ -83,18 +175,43 @@ def test_building_polygons_keep_holes():
     assert p.bounds == pytest.approx((1002.5, 1985.0, 1015.0, 1997.5))
 
 
+def _planar_elevated(z, ground):
+    """Pixels > 2.5 m above ground whose 5 x 5 least-squares plane has an RMS residual < 0.15 m, opened 3 x 3.
+
+    Independent of the detector's 3 x 3 tests: on a regular 5 x 5 grid the plane fit decouples
+    (sum x² = sum y² = 50), so SSE = sum z² - (sum z)²/25 - (sum xz)²/50 - (sum yz)²/50.
+    """
+    from scipy import ndimage
+
+    k = np.tile(np.arange(-2.0, 3.0), (5, 1))
+    s = ndimage.uniform_filter(z, 5, mode="nearest") * 25
+    s2 = ndimage.uniform_filter(z * z, 5, mode="nearest") * 25
+    sx = ndimage.correlate(z, k, mode="nearest")
+    sy = ndimage.correlate(z, k.T, mode="nearest")
+    rms = np.sqrt(np.maximum(s2 - s * s / 25 - sx * sx / 50 - sy * sy / 50, 0) / 25)
+    return ndimage.binary_opening(((z - ground) > 2.5) & (rms < 0.15), structure=np.ones((3, 3), bool))
+
+
 def test_essen_dsm():
     import rasterio
 
     with rasterio.open(shared_file("nrw-essen-dom1", "dom1_32_356_5699_1_nw_2020.tif")) as ds:
         z = ds.read(1).astype(float)
-    labels = detect_buildings(z, 1.0)
+    ground = ground_from_dsm(z, 1.0)
+    labels = detect_buildings(z, 1.0, ground)
     n = labels.max()
-    # dense residential 1 km²; hand count on the hillshade is several hundred houses, many joined in rows
-    assert 150 <= n <= 800
-    rough = local_roughness(np.where(labels > 0, z, np.nan), 1.0)
-    npx = np.bincount(labels.ravel())[1:]
-    smooth = np.bincount(labels.ravel(), weights=(rough < 0.3).ravel())[1:]
-    frac = smooth / npx
-    # no rough tree blobs: a crown has few pixels with a 3x3 plane residual under 30 cm
-    assert frac.min() >= 0.4 and np.median(frac) >= 0.7, np.sort(frac)[:10]
+    # dense residential 1 km²: several hundred houses, many joined in rows (348 found, 247 before the
+    # planarity rework)
+    assert 250 <= n <= 700
+    # recall: large planar raised surfaces are roofs. The road embankment in the north-west (rows 108-204,
+    # cols 5-214) is raised above the filtered terrain but runs into the street: terrain by design.
+    planar = _planar_elevated(z, ground)
+    planar[100:210, 0:220] = False
+    assert (labels[planar] > 0).mean() >= 0.95  # 1.000 achieved, 0.945 before
+    # not tree-like: 3x3 vertical plane residuals of detections are low, those of the rest are crowns
+    rough = local_roughness(z, 1.0)
+    rest = ((z - ground) > 2.5) & (labels == 0)
+    assert rough[labels > 0].mean() < 0.7 and rough[rest].mean() > 2 * rough[labels > 0].mean()
+    from scipy import ndimage
+    per_building = np.asarray(ndimage.median(rough, labels, np.arange(1, n + 1)))
+    assert np.percentile(per_building, 95) < 0.8, np.sort(per_building)[-10:]

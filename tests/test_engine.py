@@ -107,7 +107,7 @@ def _window_vs_full(z, cellsize, sky, window, halo_m, options):
     h = int(math.ceil(halo_m / cellsize))
     a0, a1 = max(0, r0 - h), min(z.shape[0], r1 + h)
     b0, b1 = max(0, c0 - h), min(z.shape[1], c1 + h)
-    irr = irradiation_raster(z[a0:a1, b0:b1], cellsize, sky, options)
+    irr = irradiation_raster(z[a0:a1, b0:b1], cellsize, sky, options, anchor=(a0, b0))
     return irr.global_[r0 - a0:r1 - a0, c0 - b0:c1 - b0], (a1 - a0) * (b1 - b0)
 
 

@@ -218,13 +218,15 @@ def _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, 
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def sweep_pair(z, cellsize, phi, near, max_dist, du, out_fwd, out_bwd):
+def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
     """Horizon slopes (tan of elevation) for azimuth ``phi`` [rad] and ``phi + pi``.
 
     Far field: upper convex hulls of bilinear profiles along parallel lines one cell apart, queried with
     the pixel's own height and blended between the two neighbouring lines by lateral distance. Near
     field (up to ``near + 1`` cells): the pixel's own ray, sampled at grid crossings plus the surface
     slope at the pixel. ``max_dist`` [cells] limits the hull vertices considered (<= 0: unlimited).
+    Lines sit on a lattice anchored at global pixel index (``anchor_r``, ``anchor_c``) of pixel (0, 0), so
+    windows of one mosaic reproduce the same lines.
     Writes float32 slopes into ``out_fwd`` / ``out_bwd``; NEG where nothing lies along the ray, NaN
     where ``z`` is NaN.
     """
@@ -249,6 +251,9 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, out_fwd, out_bwd):
     t_max += 1.0
     u_min -= 1.0
     u_max += 1.0
+    # snap the first line onto the global lattice: (u_min + u_anchor) a multiple of du
+    u_anchor = anchor_c * lc + anchor_r * lr
+    u_min = math.floor((u_min + u_anchor) / du) * du - u_anchor
     n_lines = int(math.floor((u_max - u_min) / du)) + 2
     res_fwd = np.full((rows * cols, 2), NEG, np.float32)
     res_bwd = np.full((rows * cols, 2), NEG, np.float32)

@@ -61,13 +61,14 @@ def horizon(dsm, out_file, sectors, max_distance):
 
     Band k holds the horizon along azimuth k*360/N clockwise from north.
     """
-    from ..horizon import DEFAULT_SECTORS, horizon_angles, sector_azimuths
+    from ..horizon import DEFAULT_SECTORS, grid_anchor, horizon_angles, sector_azimuths
     from ..io.raster import read_surface, write_raster
     from ..pipeline import EngineOptions
 
-    opts = EngineOptions(sectors=sectors or DEFAULT_SECTORS, max_distance=max_distance)
+    opts = EngineOptions(sectors=DEFAULT_SECTORS if sectors is None else sectors, max_distance=max_distance)
     grid = read_surface(dsm)
-    hor = horizon_angles(grid.z, grid.cellsize, opts.sectors, opts.max_distance, progress=progress_bar("horizon"))
+    hor = horizon_angles(grid.z, grid.cellsize, opts.sectors, opts.max_distance, progress=progress_bar("horizon"),
+                         anchor=grid_anchor(grid.transform))
     names = [f"azimuth_{a:g}" for a in sector_azimuths(opts.sectors)]
     write_raster(out_file, hor, grid, descriptions=names, units="degree")
     click.echo(f"wrote {out_file} ({opts.sectors} bands)", err=True)

@@ -7,7 +7,7 @@ weather = click.option(
     "--weather", "weather", default="clear-sky", show_default=True, metavar="SPEC",
     help="'clear-sky' (offline default, Ineichen + Linke climatology), a weather file path "
          "(DWD TRY, EPW, PVGIS TMY, TMY3, CSV; format detected from content) or 'pvgis' (download, cached).")
-year = click.option("--year", type=int, default=2025, show_default=True,
+year = click.option("--year", type=click.IntRange(1900, 2200), default=2025, show_default=True,
                     help="Calendar year the weather is mapped onto.")
 albedo = click.option("--albedo", type=float, default=0.2, show_default=True,
                       help="Ground albedo [0-1].")
