@@ -115,6 +115,7 @@ def resolve_weather(weather, site: Site, year=2025, linke=None):
     """A WeatherYear from a spec ('clear-sky', a path, 'pvgis') or a WeatherYear."""
     if isinstance(weather, WeatherYear):
         return weather
+    check_range("--year", year, 1900, 2200)
     from .io.weather import resolve_weather as _resolve
 
     return _resolve(str(weather), latitude=site.latitude, longitude=site.longitude, altitude=site.altitude,
