@@ -21,10 +21,8 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {here!r})
 from scenes import essen_half_metre
-from solarkataster.horizon import horizon_slopes
-from solarkataster.irradiation import irradiation_from_slopes
-from solarkataster.pipeline import EngineOptions, Site, build_sky, resolve_weather
-from solarkataster.surface import normal_to_tilt_azimuth, surface_normals
+from solarkataster.horizon import grid_anchor
+from solarkataster.pipeline import EngineOptions, Site, build_sky, irradiation_raster, resolve_weather
 
 size = {size}
 grid = essen_half_metre(size)
@@ -34,11 +32,15 @@ site = Site.from_grid(grid)
 weather = resolve_weather("clear-sky", site)
 sky = build_sky(weather, site, opts)
 t1 = time.perf_counter()
-hor = horizon_slopes(grid.z, grid.cellsize, opts.sectors, opts.max_distance)
-t2 = time.perf_counter()
-tilt, azimuth = normal_to_tilt_azimuth(surface_normals(grid.z, grid.cellsize))
-irr = irradiation_from_slopes(hor, tilt, azimuth, sky, opts.albedo)
+marks = {{}}
+
+def progress(done, total):
+    if done >= opts.sectors and "horizon" not in marks:
+        marks["horizon"] = time.perf_counter()
+
+irr = irradiation_raster(grid.z, grid.cellsize, sky, opts, progress, anchor=grid_anchor(grid.transform))
 t3 = time.perf_counter()
+t2 = marks.get("horizon", t1)
 print(json.dumps({{"size": size, "pixels": grid.z.size, "sky_table_s": t1 - t0, "horizon_s": t2 - t1,
                    "irradiation_s": t3 - t2, "total_s": t3 - t0,
                    "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

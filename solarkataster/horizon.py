@@ -28,7 +28,7 @@ from .errors import check_range
 
 DEFAULT_SECTORS = 48
 #: Near-field march length [cells]: within it a line's lateral offset would distort the angle.
-NEAR_CELLS = 4.0
+NEAR_CELLS = 2.0
 #: Lateral spacing of the sweep lines [cells].
 LINE_SPACING = 0.5
 
@@ -108,11 +108,9 @@ def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, ne
 
 
 def _slopes_to_codes(s):
-    with np.errstate(invalid="ignore"):
-        codes = np.round(np.degrees(np.arctan(s)) * 100.0)
-    codes = np.where(s <= _k.NEG, OPEN_CODE, codes)
-    codes = np.where(np.isnan(s), MISSING_CODE, codes)
-    return codes.astype(np.int16)
+    out = np.empty(s.shape, np.int16)
+    _k.slopes_to_codes(s, out)
+    return out
 
 
 def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,

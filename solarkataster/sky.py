@@ -32,8 +32,8 @@ from .weather import WeatherYear
 
 log = logging.getLogger(__name__)
 
-#: Solar azimuth bins of the sky table (1° wide).
-DEFAULT_AZIMUTH_BINS = 360
+#: Solar azimuth bins of the sky table (3° wide; benchmarks/convergence.py: p99 error 0.7 % against 0.25° bins).
+DEFAULT_AZIMUTH_BINS = 120
 #: Width of the Perez horizon band [°] used to shade it consistently with the terrain horizon
 #: (Perez et al. 1986, Solar Energy 36(6), 481-497, https://doi.org/10.1016/0038-092X(86)90013-7).
 HORIZON_BAND = 6.5
@@ -69,7 +69,10 @@ def clear_sky_weather(latitude, longitude, altitude, year=2025, freq="10min", li
     mid = starts + step / 2
     loc = pvlib.location.Location(latitude, longitude, altitude=altitude, tz="UTC")
     kwargs = {} if linke is None else {"linke_turbidity": linke}
-    cs = loc.get_clearsky(mid, model="ineichen", **kwargs)
+    zen, azi = solar_position(mid, latitude, longitude, altitude)
+    sp = pd.DataFrame({"apparent_zenith": zen, "zenith": zen, "apparent_elevation": 90.0 - zen,
+                       "elevation": 90.0 - zen, "azimuth": azi}, index=mid)
+    cs = loc.get_clearsky(mid, model="ineichen", solar_position=sp, **kwargs)
     data = pd.DataFrame({"ghi": cs["ghi"].to_numpy(), "dni": cs["dni"].to_numpy(),
                          "dhi": cs["dhi"].to_numpy(), "temp_air": 12.0, "wind_speed": 1.0}, index=starts)
     linke_txt = f"constant {linke}" if linke is not None else "pvlib monthly climatology"
@@ -78,6 +81,28 @@ def clear_sky_weather(latitude, longitude, altitude, year=2025, freq="10min", li
         "latitude": latitude, "longitude": longitude, "elevation": altitude,
         "period": f"{starts[0].isoformat()} / {(starts[-1] + step).isoformat()}",
         "time_convention": "interval start UTC, values at interval midpoints"})
+
+
+_SOLPOS_CACHE = {}
+
+
+def solar_position(times, latitude, longitude, altitude):
+    """Apparent zenith and azimuth [°] from NREL SPA [3]_ (pvlib), memoised for the last few requests.
+
+    Clear-sky weather and its sun steps ask for the same instants; the cache answers the second time.
+    """
+    import pvlib
+
+    key = (times[0].value, times[-1].value, len(times), round(latitude, 9), round(longitude, 9),
+           round(float(altitude), 3))
+    hit = _SOLPOS_CACHE.get(key)
+    if hit is None:
+        sp = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude=altitude)
+        hit = (sp["apparent_zenith"].to_numpy(), sp["azimuth"].to_numpy())
+        if len(_SOLPOS_CACHE) > 4:
+            _SOLPOS_CACHE.clear()
+        _SOLPOS_CACHE[key] = hit
+    return hit
 
 
 @dataclass(frozen=True)
@@ -153,9 +178,7 @@ def sun_steps(weather, latitude, longitude, altitude, step_minutes=10, model="pe
     offsets = np.array([(i + 0.5) * sub for i in range(n_sub)], dtype="timedelta64[ns]")
     base = starts.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]")
     times = pd.DatetimeIndex((base[:, None] + offsets[None, :]).ravel()).tz_localize("UTC")
-    sp = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude=altitude)
-    zen = sp["apparent_zenith"].to_numpy()
-    azi = sp["azimuth"].to_numpy()
+    zen, azi = solar_position(times, latitude, longitude, altitude)
     cosz = np.cos(np.radians(zen)).reshape(-1, n_sub)
     cosz_pos = np.maximum(cosz, 0.0)
 

@@ -390,3 +390,18 @@ def march_points(z, cellsize, rows_f, cols_f, heights, azimuths, step0, growth, 
                         best = v
                 d += step0 * (1.0 + growth * d)
             out[i, a] = math.degrees(math.atan(best)) if best > NEG else -90.0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def slopes_to_codes(slopes, out):
+    """float32 slopes (tan of elevation; NEG = open, NaN = missing) to int16 hundredths of a degree."""
+    rows, cols = slopes.shape
+    for r in prange(rows):
+        for c in range(cols):
+            s = slopes[r, c]
+            if not np.isfinite(s):
+                out[r, c] = 32767
+            elif s <= NEG:
+                out[r, c] = -32768
+            else:
+                out[r, c] = int(round(math.degrees(math.atan(s)) * 100.0))

@@ -30,17 +30,18 @@ def evaluate(hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, t
     n_chunks = (n_pts + chunk - 1) // chunk
     for ch in prange(n_chunks):
         macc = np.empty(12)
+        tan_h = np.empty(n_sec + 1)
         for p in range(ch * chunk, min(n_pts, (ch + 1) * chunk)):
             _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
-                 month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc,
+                 month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc, tan_h,
                  out_beam, out_month, out_refl, out_svf)
 
 
 @njit(cache=True, nogil=True)
 def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
-         month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc,
+         month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc, tan_h,
          out_beam, out_month, out_refl, out_svf):
-    """Evaluate point ``p`` (see :func:`evaluate`); ``macc`` is a scratch buffer of 12."""
+    """Evaluate point ``p`` (see :func:`evaluate`); ``macc`` (12) and ``tan_h`` (sectors + 1) are scratch."""
     n_sec = hor.shape[0]
     n_bins = bin_start.shape[0] - 1
     n_grid = grid.shape[1] - 1
@@ -61,6 +62,7 @@ def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, ta
     for k in range(n_sec):
         code = hor[k, p]
         th = -INF if code == OPEN_CODE else tan_lut[code + 9000]  # tan of the terrain horizon
+        tan_h[k] = th
         proj = nx * sec_sin[k] + ny * sec_cos[k]  # sin(tilt) cos(phi - azimuth)
         # tan of the elevation where the plane cuts the sky in this direction, floored at horizontal
         if nz > 1e-12:
@@ -81,6 +83,8 @@ def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, ta
         if proj > 0 and th > 0:
             vis = 1.0 - th / band_tan if th < band_tan else 0.0
             loss_band += proj * (1.0 - vis)
+    tan_h[n_sec] = tan_h[0]  # wrap-around for the interpolation below
+    inv_nz = 1.0 / nz if nz > 1e-12 else 0.0
     svf = 0.5 * (1.0 + cos_b) - loss_v / n_sec
     hb = sin_b - loss_band * math.pi / n_sec
     out_svf[p] = svf
@@ -97,18 +101,15 @@ def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, ta
         k0 = int(f)
         w = f - k0
         k0 = k0 % n_sec
-        k1 = (k0 + 1) % n_sec
-        c0 = hor[k0, p]
-        c1 = hor[k1, p]
-        t0 = -INF if c0 == OPEN_CODE else tan_lut[c0 + 9000]
-        t1 = -INF if c1 == OPEN_CODE else tan_lut[c1 + 9000]
+        t0 = tan_h[k0]
+        t1 = tan_h[k0 + 1]
         if t0 <= -INF or t1 <= -INF:
             th = max(t0, t1)
         else:
             th = (1.0 - w) * t0 + w * t1
         proj = nx * bin_sin[b] + ny * bin_cos[b]
         if nz > 1e-12:
-            tp = -proj / nz
+            tp = -proj * inv_nz
         else:
             tp = -INF if proj > 0 else INF
         t = max(th, tp)
