@@ -42,6 +42,7 @@ import os
 import resource
 import shutil
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -505,6 +506,8 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
         if cluster is not None:
             client_obj.close()
             cluster.close()
+        elif client is None:  # we connected to a scheduler ourselves
+            client_obj.close()
     summary.outputs = merge_outputs(out_dir, manifest, crs=crs, cellsize=cs, origin=origin,
                                     warnings=summary.warnings)
     summary.seconds = round(time.perf_counter() - t_start, 3)
@@ -563,8 +566,9 @@ def _run_tasks(client, tasks, manifest, out_dir, summary, progress):
         return
     # largest first: the slowest tiles do not end up alone at the tail
     tasks = sorted(tasks, key=lambda t: -len(t["sources"]))
-    futures = {client.submit(process_tile, t, key=f"tile-{t['tile_id']}-{t['record']['options_hash']}",
-                             pure=False): t for t in tasks}
+    run_token = uuid.uuid4().hex[:8]  # a scheduler keeps erred keys: a rerun must not reuse them
+    futures = {client.submit(process_tile, t, key=f"tile-{t['tile_id']}-{run_token}", pure=False): t
+               for t in tasks}
     done = 0
     if progress:
         progress(0, len(tasks))

@@ -30,7 +30,7 @@ def surface_normals(z, cellsize):
         Components (east, north, up) of the upward unit normal; NaN where ``z`` is NaN.
     """
     z = np.asarray(z, dtype=np.float64)
-    pad = np.pad(z, 1, mode="edge")
+    pad = np.pad(z, 1, mode="constant", constant_values=np.nan)  # outside = missing, like a tile's halo
     centre = pad[1:-1, 1:-1]
 
     def nb(dr, dc):

@@ -13,6 +13,7 @@ from numba import njit, prange
 
 NEG = -1.0e30  # slope meaning "no terrain found" (fits float32)
 EPS = 1e-4  # [cells] offset for the surface slope at a point
+FOOT_MAX_SLOPE = 2.0  # lateral slope up to which a line is queried from the foot point (a plane)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -221,8 +222,8 @@ def _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, 
 def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
     """Horizon slopes (tan of elevation) for azimuth ``phi`` [rad] and ``phi + pi``.
 
-    Far field: upper convex hulls of bilinear profiles along parallel lines one cell apart, queried with
-    the pixel's own height and blended between the two neighbouring lines by lateral distance. Near
+    Far field: upper convex hulls of bilinear profiles along parallel lines ``du`` cells apart, each queried
+    from the pixel's foot point on it and blended between the two neighbouring lines by lateral distance. Near
     field (up to ``near + 1`` cells): the pixel's own ray, sampled at grid crossings plus the surface
     slope at the pixel. ``max_dist`` [cells] limits the hull vertices considered (<= 0: unlimited).
     Lines sit on a lattice anchored at global pixel index (``anchor_r``, ``anchor_c``) of pixel (0, 0), so
@@ -289,7 +290,7 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
             while i >= 0 and tb[i] > limit:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], True)
                 i -= 1
-            zq = z[pix[e] // cols, pix[e] % cols] * inv_cs
+            zq = _foot_height(z, pix[e], u, u_min, lc, lr, cellsize) * inv_cs
             j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
             if j >= 0:
                 hint = j
@@ -304,7 +305,7 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
             while i < ns and tb[i] < limit:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], False)
                 i += 1
-            zq = z[pix[e] // cols, pix[e] % cols] * inv_cs
+            zq = _foot_height(z, pix[e], u, u_min, lc, lr, cellsize) * inv_cs
             j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
             if j >= 0:
                 hint = j
@@ -345,6 +346,25 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
                     sb = v
             out_fwd[r, c] = sf
             out_bwd[r, c] = sb
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _foot_height(z, p, u_line, u_min, lc, lr, cs):
+    """Surface height where the line through u_line passes beside pixel p (its foot point).
+
+    Querying a line from the foot point instead of the pixel makes the line's profile relative to the
+    query exact on planes (roofs up to ~60°), whatever the lateral offset. Across a wall (lateral slope
+    above 2) or where the foot has no data, the pixel's own height is kept.
+    """
+    cols = z.shape[1]
+    r = p // cols
+    c = p % cols
+    delta = u_line - (c * lc + r * lr)  # lateral offset [cells] from the pixel to the line
+    zf = bilinear(z, r + delta * lr, c + delta * lc)
+    z0 = z[r, c]
+    if np.isfinite(zf) and abs(zf - z0) <= FOOT_MAX_SLOPE * abs(delta) * cs:
+        return zf
+    return z0
 
 
 @njit(cache=True, nogil=True, inline="always")
