@@ -17,9 +17,10 @@ import numpy as np
 from .errors import ParameterError
 from .grid import Grid
 from .horizon import grid_anchor
-from .pipeline import (EngineOptions, IrradianceResult, Site, build_sky, irradiation_raster, load_grid,
+from .pipeline import (EngineOptions, IrradianceResult, Site, irradiation_raster, load_grid,
                        provenance, resolve_weather, write_irradiance, write_json_atomic)
 from .pv import ModuleSpec, PVOptions
+from .sky import FINE_AZIMUTH_BINS, sky_table, sun_steps
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,9 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
 
     # engine
     t1 = time.perf_counter()
-    sky = build_sky(wy, site, options.engine)
+    steps = sun_steps(wy, site.latitude, site.longitude, site.altitude, options.engine.step_minutes,
+                      options.engine.sky_model)
+    sky = sky_table(steps, options.engine.azimuth_bins)
     irr = irradiation_raster(grid.z, grid.cellsize, sky, options.engine, progress,
                              anchor=grid_anchor(grid.transform))
     timings["engine_s"] = time.perf_counter() - t1
@@ -248,7 +251,8 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
     walls_gdf = None
     if options.walls:
         t4 = time.perf_counter()
-        walls_gdf = _wall_layer(fp[own], grid, sky, wy, site, ground, ref_irr, pv_opts, options, report)
+        walls_gdf = _wall_layer(fp[own], grid, sky_table(steps, FINE_AZIMUTH_BINS), wy, site, ground, ref_irr,
+                                pv_opts, options, report)
         timings["walls_s"] = time.perf_counter() - t4
 
     buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, walls_gdf, grid, ground, yt_roof,

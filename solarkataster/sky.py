@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: Solar azimuth bins of the sky table (3° wide; benchmarks/convergence.py: p99 error 0.7 % against 0.25° bins).
 DEFAULT_AZIMUTH_BINS = 120
+#: Bins for facades and points: few surfaces whose cost is the horizon march, often in street canyons
+#: where the horizon changes fast with azimuth.
+FINE_AZIMUTH_BINS = 360
 #: Width of the Perez horizon band [°] used to shade it consistently with the terrain horizon
 #: (Perez et al. 1986, Solar Energy 36(6), 481-497, https://doi.org/10.1016/0038-092X(86)90013-7).
 HORIZON_BAND = 6.5

@@ -24,7 +24,7 @@ from reference import brute_band_share, brute_horizon
 from solarkataster import walls as W
 from solarkataster.grid import Grid
 from solarkataster.irradiation import irradiation, unobstructed_irradiation
-from solarkataster.sky import clear_sky_weather, sky_table, sun_steps
+from solarkataster.sky import FINE_AZIMUTH_BINS, clear_sky_weather, sky_table, sun_steps
 
 LAT, LON, ALT = 49.44, 7.77, 240.0
 X0, Y0 = (round(v) for v in Transformer.from_crs("EPSG:4326", "EPSG:25832", always_xy=True).transform(LON, LAT))
@@ -52,7 +52,7 @@ def at(dx, dy, w, h, angle=0.0):
 def year_sky():
     weather = clear_sky_weather(LAT, LON, ALT, 2025, freq="10min")
     steps = sun_steps(weather, LAT, LON, ALT, step_minutes=10)
-    return weather, sky_table(steps)
+    return weather, sky_table(steps, FINE_AZIMUTH_BINS)
 
 
 def pvlib_vertical(weather, azimuths, albedo=0.2):
@@ -165,7 +165,7 @@ def test_facing_buildings_match_brute_force_ray_cast():
     from solarkataster.weather import WeatherYear
     short = WeatherYear(weather.data[keep], weather.interval, weather.source)
     steps = sun_steps(short, LAT, LON, ALT, step_minutes=10)
-    sky = sky_table(steps)
+    sky = sky_table(steps, FINE_AZIMUTH_BINS)  # walls are evaluated with 1° bins, as the cadastre does
     hor = W.wall_horizons(mine, grid)
     ours = irradiation(hor, 90.0, 180.0, sky)
 
