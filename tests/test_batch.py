@@ -285,3 +285,16 @@ def test_las_tiles_with_halo_from_neighbours(tmp_path, client):
         got = ds.read(1)
     ok = np.isfinite(ref)
     np.testing.assert_allclose(got[ok], ref[ok], rtol=0.01)
+
+
+def test_mosaic_grid_reads_tiles_as_one_raster(tmp_path):
+    """`solarkataster run DSM DSM ...` reads the tiles of one scene as one raster (mosaic_grid)."""
+    from solarkataster.io.raster import read_surface
+    from solarkataster.io.tiles import mosaic_grid
+
+    paths = cut_town(tmp_path / "tiles")
+    grid = mosaic_grid(paths)
+    whole = read_surface(TOWN)
+    assert grid.shape == whole.shape and grid.transform.almost_equals(whole.transform)
+    np.testing.assert_array_equal(np.isnan(grid.z), np.isnan(whole.z))
+    np.testing.assert_allclose(grid.z[np.isfinite(grid.z)], whole.z[np.isfinite(whole.z)])

@@ -401,3 +401,27 @@ def read_mosaic(tiles, bounds, cellsize, crs, *, strict_ids=(), warnings=None) -
         dst[fill] = part[fill]
     return Grid(z, transform, crs, source={"path": tiles[0].path if len(tiles) == 1 else None,
                                             "tiles": [t.path for t in tiles]})
+
+
+def mosaic_grid(paths) -> Grid:
+    """All raster tiles of one scene read into a single Grid (for ``solarkataster run`` on several DSMs).
+
+    Raises
+    ------
+    TileError
+        The tiles do not form a consistent mosaic, or one of them cannot be read.
+    """
+    tileset = scan_tiles(discover_tiles(paths))
+    if tileset.corrupt:
+        bad = tileset.corrupt[0]
+        raise TileError(f"{bad.path}: {bad.error}")
+    good = tileset.good
+    left = min(t.bounds[0] for t in good)
+    bottom = min(t.bounds[1] for t in good)
+    right = max(t.bounds[2] for t in good)
+    top = max(t.bounds[3] for t in good)
+    for w in tileset.warnings:
+        log.warning("%s", w)
+    grid = read_mosaic(good, (left, bottom, right, top), tileset.cellsize, tileset.crs,
+                       strict_ids={t.tile_id for t in good})
+    return Grid(grid.z, grid.transform, grid.crs, source={"path": ", ".join(str(p) for p in paths)})
