@@ -128,6 +128,9 @@ def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress,
     if max_distance is not None:
         max_cells = check_range("max_distance", max_distance, cellsize, 1e6, " m") / cellsize
     out = np.empty((sectors,) + z.shape, dtype)
+    gc = np.empty(z.shape, np.float32)
+    gr = np.empty(z.shape, np.float32)
+    _k.central_gradients(z, gc, gr)
     fwd = np.empty(z.shape, np.float32)
     bwd = np.empty(z.shape, np.float32)
     az = sector_azimuths(sectors)
@@ -138,7 +141,7 @@ def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress,
         opposite = (az[k] + 180.0) % 360.0
         j = int(round(opposite / (360.0 / sectors))) % sectors
         paired = abs(az[j] - opposite) < 1e-9 and not done[j] and j != k
-        _k.sweep_pair(z, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing),
+        _k.sweep_pair(z, gc, gr, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing),
                       float(anchor[0]), float(anchor[1]), fwd, bwd)
         out[k] = fwd if convert is None else convert(fwd)
         done[k] = True
@@ -225,7 +228,10 @@ def shadow_mask(z, cellsize, sun_azimuth, sun_elevation, *, near=8.0, line_spaci
     z = np.ascontiguousarray(z, dtype=np.float64)
     fwd = np.empty(z.shape, np.float32)
     bwd = np.empty(z.shape, np.float32)
-    _k.sweep_pair(z, float(cellsize), math.radians(float(sun_azimuth) % 360.0), float(near), -1.0,
+    gc = np.empty(z.shape, np.float32)
+    gr = np.empty(z.shape, np.float32)
+    _k.central_gradients(z, gc, gr)
+    _k.sweep_pair(z, gc, gr, float(cellsize), math.radians(float(sun_azimuth) % 360.0), float(near), -1.0,
                   float(line_spacing), float(anchor[0]), float(anchor[1]), fwd, bwd)
     with np.errstate(invalid="ignore"):
         return (math.tan(math.radians(sun_elevation)) > fwd) & np.isfinite(fwd)

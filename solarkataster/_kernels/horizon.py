@@ -219,7 +219,7 @@ def _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, 
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
+def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
     """Horizon slopes (tan of elevation) for azimuth ``phi`` [rad] and ``phi + pi``.
 
     Far field: upper convex hulls of bilinear profiles along parallel lines ``du`` cells apart, each queried
@@ -228,6 +228,7 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
     slope at the pixel. ``max_dist`` [cells] limits the hull vertices considered (<= 0: unlimited).
     Lines sit on a lattice anchored at global pixel index (``anchor_r``, ``anchor_c``) of pixel (0, 0), so
     windows of one mosaic reproduce the same lines.
+    ``gc``, ``gr``: :func:`central_gradients` of ``z``.
     Writes float32 slopes into ``out_fwd`` / ``out_bwd``; NEG where nothing lies along the ray, NaN
     where ``z`` is NaN.
     """
@@ -290,7 +291,7 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
             while i >= 0 and tb[i] > limit:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], True)
                 i -= 1
-            zq = _foot_height(z, pix[e], u, u_min, lc, lr, cellsize) * inv_cs
+            zq = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
             j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
             if j >= 0:
                 hint = j
@@ -305,7 +306,7 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
             while i < ns and tb[i] < limit:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], False)
                 i += 1
-            zq = _foot_height(z, pix[e], u, u_min, lc, lr, cellsize) * inv_cs
+            zq = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
             j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
             if j >= 0:
                 hint = j
@@ -349,22 +350,36 @@ def sweep_pair(z, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _foot_height(z, p, u_line, u_min, lc, lr, cs):
+def _foot_height(z, gc, gr, p, u_line, lc, lr, cs):
     """Surface height where the line through u_line passes beside pixel p (its foot point).
 
     Querying a line from the foot point instead of the pixel makes the line's profile relative to the
-    query exact on planes (roofs up to ~60°), whatever the lateral offset. Across a wall (lateral slope
-    above 2) or where the foot has no data, the pixel's own height is kept.
+    query exact on planes (roofs up to ~60°), whatever the lateral offset: the foot lies at the pixel's
+    height plus its lateral gradient times the offset. Across a wall (lateral slope above
+    FOOT_MAX_SLOPE) the pixel's own height is kept.
     """
     cols = z.shape[1]
     r = p // cols
     c = p % cols
     delta = u_line - (c * lc + r * lr)  # lateral offset [cells] from the pixel to the line
-    zf = bilinear(z, r + delta * lr, c + delta * lc)
-    z0 = z[r, c]
-    if np.isfinite(zf) and abs(zf - z0) <= FOOT_MAX_SLOPE * abs(delta) * cs:
-        return zf
-    return z0
+    g = gc[r, c] * lc + gr[r, c] * lr  # lateral gradient [m per cell]
+    if abs(g) <= FOOT_MAX_SLOPE * cs:
+        return z[r, c] + delta * g
+    return z[r, c]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def central_gradients(z, gc, gr):
+    """Central-difference gradients [m per cell] along columns and rows; 0 where a neighbour is missing."""
+    rows, cols = z.shape
+    for r in prange(rows):
+        for c in range(cols):
+            a = z[r, c - 1] if c > 0 else np.nan
+            b = z[r, c + 1] if c < cols - 1 else np.nan
+            gc[r, c] = 0.5 * (b - a) if np.isfinite(a) and np.isfinite(b) else 0.0
+            a = z[r - 1, c] if r > 0 else np.nan
+            b = z[r + 1, c] if r < rows - 1 else np.nan
+            gr[r, c] = 0.5 * (b - a) if np.isfinite(a) and np.isfinite(b) else 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
