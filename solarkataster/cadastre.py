@@ -550,6 +550,7 @@ def write_overview(result: CadastreResult, path):
     ax.legend(handles=[Patch(color=c, label=s) for s, c in SUITABILITY_COLORS.items()], loc="lower right",
               fontsize=8, title="roof suitability")
     ax.set_title(f"solarkataster: {len(result.roofs)} roof faces, {len(result.buildings)} buildings")
+    ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_xlabel(f"x [m] ({grid.crs})")
     ax.set_ylabel("y [m]")
     fig.tight_layout()
