@@ -77,7 +77,6 @@ def main():
     px_city_tile = (2000 + 2 * halo_px_05) ** 2
     sec_per_city_tile = tile_s_1m * px_city_tile / px_per_tile_here
     n_tiles = 140
-    cores_hours = n_tiles * 4 * sec_per_city_tile / 4 / 3600  # 140 km² = 140 tiles of 1 km² at 0.5 m
     report["city_140km2_05m"] = {
         "tiles_1km": n_tiles, "tile_plus_halo_px": px_city_tile,
         "seconds_per_tile_one_core": round(sec_per_city_tile), "hours_on_2_cores": round(n_tiles * sec_per_city_tile / 2 / 3600, 1),

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io.atomic import atomic_write
 from .errors import ParameterError, SolarkatasterError, TileError
 from .horizon import halo_width
 
@@ -335,10 +336,8 @@ def _ensure_cog(path):
     with rasterio.open(path) as ds:
         if ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "").upper() == "COG":
             return
-    tmp = path.with_name(f".{path.name}.cog")
-    rasterio.shutil.copy(path, tmp, driver="COG", compress="deflate", predictor=3, blocksize=256,
-                         overview_resampling="average")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: rasterio.shutil.copy(path, tmp, driver="COG", compress="deflate", predictor=3,
+                                                        blocksize=256, overview_resampling="average"), ".tif")
 
 
 # ------------------------------------------------------------------------------------------ plan
@@ -673,11 +672,11 @@ def build_vrt(path, files):
     except ImportError:
         gdal = None
     if gdal is not None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        vrt = gdal.BuildVRT(str(tmp), [str(f) for f in files])
-        vrt = None  # noqa: F841 - flush
-        os.replace(tmp, path)
-        return path
+        def build(tmp):
+            vrt = gdal.BuildVRT(str(tmp), [str(f) for f in files])
+            vrt.FlushCache()
+
+        return atomic_write(path, build, ".vrt")
     metas = []
     for f in files:
         with rasterio.open(f) as ds:
@@ -711,7 +710,4 @@ def build_vrt(path, files):
             ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=str(w), ySize=str(h))
             ET.SubElement(src, "DstRect", xOff=str(xoff), yOff=str(yoff), xSize=str(w), ySize=str(h))
     ET.indent(root)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ET.ElementTree(root).write(tmp, encoding="unicode")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: ET.ElementTree(root).write(tmp, encoding="unicode"), ".vrt")

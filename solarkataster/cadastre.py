@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
-from .grid import Grid
 from .horizon import grid_anchor
 from .pipeline import (EngineOptions, IrradianceResult, Site, irradiation_raster, load_grid,
-                       provenance, resolve_weather, write_irradiance, write_json_atomic)
+                       provenance, resolve_weather, write_irradiance)
 from .pv import ModuleSpec, PVOptions
 from .sky import FINE_AZIMUTH_BINS, sky_table, sun_steps
 
@@ -279,7 +278,6 @@ def _interior_labels(face_labels):
 
     inner = (maximum_filter(face_labels, 3) == face_labels) & (minimum_filter(face_labels, 3) == face_labels)
     stats = np.where(inner, face_labels, 0)
-    n = int(face_labels.max()) if face_labels.size else 0
     lost = np.setdiff1d(np.unique(face_labels[face_labels > 0]), np.unique(stats[stats > 0]))
     if lost.size:
         keep = np.isin(face_labels, lost)
@@ -510,17 +508,9 @@ def write_cadastre(result: CadastreResult, out_dir, *, cog=False, overview=True)
 
 def write_geojson_plain(path, gdf):
     """A GeoJSON of plain features in WGS84 (detected footprints), written atomically."""
-    import json
-    import os
-    import tempfile
+    from .io.atomic import write_text_atomic
 
-    g = gdf.to_crs("EPSG:4326")
-    fd, tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.", dir=Path(path).parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(g.to_json(drop_id=True, to_wgs84=True))
-    os.replace(tmp, path)
-    json.loads(Path(path).read_text())  # sanity: valid JSON
-    return path
+    return write_text_atomic(path, gdf.to_crs("EPSG:4326").to_json(drop_id=True))
 
 
 SUITABILITY_COLORS = {"very good": "#d7301f", "good": "#fc8d59", "limited": "#fdcc8a", "unsuitable": "#bdbdbd"}
@@ -554,14 +544,12 @@ def write_overview(result: CadastreResult, path):
     ax.set_xlabel(f"x [m] ({grid.crs})")
     ax.set_ylabel("y [m]")
     fig.tight_layout()
-    import os
-    import tempfile
+    from .io.atomic import atomic_write
 
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".overview.", dir=Path(path).parent)
-    os.close(fd)
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"), ".png")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -158,7 +158,7 @@ def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress,
 
 
 def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, step=0.5,
-                      growth=0.02):
+                      growth=0.02, facing=None, clearance=0.0):
     """Horizon angles [°] seen from arbitrary points (walls, sensors) along the given azimuths.
 
     A bilinear march whose step grows slowly with distance (``step * (1 + growth * d)`` cells), which
@@ -178,6 +178,11 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
         Azimuths [°] to evaluate, clockwise from north.
     max_distance : float, optional
         Search distance [m]; default the raster's diagonal.
+    facing : array_like, optional
+        Outward normal azimuth [°] per point of a wall the point sits on (NaN: none): azimuths behind
+        the wall get +90 and the march starts ``clearance`` [m] off the wall plane.
+    clearance : float
+        See ``facing`` [m].
 
     Returns
     -------
@@ -192,8 +197,10 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
     diag = math.hypot(*z.shape)
     max_cells = diag if max_distance is None else min(diag, max_distance / cellsize)
     out = np.empty((rows.size, az.size), np.float64)
+    face = np.full(rows.size, np.nan) if facing is None else np.radians(
+        np.ascontiguousarray(facing, dtype=np.float64).ravel())
     _k.march_points(z, float(cellsize), rows, cols, heights, az, float(step), float(growth),
-                    float(max_cells), out)
+                    float(max_cells), np.ascontiguousarray(face), float(clearance) / float(cellsize), out)
     return out
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,18 +259,9 @@ def _bounds(grid):
 
 def write_json_atomic(path, obj):
     """Write JSON to ``path`` via a temporary file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from .io.atomic import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default))
 
 
 def _json_default(o):

@@ -44,13 +44,12 @@ import math
 import numpy as np
 import pandas as pd
 import shapely
-from numba import njit, prange
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
-from ._kernels.horizon import bilinear
 from .errors import ParameterError, VectorError, check_range
 from .grid import Grid
+from .horizon import horizon_at_points
 
 log = logging.getLogger(__name__)
 
@@ -368,45 +367,6 @@ def wall_samples(walls, grid: Grid, spacing=1.0, offset=0.1):
     return samples[cols]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _march_wall_samples(z, cellsize, rows_f, cols_f, heights, normal_az, azimuths, clearance, step0, growth,
-                        max_dist, out):
-    """Horizon angles [°] of wall samples over their half-space; +90 behind the wall.
-
-    Along a ray at angle θ from the outward normal the march starts at ``clearance / cos θ`` cells, so
-    nothing closer to the wall plane than ``clearance`` cells counts (the bilinear ramp of the own roof).
-    """
-    n_pts = rows_f.shape[0]
-    n_az = azimuths.shape[0]
-    for i in prange(n_pts):
-        r0 = rows_f[i]
-        c0 = cols_f[i]
-        z0 = heights[i]
-        sn = math.sin(normal_az[i])
-        cn = math.cos(normal_az[i])
-        for a in range(n_az):
-            dc = math.sin(azimuths[a])
-            dr = -math.cos(azimuths[a])
-            cos_t = dc * sn + (-dr) * cn
-            if cos_t < -1e-9:
-                out[i, a] = 90.0
-                continue
-            best = -1e300
-            d = max(step0, clearance / max(cos_t, 0.05))
-            while d <= max_dist:
-                rr = r0 + d * dr
-                cc = c0 + d * dc
-                if rr < 0.0 or cc < 0.0 or rr > z.shape[0] - 1 or cc > z.shape[1] - 1:
-                    break
-                zz = bilinear(z, rr, cc)
-                if np.isfinite(zz):
-                    v = (zz - z0) / (d * cellsize)
-                    if v > best:
-                        best = v
-                d += step0 * (1.0 + growth * d)
-            out[i, a] = math.degrees(math.atan(best)) if best > -1e300 else -90.0
-
-
 def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, *, clearance=None, step=0.5,
                   growth=0.02):
     """Horizon profiles of wall samples over the half-space each wall faces.
@@ -434,18 +394,13 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
     sectors = int(check_range("sectors", sectors, 4, 720))
     cs = grid.cellsize
     clearance = cs if clearance is None else check_range("clearance", clearance, 0.0, 100.0, " m")
-    z = np.ascontiguousarray(grid.z, dtype=np.float64)
-    diag = math.hypot(*z.shape)
-    max_cells = diag if max_distance is None else min(diag, max_distance / cs)
     n = len(samples)
-    out = np.empty((n, sectors), np.float64)
-    if n:
-        az = np.radians(np.arange(sectors) * 360.0 / sectors)
-        _march_wall_samples(z, float(cs), np.ascontiguousarray(samples["row"].to_numpy(float)),
-                            np.ascontiguousarray(samples["col"].to_numpy(float)),
-                            np.ascontiguousarray(samples["z"].to_numpy(float)),
-                            np.ascontiguousarray(np.radians(samples["surface_azimuth"].to_numpy(float))),
-                            az, float(clearance / cs), float(step), float(growth), float(max_cells), out)
+    if not n:
+        return np.empty((sectors, 0), np.float32)
+    out = horizon_at_points(grid.z, cs, samples["row"].to_numpy(float), samples["col"].to_numpy(float),
+                            samples["z"].to_numpy(float), np.arange(sectors) * 360.0 / sectors, max_distance,
+                            step=step, growth=growth, facing=samples["surface_azimuth"].to_numpy(float),
+                            clearance=clearance)
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 

@@ -28,7 +28,7 @@ import rasterio
 import shapely
 from conftest import REPO, shared_file
 from lod2 import RoofPolygon, rasterise_roofs
-from shapely.geometry import LinearRing, MultiPolygon, Polygon
+from shapely.geometry import LinearRing, Polygon
 
 import solarkataster
 from solarkataster import pv

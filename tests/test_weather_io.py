@@ -15,7 +15,6 @@ from pyproj import Geod
 
 import weather_files as wf
 from solarkataster.errors import WeatherError
-from solarkataster.io import weather as wio
 from solarkataster.io.weather import complete_components, read_weather, resolve_weather, to_year
 from solarkataster.weather import WeatherYear
 

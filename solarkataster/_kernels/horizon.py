@@ -395,12 +395,16 @@ def _blend(s0, s1, w1):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def march_points(z, cellsize, rows_f, cols_f, heights, azimuths, step0, growth, max_dist, out):
+def march_points(z, cellsize, rows_f, cols_f, heights, azimuths, step0, growth, max_dist, facing, clearance,
+                 out):
     """Horizon angles [°] from arbitrary points by marching the bilinear surface along each azimuth.
 
     The step grows geometrically with distance (``step0 * (1 + growth * d)`` cells); the horizon is
     the largest elevation angle of any sample. Points: fractional (row, col) index, absolute height [m].
     ``azimuths`` [rad], shape (n_az,); ``out`` shape (n_points, n_az).
+    ``facing`` [rad] per point (NaN: none): a wall's outward normal. Azimuths behind the wall get +90,
+    and along a ray at angle θ from the normal the march starts at ``clearance / cos θ`` cells, so
+    nothing closer to the wall plane than ``clearance`` cells counts (the bilinear ramp of its own roof).
     """
     n_pts = rows_f.shape[0]
     n_az = azimuths.shape[0]
@@ -408,11 +412,20 @@ def march_points(z, cellsize, rows_f, cols_f, heights, azimuths, step0, growth, 
         r0 = rows_f[i]
         c0 = cols_f[i]
         z0 = heights[i]
+        has_wall = np.isfinite(facing[i])
+        sn = math.sin(facing[i]) if has_wall else 0.0
+        cn = math.cos(facing[i]) if has_wall else 0.0
         for a in range(n_az):
             dc = math.sin(azimuths[a])
             dr = -math.cos(azimuths[a])
-            best = NEG
             d = step0
+            if has_wall:
+                cos_t = dc * sn - dr * cn
+                if cos_t < -1e-9:
+                    out[i, a] = 90.0
+                    continue
+                d = max(step0, clearance / max(cos_t, 0.05))
+            best = NEG
             while d <= max_dist:
                 rr = r0 + d * dr
                 cc = c0 + d * dc

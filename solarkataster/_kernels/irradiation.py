@@ -23,8 +23,6 @@ def evaluate(hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, t
     """
     n_sec = hor.shape[0]
     n_pts = hor.shape[1]
-    n_bins = bin_start.shape[0] - 1
-    n_grid = grid.shape[1] - 1
     band_tan = math.tan(math.radians(band_width))
     chunk = 256
     n_chunks = (n_pts + chunk - 1) // chunk

@@ -32,9 +32,7 @@ def point(dsm, x, y, z, tilt, azimuth, weather, year, albedo, linke, step, sky_m
     One row per weather record: `time` is the record's interval start in UTC (ISO 8601), the values are
     interval means [W/m²]; `sun_visible` is the share of the interval with the sun visible [0-1].
     """
-    import os
     import sys
-    import tempfile
     from pathlib import Path
 
     from ..io.raster import read_surface
@@ -59,15 +57,7 @@ def point(dsm, x, y, z, tilt, azimuth, weather, year, albedo, linke, step, sky_m
     if out is None:
         sys.stdout.write(text)
         return
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix=f".{path.stem}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    click.echo(f"wrote {len(table)} records to {path}", err=True)
+    from ..io.atomic import write_text_atomic
+
+    write_text_atomic(Path(out), text)
+    click.echo(f"wrote {len(table)} records to {out}", err=True)

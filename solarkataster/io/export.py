@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from .atomic import atomic_write
 from ..errors import InputError, ParameterError
 
 log = logging.getLogger(__name__)
@@ -129,24 +129,6 @@ def _geometry_json(geom):
 
 # ----------------------------------------------------------------------------------------- writers
 
-def _atomic_write(path, write, suffix):
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then move it into place."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
-        raise
-    return path
-
-
 def build_metadata(layer, crs=None, metadata=None):
     """The ``metadata`` foreign member of a layer: units, version, creation time, source CRS, provenance."""
     from .. import __version__
@@ -203,7 +185,7 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
             f.flush()
             os.fsync(f.fileno())
 
-    out = _atomic_write(path, write, ".tmp")
+    out = atomic_write(path, write, ".tmp")
     log.info("wrote %d %s features to %s", len(geoms), layer, out)
     return out
 
@@ -254,7 +236,7 @@ def write_gpkg(path, layers, *, metadata=None):
                                     layer_metadata=layer_meta,
                                     dataset_metadata={"solarkataster": provenance} if i == 0 else None)
 
-    out = _atomic_write(path, write, ".gpkg")
+    out = atomic_write(path, write, ".gpkg")
     log.info("wrote layers %s to %s", list(layers), out)
     return out
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RasterError
+from .atomic import atomic_write
 from ..grid import Grid, check_projected
 
 log = logging.getLogger(__name__)
@@ -126,11 +125,9 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
         profile.update(tiled=True, blockxsize=256, blockysize=256)
         if arr.shape[1] < 256 or arr.shape[2] < 256:
             profile.pop("tiled"), profile.pop("blockxsize"), profile.pop("blockysize")
-    fd, tmp = tempfile.mkstemp(suffix=".tif", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    def write(tmp):
         if cog:
-            # COG driver cannot be opened in write mode: stage in memory
+            # the COG driver cannot be opened for writing: stage in memory, then copy
             from rasterio.io import MemoryFile
 
             mem_profile = {k: v for k, v in profile.items() if k not in ("driver", "blocksize",
@@ -144,11 +141,8 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
         else:
             with rasterio.open(tmp, "w", **profile) as ds:
                 _fill(ds, arr, descriptions, units, tags)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write, ".tif")
     return path
 
 
