@@ -1,4 +1,6 @@
-"""Point irradiance against measurements: Gothenburg GVC site, three clear days in July 2010.
+"""Point irradiance against measurements at two Gothenburg sites: GVC (three clear days in July 2010) and
+the Kronenhuset courtyard (7 October 2005), where the Rust SOLWEIG port reports its own statistics
+(REPORT.md in that folder: Kdown RMSE 47.1 W/m², bias -10.9 W/m², isotropic sky, 12 daytime hours).
 
 Data: ../shared/validation/goteborg-umep/validation_gvc (UMEP/SOLWEIG validation set, Lindberg & Grimmond
 2011, https://doi.org/10.1007/s00704-010-0382-8; Lindberg et al. 2008, https://doi.org/10.1007/s00484-008-0162-7):
@@ -25,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve()
-DATA = HERE.parents[2] / "shared" / "validation" / "goteborg-umep" / "validation_gvc"
+ROOT = HERE.parents[2] / "shared" / "validation" / "goteborg-umep"
+DATA = ROOT / "validation_gvc"
+KRONENHUSET = ROOT / "validation_kronenhuset"
 DAYS = ("20100707", "20100710", "20100712")
 #: Height of the radiation sensors above ground [m] (SOLWEIG's standard person height, Lindberg et al. 2008).
 SENSOR_HEIGHT = 1.1
@@ -34,14 +38,12 @@ SENSORS = {"Kdown": (0.0, 0.0), "Kn": (90.0, 0.0), "Ke": (90.0, 90.0), "Ks": (90
 ALBEDO = 0.15
 
 
-def obstacle_grid(data=DATA):
+def obstacle_grid(data=DATA, names=("DSM_GVC_1m.tif", "DEM_GVC_1m.tif", "CDSM_GVC_1m.tif")):
     """DSM with vegetation as obstacles, and the DEM."""
     from solarkataster.grid import Grid
     from solarkataster.io.raster import read_surface
 
-    dsm = read_surface(data / "DSM_GVC_1m.tif")
-    dem = read_surface(data / "DEM_GVC_1m.tif")
-    cdsm = read_surface(data / "CDSM_GVC_1m.tif")
+    dsm, dem, cdsm = (read_surface(data / n) for n in names)
     canopy = np.nan_to_num(cdsm.z) > 0
     z = np.where(canopy, np.fmax(dsm.z, dem.z + np.nan_to_num(cdsm.z)), dsm.z)
     return Grid(z, dsm.transform, dsm.crs, source=dsm.source), dem
@@ -80,17 +82,37 @@ def noon_offset_hours(weather, longitude):
 
 
 def compare(timezone="Etc/GMT-1", label="end", data=DATA):
-    """Modelled vs measured hourly shortwave per sensor: DataFrame of n, rmse, bias, mean measured."""
+    """GVC: modelled vs measured hourly shortwave per sensor (n, rmse, bias, mean measured and modelled)."""
+    grid, dem = obstacle_grid(data)
+    return compare_site(grid, dem, data / "poi.geojson", met_weather(timezone, label, data),
+                        measurements(timezone, label, data))
+
+
+def compare_kronenhuset(timezone="Etc/GMT-2", label="end"):
+    """Kronenhuset courtyard on 2005-10-07: the same comparison (DSM/DEM/CDSM of the KRbig scene, 1 m)."""
+    from solarkataster.points import umep_met_weather
+
+    grid, dem = obstacle_grid(ROOT, ("DSM_KRbig.tif", "DEM_KRbig.tif", "CDSM_KRbig.tif"))
+    weather = umep_met_weather(pd.read_csv(KRONENHUSET / "MetFile_Prepared.txt", sep=r"\s+"), timezone, label=label)
+    m = pd.read_csv(KRONENHUSET / "measurements_kr.csv")
+    end = pd.Timestamp("2005-10-07") + pd.to_timedelta(m["hour"], unit="h")
+    m.index = pd.DatetimeIndex(end).tz_localize(timezone).tz_convert("UTC").as_unit("ns")
+    if label == "end":
+        m.index = m.index - pd.Timedelta(hours=1)
+    m = m[m["Kdown"] > 5]  # daytime hours, as the Rust report's 12 matched hours
+    return compare_site(grid, dem, KRONENHUSET / "poi.geojson", weather, m)
+
+
+def compare_site(grid, dem, poi_path, weather, meas):
+    """Point API at the station (``SENSOR_HEIGHT`` above the DEM) vs measured hourly means per sensor."""
+    import json
+
     from solarkataster.points import point_irradiance
 
-    grid, dem = obstacle_grid(data)
-    import json
-    poi = json.loads((data / "poi.geojson").read_text())
+    poi = json.loads(Path(poi_path).read_text())
     x, y = poi["geometry"]["coordinates"][:2]
     r, c = dem.rowcol(x, y)
     ground = float(dem.z[int(round(float(r))), int(round(float(c)))])
-    weather = met_weather(timezone, label, data)
-    meas = measurements(timezone, label, data)
     tilts = [t for t, _ in SENSORS.values()]
     azis = [a for _, a in SENSORS.values()]
     frames = point_irradiance(grid, [x] * 5, [y] * 5, [ground + SENSOR_HEIGHT] * 5, tilts, azis, weather,
@@ -117,6 +139,11 @@ def main():
         off = noon_offset_hours(met_weather(tz, label), lon)
         print(f"\n{tz}, stamp = interval {label}: met-file global irradiance centred {off:+.2f} h from solar noon")
         print(compare(tz, label).round(1).to_string())
+    if KRONENHUSET.exists():
+        for tz, label in (("Etc/GMT-2", "end"), ("Etc/GMT-2", "start"), ("Etc/GMT-1", "end")):
+            print(f"\nKronenhuset 2005-10-07, {tz}, stamp = interval {label} "
+                  "(Rust SOLWEIG: Kdown RMSE 47.1, bias -10.9 W/m²):")
+            print(compare_kronenhuset(tz, label).round(1).to_string())
     return 0
 
 
