@@ -188,10 +188,16 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
     report["ground"] = ground_source
     if footprints is not None:
         fp, fp_report = read_footprints(footprints, grid.crs, id_column=id_column)
-        partly = check_overlap(fp, grid, name=fp_report.path)
+        inside, partly = check_overlap(fp, grid, name=fp_report.path)
+        report["footprints"] = fp_report.as_dict()
+        if not inside.all():
+            # a city-wide footprint layer over one tile: buildings off the raster are not this run's
+            outside_ids = fp.loc[~inside, "building_id"].tolist()
+            report["footprints"]["outside_raster"] = {"count": len(outside_ids), "ids": outside_ids[:100]}
+            log.info("%d footprint(s) lie entirely outside the raster and are skipped", len(outside_ids))
+            fp, partly = fp[inside].reset_index(drop=True), partly[inside]
         fp["partly_outside"] = partly
         fp["source"] = "footprints"
-        report["footprints"] = fp_report.as_dict()
         building_labels = rasterize_buildings(fp, grid)
     else:
         labels = detection.detect_buildings(grid.z, grid.cellsize, ground=ground)
@@ -402,6 +408,17 @@ def _wall_layer(fp, grid, sky, wy, site, ground, ref_irr, pv_opts, options, repo
                                      spacing=options.wall_spacing, band_height=options.band_height,
                                      albedo=options.engine.albedo, window_share=options.window_share)
     report["problems"].extend(problems)
+    if gdf is not None and len(gdf):
+        # a wall off the raster has no surface model in front of it: nothing to say about it
+        from shapely.geometry import box
+
+        t = grid.transform
+        rows, cols = grid.shape
+        extent = box(t.c, t.f + rows * t.e, t.c + cols * t.a, t.f).buffer(grid.cellsize)
+        on = gdf.geometry.within(extent).to_numpy()
+        if not on.all():
+            report["walls_outside_raster"] = int((~on).sum())
+            gdf = gdf[on].reset_index(drop=True)
     return gdf
 
 

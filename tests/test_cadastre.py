@@ -630,3 +630,34 @@ def test_essen_without_footprints(tmp_path):
         shutil.copy(png, "/tmp/essen_overview.png")  # a look for humans
     except OSError:
         pass
+
+
+def test_footprints_off_the_raster_are_skipped_and_walls_stay_on_it():
+    """A city-wide footprint layer over one DSM: buildings entirely off the raster are not reported (only
+    counted in the report), a building reaching past the edge is flagged, and no wall lies off the raster."""
+    import geopandas as gpd
+    from affine import Affine
+    from shapely.geometry import box
+
+    from solarkataster.cadastre import CadastreOptions, compute_cadastre
+    from solarkataster.grid import Grid
+    from solarkataster.pipeline import EngineOptions
+
+    x0, y0, n = 410000.0, 5477000.0, 60
+    z = np.full((n, n), 240.0)
+    z[20:35, 15:30] = 250.0        # a flat-roofed block inside
+    z[20:35, 50:] = 248.0          # a block cut by the east edge
+    grid = Grid(z, Affine(1.0, 0, x0, 0, -1.0, y0 + n), "EPSG:25832")
+    fps = gpd.GeoDataFrame({"building_id": ["in", "edge", "far"]}, crs="EPSG:25832", geometry=[
+        box(x0 + 15, y0 + n - 35, x0 + 30, y0 + n - 20),
+        box(x0 + 50, y0 + n - 35, x0 + 70, y0 + n - 20),
+        box(x0 + 500, y0 + 500, x0 + 520, y0 + 520)])
+    res = compute_cadastre(grid, footprints=fps, options=CadastreOptions(
+        engine=EngineOptions(sectors=8, step_minutes=60)))
+    assert sorted(res.buildings["building_id"]) == ["edge", "in"]
+    assert res.report["footprints"]["outside_raster"] == {"count": 1, "ids": ["far"]}
+    flags = dict(zip(res.buildings["building_id"], res.buildings["partly_outside"]))
+    assert flags == {"in": False, "edge": True}
+    extent = box(x0, y0, x0 + n, y0 + n).buffer(1.0)
+    assert len(res.walls) > 0 and res.walls.geometry.within(extent).all()
+    assert res.report.get("walls_outside_raster", 0) >= 1  # the edge building's east wall

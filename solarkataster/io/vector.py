@@ -163,12 +163,14 @@ def rasterize_buildings(footprints, grid):
 
 
 def check_overlap(footprints, grid, name="footprints"):
-    """Flag buildings partly outside the raster; raise when none touches it.
+    """Which buildings touch the raster, and which of those reach past it; raise when none touches it.
 
     Returns
     -------
-    ndarray of bool
-        ``partly_outside`` per footprint.
+    inside : ndarray of bool
+        The footprint intersects the raster's extent.
+    partly_outside : ndarray of bool
+        The footprint intersects the extent but is not within it.
     """
     from shapely.geometry import box
 
@@ -181,4 +183,4 @@ def check_overlap(footprints, grid, name="footprints"):
         raise VectorError(f"{name}: no footprint overlaps the raster (footprints {np.round(b, 1).tolist()}, "
                           f"raster {np.round(extent.bounds, 1).tolist()}); check both CRSs")
     within = footprints.geometry.within(extent).to_numpy()
-    return inside & ~within
+    return inside, inside & ~within
