@@ -37,6 +37,11 @@ def batch(tiles, out_dir, footprints, id_column, dtm, weather, year, albedo, sec
     OUT/irradiation_monthly.vrt, OUT/sky_view_factor.vrt, OUT/roofs.geojson, walls.geojson,
     buildings.geojson and OUT/solarkataster.gpkg. Exits with status 1 when a tile failed (rerun to resume).
     """
+    import logging
+    import os
+
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # no -v: keep dask's INFO chatter off stderr
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     from ..batch import run_batch
     from ..pipeline import EngineOptions
 
