@@ -82,11 +82,23 @@ def _table_arrays(sky: SkyTable):
     centres = np.radians((np.arange(nb) + 0.5) * 360.0 / nb)
     month_list = np.zeros((nb, 12), np.int64)
     month_count = sky.bin_months.sum(axis=1).astype(np.int64)
+    # compact monthly suffix sums: per bin only its active months, rows of k * 3 floats
+    month_offset = np.zeros(nb, np.int64)
+    parts = []
+    pos = 0
     for b in range(nb):
         ms = np.flatnonzero(sky.bin_months[b])
         month_list[b, :ms.size] = ms
+        a, e = sky.bin_start[b], sky.bin_start[b + 1]
+        month_offset[b] = pos
+        if e > a and ms.size:
+            block = np.ascontiguousarray(sky.month_sum[a:e][:, ms, :], np.float32).ravel()
+            parts.append(block)
+            pos += block.size
+    month_compact = np.concatenate(parts) if parts else np.zeros(1, np.float32)
     return dict(bin_sin=np.sin(centres), bin_cos=np.cos(centres), tan_el=tan_el, grid=grid, grid_t0=t0,
-                grid_dt=dt, month_list=month_list, month_count=month_count)
+                grid_dt=dt, month_list=month_list, month_count=month_count, month_offset=month_offset,
+                month_compact=month_compact)
 
 
 def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
@@ -141,8 +153,9 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     refl = np.empty(n)
     svf = np.empty(n)
     _k.evaluate(hor2, _TAN_LUT, nrm, np.sin(sec), np.cos(sec), t["bin_sin"], t["bin_cos"], sky.bin_start, t["tan_el"],
-                t["grid"], t["grid_t0"], t["grid_dt"], t["month_list"], t["month_count"], sky.beam_sum,
-                sky.month_sum, sky.isotropic, sky.band, sky.ghi, albedo, HORIZON_BAND, beam, month, refl, svf)
+                t["grid"], t["grid_t0"], t["grid_dt"], t["month_list"], t["month_count"], t["month_offset"],
+                sky.beam_sum, t["month_compact"], sky.isotropic, sky.band, sky.ghi, albedo, HORIZON_BAND, beam,
+                month, refl, svf)
     glob = month.sum(axis=0)
     return Irradiation(global_=glob.reshape(shape), beam=beam.reshape(shape),
                        diffuse=(glob - beam - refl).reshape(shape), reflected=refl.reshape(shape),

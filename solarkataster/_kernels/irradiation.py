@@ -13,13 +13,14 @@ MISSING_CODE = 32767  # horizon code: no data
 
 @njit(cache=True, nogil=True, parallel=True)
 def evaluate(hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
-             month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_width,
+             month_list, month_count, month_offset, beam_sum, month_compact, iso, band, ghi, albedo, band_width,
              out_beam, out_month, out_refl, out_svf):
     """Annual beam, monthly global, annual reflected and sky view factor for each point.
 
     hor: (N, P) int16 horizon codes (hundredths of a degree, see solarkataster.horizon); tan_lut[c + 9000]
     is tan of code c; nrm: (3, P) unit normals (east, north, up).
-    Sky table arrays as built by :func:`solarkataster.irradiation._table_arrays`.
+    Sky table arrays as built by :func:`solarkataster.irradiation._table_arrays`; ``month_compact`` holds,
+    per bin from ``month_offset[b]``, one row of ``month_count[b] * 3`` suffix sums per step.
     """
     n_sec = hor.shape[0]
     n_pts = hor.shape[1]
@@ -30,15 +31,15 @@ def evaluate(hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, t
         macc = np.empty(12)
         tan_h = np.empty(n_sec + 1)
         for p in range(ch * chunk, min(n_pts, (ch + 1) * chunk)):
-            _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
-                 month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc, tan_h,
-                 out_beam, out_month, out_refl, out_svf)
+            _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0,
+                 grid_dt, month_list, month_count, month_offset, beam_sum, month_compact, iso, band, ghi, albedo,
+                 band_tan, macc, tan_h, out_beam, out_month, out_refl, out_svf)
 
 
 @njit(cache=True, nogil=True)
 def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, tan_el, grid, grid_t0, grid_dt,
-         month_list, month_count, beam_sum, month_sum, iso, band, ghi, albedo, band_tan, macc, tan_h,
-         out_beam, out_month, out_refl, out_svf):
+         month_list, month_count, month_offset, beam_sum, month_compact, iso, band, ghi, albedo, band_tan, macc,
+         tan_h, out_beam, out_month, out_refl, out_svf):
     """Evaluate point ``p`` (see :func:`evaluate`); ``macc`` (12) and ``tan_h`` (sectors + 1) are scratch."""
     n_sec = hor.shape[0]
     n_bins = bin_start.shape[0] - 1
@@ -125,9 +126,12 @@ def _one(p, hor, tan_lut, nrm, sec_sin, sec_cos, bin_sin, bin_cos, bin_start, ta
             if i >= a1:
                 continue
         beam += nx * beam_sum[i, 0] + ny * beam_sum[i, 1] + nz * beam_sum[i, 2]
-        for q in range(month_count[b]):
-            m = month_list[b, q]
-            macc[m] += nx * month_sum[i, m, 0] + ny * month_sum[i, m, 1] + nz * month_sum[i, m, 2]
+        k = month_count[b]
+        base = month_offset[b] + (i - a0) * k * 3
+        for q in range(k):
+            j = base + 3 * q
+            macc[month_list[b, q]] += (nx * month_compact[j] + ny * month_compact[j + 1]
+                                       + nz * month_compact[j + 2])
     refl = 0.0
     for m in range(12):
         r = albedo * ghi[m] * (1.0 - svf)
