@@ -1,12 +1,18 @@
 """Horizon elevation angles per azimuth sector over the continuous (bilinear) surface.
 
 The far field uses a sweep in the spirit of Stewart (1998) [1]_: for each azimuth the surface is sampled
-along parallel lines one cell apart, and each line's upper convex hull is maintained while sweeping
-against the view direction, so that every pixel's horizon is a tangent query (logarithmic in the hull
-size) instead of a march over all distances. A pixel queries the two lines beside it with its own height
-and blends them by lateral distance. Opposite azimuths share the lines (one sweep each way). The near
-field, where the lateral offset of a line would matter, is an exact bilinear march along the pixel's own
-ray. Cost: about pixels x sectors x (near samples + log hull size), independent of the scene's extent.
+at its grid-line crossings (where a bilinear profile takes its extremes) along parallel lines half a cell
+apart, and each line's upper convex hull is maintained while sweeping against the view direction, so a
+pixel's horizon is a tangent query on the hull instead of a march over all distances. A pixel queries
+the two lines beside it from its foot point on each (its height plus its lateral gradient times the
+offset, which makes planes exact) and blends them by lateral distance. Opposite azimuths share the lines
+(one sweep each way). The near field, where a line's lateral offset would matter, is an exact bilinear
+march along the pixel's own ray that includes the surface slope at the pixel itself. The lines sit on a
+lattice fixed in global pixel coordinates (``anchor``), so windows and tiles of a mosaic reproduce the
+whole raster's horizons. Cost: about pixels x sectors, independent of the scene's extent.
+
+The annual integral interpolates between sectors (see :mod:`solarkataster.irradiation`);
+:func:`shadow_mask` gives the exact shadow of one sun position from a sweep along its azimuth.
 
 References
 ----------
@@ -26,6 +32,8 @@ import numpy as np
 from ._kernels import horizon as _k
 from .errors import check_range
 
+#: Default sector count: the convergence study (benchmarks/convergence.py) gives a mean error of 0.5 % of
+#: annual global against 128 sectors; more sectors sharpen shadow edges at proportional cost.
 DEFAULT_SECTORS = 48
 #: Near-field march length [cells]: within it a line's lateral offset would distort the angle.
 NEAR_CELLS = 2.0
@@ -102,8 +110,7 @@ def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, ne
                   line_spacing=LINE_SPACING, progress=None, anchor=(0, 0)):
     """:func:`horizon_angles` as int16 codes (hundredths of a degree; the engine's compact form, 2 bytes
     per pixel and sector)."""
-    slopes_to_codes = _slopes_to_codes
-    return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, slopes_to_codes,
+    return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, _slopes_to_codes,
                       np.int16, anchor)
 
 
