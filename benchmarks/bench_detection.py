@@ -25,7 +25,12 @@ EMBANKMENT = np.s_[100:210, 0:220]
 
 
 def planar_elevated(z, ground):
-    """Raised pixels on 5 x 5 planes (RMS residual < 0.15 m), opened 3 x 3."""
+    """Pixels > 2.5 m above ground whose 5 x 5 least-squares plane has an RMS residual < 0.15 m, opened 3 x 3.
+
+    Independent of the detector's 3 x 3 tests: on a regular 5 x 5 grid the plane fit decouples
+    (sum x² = sum y² = 50), so SSE = sum z² - (sum z)²/25 - (sum xz)²/50 - (sum yz)²/50. Also used by
+    tests/test_detection.py.
+    """
     k = np.tile(np.arange(-2.0, 3.0), (5, 1))
     s = ndimage.uniform_filter(z, 5, mode="nearest") * 25
     s2 = ndimage.uniform_filter(z * z, 5, mode="nearest") * 25
