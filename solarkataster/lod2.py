@@ -482,3 +482,295 @@ def rasterise_model(surfaces, transform, shape, ground=None, *, max_tilt=MAX_ROO
         win = inside & ~(zz <= window)  # also where the ground is NaN
         window[win] = zz[win]
     return z
+
+
+# -------------------------------------------------------------------------------------------- samples
+
+def _plane_basis(normal):
+    """Two in-plane unit vectors: ``u`` horizontal (along the contour), ``w`` = normal x u."""
+    h = np.array([normal[1], -normal[0], 0.0])
+    u = h / np.linalg.norm(h) if np.linalg.norm(h) > 1e-9 else np.array([1.0, 0.0, 0.0])
+    return u, np.cross(normal, u)
+
+
+def _in_plane(rings, centre, u, w):
+    """A face's member polygons in the plane's (u, w) coordinates, united."""
+    polys = []
+    for ext, ints in rings:
+        def flat(r):
+            d = np.asarray(r, float) - centre
+            return np.column_stack([d @ u, d @ w])
+        p = Polygon(flat(ext), [flat(h) for h in ints])
+        polys.append(p if p.is_valid else shapely.make_valid(p))
+    return _union(polys)
+
+
+def face_samples(faces, grid, *, spacing=SAMPLE_SPACING, offset=SAMPLE_OFFSET, max_lift=MAX_LIFT,
+                 min_samples=MIN_SAMPLES):
+    """Sample points on a regular grid in the plane of each face, just above it.
+
+    Parameters
+    ----------
+    faces : GeoDataFrame
+        From :func:`roof_faces` (``normal_*``, ``rings``, ``area``, ``tilt``, ``azimuth``).
+    grid : Grid
+        Surface model used for shading [m].
+    spacing : float
+        Cell size of the sample grid in the face plane [m]; a face of area A gets
+        ``min(spacing, sqrt(A / min_samples))`` (not below 0.1 m).
+    offset : float
+        Distance of the samples from the face along its normal [m].
+    max_lift : float
+        Where the DSM at a sample is up to this much above the face's plane, the sample is lifted onto
+        the DSM (plus ``offset``) [m].
+    min_samples : int
+        Target number of samples on a small face.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample: ``face`` (row position in ``faces``), ``x``, ``y``, ``z`` [m], ``row``,
+        ``col`` (fractional pixel index), ``lift`` [m], ``inside`` (within the grid's data).
+    """
+    from scipy import ndimage
+
+    spacing = check_range("spacing", spacing, 0.05, 100.0, " m")
+    offset = check_range("offset", offset, 0.0, 10.0, " m")
+    max_lift = check_range("max_lift", max_lift, 0.0, 100.0, " m")
+    parts = []
+    for f, face in enumerate(faces.itertuples(index=False)):
+        n = np.array([face.normal_e, face.normal_n, face.normal_u])
+        centre = np.asarray(face.rings[0][0], float).mean(axis=0)
+        u, w = _plane_basis(n)
+        shape = _in_plane(face.rings, centre, u, w)
+        h = max(min(spacing, math.sqrt(max(face.area, 0.0) / max(min_samples, 1))), 0.1)
+        b = shape.bounds
+        su = b[0] + (np.arange(max(int(math.ceil((b[2] - b[0]) / h)), 1)) + 0.5) * h
+        sw = b[1] + (np.arange(max(int(math.ceil((b[3] - b[1]) / h)), 1)) + 0.5) * h
+        uu, ww = (a.ravel() for a in np.meshgrid(su, sw))
+        keep = shapely.contains_xy(shape, uu, ww)
+        if not keep.any():
+            p = shape.representative_point()
+            uu, ww, keep = np.array([p.x]), np.array([p.y]), np.array([True])
+        pts = centre + uu[keep, None] * u + ww[keep, None] * w + offset * n
+        parts.append(pd.DataFrame({"face": f, "x": pts[:, 0], "y": pts[:, 1], "z": pts[:, 2]}))
+    cols = ["face", "x", "y", "z", "row", "col", "lift", "inside"]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    s = pd.concat(parts, ignore_index=True)
+    s["row"], s["col"] = grid.rowcol(s["x"].to_numpy(), s["y"].to_numpy())
+    r, c = s["row"].to_numpy(), s["col"].to_numpy()
+    inside = (r >= 0) & (c >= 0) & (r <= grid.shape[0] - 1) & (c <= grid.shape[1] - 1)
+    dsm = ndimage.map_coordinates(np.nan_to_num(grid.z, nan=-1e9), [np.clip(r, 0, grid.shape[0] - 1),
+                                                                    np.clip(c, 0, grid.shape[1] - 1)],
+                                  order=1, mode="nearest")
+    nu = faces["normal_u"].to_numpy(float)[s["face"].to_numpy()]
+    above = dsm + offset / np.maximum(nu, 1e-3) - s["z"].to_numpy()  # DSM above the sample's own plane height
+    lift = np.where((above > 0) & (above <= max_lift), above, 0.0)
+    s["lift"] = np.where(inside, lift, 0.0)
+    s["z"] = s["z"] + s["lift"]
+    s["inside"] = inside & (dsm > -1e8)
+    return s[cols]
+
+
+# ---------------------------------------------------------------------------------------- irradiation
+
+def _face_statistics(faces, samples, irr, open_global):
+    """Per-face means, quantiles and monthly means of the sample irradiation (NaN without samples)."""
+    nf = len(faces)
+    use = samples["inside"].to_numpy(bool)
+    f = samples["face"].to_numpy(int)[use]
+    count = np.bincount(f, minlength=nf).astype(float)
+
+    def mean(values):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.bincount(f, weights=np.asarray(values, float)[use], minlength=nf) / count
+
+    glob = pd.Series(irr.global_[use], index=f)
+    q = glob.groupby(level=0).quantile([0.1, 0.5, 0.9]).unstack().reindex(range(nf))
+    out = pd.DataFrame({"irradiation": mean(irr.global_), "irradiation_p10": q[0.1].to_numpy(),
+                        "irradiation_p50": q[0.5].to_numpy(), "irradiation_p90": q[0.9].to_numpy(),
+                        "beam": mean(irr.beam), "diffuse": mean(irr.diffuse), "reflected": mean(irr.reflected),
+                        "sky_view_factor": mean(irr.sky_view_factor), "n_samples": count.astype(int)},
+                       index=faces.index)
+    monthly = np.stack([mean(irr.monthly[m]) for m in range(12)], axis=1)
+    out["monthly_irradiation"] = [None if count[i] == 0 else monthly[i].tolist() for i in range(nf)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["shading_loss"] = np.clip(1.0 - out["irradiation"].to_numpy() / open_global, 0.0, 1.0)
+    return out
+
+
+def roof_face_irradiation(faces, grid, sky, *, albedo=0.2, spacing=SAMPLE_SPACING, offset=SAMPLE_OFFSET,
+                          max_lift=MAX_LIFT, sectors=DEFAULT_SECTORS, max_distance=None):
+    """Irradiation of LoD2 roof faces from sample points in their planes, shaded by the DSM.
+
+    Parameters
+    ----------
+    faces : GeoDataFrame
+        From :func:`roof_faces`, in the grid's CRS.
+    grid : Grid
+        Surface model for the horizons (measured, or :func:`rasterise_model`) [m].
+    sky : SkyTable
+        From :func:`solarkataster.sky.sky_table`.
+    albedo : float
+        Ground albedo [0-1].
+    spacing, offset, max_lift : float
+        Sample grid, distance above the face and lift onto the DSM [m] (:func:`face_samples`).
+    sectors : int
+        Horizon azimuths per sample (as for the pixels of LiDAR faces).
+    max_distance : float, optional
+        Horizon search distance [m]; default the raster's diagonal.
+
+    Returns
+    -------
+    per_face : pandas.DataFrame
+        Indexed like ``faces``: ``irradiation`` (mean annual global) [kWh/m²], ``irradiation_p10``,
+        ``_p50``, ``_p90`` [kWh/m²], ``beam``, ``diffuse``, ``reflected`` (means) [kWh/m²],
+        ``sky_view_factor`` [-], ``n_samples``, ``monthly_irradiation`` (list of 12) [kWh/m²] and
+        ``shading_loss`` (1 - irradiation / that of the unobstructed plane) [-]. NaN for faces with no
+        sample on the grid.
+    samples : pandas.DataFrame
+        From :func:`face_samples`.
+    """
+    from .irradiation import irradiation, unobstructed_irradiation
+
+    sectors = int(check_range("sectors", sectors, 4, 720))
+    samples = face_samples(faces, grid, spacing=spacing, offset=offset, max_lift=max_lift)
+    use = samples["inside"].to_numpy(bool)
+    f = samples["face"].to_numpy(int)
+    hor = np.full((sectors, len(samples)), -90.0, np.float32)
+    if use.any():
+        hor[:, use] = horizon_at_points(grid.z, grid.cellsize, samples["row"].to_numpy(float)[use],
+                                        samples["col"].to_numpy(float)[use], samples["z"].to_numpy(float)[use],
+                                        sector_azimuths(sectors), max_distance).T
+    tilt = faces["tilt"].to_numpy(float)
+    azimuth = faces["azimuth"].to_numpy(float)
+    irr = irradiation(hor, tilt[f], azimuth[f], sky, albedo)
+    open_global = unobstructed_irradiation(tilt, azimuth, sky, albedo).global_ if len(faces) else np.zeros(0)
+    return _face_statistics(faces, samples, irr, open_global), samples
+
+
+def _inside_wall(walls, samples):
+    """Samples of :func:`solarkataster.walls.wall_samples` that lie on the wall's true (non-rectangular) shape."""
+    keep = np.zeros(len(samples), bool)
+    for w, grp in samples.groupby("wall"):
+        wall = walls.iloc[int(w)]
+        (x0, y0), (x1, y1) = wall.geometry.coords[0], wall.geometry.coords[-1]
+        d = np.array([x1 - x0, y1 - y0]) / max(wall.length, 1e-9)
+        shapes = []
+        for ext, ints in wall.rings:
+            def flat(r):
+                r = np.asarray(r, float)
+                return np.column_stack([(r[:, :2] - (x0, y0)) @ d, r[:, 2]])
+            p = Polygon(flat(ext), [flat(h) for h in ints])
+            shapes.append(p.buffer(0.05) if p.is_valid else shapely.make_valid(p).buffer(0.05))
+        shape = shapely.union_all(shapes)
+        s = (np.column_stack([grp["x"], grp["y"]]) - (x0, y0)) @ d
+        keep[grp.index.to_numpy()] = shapely.contains_xy(shape, s, grp["z"].to_numpy(float))
+    return keep
+
+
+def wall_irradiation(walls, grid, sky, *, albedo=0.2, spacing=1.0, band_height=3.0, sectors=None,
+                     max_distance=None):
+    """Irradiation of LoD2 walls with the facade machinery of :mod:`solarkataster.walls`.
+
+    Samples come from :func:`solarkataster.walls.wall_samples` over the wall's bounding rectangle and are
+    kept where they lie on the wall polygons (gables are triangles, not rectangles); horizons and
+    irradiation are :func:`solarkataster.walls.wall_horizons` and :func:`solarkataster.walls.wall_irradiation`.
+
+    Parameters
+    ----------
+    walls : GeoDataFrame
+        From :func:`wall_faces`, in the grid's CRS.
+    grid : Grid
+    sky : SkyTable
+    albedo : float
+        Ground albedo [0-1].
+    spacing, band_height : float
+        Sample grid on the wall and storey height of the bands [m].
+    sectors : int, optional
+        Horizon azimuths (default :data:`solarkataster.walls.WALL_SECTORS`).
+    max_distance : float, optional
+        Horizon search distance [m].
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``walls``: as :func:`solarkataster.walls.wall_irradiation` plus ``shading_loss``
+        against the unobstructed vertical plane at the wall's azimuth [-].
+    """
+    from . import walls as W
+    from .irradiation import unobstructed_irradiation
+
+    samples = W.wall_samples(walls, grid, spacing=spacing)
+    samples = samples[_inside_wall(walls, samples)].reset_index(drop=True) if len(samples) else samples
+    r, c = samples["row"].to_numpy(float), samples["col"].to_numpy(float)
+    on_grid = (r >= 0) & (c >= 0) & (r <= grid.shape[0] - 1) & (c <= grid.shape[1] - 1)
+    samples = samples[on_grid].reset_index(drop=True)
+    hor = W.wall_horizons(samples, grid, sectors=sectors or W.WALL_SECTORS, max_distance=max_distance)
+    per_wall, _ = W.wall_irradiation(walls, samples, hor, sky, albedo=albedo, band_height=band_height)
+    azimuth = walls["azimuth"].to_numpy(float)
+    open_global = unobstructed_irradiation(90.0, azimuth, sky, albedo).global_ if len(walls) else np.zeros(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_wall["shading_loss"] = np.clip(1.0 - per_wall["irradiation"].to_numpy(float) / open_global, 0.0, 1.0)
+    return per_wall
+
+
+def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE_SPACING, offset=SAMPLE_OFFSET,
+                  max_lift=MAX_LIFT, sectors=DEFAULT_SECTORS, wall_spacing=1.0, band_height=3.0,
+                  max_distance=None):
+    """Roof faces and walls of an LoD2 model with their irradiation: the LoD2 counterpart of LiDAR faces.
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame or LoD2Model
+        :attr:`solarkataster.io.lod2.LoD2Model.surfaces` in the grid's CRS (see ``LoD2Model.to_crs``).
+    grid : Grid
+        Surface model for shading: a measured DSM, or one from :func:`rasterise_model`.
+    sky : SkyTable
+        From :func:`solarkataster.sky.sky_table`.
+    albedo : float
+        Ground albedo [0-1].
+    walls : bool
+        Also assess the walls.
+    spacing, offset, max_lift : float
+        Roof samples (:func:`face_samples`) [m].
+    sectors : int
+        Horizon azimuths of the roof samples.
+    wall_spacing, band_height : float
+        Wall sample grid and storey bands [m].
+    max_distance : float, optional
+        Horizon search distance [m].
+
+    Returns
+    -------
+    roof_faces : geopandas.GeoDataFrame
+        :data:`FACE_COLUMNS` (the columns of the LiDAR roof faces before PV, plus ``beam``, ``diffuse``,
+        ``reflected``, ``sky_view_factor``, the plane and ``source='lod2'``), plan polygon geometry in the
+        grid's CRS. Azimuth is reported for every face (the cadastre blanks it for flat faces).
+    walls : geopandas.GeoDataFrame or None
+        :data:`LOD2_WALL_COLUMNS`, bottom-edge LineString geometry in the grid's CRS; None when
+        ``walls=False``.
+    """
+    surfaces = getattr(surfaces, "surfaces", surfaces)
+    if not isinstance(grid, Grid):
+        raise ParameterError("grid must be a solarkataster.grid.Grid (the DSM used for shading)")
+    faces = roof_faces(surfaces)
+    faces = faces.set_crs(grid.crs, allow_override=True)
+    if len(faces):
+        per_face, _ = roof_face_irradiation(faces, grid, sky, albedo=albedo, spacing=spacing, offset=offset,
+                                            max_lift=max_lift, sectors=sectors, max_distance=max_distance)
+        faces = faces.drop(columns=[c for c in per_face.columns if c in faces.columns]).join(per_face)
+    else:
+        faces = faces.reindex(columns=FACE_COLUMNS + ["geometry"])
+    faces = faces[FACE_COLUMNS + ["geometry"]]
+    if not walls:
+        return faces, None
+    wall_table = wall_faces(surfaces).set_crs(grid.crs, allow_override=True)
+    if len(wall_table):
+        per_wall = wall_irradiation(wall_table, grid, sky, albedo=albedo, spacing=wall_spacing,
+                                    band_height=band_height, max_distance=max_distance)
+        wall_table = wall_table.join(per_wall[["irradiation", "monthly_irradiation", "bands", "sky_view_factor",
+                                               "covered_share", "shading_loss"]])
+    wall_table = wall_table.reindex(columns=LOD2_WALL_COLUMNS + ["geometry"])
+    return faces, wall_table

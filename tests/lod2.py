@@ -9,8 +9,6 @@ DSM can show; ``area`` is the 3-D area of the polygons.
 """
 from __future__ import annotations
 
-import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,15 +17,13 @@ import shapely
 from affine import Affine
 from shapely.geometry import Polygon
 
-GML = "{http://www.opengis.net/gml}"
-BLDG = "{http://www.opengis.net/citygml/building/1.0}"
-
 
 @dataclass
 class RoofPolygon:
     building: str
     exterior: np.ndarray          # (k, 3) map coordinates [m]
     interiors: list
+    surface_id: str = ""          # the model's surface id (from the reader)
 
 
 @dataclass
@@ -41,64 +37,27 @@ class LoD2Scene:
     buildings: list               # building ids in label order
 
 
+def _read_roofs(path):
+    """Roof polygons and base heights (lowest vertex of any LoD2 surface) per top-level building."""
+    from solarkataster.io.lod2 import read_lod2
+
+    model = read_lod2(path)
+    s = model.surfaces
+    base = {b: float(min(r[:, 2].min() for r in grp["exterior"])) for b, grp in s.groupby("building_id")}
+    roofs = [RoofPolygon(b, ext, list(ints), sid) for b, ext, ints, sid in
+             zip(s["building_id"], s["exterior"], s["interiors"], s["surface_id"])]
+    kinds = s["kind"].to_numpy()
+    return [r for r, k in zip(roofs, kinds) if k == "roof"], base
+
+
 def read_cityjson_roofs(path):
-    """Roof polygons and base heights of each top-level Building of a CityJSON file (LoD2, highest LoD)."""
-    with open(path) as f:
-        cj = json.load(f)
-    scale = np.array(cj.get("transform", {}).get("scale", [1, 1, 1]), float)
-    translate = np.array(cj.get("transform", {}).get("translate", [0, 0, 0]), float)
-    verts = np.asarray(cj["vertices"], float) * scale + translate
-    roofs, base = [], {}
-    for oid, obj in cj["CityObjects"].items():
-        top = oid
-        while cj["CityObjects"][top].get("parents"):
-            top = cj["CityObjects"][top]["parents"][0]
-        geoms = [g for g in obj.get("geometry", []) if str(g.get("lod", "")).startswith("2")]
-        for g in geoms:
-            sem = g.get("semantics")
-            if g["type"] in ("MultiSurface", "CompositeSurface"):
-                shells = [g["boundaries"]]
-                values = [sem["values"]] if sem else [[None] * len(g["boundaries"])]
-            elif g["type"] == "Solid":
-                shells = g["boundaries"]
-                values = sem["values"] if sem else [[None] * len(s) for s in shells]
-            else:
-                continue
-            for shell, vals in zip(shells, values):
-                for surface, v in zip(shell, vals):
-                    rings = [verts[np.asarray(r, int)] for r in surface]
-                    zmin = min(r[:, 2].min() for r in rings)
-                    base[top] = min(base.get(top, np.inf), zmin)
-                    if v is not None and sem["surfaces"][v]["type"] == "RoofSurface":
-                        roofs.append(RoofPolygon(top, rings[0], rings[1:]))
-    return roofs, base
-
-
-def _poslist(el):
-    pl = el.find(f"{GML}posList")
-    if pl is not None and pl.text:
-        return np.asarray(pl.text.split(), float).reshape(-1, 3)
-    return np.asarray([p.text.split() for p in el.findall(f"{GML}pos")], float).reshape(-1, 3)
+    """Roof polygons and base heights of each top-level Building of a CityJSON file (LoD2), via the reader."""
+    return _read_roofs(path)
 
 
 def read_citygml_roofs(path):
-    """Roof polygons (bldg:RoofSurface) and base heights of each bldg:Building of a CityGML 1.0 file."""
-    tree = ET.parse(path)
-    roofs, base = [], {}
-    for b in tree.getroot().iter(f"{BLDG}Building"):
-        bid = b.get(f"{GML}id")
-        for ring in b.iter(f"{GML}LinearRing"):
-            pts = _poslist(ring)
-            if len(pts):
-                base[bid] = min(base.get(bid, np.inf), pts[:, 2].min())
-        for rs in b.iter(f"{BLDG}RoofSurface"):
-            for poly in rs.iter(f"{GML}Polygon"):
-                ext = poly.find(f"{GML}exterior/{GML}LinearRing")
-                if ext is None:
-                    continue
-                ints = [_poslist(r) for r in poly.findall(f"{GML}interior/{GML}LinearRing")]
-                roofs.append(RoofPolygon(bid, _poslist(ext), ints))
-    return roofs, base
+    """Roof polygons (bldg:RoofSurface) and base heights of each bldg:Building of a CityGML file, via the reader."""
+    return _read_roofs(path)
 
 
 def _newell(ring):
@@ -117,22 +76,8 @@ def _tilt_azimuth(n):
     return tilt, az
 
 
-def rasterise_roofs(roofs, base, cellsize, *, margin=4.0, noise=0.0, rng=None, max_tilt=85.0):
-    """Rasterise roof polygons into a DSM and label the true planes.
-
-    Parameters
-    ----------
-    roofs : list of RoofPolygon
-    base : dict building -> lowest vertex height [m]
-    cellsize : float
-        Pixel size [m].
-    margin : float
-        Ground border around the roofs [m].
-    noise : float
-        Half-width of uniform height noise added everywhere [m].
-    max_tilt : float
-        Roof polygons steeper than this are ignored (vertical parts drawn as roofs) [°].
-    """
+def _roof_polys(roofs, max_tilt):
+    """Roof polygons with their Newell normal (upward), centre, 3-D area and plan shape."""
     polys = []
     for rp in roofs:
         ext = np.asarray(rp.exterior, float)
@@ -157,7 +102,75 @@ def rasterise_roofs(roofs, base, cellsize, *, margin=4.0, noise=0.0, rng=None, m
             p2 = shapely.make_valid(p2)
         if p2.is_empty or p2.area <= 0:
             continue
-        polys.append(dict(building=rp.building, normal=n, centre=ext.mean(0), area=area, shape=p2, ring=ext))
+        polys.append(dict(building=rp.building, surface_id=rp.surface_id, normal=n, centre=ext.mean(0), area=area,
+                          shape=p2, ring=ext))
+    return polys
+
+
+def _plane_groups(polys):
+    """Union-find over adjacent coplanar polygons of the same building; returns ``find``."""
+    parent = list(range(len(polys)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def dist_to_plane(ring, p):
+        return np.abs((ring - p["centre"]) @ p["normal"])
+
+    for i, p in enumerate(polys):
+        for j in range(i + 1, len(polys)):
+            q = polys[j]
+            if q["building"] != p["building"] or np.dot(p["normal"], q["normal"]) < np.cos(np.radians(2)):
+                continue
+            if p["shape"].distance(q["shape"]) > 0.1:
+                continue
+            if dist_to_plane(q["ring"], p).max() > 0.05 or dist_to_plane(p["ring"], q).max() > 0.05:
+                continue
+            parent[find(j)] = find(i)
+    return find
+
+
+def true_planes(roofs, *, max_tilt=85.0):
+    """The true planes of roof polygons (merged as in :func:`rasterise_roofs`), from Newell's method.
+
+    Returns a DataFrame: ``building``, ``surface_ids`` (frozenset), ``tilt``, ``azimuth`` (of the summed area
+    vectors) and ``area`` (sum of the members' 3-D areas).
+    """
+    polys = _roof_polys(roofs, max_tilt)
+    find = _plane_groups(polys)
+    groups = {}
+    for i in range(len(polys)):
+        groups.setdefault(find(i), []).append(i)
+    rows = []
+    for members in groups.values():
+        normal = sum(polys[i]["normal"] * polys[i]["area"] for i in members)
+        tilt, az = _tilt_azimuth(normal)
+        rows.append(dict(building=polys[members[0]]["building"], surface_ids=frozenset(polys[i]["surface_id"]
+                                                                                       for i in members),
+                         tilt=tilt, azimuth=az, area=sum(polys[i]["area"] for i in members)))
+    return pd.DataFrame(rows)
+
+
+def rasterise_roofs(roofs, base, cellsize, *, margin=4.0, noise=0.0, rng=None, max_tilt=85.0):
+    """Rasterise roof polygons into a DSM and label the true planes.
+
+    Parameters
+    ----------
+    roofs : list of RoofPolygon
+    base : dict building -> lowest vertex height [m]
+    cellsize : float
+        Pixel size [m].
+    margin : float
+        Ground border around the roofs [m].
+    noise : float
+        Half-width of uniform height noise added everywhere [m].
+    max_tilt : float
+        Roof polygons steeper than this are ignored (vertical parts drawn as roofs) [°].
+    """
+    polys = _roof_polys(roofs, max_tilt)
     if not polys:
         raise ValueError("no roof polygons to rasterise")
     bounds = np.array([p["shape"].bounds for p in polys])
@@ -185,28 +198,7 @@ def rasterise_roofs(roofs, base, cellsize, *, margin=4.0, noise=0.0, rng=None, m
         z[r0:r1, c0:c1][win] = zz[win]
         top[r0:r1, c0:c1][win] = i
 
-    # true planes: union-find over adjacent coplanar polygons of the same building
-    parent = list(range(len(polys)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def dist_to_plane(ring, p):
-        return np.abs((ring - p["centre"]) @ p["normal"])
-
-    for i, p in enumerate(polys):
-        for j in range(i + 1, len(polys)):
-            q = polys[j]
-            if q["building"] != p["building"] or np.dot(p["normal"], q["normal"]) < np.cos(np.radians(2)):
-                continue
-            if p["shape"].distance(q["shape"]) > 0.1:
-                continue
-            if dist_to_plane(q["ring"], p).max() > 0.05 or dist_to_plane(p["ring"], q).max() > 0.05:
-                continue
-            parent[find(j)] = find(i)
+    find = _plane_groups(polys)
     roots = sorted({find(i) for i in range(len(polys))})
     plane_of = {r: k + 1 for k, r in enumerate(roots)}
     buildings = sorted({p["building"] for p in polys})
