@@ -81,7 +81,7 @@ def _roof_polys(roofs, max_tilt):
     polys = []
     for rp in roofs:
         ext = np.asarray(rp.exterior, float)
-        if len(ext) >= 2 and np.allclose(ext[0], ext[-1]):
+        if len(ext) >= 2 and np.allclose(ext[0], ext[-1], rtol=0, atol=1e-6):
             ext = ext[:-1]
         if len(ext) < 3:
             continue
@@ -89,7 +89,7 @@ def _roof_polys(roofs, max_tilt):
         area = np.linalg.norm(av)
         for hole in rp.interiors:
             h = np.asarray(hole, float)
-            area -= np.linalg.norm(_newell(h[:-1] if np.allclose(h[0], h[-1]) else h))
+            area -= np.linalg.norm(_newell(h[:-1] if np.allclose(h[0], h[-1], rtol=0, atol=1e-6) else h))
         if np.linalg.norm(av) < 1e-6:
             continue
         n = av / np.linalg.norm(av)

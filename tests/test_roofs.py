@@ -240,6 +240,9 @@ def test_karlsruhe_lod2_planes_recovered():
     assert res["ok"].mean() >= 0.95, res[~res["ok"]].to_string()
 
 
+@pytest.mark.xfail(strict=True, reason="goal (issue 11): >= 90 % of visible planes >= 10 m² recovered; measured 85 % "
+                   "(tilt <= 60°: 92 %) against the corrected truth (rings were cut by a vertex before): misses "
+                   "are mostly mansard planes steeper than 60° that are 1-2 pixels wide in plan")
 def test_zurich_lod2_planes_recovered():
     roofs, base = read_cityjson_roofs(shared_file("zurich-lod2-cityjson", "zurich_subset_lod2.city.json"))
     buildings = sorted({r.building for r in roofs})
@@ -248,9 +251,7 @@ def test_zurich_lod2_planes_recovered():
                               rng=np.random.default_rng(i)) for i, b in enumerate(buildings)]
     res = _recovery(scenes)
     assert len(res) >= 140
-    # measured 87 % (spec asks 90 %: not met); the misses are mostly mansard planes steeper than 60° that are 1-2 pixels wide in plan
-    assert res["ok"].mean() >= 0.85, res[~res["ok"]].to_string()
-    assert res.loc[res["tilt"] <= 60, "ok"].mean() >= 0.93
+    assert res["ok"].mean() >= 0.90, res[~res["ok"]].to_string()
 
 
 def test_building_covering_whole_raster():
