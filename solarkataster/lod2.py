@@ -380,7 +380,7 @@ def wall_faces(surfaces, *, angle_tolerance=MERGE_ANGLE, distance_tolerance=MERG
 # ------------------------------------------------------------------------------------ footprints, DSM
 
 def model_footprints(surfaces, crs=None):
-    """Building footprints from an LoD2 model: its ground surfaces, else the union of its roof outlines.
+    """Derive building footprints from an LoD2 model: its ground surfaces, else the union of its roof outlines.
 
     Parameters
     ----------
@@ -432,7 +432,7 @@ def model_extent(surfaces, cellsize, margin=10.0):
 
 
 def rasterise_model(surfaces, transform, shape, ground=None, *, max_tilt=MAX_ROOF_TILT):
-    """A surface model from LoD2 roofs: the highest roof plane over each pixel centre, else the ground.
+    """Rasterise LoD2 roofs into a surface model: the highest roof plane over each pixel centre, else the ground.
 
     Parameters
     ----------
@@ -494,7 +494,7 @@ def _plane_basis(normal):
 
 
 def _in_plane(rings, centre, u, w):
-    """A face's member polygons in the plane's (u, w) coordinates, united."""
+    """Unite a face's member polygons in the plane's (u, w) coordinates."""
     polys = []
     for ext, ints in rings:
         def flat(r):
@@ -651,7 +651,7 @@ def roof_face_irradiation(faces, grid, sky, *, albedo=0.2, spacing=SAMPLE_SPACIN
 
 
 def _inside_wall(walls, samples):
-    """Samples of :func:`solarkataster.walls.wall_samples` that lie on the wall's true (non-rectangular) shape."""
+    """Mask the samples of :func:`solarkataster.walls.wall_samples` that lie on the wall's true shape."""
     keep = np.zeros(len(samples), bool)
     for w, grp in samples.groupby("wall"):
         wall = walls.iloc[int(w)]

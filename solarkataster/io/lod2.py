@@ -86,7 +86,7 @@ class LoD2Model:
     source: dict = field(default_factory=dict)
 
     def to_crs(self, crs):
-        """The same model with x, y transformed to ``crs`` (heights unchanged)."""
+        """Return the same model with x, y transformed to ``crs`` (heights unchanged)."""
         from pyproj import CRS, Transformer
 
         target = CRS.from_user_input(crs)
@@ -160,7 +160,7 @@ def parse_crs_name(text):
 
 
 def _resolve_crs(declared, crs, name):
-    """The model's horizontal CRS from the file's declaration, else ``crs``; projected metres only."""
+    """Find the model's horizontal CRS: the file's declaration, else ``crs``; projected metres only."""
     from pyproj import CRS
 
     from ..grid import check_projected
@@ -251,7 +251,7 @@ def read_lod2(path, crs=None):
 
 
 def _building_record(bid, values):
-    """A row of :data:`BUILDING_COLUMNS` from a flat dict of attribute name -> value."""
+    """Make a row of :data:`BUILDING_COLUMNS` from a flat dict of attribute name -> value."""
     rec = {c: None for c in BUILDING_COLUMNS}
     rec["building_id"] = bid
     rest = {}
