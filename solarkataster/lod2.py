@@ -412,6 +412,37 @@ def model_footprints(surfaces, crs=None):
                             crs=crs)
 
 
+def model_clusters(surfaces, distance):
+    """Group the buildings of a model into clusters whose footprints are more than ``distance`` apart.
+
+    A model of scattered buildings (a sample over a whole city) would need one huge grid; each cluster can
+    be rasterised and assessed on a grid of its own (:func:`model_extent` with ``margin=distance``)
+    without losing any obstacle closer than ``distance`` (e.g. :func:`solarkataster.horizon.halo_width`).
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame
+        :attr:`solarkataster.io.lod2.LoD2Model.surfaces`.
+    distance : float
+        Buildings closer than this belong to one cluster [m].
+
+    Returns
+    -------
+    list of list of str
+        Building ids per cluster, largest cluster first.
+    """
+    distance = check_range("distance", distance, 0.0, 1e5, " m")
+    fp = model_footprints(surfaces)
+    if not len(fp):
+        return []
+    merged = shapely.union_all(fp.geometry.buffer(distance / 2).to_numpy())
+    parts = list(getattr(merged, "geoms", [merged]))
+    tree = shapely.STRtree(parts)
+    which = [int(tree.query(g.representative_point(), predicate="intersects")[0]) for g in fp.geometry]
+    groups = pd.Series(fp["building_id"].to_numpy()).groupby(np.asarray(which)).agg(list)
+    return sorted(groups.tolist(), key=len, reverse=True)
+
+
 def model_extent(surfaces, cellsize, margin=10.0):
     """Transform and shape of a north-up grid covering the model plus ``margin`` [m].
 

@@ -104,33 +104,37 @@ def write_cityjsonl(path, doc):
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_citygml(path, buildings, srs="urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::7837"):
-    """A CityGML 2.0 file of {building id: surfaces}."""
+def write_citygml(path, buildings, srs="urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::7837", parts=False):
+    """A CityGML 2.0 file of {building id: surfaces} (each building's surfaces in one BuildingPart if ``parts``)."""
     bl = "http://www.opengis.net/citygml/building/2.0"
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>',
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f'<core:CityModel xmlns:core="http://www.opengis.net/citygml/2.0" xmlns:bldg="{bl}" '
              'xmlns:gml="http://www.opengis.net/gml" xmlns:gen="http://www.opengis.net/citygml/generics/2.0" '
              'xmlns:xAL="urn:oasis:names:tc:ciq:xsdschema:xAL:2.0">',
              f'<gml:boundedBy><gml:Envelope srsName="{srs}" srsDimension="3"/></gml:boundedBy>']
     for bid, surfaces in buildings.items():
-        parts.append(f'<core:cityObjectMember><bldg:Building gml:id="{bid}">'
+        lines.append(f'<core:cityObjectMember><bldg:Building gml:id="{bid}">'
                      '<gen:stringAttribute name="Dachform"><gen:value>Satteldach</gen:value></gen:stringAttribute>'
                      '<bldg:function>31001_1000</bldg:function><bldg:measuredHeight uom="m">11.0</bldg:measuredHeight>'
                      '<bldg:storeysAboveGround>2</bldg:storeysAboveGround>')
+        if parts:
+            lines.append(f'<bldg:consistsOfBuildingPart><bldg:BuildingPart gml:id="{bid}_part">')
         for k, (kind, ring) in enumerate(surfaces):
             pos = " ".join(f"{v:.3f}" for p in np.vstack([ring, ring[:1]]) for v in p)
-            parts.append(f'<bldg:boundedBy><bldg:{SEMANTIC[kind]} gml:id="{bid}_s{k}"><bldg:lod2MultiSurface>'
+            lines.append(f'<bldg:boundedBy><bldg:{SEMANTIC[kind]} gml:id="{bid}_s{k}"><bldg:lod2MultiSurface>'
                          f'<gml:MultiSurface><gml:surfaceMember><gml:Polygon gml:id="{bid}_p{k}"><gml:exterior>'
                          f'<gml:LinearRing><gml:posList srsDimension="3">{pos}</gml:posList></gml:LinearRing>'
                          '</gml:exterior></gml:Polygon></gml:surfaceMember></gml:MultiSurface>'
                          f'</bldg:lod2MultiSurface></bldg:{SEMANTIC[kind]}></bldg:boundedBy>')
-        parts.append('<bldg:address><core:Address><core:xalAddress><xAL:AddressDetails><xAL:Locality>'
+        if parts:
+            lines.append("</bldg:BuildingPart></bldg:consistsOfBuildingPart>")
+        lines.append('<bldg:address><core:Address><core:xalAddress><xAL:AddressDetails><xAL:Locality>'
                      '<xAL:LocalityName>Kaiserslautern</xAL:LocalityName><xAL:Thoroughfare><xAL:ThoroughfareName>'
                      'Hauptstraße</xAL:ThoroughfareName></xAL:Thoroughfare></xAL:Locality></xAL:AddressDetails>'
                      '</core:xalAddress></core:Address></bldg:address>')
-        parts.append("</bldg:Building></core:cityObjectMember>")
-    parts.append("</core:CityModel>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+        lines.append("</bldg:Building></core:cityObjectMember>")
+    lines.append("</core:CityModel>")
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------ readers
@@ -153,6 +157,34 @@ def test_formats_read_alike(tmp_path):
             np.testing.assert_allclose(ext, ring, atol=1e-3)  # open rings, millimetre quantisation
     assert models[0].buildings.set_index("building_id").loc["H1", "function"] == "1000"
     assert models[2].buildings.set_index("building_id").loc["H1", "attributes"]["Dachform"] == "Satteldach"
+
+
+def test_citygml_building_parts_belong_to_their_building(tmp_path):
+    write_citygml(tmp_path / "parts.gml", {"H1": house()}, srs="EPSG:25832", parts=True)
+    m = read_lod2(tmp_path / "parts.gml")
+    assert set(m.surfaces["building_id"]) == {"H1"} and set(m.surfaces["part_id"]) == {"H1_part"}
+    assert len(m.surfaces) == 7 and len(m.buildings) == 1
+
+
+def test_footprints_from_lod2(tmp_path):
+    from solarkataster.io.lod2 import read_lod2_footprints
+
+    write_citygml(tmp_path / "m.gml", {"H1": house(angle=20.0), "H2": house(dx=40.0)})
+    fp, report, model = read_lod2_footprints(tmp_path / "m.gml", "EPSG:25832")
+    assert fp["building_id"].tolist() == ["H1", "H2"] and list(fp.columns) == ["building_id", "geometry"]
+    np.testing.assert_allclose(fp.geometry.area, 200.0, rtol=1e-4)
+    assert report.features == 2 and report.reprojected_from is None and len(model.buildings) == 2
+    fp, report, _ = read_lod2_footprints(tmp_path / "m.gml", "EPSG:3035")
+    assert report.reprojected_from == "EPSG:25832" and fp.crs.to_epsg() == 3035
+
+
+def test_clusters_of_scattered_buildings():
+    s = pd.DataFrame([(b, b, k, f"{b}{i}", f"{b}{i}", r, []) for b, dx in (("A", 0.0), ("B", 40.0), ("C", 600.0))
+                      for i, (k, r) in enumerate(house(dx=dx))],
+                     columns=["building_id", "part_id", "kind", "surface_id", "polygon_id", "exterior", "interiors"])
+    assert L.model_clusters(s, 100.0) == [["A", "B"], ["C"]]
+    assert L.model_clusters(s, 10.0) == [["A"], ["B"], ["C"]] or sorted(map(tuple, L.model_clusters(s, 10.0))) == [
+        ("A",), ("B",), ("C",)]
 
 
 def test_real_models_read():

@@ -371,11 +371,11 @@ def _read_citygml(path):
 
 def _gml_building_surfaces(building, bid, ids, lods):
     """Surface rows of one bldg:Building and its BuildingParts; notes the LoD geometries seen in ``lods``."""
-    rows = []
+    rows, keys = [], []
     parts = [(building, bid)] + [(p, p.get(ids) or f"{bid}-P{k}") for k, p in
                                  enumerate(e for e in building.iter() if _local(e.tag) == "BuildingPart")]
     seen = set()
-    for part, pid in parts:
+    for part, pid in reversed(parts):  # innermost part first: it claims its surfaces
         for el in part.iter():
             ln = _local(el.tag)
             if ln.startswith("lod") and ("Solid" in ln or "Surface" in ln):
@@ -387,11 +387,9 @@ def _gml_building_surfaces(building, bid, ids, lods):
             sid = el.get(ids) or f"{pid}-{kind}{len(rows)}"
             for poly_id, ext, ints in _gml_polygons(el, sid, ids):
                 rows.append((bid, pid, kind, sid, poly_id, ext, ints))
-    # a part's surfaces are also inside the building's tree: keep each once, with the innermost part
-    unique = {}
-    for r in rows:
-        unique[(r[3], r[4])] = r
-    return list(unique.values())
+                keys.append(id(el))
+    order = {id(el): k for k, el in enumerate(building.iter())}  # back to document order
+    return [r for _, r in sorted(zip(keys, rows), key=lambda t: order[t[0]])]
 
 
 # --------------------------------------------------------------------------------------------- CityJSON
@@ -518,3 +516,47 @@ def _address_text(address):
         if isinstance(a, dict):
             out.append(", ".join(str(v) for k, v in a.items() if k != "location" and v not in (None, "")))
     return "; ".join(s for s in out if s) or None
+
+
+# ------------------------------------------------------------------------------------------ footprints
+
+def read_lod2_footprints(path, crs, *, roofs_crs=None):
+    """Read building footprints from an LoD2 file (``--footprints model.gml``) like ``read_footprints``.
+
+    Parameters
+    ----------
+    path : str or Path
+        CityGML or CityJSON file (see :func:`read_lod2`).
+    crs : CRS
+        Target CRS (the raster's).
+    roofs_crs : str, optional
+        CRS of the file when it declares none.
+
+    Returns
+    -------
+    footprints : geopandas.GeoDataFrame
+        ``building_id`` (the model's) and Polygon/MultiPolygon geometry in ``crs``: each building's ground
+        surfaces, else the union of its roof outlines.
+    report : solarkataster.io.vector.FootprintReport
+        With ``id_column`` 'gml:id' (CityGML) or 'CityObjects key' (CityJSON).
+    model : LoD2Model
+        The model read (its ``buildings`` table carries the attributes for ``buildings.geojson``).
+    """
+    from pyproj import CRS
+
+    from ..lod2 import model_footprints
+    from .vector import FootprintReport
+
+    model = read_lod2(path, crs=roofs_crs)
+    fp = model_footprints(model.surfaces, crs=model.crs)
+    report = FootprintReport(path=str(path), features=len(fp),
+                             id_column="gml:id" if model.source["format"] == "CityGML" else "CityObjects key")
+    target = CRS.from_user_input(crs)
+    if not target.equals(model.crs):
+        report.reprojected_from = model.crs.to_string()
+        fp = fp.to_crs(target)
+    counts = fp["footprint_source"].value_counts().to_dict()
+    if counts.get("roofs"):
+        report.repaired.append({"building_id": "*", "reason": f"{counts['roofs']} building(s) without "
+                                                              "GroundSurface: footprint = union of roof outlines"})
+    return fp[["building_id", "geometry"]], report, model
