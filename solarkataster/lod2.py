@@ -755,7 +755,8 @@ def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE
     Parameters
     ----------
     surfaces : pandas.DataFrame or LoD2Model
-        :attr:`solarkataster.io.lod2.LoD2Model.surfaces` in the grid's CRS (see ``LoD2Model.to_crs``).
+        :attr:`solarkataster.io.lod2.LoD2Model.surfaces` in the grid's CRS, or the model itself (then
+        transformed to the grid's CRS).
     grid : Grid
         Surface model for shading: a measured DSM, or one from :func:`rasterise_model`.
     sky : SkyTable
@@ -783,9 +784,10 @@ def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE
         :data:`LOD2_WALL_COLUMNS`, bottom-edge LineString geometry in the grid's CRS; None when
         ``walls=False``.
     """
-    surfaces = getattr(surfaces, "surfaces", surfaces)
     if not isinstance(grid, Grid):
         raise ParameterError("grid must be a solarkataster.grid.Grid (the DSM used for shading)")
+    if hasattr(surfaces, "to_crs"):  # an LoD2Model: bring it into the grid's CRS
+        surfaces = surfaces.to_crs(grid.crs).surfaces
     faces = roof_faces(surfaces)
     faces = faces.set_crs(grid.crs, allow_override=True)
     if len(faces):

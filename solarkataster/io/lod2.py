@@ -230,7 +230,7 @@ def read_lod2(path, crs=None):
         raise LoD2Error(f"{name}: broken XML ({exc}); is the file complete?") from None
     except json.JSONDecodeError as exc:
         raise LoD2Error(f"{name}: broken JSON ({exc.msg} at line {exc.lineno}); is the file complete?") from None
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise LoD2Error(f"{name}: malformed {'CityJSON' if head.startswith(b'{') else 'CityGML'} "
                         f"({type(exc).__name__}: {exc})") from None
     surfaces = pd.DataFrame(rows, columns=SURFACE_COLUMNS)
