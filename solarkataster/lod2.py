@@ -749,7 +749,7 @@ def wall_irradiation(walls, grid, sky, *, albedo=0.2, spacing=1.0, band_height=3
 
 def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE_SPACING, offset=SAMPLE_OFFSET,
                   max_lift=MAX_LIFT, sectors=DEFAULT_SECTORS, wall_spacing=1.0, band_height=3.0,
-                  max_distance=None):
+                  max_distance=None, wall_sky=None):
     """Roof faces and walls of an LoD2 model with their irradiation: the LoD2 counterpart of LiDAR faces.
 
     Parameters
@@ -773,6 +773,8 @@ def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE
         Wall sample grid and storey bands [m].
     max_distance : float, optional
         Horizon search distance [m].
+    wall_sky : SkyTable, optional
+        Sky table for the walls (the cadastre uses finer azimuth bins there); default ``sky``.
 
     Returns
     -------
@@ -801,7 +803,7 @@ def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE
         return faces, None
     wall_table = wall_faces(surfaces).set_crs(grid.crs, allow_override=True)
     if len(wall_table):
-        per_wall = wall_irradiation(wall_table, grid, sky, albedo=albedo, spacing=wall_spacing,
+        per_wall = wall_irradiation(wall_table, grid, wall_sky or sky, albedo=albedo, spacing=wall_spacing,
                                     band_height=band_height, max_distance=max_distance)
         wall_table = wall_table.join(per_wall[["irradiation", "monthly_irradiation", "bands", "sky_view_factor",
                                                "covered_share", "shading_loss"]])
