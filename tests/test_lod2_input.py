@@ -166,6 +166,26 @@ def test_citygml_building_parts_belong_to_their_building(tmp_path):
     assert len(m.surfaces) == 7 and len(m.buildings) == 1
 
 
+@pytest.mark.parametrize("inverted", [False, True])
+def test_surfaces_without_semantics_are_classified(tmp_path, inverted):
+    surfaces = [(k, r[::-1] if inverted else r) for k, r in house(pitch=30.0)]
+    doc = cityjson_doc({"H": surfaces})
+    geom = doc["CityObjects"]["H"]["geometry"][0]
+    doc["CityObjects"]["H"]["geometry"] = [{"type": "Solid", "lod": "2", "boundaries": [geom["boundaries"]]}]
+    (tmp_path / "solid.city.json").write_text(json.dumps(doc))
+    gml = tmp_path / "solid.gml"
+    write_citygml(gml, {"H": surfaces}, srs="EPSG:25832")
+    text = gml.read_text()
+    for kind in ("RoofSurface", "WallSurface", "GroundSurface"):  # the same polygons as an lod2Solid
+        text = text.replace(f"<bldg:{kind} ", "<bldg:Thing ").replace(f"</bldg:{kind}>", "</bldg:Thing>")
+    gml.write_text(text.replace("lod2MultiSurface", "lod2Solid"))
+    for path in (tmp_path / "solid.city.json", gml):
+        m = read_lod2(path)
+        assert m.source["semantics_from_orientation"] == 7
+        assert m.surfaces.groupby("kind").size().to_dict() == {"ground": 1, "roof": 2, "wall": 4}
+        np.testing.assert_allclose(L.roof_faces(m.surfaces)["tilt"], 30.0, atol=0.01)  # mm coordinates
+
+
 def test_footprints_from_lod2(tmp_path):
     from solarkataster.io.lod2 import read_lod2_footprints
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -234,6 +235,11 @@ def read_lod2(path, crs=None):
         raise LoD2Error(f"{name}: malformed {'CityJSON' if head.startswith(b'{') else 'CityGML'} "
                         f"({type(exc).__name__}: {exc})") from None
     surfaces = pd.DataFrame(rows, columns=SURFACE_COLUMNS)
+    derived = int(surfaces["kind"].isna().sum())
+    if derived:
+        log.warning("%s: %d LoD2 surface(s) without semantics: roof, wall and ground told apart by orientation",
+                    name, derived)
+        surfaces = _derive_kinds(surfaces)
     kinds = set(surfaces["kind"])
     if "roof" not in kinds:
         lod = f" (found {meta.get('lods') or 'no LoD2 surfaces'})"
@@ -246,8 +252,45 @@ def read_lod2(path, crs=None):
     if skipped:
         log.warning("%s: %d building(s) without LoD2 surfaces skipped, e.g. %s", name, len(skipped), skipped[0])
     source = {"path": name, "format": meta["format"], "version": meta.get("version"), "crs": horizontal.to_string(),
-              "crs_from": crs_from, "buildings": len(btable), "surfaces": len(surfaces), "skipped": skipped}
+              "crs_from": crs_from, "buildings": len(btable), "surfaces": len(surfaces), "skipped": skipped,
+              "semantics_from_orientation": derived}
     return LoD2Model(surfaces, btable.reset_index(drop=True), horizontal, source)
+
+
+#: Surfaces without semantics: within this angle of vertical a surface is a wall [°]; a downward one within
+#: GROUND_BAND of the building's lowest vertex is ground [m].
+WALL_ANGLE = 10.0
+GROUND_BAND = 0.5
+
+
+def _derive_kinds(surfaces):
+    """Give surfaces without semantics a kind from their orientation (walls, roofs facing up, ground)."""
+    s = surfaces.copy()
+    normal = np.array([_unit_normal(r) for r in s["exterior"]]).reshape(-1, 3)
+    zmin = np.array([r[:, 2].min() for r in s["exterior"]])
+    zmax = np.array([r[:, 2].max() for r in s["exterior"]])
+    base = pd.Series(zmin).groupby(s["building_id"].to_numpy()).transform("min").to_numpy()
+    todo = s["kind"].isna().to_numpy()
+    low = todo & (zmax - base <= GROUND_BAND) & (np.abs(normal[:, 2]) > math.sin(math.radians(WALL_ANGLE)))
+    # a shell oriented inwards has its lowest horizontal surfaces facing up: flip that building's normals
+    inverted = pd.Series(np.where(low, np.sign(normal[:, 2]), 0.0)).groupby(s["building_id"].to_numpy()).transform(
+        "sum").to_numpy() > 0
+    nz = np.where(inverted, -normal[:, 2], normal[:, 2])
+    kind = np.where(np.abs(nz) < math.sin(math.radians(WALL_ANGLE)), "wall",
+                    np.where(nz > 0, "roof", np.where(zmax - base <= GROUND_BAND, "ground", "")))
+    s.loc[todo, "kind"] = kind[todo]
+    s.loc[todo, "surface_id"] = [f"{sid}-{k}" for sid, k in zip(s.loc[todo, "surface_id"], kind[todo])]
+    return s[s["kind"] != ""].reset_index(drop=True)
+
+
+def _unit_normal(ring):
+    p = np.asarray(ring, float) - np.asarray(ring, float).mean(axis=0)
+    q = np.roll(p, -1, axis=0)
+    a = 0.5 * np.array([np.sum((p[:, 1] - q[:, 1]) * (p[:, 2] + q[:, 2])),
+                        np.sum((p[:, 2] - q[:, 2]) * (p[:, 0] + q[:, 0])),
+                        np.sum((p[:, 0] - q[:, 0]) * (p[:, 1] + q[:, 1]))])
+    size = np.linalg.norm(a)
+    return a / size if size > 0 else np.array([0.0, 0.0, 1.0])
 
 
 def _building_record(bid, values):
@@ -388,6 +431,12 @@ def _gml_building_surfaces(building, bid, ids, lods):
             for poly_id, ext, ints in _gml_polygons(el, sid, ids):
                 rows.append((bid, pid, kind, sid, poly_id, ext, ints))
                 keys.append(id(el))
+    if not rows:  # no thematic surfaces: the LoD2 solid or multi-surface, classified by orientation
+        for el in building.iter():
+            if _local(el.tag) in ("lod2Solid", "lod2MultiSurface"):
+                for poly_id, ext, ints in _gml_polygons(el, f"{bid}-lod2", ids):
+                    rows.append((bid, bid, None, poly_id, poly_id, ext, ints))
+                    keys.append(id(el))
     order = {id(el): k for k, el in enumerate(building.iter())}  # back to document order
     return [r for _, r in sorted(zip(keys, rows), key=lambda t: order[t[0]])]
 
@@ -472,18 +521,20 @@ def _cityjson_objects(doc, verts, rows, buildings, lods):
             buildings.append(_building_record(bid, values))
         geoms = obj.get("geometry") or []
         lods.update(str(g.get("lod")) for g in geoms)
-        lod2 = [g for g in geoms if str(g.get("lod", "")).startswith("2") and g.get("semantics")]
+        lod2 = [g for g in geoms if str(g.get("lod", "")).startswith("2")]
         if not lod2:
             continue
-        g = max(lod2, key=_lod_key)
+        with_semantics = [g for g in lod2 if g.get("semantics")]
+        g = max(with_semantics or lod2, key=_lod_key)
         for k, (ring_ids, sem) in enumerate(_cityjson_surfaces(g)):
             kind = SURFACE_KINDS.get(sem.get("type")) if sem else None
-            if kind is None:
+            if kind is None and with_semantics:
                 continue
+            sem = sem or {}
             rings = [verts[np.asarray(r, int)] for r in ring_ids]
             if len(rings[0]) < 3:
                 continue
-            sid = str(sem.get("id") or (sem.get("attributes") or {}).get("id") or f"{oid}-{kind}{k}")
+            sid = str(sem.get("id") or (sem.get("attributes") or {}).get("id") or f"{oid}-{kind or 'surface'}{k}")
             rows.append((bid, oid, kind, sid, f"{oid}#{k}", rings[0], [r for r in rings[1:] if len(r) >= 3]))
 
 
