@@ -572,6 +572,7 @@ def face_samples(faces, grid, *, spacing=SAMPLE_SPACING, offset=SAMPLE_OFFSET, m
     for f, face in enumerate(faces.itertuples(index=False)):
         n = np.array([face.normal_e, face.normal_n, face.normal_u])
         centre = np.asarray(face.rings[0][0], float).mean(axis=0)
+        centre = centre - (centre @ n - face.offset) * n  # onto the face's (merged) plane
         u, w = _plane_basis(n)
         shape = _in_plane(face.rings, centre, u, w)
         h = max(min(spacing, math.sqrt(max(face.area, 0.0) / max(min_samples, 1))), 0.1)

@@ -157,6 +157,8 @@ def test_formats_read_alike(tmp_path):
             np.testing.assert_allclose(ext, ring, atol=1e-3)  # open rings, millimetre quantisation
     assert models[0].buildings.set_index("building_id").loc["H1", "function"] == "1000"
     assert models[2].buildings.set_index("building_id").loc["H1", "attributes"]["Dachform"] == "Satteldach"
+    table = models[2].attribute_table()
+    assert json.loads(table.set_index("building_id").loc["H1", "attributes"]) == {"Dachform": "Satteldach"}
 
 
 def test_citygml_building_parts_belong_to_their_building(tmp_path):
@@ -230,6 +232,7 @@ def test_real_models_read():
     ("urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::7837", 25832),
     ("http://www.opengis.net/def/crs-compound?1=http://www.opengis.net/def/crs/EPSG/0/7837"
      "&2=http://www.opengis.net/def/crs/EPSG/0/25833", 25833),
+    ("https://www.opengis.net/def/crs/EPSG/0/7415", 28992),  # 3D BAG: compound RD New + NAP
     ("urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH", 25832), ("urn:adv:crs:DE_DHDN_3GK3*DE_DHHN92_NH", 31467),
     ("local", None), ("", None)])
 def test_crs_names(text, code):

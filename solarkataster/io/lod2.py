@@ -86,6 +86,19 @@ class LoD2Model:
     crs: object
     source: dict = field(default_factory=dict)
 
+    def attribute_table(self):
+        """Return the building attributes ready for a layer: ``attributes`` as a JSON string, ids as str.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`BUILDING_COLUMNS`, one row per building (join on ``building_id`` into ``buildings``).
+        """
+        t = self.buildings.copy()
+        t["building_id"] = t["building_id"].astype(str)
+        t["attributes"] = [json.dumps(a, ensure_ascii=False, default=str) if a else None for a in t["attributes"]]
+        return t
+
     def to_crs(self, crs):
         """Return the same model with x, y transformed to ``crs`` (heights unchanged)."""
         from pyproj import CRS, Transformer
