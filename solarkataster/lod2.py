@@ -750,7 +750,7 @@ def wall_irradiation(walls, grid, sky, *, albedo=0.2, spacing=1.0, band_height=3
 
 def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE_SPACING, offset=SAMPLE_OFFSET,
                   max_lift=MAX_LIFT, sectors=DEFAULT_SECTORS, wall_spacing=1.0, band_height=3.0,
-                  max_distance=None, wall_sky=None):
+                  max_distance=None, wall_sky=None, min_wall_length=1.0):
     """Roof faces and walls of an LoD2 model with their irradiation: the LoD2 counterpart of LiDAR faces.
 
     Parameters
@@ -776,6 +776,9 @@ def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE
         Horizon search distance [m].
     wall_sky : SkyTable, optional
         Sky table for the walls (the cadastre uses finer azimuth bins there); default ``sky``.
+    min_wall_length : float
+        Walls shorter than this, or lower than :data:`solarkataster.walls.MIN_WALL_HEIGHT`, are left out,
+        as for walls from footprints [m].
 
     Returns
     -------
@@ -802,7 +805,11 @@ def lod2_surfaces(surfaces, grid, sky, *, albedo=0.2, walls=True, spacing=SAMPLE
     faces = faces[FACE_COLUMNS + ["geometry"]]
     if not walls:
         return faces, None
+    from .walls import MIN_WALL_HEIGHT
+
     wall_table = wall_faces(surfaces).set_crs(grid.crs, allow_override=True)
+    wall_table = wall_table[(wall_table["length"] >= min_wall_length)
+                            & (wall_table["height"] >= MIN_WALL_HEIGHT)].reset_index(drop=True)
     if len(wall_table):
         per_wall = wall_irradiation(wall_table, grid, wall_sky or sky, albedo=albedo, spacing=wall_spacing,
                                     band_height=band_height, max_distance=max_distance)

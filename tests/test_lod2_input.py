@@ -420,6 +420,9 @@ def test_unshaded_faces_match_pvlib(tmp_path, site_sky):
     model, grid = _house_scene(tmp_path, {"H": house(pitch=35.0, angle=20.0)})
     faces, walls = L.lod2_surfaces(model, grid, sky)
     assert len(faces) == 2 and len(walls) == 4
+    assert list(faces.columns) == L.FACE_COLUMNS + ["geometry"] and faces.crs == grid.crs
+    assert list(walls.columns) == L.LOD2_WALL_COLUMNS + ["geometry"] and walls.crs == grid.crs
+    assert (faces["source"] == "lod2").all() and faces["face_id"].tolist() == ["H-F01", "H-F02"]
     ref = pvlib_plane(weather, LAT, LON, ALT, faces["tilt"], faces["azimuth"])
     np.testing.assert_allclose(faces["irradiation"], ref, rtol=0.02)
     assert (faces["shading_loss"] < 0.01).all()
