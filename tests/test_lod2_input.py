@@ -472,3 +472,14 @@ def test_real_unshaded_roof_matches_pvlib():
     assert per_face["n_samples"].iloc[0] >= top["area"].iloc[0] * 0.9  # ~1 sample per m²
     ref = pvlib_plane(weather, lat, lon, 115.0, top["tilt"], top["azimuth"])
     np.testing.assert_allclose(per_face["irradiation"], ref, rtol=0.02)
+
+
+def test_lod2_files_are_recognised(tmp_path):
+    from solarkataster.io.lod2 import is_lod2_file
+
+    (tmp_path / "a.json").write_text(json.dumps(cityjson_doc({"H": house()})))
+    (tmp_path / "b.json").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    (tmp_path / "c.geojson").write_text("{}")
+    assert is_lod2_file(tmp_path / "a.json") and not is_lod2_file(tmp_path / "b.json")
+    assert not is_lod2_file(tmp_path / "c.geojson") and not is_lod2_file(tmp_path / "d.gpkg")
+    assert is_lod2_file("x.gml") and is_lod2_file("x.city.jsonl")
