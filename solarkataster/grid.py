@@ -14,7 +14,7 @@ from .errors import CRSError, RasterError
 
 #: Largest departure of the projection's scale factor from 1 that is accepted (1 %): a transverse
 #: Mercator zone stays within 0.1 % over its 6° width, while Web Mercator's factor is 1/cos(latitude)
-#: (1.52 at 49° N), which makes lengths 52 % and areas 131 % too large and tilts too steep.
+#: (1.52 at 49° N), which makes lengths 52 % and areas 131 % too large and roofs too flat.
 MAX_SCALE_DEPARTURE = 0.01
 
 
