@@ -343,7 +343,7 @@ def test_missing_or_corrupt_folder_is_a_startup_error(tmp_path):
                                           '"coordinates": [[[0, 0], [1]]]}}]}')
     with pytest.raises(ResultsError, match="geometry"):
         create_app(folder, preload=True)
-    with pytest.raises(ParameterError, match="max-features"):
+    with pytest.raises(ParameterError, match="max_features"):
         create_app(write_results(tmp_path / "ok", n_x=1, n_y=1), max_features=0)
 
 

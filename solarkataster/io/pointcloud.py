@@ -82,8 +82,9 @@ def las_crs(header, path, crs=None):
         declared = None
     chosen = resolve_crs(declared, crs, what=str(path))
     if chosen is None:
-        raise CRSError(f"{path}: LAS header has no CRS (no WKT or GeoTIFF-keys VLR); assign one (solarkataster "
-                       "--crs EPSG:25832, or pdal translate in.laz out.laz --writers.las.a_srs=EPSG:25832)")
+        raise CRSError(f"{path}: LAS header has no CRS (no WKT or GeoTIFF-keys VLR); assign one "
+                       "(--crs EPSG:25832 on the command line, or pdal translate in.laz out.laz "
+                       "--writers.las.a_srs=EPSG:25832)")
     return check_projected(chosen, what=str(path))
 
 

@@ -138,14 +138,15 @@ def _with_crs(gdf, assigned, name):
             # definition, but many files in a national projection omit it
             if assigned is None:
                 raise CRSError(f"{name}: coordinates ({x0:.0f}, {y0:.0f}) are not longitude/latitude although "
-                               f"the layer's CRS is {declared.name}; give the CRS of its coordinates (--crs) "
+                               f"the layer's CRS is {declared.name}; give the CRS of its coordinates (--crs on the "
+                               "command line) "
                                "or reproject it (ogr2ogr -s_srs EPSG:25832 -t_srs EPSG:4326)")
             log.warning("%s: coordinates are not longitude/latitude; the assigned CRS replaces the layer's "
                         "default %s", name, declared.name)
             declared = None
     chosen = resolve_crs(declared, assigned, what=name)
     if chosen is None:
-        raise CRSError(f"{name}: footprints have no CRS; assign one (--crs EPSG:25832 or "
+        raise CRSError(f"{name}: footprints have no CRS; assign one (--crs EPSG:25832 on the command line, or "
                        "ogr2ogr -a_srs EPSG:25832)")
     if declared is None:
         gdf = gdf.set_crs(chosen, allow_override=True)

@@ -41,9 +41,9 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     from ..errors import ParameterError
 
     if int(max_features) < 1:
-        raise ParameterError(f"--max-features={max_features} must be at least 1")
+        raise ParameterError(f"max_features={max_features} must be at least 1")
     if basemap_url and not basemap_url.startswith(("http://", "https://")):
-        raise ParameterError(f"--basemap={basemap_url!r} must be an http(s) tile URL template "
+        raise ParameterError(f"basemap_url={basemap_url!r} must be an http(s) tile URL template "
                              f"like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
     store = ResultsStore(results_dir)
     if preload:
