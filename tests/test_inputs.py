@@ -249,3 +249,16 @@ def test_run_with_assigned_crs_writes_readable_outputs(tmp_path, umask_022):
     assert files
     modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert set(modes.values()) == {"0o644"}, modes
+
+
+def test_crs_with_several_dsms(tmp_path):
+    """Several DSMs are mosaicked from their declared CRSs: --crs must agree, and cannot fill a missing one."""
+    a = _write_crop(tmp_path / "a.tif", TOWN_DSM, Window(0, 0, 40, 40))
+    b = _write_crop(tmp_path / "b.tif", TOWN_DSM, Window(40, 0, 40, 40))
+    bare = _write_crop(tmp_path / "bare.tif", TOWN_DSM, Window(40, 0, 40, 40), crs=None)
+    out = tmp_path / "out"
+    result, text = invoke("run", a, b, "--out", out, "--crs", "EPSG:25833")
+    assert result.exit_code == 2 and "a.tif: declares CRS ETRS89 / UTM zone 32N" in text, text
+    result, text = invoke("run", a, bare, "--out", out, "--crs", "EPSG:25832")
+    assert result.exit_code == 2 and "bare.tif: has no CRS" in text and "gdal_edit.py -a_srs EPSG:25832" in text
+    assert not out.exists() or not any(out.iterdir())
