@@ -43,7 +43,7 @@ def check_range(name, value, low, high, unit="", inclusive=True):
     Parameters
     ----------
     name : str
-        Parameter name as the user typed it (``--albedo``).
+        Parameter name as the function takes it (``albedo``); the CLI's flags carry the same names.
     value : float
     low, high : float
         Allowed range.

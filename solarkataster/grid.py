@@ -12,6 +12,11 @@ from affine import Affine
 
 from .errors import CRSError, RasterError
 
+#: Largest departure of the projection's scale factor from 1 that is accepted (1 %): a transverse
+#: Mercator zone stays within 0.1 % over its 6° width, while Web Mercator's factor is 1/cos(latitude)
+#: (1.52 at 49° N), which makes lengths 52 % and areas 131 % too large and roofs too flat.
+MAX_SCALE_DEPARTURE = 0.01
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -56,6 +61,7 @@ class Grid:
 
     @property
     def shape(self):
+        """Raster shape (rows, cols) [px]."""
         return self.z.shape
 
     @property
@@ -86,7 +92,7 @@ class Grid:
         return float(lon), float(lat)
 
     def window(self, row0, row1, col0, col1, halo=0):
-        """A sub-grid of rows ``row0:row1`` and columns ``col0:col1`` (halo included by the caller)."""
+        """Return the sub-grid of rows ``row0:row1`` and columns ``col0:col1`` (halo included by the caller)."""
         t = self.transform * Affine.translation(col0, row0)
         return Grid(self.z[row0:row1, col0:col1], t, self.crs, halo=halo, source=self.source)
 
@@ -105,3 +111,149 @@ def check_projected(crs, what="raster"):
     if unit not in ("metre", "meter", "m"):
         raise CRSError(f"{what} CRS {c.name} has units '{unit}'; metres are required")
     return c
+
+
+def _horizontal(crs):
+    """Return the horizontal part of a CRS (the first member of a compound CRS), as a pyproj CRS."""
+    from pyproj import CRS
+
+    c = CRS.from_user_input(crs)
+    if c.is_compound and c.sub_crs_list:
+        c = c.sub_crs_list[0]
+    return c
+
+
+def local_utm_epsg(longitude, latitude):
+    """EPSG code of the UTM zone a location lies in: ETRS89 (258NN) in Europe, WGS 84 (326NN/327NN) elsewhere.
+
+    Parameters
+    ----------
+    longitude, latitude : float
+        Location [°] (WGS84).
+
+    Returns
+    -------
+    str
+        For example ``"EPSG:25832"`` for Karlsruhe, ``"EPSG:32618"`` for New York.
+    """
+    zone = int((float(longitude) + 180.0) // 6.0) % 60 + 1
+    if 28 <= zone <= 38 and 34.0 <= latitude <= 72.0 and -16.0 <= longitude <= 45.0:  # ETRS89 / UTM
+        return f"EPSG:{25800 + zone}"
+    return f"EPSG:{(32600 if latitude >= 0 else 32700) + zone}"
+
+
+def scale_factor(crs, x, y):
+    """Return the projection's meridional and parallel scale factors at a point.
+
+    Parameters
+    ----------
+    crs : CRS or str
+        A projected CRS.
+    x, y : float
+        Map coordinates [m] in ``crs``.
+
+    Returns
+    -------
+    meridional, parallel : float
+        Scale factors along the meridian and the parallel [-]: 1 means a map metre is a metre on the
+        ellipsoid. Web Mercator has 1/cos(latitude) for both.
+    longitude, latitude : float
+        The point [°] on the CRS's own datum.
+
+    Notes
+    -----
+    Uses PROJ's numerical derivatives through :meth:`pyproj.Proj.get_factors`.
+    """
+    from pyproj import Proj
+
+    proj = Proj(_horizontal(crs))
+    lon, lat = proj(float(x), float(y), inverse=True)
+    factors = proj.get_factors(lon, lat)
+    return float(factors.meridional_scale), float(factors.parallel_scale), float(lon), float(lat)
+
+
+def check_scale_factor(crs, x, y, what="raster", tolerance=MAX_SCALE_DEPARTURE):
+    """Raise :class:`CRSError` when ``crs`` distorts lengths at ``(x, y)`` by more than ``tolerance``.
+
+    Slopes, areas and horizon angles are computed in map units as if they were metres on the ground, which
+    holds only where the projection's scale factor is close to 1.
+
+    Parameters
+    ----------
+    crs : CRS or str
+        Projected CRS of the input.
+    x, y : float
+        A representative point [m] in ``crs``, usually the raster's centre.
+    what : str
+        The input named in the message (its path).
+    tolerance : float
+        Largest accepted ``|scale factor - 1|`` [-].
+
+    Returns
+    -------
+    float
+        The scale factor farthest from 1 (meridional or parallel) [-]; 1.0 when PROJ cannot tell.
+
+    Raises
+    ------
+    CRSError
+        The scale factor departs from 1 by more than ``tolerance``; the message names it and the local UTM
+        zone's EPSG code.
+    """
+    try:
+        h, k, lon, lat = scale_factor(crs, x, y)
+    except Exception:  # noqa: BLE001 - a CRS PROJ cannot invert: nothing to check
+        return 1.0
+    if not (np.isfinite(h) and np.isfinite(k)):
+        return 1.0
+    worst = h if abs(h - 1) >= abs(k - 1) else k
+    if abs(worst - 1) > tolerance:
+        utm = local_utm_epsg(lon, lat)
+        wgs = f"EPSG:{(32600 if lat >= 0 else 32700) + int(utm[-2:])}"
+        alt = f" or {wgs}" if wgs != utm else ""
+        where = f"{abs(lat):.2f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.2f}° {'E' if lon >= 0 else 'W'}"
+        raise CRSError(f"{what}: CRS {_horizontal(crs).name} has a scale factor of {worst:.3f} at its centre "
+                       f"({where}), so lengths would be off by {100 * (worst - 1):+.1f} % "
+                       f"and areas by {100 * (h * k - 1):+.1f} %; reproject it to the local UTM zone, {utm}{alt}, "
+                       f"first (e.g. gdalwarp -t_srs {utm})")
+    return float(worst)
+
+
+def resolve_crs(declared, assigned, what="input"):
+    """Choose the CRS of an input: the one it declares, or the assigned one where it declares none.
+
+    Parameters
+    ----------
+    declared : CRS, str or None
+        The CRS the file carries (None or empty when it has none).
+    assigned : CRS, str or None
+        A CRS the user assigns to inputs that lack one (the command line's ``--crs``).
+    what : str
+        The input named in messages (its path).
+
+    Returns
+    -------
+    pyproj.CRS or None
+        ``declared`` when it is set, else ``assigned`` (None when both are missing).
+
+    Raises
+    ------
+    CRSError
+        Both are set and differ: a declared CRS is never overridden silently.
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjCRSError
+
+    try:
+        chosen = CRS.from_user_input(assigned) if assigned not in (None, "") else None
+    except ProjCRSError as exc:
+        raise CRSError(f"assigned CRS {assigned!r} is not a CRS PROJ knows ({exc}); give e.g. EPSG:25832") \
+            from None
+    if declared is None or str(declared) == "":
+        return chosen
+    have = CRS.from_user_input(declared)
+    if chosen is not None and not _horizontal(have).equals(_horizontal(chosen), ignore_axis_order=True):
+        raise CRSError(f"{what}: declares CRS {have.name}, which differs from the assigned {chosen.name} "
+                       f"({chosen.to_string()}); a declared CRS is never overridden: drop the assigned CRS, or "
+                       "reproject the file (gdalwarp -t_srs / ogr2ogr -t_srs)")
+    return have

@@ -115,3 +115,37 @@ def test_geographic_crs_is_rejected(tmp_path):
     path = write_las(tmp_path / "geo.las", x, y, z, cls, w, crs=header_crs)
     with pytest.raises(CRSError, match="geo.las"):
         rasterize_las(path)
+
+
+def test_assigned_crs_fills_a_missing_one(tmp_path):
+    """Many national LAS/LAZ tiles carry no CRS: an assigned one is used, with the same heights."""
+    bare = write_las(tmp_path / "nocrs.las", *make_points(), crs=None)
+    tagged = write_las(tmp_path / "tagged.las", *make_points())
+    dsm, dtm = rasterize_las(bare, resolution=0.5, bounds=(X0, Y0, X0 + 10, Y0 + 10), crs="EPSG:25832")
+    ref, _ = rasterize_las(tagged, resolution=0.5, bounds=(X0, Y0, X0 + 10, Y0 + 10))
+    assert CRS.from_user_input(dsm.crs).to_epsg() == 25832
+    np.testing.assert_array_equal(dsm.z, ref.z)
+    # a declared CRS equal to the assigned one is fine; a different one is never overridden
+    same, _ = rasterize_las(tagged, resolution=0.5, bounds=(X0, Y0, X0 + 10, Y0 + 10), crs="EPSG:25832")
+    assert CRS.from_user_input(same.crs).to_epsg() == 25832
+    with pytest.raises(CRSError, match=r"tagged.las: declares CRS ETRS89 / UTM zone 32N.*differs.*UTM zone 33N"):
+        rasterize_las(tagged, resolution=0.5, crs="EPSG:25833")
+
+
+def test_distorting_crs_is_rejected(tmp_path):
+    """A point cloud in Web Mercator: lengths 1.6 times too long at 51.4° N; the error names the factor."""
+    x, y, z, cls, w = make_points()
+    from pyproj import Transformer
+
+    to_merc = Transformer.from_crs("EPSG:25832", "EPSG:3857", always_xy=True)
+    mx, my = to_merc.transform(x, y)
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.scales = np.array([0.001, 0.001, 0.001])
+    header.offsets = np.array([mx.min(), my.min(), 0.0])
+    header.add_crs(CRS.from_user_input("EPSG:3857"))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z, las.classification = mx, my, z, cls
+    las.write(tmp_path / "merc.las")
+    with pytest.raises(CRSError, match=r"merc.las: CRS WGS 84 / Pseudo-Mercator has a scale factor of 1\.60\d.*"
+                                       r"EPSG:25832"):
+        rasterize_las(tmp_path / "merc.las", resolution=0.5)

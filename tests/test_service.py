@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -9,9 +10,8 @@ import warnings
 
 import pytest
 import shapely
-from shapely.geometry import box, shape
-
 from results_fixture import CENTER_LAT, CENTER_LON, load_features, write_results
+from shapely.geometry import box, shape
 
 with warnings.catch_warnings():  # starlette nags about httpx vs httpx2; irrelevant here
     warnings.simplefilter("ignore")
@@ -343,7 +343,7 @@ def test_missing_or_corrupt_folder_is_a_startup_error(tmp_path):
                                           '"coordinates": [[[0, 0], [1]]]}}]}')
     with pytest.raises(ResultsError, match="geometry"):
         create_app(folder, preload=True)
-    with pytest.raises(ParameterError, match="max-features"):
+    with pytest.raises(ParameterError, match="max_features"):
         create_app(write_results(tmp_path / "ok", n_x=1, n_y=1), max_features=0)
 
 
@@ -375,3 +375,89 @@ def test_cli_help_is_fast_and_serve_reports_bad_folder(tmp_path):
     assert r.exit_code == 0 and "--max-features" in r.output and "--cors-origin" in r.output
     r = runner.invoke(cli, ["serve", str(tmp_path)])
     assert r.exit_code == 2 and "roofs.geojson" in r.output
+
+
+# ------------------------------------------------------------------------ no server paths, offline docs
+
+def _with_server_paths(folder, inputs_dir):
+    """Give the fixture's provenance what a real run writes: absolute input paths in run.json and metadata."""
+    dsm, weather, footprints = (str(inputs_dir / n) for n in ("dsm.tif", "try2010.dat", "footprints.gpkg"))
+    run = json.loads((folder / "run.json").read_text())
+    run["inputs"] = [{"path": dsm, "sha256": "0" * 64}, {"path": footprints, "sha256": "1" * 64}]
+    run["weather_source"] = {"name": f"DWD TRY {weather}", "path": weather}
+    run["cadastre"] = {"ground": f"DTM {inputs_dir / 'dtm.tif'} (resampled)",
+                       "footprints": {"path": footprints, "outside_raster": {"count": 1, "ids": ["x"]}},
+                       "out_dir": str(folder), "layer": str(folder / "roofs.geojson")}
+    (folder / "run.json").write_text(json.dumps(run))
+    roofs = json.loads((folder / "roofs.geojson").read_text())
+    roofs["metadata"]["provenance"]["inputs"] = run["inputs"]
+    roofs["metadata"]["weather"] = {"source": weather}
+    (folder / "roofs.geojson").write_text(json.dumps(roofs))
+    return [dsm, weather, footprints, str(inputs_dir), str(folder)]
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+ABSOLUTE = re.compile(r"(?<![\w:/.])/(?:[\w.-]+/)+[\w.-]*")  # /a/b or /a/b/ (not kWh/m²/a, not URLs)
+
+
+def test_no_server_path_in_any_response(tmp_path):
+    folder = write_results(tmp_path / "srv" / "results", n_x=2, n_y=2)
+    secrets = _with_server_paths(folder, tmp_path / "srv" / "inputs")
+    client = TestClient(create_app(folder))
+    building_id = load_features(folder, "buildings")[0]["properties"]["building_id"]
+    paths = ("/api/meta", "/health", "/api/buildings/nope", "/api/roofs?bbox=7,49,8,50",
+             f"/api/buildings/{building_id}", f"/api/point?lon={CENTER_LON}&lat={CENTER_LAT}")
+    responses = [client.get(p) for p in paths]
+    (folder / "walls.geojson").write_text("not json")  # a server-side failure names the file
+    client = TestClient(create_app(folder))  # lazy: walls not parsed yet
+    responses.append(client.get("/api/walls", params={"bbox": "7,49,8,50"}))
+    (folder / "buildings.geojson").unlink()
+    responses.append(client.get("/health"))
+    assert [r.status_code for r in responses] == [200, 200, 404, 200, 200, 200, 503, 503]
+    for r in responses:
+        for s in secrets:
+            assert s not in r.text, (r.url, s)
+        for text in _strings(r.json()):
+            assert not ABSOLUTE.search(text), (r.url, text)
+    meta, missing, broken = responses[0].json(), responses[2].json(), responses[6].json()
+    assert meta["provenance"]["inputs"][0]["path"] == "dsm.tif"  # input files by name
+    assert "results" in missing["detail"]  # the folder by its name
+    assert broken["detail"].startswith("walls.geojson: ")  # results files relative to the folder
+
+
+def test_public_paths_rules(tmp_path):
+    from solarkataster.service.errors import public_paths
+
+    root = tmp_path / "out"
+    assert public_paths(f"{root}/tiles/3/roofs.geojson: bad", root) == "tiles/3/roofs.geojson: bad"
+    assert public_paths(f"no building in {root}.", root) == "no building in out."
+    assert public_paths("DTM /data/nrw/dtm_1m.tif (resampled)", root) == "DTM dtm_1m.tif (resampled)"
+    assert public_paths({"p": ["C:\\data\\dsm.tif"]}, root) == {"p": ["dsm.tif"]}
+    for kept in ("kWh/m²/a", "W/m2", "https://tile.example.org/{z}/{x}/{y}.png", "tiles/3/x.tif", 0.5, None):
+        assert public_paths(kept, root) == kept
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_work_offline(client, page):
+    """The API docs reference only assets this server serves (Swagger UI/ReDoc from an installed package)."""
+    r = client.get(page)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    refs = re.findall(r"""(?:src|href)=["']([^"']+)["']""", r.text)
+    assert refs, r.text
+    for ref in refs:
+        assert ref.startswith("/") and not ref.startswith("//"), ref  # same origin, no CDN
+        asset = client.get(ref)
+        assert asset.status_code == 200 and len(asset.content) > 1000, ref
+    assert "http://" not in r.text and "https://" not in r.text
+    assert "/openapi.json" in r.text

@@ -33,27 +33,27 @@ HELP = {
 
 
 class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command runs or shows its help."""
+
     def list_commands(self, ctx):
+        """Return the command names, sorted."""
         return sorted(COMMANDS)
 
     def get_command(self, ctx, name):
+        """Import and return the command ``name`` (None for an unknown name)."""
         if name not in COMMANDS:
             return None
         module, attr = COMMANDS[name].split(":")
-        try:
-            mod = importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:  # command not built yet
-            if exc.name and exc.name.startswith(__name__):
-                return None
-            raise
-        return getattr(mod, attr)
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 
     def format_commands(self, ctx, formatter):
+        """List the commands with their one-line help from :data:`HELP`, without importing them."""
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        """Run the command; a :class:`~solarkataster.errors.SolarkatasterError` becomes one line and exit 2."""
         from ..errors import SolarkatasterError
 
         try:
@@ -73,4 +73,5 @@ def cli(verbose):
 
 
 def main():
+    """Entry point of the ``solarkataster`` script."""
     cli(prog_name="solarkataster")

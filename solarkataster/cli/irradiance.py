@@ -10,7 +10,7 @@ from . import options
 
 
 def progress_bar(desc):
-    """A tqdm-backed ``progress(done, total)`` callback, silent when stderr is not a terminal."""
+    """Return a tqdm-backed ``progress(done, total)`` callback, silent when stderr is not a terminal."""
     from tqdm import tqdm
 
     state = {}
@@ -31,19 +31,21 @@ def progress_bar(desc):
 @click.argument("dsm", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder.")
+@options.crs
 @options.engine_options
-def irradiance(dsm, out_dir, weather, year, albedo, sectors, max_distance, linke, step, sky_model):
+def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, linke, step, sky_model):
     """Annual and monthly irradiation rasters from a surface model.
 
     Writes OUT/irradiation.tif (bands global, beam, diffuse, reflected [kWh/m²/a]),
     OUT/irradiation_monthly.tif (12 bands of monthly global [kWh/m²]), OUT/sky_view_factor.tif and
     OUT/run.json (provenance).
     """
+    from ..io.raster import read_surface
     from ..pipeline import EngineOptions, compute_irradiance, write_irradiance
 
     opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
                          sky_model=sky_model)
-    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=opts,
+    result = compute_irradiance(read_surface(dsm, crs=crs), weather=weather, year=year, linke=linke, options=opts,
                                 progress=progress_bar("irradiance"))
     write_irradiance(result, out_dir)
     click.echo(f"wrote {out_dir}/irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif, run.json "
@@ -54,9 +56,10 @@ def irradiance(dsm, out_dir, weather, year, albedo, sectors, max_distance, linke
 @click.argument("dsm", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output GeoTIFF, one band per sector.")
+@options.crs
 @options.sectors
 @options.max_distance
-def horizon(dsm, out_file, sectors, max_distance):
+def horizon(dsm, out_file, crs, sectors, max_distance):
     """Horizon elevation angles [°] per azimuth sector.
 
     Band k holds the horizon along azimuth k*360/N clockwise from north.
@@ -66,7 +69,7 @@ def horizon(dsm, out_file, sectors, max_distance):
     from ..pipeline import EngineOptions
 
     opts = EngineOptions(sectors=DEFAULT_SECTORS if sectors is None else sectors, max_distance=max_distance)
-    grid = read_surface(dsm)
+    grid = read_surface(dsm, crs=crs)
     hor = horizon_angles(grid.z, grid.cellsize, opts.sectors, opts.max_distance, progress=progress_bar("horizon"),
                          anchor=grid_anchor(grid.transform))
     names = [f"azimuth_{a:g}" for a in sector_azimuths(opts.sectors)]

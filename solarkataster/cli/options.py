@@ -28,3 +28,28 @@ def engine_options(f):
     for opt in reversed([weather, year, albedo, sectors, max_distance, linke, step, sky_model]):
         f = opt(f)
     return f
+
+
+# ----------------------------------------------------------------------------- inputs (CRS assignment)
+
+def _check_crs(ctx, param, value):
+    """Validate ``--crs`` with PROJ now, so a typo is a usage error (exit 2) before any input is read."""
+    if value is None:
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjCRSError
+
+    try:
+        c = CRS.from_user_input(value)
+    except ProjCRSError:
+        raise click.BadParameter(f"{value!r} is not a CRS PROJ knows; give e.g. EPSG:25832") from None
+    if not c.is_projected:
+        raise click.BadParameter(f"{value!r} ({c.name}) is not a projected CRS; give one in metres, "
+                                 "e.g. EPSG:25832")
+    return value
+
+
+crs = click.option(
+    "--crs", "crs", default=None, metavar="EPSG", callback=_check_crs,
+    help="CRS of inputs that declare none (rasters, LAS/LAZ, footprints), e.g. EPSG:25832. A CRS an input "
+         "declares is kept; a different --crs is an error.")

@@ -10,7 +10,7 @@ from .irradiance import progress_bar
 
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
-         sky_model, walls):
+         sky_model, walls, crs=None):
     from ..cadastre import CadastreOptions, run_cadastre
     from ..errors import ParameterError
     from ..pipeline import EngineOptions
@@ -18,11 +18,20 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
     if len(dsms) > 1:
         from ..io.tiles import mosaic_grid  # several tiles of one scene: read them as one raster
 
+        if crs is not None:
+            _check_declared_crs(dsms, crs)
         dsm = mosaic_grid(dsms)
     elif len(dsms) == 1:
         dsm = dsms[0]
     else:
         raise ParameterError("give at least one surface model (DSM)")
+    if crs is not None:  # inputs without a CRS get the assigned one; the core takes them as read
+        from ..io.raster import read_surface
+        from ..io.vector import read_footprint_layer
+
+        dsm = read_surface(dsm, crs=crs) if not hasattr(dsm, "z") else dsm
+        dtm = read_surface(dtm, crs=crs) if dtm is not None else None
+        footprints = read_footprint_layer(footprints, crs=crs) if footprints is not None else None
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
                                                 step_minutes=step, sky_model=sky_model), walls=walls)
     return run_cadastre(dsm, out_dir, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather,
@@ -52,16 +61,17 @@ def _summary(result, out_dir):
 @click.option("--dtm", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Terrain model (default: a ground filter of the DSM).")
 @click.option("--walls/--no-walls", default=True, show_default=True, help="Compute facades.")
+@options.crs
 @options.engine_options
-def run(dsms, out_dir, footprints, id_column, dtm, walls, weather, year, albedo, sectors, max_distance, linke,
+def run(dsms, out_dir, footprints, id_column, dtm, walls, crs, weather, year, albedo, sectors, max_distance, linke,
         step, sky_model):
-    """The cadastre from surface models: roof faces, walls and buildings with PV potential.
+    """Compute the cadastre from surface models: roof faces, walls and buildings with PV potential.
 
     Writes OUT/roofs.geojson, walls.geojson, buildings.geojson, solarkataster.gpkg, the engine's
     rasters (irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif), overview.png and run.json.
     """
     result = _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance,
-                  linke, step, sky_model, walls)
+                  linke, step, sky_model, walls, crs)
     click.echo(_summary(result, out_dir))
 
 
@@ -83,6 +93,25 @@ def demo(out_dir, weather, year):
                   sample / "town_dtm.tif", weather, year, 0.2, None, None, None, 10, "perez", True)
     click.echo(_summary(result, out_dir))
     click.echo(f"view it: solarkataster serve {out_dir}")
+
+
+def _check_declared_crs(paths, crs):
+    """Several DSMs are read as one mosaic, which needs a declared CRS in each; ``crs`` must agree with it."""
+    import rasterio
+
+    from ..errors import CRSError
+    from ..grid import resolve_crs
+
+    for p in paths:
+        try:
+            with rasterio.open(p) as ds:
+                declared = ds.crs
+        except rasterio.errors.RasterioIOError:
+            continue  # the mosaic reader names the unreadable file
+        if declared is None:
+            raise CRSError(f"{p}: has no CRS; a CRS can be assigned to a single DSM only, so assign it to each "
+                           f"tile (gdal_edit.py -a_srs {crs} {p})")
+        resolve_crs(declared, crs, what=str(p))
 
 
 def _sample_dir():

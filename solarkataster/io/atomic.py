@@ -1,4 +1,10 @@
-"""Atomic file writes: a crash mid-write never leaves a partial output under the final name."""
+"""Atomic file writes: a crash mid-write never leaves a partial output under the final name.
+
+The temporary file comes from :func:`tempfile.mkstemp`, which creates it readable by its owner only
+(0600). Before the rename it gets the mode an ordinary ``open(path, "w")`` would have given it,
+``0666 & ~umask`` (0644 under the usual umask 022), so a web server running as another user can read the
+outputs.
+"""
 from __future__ import annotations
 
 import os
@@ -29,6 +35,7 @@ def atomic_write(path, write, suffix=""):
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~process_umask())
         os.replace(tmp, path)
     except BaseException:
         for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm", tmp + ".aux.xml"):
@@ -36,6 +43,24 @@ def atomic_write(path, write, suffix=""):
                 os.remove(leftover)
         raise
     return path
+
+
+def process_umask() -> int:
+    """Return the process's file mode creation mask (e.g. ``0o022``).
+
+    Read from ``/proc/self/status`` where the kernel reports it (Linux 4.7+), since setting and restoring
+    the mask with :func:`os.umask` briefly changes it for every thread of the process.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path, text):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CRSError, InputError, ParameterError
-from ..grid import Grid, check_projected
+from ..grid import Grid, check_projected, check_scale_factor, resolve_crs
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ CHUNK_POINTS = 2_000_000
 
 
 def read_las_header(path):
-    """The header of a LAS/LAZ file (no points read)."""
+    """Read the header of a LAS/LAZ file (no points read)."""
     import laspy
 
     path = Path(path)
@@ -47,24 +47,45 @@ def read_las_header(path):
         raise InputError(f"{path}: not a readable LAS/LAZ file ({exc})") from None
 
 
-def las_crs(header, path):
-    """Projected CRS of a LAS header (OGC WKT VLR or GeoTIFF keys).
+def las_crs(header, path, crs=None):
+    """Projected CRS of a LAS header (OGC WKT VLR or GeoTIFF keys), or the assigned one where it has none.
+
+    Parameters
+    ----------
+    header : laspy.LasHeader
+        The file's header.
+    path : str or Path
+        The file (named in messages).
+    crs : str or CRS, optional
+        CRS assigned to a file whose header declares none (many national tiles carry none). A header that
+        declares one keeps it, and a different ``crs`` is an error. Where the header's CRS records cannot
+        be parsed, the assigned CRS is used with a warning.
+
+    Returns
+    -------
+    pyproj.CRS
 
     Raises
     ------
     CRSError
-        The header carries no CRS, or a geographic one.
+        The header carries no CRS and none is assigned, a geographic one, or one that differs from ``crs``.
     """
     try:
-        crs = header.parse_crs()
+        declared = header.parse_crs()
     except Exception as exc:  # noqa: BLE001
-        raise CRSError(f"{path}: the CRS records of the LAS header cannot be parsed ({exc}); rewrite the file "
-                       "with its CRS (pdal translate --writers.las.a_srs=EPSG:25832)") from None
-    if crs is None:
+        if crs is None:
+            raise CRSError(f"{path}: the CRS records of the LAS header cannot be parsed ({exc}); assign a CRS "
+                           "or rewrite the file with its CRS (pdal translate --writers.las.a_srs=EPSG:25832)") \
+                from None
+        log.warning("%s: the CRS records of the LAS header cannot be parsed (%s); using the assigned %s",
+                    path, exc, crs)
+        declared = None
+    chosen = resolve_crs(declared, crs, what=str(path))
+    if chosen is None:
         raise CRSError(f"{path}: LAS header has no CRS (no WKT or GeoTIFF-keys VLR); assign one "
-                       "(pdal translate in.laz out.laz --writers.las.a_srs=EPSG:25832 or las2las -epsg 25832)")
-    check_projected(crs, what=str(path))
-    return crs
+                       "(--crs EPSG:25832 on the command line, or pdal translate in.laz out.laz "
+                       "--writers.las.a_srs=EPSG:25832)")
+    return check_projected(chosen, what=str(path))
 
 
 def _grid_shape(bounds, resolution):
@@ -76,7 +97,7 @@ def _grid_shape(bounds, resolution):
     return rows, cols
 
 
-def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0):
+def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=None):
     """Rasterise LAS/LAZ files into a DSM (highest non-noise return) and a DTM (ground class).
 
     Parameters
@@ -91,6 +112,8 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0):
         outward to multiples of ``resolution``.
     max_hole_area : float
         Largest hole in the DSM [m²] that is filled from its neighbours; larger holes stay NaN.
+    crs : str or CRS, optional
+        CRS assigned to files whose header declares none; see :func:`las_crs`.
 
     Returns
     -------
@@ -101,7 +124,8 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0):
     Raises
     ------
     CRSError
-        A file has no CRS or files disagree.
+        A file has no CRS (and none is assigned), files disagree, or the CRS's scale factor at the centre
+        departs from 1 by more than 1 %.
     InputError
         A file cannot be read.
     """
@@ -114,9 +138,9 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0):
     if not paths:
         raise ParameterError("rasterize_las: no files given")
     if not (resolution > 0):
-        raise ParameterError(f"--resolution={resolution}: must be > 0 m")
+        raise ParameterError(f"resolution={resolution}: must be > 0 m")
     headers = [read_las_header(p) for p in paths]
-    crss = [las_crs(h, p) for h, p in zip(headers, paths)]
+    crss = [las_crs(h, p, crs) for h, p in zip(headers, paths)]
     for c, p in zip(crss[1:], paths[1:]):
         if not c.equals(crss[0], ignore_axis_order=True):
             raise CRSError(f"{p}: CRS {c.name} differs from {crss[0].name} of {paths[0]}; reproject it first")
@@ -129,6 +153,7 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0):
         if bounds[2] - bounds[0] < 3 * r or bounds[3] - bounds[1] < 3 * r:
             bounds = (bounds[0], bounds[1], max(bounds[2], bounds[0] + 3 * r), max(bounds[3], bounds[1] + 3 * r))
     left, bottom, right, top = (float(v) for v in bounds)
+    check_scale_factor(crss[0], (left + right) / 2, (bottom + top) / 2, what=str(paths[0]))
     rows, cols = _grid_shape((left, bottom, right, top), r)
     n = rows * cols
     dsm = np.full(n, -np.inf)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RasterError
+from ..grid import Grid, check_projected, check_scale_factor, resolve_crs
 from .atomic import atomic_write
-from ..grid import Grid, check_projected
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def sha256(path, chunk=1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_surface(path, band=1, window=None) -> Grid:
+def read_surface(path, band=1, window=None, *, crs=None) -> Grid:
     """Read a surface model (DSM or DTM) into a :class:`~solarkataster.grid.Grid`.
 
     Parameters
@@ -34,6 +34,9 @@ def read_surface(path, band=1, window=None) -> Grid:
         Band holding heights [m].
     window : rasterio.windows.Window, optional
         Read only this window (it may extend past the raster; the outside becomes NaN).
+    crs : str or CRS, optional
+        CRS assigned to a raster that declares none (e.g. ``"EPSG:25832"``). A raster that declares one
+        keeps it, and a different ``crs`` is an error.
 
     Returns
     -------
@@ -45,7 +48,8 @@ def read_surface(path, band=1, window=None) -> Grid:
     RasterError
         The file is not a raster, is all nodata, or has rotated or non-square pixels.
     CRSError
-        The raster has no CRS or a geographic one.
+        The raster has no CRS (and none is assigned), a geographic one, one that disagrees with ``crs``, or
+        one whose scale factor at the raster's centre departs from 1 by more than 1 % (Web Mercator).
     """
     import rasterio
     from rasterio.errors import RasterioIOError
@@ -58,7 +62,9 @@ def read_surface(path, band=1, window=None) -> Grid:
     except RasterioIOError as exc:
         raise RasterError(f"{path}: not a readable raster ({exc})") from None
     with ds:
-        check_projected(ds.crs, what=str(path))
+        crs = check_projected(resolve_crs(ds.crs, crs, what=str(path)), what=str(path))
+        centre = ds.transform * (ds.width / 2, ds.height / 2)
+        check_scale_factor(crs, *centre, what=str(path))
         if band < 1 or band > ds.count:
             raise RasterError(f"{path}: has {ds.count} band(s), band {band} requested")
         t = ds.transform
@@ -84,7 +90,8 @@ def read_surface(path, band=1, window=None) -> Grid:
         z[~np.isfinite(z)] = np.nan
         if window is None and not np.isfinite(z).any():
             raise RasterError(f"{path}: every pixel is nodata")
-        crs = ds.crs
+        if ds.crs is not None:
+            crs = ds.crs  # keep rasterio's CRS object where the file declares one
     return Grid(z, transform, crs, source={"path": str(path)})
 
 
@@ -125,6 +132,7 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
         profile.update(tiled=True, blockxsize=256, blockysize=256)
         if arr.shape[1] < 256 or arr.shape[2] < 256:
             profile.pop("tiled"), profile.pop("blockxsize"), profile.pop("blockysize")
+
     def write(tmp):
         if cog:
             # the COG driver cannot be opened for writing: stage in memory, then copy

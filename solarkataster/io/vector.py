@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CRSError, VectorError
+from ..grid import resolve_crs
 
 log = logging.getLogger(__name__)
 
 #: Column names tried, in order, when no id column is given ("building_i": Shapefile's 10-character cut).
-ID_CANDIDATES = ("building_id", "building_i", "buildingid", "gml_id", "gmlid", "objectid", "object_id", "osm_id", "uuid",
-                 "oid", "id", "fid", "gid", "name")
+ID_CANDIDATES = ("building_id", "building_i", "buildingid", "gml_id", "gmlid", "objectid", "object_id", "osm_id",
+                 "uuid", "oid", "id", "fid", "gid", "name")
 
 
 @dataclass
@@ -28,17 +29,19 @@ class FootprintReport:
     reprojected_from: str | None = None
 
     def as_dict(self):
+        """Return the report as a JSON-ready dict."""
         return {"path": self.path, "features": self.features, "id_column": self.id_column,
                 "repaired": self.repaired, "dropped": self.dropped, "reprojected_from": self.reprojected_from}
 
 
-def read_footprints(source, crs, *, id_column=None, layer=None):
+def read_footprints(source, crs, *, id_column=None, layer=None, input_crs=None):
     """Read building footprints and bring them into the raster's CRS.
 
     Parameters
     ----------
     source : str, Path or GeoDataFrame
-        A vector file (any format GDAL/pyogrio reads) or a GeoDataFrame.
+        A vector file (any format GDAL/pyogrio reads) or a GeoDataFrame (from :func:`read_footprint_layer`,
+        whose ``attrs["path"]`` names it in messages and the report).
     crs : CRS
         Target CRS (the raster's).
     id_column : str, optional
@@ -46,6 +49,9 @@ def read_footprints(source, crs, *, id_column=None, layer=None):
         in file order, stable across runs of the same input).
     layer : str, optional
         Layer of a multi-layer file.
+    input_crs : str or CRS, optional
+        CRS assigned to a layer that declares none. A layer that declares one keeps it, and a different
+        ``input_crs`` is an error.
 
     Returns
     -------
@@ -58,31 +64,97 @@ def read_footprints(source, crs, *, id_column=None, layer=None):
     VectorError
         The file is missing, unreadable, empty, or holds no polygons.
     CRSError
-        The layer has no CRS.
+        The layer has no CRS and none is assigned, or one that differs from ``input_crs``.
     """
     import geopandas as gpd
-    import shapely
 
     report = FootprintReport()
-    if isinstance(source, gpd.GeoDataFrame):
-        gdf = source.copy()
-        report.path = "<GeoDataFrame>"
-    else:
-        path = Path(source)
-        report.path = str(path)
-        if not path.exists():
-            raise VectorError(f"{path}: footprint file not found")
-        try:
-            gdf = gpd.read_file(path, layer=layer)
-        except Exception as exc:
-            raise VectorError(f"{path}: cannot read footprints ({type(exc).__name__}: {exc}); "
-                              "give a GeoPackage, Shapefile, GeoJSON or FlatGeobuf"
-                              + (f" and check --layer {layer!r}" if layer else "")) from None
-    name = report.path
+    gdf = source if isinstance(source, gpd.GeoDataFrame) else read_footprint_layer(source, layer=layer)
+    report.path = name = gdf.attrs.get("path", "<GeoDataFrame>")
     if len(gdf) == 0:
         raise VectorError(f"{name}: the footprint layer is empty")
-    if gdf.crs is None:
-        raise CRSError(f"{name}: footprints have no CRS; set one (e.g. ogr2ogr -a_srs EPSG:25832)")
+    gdf = _with_crs(gdf, input_crs, name)
+    ids, report.id_column = _building_ids(gdf, id_column, name)
+    gdf = gpd.GeoDataFrame({"building_id": ids}, geometry=gdf.geometry.values, crs=gdf.crs)
+    if not gdf.crs.equals(crs):
+        report.reprojected_from = gdf.crs.to_string()
+        gdf = gdf.to_crs(crs)
+    out = _usable_polygons(gdf, report, name)
+    report.features = len(out)
+    for line in footprint_warnings(report):
+        log.warning("%s", line)
+    return out, report
+
+
+def read_footprint_layer(path, *, layer=None, crs=None):
+    """Read a footprint file as it is, naming it in ``attrs["path"]`` for :func:`read_footprints`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, anything pyogrio reads).
+    layer : str, optional
+        Layer of a multi-layer file.
+    crs : str or CRS, optional
+        CRS assigned when the file declares none (see :func:`read_footprints`'s ``input_crs``).
+
+    Returns
+    -------
+    GeoDataFrame
+        The features with all their attributes, in the file's CRS (or ``crs``).
+
+    Raises
+    ------
+    VectorError
+        The file is missing or unreadable.
+    CRSError
+        The file's CRS differs from ``crs``.
+    """
+    import geopandas as gpd
+
+    path = Path(path)
+    if not path.exists():
+        raise VectorError(f"{path}: footprint file not found")
+    try:
+        gdf = gpd.read_file(path, layer=layer)
+    except Exception as exc:
+        raise VectorError(f"{path}: cannot read footprints ({type(exc).__name__}: {exc}); "
+                          "give a GeoPackage, Shapefile, GeoJSON or FlatGeobuf"
+                          + (f" and check the layer name {layer!r}" if layer else "")) from None
+    gdf.attrs["path"] = str(path)
+    if crs is not None and len(gdf):
+        gdf = _with_crs(gdf, crs, str(path))
+        gdf.attrs["path"] = str(path)
+    return gdf
+
+
+def _with_crs(gdf, assigned, name):
+    """Give the layer its declared CRS, or the assigned one where it declares none (or only GeoJSON's default)."""
+    declared = gdf.crs
+    if declared is not None and declared.is_geographic and len(gdf):
+        x0, y0, x1, y1 = gdf.total_bounds
+        if not (-180.5 <= x0 <= x1 <= 360.5 and -90.5 <= y0 <= y1 <= 90.5):
+            # coordinates in metres under a geographic CRS: a GeoJSON without "crs" member is WGS84 by
+            # definition, but many files in a national projection omit it
+            if assigned is None:
+                raise CRSError(f"{name}: coordinates ({x0:.0f}, {y0:.0f}) are not longitude/latitude although "
+                               f"the layer's CRS is {declared.name}; give the CRS of its coordinates (--crs on the "
+                               "command line) "
+                               "or reproject it (ogr2ogr -s_srs EPSG:25832 -t_srs EPSG:4326)")
+            log.warning("%s: coordinates are not longitude/latitude; the assigned CRS replaces the layer's "
+                        "default %s", name, declared.name)
+            declared = None
+    chosen = resolve_crs(declared, assigned, what=name)
+    if chosen is None:
+        raise CRSError(f"{name}: footprints have no CRS; assign one (--crs EPSG:25832 on the command line, or "
+                       "ogr2ogr -a_srs EPSG:25832)")
+    if declared is None:
+        gdf = gdf.set_crs(chosen, allow_override=True)
+    return gdf
+
+
+def _building_ids(gdf, id_column, name):
+    """Return the building ids (str) and the column they came from (None when generated)."""
     if id_column is not None and id_column not in gdf.columns:
         raise VectorError(f"{name}: id column {id_column!r} not found; columns are {list(gdf.columns)}")
     if id_column is None:
@@ -92,19 +164,21 @@ def read_footprints(source, crs, *, id_column=None, layer=None):
             if col is not None and gdf[col].notna().all() and gdf[col].astype(str).is_unique:
                 id_column = col
                 break
-    report.id_column = id_column
     if id_column is None:
-        ids = [f"B{i + 1:05d}" for i in range(len(gdf))]
-    else:
-        ids = gdf[id_column].astype(str).tolist()
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
-            raise VectorError(f"{name}: id column {id_column!r} has duplicate values, e.g. {dup}")
-    gdf = gpd.GeoDataFrame({"building_id": ids}, geometry=gdf.geometry.values, crs=gdf.crs)
-    target = crs
-    if not gdf.crs.equals(target):
-        report.reprojected_from = gdf.crs.to_string()
-        gdf = gdf.to_crs(target)
+        return [f"B{i + 1:05d}" for i in range(len(gdf))], None
+    ids = gdf[id_column].astype(str).tolist()
+    if len(set(ids)) != len(ids):
+        seen, dup = set(), set()
+        for i in ids:
+            (dup if i in seen else seen).add(i)
+        raise VectorError(f"{name}: id column {id_column!r} has duplicate values, e.g. {sorted(dup)[:5]}")
+    return ids, id_column
+
+
+def _usable_polygons(gdf, report, name):
+    """Keep the valid polygonal footprints; repairs and drops are recorded in ``report``."""
+    import geopandas as gpd
+    import shapely
 
     geoms = []
     keep = []
@@ -125,19 +199,52 @@ def read_footprints(source, crs, *, id_column=None, layer=None):
         keep.append(bid)
     if not geoms:
         raise VectorError(f"{name}: no usable polygon footprints (all {len(gdf)} empty or not polygons)")
-    out = gpd.GeoDataFrame({"building_id": keep}, geometry=geoms, crs=target)
-    report.features = len(out)
+    return gpd.GeoDataFrame({"building_id": keep}, geometry=geoms, crs=gdf.crs)
+
+
+#: How many ids a console message lists before "..." (run.json has the full lists).
+SHOWN_IDS = 5
+
+
+def format_ids(ids, shown=SHOWN_IDS):
+    """Return ``"a, b, c, ... (12 in all)"``: the first ``shown`` ids of a list, for one console line."""
+    ids = [str(i) for i in ids]
+    head = ", ".join(ids[:shown])
+    return head if len(ids) <= shown else f"{head}, ... ({len(ids)} in all)"
+
+
+def footprint_warnings(report, outside_ids=()):
+    """Return one console line per thing that happened to the footprints: repaired, dropped, outside the raster.
+
+    Parameters
+    ----------
+    report : FootprintReport
+        From :func:`read_footprints`.
+    outside_ids : sequence of str
+        Ids of footprints that lie entirely outside the raster (from :func:`check_overlap`).
+
+    Returns
+    -------
+    list of str
+        Empty when every footprint was used as it was.
+    """
+    name = report.path
+    lines = []
     if report.repaired:
-        log.warning("%s: repaired %d invalid footprint(s), e.g. %s", name, len(report.repaired),
-                    report.repaired[0])
+        lines.append(f"{name}: repaired {len(report.repaired)} invalid footprint(s): "
+                     f"{format_ids([r['building_id'] for r in report.repaired])} "
+                     f"(first: {report.repaired[0]['reason']})")
     if report.dropped:
-        log.warning("%s: dropped %d footprint(s) without area, e.g. %s", name, len(report.dropped),
-                    report.dropped[0])
-    return out, report
+        lines.append(f"{name}: dropped {len(report.dropped)} footprint(s) without area: "
+                     f"{format_ids([r['building_id'] for r in report.dropped])}")
+    if len(outside_ids):
+        lines.append(f"{name}: {len(outside_ids)} footprint(s) lie entirely outside the raster and are skipped: "
+                     f"{format_ids(outside_ids)}")
+    return lines
 
 
 def _polygonal(geom):
-    """The polygonal part of a geometry (Polygon or MultiPolygon), or None."""
+    """Return the polygonal part of a geometry (Polygon or MultiPolygon), or None."""
     from shapely.geometry import MultiPolygon, Polygon
 
     if geom is None:
@@ -154,7 +261,7 @@ def _polygonal(geom):
 
 
 def rasterize_buildings(footprints, grid):
-    """Label raster of buildings on the grid (1..n in footprint order, 0 elsewhere; pixel centres)."""
+    """Rasterise buildings on the grid: a label raster (1..n in footprint order, 0 elsewhere; pixel centres)."""
     from rasterio.features import rasterize
 
     shapes = ((g, i + 1) for i, g in enumerate(footprints.geometry))
@@ -163,7 +270,19 @@ def rasterize_buildings(footprints, grid):
 
 
 def check_overlap(footprints, grid, name="footprints"):
-    """Which buildings touch the raster, and which of those reach past it; raise when none touches it.
+    """Find the buildings that touch the raster, and those of them that reach past it; raise when none touches it.
+
+    Footprints entirely outside the raster are not part of the run (a city-wide layer over one tile):
+    their count and first ids are logged as a warning, so the console says what was left out.
+
+    Parameters
+    ----------
+    footprints : GeoDataFrame
+        In the grid's CRS, with a ``building_id`` column (as :func:`read_footprints` returns them).
+    grid : Grid
+        The raster.
+    name : str
+        The footprint file, named in messages.
 
     Returns
     -------
@@ -182,5 +301,9 @@ def check_overlap(footprints, grid, name="footprints"):
         b = footprints.total_bounds
         raise VectorError(f"{name}: no footprint overlaps the raster (footprints {np.round(b, 1).tolist()}, "
                           f"raster {np.round(extent.bounds, 1).tolist()}); check both CRSs")
+    if not inside.all() and "building_id" in footprints:
+        outside = footprints.loc[~inside, "building_id"].tolist()
+        for line in footprint_warnings(FootprintReport(path=name), outside_ids=outside):
+            log.warning("%s", line)
     within = footprints.geometry.within(extent).to_numpy()
     return inside, inside & ~within

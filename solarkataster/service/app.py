@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from .errors import add_exception_handlers
 from .params import ServiceSettings
-from .routes import STATIC_DIR, api, health, pages
+from .routes import DOCS_ASSETS, DOCS_PACKAGE, STATIC_DIR, api, docs, health, pages
 from .store import ResultsStore
 
 
@@ -41,9 +41,9 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     from ..errors import ParameterError
 
     if int(max_features) < 1:
-        raise ParameterError(f"--max-features={max_features} must be at least 1")
+        raise ParameterError(f"max_features={max_features} must be at least 1")
     if basemap_url and not basemap_url.startswith(("http://", "https://")):
-        raise ParameterError(f"--basemap={basemap_url!r} must be an http(s) tile URL template "
+        raise ParameterError(f"basemap_url={basemap_url!r} must be an http(s) tile URL template "
                              f"like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
     store = ResultsStore(results_dir)
     if preload:
@@ -51,7 +51,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
 
     app = FastAPI(title="solarkataster", version=__version__,
                   description="Roof faces, facades and buildings with irradiation and PV yield, "
-                              "read-only, from one results folder.")
+                              "read-only, from one results folder.",
+                  docs_url=None, redoc_url=None)  # FastAPI's own pages load Swagger UI from a CDN
     app.state.store = store
     app.state.settings = ServiceSettings(int(max_features), basemap_url, basemap_attribution)
     add_exception_handlers(app)
@@ -69,5 +70,7 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     app.include_router(api)
     app.include_router(health)
     app.include_router(pages)
+    app.include_router(docs)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[DOCS_PACKAGE]), name="docs-assets")
     return app

@@ -23,14 +23,17 @@ class ServiceSettings:
 
     @property
     def default_limit(self) -> int:
+        """Features per response when the request gives no ``limit``."""
         return min(DEFAULT_LIMIT, self.max_features)
 
 
 def get_store(request: Request) -> ResultsStore:
+    """Return the app's results store (a dependency)."""
     return request.app.state.store
 
 
 def get_settings(request: Request) -> ServiceSettings:
+    """Return the app's startup settings (a dependency)."""
     return request.app.state.settings
 
 
@@ -83,6 +86,7 @@ def bbox_query(
     limit: Annotated[int | None, Query(ge=1, description="Most features in the response "
                                        "(default 2000, at most the server's --max-features)")] = None,
 ) -> BBoxQuery:
+    """Parse and check ``?bbox=...&limit=N`` (a dependency)."""
     if limit is None:
         limit = settings.default_limit
     elif limit > settings.max_features:
@@ -108,6 +112,7 @@ def point_query(
     lat: Annotated[float, Query(ge=-90, le=90, description="Latitude [°] (WGS84)")],
     tolerance: Annotated[float, Query(ge=0, le=50, description="Search radius for facades [m]")] = 2.0,
 ) -> PointQuery:
+    """Collect ``?lon=..&lat=..&tolerance=..`` (a dependency; FastAPI checks the ranges)."""
     return PointQuery(lon, lat, tolerance)
 
 

@@ -4,19 +4,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse
 
 from ..errors import NotFoundError
+from .errors import public_paths
 from .params import BBox, BuildingId, PointParams, Settings, Store
 from .store import FeatureSelection
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GEOJSON = "application/geo+json"
+#: Where the API documentation's scripts and styles are served from: Swagger UI and ReDoc as the
+#: ``fastapi-offline`` package ships them (no CDN, so /docs works without internet).
+DOCS_ASSETS = "/docs-assets"
+DOCS_PACKAGE = ("fastapi_offline", "static")
 
 api = APIRouter(prefix="/api", tags=["results"])
 health = APIRouter(tags=["service"])
 pages = APIRouter(tags=["map"], include_in_schema=False)
+docs = APIRouter(tags=["docs"], include_in_schema=False)
 
 # Building totals copied from buildings.geojson into /api/buildings/{id}
 TOTAL_FIELDS = ("faces", "roof_area", "usable_area", "kwp", "yield_kwh", "specific_yield", "co2_savings_kg",
@@ -32,12 +39,14 @@ def _geojson_response(selection: FeatureSelection, limit: int) -> Response:
          response_description="GeoJSON FeatureCollection; `truncated` is true when more faces matched than "
                               "`limit` (see `numberMatched`)")
 def roofs(store: Store, query: BBox):
+    """Roof faces whose polygon intersects the box, as stored in roofs.geojson."""
     return _geojson_response(store.features_in_bbox("roofs", query.bbox, query.limit), query.limit)
 
 
 @api.get("/walls", summary="Facade segments (lines) intersecting a lon/lat box",
          response_description="GeoJSON FeatureCollection of LineStrings; `truncated` as for /api/roofs")
 def walls(store: Store, query: BBox):
+    """Facade segments whose line intersects the box, as stored in walls.geojson."""
     return _geojson_response(store.features_in_bbox("walls", query.bbox, query.limit), query.limit)
 
 
@@ -47,6 +56,7 @@ def _collection(features_json: list[str]) -> dict:
 
 @api.get("/buildings/{building_id}", summary="One building: faces, walls, totals and monthly values")
 def building(store: Store, building_id: BuildingId):
+    """Return the building's feature, totals, monthly yield and irradiation, its roof faces and its walls."""
     faces = store.building_features("roofs", building_id)
     walls_ = store.building_features("walls", building_id)
     try:
@@ -78,6 +88,7 @@ def building(store: Store, building_id: BuildingId):
 
 @api.get("/point", summary="The roof face, building and nearby facades at a clicked location")
 def point(store: Store, query: PointParams):
+    """Find the roof face under the point, its building, and facades within ``tolerance`` metres."""
     roofs_layer = store.layer("roofs")
     face_hits = store.features_at_point("roofs", query.lon, query.lat)
     face = json.loads(roofs_layer.features_json[face_hits[0]]) if face_hits else None
@@ -99,7 +110,8 @@ def point(store: Store, query: PointParams):
 
 @api.get("/meta", summary="Provenance, units, legend, suitability thresholds, extent and limits")
 def meta(store: Store, settings: Settings):
-    info = store.meta()
+    """Describe what the results rest on, with input files named without server paths."""
+    info = public_paths(store.meta(), store.results_dir)  # input paths are the server's business
     info["limits"] = {"default_features": settings.default_limit, "max_features": settings.max_features}
     info["basemap"] = ({"url": settings.basemap_url, "attribution": settings.basemap_attribution or ""}
                        if settings.basemap_url else None)
@@ -108,6 +120,7 @@ def meta(store: Store, settings: Settings):
 
 @health.get("/health", summary="Liveness: the results folder is there and readable")
 def healthcheck(store: Store):
+    """Report ``ok`` while the results folder is readable."""
     store.check()
     return {"status": "ok", "results": store.results_dir.name,
             "layers_loaded": sorted(store.loaded_layers())}
@@ -115,4 +128,24 @@ def healthcheck(store: Store):
 
 @pages.get("/", summary="The map page")
 def index():
+    """Serve the map page."""
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@docs.get("/docs")
+def swagger_ui(request: Request):
+    """Swagger UI over /openapi.json, from local assets."""
+    root = request.scope.get("root_path", "")
+    return get_swagger_ui_html(openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} API",
+                               swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                               swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png")
+
+
+@docs.get("/redoc")
+def redoc(request: Request):
+    """ReDoc over /openapi.json, from local assets."""
+    root = request.scope.get("root_path", "")
+    return get_redoc_html(openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} API",
+                          redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                          redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
