@@ -66,8 +66,10 @@ PARTY_WALL_DISTANCE = 0.5
 #: Walls lower than this are not walls (fences, kerbs, noise) [m].
 MIN_WALL_HEIGHT = 0.5
 
+#: Columns of the walls layer, in order (the layer contract's, plus the potential of uncounted walls).
 WALL_COLUMNS = ["building_id", "wall_id", "azimuth", "length", "height", "area", "irradiation",
-                "monthly_irradiation", "bands", "usable_area", "kwp", "yield_kwh", "suitability", "shared"]
+                "monthly_irradiation", "bands", "usable_area", "kwp", "yield_kwh", "suitability", "shared",
+                "potential_kwp", "potential_yield_kwh"]
 
 
 # ----------------------------------------------------------------------------------------- segments
@@ -472,10 +474,9 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
     return per_wall, irr
 
 
-def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, *, ground=None, spacing=1.0,
-               band_height=3.0, albedo=0.2, window_share=0.4, exclude_ground_floor=True,
-               id_column="building_id", sectors=WALL_SECTORS, max_distance=None):
-    """The walls layer: one LineString per wall with irradiation, height bands and facade PV.
+def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band_height=3.0, albedo=0.2,
+                  id_column="building_id", sectors=WALL_SECTORS, max_distance=None):
+    """Walls with their irradiation: the surface table of the assessment (no PV yet).
 
     Parameters
     ----------
@@ -485,10 +486,6 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
         Surface model [m].
     sky : SkyTable
         Time-integrated sky (:func:`solarkataster.sky.sky_table`).
-    yield_table : solarkataster.pv.YieldTable
-        Specific yield table, ideally with ``mounting='facade'``.
-    reference_irradiation : float
-        Annual irradiation of the best unobstructed orientation at the site [kWh/m²] (suitability).
     ground : ndarray, optional
         DTM on the grid [m].
     spacing : float
@@ -497,10 +494,6 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
         Height band (storey) [m].
     albedo : float
         Ground albedo [0-1].
-    window_share : float
-        Share of the facade taken by windows [-] (:func:`solarkataster.pv.facade_layout`).
-    exclude_ground_floor : bool
-        No modules on the ground floor.
     id_column : str
     sectors : int
         Horizon azimuths per sample.
@@ -510,14 +503,15 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
     Returns
     -------
     walls : geopandas.GeoDataFrame
-        Columns :data:`WALL_COLUMNS` in that order, LineString geometry in the grid's CRS. The yield of a
-        wall is ``kwp x specific_yield(90°, azimuth, shading_loss)`` with ``shading_loss = 1 - irradiation /
-        unobstructed vertical irradiation at that azimuth``. Party walls (``shared``) have no irradiation
-        and no PV.
+        ``building_id``, ``wall_id``, ``azimuth`` [°], ``length``, ``height`` [m], ``area`` [m²],
+        ``irradiation`` [kWh/m²] (NaN without uncovered samples), ``monthly_irradiation``, ``bands``,
+        ``shared``, ``sky_view_factor``, ``covered_share``, ``unobstructed_irradiation`` (vertical plane
+        at the wall's azimuth) [kWh/m²]; LineString geometry in the grid's CRS.
     problems : list of dict
         Per-building reports from :func:`wall_segments`.
     """
-    from . import pv
+    import geopandas as gpd
+
     from .irradiation import unobstructed_irradiation
 
     segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
@@ -525,34 +519,69 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
     horizons = wall_horizons(samples, grid, sectors=sectors, max_distance=max_distance)
     per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height)
     azimuth = segments["azimuth"].to_numpy(float)
-    irr = per_wall["irradiation"].to_numpy(float)
-    shared = segments["shared"].to_numpy(bool)
-    layout = pv.facade_layout(segments["length"].to_numpy(float), segments["height"].to_numpy(float),
-                              window_share=window_share, exclude_ground_floor=exclude_ground_floor,
-                              storey_height=band_height)
-    usable = np.where(shared | ~np.isfinite(irr), 0.0, layout.usable_area)
-    kwp = np.where(usable > 0, layout.kwp, 0.0)
-    open_irr = unobstructed_irradiation(90.0, azimuth, sky, albedo).global_ if len(segments) else np.zeros(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loss = np.clip(1.0 - irr / open_irr, 0.0, 1.0)
-    specific = yield_table.specific_yield(90.0, azimuth, np.nan_to_num(loss)) if len(segments) else np.zeros(0)
-    yield_kwh = np.where(np.isfinite(irr), kwp * specific, np.where(shared, 0.0, np.nan))
-    classes = pv.suitability(np.where(np.isfinite(irr), irr, 0.0), usable, reference_irradiation)
-    suit = np.where(np.isfinite(irr) | shared, classes, None) if len(segments) else np.zeros(0, object)
     out = segments[["building_id", "wall_id"]].copy()
     out["azimuth"] = np.round(azimuth, 2) % 360.0
-    out["length"] = segments["length"].to_numpy(float)
-    out["height"] = segments["height"].to_numpy(float)
-    out["area"] = segments["area"].to_numpy(float)
-    out["irradiation"] = irr
+    for col in ("length", "height", "area"):
+        out[col] = segments[col].to_numpy(float)
+    out["irradiation"] = per_wall["irradiation"].to_numpy(float)
     out["monthly_irradiation"] = per_wall["monthly_irradiation"].to_list()
     out["bands"] = per_wall["bands"].to_list()
-    out["usable_area"] = usable
-    out["kwp"] = kwp
-    out["yield_kwh"] = yield_kwh
-    out["suitability"] = suit
-    out["shared"] = shared
+    out["shared"] = segments["shared"].to_numpy(bool)
     out["sky_view_factor"] = per_wall["sky_view_factor"].to_numpy(float)
     out["covered_share"] = per_wall["covered_share"].to_numpy(float)
-    import geopandas as gpd
+    out["unobstructed_irradiation"] = (unobstructed_irradiation(90.0, azimuth, sky, albedo).global_
+                                       if len(segments) else np.zeros(0))
     return gpd.GeoDataFrame(out, geometry=segments.geometry.values, crs=grid.crs), problems
+
+
+def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, ground=None, spacing=1.0,
+               band_height=3.0, albedo=0.2, module=None, options=None, facade=None, id_column="building_id",
+               sectors=WALL_SECTORS, max_distance=None):
+    """Compute the walls layer: one LineString per wall with irradiation, height bands and facade PV.
+
+    :func:`wall_surfaces` then the surface assessment (:func:`solarkataster.assessment.assess_surfaces`
+    with ``kind='wall'``), the same chain as roof faces.
+
+    Parameters
+    ----------
+    footprints, grid, sky, ground, spacing, band_height, albedo, id_column, sectors, max_distance
+        As in :func:`wall_surfaces`.
+    tables : solarkataster.pv.YieldTables
+        The run's yield tables (the facade table is used).
+    reference_irradiation : float
+        Annual irradiation of the best unobstructed orientation at the site [kWh/m²] (suitability).
+    module : solarkataster.pv.ModuleSpec, optional
+    options : solarkataster.pv.PVOptions, optional
+        Thresholds, ``min_usable_area``, ``min_class``, setback, CO2 factor.
+    facade : solarkataster.assessment.FacadeOptions, optional
+        Windows, ground floor; default 40 % windows, no modules on the ground floor.
+
+    Returns
+    -------
+    walls : geopandas.GeoDataFrame
+        Columns :data:`WALL_COLUMNS` in that order, then ``sky_view_factor``, ``covered_share``; LineString
+        geometry in the grid's CRS. The yield of a counted wall is ``kwp x specific_yield(90°, azimuth,
+        shading_loss)`` with ``shading_loss = 1 - irradiation / unobstructed vertical irradiation at that
+        azimuth``; walls below ``options.min_class`` keep it in ``potential_kwp`` and
+        ``potential_yield_kwh`` only. Party walls (``shared``) have no irradiation and no PV.
+    problems : list of dict
+        Per-building reports from :func:`wall_segments`.
+    """
+    from .assessment import FacadeOptions, assess_surfaces
+    from .pv import ModuleSpec, PVOptions
+
+    surfaces, problems = wall_surfaces(footprints, grid, sky, ground=ground, spacing=spacing,
+                                       band_height=band_height, albedo=albedo, id_column=id_column,
+                                       sectors=sectors, max_distance=max_distance)
+    assessed = assess_surfaces(surfaces, tables, reference_irradiation, kind="wall", module=module or ModuleSpec(),
+                               options=options or PVOptions(),
+                               facade=facade or FacadeOptions(storey_height=band_height))
+    return wall_table(surfaces, assessed), problems
+
+
+def wall_table(surfaces, assessed):
+    """Assemble the walls layer from :func:`wall_surfaces` and its assessment (same index)."""
+    out = surfaces.copy()
+    for col in ("usable_area", "kwp", "yield_kwh", "suitability", "potential_kwp", "potential_yield_kwh"):
+        out[col] = assessed[col]
+    return out[WALL_COLUMNS + ["sky_view_factor", "covered_share", "geometry"]]
