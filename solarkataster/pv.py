@@ -626,6 +626,27 @@ def _axis_weights(x, grid, periodic):
     return (i, i + 1), np.clip(np.nan_to_num(w), 0, 1)
 
 
+def _weather_arrays(weather, latitude, longitude, altitude):
+    """Per-record arrays of the yield chain: sun position at interval midpoints, irradiance, temperature."""
+    import pvlib
+
+    frame = weather.data
+    times = frame.index + weather.interval / 2
+    solpos = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude)
+    zenith = solpos["apparent_zenith"].to_numpy()
+    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()
+    ghi = np.nan_to_num(frame["ghi"].to_numpy(dtype=float))
+    dhi = np.nan_to_num(frame["dhi"].to_numpy(dtype=float))
+    dni = frame["dni"].to_numpy(dtype=float) if "dni" in frame else np.full(ghi.shape, np.nan)
+    temp_air = frame["temp_air"].to_numpy(dtype=float) if "temp_air" in frame else np.full(ghi.shape, 12.0)
+    wind = frame["wind_speed"].to_numpy(dtype=float) if "wind_speed" in frame else np.full(ghi.shape, 1.0)
+    return {"zenith": zenith, "sun_azimuth": solpos["azimuth"].to_numpy(), "dni_extra": dni_extra,
+            "airmass": pvlib.atmosphere.get_relative_airmass(zenith), "ghi": ghi, "dhi": dhi,
+            "dni": np.nan_to_num(_fill_dni(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra)),
+            "temp_air": np.where(np.isfinite(temp_air), temp_air, 12.0), "wind": np.where(np.isfinite(wind), wind, 1.0),
+            "hours": weather.interval / pd.Timedelta(hours=1), "month": times.month.to_numpy() - 1}
+
+
 def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAULT_TILTS,
                          azimuths=DEFAULT_AZIMUTHS, shading=DEFAULT_SHADING, mounting="roof",
                          options=PVOptions()):
@@ -679,26 +700,12 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     if tilts.min() < 0 or tilts.max() > 180 or shading.min() < 0 or shading.max() > 1:
         raise ParameterError("tilts must lie in [0, 180]° and shading in [0, 1]")
 
-    frame = weather.data
-    times = frame.index + weather.interval / 2
-    hours = weather.interval / pd.Timedelta(hours=1)
-    solpos = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude)
-    zenith = solpos["apparent_zenith"].to_numpy()
-    sun_azimuth = solpos["azimuth"].to_numpy()
-    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()
-    airmass = pvlib.atmosphere.get_relative_airmass(zenith)
-    ghi = np.nan_to_num(frame["ghi"].to_numpy(dtype=float))
-    dhi = np.nan_to_num(frame["dhi"].to_numpy(dtype=float))
-    dni = frame["dni"].to_numpy(dtype=float) if "dni" in frame else np.full(ghi.shape, np.nan)
-    dni = np.nan_to_num(_fill_dni(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra))
-    temp_air = frame["temp_air"].to_numpy(dtype=float) if "temp_air" in frame else np.full(ghi.shape, 12.0)
-    wind = frame["wind_speed"].to_numpy(dtype=float) if "wind_speed" in frame else np.full(ghi.shape, 1.0)
-    temp_air = np.where(np.isfinite(temp_air), temp_air, 12.0)
-    wind = np.where(np.isfinite(wind), wind, 1.0)
+    w = _weather_arrays(weather, latitude, longitude, altitude)
+    zenith, sun_azimuth, dni_extra, airmass = w["zenith"], w["sun_azimuth"], w["dni_extra"], w["airmass"]
+    ghi, dhi, dni, temp_air, wind, hours = w["ghi"], w["dhi"], w["dni"], w["temp_air"], w["wind"], w["hours"]
     u0, u1 = options.temperature_parameters[mounting]
-    month = times.month.to_numpy() - 1
     month_onehot = np.zeros((ghi.size, 12))
-    month_onehot[np.arange(ghi.size), month] = hours / 1000.0  # W -> kWh per record
+    month_onehot[np.arange(ghi.size), w["month"]] = hours / 1000.0  # W -> kWh per record
 
     annual = np.empty((tilts.size, azimuths.size, shading.size))
     monthly = np.empty(annual.shape + (12,))

@@ -137,6 +137,110 @@ def _distance_to_segment(px, py, x0, y0, x1, y1):
     return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
 
 
+def _building_walls(b, bid, plist, ctx, rows_out, problems):
+    """Append the walls of one building (its polygon parts ``plist``) to ``rows_out``."""
+    z, labels, ground, grid = ctx["z"], ctx["labels"], ctx["ground"], ctx["grid"]
+    cs, shape, t, near = grid.cellsize, grid.shape, grid.transform, ctx["near"]
+    tree, part_building, part_polys = ctx["tree"], ctx["part_building"], ctx["part_polys"]
+    min_length, collinear_tolerance = ctx["min_length"], ctx["collinear_tolerance"]
+    # pixel window around the building
+    minx, miny, maxx, maxy = shapely.bounds(MultiPolygon([p for _, p in plist]) if len(plist) > 1
+                                           else plist[0][1])
+    pad = 4 * cs + 1.0
+    c0 = max(int(math.floor((minx - pad - t.c) / t.a)), 0)
+    c1 = min(int(math.ceil((maxx + pad - t.c) / t.a)), shape[1])
+    r0 = max(int(math.floor((maxy + pad - t.f) / t.e)), 0)
+    r1 = min(int(math.ceil((miny - pad - t.f) / t.e)), shape[0])
+    if c1 <= c0 or r1 <= r0:
+        problems.append(dict(building_id=bid, problem="outside raster",
+                             detail="footprint does not overlap the surface model"))
+        return
+    zw = z[r0:r1, c0:c1]
+    lw = labels[r0:r1, c0:c1]
+    px, py = grid.xy(*np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij"))
+    inside = (lw == b + 1) & np.isfinite(zw)
+    outside = (lw == 0) & np.isfinite(zw)
+    if not inside.any():
+        problems.append(dict(building_id=bid, problem="no height",
+                             detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
+        return
+    roof_all = np.percentile(zw[inside], EAVE_PERCENTILE)
+    if ground is not None:
+        gw = ground[r0:r1, c0:c1]
+    ring_no = 0
+    k = 0
+    zero_edges = 0
+    for pi, poly in plist:
+        rings = [poly.exterior] + sorted(poly.interiors, key=lambda r: (round(r.bounds[1], 3),
+                                                                        round(r.bounds[0], 3)))
+        for ri, ring in enumerate(rings):
+            verts, zero = _ring_edges(ring.coords, collinear_tolerance)
+            zero_edges += zero
+            n = len(verts)
+            if n < 3:
+                continue
+            for e in range(n):
+                (x0, y0), (x1, y1) = verts[e], verts[(e + 1) % n]
+                length = math.hypot(x1 - x0, y1 - y0)
+                if length < min_length:
+                    continue
+                azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
+                dist = _distance_to_segment(px, py, x0, y0, x1, y1)
+                roof = inside & (dist <= near)
+                eave = np.percentile(zw[roof], EAVE_PERCENTILE) if roof.any() else roof_all
+                if ground is not None:
+                    gsel = (dist <= near) & np.isfinite(gw)
+                    g = np.median(gw[gsel]) if gsel.any() else np.nan
+                else:
+                    gsel = outside & (dist <= 3 * cs + 0.5)
+                    g = np.percentile(zw[gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
+                edge = LineString([(x0, y0), (x1, y1)])
+                shared = False
+                for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
+                    if part_building[j] == b:
+                        continue
+                    overlap = edge.intersection(part_polys[j].buffer(PARTY_WALL_DISTANCE)).length
+                    if overlap >= 0.5 * length:
+                        shared = True
+                        break
+                rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_no + ri,
+                                     azimuth=azimuth, length=length, eave=float(eave), ground=float(g),
+                                     shared=shared, label=b + 1, geometry=edge))
+                k += 1
+        ring_no += len(rings)
+    if zero_edges:
+        problems.append(dict(building_id=bid, problem="zero-length edges removed",
+                             detail=f"{zero_edges} repeated vertex(es) dropped"))
+
+
+def _finish_walls(rows_out, problems, crs):
+    """Build the walls table from the collected rows: ground fallback, height, area; low walls dropped."""
+    import geopandas as gpd
+
+    walls = gpd.GeoDataFrame(rows_out, columns=["building_id", "wall_id", "ring", "azimuth", "length", "eave",
+                                                "ground", "shared", "label", "geometry"],
+                             geometry="geometry", crs=crs)
+    if len(walls):
+        # building-wide ground where a wall has no free pixels outside (party walls, courtyards of nodata)
+        fallback = walls.groupby("building_id")["ground"].transform("min")
+        walls["ground"] = walls["ground"].fillna(fallback)
+        walls["height"] = walls["eave"] - walls["ground"]
+        bad = ~(walls["height"] >= MIN_WALL_HEIGHT)
+        for bid, grp in walls[bad].groupby("building_id"):
+            problems.append(dict(building_id=bid, problem="no wall height",
+                                 detail=f"{len(grp)} wall(s) without ground or lower than {MIN_WALL_HEIGHT} m "
+                                        "dropped"))
+        walls = walls[~bad].reset_index(drop=True)
+    else:
+        walls["height"] = pd.Series(dtype=float)
+    walls["area"] = walls["length"] * walls["height"]
+    walls = walls[["building_id", "wall_id", "ring", "azimuth", "length", "eave", "ground", "height", "area",
+                   "shared", "label", "geometry"]]
+    for p in problems:
+        log.info("building %s: %s (%s)", p["building_id"], p["problem"], p["detail"])
+    return walls, problems
+
+
 def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id", min_length=1.0,
                   collinear_tolerance=0.15):
     """Wall segments of building footprints with outward normal, eave and ground height.
@@ -167,7 +271,6 @@ def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id
     problems : list of dict
         ``{'building_id', 'problem', 'detail'}`` for every repaired or skipped footprint or wall.
     """
-    import geopandas as gpd
     from rasterio.features import rasterize
 
     check_range("min_length", min_length, 0.0, 1e4, " m")
@@ -208,104 +311,16 @@ def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id
     tree = shapely.STRtree([p for _, p in parts]) if parts else None
     part_building = np.array([b for b, _ in parts], int)
     part_polys = [p for _, p in parts]
-    t = grid.transform
     near = max(1.5 * cs, 0.75)
     rows_out = []
     by_building = {}
     for pi, (b, poly) in enumerate(parts):
         by_building.setdefault(b, []).append((pi, poly))
+    ctx = dict(z=z, labels=labels, ground=ground, grid=grid, near=near, tree=tree, part_building=part_building,
+               part_polys=part_polys, min_length=min_length, collinear_tolerance=collinear_tolerance)
     for b, plist in by_building.items():
-        bid = ids[b]
-        # pixel window around the building
-        minx, miny, maxx, maxy = shapely.bounds(MultiPolygon([p for _, p in plist]) if len(plist) > 1
-                                               else plist[0][1])
-        pad = 4 * cs + 1.0
-        c0 = max(int(math.floor((minx - pad - t.c) / t.a)), 0)
-        c1 = min(int(math.ceil((maxx + pad - t.c) / t.a)), shape[1])
-        r0 = max(int(math.floor((maxy + pad - t.f) / t.e)), 0)
-        r1 = min(int(math.ceil((miny - pad - t.f) / t.e)), shape[0])
-        if c1 <= c0 or r1 <= r0:
-            problems.append(dict(building_id=bid, problem="outside raster",
-                                 detail="footprint does not overlap the surface model"))
-            continue
-        zw = z[r0:r1, c0:c1]
-        lw = labels[r0:r1, c0:c1]
-        px, py = grid.xy(*np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij"))
-        inside = (lw == b + 1) & np.isfinite(zw)
-        outside = (lw == 0) & np.isfinite(zw)
-        if not inside.any():
-            problems.append(dict(building_id=bid, problem="no height",
-                                 detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
-            continue
-        roof_all = np.percentile(zw[inside], EAVE_PERCENTILE)
-        if ground is not None:
-            gw = ground[r0:r1, c0:c1]
-        ring_no = 0
-        k = 0
-        zero_edges = 0
-        for pi, poly in plist:
-            rings = [poly.exterior] + sorted(poly.interiors, key=lambda r: (round(r.bounds[1], 3),
-                                                                            round(r.bounds[0], 3)))
-            for ri, ring in enumerate(rings):
-                verts, zero = _ring_edges(ring.coords, collinear_tolerance)
-                zero_edges += zero
-                n = len(verts)
-                if n < 3:
-                    continue
-                for e in range(n):
-                    (x0, y0), (x1, y1) = verts[e], verts[(e + 1) % n]
-                    length = math.hypot(x1 - x0, y1 - y0)
-                    if length < min_length:
-                        continue
-                    azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
-                    dist = _distance_to_segment(px, py, x0, y0, x1, y1)
-                    roof = inside & (dist <= near)
-                    eave = np.percentile(zw[roof], EAVE_PERCENTILE) if roof.any() else roof_all
-                    if ground is not None:
-                        gsel = (dist <= near) & np.isfinite(gw)
-                        g = np.median(gw[gsel]) if gsel.any() else np.nan
-                    else:
-                        gsel = outside & (dist <= 3 * cs + 0.5)
-                        g = np.percentile(zw[gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
-                    edge = LineString([(x0, y0), (x1, y1)])
-                    shared = False
-                    for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
-                        if part_building[j] == b:
-                            continue
-                        overlap = edge.intersection(part_polys[j].buffer(PARTY_WALL_DISTANCE)).length
-                        if overlap >= 0.5 * length:
-                            shared = True
-                            break
-                    rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_no + ri,
-                                         azimuth=azimuth, length=length, eave=float(eave), ground=float(g),
-                                         shared=shared, label=b + 1, geometry=edge))
-                    k += 1
-            ring_no += len(rings)
-        if zero_edges:
-            problems.append(dict(building_id=bid, problem="zero-length edges removed",
-                                 detail=f"{zero_edges} repeated vertex(es) dropped"))
-    walls = gpd.GeoDataFrame(rows_out, columns=["building_id", "wall_id", "ring", "azimuth", "length", "eave",
-                                                "ground", "shared", "label", "geometry"],
-                             geometry="geometry", crs=grid.crs)
-    if len(walls):
-        # building-wide ground where a wall has no free pixels outside (party walls, courtyards of nodata)
-        fallback = walls.groupby("building_id")["ground"].transform("min")
-        walls["ground"] = walls["ground"].fillna(fallback)
-        walls["height"] = walls["eave"] - walls["ground"]
-        bad = ~(walls["height"] >= MIN_WALL_HEIGHT)
-        for bid, grp in walls[bad].groupby("building_id"):
-            problems.append(dict(building_id=bid, problem="no wall height",
-                                 detail=f"{len(grp)} wall(s) without ground or lower than {MIN_WALL_HEIGHT} m "
-                                        "dropped"))
-        walls = walls[~bad].reset_index(drop=True)
-    else:
-        walls["height"] = pd.Series(dtype=float)
-    walls["area"] = walls["length"] * walls["height"]
-    walls = walls[["building_id", "wall_id", "ring", "azimuth", "length", "eave", "ground", "height", "area",
-                   "shared", "label", "geometry"]]
-    for p in problems:
-        log.info("building %s: %s (%s)", p["building_id"], p["problem"], p["detail"])
-    return walls, problems
+        _building_walls(b, ids[b], plist, ctx, rows_out, problems)
+    return _finish_walls(rows_out, problems, grid.crs)
 
 
 # ------------------------------------------------------------------------------------------ samples
