@@ -455,6 +455,10 @@ def test_building_totals_sum_counted_faces_and_walls(town_layers):
         assert b["wall_yield_kwh"] == pytest.approx(counted_walls["yield_kwh"].sum(), abs=0.2)
 
 
+def test_town_honest_totals_in_memory(town):
+    _assert_honest_totals(town[0])
+
+
 def test_unsuitable_surfaces_count_nothing(town_layers):
     """Honest totals (issue 12): an 'unsuitable' surface has no modules; its potential stays separate."""
     for name in ("roofs", "walls"):
@@ -727,6 +731,37 @@ def test_essen_without_footprints(tmp_path):
         shutil.copy(png, "/tmp/essen_overview.png")  # a look for humans
     except OSError:
         pass
+
+
+def _assert_honest_totals(result):
+    """kWp and kWh are 0 on 'unsuitable' surfaces; building totals are the sums of counted faces and walls."""
+    counted = ("very good", "good", "limited")
+    roofs, walls, buildings = result.roofs, result.walls, result.buildings.set_index("building_id")
+    for layer in (roofs, walls):
+        bad = ~layer["suitability"].isin(counted)
+        assert (layer.loc[bad, "kwp"] == 0).all() and (layer.loc[bad, "yield_kwh"] == 0).all()
+        assert (layer["potential_kwp"] >= layer["kwp"]).all()
+    for col, layer, total in (("kwp", roofs, "kwp"), ("yield_kwh", roofs, "yield_kwh"), ("kwp", walls, "wall_kwp"),
+                              ("yield_kwh", walls, "wall_yield_kwh")):
+        sums = layer[layer["suitability"].isin(counted)].groupby("building_id")[col].sum()
+        sums = sums.reindex(buildings.index).fillna(0.0)
+        np.testing.assert_allclose(buildings[total], sums, atol=0.2 if "yield" in col else 2e-3)
+
+
+@pytest.mark.slow
+def test_essen_honest_totals_with_walls():
+    """Issue 12.2 on real data: 400 m x 400 m of the Essen tile, buildings detected, walls on."""
+    dsm = load_grid(shared_file("nrw-essen-dom1", "dom1_32_356_5699_1_nw_2020.tif")).window(300, 700, 300, 700)
+    opts = CadastreOptions(engine=EngineOptions(sectors=16, step_minutes=60))
+    result = compute_cadastre(dsm, weather=hourly_clear_sky(dsm), options=opts)
+    walls = result.walls
+    unsuitable = walls["suitability"] == "unsuitable"
+    share = walls.loc[unsuitable, "potential_kwp"].sum() / walls["potential_kwp"].sum()
+    print(f"\nEssen 400 m: {len(result.buildings)} buildings, {len(result.roofs)} faces, {len(walls)} walls; "
+          f"wall kWp counted {walls['kwp'].sum():.0f} of potential {walls['potential_kwp'].sum():.0f} "
+          f"({share:.0%} of the potential on unsuitable walls); roof kWp {result.roofs['kwp'].sum():.0f}")
+    assert len(result.buildings) >= 20 and unsuitable.sum() > 0
+    _assert_honest_totals(result)
 
 
 def test_footprints_off_the_raster_are_skipped_and_walls_stay_on_it():
