@@ -1,32 +1,76 @@
 """The cadastre: from a surface model (and footprints) to roof faces, walls and buildings with PV potential.
 
-:func:`compute_cadastre` wires the engine (:mod:`pipeline`), building detection (:mod:`detection`),
-roof segmentation (:mod:`roofs`), facades (:mod:`walls`) and PV (:mod:`pv`) together and returns
-GeoDataFrames in the raster's CRS; :func:`write_cadastre` exports them (GeoJSON, GeoPackage, rasters,
-run.json, overview.png). :func:`run_cadastre` does both, and is the per-tile job of the batch.
+:func:`compute_cadastre` is a thin composition: it reads the inputs, finds the buildings (footprints or
+:mod:`detection`), runs the engine once (:func:`solarkataster.pipeline.run_engine`), segments the roofs
+(:mod:`roofs`), samples the walls (:mod:`walls`), builds the run's yield tables once
+(:func:`solarkataster.pv.build_yield_tables`) and assesses roof faces and walls with the one surface
+assessment (:mod:`assessment`). It writes nothing and returns GeoDataFrames in the raster's CRS;
+:func:`write_cadastre` exports them.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from .errors import ParameterError
-from .horizon import grid_anchor
-from .pipeline import (EngineOptions, IrradianceResult, Site, irradiation_raster, load_grid,
-                       provenance, resolve_weather, write_irradiance)
-from .pv import ModuleSpec, PVOptions
-from .sky import FINE_AZIMUTH_BINS, sky_table, sun_steps
+from .assessment import FacadeOptions, assess_surfaces, counted_classes
+from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine, write_irradiance
+from .pv import SUITABILITY_CLASSES, ModuleSpec, PVOptions, build_yield_tables
+from .sky import FINE_AZIMUTH_BINS
+from .walls import WALL_COLUMNS
 
 log = logging.getLogger(__name__)
 
 FLAT_AZIMUTH_LIMIT = 5.0  # faces flatter than this [°] have no azimuth in the output
-#: Orientation grid of the pvlib yield tables (specific yield is smooth in both: interpolation error < 0.5 %).
-YIELD_TILTS = tuple(float(t) for t in range(0, 91, 10))
-YIELD_AZIMUTHS = tuple(float(a) for a in range(0, 360, 20))
+#: A roof face lower than this above the ground [m] is ground, not roof: its building is flagged.
+MIN_FACE_HEIGHT = 1.5
+
+#: Columns of each layer, in order (the integrator swaps these for :mod:`solarkataster.layers`).
+LAYER_COLUMNS = {
+    "roofs": ["building_id", "face_id", "tilt", "azimuth", "area", "footprint_area", "height", "irradiation",
+              "irradiation_p10", "irradiation_p50", "irradiation_p90", "monthly_irradiation", "shading_loss",
+              "usable_area", "modules", "kwp", "yield_kwh", "specific_yield", "co2_savings_kg", "suitability",
+              "potential_kwp", "potential_yield_kwh"],
+    "walls": WALL_COLUMNS + ["sky_view_factor", "covered_share"],
+    "buildings": ["building_id", "source", "status", "partly_outside", "faces", "roof_area", "usable_area",
+                  "kwp", "yield_kwh", "specific_yield", "co2_savings_kg", "monthly_yield", "suitability",
+                  "wall_area", "wall_kwp", "wall_yield_kwh", "height", "footprint_area"],
+}
+#: Decimals of the rounded roof and building columns.
+ROUNDING = {"tilt": 2, "azimuth": 2, "area": 2, "footprint_area": 2, "height": 2, "irradiation": 1,
+            "irradiation_p10": 1, "irradiation_p50": 1, "irradiation_p90": 1, "shading_loss": 4,
+            "usable_area": 2, "kwp": 3, "yield_kwh": 1, "specific_yield": 1, "co2_savings_kg": 1,
+            "potential_kwp": 3, "potential_yield_kwh": 1, "roof_area": 2, "wall_area": 2, "wall_kwp": 3,
+            "wall_yield_kwh": 1}
+
+#: Building status values: anything but "ok" says why the building's numbers are missing or doubtful.
+STATUS_OK = "ok"
+STATUS_NO_PIXELS = "no valid surface-model pixels inside the footprint"
+STATUS_NO_FACE = "no roof face found"
+STATUS_GROUND_FACES = "roof faces at ground height"
+
+#: Stages of a run, in order, and their share of a progress bar (the writer reports 'writing').
+PROGRESS_STAGES = {"reading": 0.03, "buildings": 0.05, "engine": 0.6, "faces": 0.1, "walls": 0.17,
+                   "writing": 0.05}
+
+
+def progress_fraction(stage, done, total):
+    """Fraction [0-1] of a whole run reached at ``done`` of ``total`` units of ``stage``.
+
+    Parameters
+    ----------
+    stage : str
+        One of :data:`PROGRESS_STAGES`.
+    done, total : int
+        Work units of the stage.
+    """
+    names = list(PROGRESS_STAGES)
+    before = sum(PROGRESS_STAGES[s] for s in names[:names.index(stage)])
+    return before + PROGRESS_STAGES[stage] * min(done / total, 1.0) if total else before
 
 
 @dataclass
@@ -37,6 +81,8 @@ class CadastreOptions:
     ----------
     engine : EngineOptions
     pv : PVOptions
+        Layout, yield, suitability thresholds, ``min_usable_area`` and ``min_class``: one set for roofs
+        and walls.
     module : ModuleSpec
     min_face_area : float
         Roof parts smaller than this [m²] (chimneys, vents) are not faces.
@@ -46,10 +92,8 @@ class CadastreOptions:
         Wall sample grid [m].
     band_height : float
         Storey height of the wall bands [m].
-    window_share : float
-        Share of a facade taken by windows [0-1].
-    suitability_thresholds : tuple of float
-        Lower bounds of 'very good', 'good', 'limited' relative to the site's best irradiation.
+    facade : FacadeOptions
+        Which part of a wall can carry modules (windows, ground floor).
     """
 
     engine: EngineOptions = field(default_factory=EngineOptions)
@@ -59,8 +103,7 @@ class CadastreOptions:
     walls: bool = True
     wall_spacing: float = 1.0
     band_height: float = 3.0
-    window_share: float = 0.4
-    suitability_thresholds: tuple = (0.85, 0.70, 0.55)
+    facade: FacadeOptions = field(default_factory=FacadeOptions)
 
 
 @dataclass
@@ -137,7 +180,7 @@ def reference_irradiation(sky, albedo=0.2):
 
 def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
                      linke=None, options=None, core=None, progress=None) -> CadastreResult:
-    """Roof faces, walls and buildings with irradiation and PV potential.
+    """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 
     Parameters
     ----------
@@ -160,126 +203,137 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
         ``(row0, row1, col0, col1)``: the part of the grid this run reports (the rest is halo). Only
         buildings whose representative point lies in the core are reported, and rasters are cut to it.
     progress : callable, optional
-        ``progress(done, total)`` for the engine.
+        ``progress(stage, done, total)`` for the stages of :data:`PROGRESS_STAGES` in order ('reading',
+        'buildings', 'engine', 'faces', 'walls'; the writer adds 'writing'); :func:`progress_fraction`
+        turns it into a fraction of the whole run.
 
     Returns
     -------
     CadastreResult
     """
-    import geopandas as gpd
-
-    from . import detection, roofs
-    from .io.vector import check_overlap, rasterize_buildings, read_footprints
+    from .roofs import segment_roofs
 
     options = options or CadastreOptions()
-    timings = {}
-    t0 = time.perf_counter()
+    stage = progress or (lambda name, done, total: None)
+    timings, t0 = {}, time.perf_counter()
+    stage("reading", 0, 1)
     grid = load_grid(dsm)
     site = Site.from_grid(grid)
     pv_opts = options.pv
     if pv_opts.latitude != round(site.latitude, 3):
-        pv_opts = PVOptions(**{**asdict(pv_opts), "latitude": round(site.latitude, 3)})
+        pv_opts = replace(pv_opts, latitude=round(site.latitude, 3))
     wy = resolve_weather(weather, site, year, linke)
     wy.require_full_year()
-    report = {"problems": []}
-
-    # buildings
     ground, ground_source = _ground_model(grid, dtm)
-    report["ground"] = ground_source
+    report = {"problems": [], "ground": ground_source}
+    timings["reading_s"] = _lap(timings, t0)
+    stage("reading", 1, 1)
+
+    stage("buildings", 0, 1)
+    fp, building_labels, report["footprints"] = _buildings(grid, ground, footprints, id_column)
+    own = _owned(fp, grid, core)
+    timings["buildings_s"] = _lap(timings, t0)
+    stage("buildings", 1, 1)
+
+    engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
+                        extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
+                        inputs=[p for p in (footprints, dtm) if isinstance(p, (str, Path))])
+    ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
+    timings["engine_s"] = _lap(timings, t0)
+    stage("engine", 1, 1)
+
+    stage("faces", 0, 3)
+    tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
+                                facade=options.walls)
+    timings["yield_tables_s"] = _lap(timings, t0)
+    stage("faces", 1, 3)
+    seg = segment_roofs(grid.z, grid.cellsize, building_labels, min_face_area=options.min_face_area)
+    timings["segmentation_s"] = _lap(timings, t0)
+    stage("faces", 2, 3)
+    roofs_gdf, roof_monthly = _face_layer(seg, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
+    timings["roofs_pv_s"] = _lap(timings, t0)
+    stage("faces", 3, 3)
+
+    stage("walls", 0, 1)
+    walls_gdf = None
+    if options.walls:
+        walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report)
+    buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
+                                    pv_opts.min_class)
+    timings["walls_s"] = _lap(timings, t0)
+    timings["total_s"] = time.perf_counter() - t0
+    stage("walls", 1, 1)
+    engine.provenance["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    report.update(buildings=int(own.sum()), faces=int(len(roofs_gdf)),
+                  walls=0 if walls_gdf is None else int(len(walls_gdf)),
+                  reference_irradiation_kwh_m2=round(ref_irr, 1),
+                  suitability_thresholds=[float(t) for t in pv_opts.suitability_thresholds],
+                  min_class=pv_opts.min_class,
+                  pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
+                  inverter_efficiency=pv_opts.inverter_efficiency)
+    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, seg.face_labels, ref_irr, report, core)
+
+
+def _lap(timings, t0):
+    """Seconds since the end of the last timed stage (or ``t0``)."""
+    return time.perf_counter() - t0 - sum(timings.values())
+
+
+def _buildings(grid, ground, footprints, id_column):
+    """Footprints (read or detected), their label raster (1..n in footprint order) and a report."""
+    import geopandas as gpd
+
+    from . import detection
+    from .io.vector import check_overlap, rasterize_buildings, read_footprints
+
     if footprints is not None:
         fp, fp_report = read_footprints(footprints, grid.crs, id_column=id_column)
         inside, partly = check_overlap(fp, grid, name=fp_report.path)
-        report["footprints"] = fp_report.as_dict()
+        report = fp_report.as_dict()
         if not inside.all():
             # a city-wide footprint layer over one tile: buildings off the raster are not this run's
             outside_ids = fp.loc[~inside, "building_id"].tolist()
-            report["footprints"]["outside_raster"] = {"count": len(outside_ids), "ids": outside_ids[:100]}
+            report["outside_raster"] = {"count": len(outside_ids), "ids": outside_ids[:100]}
             log.info("%d footprint(s) lie entirely outside the raster and are skipped", len(outside_ids))
             fp, partly = fp[inside].reset_index(drop=True), partly[inside]
         fp["partly_outside"] = partly
         fp["source"] = "footprints"
-        building_labels = rasterize_buildings(fp, grid)
-    else:
-        labels = detection.detect_buildings(grid.z, grid.cellsize, ground=ground)
-        polys = detection.building_polygons(labels, grid.transform)
-        ids, geoms, keep_labels = [], [], []
-        for lab, g in sorted(polys.items()):
-            p = g.representative_point()
-            ids.append(f"D{p.x:.0f}_{p.y:.0f}")
-            geoms.append(g)
-            keep_labels.append(lab)
-        fp = gpd.GeoDataFrame({"building_id": ids, "partly_outside": False, "source": "detected"},
-                              geometry=geoms, crs=grid.crs)
-        # relabel the raster to footprint order 1..n
-        lut = np.zeros(int(labels.max()) + 1 if labels.size else 1, np.int32)
-        for i, lab in enumerate(keep_labels):
-            lut[lab] = i + 1
-        building_labels = lut[labels]
-        report["footprints"] = {"detected": len(fp)}
-    timings["buildings_s"] = time.perf_counter() - t0
+        return fp, rasterize_buildings(fp, grid), report
+    labels = detection.detect_buildings(grid.z, grid.cellsize, ground=ground)
+    polys = detection.building_polygons(labels, grid.transform)
+    ids, geoms, keep_labels = [], [], []
+    for lab, g in sorted(polys.items()):
+        p = g.representative_point()
+        ids.append(f"D{p.x:.0f}_{p.y:.0f}")
+        geoms.append(g)
+        keep_labels.append(lab)
+    fp = gpd.GeoDataFrame({"building_id": ids, "partly_outside": False, "source": "detected"},
+                          geometry=geoms, crs=grid.crs)
+    # relabel the raster to footprint order 1..n
+    lut = np.zeros(int(labels.max()) + 1 if labels.size else 1, np.int32)
+    for i, lab in enumerate(keep_labels):
+        lut[lab] = i + 1
+    return fp, lut[labels], {"detected": len(fp)}
 
-    # engine
-    t1 = time.perf_counter()
-    steps = sun_steps(wy, site.latitude, site.longitude, site.altitude, options.engine.step_minutes,
-                      options.engine.sky_model)
-    sky = sky_table(steps, options.engine.azimuth_bins)
-    irr = irradiation_raster(grid.z, grid.cellsize, sky, options.engine, progress,
-                             anchor=grid_anchor(grid.transform))
-    timings["engine_s"] = time.perf_counter() - t1
-    ref_irr = reference_irradiation(sky, options.engine.albedo)
 
-    # which buildings this run reports
-    if core is not None:
-        r0, r1, c0, c1 = core
-        x0, y1 = grid.transform * (c0, r0)
-        x1, y0 = grid.transform * (c1, r1)
-        rp = fp.geometry.representative_point()
-        own = ((rp.x >= x0) & (rp.x < x1) & (rp.y > y0) & (rp.y <= y1)).to_numpy()
-    else:
-        own = np.ones(len(fp), bool)
-
-    # roof faces
-    t2 = time.perf_counter()
-    seg = roofs.segment_roofs(grid.z, grid.cellsize, building_labels, min_face_area=options.min_face_area)
-    timings["segmentation_s"] = time.perf_counter() - t2
-    t3 = time.perf_counter()
-    from .pv import specific_yield_table
-
-    wy_h = _hourly(wy)
-    yt_roof = specific_yield_table(wy_h, site.latitude, site.longitude, site.altitude, mounting="roof",
-                                   tilts=YIELD_TILTS, azimuths=YIELD_AZIMUTHS, options=pv_opts)
-    yt_rack = specific_yield_table(wy_h, site.latitude, site.longitude, site.altitude, mounting="rack",
-                                   tilts=(0.0, 10.0, 20.0, 30.0), azimuths=YIELD_AZIMUTHS, options=pv_opts)
-    roofs_gdf = _face_layer(seg, grid, irr, sky, ground, fp, own, ref_irr, yt_roof, yt_rack, pv_opts, options)
-    timings["roofs_pv_s"] = time.perf_counter() - t3
-
-    walls_gdf = None
-    if options.walls:
-        t4 = time.perf_counter()
-        walls_gdf = _wall_layer(fp[own], grid, sky_table(steps, FINE_AZIMUTH_BINS), wy, site, ground, ref_irr,
-                                pv_opts, options, report)
-        timings["walls_s"] = time.perf_counter() - t4
-
-    buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, walls_gdf, grid, ground, yt_roof,
-                                    yt_rack)
-    timings["total_s"] = time.perf_counter() - t0
-    irr_result = IrradianceResult(grid, irr, sky, wy, site, options.engine,
-                                  provenance(grid, wy, site, options.engine, timings,
-                                             inputs=[p for p in (footprints, dtm)
-                                                     if isinstance(p, (str, Path))]))
-    report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    report["buildings"] = int(own.sum())
-    report["faces"] = int(len(roofs_gdf))
-    report["walls"] = 0 if walls_gdf is None else int(len(walls_gdf))
-    report["reference_irradiation_kwh_m2"] = round(ref_irr, 1)
-    report["suitability_thresholds"] = [float(t) for t in options.suitability_thresholds]
-    return CadastreResult(irr_result, roofs_gdf, walls_gdf, buildings_gdf, fp, seg.face_labels, ref_irr,
-                          report, core)
+def _owned(fp, grid, core):
+    """Which buildings this run reports: those whose representative point lies in the core window."""
+    if core is None:
+        return np.ones(len(fp), bool)
+    r0, r1, c0, c1 = core
+    x0, y1 = grid.transform * (c0, r0)
+    x1, y0 = grid.transform * (c1, r1)
+    rp = fp.geometry.representative_point()
+    return ((rp.x >= x0) & (rp.x < x1) & (rp.y > y0) & (rp.y <= y1)).to_numpy()
 
 
 def _interior_labels(face_labels):
-    """Face labels without each face's outer ring of pixels, whose local surface fit straddles the eave or
-    ridge; faces with no interior pixel keep all of theirs."""
+    """Face labels without each face's outer ring of pixels.
+
+    The local surface fit of the outer ring straddles the eave or ridge; faces with no interior pixel keep
+    all of theirs.
+    """
     from scipy.ndimage import maximum_filter, minimum_filter
 
     inner = (maximum_filter(face_labels, 3) == face_labels) & (minimum_filter(face_labels, 3) == face_labels)
@@ -291,193 +345,207 @@ def _interior_labels(face_labels):
     return stats
 
 
-def _hourly(weather):
-    """Weather averaged to hourly records (the yield tables' time step); hourly or longer stays as is."""
-    import pandas as pd
+def _face_statistics(seg, engine, ground, ref_irr, threshold):
+    """Per face label 1..n: pixel statistics of the irradiation and the height above ground."""
+    n = int(seg.face_labels.max()) if seg.face_labels.size else 0
+    lab = _interior_labels(seg.face_labels)
+    irr = engine.irradiation
+    g = irr.global_.astype(np.float64)
+    mean, npx = _mean_by_label(lab, g, n)
+    monthly = np.stack([_mean_by_label(lab, irr.monthly[m].astype(np.float64), n)[0] for m in range(12)], axis=1)
+    usable_share, _ = _mean_by_label(lab, (g >= threshold * ref_irr).astype(float), n)
+    height = (_mean_by_label(lab, engine.grid.z - ground, n)[0] if ground is not None else np.full(n, np.nan))
+    return {"n": n, "irradiation": mean, "pixels": npx, "quantiles": _quantiles_by_label(lab, g, n, (0.1, 0.5, 0.9)),
+            "monthly": monthly, "usable_share": usable_share, "height": height}
 
-    from .weather import WeatherYear
 
-    if weather.interval >= pd.Timedelta(hours=1):
-        return weather
-    data = weather.data.resample("1h").mean()
-    return WeatherYear(data, pd.Timedelta(hours=1), dict(weather.source, yield_step="hourly means"))
+def _round(values, decimals):
+    """Round a float array; NaN stays NaN (None in the outputs)."""
+    return np.round(np.asarray(values, dtype=float), decimals)
 
 
-def _face_layer(seg, grid, irr, sky, ground, fp, own, ref_irr, yt_roof, yt_rack, pv_opts, options):
-    """One row per roof face with every property of the roofs layer."""
-    import geopandas as gpd
-
+def _face_surfaces(seg, engine, ground, fp, own, ref_irr, pv_opts):
+    """Build the roof-face surface table of the assessment (one row per reported face with a polygon)."""
     from .irradiation import unobstructed_irradiation
-    from .pv import co2_savings_kg, module_layout, suitability
     from .roofs import face_polygons
 
-    faces = seg.faces
-    n = int(seg.face_labels.max()) if seg.face_labels.size else 0
-    cols = ["building_id", "face_id", "tilt", "azimuth", "area", "footprint_area", "height", "irradiation",
-            "irradiation_p10", "irradiation_p50", "irradiation_p90", "monthly_irradiation", "shading_loss",
-            "usable_area", "modules", "kwp", "yield_kwh", "specific_yield", "co2_savings_kg", "suitability"]
+    stats = _face_statistics(seg, engine, ground, ref_irr, pv_opts.irradiation_threshold)
+    n = stats["n"]
+    faces = seg.faces.set_index("face") if len(seg.faces) else seg.faces
     if len(faces) == 0 or n == 0:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=grid.crs)
-    lab = _interior_labels(seg.face_labels)
-    g = irr.global_.astype(np.float64)
-    mean_irr, npx = _mean_by_label(lab, g, n)
-    q = _quantiles_by_label(lab, g, n, (0.1, 0.5, 0.9))
-    monthly = np.stack([_mean_by_label(lab, irr.monthly[m].astype(np.float64), n)[0] for m in range(12)], axis=1)
-    usable_px, _ = _mean_by_label(lab, (g >= pv_opts.irradiation_threshold * ref_irr).astype(float), n)
-    height, _ = _mean_by_label(lab, grid.z - ground, n) if ground is not None else (np.full(n, np.nan), None)
-
-    lab = seg.face_labels
-    faces = faces.set_index("face")
+        return None, stats
     face_ids = np.arange(1, n + 1)
-    present = np.isin(face_ids, faces.index)
-    bidx = faces["building"].reindex(face_ids).to_numpy()
+    bidx = faces["building"].reindex(face_ids).to_numpy(float)
     tilt = faces["tilt"].reindex(face_ids).to_numpy(float)
     azim = faces["azimuth"].reindex(face_ids).to_numpy(float)
-    ok = present & (npx > 0) & np.isfinite(tilt)
-    ok &= np.array([(b > 0 and own[int(b) - 1]) if np.isfinite(b) else False for b in bidx])
-    sel = np.flatnonzero(ok) + 1
+    b_ok = np.isfinite(bidx) & (np.nan_to_num(bidx) > 0)
+    owned = np.zeros(n, bool)
+    owned[b_ok] = own[bidx[b_ok].astype(int) - 1]
+    ok = np.isin(face_ids, faces.index) & (stats["pixels"] > 0) & np.isfinite(tilt) & owned
+    sel = face_ids[ok]
     if sel.size == 0:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=grid.crs)
+        return None, stats
     clip = {int(f): fp.geometry.iloc[int(bidx[f - 1]) - 1] for f in sel}
-    polys = face_polygons(np.where(np.isin(lab, sel), lab, 0), grid.transform, clip=clip)
-    unob = unobstructed_irradiation(tilt[sel - 1], azim[sel - 1], sky, options.engine.albedo).global_
+    polys = face_polygons(np.where(np.isin(seg.face_labels, sel), seg.face_labels, 0), engine.grid.transform,
+                          clip=clip)
+    sel = np.array([f for f in sel if polys.get(int(f)) is not None and not polys[int(f)].is_empty], dtype=int)
+    if sel.size == 0:
+        return None, stats
+    i = sel - 1
+    surfaces = pd.DataFrame({
+        "_face": sel, "building_id": fp["building_id"].to_numpy()[bidx[i].astype(int) - 1],
+        "tilt": tilt[i], "azimuth": azim[i], "geometry": [polys[int(f)] for f in sel],
+        "irradiation": stats["irradiation"][i], "usable_share": stats["usable_share"][i],
+        "unobstructed_irradiation": unobstructed_irradiation(tilt[i], azim[i], engine.sky,
+                                                             engine.options.albedo).global_})
+    return surfaces, stats
 
-    rows = []
-    per_building = {}
-    for k, f in enumerate(sel):
-        poly = polys.get(int(f))
-        if poly is None or poly.is_empty:
-            continue
-        i = f - 1
-        b = int(bidx[i])
-        bid = fp["building_id"].iloc[b - 1]
-        per_building[bid] = per_building.get(bid, 0) + 1
-        t = float(tilt[i])
-        a = float(azim[i])
-        fa = float(poly.area)
-        area = fa / max(np.cos(np.radians(min(t, 89.0))), 1e-3)
-        shading = float(np.clip(1.0 - mean_irr[i] / unob[k], 0.0, 1.0)) if unob[k] > 0 else 1.0
-        lay = module_layout(poly, t, a, options.module, pv_opts)
-        setback_area = poly.buffer(-pv_opts.setback).area / max(np.cos(np.radians(min(t, 89.0))), 1e-3)
-        usable = float(max(setback_area, 0.0) * usable_px[i])
-        count = int(min(lay.count, np.floor(usable / options.module.area))) if usable > 0 else 0
-        kwp = count * options.module.power / 1000.0
-        yt = yt_rack if t < pv_opts.flat_threshold else yt_roof
-        spec = float(yt.specific_yield(lay.module_tilt, lay.module_azimuth, shading)) if count else 0.0
-        yld = kwp * spec
-        rows.append({
-            "building_id": bid, "_face": int(f), "tilt": round(t, 2),
-            "azimuth": None if t < FLAT_AZIMUTH_LIMIT else round(a, 2),
-            "area": round(area, 2), "footprint_area": round(fa, 2),
-            "height": None if not np.isfinite(height[i]) else round(float(height[i]), 2),
-            "irradiation": round(float(mean_irr[i]), 1), "irradiation_p10": round(float(q[0, i]), 1),
-            "irradiation_p50": round(float(q[1, i]), 1), "irradiation_p90": round(float(q[2, i]), 1),
-            "monthly_irradiation": [round(float(v), 2) for v in monthly[i]],
-            "shading_loss": round(shading, 4), "usable_area": round(usable, 2), "modules": count,
-            "kwp": round(kwp, 3), "yield_kwh": round(yld, 1), "specific_yield": round(spec, 1) if count else None,
-            "co2_savings_kg": round(float(co2_savings_kg(yld, pv_opts.grid_emission_factor)), 1),
-            "geometry": poly,
-        })
-    if not rows:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=grid.crs)
-    gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
-    gdf["suitability"] = suitability(gdf["irradiation"].to_numpy(float), gdf["usable_area"].to_numpy(float),
-                                     ref_irr, thresholds=options.suitability_thresholds,
-                                     min_usable_area=pv_opts.min_usable_area)
+
+def _face_layer(seg, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
+    """Roof faces: statistics and geometry, then the surface assessment. Returns (layer, monthly yield)."""
+    import geopandas as gpd
+
+    cols = LAYER_COLUMNS["roofs"]
+    surfaces, stats = _face_surfaces(seg, engine, ground, fp, own, ref_irr, pv_opts)
+    if surfaces is None:
+        return gpd.GeoDataFrame({c: [] for c in cols + ["_face"]}, geometry=[], crs=engine.grid.crs), np.zeros((0, 12))
+    a = assess_surfaces(surfaces, tables, ref_irr, kind="roof", module=options.module, options=pv_opts)
+    i = surfaces["_face"].to_numpy() - 1
+    tilt = surfaces["tilt"].to_numpy(float)
+    fa = shapely_area(surfaces["geometry"])
+    q = stats["quantiles"]
+    has_modules = a["potential_modules"].to_numpy() > 0
+    out = pd.DataFrame({
+        "building_id": surfaces["building_id"].to_numpy(), "_face": surfaces["_face"].to_numpy(),
+        "tilt": tilt, "azimuth": np.where(tilt < FLAT_AZIMUTH_LIMIT, np.nan, surfaces["azimuth"].to_numpy(float)),
+        "area": fa / np.maximum(np.cos(np.radians(np.minimum(tilt, 89.0))), 1e-3), "footprint_area": fa,
+        "height": stats["height"][i], "irradiation": stats["irradiation"][i], "irradiation_p10": q[0, i],
+        "irradiation_p50": q[1, i], "irradiation_p90": q[2, i],
+        "monthly_irradiation": [[round(float(v), 2) for v in m] for m in stats["monthly"][i]],
+        "specific_yield": np.where(has_modules, a["specific_yield"].to_numpy(float), np.nan)})
+    for col in ("shading_loss", "usable_area", "modules", "kwp", "yield_kwh", "co2_savings_kg", "suitability",
+                "potential_kwp", "potential_yield_kwh"):
+        out[col] = a[col].to_numpy()
+    out["co2_savings_kg"] = out["co2_savings_kg"].astype(float)
+    for col, decimals in ROUNDING.items():
+        if col in out:
+            out[col] = _round(out[col], decimals)
+    out["_monthly_yield"] = list(np.stack(a["monthly_yield"].to_list()))
+    gdf = gpd.GeoDataFrame(out, geometry=surfaces["geometry"].to_list(), crs=engine.grid.crs)
     # stable face ids: per building, faces ordered by their position (north-west first)
     rp = gdf.geometry.representative_point()
     gdf["_y"] = -np.round(rp.y.to_numpy(), 2)
     gdf["_x"] = np.round(rp.x.to_numpy(), 2)
     gdf = gdf.sort_values(["building_id", "_y", "_x"]).reset_index(drop=True)
     gdf["face_id"] = gdf["building_id"] + "-F" + (gdf.groupby("building_id").cumcount() + 1).map("{:02d}".format)
-    gdf = gdf.drop(columns=["_y", "_x"])
-    return gdf[cols + ["_face", "geometry"]]
+    monthly = np.stack(gdf["_monthly_yield"].to_list())
+    return gdf[cols + ["_face", "geometry"]], monthly
 
 
-def _wall_layer(fp, grid, sky, wy, site, ground, ref_irr, pv_opts, options, report):
-    """The walls layer from the facade module (one LineString per wall)."""
-    from . import walls
-    from .pv import specific_yield_table
+def shapely_area(geometries):
+    """Areas of shapely geometries [m²] as a float array."""
+    import shapely
+
+    return shapely.area(np.asarray(list(geometries), dtype=object)).astype(float)
+
+
+def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
+    """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment."""
+    from shapely.geometry import box
+
+    from .walls import wall_surfaces, wall_table
 
     if len(fp) == 0:
         return None
-    yt_facade = specific_yield_table(_hourly(wy), site.latitude, site.longitude, site.altitude,
-                                     mounting="facade", tilts=(80.0, 90.0), azimuths=YIELD_AZIMUTHS,
-                                     options=pv_opts)
-    gdf, problems = walls.wall_layer(fp, grid, sky, yt_facade, ref_irr, ground=ground,
-                                     spacing=options.wall_spacing, band_height=options.band_height,
-                                     albedo=options.engine.albedo, window_share=options.window_share)
+    surfaces, problems = wall_surfaces(fp, engine.grid, engine.skies[FINE_AZIMUTH_BINS], ground=ground,
+                                       spacing=options.wall_spacing, band_height=options.band_height,
+                                       albedo=options.engine.albedo)
     report["problems"].extend(problems)
-    if gdf is not None and len(gdf):
+    if len(surfaces):
         # a wall off the raster has no surface model in front of it: nothing to say about it
-        from shapely.geometry import box
-
+        grid = engine.grid
         t = grid.transform
         rows, cols = grid.shape
         extent = box(t.c, t.f + rows * t.e, t.c + cols * t.a, t.f).buffer(grid.cellsize)
-        on = gdf.geometry.within(extent).to_numpy()
+        on = surfaces.geometry.within(extent).to_numpy()
         if not on.all():
             report["walls_outside_raster"] = int((~on).sum())
-            gdf = gdf[on].reset_index(drop=True)
-    return gdf
+            surfaces = surfaces[on].reset_index(drop=True)
+    assessed = assess_surfaces(surfaces, tables, ref_irr, kind="wall", module=options.module, options=pv_opts,
+                               facade=options.facade)
+    return wall_table(surfaces, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
 
 
-def _building_layer(fp, own, building_labels, roofs_gdf, walls_gdf, grid, ground, yt_roof, yt_rack):
-    """One row per reported building with totals over its faces and walls."""
+def _sum_by(values, ids, order):
+    """Sum ``values`` per id, in the order of ``order`` (0 where an id has none)."""
+    return pd.Series(np.asarray(values, float)).groupby(np.asarray(ids)).sum().reindex(order).fillna(0.0).to_numpy()
+
+
+def building_status(valid_pixels, faces, ground_faces):
+    """Status of buildings: 'ok', or why their numbers are missing or doubtful.
+
+    Parameters
+    ----------
+    valid_pixels : array_like of int
+        Valid surface-model pixels inside each footprint.
+    faces : array_like of int
+        Roof faces found.
+    ground_faces : array_like of int
+        Faces lower than :data:`MIN_FACE_HEIGHT` above the ground (ground or terrain inside the footprint).
+
+    Returns
+    -------
+    ndarray of str
+    """
+    status = np.full(np.shape(faces), STATUS_OK, dtype=object)
+    status[np.asarray(ground_faces) > 0] = STATUS_GROUND_FACES
+    status[np.asarray(faces) == 0] = STATUS_NO_FACE
+    status[np.asarray(valid_pixels) == 0] = STATUS_NO_PIXELS
+    return status
+
+
+def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground, min_class):
+    """One row per reported building with totals over its counted faces and walls."""
     import geopandas as gpd
 
-    from .pv import SUITABILITY_CLASSES
-
+    idx = np.flatnonzero(own)
+    ids = fp["building_id"].to_numpy()[idx]
+    r = roofs_gdf
+    bid = r["building_id"].to_numpy()
+    counted = r["suitability"].isin(counted_classes(min_class)).to_numpy()
     rank = {c: i for i, c in enumerate(SUITABILITY_CLASSES)}
-    rows = []
-    valid_px = np.bincount(building_labels[np.isfinite(grid.z)].ravel(), minlength=len(fp) + 1)
-    for i in np.flatnonzero(own):
-        bid = fp["building_id"].iloc[i]
-        f = roofs_gdf[roofs_gdf["building_id"] == bid] if len(roofs_gdf) else roofs_gdf
-        w = walls_gdf[walls_gdf["building_id"] == bid] if walls_gdf is not None and len(walls_gdf) else None
-        kwp = float(f["kwp"].sum()) if len(f) else 0.0
-        yld = float(f["yield_kwh"].sum()) if len(f) else 0.0
-        monthly = np.zeros(12)
-        for _, face in f.iterrows():
-            if face["kwp"] > 0:
-                t = face["tilt"]
-                a = face["azimuth"] if face["azimuth"] is not None else 180.0
-                yt = yt_rack if t < 10.0 else yt_roof
-                m = np.asarray(yt.monthly_specific_yield(t, a, face["shading_loss"]), float).ravel()
-                ann = m.sum()
-                monthly += face["yield_kwh"] * (m / ann if ann > 0 else 0.0)
-        status = "ok"
-        if valid_px[i + 1] == 0:
-            status = "no valid surface-model pixels inside the footprint"
-        elif len(f) == 0:
-            status = "no roof face found"
-        best = min((rank[s] for s in f["suitability"]), default=rank["unsuitable"])
-        h = None
-        if ground is not None and valid_px[i + 1] > 0:
-            m = building_labels == i + 1
-            hv = np.nanpercentile(grid.z[m] - ground[m], 95) if np.isfinite(grid.z[m]).any() else np.nan
-            h = None if not np.isfinite(hv) else round(float(hv), 2)
-        rows.append({
-            "building_id": bid, "source": fp["source"].iloc[i], "status": status,
-            "partly_outside": bool(fp["partly_outside"].iloc[i]), "faces": int(len(f)),
-            "roof_area": round(float(f["area"].sum()), 2) if len(f) else 0.0,
-            "usable_area": round(float(f["usable_area"].sum()), 2) if len(f) else 0.0,
-            "kwp": round(kwp, 3), "yield_kwh": round(yld, 1),
-            "specific_yield": round(yld / kwp, 1) if kwp > 0 else None,
-            "co2_savings_kg": round(float(f["co2_savings_kg"].sum()), 1) if len(f) else 0.0,
-            "monthly_yield": [round(float(v), 1) for v in monthly],
-            "suitability": SUITABILITY_CLASSES[best],
-            "wall_area": round(float(w["area"].sum()), 2) if w is not None and len(w) else 0.0,
-            "wall_kwp": round(float(w["kwp"].sum()), 3) if w is not None and len(w) else 0.0,
-            "wall_yield_kwh": round(float(w["yield_kwh"].sum()), 1) if w is not None and len(w) else 0.0,
-            "height": h, "geometry": fp.geometry.iloc[i],
-        })
-    cols = ["building_id", "source", "status", "partly_outside", "faces", "roof_area", "usable_area", "kwp",
-            "yield_kwh", "specific_yield", "co2_savings_kg", "monthly_yield", "suitability", "wall_area",
-            "wall_kwp", "wall_yield_kwh", "height"]
-    if not rows:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=grid.crs)
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
+    best = pd.Series([rank[s] for s in r["suitability"]], dtype=float).groupby(bid).min().reindex(ids)
+    kwp = _sum_by(r["kwp"], bid, ids)
+    yld = _sum_by(r["yield_kwh"], bid, ids)
+    monthly = np.stack([_sum_by(roof_monthly[:, m], bid, ids) for m in range(12)], axis=1) if len(r) else \
+        np.zeros((len(ids), 12))
+    n_faces = _sum_by(np.ones(len(r)), bid, ids).astype(int)
+    low = _sum_by(r["height"].to_numpy(float) < MIN_FACE_HEIGHT, bid, ids)
+    valid_px = np.bincount(building_labels[np.isfinite(grid.z)].ravel(), minlength=len(fp) + 1)[idx + 1]
+    height = np.full(len(idx), np.nan)
+    if ground is not None:
+        height = _quantiles_by_label(building_labels, grid.z - ground, len(fp), (0.95,))[0][idx]
+    w = walls_gdf if walls_gdf is not None else pd.DataFrame({c: [] for c in ("building_id", "area", "kwp",
+                                                                             "yield_kwh")})
+    wid = w["building_id"].to_numpy()
+    out = pd.DataFrame({
+        "building_id": ids, "source": fp["source"].to_numpy()[idx],
+        "status": building_status(valid_px, n_faces, low),
+        "partly_outside": fp["partly_outside"].to_numpy(bool)[idx], "faces": n_faces,
+        "roof_area": _sum_by(r["area"], bid, ids),
+        "usable_area": _sum_by(np.where(counted, r["usable_area"].to_numpy(float), 0.0), bid, ids),
+        "kwp": kwp, "yield_kwh": yld,
+        "specific_yield": np.where(kwp > 0, yld / np.where(kwp > 0, kwp, 1.0), np.nan),
+        "co2_savings_kg": _sum_by(r["co2_savings_kg"], bid, ids),
+        "monthly_yield": [[round(float(v), 1) for v in m] for m in monthly],
+        "suitability": [SUITABILITY_CLASSES[int(b)] if np.isfinite(b) else "unsuitable" for b in best],
+        "wall_area": _sum_by(w["area"], wid, ids), "wall_kwp": _sum_by(w["kwp"], wid, ids),
+        "wall_yield_kwh": _sum_by(np.nan_to_num(w["yield_kwh"].to_numpy(float)), wid, ids),
+        "height": height, "footprint_area": shapely_area(fp.geometry.to_numpy()[idx])})
+    for col, decimals in ROUNDING.items():
+        if col in out:
+            out[col] = _round(out[col], decimals)
+    return gpd.GeoDataFrame(out[LAYER_COLUMNS["buildings"]], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
 
 
 def write_cadastre(result: CadastreResult, out_dir, *, cog=False, overview=True):
@@ -568,13 +636,3 @@ def write_overview(result: CadastreResult, path):
     finally:
         plt.close(fig)
     return path
-
-
-def run_cadastre(dsm, out_dir, **kwargs) -> CadastreResult:
-    """:func:`compute_cadastre` then :func:`write_cadastre` into ``out_dir``."""
-    cog = kwargs.pop("cog", False)
-    if out_dir is None:
-        raise ParameterError("an output folder is required")
-    result = compute_cadastre(dsm, **kwargs)
-    write_cadastre(result, out_dir, cog=cog)
-    return result

@@ -81,6 +81,7 @@ class Site:
 
     @classmethod
     def from_grid(cls, grid: Grid, ground=None):
+        """Return the site of a grid: its centre [°] and the median height of ``ground`` or the DSM [m]."""
         lon, lat = grid.center_lonlat()
         z = ground if ground is not None else grid.z
         alt = float(np.nanmedian(z)) if np.isfinite(z).any() else 0.0
@@ -98,10 +99,12 @@ class IrradianceResult:
     site: Site
     options: EngineOptions
     provenance: dict = field(default_factory=dict)
+    #: Further sky tables of the same sun steps, by number of azimuth bins (e.g. the walls' fine one).
+    skies: dict = field(default_factory=dict)
 
 
 def load_grid(dsm) -> Grid:
-    """A Grid from a path or a Grid."""
+    """Return a Grid read from a path, or the Grid given."""
     if isinstance(dsm, Grid):
         return dsm
     from .io.raster import read_surface
@@ -110,7 +113,7 @@ def load_grid(dsm) -> Grid:
 
 
 def resolve_weather(weather, site: Site, year=2025, linke=None):
-    """A WeatherYear from a spec ('clear-sky', a path, 'pvgis') or a WeatherYear."""
+    """Return a WeatherYear from a spec ('clear-sky', a path, 'pvgis') or the WeatherYear given."""
     if isinstance(weather, WeatherYear):
         return weather
     check_range("--year", year, 1900, 2200)
@@ -179,6 +182,49 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
     return Irradiation(monthly=monthly, **out)
 
 
+def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site: Site | None = None,
+               progress=None, extra_azimuth_bins=(), inputs=None) -> IrradianceResult:
+    """Run the engine once: sun steps, sky tables, horizons and irradiation of every pixel.
+
+    Parameters
+    ----------
+    grid : Grid
+        Surface model [m].
+    weather : WeatherYear
+        A full year.
+    options : EngineOptions
+    site : Site, optional
+        Where the sun is computed; default :meth:`Site.from_grid`.
+    progress : callable, optional
+        ``progress(done, total)`` with work units of :func:`irradiation_raster`.
+    extra_azimuth_bins : sequence of int
+        Further sky tables to build from the same sun steps (``result.skies[bins]``), e.g.
+        :data:`solarkataster.sky.FINE_AZIMUTH_BINS` for walls.
+    inputs : list of path, optional
+        Further input files recorded (with hashes) in the provenance.
+
+    Returns
+    -------
+    IrradianceResult
+        With ``skies`` holding every sky table built (the default one included).
+    """
+    t0 = time.perf_counter()
+    if not np.isfinite(grid.z).any():
+        raise RasterError(f"{grid.source.get('path', 'surface model')}: every pixel is nodata")
+    site = site or Site.from_grid(grid)
+    weather.require_full_year()
+    steps = sun_steps(weather, site.latitude, site.longitude, site.altitude, options.step_minutes,
+                      options.sky_model)
+    skies = {int(b): sky_table(steps, int(b)) for b in {options.azimuth_bins, *extra_azimuth_bins}}
+    sky = skies[options.azimuth_bins]
+    t1 = time.perf_counter()
+    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress, anchor=grid_anchor(grid.transform))
+    t2 = time.perf_counter()
+    prov = provenance(grid, weather, site, options, {"sky_table_s": t1 - t0, "irradiation_s": t2 - t1},
+                      inputs=inputs)
+    return IrradianceResult(grid, irr, sky, weather, site, options, prov, skies)
+
+
 def compute_irradiance(dsm, *, weather="clear-sky", year=2025, linke=None, options=None, progress=None,
                        **option_kwargs) -> IrradianceResult:
     """Read a surface model and compute annual and monthly irradiation for every pixel.
@@ -211,17 +257,14 @@ def compute_irradiance(dsm, *, weather="clear-sky", year=2025, linke=None, optio
     wy = resolve_weather(weather, site, year, linke)
     wy.require_full_year()
     t1 = time.perf_counter()
-    sky = build_sky(wy, site, options)
-    t2 = time.perf_counter()
-    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress, anchor=grid_anchor(grid.transform))
-    t3 = time.perf_counter()
-    prov = provenance(grid, wy, site, options, {"weather_s": t1 - t0, "sky_table_s": t2 - t1,
-                                               "irradiation_s": t3 - t2, "total_s": t3 - t0})
-    return IrradianceResult(grid, irr, sky, wy, site, options, prov)
+    result = run_engine(grid, wy, options, site=site, progress=progress)
+    timings = {"weather_s": t1 - t0, **result.provenance["timings_s"], "total_s": time.perf_counter() - t0}
+    result.provenance["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    return result
 
 
 def provenance(grid, weather, site, options, timings=None, inputs=None) -> dict:
-    """What a result rests on: inputs with hashes, weather source, model options, version, timings."""
+    """Describe what a result rests on: inputs with hashes, weather source, model options, version, timings."""
     from .io.raster import sha256
 
     files = []

@@ -7,7 +7,25 @@ The chain per surface is
 2. :func:`specific_yield_table`: annual and monthly AC energy per installed kWp [kWh/kWp] for a grid of
    orientations and shading losses, computed once per weather year with pvlib and then interpolated for
    every face by :meth:`YieldTable.specific_yield`;
-3. :func:`face_yield`, :func:`co2_savings_kg` and :func:`suitability`.
+3. :func:`co2_savings_kg` and :func:`suitability`.
+
+:mod:`solarkataster.assessment` chains these for whole tables of roof faces and walls.
+
+Loss budget
+-----------
+The DC losses are the components of the PVWatts v5 loss chain [1]_ (``pvlib.pvsystem.pvwatts_losses``,
+multiplied as ``1 - prod(1 - l_i / 100)``), with PVWatts' defaults except shading, which the cadastre
+models itself (horizons, :attr:`YieldTable.shading`): soiling 2 %, snow 0 %, mismatch 2 %, wiring 2 %,
+connections 0.5 %, light-induced degradation 1.5 %, nameplate rating 1 %, age 0 %, availability 3 %,
+together 11.42 % (:data:`PVWATTS_LOSSES`). The inverter is applied once, after these, with pvlib's PVWatts
+inverter model at ``eta_inv_nom = 0.96`` (PVWatts' default; about 0.963 at typical load). PVGIS's 14 %
+[7]_ is not used: it already contains the inverter, so applying it together with an inverter model would
+count the inverter twice. The resulting performance ratio (AC yield per kWp / plane-of-array irradiation)
+of an unshaded south 35° roof at Kaiserslautern (49.4° N) is 0.81 under the DWD test reference year 2010 of
+region 6 (859 kWh/kWp from 1062 kWh/m²) and 0.77 under a clear-sky year (1631 kWh/kWp from 2118 kWh/m²: the
+cells run hotter), end to end through :func:`solarkataster.cadastre.compute_cadastre` and within 0.4 % of
+pvlib's ModelChain with the same models and losses (``tests/test_cadastre.py``, ``tests/test_assessment.py``).
+Before, 14 % and the inverter gave 3.0 % less.
 
 Suitability classes
 -------------------
@@ -67,6 +85,7 @@ import shapely
 import shapely.affinity
 
 from .errors import ParameterError, check_range
+from .weather import WeatherYear
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +108,11 @@ FAIMAN_PARAMETERS = {
     "roof": (19.5, 1.09),
     "facade": (16.5, 0.88),
 }
+
+#: PVWatts v5 DC loss components [%] (Dobos 2014 [1]_, pvlib ``pvwatts_losses`` defaults) without shading,
+#: which is modelled: together 11.42 %.
+PVWATTS_LOSSES = {"soiling": 2.0, "snow": 0.0, "mismatch": 2.0, "wiring": 2.0, "connections": 0.5, "lid": 1.5,
+                  "nameplate_rating": 1.0, "age": 0.0, "availability": 3.0}
 
 SUITABILITY_CLASSES = ("very good", "good", "limited", "unsuitable")
 MOUNTINGS = ("rack", "roof", "facade")
@@ -141,10 +165,13 @@ class PVOptions:
         Site latitude for the row-spacing rule [°]; the pipeline sets the raster centre's.
     max_gcr : float
         Upper limit of the ground coverage ratio of racked rows [-] (matters near the equator only).
-    losses : float
-        System losses applied to DC power, like PVGIS [7]_ [%].
+    losses : dict
+        DC loss components [%] of the PVWatts loss chain [1]_, keys of ``pvlib.pvsystem.pvwatts_losses``
+        except ``shading`` (modelled); default :data:`PVWATTS_LOSSES` (11.42 % together). Missing keys
+        are 0.
     inverter_efficiency : float
-        Nominal inverter efficiency for pvlib's PVWatts inverter model [1]_ [-].
+        Nominal inverter efficiency for pvlib's PVWatts inverter model [1]_ [-], applied once after the
+        DC losses.
     gamma_pdc : float
         Power temperature coefficient [1/K].
     temperature_model : str
@@ -162,6 +189,13 @@ class PVOptions:
     irradiation_threshold : float
         A pixel is usable when its annual irradiation reaches this fraction of the site's reference
         irradiation [-] (same scale as the 'limited' class).
+    suitability_thresholds : (float, float, float)
+        Lower bounds of 'very good', 'good' and 'limited' as fractions of the site's reference
+        irradiation [-] (:func:`suitability`), for roofs and walls alike.
+    min_class : str
+        Lowest suitability class that gets modules (one of :data:`SUITABILITY_CLASSES`): surfaces below
+        it keep their potential in ``potential_kwp`` and ``potential_yield_kwh`` but count 0 modules, kWp,
+        kWh and CO2, and add nothing to their building's totals.
     """
 
     setback: float = 0.5
@@ -170,7 +204,7 @@ class PVOptions:
     flat_rack_azimuth: float = 180.0
     latitude: float = 51.0
     max_gcr: float = 0.7
-    losses: float = 14.0
+    losses: dict = field(default_factory=lambda: dict(PVWATTS_LOSSES))
     inverter_efficiency: float = 0.96
     gamma_pdc: float = -0.0037
     temperature_model: str = "faiman"
@@ -180,6 +214,8 @@ class PVOptions:
     min_usable_area: float = 10.0
     grid_emission_factor: float = GRID_EMISSION_FACTOR
     irradiation_threshold: float = 0.55
+    suitability_thresholds: tuple = (0.85, 0.70, 0.55)
+    min_class: str = "limited"
 
     def __post_init__(self):
         check_range("setback", self.setback, 0, 10, " m")
@@ -188,7 +224,7 @@ class PVOptions:
         check_range("flat_rack_azimuth", self.flat_rack_azimuth, 0, 360, "°")
         check_range("latitude", self.latitude, -66, 66, "°")
         check_range("max_gcr", self.max_gcr, 0.05, 1.0)
-        check_range("losses", self.losses, 0, 100, " %")
+        _check_losses(self.losses)
         check_range("inverter_efficiency", self.inverter_efficiency, 0.5, 1.0)
         check_range("gamma_pdc", self.gamma_pdc, -0.02, 0.0, " 1/K")
         check_range("albedo", self.albedo, 0, 1)
@@ -199,6 +235,31 @@ class PVOptions:
             raise ParameterError(f"temperature_model={self.temperature_model!r}: only 'faiman' is supported")
         if self.iam_model not in ("physical", "ashrae"):
             raise ParameterError(f"iam_model={self.iam_model!r}: use 'physical' or 'ashrae'")
+        if self.min_class not in SUITABILITY_CLASSES:
+            raise ParameterError(f"min_class={self.min_class!r}: use one of {SUITABILITY_CLASSES}")
+        very_good, good, limited = (float(t) for t in self.suitability_thresholds)
+        if not 1.5 >= very_good >= good >= limited >= 0:
+            raise ParameterError(f"suitability_thresholds={self.suitability_thresholds}: must be decreasing "
+                                 "fractions of the reference irradiation")
+
+    @property
+    def system_loss(self) -> float:
+        """Combined DC loss of :attr:`losses` [%]: ``100 (1 - prod(1 - l_i / 100))``."""
+        return float(100.0 * (1.0 - np.prod([1.0 - float(v) / 100.0 for v in self.losses.values()])))
+
+
+def _check_losses(losses):
+    allowed = ("soiling", "snow", "mismatch", "wiring", "connections", "lid", "nameplate_rating", "age",
+               "availability")
+    if not isinstance(losses, dict):
+        raise ParameterError(f"losses={losses!r}: give a dict of PVWatts loss components [%], e.g. "
+                             f"{PVWATTS_LOSSES}")
+    for key, value in losses.items():
+        if key == "shading":
+            raise ParameterError("losses: 'shading' is modelled from the horizons; leave it out")
+        if key not in allowed:
+            raise ParameterError(f"losses: unknown component {key!r}; use {allowed}")
+        check_range(f"losses[{key!r}]", value, 0, 100, " %")
 
 
 # ----------------------------------------------------------------------------------------------- layout
@@ -251,9 +312,11 @@ def _grid_offsets(extent, cell, pitch):
 
 
 def _best_grid(region, cell_u, cell_v, pitch_v):
-    """Largest number of ``cell_u`` x ``cell_v`` rectangles, on a regular grid with row pitch ``pitch_v``,
-    fully inside ``region`` (touching its boundary allowed). Tries (_N_OFFSETS + 1)² grid offsets.
-    Returns (count, rows)."""
+    """Count the ``cell_u`` x ``cell_v`` rectangles on a grid with row pitch ``pitch_v`` inside ``region``.
+
+    Rectangles must lie fully inside ``region`` (touching its boundary allowed). Tries (_N_OFFSETS + 1)²
+    grid offsets and returns the best (count, rows).
+    """
     minx, miny, maxx, maxy = region.bounds
     nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
@@ -563,6 +626,27 @@ def _axis_weights(x, grid, periodic):
     return (i, i + 1), np.clip(np.nan_to_num(w), 0, 1)
 
 
+def _weather_arrays(weather, latitude, longitude, altitude):
+    """Per-record arrays of the yield chain: sun position at interval midpoints, irradiance, temperature."""
+    import pvlib
+
+    frame = weather.data
+    times = frame.index + weather.interval / 2
+    solpos = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude)
+    zenith = solpos["apparent_zenith"].to_numpy()
+    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()
+    ghi = np.nan_to_num(frame["ghi"].to_numpy(dtype=float))
+    dhi = np.nan_to_num(frame["dhi"].to_numpy(dtype=float))
+    dni = frame["dni"].to_numpy(dtype=float) if "dni" in frame else np.full(ghi.shape, np.nan)
+    temp_air = frame["temp_air"].to_numpy(dtype=float) if "temp_air" in frame else np.full(ghi.shape, 12.0)
+    wind = frame["wind_speed"].to_numpy(dtype=float) if "wind_speed" in frame else np.full(ghi.shape, 1.0)
+    return {"zenith": zenith, "sun_azimuth": solpos["azimuth"].to_numpy(), "dni_extra": dni_extra,
+            "airmass": pvlib.atmosphere.get_relative_airmass(zenith), "ghi": ghi, "dhi": dhi,
+            "dni": np.nan_to_num(_fill_dni(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra)),
+            "temp_air": np.where(np.isfinite(temp_air), temp_air, 12.0), "wind": np.where(np.isfinite(wind), wind, 1.0),
+            "hours": weather.interval / pd.Timedelta(hours=1), "month": times.month.to_numpy() - 1}
+
+
 def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAULT_TILTS,
                          azimuths=DEFAULT_AZIMUTHS, shading=DEFAULT_SHADING, mounting="roof",
                          options=PVOptions()):
@@ -595,7 +679,8 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     Perez transposition [5]_ with ``options.albedo``; the plane-of-array beam and diffuse are both scaled
     by ``1 - shading_loss`` (a simplification: obstructions take beam and sky light in proportion);
     Faiman cell temperature [2]_ from the shaded POA global; IAM ('physical' or 'ashrae') on the beam only;
-    PVWatts DC [1]_ with ``gamma_pdc`` for 1 kWp; ``losses`` % off the DC power; PVWatts inverter with
+    PVWatts DC [1]_ with ``gamma_pdc`` for 1 kWp; the PVWatts loss components ``options.losses`` off the DC
+    power; PVWatts inverter with
     ``eta_inv_nom = inverter_efficiency`` and a DC rating equal to the array's. This is the chain of pvlib's
     ``ModelChain`` with ``dc_model='pvwatts'``, ``ac_model='pvwatts'``, ``losses_model='pvwatts'``,
     ``spectral_model='no_loss'``, which the tests use as the reference.
@@ -615,26 +700,12 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     if tilts.min() < 0 or tilts.max() > 180 or shading.min() < 0 or shading.max() > 1:
         raise ParameterError("tilts must lie in [0, 180]° and shading in [0, 1]")
 
-    frame = weather.data
-    times = frame.index + weather.interval / 2
-    hours = weather.interval / pd.Timedelta(hours=1)
-    solpos = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude)
-    zenith = solpos["apparent_zenith"].to_numpy()
-    sun_azimuth = solpos["azimuth"].to_numpy()
-    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy()
-    airmass = pvlib.atmosphere.get_relative_airmass(zenith)
-    ghi = np.nan_to_num(frame["ghi"].to_numpy(dtype=float))
-    dhi = np.nan_to_num(frame["dhi"].to_numpy(dtype=float))
-    dni = frame["dni"].to_numpy(dtype=float) if "dni" in frame else np.full(ghi.shape, np.nan)
-    dni = np.nan_to_num(_fill_dni(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra))
-    temp_air = frame["temp_air"].to_numpy(dtype=float) if "temp_air" in frame else np.full(ghi.shape, 12.0)
-    wind = frame["wind_speed"].to_numpy(dtype=float) if "wind_speed" in frame else np.full(ghi.shape, 1.0)
-    temp_air = np.where(np.isfinite(temp_air), temp_air, 12.0)
-    wind = np.where(np.isfinite(wind), wind, 1.0)
+    w = _weather_arrays(weather, latitude, longitude, altitude)
+    zenith, sun_azimuth, dni_extra, airmass = w["zenith"], w["sun_azimuth"], w["dni_extra"], w["airmass"]
+    ghi, dhi, dni, temp_air, wind, hours = w["ghi"], w["dhi"], w["dni"], w["temp_air"], w["wind"], w["hours"]
     u0, u1 = options.temperature_parameters[mounting]
-    month = times.month.to_numpy() - 1
     month_onehot = np.zeros((ghi.size, 12))
-    month_onehot[np.arange(ghi.size), month] = hours / 1000.0  # W -> kWh per record
+    month_onehot[np.arange(ghi.size), w["month"]] = hours / 1000.0  # W -> kWh per record
 
     annual = np.empty((tilts.size, azimuths.size, shading.size))
     monthly = np.empty(annual.shape + (12,))
@@ -654,7 +725,7 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
             effective = keep * (poa_direct * iam + poa_diffuse)
             temp_cell = pvlib.temperature.faiman(poa_global, temp_air[None], wind[None], u0=u0, u1=u1)
             pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, 1000.0, options.gamma_pdc)
-            pdc = pdc * (1.0 - options.losses / 100.0)
+            pdc = pdc * (1.0 - options.system_loss / 100.0)
             pac = pvlib.inverter.pvwatts(pdc, 1000.0, eta_inv_nom=options.inverter_efficiency)
             pac = np.nan_to_num(np.asarray(pac, dtype=float))
             monthly[k, :, j] = pac @ month_onehot
@@ -663,28 +734,95 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
               "altitude": float(altitude), "mounting": mounting, "transposition": "perez",
               "albedo": options.albedo, "temperature_model": "faiman", "faiman_u0_u1": [u0, u1],
               "iam_model": options.iam_model, "dc_model": "pvwatts", "gamma_pdc": options.gamma_pdc,
-              "losses_percent": options.losses, "inverter": "pvwatts",
+              "losses_percent": dict(options.losses), "system_loss_percent": round(options.system_loss, 3),
+              "inverter": "pvwatts",
               "inverter_efficiency": options.inverter_efficiency}
     return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting, source)
 
 
+#: Orientation grid of the roof yield table (specific yield is smooth in both: interpolation error < 0.5 %).
+ROOF_TILTS = tuple(float(t) for t in range(0, 91, 10))
+#: Tilts of the racked-module table (flat roofs); ``flat_rack_tilt`` is added when outside.
+RACK_TILTS = (0.0, 10.0, 20.0, 30.0)
+#: Tilts of the facade table.
+FACADE_TILTS = (80.0, 90.0)
+#: Azimuth grid of all three tables [°].
+TABLE_AZIMUTHS = tuple(float(a) for a in range(0, 360, 20))
+
+
+@dataclass(frozen=True)
+class YieldTables:
+    """The yield tables of one run and weather, one per mounting.
+
+    Attributes
+    ----------
+    roof, rack : YieldTable
+        Close roof mount (pitched faces) and open rack (modules racked on flat roofs).
+    facade : YieldTable or None
+        Insulated-back facade mount; None when walls are not assessed.
+    """
+
+    roof: YieldTable
+    rack: YieldTable
+    facade: YieldTable | None = None
+
+    def table(self, mounting) -> YieldTable:
+        """Return the table of ``mounting`` ('roof', 'rack' or 'facade')."""
+        if mounting not in MOUNTINGS or getattr(self, mounting) is None:
+            raise ParameterError(f"no yield table for mounting={mounting!r}")
+        return getattr(self, mounting)
+
+
+def hourly_weather(weather):
+    """Weather averaged to hourly records (the yield tables' time step); hourly or longer stays as is."""
+    if weather.interval >= pd.Timedelta(hours=1):
+        return weather
+    data = weather.data.resample("1h").mean()
+    return WeatherYear(data, pd.Timedelta(hours=1), dict(weather.source, yield_step="hourly means"))
+
+
+def build_yield_tables(weather, latitude, longitude, altitude, *, options=PVOptions(), facade=True):
+    """Build the roof, rack and (with ``facade``) facade yield tables of a run, once, from hourly weather.
+
+    Parameters
+    ----------
+    weather : solarkataster.weather.WeatherYear
+        A full year; sub-hourly records are averaged to hours first (:func:`hourly_weather`).
+    latitude, longitude : float
+        Site [°].
+    altitude : float
+        Site elevation [m].
+    options : PVOptions
+    facade : bool
+        Also build the facade table (needed for walls).
+
+    Returns
+    -------
+    YieldTables
+        Grids :data:`ROOF_TILTS` / :data:`RACK_TILTS` (plus ``flat_rack_tilt``) / :data:`FACADE_TILTS` by
+        :data:`TABLE_AZIMUTHS` by :data:`DEFAULT_SHADING`.
+    """
+    hourly = hourly_weather(weather)
+    rack_tilts = RACK_TILTS
+    if not RACK_TILTS[0] <= options.flat_rack_tilt <= RACK_TILTS[-1]:
+        rack_tilts = tuple(sorted(set(RACK_TILTS) | {float(options.flat_rack_tilt)}))
+
+    def table(mounting, tilts):
+        return specific_yield_table(hourly, latitude, longitude, altitude, mounting=mounting, tilts=tilts,
+                                    azimuths=TABLE_AZIMUTHS, options=options)
+
+    return YieldTables(table("roof", ROOF_TILTS), table("rack", rack_tilts),
+                       table("facade", FACADE_TILTS) if facade else None)
+
+
 # ------------------------------------------------------------------------------------ energy and grading
 
-def face_yield(kwp, specific_yield):
-    """Annual energy [kWh] of ``kwp`` [kWp] at ``specific_yield`` [kWh/kWp]."""
-    return np.asarray(kwp, dtype=float) * np.asarray(specific_yield, dtype=float)
-
-
 def co2_savings_kg(yield_kwh, factor=GRID_EMISSION_FACTOR):
-    """CO2 avoided [kg/a] when ``yield_kwh`` [kWh/a] displaces grid electricity emitting ``factor``
-    [kg CO2/kWh] (default: German mix, UBA, see module docstring)."""
+    """CO2 avoided [kg/a] when ``yield_kwh`` [kWh/a] displaces grid electricity.
+
+    The grid emits ``factor`` [kg CO2/kWh] (default: German mix, UBA, see module docstring).
+    """
     return np.asarray(yield_kwh, dtype=float) * float(factor)
-
-
-def usable_pixels(irradiation, reference_irradiation, options=PVOptions()):
-    """Mask of pixels whose annual irradiation [kWh/m²] reaches ``options.irradiation_threshold`` times
-    ``reference_irradiation`` [kWh/m²]."""
-    return np.asarray(irradiation, dtype=float) >= options.irradiation_threshold * float(reference_irradiation)
 
 
 def suitability(irradiation, usable_area, reference_irradiation, *, thresholds=(0.85, 0.70, 0.55),

@@ -66,8 +66,10 @@ PARTY_WALL_DISTANCE = 0.5
 #: Walls lower than this are not walls (fences, kerbs, noise) [m].
 MIN_WALL_HEIGHT = 0.5
 
+#: Columns of the walls layer, in order (the layer contract's, plus the potential of uncounted walls).
 WALL_COLUMNS = ["building_id", "wall_id", "azimuth", "length", "height", "area", "irradiation",
-                "monthly_irradiation", "bands", "usable_area", "kwp", "yield_kwh", "suitability", "shared"]
+                "monthly_irradiation", "bands", "usable_area", "kwp", "yield_kwh", "suitability", "shared",
+                "potential_kwp", "potential_yield_kwh"]
 
 
 # ----------------------------------------------------------------------------------------- segments
@@ -135,6 +137,110 @@ def _distance_to_segment(px, py, x0, y0, x1, y1):
     return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
 
 
+def _building_walls(b, bid, plist, ctx, rows_out, problems):
+    """Append the walls of one building (its polygon parts ``plist``) to ``rows_out``."""
+    z, labels, ground, grid = ctx["z"], ctx["labels"], ctx["ground"], ctx["grid"]
+    cs, shape, t, near = grid.cellsize, grid.shape, grid.transform, ctx["near"]
+    tree, part_building, part_polys = ctx["tree"], ctx["part_building"], ctx["part_polys"]
+    min_length, collinear_tolerance = ctx["min_length"], ctx["collinear_tolerance"]
+    # pixel window around the building
+    minx, miny, maxx, maxy = shapely.bounds(MultiPolygon([p for _, p in plist]) if len(plist) > 1
+                                           else plist[0][1])
+    pad = 4 * cs + 1.0
+    c0 = max(int(math.floor((minx - pad - t.c) / t.a)), 0)
+    c1 = min(int(math.ceil((maxx + pad - t.c) / t.a)), shape[1])
+    r0 = max(int(math.floor((maxy + pad - t.f) / t.e)), 0)
+    r1 = min(int(math.ceil((miny - pad - t.f) / t.e)), shape[0])
+    if c1 <= c0 or r1 <= r0:
+        problems.append(dict(building_id=bid, problem="outside raster",
+                             detail="footprint does not overlap the surface model"))
+        return
+    zw = z[r0:r1, c0:c1]
+    lw = labels[r0:r1, c0:c1]
+    px, py = grid.xy(*np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij"))
+    inside = (lw == b + 1) & np.isfinite(zw)
+    outside = (lw == 0) & np.isfinite(zw)
+    if not inside.any():
+        problems.append(dict(building_id=bid, problem="no height",
+                             detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
+        return
+    roof_all = np.percentile(zw[inside], EAVE_PERCENTILE)
+    if ground is not None:
+        gw = ground[r0:r1, c0:c1]
+    ring_no = 0
+    k = 0
+    zero_edges = 0
+    for pi, poly in plist:
+        rings = [poly.exterior] + sorted(poly.interiors, key=lambda r: (round(r.bounds[1], 3),
+                                                                        round(r.bounds[0], 3)))
+        for ri, ring in enumerate(rings):
+            verts, zero = _ring_edges(ring.coords, collinear_tolerance)
+            zero_edges += zero
+            n = len(verts)
+            if n < 3:
+                continue
+            for e in range(n):
+                (x0, y0), (x1, y1) = verts[e], verts[(e + 1) % n]
+                length = math.hypot(x1 - x0, y1 - y0)
+                if length < min_length:
+                    continue
+                azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
+                dist = _distance_to_segment(px, py, x0, y0, x1, y1)
+                roof = inside & (dist <= near)
+                eave = np.percentile(zw[roof], EAVE_PERCENTILE) if roof.any() else roof_all
+                if ground is not None:
+                    gsel = (dist <= near) & np.isfinite(gw)
+                    g = np.median(gw[gsel]) if gsel.any() else np.nan
+                else:
+                    gsel = outside & (dist <= 3 * cs + 0.5)
+                    g = np.percentile(zw[gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
+                edge = LineString([(x0, y0), (x1, y1)])
+                shared = False
+                for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
+                    if part_building[j] == b:
+                        continue
+                    overlap = edge.intersection(part_polys[j].buffer(PARTY_WALL_DISTANCE)).length
+                    if overlap >= 0.5 * length:
+                        shared = True
+                        break
+                rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_no + ri,
+                                     azimuth=azimuth, length=length, eave=float(eave), ground=float(g),
+                                     shared=shared, label=b + 1, geometry=edge))
+                k += 1
+        ring_no += len(rings)
+    if zero_edges:
+        problems.append(dict(building_id=bid, problem="zero-length edges removed",
+                             detail=f"{zero_edges} repeated vertex(es) dropped"))
+
+
+def _finish_walls(rows_out, problems, crs):
+    """Build the walls table from the collected rows: ground fallback, height, area; low walls dropped."""
+    import geopandas as gpd
+
+    walls = gpd.GeoDataFrame(rows_out, columns=["building_id", "wall_id", "ring", "azimuth", "length", "eave",
+                                                "ground", "shared", "label", "geometry"],
+                             geometry="geometry", crs=crs)
+    if len(walls):
+        # building-wide ground where a wall has no free pixels outside (party walls, courtyards of nodata)
+        fallback = walls.groupby("building_id")["ground"].transform("min")
+        walls["ground"] = walls["ground"].fillna(fallback)
+        walls["height"] = walls["eave"] - walls["ground"]
+        bad = ~(walls["height"] >= MIN_WALL_HEIGHT)
+        for bid, grp in walls[bad].groupby("building_id"):
+            problems.append(dict(building_id=bid, problem="no wall height",
+                                 detail=f"{len(grp)} wall(s) without ground or lower than {MIN_WALL_HEIGHT} m "
+                                        "dropped"))
+        walls = walls[~bad].reset_index(drop=True)
+    else:
+        walls["height"] = pd.Series(dtype=float)
+    walls["area"] = walls["length"] * walls["height"]
+    walls = walls[["building_id", "wall_id", "ring", "azimuth", "length", "eave", "ground", "height", "area",
+                   "shared", "label", "geometry"]]
+    for p in problems:
+        log.info("building %s: %s (%s)", p["building_id"], p["problem"], p["detail"])
+    return walls, problems
+
+
 def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id", min_length=1.0,
                   collinear_tolerance=0.15):
     """Wall segments of building footprints with outward normal, eave and ground height.
@@ -165,7 +271,6 @@ def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id
     problems : list of dict
         ``{'building_id', 'problem', 'detail'}`` for every repaired or skipped footprint or wall.
     """
-    import geopandas as gpd
     from rasterio.features import rasterize
 
     check_range("min_length", min_length, 0.0, 1e4, " m")
@@ -206,104 +311,16 @@ def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id
     tree = shapely.STRtree([p for _, p in parts]) if parts else None
     part_building = np.array([b for b, _ in parts], int)
     part_polys = [p for _, p in parts]
-    t = grid.transform
     near = max(1.5 * cs, 0.75)
     rows_out = []
     by_building = {}
     for pi, (b, poly) in enumerate(parts):
         by_building.setdefault(b, []).append((pi, poly))
+    ctx = dict(z=z, labels=labels, ground=ground, grid=grid, near=near, tree=tree, part_building=part_building,
+               part_polys=part_polys, min_length=min_length, collinear_tolerance=collinear_tolerance)
     for b, plist in by_building.items():
-        bid = ids[b]
-        # pixel window around the building
-        minx, miny, maxx, maxy = shapely.bounds(MultiPolygon([p for _, p in plist]) if len(plist) > 1
-                                               else plist[0][1])
-        pad = 4 * cs + 1.0
-        c0 = max(int(math.floor((minx - pad - t.c) / t.a)), 0)
-        c1 = min(int(math.ceil((maxx + pad - t.c) / t.a)), shape[1])
-        r0 = max(int(math.floor((maxy + pad - t.f) / t.e)), 0)
-        r1 = min(int(math.ceil((miny - pad - t.f) / t.e)), shape[0])
-        if c1 <= c0 or r1 <= r0:
-            problems.append(dict(building_id=bid, problem="outside raster",
-                                 detail="footprint does not overlap the surface model"))
-            continue
-        zw = z[r0:r1, c0:c1]
-        lw = labels[r0:r1, c0:c1]
-        px, py = grid.xy(*np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij"))
-        inside = (lw == b + 1) & np.isfinite(zw)
-        outside = (lw == 0) & np.isfinite(zw)
-        if not inside.any():
-            problems.append(dict(building_id=bid, problem="no height",
-                                 detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
-            continue
-        roof_all = np.percentile(zw[inside], EAVE_PERCENTILE)
-        if ground is not None:
-            gw = ground[r0:r1, c0:c1]
-        ring_no = 0
-        k = 0
-        zero_edges = 0
-        for pi, poly in plist:
-            rings = [poly.exterior] + sorted(poly.interiors, key=lambda r: (round(r.bounds[1], 3),
-                                                                            round(r.bounds[0], 3)))
-            for ri, ring in enumerate(rings):
-                verts, zero = _ring_edges(ring.coords, collinear_tolerance)
-                zero_edges += zero
-                n = len(verts)
-                if n < 3:
-                    continue
-                for e in range(n):
-                    (x0, y0), (x1, y1) = verts[e], verts[(e + 1) % n]
-                    length = math.hypot(x1 - x0, y1 - y0)
-                    if length < min_length:
-                        continue
-                    azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
-                    dist = _distance_to_segment(px, py, x0, y0, x1, y1)
-                    roof = inside & (dist <= near)
-                    eave = np.percentile(zw[roof], EAVE_PERCENTILE) if roof.any() else roof_all
-                    if ground is not None:
-                        gsel = (dist <= near) & np.isfinite(gw)
-                        g = np.median(gw[gsel]) if gsel.any() else np.nan
-                    else:
-                        gsel = outside & (dist <= 3 * cs + 0.5)
-                        g = np.percentile(zw[gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
-                    edge = LineString([(x0, y0), (x1, y1)])
-                    shared = False
-                    for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
-                        if part_building[j] == b:
-                            continue
-                        overlap = edge.intersection(part_polys[j].buffer(PARTY_WALL_DISTANCE)).length
-                        if overlap >= 0.5 * length:
-                            shared = True
-                            break
-                    rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_no + ri,
-                                         azimuth=azimuth, length=length, eave=float(eave), ground=float(g),
-                                         shared=shared, label=b + 1, geometry=edge))
-                    k += 1
-            ring_no += len(rings)
-        if zero_edges:
-            problems.append(dict(building_id=bid, problem="zero-length edges removed",
-                                 detail=f"{zero_edges} repeated vertex(es) dropped"))
-    walls = gpd.GeoDataFrame(rows_out, columns=["building_id", "wall_id", "ring", "azimuth", "length", "eave",
-                                                "ground", "shared", "label", "geometry"],
-                             geometry="geometry", crs=grid.crs)
-    if len(walls):
-        # building-wide ground where a wall has no free pixels outside (party walls, courtyards of nodata)
-        fallback = walls.groupby("building_id")["ground"].transform("min")
-        walls["ground"] = walls["ground"].fillna(fallback)
-        walls["height"] = walls["eave"] - walls["ground"]
-        bad = ~(walls["height"] >= MIN_WALL_HEIGHT)
-        for bid, grp in walls[bad].groupby("building_id"):
-            problems.append(dict(building_id=bid, problem="no wall height",
-                                 detail=f"{len(grp)} wall(s) without ground or lower than {MIN_WALL_HEIGHT} m "
-                                        "dropped"))
-        walls = walls[~bad].reset_index(drop=True)
-    else:
-        walls["height"] = pd.Series(dtype=float)
-    walls["area"] = walls["length"] * walls["height"]
-    walls = walls[["building_id", "wall_id", "ring", "azimuth", "length", "eave", "ground", "height", "area",
-                   "shared", "label", "geometry"]]
-    for p in problems:
-        log.info("building %s: %s (%s)", p["building_id"], p["problem"], p["detail"])
-    return walls, problems
+        _building_walls(b, ids[b], plist, ctx, rows_out, problems)
+    return _finish_walls(rows_out, problems, grid.crs)
 
 
 # ------------------------------------------------------------------------------------------ samples
@@ -472,10 +489,9 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
     return per_wall, irr
 
 
-def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, *, ground=None, spacing=1.0,
-               band_height=3.0, albedo=0.2, window_share=0.4, exclude_ground_floor=True,
-               id_column="building_id", sectors=WALL_SECTORS, max_distance=None):
-    """The walls layer: one LineString per wall with irradiation, height bands and facade PV.
+def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band_height=3.0, albedo=0.2,
+                  id_column="building_id", sectors=WALL_SECTORS, max_distance=None):
+    """Walls with their irradiation: the surface table of the assessment (no PV yet).
 
     Parameters
     ----------
@@ -485,10 +501,6 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
         Surface model [m].
     sky : SkyTable
         Time-integrated sky (:func:`solarkataster.sky.sky_table`).
-    yield_table : solarkataster.pv.YieldTable
-        Specific yield table, ideally with ``mounting='facade'``.
-    reference_irradiation : float
-        Annual irradiation of the best unobstructed orientation at the site [kWh/m²] (suitability).
     ground : ndarray, optional
         DTM on the grid [m].
     spacing : float
@@ -497,10 +509,6 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
         Height band (storey) [m].
     albedo : float
         Ground albedo [0-1].
-    window_share : float
-        Share of the facade taken by windows [-] (:func:`solarkataster.pv.facade_layout`).
-    exclude_ground_floor : bool
-        No modules on the ground floor.
     id_column : str
     sectors : int
         Horizon azimuths per sample.
@@ -510,14 +518,15 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
     Returns
     -------
     walls : geopandas.GeoDataFrame
-        Columns :data:`WALL_COLUMNS` in that order, LineString geometry in the grid's CRS. The yield of a
-        wall is ``kwp x specific_yield(90°, azimuth, shading_loss)`` with ``shading_loss = 1 - irradiation /
-        unobstructed vertical irradiation at that azimuth``. Party walls (``shared``) have no irradiation
-        and no PV.
+        ``building_id``, ``wall_id``, ``azimuth`` [°], ``length``, ``height`` [m], ``area`` [m²],
+        ``irradiation`` [kWh/m²] (NaN without uncovered samples), ``monthly_irradiation``, ``bands``,
+        ``shared``, ``sky_view_factor``, ``covered_share``, ``unobstructed_irradiation`` (vertical plane
+        at the wall's azimuth) [kWh/m²]; LineString geometry in the grid's CRS.
     problems : list of dict
         Per-building reports from :func:`wall_segments`.
     """
-    from . import pv
+    import geopandas as gpd
+
     from .irradiation import unobstructed_irradiation
 
     segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
@@ -525,34 +534,69 @@ def wall_layer(footprints, grid: Grid, sky, yield_table, reference_irradiation, 
     horizons = wall_horizons(samples, grid, sectors=sectors, max_distance=max_distance)
     per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height)
     azimuth = segments["azimuth"].to_numpy(float)
-    irr = per_wall["irradiation"].to_numpy(float)
-    shared = segments["shared"].to_numpy(bool)
-    layout = pv.facade_layout(segments["length"].to_numpy(float), segments["height"].to_numpy(float),
-                              window_share=window_share, exclude_ground_floor=exclude_ground_floor,
-                              storey_height=band_height)
-    usable = np.where(shared | ~np.isfinite(irr), 0.0, layout.usable_area)
-    kwp = np.where(usable > 0, layout.kwp, 0.0)
-    open_irr = unobstructed_irradiation(90.0, azimuth, sky, albedo).global_ if len(segments) else np.zeros(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loss = np.clip(1.0 - irr / open_irr, 0.0, 1.0)
-    specific = yield_table.specific_yield(90.0, azimuth, np.nan_to_num(loss)) if len(segments) else np.zeros(0)
-    yield_kwh = np.where(np.isfinite(irr), kwp * specific, np.where(shared, 0.0, np.nan))
-    classes = pv.suitability(np.where(np.isfinite(irr), irr, 0.0), usable, reference_irradiation)
-    suit = np.where(np.isfinite(irr) | shared, classes, None) if len(segments) else np.zeros(0, object)
     out = segments[["building_id", "wall_id"]].copy()
     out["azimuth"] = np.round(azimuth, 2) % 360.0
-    out["length"] = segments["length"].to_numpy(float)
-    out["height"] = segments["height"].to_numpy(float)
-    out["area"] = segments["area"].to_numpy(float)
-    out["irradiation"] = irr
+    for col in ("length", "height", "area"):
+        out[col] = segments[col].to_numpy(float)
+    out["irradiation"] = per_wall["irradiation"].to_numpy(float)
     out["monthly_irradiation"] = per_wall["monthly_irradiation"].to_list()
     out["bands"] = per_wall["bands"].to_list()
-    out["usable_area"] = usable
-    out["kwp"] = kwp
-    out["yield_kwh"] = yield_kwh
-    out["suitability"] = suit
-    out["shared"] = shared
+    out["shared"] = segments["shared"].to_numpy(bool)
     out["sky_view_factor"] = per_wall["sky_view_factor"].to_numpy(float)
     out["covered_share"] = per_wall["covered_share"].to_numpy(float)
-    import geopandas as gpd
+    out["unobstructed_irradiation"] = (unobstructed_irradiation(90.0, azimuth, sky, albedo).global_
+                                       if len(segments) else np.zeros(0))
     return gpd.GeoDataFrame(out, geometry=segments.geometry.values, crs=grid.crs), problems
+
+
+def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, ground=None, spacing=1.0,
+               band_height=3.0, albedo=0.2, module=None, options=None, facade=None, id_column="building_id",
+               sectors=WALL_SECTORS, max_distance=None):
+    """Compute the walls layer: one LineString per wall with irradiation, height bands and facade PV.
+
+    :func:`wall_surfaces` then the surface assessment (:func:`solarkataster.assessment.assess_surfaces`
+    with ``kind='wall'``), the same chain as roof faces.
+
+    Parameters
+    ----------
+    footprints, grid, sky, ground, spacing, band_height, albedo, id_column, sectors, max_distance
+        As in :func:`wall_surfaces`.
+    tables : solarkataster.pv.YieldTables
+        The run's yield tables (the facade table is used).
+    reference_irradiation : float
+        Annual irradiation of the best unobstructed orientation at the site [kWh/m²] (suitability).
+    module : solarkataster.pv.ModuleSpec, optional
+    options : solarkataster.pv.PVOptions, optional
+        Thresholds, ``min_usable_area``, ``min_class``, setback, CO2 factor.
+    facade : solarkataster.assessment.FacadeOptions, optional
+        Windows, ground floor; default 40 % windows, no modules on the ground floor.
+
+    Returns
+    -------
+    walls : geopandas.GeoDataFrame
+        Columns :data:`WALL_COLUMNS` in that order, then ``sky_view_factor``, ``covered_share``; LineString
+        geometry in the grid's CRS. The yield of a counted wall is ``kwp x specific_yield(90°, azimuth,
+        shading_loss)`` with ``shading_loss = 1 - irradiation / unobstructed vertical irradiation at that
+        azimuth``; walls below ``options.min_class`` keep it in ``potential_kwp`` and
+        ``potential_yield_kwh`` only. Party walls (``shared``) have no irradiation and no PV.
+    problems : list of dict
+        Per-building reports from :func:`wall_segments`.
+    """
+    from .assessment import FacadeOptions, assess_surfaces
+    from .pv import ModuleSpec, PVOptions
+
+    surfaces, problems = wall_surfaces(footprints, grid, sky, ground=ground, spacing=spacing,
+                                       band_height=band_height, albedo=albedo, id_column=id_column,
+                                       sectors=sectors, max_distance=max_distance)
+    assessed = assess_surfaces(surfaces, tables, reference_irradiation, kind="wall", module=module or ModuleSpec(),
+                               options=options or PVOptions(),
+                               facade=facade or FacadeOptions(storey_height=band_height))
+    return wall_table(surfaces, assessed), problems
+
+
+def wall_table(surfaces, assessed):
+    """Assemble the walls layer from :func:`wall_surfaces` and its assessment (same index)."""
+    out = surfaces.copy()
+    for col in ("usable_area", "kwp", "yield_kwh", "suitability", "potential_kwp", "potential_yield_kwh"):
+        out[col] = assessed[col]
+    return out[WALL_COLUMNS + ["sky_view_factor", "covered_share", "geometry"]]

@@ -18,9 +18,9 @@ import shapely.affinity
 from affine import Affine
 from pyproj import Transformer
 from rasterio.features import rasterize
+from reference import brute_band_share, brute_horizon
 from shapely.geometry import Polygon, box
 
-from reference import brute_band_share, brute_horizon
 from solarkataster import walls as W
 from solarkataster.grid import Grid
 from solarkataster.irradiation import irradiation, unobstructed_irradiation
@@ -251,18 +251,30 @@ def test_wall_layer_properties_and_schema(year_sky, tmp_path):
     table = pv.specific_yield_table(clear_sky_weather(LAT, LON, ALT, 2025, freq="1h"), LAT, LON, ALT,
                                     mounting="facade", tilts=[60, 90], azimuths=np.arange(0, 360, 45.0),
                                     shading=[0, 0.5, 1])
-    layer, problems = W.wall_layer({"A": a, "B": b, "C": c}, grid, sky, table, table.reference_irradiation)
+    tables = pv.YieldTables(roof=None, rack=None, facade=table)
+    # a lenient class line so that every open wall here counts (the one-rule tests are in test_assessment)
+    options = pv.PVOptions(suitability_thresholds=(0.5, 0.3, 0.1))
+    layer, problems = W.wall_layer({"A": a, "B": b, "C": c}, grid, sky, tables, table.reference_irradiation,
+                                   options=options)
     assert problems == []
-    assert list(layer.columns[:14]) == W.WALL_COLUMNS
+    assert list(layer.columns[:len(W.WALL_COLUMNS)]) == W.WALL_COLUMNS
     assert layer.wall_id.is_unique
     assert layer.shared.sum() == 2
     assert layer.loc[layer.shared, "kwp"].eq(0).all()
-    open_ = layer[~layer.shared]
+    small = layer.usable_area < options.min_usable_area  # C's short walls: too small for a system
+    assert small.sum() >= 1 and (layer.loc[small, "suitability"] == "unsuitable").all()
+    assert (layer.loc[small, "kwp"] == 0).all() and (layer.loc[small, "yield_kwh"] == 0).all()
+    open_ = layer[~layer.shared & ~small]
     assert (open_.kwp > 0).all() and (open_.yield_kwh > 0).all()
     # yield = kWp x specific yield at the wall's shading loss
     row = open_.iloc[0]
     loss = 1 - row.irradiation / unobstructed_irradiation(90, row.azimuth, sky).global_
     assert row.yield_kwh == pytest.approx(row.kwp * float(table.specific_yield(90, row.azimuth, loss)), rel=1e-9)
+    # the default class line: walls below 'limited' keep only their potential
+    strict, _ = W.wall_layer({"A": a, "B": b, "C": c}, grid, sky, tables, table.reference_irradiation)
+    unsuitable = strict["suitability"] == "unsuitable"
+    assert (strict.loc[unsuitable, "kwp"] == 0).all() and (strict.loc[unsuitable, "yield_kwh"] == 0).all()
+    np.testing.assert_allclose(strict["potential_kwp"], layer["potential_kwp"])
     assert all(len(m) == 12 for m in open_.monthly_irradiation)
     np.testing.assert_allclose([sum(m) for m in open_.monthly_irradiation], open_.irradiation, rtol=1e-9)
     path = export.write_geojson(tmp_path / "walls.geojson", layer, layer="walls")

@@ -1,17 +1,42 @@
 """`solarkataster run` (the cadastre) and `solarkataster demo` (the same on the sample town)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from . import options
-from .irradiance import progress_bar
+
+
+def stage_bar(desc):
+    """Return a tqdm-backed ``progress(stage, done, total)`` over a whole run, silent off a terminal.
+
+    The bar advances by each stage's share (:data:`solarkataster.cadastre.PROGRESS_STAGES`) and closes at the
+    end of 'writing', so it does not reach 100 % after the engine.
+    """
+    from tqdm import tqdm
+
+    from ..cadastre import progress_fraction
+
+    state = {}
+
+    def update(stage, done, total):
+        if "bar" not in state:
+            state["bar"] = tqdm(total=1000, desc=desc, disable=not sys.stderr.isatty(), leave=False,
+                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        bar = state["bar"]
+        bar.set_description_str(f"{desc} ({stage})", refresh=False)
+        bar.update(int(round(1000 * progress_fraction(stage, done, total))) - bar.n)
+        if stage == "writing" and done >= total:
+            bar.close()
+
+    return update
 
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
          sky_model, walls, crs=None):
-    from ..cadastre import CadastreOptions, run_cadastre
+    from ..cadastre import CadastreOptions, compute_cadastre, write_cadastre
     from ..errors import ParameterError
     from ..pipeline import EngineOptions
 
@@ -34,8 +59,13 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
         footprints = read_footprint_layer(footprints, crs=crs) if footprints is not None else None
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
                                                 step_minutes=step, sky_model=sky_model), walls=walls)
-    return run_cadastre(dsm, out_dir, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather,
-                        year=year, linke=linke, options=opts, progress=progress_bar("cadastre"))
+    progress = stage_bar("cadastre")
+    result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
+                              linke=linke, options=opts, progress=progress)
+    progress("writing", 0, 1)
+    write_cadastre(result, out_dir)
+    progress("writing", 1, 1)
+    return result
 
 
 def _summary(result, out_dir):

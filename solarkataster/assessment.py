@@ -1,0 +1,246 @@
+"""One PV assessment for any set of planar surfaces: roof faces and walls (later LoD2 faces).
+
+A *surface table* (one row per surface, columns below) goes in; a table of assessment columns comes out,
+indexed like the input. The chain is the same for every kind of surface; only the layout step differs:
+
+1. **Layout** (:func:`roof_layout` or :func:`facade_layout_table`): usable area [m²], the number of modules
+   that fit, their orientation and the *mounting* whose yield table applies.
+
+   * Roof faces: a regular module grid on the face polygon inside the edge ``setback``
+     (:func:`solarkataster.pv.module_layout`), capped by the usable area (the face area inside the setback
+     times the share of its pixels that reach ``irradiation_threshold`` of the reference). Faces flatter
+     than ``flat_threshold`` carry racked rows (mounting ``'rack'``, tilt ``flat_rack_tilt``); the others
+     carry modules flush with the roof (mounting ``'roof'``). This is the one place of the rack-or-roof
+     rule.
+   * Walls: usable facade area = wall area minus the edge setback, minus the ground floor
+     (``exclude_ground_floor``, one ``storey_height``), minus windows (``window_share``, default 40 %);
+     the rest is taken as one contiguous field, and ``min_usable_area`` (10 m²) is its minimum size, as on
+     roofs (smaller surfaces are 'unsuitable'). Party walls and walls without sampled irradiation carry no
+     modules. Mounting ``'facade'``, modules vertical.
+
+2. **Shading loss** ``1 - irradiation / unobstructed_irradiation`` (clipped to [0, 1]).
+3. **Yield** from the run's :class:`solarkataster.pv.YieldTables` (one table per mounting, built once per
+   run and weather): specific yield [kWh/kWp] and its twelve months at the modules' orientation and the
+   shading loss.
+4. **Suitability** relative to the site's reference irradiation (:func:`solarkataster.pv.suitability` with
+   ``suitability_thresholds`` and ``min_usable_area``).
+5. **Honest totals**: a surface classed below ``min_class`` (default 'limited', so 'unsuitable' surfaces)
+   gets no modules: ``modules``, ``kwp``, ``yield_kwh``, ``co2_savings_kg`` and ``monthly_yield`` are 0,
+   and what it could carry stays in ``potential_kwp`` and ``potential_yield_kwh``. Totals over surfaces
+   (buildings) sum ``kwp`` and ``yield_kwh``, so they count only counted surfaces.
+
+Input columns
+-------------
+all kinds
+    ``azimuth`` [°] (NaN allowed for flat roofs), ``irradiation`` (mean annual, NaN = not sampled)
+    [kWh/m²], ``unobstructed_irradiation`` (same orientation, no obstructions) [kWh/m²].
+``kind='roof'``
+    ``tilt`` [°], ``geometry`` (shapely polygon: horizontal projection of the face) [m], ``usable_share``
+    (share of the face's pixels whose irradiation reaches the threshold) [-].
+``kind='wall'``
+    ``length``, ``height`` (above ground) [m], ``shared`` (party wall, bool).
+
+Output columns
+--------------
+:data:`ASSESSMENT_COLUMNS`: ``usable_area`` [m²], ``mounting``, ``module_tilt``, ``module_azimuth`` [°],
+``shading_loss`` [-], ``specific_yield`` [kWh/kWp] (NaN without modules), ``potential_modules``,
+``potential_kwp`` [kWp], ``potential_yield_kwh`` [kWh/a], ``suitability``, ``counted`` (bool),
+``modules``, ``kwp`` [kWp], ``yield_kwh`` [kWh/a], ``co2_savings_kg`` [kg/a], ``monthly_yield``
+(ndarray (12,)) [kWh/month].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError, check_range
+from .pv import SUITABILITY_CLASSES, ModuleSpec, PVOptions, co2_savings_kg, facade_layout, module_layout, suitability
+
+KINDS = ("roof", "wall")
+
+#: Columns of the assessment table, in order.
+ASSESSMENT_COLUMNS = ("usable_area", "mounting", "module_tilt", "module_azimuth", "shading_loss", "specific_yield",
+                      "potential_modules", "potential_kwp", "potential_yield_kwh", "suitability", "counted",
+                      "modules", "kwp", "yield_kwh", "co2_savings_kg", "monthly_yield")
+
+_REQUIRED = {"roof": ("tilt", "azimuth", "geometry", "usable_share", "irradiation", "unobstructed_irradiation"),
+             "wall": ("azimuth", "length", "height", "shared", "irradiation", "unobstructed_irradiation")}
+
+
+@dataclass(frozen=True)
+class FacadeOptions:
+    """Which part of a wall can carry modules.
+
+    Parameters
+    ----------
+    window_share : float
+        Share of the facade taken by windows and doors [-] (default 0.4, a typical residential facade).
+    exclude_ground_floor : bool
+        No modules on the ground floor (entrances, shop windows, vandalism).
+    storey_height : float
+        Height of the ground floor [m].
+    """
+
+    window_share: float = 0.4
+    exclude_ground_floor: bool = True
+    storey_height: float = 3.0
+
+    def __post_init__(self):
+        check_range("window_share", self.window_share, 0, 1)
+        check_range("storey_height", self.storey_height, 0, 20, " m")
+
+
+def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
+    """Usable area, module count and mounting of roof faces.
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame
+        ``tilt``, ``azimuth`` [°], ``geometry`` (horizontal projection) [m], ``usable_share`` [-].
+    module : ModuleSpec
+    options : PVOptions
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``usable_area`` [m²], ``potential_modules``, ``module_tilt``, ``module_azimuth`` [°], ``mounting``
+        ('rack' below ``flat_threshold``, else 'roof'); indexed like ``surfaces``.
+    """
+    n = len(surfaces)
+    usable = np.zeros(n)
+    count = np.zeros(n, dtype=int)
+    m_tilt = np.full(n, np.nan)
+    m_azimuth = np.full(n, np.nan)
+    tilt = surfaces["tilt"].to_numpy(float)
+    for k, (poly, t, a, share) in enumerate(zip(surfaces["geometry"], tilt, surfaces["azimuth"].to_numpy(float),
+                                                surfaces["usable_share"].to_numpy(float))):
+        if poly is None or poly.is_empty or not np.isfinite(t):
+            continue
+        lay = module_layout(poly, t, a, module, options)
+        m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
+        stretch = max(np.cos(np.radians(min(t, 89.0))), 1e-3)  # horizontal projection -> roof plane
+        usable[k] = max(poly.buffer(-options.setback).area / stretch, 0.0) * np.nan_to_num(share)
+        if usable[k] > 0:
+            count[k] = int(min(lay.count, np.floor(usable[k] / module.area)))
+    mounting = np.where(tilt < options.flat_threshold, "rack", "roof")
+    return pd.DataFrame({"usable_area": usable, "potential_modules": count, "module_tilt": m_tilt,
+                         "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
+
+
+def facade_layout_table(surfaces, module=ModuleSpec(), options=PVOptions(), facade=FacadeOptions()):
+    """Usable area and module count of walls (see the module notes).
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame
+        ``azimuth`` [°], ``length``, ``height`` [m], ``shared`` (bool), ``irradiation`` [kWh/m²].
+    module : ModuleSpec
+    options : PVOptions
+    facade : FacadeOptions
+
+    Returns
+    -------
+    pandas.DataFrame
+        Like :func:`roof_layout`; mounting 'facade', module tilt 90°, azimuth the wall's.
+    """
+    lay = facade_layout(surfaces["length"].to_numpy(float), surfaces["height"].to_numpy(float),
+                        window_share=facade.window_share, exclude_ground_floor=facade.exclude_ground_floor,
+                        storey_height=facade.storey_height, module=module, options=options)
+    blocked = surfaces["shared"].to_numpy(bool) | ~np.isfinite(surfaces["irradiation"].to_numpy(float))
+    usable = np.where(blocked, 0.0, lay.usable_area)
+    count = np.where(usable > 0, lay.count, 0).astype(int)
+    return pd.DataFrame({"usable_area": usable, "potential_modules": count, "module_tilt": 90.0,
+                         "module_azimuth": surfaces["azimuth"].to_numpy(float), "mounting": "facade"},
+                        index=surfaces.index)
+
+
+def _check_surfaces(surfaces, kind):
+    if kind not in KINDS:
+        raise ParameterError(f"kind={kind!r}: use one of {KINDS}")
+    missing = [c for c in _REQUIRED[kind] if c not in surfaces.columns]
+    if missing:
+        raise ParameterError(f"surface table for kind={kind!r} lacks column(s) {missing}")
+
+
+def shading_loss(irradiation, unobstructed_irradiation):
+    """Share of the unobstructed plane-of-array irradiation lost to obstructions [-], in [0, 1].
+
+    Surfaces whose unobstructed irradiation is 0 lose everything (1); NaN irradiation gives NaN.
+    """
+    irr = np.asarray(irradiation, float)
+    unob = np.asarray(unobstructed_irradiation, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = np.clip(1.0 - irr / unob, 0.0, 1.0)
+    return np.where(unob > 0, loss, np.where(np.isfinite(irr), 1.0, np.nan))
+
+
+def counted_classes(min_class="limited"):
+    """Suitability classes that get modules: ``min_class`` and every better one."""
+    if min_class not in SUITABILITY_CLASSES:
+        raise ParameterError(f"min_class={min_class!r}: use one of {SUITABILITY_CLASSES}")
+    return SUITABILITY_CLASSES[:SUITABILITY_CLASSES.index(min_class) + 1]
+
+
+def assess_surfaces(surfaces, tables, reference_irradiation, *, kind, module=ModuleSpec(), options=PVOptions(),
+                    facade=FacadeOptions()):
+    """PV assessment of a table of planar surfaces: layout, shading, yield, CO2, suitability, totals.
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame
+        One row per surface with the input columns of ``kind`` (module notes).
+    tables : solarkataster.pv.YieldTables
+        The run's yield tables (built once, :func:`solarkataster.pv.build_yield_tables`).
+    reference_irradiation : float
+        Annual irradiation of the best unobstructed plane at the site [kWh/m²].
+    kind : {'roof', 'wall'}
+        Selects the layout step.
+    module : ModuleSpec
+    options : PVOptions
+        Rack rule, setback, thresholds, ``min_usable_area``, ``min_class``, CO2 factor.
+    facade : FacadeOptions
+        Wall layout (``kind='wall'`` only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`ASSESSMENT_COLUMNS`, indexed like ``surfaces``.
+    """
+    _check_surfaces(surfaces, kind)
+    if kind == "roof":
+        out = roof_layout(surfaces, module, options)
+    else:
+        out = facade_layout_table(surfaces, module, options, facade)
+    irr = surfaces["irradiation"].to_numpy(float)
+    loss = shading_loss(irr, surfaces["unobstructed_irradiation"].to_numpy(float))
+    out["shading_loss"] = loss
+    n = len(out)
+    spec = np.full(n, np.nan)
+    monthly = np.zeros((n, 12))
+    for mounting in np.unique(out["mounting"]):
+        sel = (out["mounting"] == mounting).to_numpy() & (out["potential_modules"].to_numpy() > 0)
+        if sel.any():
+            table = tables.table(mounting)
+            args = (out["module_tilt"].to_numpy(float)[sel], out["module_azimuth"].to_numpy(float)[sel],
+                    np.nan_to_num(loss[sel]))
+            spec[sel] = table.specific_yield(*args)
+            monthly[sel] = table.monthly_specific_yield(*args)
+    kwp = out["potential_modules"].to_numpy() * module.power / 1000.0
+    out["specific_yield"] = spec
+    out["potential_kwp"] = kwp
+    out["potential_yield_kwh"] = np.where(kwp > 0, kwp * np.nan_to_num(spec), 0.0)
+    classes = suitability(np.nan_to_num(irr), out["usable_area"].to_numpy(float), reference_irradiation,
+                          thresholds=options.suitability_thresholds, min_usable_area=options.min_usable_area)
+    if kind == "wall":  # party walls are 'unsuitable'; walls without a sampled point have no class
+        classes = np.where(np.isfinite(irr) | surfaces["shared"].to_numpy(bool), classes, None)
+    out["suitability"] = classes
+    counted = np.isin(out["suitability"].to_numpy(object), counted_classes(options.min_class))
+    out["counted"] = counted
+    out["modules"] = np.where(counted, out["potential_modules"].to_numpy(), 0)
+    out["kwp"] = np.where(counted, kwp, 0.0)
+    out["yield_kwh"] = np.where(counted, out["potential_yield_kwh"].to_numpy(), 0.0)
+    out["co2_savings_kg"] = co2_savings_kg(out["yield_kwh"].to_numpy(), options.grid_emission_factor)
+    out["monthly_yield"] = list(monthly * out["kwp"].to_numpy()[:, None])
+    return out[list(ASSESSMENT_COLUMNS)]

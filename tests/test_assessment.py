@@ -1,0 +1,203 @@
+"""The one surface assessment (solarkataster.assessment) for roof faces and walls.
+
+References: pvlib's ModelChain (PVWatts DC, losses and inverter, Faiman, physical IAM, Perez) on the real
+DWD test reference year of region 6 (../shared/validation/dwd-try2010), pvlib's own ``pvwatts_losses``,
+hand calculations of facade areas and of the honest-totals rule.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pvlib
+import pytest
+import shapely
+from conftest import shared_file
+
+from solarkataster import assessment as A
+from solarkataster import pv
+from solarkataster.errors import ParameterError
+from solarkataster.io.weather import resolve_weather
+from solarkataster.sky import clear_sky_weather
+
+LAT, LON, ALT = 49.44, 7.77, 240.0  # Kaiserslautern (DWD TRY region 6 lies around it... roughly)
+
+
+@pytest.fixture(scope="module")
+def clear_tables():
+    """Small clear-sky tables: enough orientations for the tests here."""
+    weather = clear_sky_weather(LAT, LON, ALT, 2025, freq="1h")
+    kw = dict(azimuths=(0, 90, 180, 270), shading=(0, 0.5, 1))
+    return pv.YieldTables(
+        roof=pv.specific_yield_table(weather, LAT, LON, ALT, tilts=(0, 30, 60, 90), mounting="roof", **kw),
+        rack=pv.specific_yield_table(weather, LAT, LON, ALT, tilts=(0, 15, 30), mounting="rack", **kw),
+        facade=pv.specific_yield_table(weather, LAT, LON, ALT, tilts=(90,), mounting="facade", **kw))
+
+
+def _roofs(tilts, azimuths, irradiation, unobstructed, size=(12.0, 8.0), share=1.0):
+    n = len(tilts)
+    return pd.DataFrame({"tilt": tilts, "azimuth": azimuths, "irradiation": irradiation,
+                         "unobstructed_irradiation": unobstructed, "usable_share": [share] * n,
+                         "geometry": [shapely.box(0, 0, *size)] * n})
+
+
+def _walls(azimuths, irradiation, unobstructed, length=12.0, height=9.0, shared=False):
+    n = len(azimuths)
+    return pd.DataFrame({"azimuth": azimuths, "irradiation": irradiation, "unobstructed_irradiation": unobstructed,
+                         "length": [length] * n, "height": [height] * n, "shared": [shared] * n})
+
+
+# ------------------------------------------------------------------------------- the loss budget
+
+def test_loss_components_are_pvwatts_without_shading():
+    opts = pv.PVOptions()
+    assert opts.losses == pv.PVWATTS_LOSSES and "shading" not in opts.losses
+    assert opts.system_loss == pytest.approx(pvlib.pvsystem.pvwatts_losses(shading=0), rel=1e-12)
+    assert opts.system_loss == pytest.approx(11.42, abs=0.01)
+    assert opts.inverter_efficiency == 0.96
+    assert pv.PVOptions(losses={"soiling": 14.0}).system_loss == pytest.approx(14.0)
+    with pytest.raises(ParameterError, match="shading"):
+        pv.PVOptions(losses={"shading": 3.0})
+    with pytest.raises(ParameterError, match="unknown"):
+        pv.PVOptions(losses={"dust": 3.0})
+    with pytest.raises(ParameterError):
+        pv.PVOptions(losses=14.0)
+
+
+def _modelchain(weather, tilt, azimuth, mounting, options=pv.PVOptions()):
+    """Annual AC energy per kWp [kWh/kWp] from pvlib's ModelChain, PVWatts models, the same loss list."""
+    u0, u1 = options.temperature_parameters[mounting]
+    frame = weather.data[["ghi", "dni", "dhi", "temp_air", "wind_speed"]].copy()
+    frame.index = frame.index + weather.interval / 2  # records are interval starts; pvlib wants midpoints
+    if frame["dni"].isna().any():  # a TRY gives the horizontal beam only: pvlib's own DNI rule
+        location = pvlib.location.Location(LAT, LON, "UTC", ALT)
+        zenith = location.get_solarposition(frame.index)["zenith"]
+        derived = pvlib.irradiance.dni(frame["ghi"], frame["dhi"], zenith).fillna(0.0)
+        frame["dni"] = frame["dni"].fillna(derived)
+    system = pvlib.pvsystem.PVSystem(
+        surface_tilt=tilt, surface_azimuth=azimuth, albedo=options.albedo,
+        module_parameters={"pdc0": 1000.0, "gamma_pdc": options.gamma_pdc},
+        inverter_parameters={"pdc0": 1000.0, "eta_inv_nom": options.inverter_efficiency},
+        temperature_model_parameters={"u0": u0, "u1": u1}, losses_parameters=dict(options.losses, shading=0))
+    chain = pvlib.modelchain.ModelChain(
+        system, pvlib.location.Location(LAT, LON, "UTC", ALT), dc_model="pvwatts", ac_model="pvwatts",
+        aoi_model=options.iam_model, spectral_model="no_loss", temperature_model="faiman", losses_model="pvwatts",
+        transposition_model="perez")
+    chain.run_model(frame)
+    return float(chain.results.ac.sum()) / 1000.0 * (weather.interval / pd.Timedelta("1h"))
+
+
+def test_south_35_on_dwd_try_matches_modelchain_and_states_performance_ratio():
+    """Issue 12.3: an unshaded south 35° roof under the DWD TRY: within 2 % of pvlib's ModelChain."""
+    path = shared_file("dwd-try2010", "TRY2010_06_Jahr.dat")
+    weather = resolve_weather(str(path), latitude=LAT, longitude=LON, altitude=ALT, year=2025)
+    tables = pv.build_yield_tables(weather, LAT, LON, ALT, facade=False)
+    unobstructed = float(tables.roof.irradiation(35.0, 180.0))
+    face = _roofs([35.0], [180.0], [unobstructed], [unobstructed], size=(20.0, 12.0))
+    out = A.assess_surfaces(face, tables, unobstructed, kind="roof")
+    ours = float(out["specific_yield"].iloc[0])
+    reference = _modelchain(weather, 35.0, 180.0, "roof")
+    pr = ours / unobstructed  # kWh/kWp over kWh/m² at 1 kW/m²
+    print(f"\nDWD TRY 2010 region 6: south 35° roof {ours:.1f} kWh/kWp (ModelChain {reference:.1f}), "
+          f"POA {unobstructed:.1f} kWh/m², performance ratio {pr:.3f}, system loss "
+          f"{pv.PVOptions().system_loss:.2f} % + inverter")
+    assert out["shading_loss"].iloc[0] == pytest.approx(0.0, abs=1e-12)
+    assert ours == pytest.approx(reference, rel=0.02)
+    assert 0.78 <= pr <= 0.88  # PVWatts chain, inverter once: PR of a good unshaded roof
+    assert 850 <= ours <= 1100  # issue 12 acceptance range for good south faces under a TRY
+
+
+# --------------------------------------------------------------------------------- one rule
+
+def test_rack_rule_lives_in_flat_threshold(clear_tables):
+    faces = _roofs([3.0, 12.0, 30.0], [180.0, 180.0, 180.0], [1000.0] * 3, [1000.0] * 3)
+    default = A.assess_surfaces(faces, clear_tables, 1200.0, kind="roof")
+    assert default["mounting"].tolist() == ["rack", "roof", "roof"]
+    assert default["module_tilt"].tolist() == [15.0, 12.0, 30.0]
+    steep = A.assess_surfaces(faces, clear_tables, 1200.0, kind="roof", options=pv.PVOptions(flat_threshold=20))
+    assert steep["mounting"].tolist() == ["rack", "rack", "roof"]
+    assert steep["module_tilt"].tolist() == [15.0, 15.0, 30.0]
+    # the racked face's yield comes from the rack table at the rack's orientation
+    expected = clear_tables.rack.specific_yield(15.0, 180.0, 0.0)
+    assert steep["specific_yield"].iloc[1] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_honest_totals_roofs(clear_tables):
+    ref = 1000.0
+    faces = _roofs([30.0] * 4, [180.0] * 4, [900.0, 720.0, 560.0, 500.0], [950.0] * 4)
+    out = A.assess_surfaces(faces, clear_tables, ref, kind="roof")
+    assert out["suitability"].tolist() == ["very good", "good", "limited", "unsuitable"]
+    assert out["counted"].tolist() == [True, True, True, False]
+    assert (out["potential_kwp"] > 0).all() and (out["potential_yield_kwh"] > 0).all()
+    bad = out.iloc[3]
+    assert bad["modules"] == 0 and bad["kwp"] == 0 and bad["yield_kwh"] == 0 and bad["co2_savings_kg"] == 0
+    assert np.all(bad["monthly_yield"] == 0)
+    good = out.iloc[:3]
+    np.testing.assert_allclose(good["kwp"], good["potential_kwp"])
+    np.testing.assert_allclose(good["yield_kwh"], good["kwp"] * good["specific_yield"], rtol=1e-12)
+    np.testing.assert_allclose([m.sum() for m in good["monthly_yield"]], good["yield_kwh"], rtol=1e-9)
+    np.testing.assert_allclose(good["co2_savings_kg"], good["yield_kwh"] * pv.GRID_EMISSION_FACTOR)
+    # shading loss 1 - irradiation / unobstructed, and the yield falls with it
+    np.testing.assert_allclose(out["shading_loss"], 1 - np.array([900, 720, 560, 500]) / 950.0)
+    assert np.all(np.diff(out["specific_yield"]) < 0)
+    # min_class moves the line; 'unsuitable' counts everything (the old behaviour)
+    strict = A.assess_surfaces(faces, clear_tables, ref, kind="roof", options=pv.PVOptions(min_class="good"))
+    assert strict["counted"].tolist() == [True, True, False, False]
+    everything = A.assess_surfaces(faces, clear_tables, ref, kind="roof",
+                                   options=pv.PVOptions(min_class="unsuitable"))
+    np.testing.assert_allclose(everything["kwp"], everything["potential_kwp"])
+    with pytest.raises(ParameterError, match="min_class"):
+        pv.PVOptions(min_class="excellent")
+
+
+def test_walls_follow_the_same_thresholds_and_minimum_area(clear_tables):
+    """Walls used to ignore suitability_thresholds and min_usable_area: one rule now."""
+    ref = 1000.0
+    walls = _walls([180.0, 180.0, 0.0], [700.0, 600.0, 300.0], [800.0, 800.0, 350.0])
+    out = A.assess_surfaces(walls, clear_tables, ref, kind="wall")
+    # usable area by hand: (12 - 2 x 0.5) x (9 - 3 - 0.5) x (1 - 0.4) = 36.3 m², 18 modules of 1.9888 m²
+    np.testing.assert_allclose(out["usable_area"], 36.3)
+    assert out["potential_modules"].tolist() == [18, 18, 18]
+    assert out["suitability"].tolist() == ["good", "limited", "unsuitable"]
+    assert out["kwp"].tolist() == [8.1, 8.1, 0.0]
+    assert (out["mounting"] == "facade").all() and (out["module_tilt"] == 90).all()
+    strict = A.assess_surfaces(walls, clear_tables, ref, kind="wall",
+                               options=pv.PVOptions(suitability_thresholds=(0.9, 0.8, 0.65)))
+    assert strict["suitability"].tolist() == ["limited", "unsuitable", "unsuitable"]
+    assert strict["kwp"].tolist() == [8.1, 0.0, 0.0]
+    big_minimum = A.assess_surfaces(walls, clear_tables, ref, kind="wall", options=pv.PVOptions(min_usable_area=40))
+    assert (big_minimum["suitability"] == "unsuitable").all() and (big_minimum["kwp"] == 0).all()
+    # windows and ground floor are options of the facade
+    bare = A.assess_surfaces(walls, clear_tables, ref, kind="wall",
+                             facade=A.FacadeOptions(window_share=0.0, exclude_ground_floor=False))
+    np.testing.assert_allclose(bare["usable_area"], 11.0 * 8.5)
+
+
+def test_party_walls_and_unsampled_walls_carry_nothing(clear_tables):
+    walls = pd.concat([_walls([180.0], [np.nan], [800.0], shared=True), _walls([180.0], [np.nan], [800.0])],
+                      ignore_index=True)
+    out = A.assess_surfaces(walls, clear_tables, 1000.0, kind="wall")
+    assert out["suitability"].iloc[0] == "unsuitable" and pd.isna(out["suitability"].iloc[1])
+    assert (out["usable_area"] == 0).all() and (out["kwp"] == 0).all() and (out["yield_kwh"] == 0).all()
+    assert (out["potential_kwp"] == 0).all()
+
+
+def test_surface_table_is_checked(clear_tables):
+    with pytest.raises(ParameterError, match="usable_share"):
+        A.assess_surfaces(_roofs([30.0], [180.0], [900.0], [950.0]).drop(columns="usable_share"), clear_tables,
+                          1000.0, kind="roof")
+    with pytest.raises(ParameterError, match="kind"):
+        A.assess_surfaces(_walls([180.0], [900.0], [950.0]), clear_tables, 1000.0, kind="lod2")
+    no_facade = pv.YieldTables(clear_tables.roof, clear_tables.rack)
+    with pytest.raises(ParameterError, match="facade"):
+        A.assess_surfaces(_walls([180.0], [700.0], [800.0]), no_facade, 1000.0, kind="wall")
+    with pytest.raises(ParameterError):
+        A.FacadeOptions(window_share=1.5)
+
+
+def test_yield_tables_built_once_per_mounting():
+    weather = clear_sky_weather(LAT, LON, ALT, 2025, freq="1h")
+    tables = pv.build_yield_tables(weather, LAT, LON, ALT, options=pv.PVOptions(flat_rack_tilt=40.0))
+    assert tables.roof.mounting == "roof" and tables.rack.mounting == "rack" and tables.facade.mounting == "facade"
+    assert 40.0 in tables.rack.tilts  # the rack tilt is always inside the rack table
+    assert tables.roof.tilts.tolist() == list(pv.ROOF_TILTS)
+    assert pv.build_yield_tables(weather, LAT, LON, ALT, facade=False).facade is None
