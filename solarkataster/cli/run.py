@@ -11,8 +11,9 @@ from .irradiance import progress_bar
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
          sky_model, walls):
-    from ..cadastre import CadastreOptions, run_cadastre
+    from ..cadastre import CadastreOptions, compute_cadastre
     from ..errors import ParameterError
+    from ..io.results import write_cadastre_results
     from ..pipeline import EngineOptions
 
     if len(dsms) > 1:
@@ -25,16 +26,19 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
         raise ParameterError("give at least one surface model (DSM)")
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
                                                 step_minutes=step, sky_model=sky_model), walls=walls)
-    return run_cadastre(dsm, out_dir, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather,
-                        year=year, linke=linke, options=opts, progress=progress_bar("cadastre"))
+    result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather,
+                              year=year, linke=linke, options=opts, progress=progress_bar("cadastre"))
+    write_cadastre_results(result, out_dir)
+    return result
 
 
 def _summary(result, out_dir):
     r = result.report
     lines = [f"{r['buildings']} buildings, {r['faces']} roof faces, {r['walls']} walls "
              f"({r['timings_s']['total_s']:.1f} s)"]
-    for name in ("roofs.geojson", "walls.geojson", "buildings.geojson", "solarkataster.gpkg", "irradiation.tif",
-                 "irradiation_monthly.tif", "sky_view_factor.tif", "overview.png", "run.json"):
+    for name in ("roofs.geojson", "walls.geojson", "buildings.geojson", "footprints_detected.geojson",
+                 "solarkataster.gpkg", "irradiation.tif", "irradiation_monthly.tif", "sky_view_factor.tif",
+                 "overview.png", "run.json"):
         p = Path(out_dir) / name
         if p.exists():
             lines.append(f"  {p}")
