@@ -94,7 +94,7 @@ def _json_value(value):
     return str(value)
 
 
-def contract_frame(gdf, layer):
+def contract_frame(gdf, layer, *, warn=True):
     """Apply the layer contract to a frame: contract columns first, rounded; missing ones as null.
 
     Parameters
@@ -103,6 +103,8 @@ def contract_frame(gdf, layer):
         One row per feature, in any CRS.
     layer : str
         Contract layer name (:data:`solarkataster.layers.LAYERS`).
+    warn : bool
+        Log a warning naming the contract columns the frame lacks.
 
     Returns
     -------
@@ -113,10 +115,10 @@ def contract_frame(gdf, layer):
     geometry = gdf.geometry.name
     out = layers.round_frame(gdf, layer)
     missing = [c for c in spec.names if c not in out.columns]
-    if missing:
+    if missing and warn:
         log.warning("%s layer: no values for %s; written as null", layer, ", ".join(missing))
-        for column in missing:
-            out[column] = None
+    for column in missing:
+        out[column] = None
     names = [c for c in out.columns if c != geometry]
     return out[layers.order_columns(names, layer) + [geometry]]
 
@@ -242,7 +244,7 @@ def write_gpkg(path, frames, *, metadata=None):
         os.remove(tmp)  # GDAL creates the file itself
         for i, (name, gdf) in enumerate(frames.items()):
             known = name in layers.LAYERS
-            frame = _gpkg_frame(contract_frame(gdf, name) if known else gdf)
+            frame = _gpkg_frame(contract_frame(gdf, name, warn=False) if known else gdf)
             layer_meta = {"units": json.dumps(layers.units(name), ensure_ascii=False)} if known else None
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=i > 0,
                                     layer_metadata=layer_meta,
