@@ -249,3 +249,13 @@ def test_missing_crs_is_an_error(tmp_path, roofs):
     with pytest.raises(CRSError, match="no CRS"):
         export.write_geojson(tmp_path / "x.geojson", roofs.set_crs(None, allow_override=True), layer="roofs")
     assert not (tmp_path / "x.geojson").exists()
+
+
+def test_weather_label_names_the_basis():
+    from solarkataster.io.results import weather_label
+
+    assert weather_label({"name": "clear-sky"}) == "clear-sky"
+    assert weather_label({"name": "DWD TRY 2010", "region": 12}) == "DWD TRY 2010 region 12"
+    assert weather_label({"name": "dwd-try", "label": "DWD TRY 2010 region 12 (Mannheim)", "region": 12}) \
+        == "DWD TRY 2010 region 12 (Mannheim)"
+    assert weather_label({}) == "unknown weather"

@@ -190,6 +190,7 @@ def test_rasters_and_run_json_use_the_contract_units(detected_town):
     run = json.loads((out / "run.json").read_text())
     assert run["units"]["irradiation"] == layers.IRRADIATION_UNIT
     assert "footprints_detected.geojson" in run["outputs_vector"]
+    assert run["weather_label"] == _read(out, "roofs")["metadata"]["weather_label"]
     with rasterio.open(out / "irradiation.tif") as ds:
         assert ds.tags(1)["units"] == layers.IRRADIATION_UNIT
 

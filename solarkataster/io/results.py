@@ -150,6 +150,7 @@ def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=Non
     write_raster(out / "sky_view_factor.tif", irr.sky_view_factor, result.grid, descriptions=["sky_view_factor"],
                  units=RASTER_UNITS["sky_view_factor"], tags=tags, cog=cog)
     prov = dict(result.provenance)
+    prov["weather_label"] = weather_label(result.weather.source)
     prov["units"] = dict(RASTER_UNITS)
     prov["outputs"] = [f"{name}.tif" for name in RASTER_UNITS]
     if extra_provenance:

@@ -175,6 +175,7 @@
     }).join("");
     legend._div.innerHTML = "<h3>Suitability</h3>" + rows +
       '<div><span class="sk-line"></span>facades (lines, same colours)</div>' +
+      (meta.weather_label ? '<div class="sk-weather">weather: ' + escapeHtml(meta.weather_label) + "</div>" : "") +
       (s.source && s.source !== "results" ? '<div class="sk-provenance">thresholds: ' + escapeHtml(s.source) + "</div>" : "");
   }
 
