@@ -97,19 +97,13 @@ def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=No
     The same signature as :func:`solarkataster.cadastre.run_cadastre`, whose vector outputs it lacks;
     :func:`default_tile_job` picks the cadastre when it is available.
     """
-    from .pipeline import compute_irradiance, write_irradiance
+    from .io.results import crop_to_core, write_irradiance_results
+    from .pipeline import compute_irradiance
 
     options = getattr(options, "engine", options)  # CadastreOptions carry the engine's
     result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options, progress=progress)
-    if core is not None:
-        r0, r1, c0, c1 = core
-        irr = result.irradiation
-        cropped = dataclasses.replace(
-            irr, **{f.name: getattr(irr, f.name)[..., r0:r1, c0:c1] for f in dataclasses.fields(irr)
-                    if isinstance(getattr(irr, f.name), np.ndarray)})
-        result = dataclasses.replace(result, grid=result.grid.window(r0, r1, c0, c1), irradiation=cropped)
-    write_irradiance(result, out_dir, cog=cog)
-    return result
+    write_irradiance_results(result, out_dir, cog=cog, core=core)
+    return crop_to_core(result, core)
 
 
 def default_tile_job():
@@ -166,7 +160,7 @@ def read_manifest(out_dir) -> dict:
 
 
 def _write_manifest(out_dir, manifest):
-    from .pipeline import write_json_atomic
+    from .io.results import write_json_atomic
 
     manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     write_json_atomic(Path(out_dir) / MANIFEST, manifest)
@@ -622,7 +616,7 @@ def merge_vector_layers(out_dir, tile_ids, *, warnings=None):
     import geopandas as gpd
     import pandas as pd
 
-    from .io.export import ID_PROPERTY
+    from .layers import id_field
 
     out = {}
     for layer in VECTOR_LAYERS:
@@ -643,7 +637,7 @@ def merge_vector_layers(out_dir, tile_ids, *, warnings=None):
         if not frames:
             continue
         gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-        key = ID_PROPERTY[layer]
+        key = id_field(layer)
         if key in gdf.columns:
             dup = gdf[key].duplicated(keep="first")
             if dup.any():

@@ -5,7 +5,7 @@
 (:mod:`roofs`), samples the walls (:mod:`walls`), builds the run's yield tables once
 (:func:`solarkataster.pv.build_yield_tables`) and assesses roof faces and walls with the one surface
 assessment (:mod:`assessment`). It writes nothing and returns GeoDataFrames in the raster's CRS;
-:func:`write_cadastre` exports them.
+:func:`solarkataster.io.results.write_cadastre_results` writes them.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .assessment import FacadeOptions, assess_surfaces, counted_classes
-from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine, write_irradiance
+from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine
 from .pv import SUITABILITY_CLASSES, ModuleSpec, PVOptions, build_yield_tables
 from .sky import FINE_AZIMUTH_BINS
 from .walls import WALL_COLUMNS
@@ -548,91 +548,3 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
     return gpd.GeoDataFrame(out[LAYER_COLUMNS["buildings"]], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
 
 
-def write_cadastre(result: CadastreResult, out_dir, *, cog=False, overview=True):
-    """Write rasters, the three layers (GeoJSON + GeoPackage), run.json and overview.png into ``out_dir``."""
-    from .io.export import write_geojson, write_gpkg
-    from .pv import SUITABILITY_CLASSES
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    irr_res = result.irradiance
-    if result.core is not None:
-        r0, r1, c0, c1 = result.core
-        irr = irr_res.irradiation
-        from .irradiation import Irradiation
-
-        cut = Irradiation(global_=irr.global_[r0:r1, c0:c1], beam=irr.beam[r0:r1, c0:c1],
-                          diffuse=irr.diffuse[r0:r1, c0:c1], reflected=irr.reflected[r0:r1, c0:c1],
-                          monthly=irr.monthly[:, r0:r1, c0:c1], sky_view_factor=irr.sky_view_factor[r0:r1, c0:c1])
-        irr_res = IrradianceResult(irr_res.grid.window(r0, r1, c0, c1), cut, irr_res.sky, irr_res.weather,
-                                   irr_res.site, irr_res.options, irr_res.provenance)
-    meta = {
-        "weather": irr_res.weather.source.get("name"),
-        "weather_source": {k: str(v) for k, v in irr_res.weather.source.items()},
-        "suitability": {"property": "irradiation", "unit": "kWh/m²/a",
-                        "reference_irradiation": round(result.reference_irradiation, 1),
-                        "thresholds": result.report["suitability_thresholds"],
-                        "min": {c: round(t * result.reference_irradiation, 1) for c, t in
-                                zip(SUITABILITY_CLASSES[:3], result.report["suitability_thresholds"])}},
-    }
-    layers = {"roofs": result.roofs.drop(columns=["_face"], errors="ignore"), "buildings": result.buildings}
-    if result.walls is not None:
-        layers["walls"] = result.walls
-    for name, gdf in layers.items():
-        write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
-    if result.footprints is not None and (result.footprints["source"] == "detected").any():
-        write_geojson_plain(out / "footprints_detected.geojson", result.footprints[["building_id", "geometry"]])
-    write_gpkg(out / "solarkataster.gpkg", layers, metadata=meta)
-    if overview:
-        write_overview(result, out / "overview.png")
-    extra = {"cadastre": result.report,
-             "outputs_vector": [f"{n}.geojson" for n in layers] + ["solarkataster.gpkg"]}
-    write_irradiance(irr_res, out, extra_provenance=extra, cog=cog)
-    return out
-
-
-def write_geojson_plain(path, gdf):
-    """A GeoJSON of plain features in WGS84 (detected footprints), written atomically."""
-    from .io.atomic import write_text_atomic
-
-    return write_text_atomic(path, gdf.to_crs("EPSG:4326").to_json(drop_id=True))
-
-
-SUITABILITY_COLORS = {"very good": "#d7301f", "good": "#fc8d59", "limited": "#fdcc8a", "unsuitable": "#bdbdbd"}
-
-
-def write_overview(result: CadastreResult, path):
-    """A quick-look PNG: hillshade, roof faces coloured by suitability, walls by irradiation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    grid = result.irradiance.grid
-    z = grid.z
-    gy, gx = np.gradient(np.nan_to_num(z, nan=np.nanmin(z) if np.isfinite(z).any() else 0), grid.cellsize)
-    shade = np.clip(0.6 + 0.4 * (-gx - gy) / np.sqrt(1 + gx ** 2 + gy ** 2) / 1.4, 0, 1)
-    t = grid.transform
-    extent = (t.c, t.c + z.shape[1] * t.a, t.f + z.shape[0] * t.e, t.f)
-    fig, ax = plt.subplots(figsize=(9, 9 * z.shape[0] / max(z.shape[1], 1) + 0.6), dpi=110)
-    ax.imshow(shade, cmap="gray", extent=extent, vmin=0, vmax=1)
-    if len(result.roofs):
-        result.roofs.plot(ax=ax, color=[SUITABILITY_COLORS.get(s, "#999") for s in result.roofs["suitability"]],
-                          edgecolor="k", linewidth=0.2, alpha=0.85)
-    if result.walls is not None and len(result.walls):
-        result.walls.plot(ax=ax, column="irradiation", cmap="viridis", linewidth=1.2)
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in SUITABILITY_COLORS.items()], loc="lower right",
-              fontsize=8, title="roof suitability")
-    ax.set_title(f"solarkataster: {len(result.roofs)} roof faces, {len(result.buildings)} buildings")
-    ax.ticklabel_format(useOffset=False, style="plain")
-    ax.set_xlabel(f"x [m] ({grid.crs})")
-    ax.set_ylabel("y [m]")
-    fig.tight_layout()
-    from .io.atomic import atomic_write
-
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"), ".png")
-    finally:
-        plt.close(fig)
-    return path

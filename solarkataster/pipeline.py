@@ -1,12 +1,11 @@
 """Convenience layer: from a surface model file (or Grid) to irradiation rasters with provenance.
 
-This module wires readers, the core and writers together; the physics lives in :mod:`horizon`,
-:mod:`sky` and :mod:`irradiation`.
+This module wires readers and the core together; the physics lives in :mod:`horizon`, :mod:`sky` and
+:mod:`irradiation`, and :mod:`solarkataster.io.results` writes the results.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import platform
 import time
@@ -25,10 +24,6 @@ from .surface import normal_to_tilt_azimuth, surface_normals
 from .weather import WeatherYear
 
 log = logging.getLogger(__name__)
-
-BANDS = ("global", "beam", "diffuse", "reflected")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
 
 @dataclass
 class EngineOptions:
@@ -298,42 +293,3 @@ def _bounds(grid):
     t = grid.transform
     rows, cols = grid.shape
     return (t.c, t.f + rows * t.e, t.c + cols * t.a, t.f)
-
-
-def write_json_atomic(path, obj):
-    """Write JSON to ``path`` via a temporary file and rename."""
-    from .io.atomic import write_text_atomic
-
-    return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default))
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
-
-
-def write_irradiance(result: IrradianceResult, out_dir, extra_provenance=None, cog=False):
-    """Write ``irradiation.tif``, ``irradiation_monthly.tif``, ``sky_view_factor.tif`` and ``run.json``."""
-    from .io.raster import write_raster
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    irr = result.irradiation
-    tags = {"software": f"solarkataster {__version__}", "weather": result.weather.source.get("name")}
-    write_raster(out / "irradiation.tif", np.stack([irr.global_, irr.beam, irr.diffuse, irr.reflected]),
-                 result.grid, descriptions=list(BANDS), units="kWh/m2/a", tags=tags, cog=cog)
-    write_raster(out / "irradiation_monthly.tif", irr.monthly, result.grid,
-                 descriptions=[f"global_{m}" for m in MONTHS], units="kWh/m2/month", tags=tags, cog=cog)
-    write_raster(out / "sky_view_factor.tif", irr.sky_view_factor, result.grid, descriptions=["sky_view_factor"],
-                 units="1", tags=tags, cog=cog)
-    prov = dict(result.provenance)
-    prov["outputs"] = ["irradiation.tif", "irradiation_monthly.tif", "sky_view_factor.tif"]
-    if extra_provenance:
-        prov.update(extra_provenance)
-    write_json_atomic(out / "run.json", prov)
-    return out

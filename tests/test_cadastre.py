@@ -41,12 +41,12 @@ from solarkataster.cadastre import (
     building_status,
     compute_cadastre,
     progress_fraction,
-    write_cadastre,
-    write_overview,
 )
 from solarkataster.errors import CRSError, VectorError
-from solarkataster.io.export import UNITS, validate_layer
+from solarkataster.io.export import validate_layer
+from solarkataster.io.results import write_cadastre_results, write_overview
 from solarkataster.io.vector import read_footprints
+from solarkataster.layers import units as layer_units
 from solarkataster.pipeline import EngineOptions, Site, load_grid
 from solarkataster.sky import clear_sky_weather
 
@@ -203,7 +203,7 @@ def town(tmp_path_factory, town_weather):
     stages = []
     result = compute_cadastre(TOWN_DSM, footprints=TOWN_FOOTPRINTS, dtm=TOWN_DTM, weather=town_weather,
                               options=TOWN_OPTIONS, progress=lambda *a: stages.append(a))
-    write_cadastre(result, out)
+    write_cadastre_results(result, out)
     result.report["_stages"] = stages  # for test_progress_covers_every_stage (not written)
     return result, out
 
@@ -233,7 +233,7 @@ def detected_scene(tmp_path_factory):
     opts = CadastreOptions(engine=FAST_ENGINE, walls=False,
                            pv=pv.PVOptions(suitability_thresholds=(0.95, 0.80, 0.65)))
     result = compute_cadastre(dsm, weather=hourly_clear_sky(dsm), options=opts)
-    out = write_cadastre(result, folder / "out")
+    out = write_cadastre_results(result, folder / "out")
     return dict(roofs=roofs, planes=true_planes(to_map(roofs)), footprints=footprints, footprints_path=fp_path,
                 result=result, out=out, options=opts)
 
@@ -317,12 +317,12 @@ def test_metadata_member(town_layers):
         assert meta["layer"] == name
         assert meta["version"] == solarkataster.__version__
         assert meta["weather"] == "clear-sky"
-        assert set(UNITS[name]) <= set(meta["units"])
+        assert set(layer_units(name)) <= set(meta["units"])
         assert meta["units"].get("irradiation", "kWh/m²/a") == "kWh/m²/a"
         created = datetime.fromisoformat(meta["created"])
         assert created.utcoffset() is not None
         props = town_layers[name]["features"][0]["properties"]
-        assert set(UNITS[name]) <= set(props)
+        assert set(layer_units(name)) <= set(props)
 
 
 def test_face_ids_unique_and_stable_across_runs(town, town_weather):

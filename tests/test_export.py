@@ -11,6 +11,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from solarkataster import layers
 from solarkataster.errors import InputError
 from solarkataster.io import export
 
@@ -105,7 +106,7 @@ def test_geojson_roofs_valid_rounded_oriented(tmp_path, roofs):
     assert meta["source_crs"] == CRS and meta["created"].endswith("+00:00")
     a, b = doc["features"]
     # property order: contract order, then extras
-    assert list(a["properties"]) == list(export.UNITS["roofs"]) + ["extra_note"]
+    assert list(a["properties"]) == layers.columns("roofs") + ["extra_note"]
     assert a["properties"]["height"] is None and b["properties"]["azimuth"] is None
     assert b["properties"]["extra_note"] is None
     assert isinstance(a["properties"]["modules"], int) and a["properties"]["area"] == 142.0
@@ -140,12 +141,18 @@ def test_geojson_walls_and_buildings_valid(tmp_path, walls, buildings):
     assert doc["features"][0]["properties"]["faces"] == 2
 
 
-def test_units_match_schema_required_properties():
-    for layer, units in export.UNITS.items():
-        schema = export.load_schema(layer)
-        props = schema["$defs"]["properties"]
-        assert props["required"] == list(units), layer
-        assert set(props["properties"]) == set(units), layer
+def test_rounding_and_missing_columns_follow_the_contract(tmp_path, roofs, caplog):
+    roofs = roofs.copy()
+    roofs["irradiation"] = [1150.54999, 1010.25001]
+    roofs["kwp"] = [18.00049, 3.6]
+    roofs["monthly_irradiation"] = [[v + 0.004321 for v in _monthly(1.0)], _monthly(0.9)]
+    doc = json.loads(export.write_geojson(tmp_path / "r.geojson", roofs, layer="roofs").read_text())
+    a = doc["features"][0]["properties"]
+    assert a["irradiation"] == 1150.5 and a["kwp"] == 18.0
+    assert a["monthly_irradiation"][0] == round(_monthly(1.0)[0] + 0.004321, 2)
+    # columns the frame lacks are written as null, and the writer says which
+    assert a["potential_kwp"] is None and a["plane_rmse"] is None
+    assert "potential_kwp" in caplog.text
 
 
 def test_validation_reports_missing_and_wrong_type(tmp_path, roofs):
@@ -202,11 +209,13 @@ def test_gpkg_layers_round_trip(tmp_path, roofs, walls, buildings):
     assert sorted(name for name, _ in pyogrio.list_layers(path)) == ["buildings", "roofs", "walls"]
     back = gpd.read_file(path, layer="roofs")
     assert back.crs.to_epsg() == 25832
-    assert list(back.columns[:20]) == list(export.UNITS["roofs"])
+    assert list(back.columns[:len(layers.columns("roofs"))]) == layers.columns("roofs")
     for column in ("building_id", "face_id", "suitability"):
         assert back[column].tolist() == roofs[column].tolist()
+    rounded = layers.round_frame(roofs, "roofs")  # the writer rounds as the contract says
+    assert rounded["irradiation"].tolist() == [1150.5, 1010.2]
     for column in ("tilt", "azimuth", "area", "height", "irradiation", "kwp", "modules"):
-        np.testing.assert_allclose(back[column].to_numpy(float), roofs[column].to_numpy(float), rtol=1e-6)
+        np.testing.assert_allclose(back[column].to_numpy(float), rounded[column].to_numpy(float), rtol=1e-6)
     assert [json.loads(v) for v in back["monthly_irradiation"]] == [pytest.approx(_monthly(1.0)),
                                                                     pytest.approx(_monthly(0.9))]
     # mixed Polygon/MultiPolygon layers come back as MultiPolygon (GDAL promotes); shapes are equal
@@ -240,3 +249,13 @@ def test_missing_crs_is_an_error(tmp_path, roofs):
     with pytest.raises(CRSError, match="no CRS"):
         export.write_geojson(tmp_path / "x.geojson", roofs.set_crs(None, allow_override=True), layer="roofs")
     assert not (tmp_path / "x.geojson").exists()
+
+
+def test_weather_label_names_the_basis():
+    from solarkataster.io.results import weather_label
+
+    assert weather_label({"name": "clear-sky"}) == "clear-sky"
+    assert weather_label({"name": "DWD TRY 2010", "region": 12}) == "DWD TRY 2010 region 12"
+    assert weather_label({"name": "dwd-try", "label": "DWD TRY 2010 region 12 (Mannheim)", "region": 12}) \
+        == "DWD TRY 2010 region 12 (Mannheim)"
+    assert weather_label({}) == "unknown weather"

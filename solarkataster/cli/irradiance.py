@@ -41,13 +41,14 @@ def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, 
     OUT/run.json (provenance).
     """
     from ..io.raster import read_surface
-    from ..pipeline import EngineOptions, compute_irradiance, write_irradiance
+    from ..io.results import write_irradiance_results
+    from ..pipeline import EngineOptions, compute_irradiance
 
     opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
                          sky_model=sky_model)
     result = compute_irradiance(read_surface(dsm, crs=crs), weather=weather, year=year, linke=linke, options=opts,
                                 progress=progress_bar("irradiance"))
-    write_irradiance(result, out_dir)
+    write_irradiance_results(result, out_dir)
     click.echo(f"wrote {out_dir}/irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif, run.json "
                f"({result.provenance['timings_s']['total_s']:.1f} s)", err=True)
 

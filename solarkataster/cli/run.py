@@ -36,8 +36,10 @@ def stage_bar(desc):
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
          sky_model, walls, crs=None):
-    from ..cadastre import CadastreOptions, compute_cadastre, write_cadastre
+    from ..cadastre import CadastreOptions, compute_cadastre
+    from ..io.results import write_cadastre_results
     from ..errors import ParameterError
+    from ..io.results import write_cadastre_results
     from ..pipeline import EngineOptions
 
     if len(dsms) > 1:
@@ -63,7 +65,7 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
     result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
                               linke=linke, options=opts, progress=progress)
     progress("writing", 0, 1)
-    write_cadastre(result, out_dir)
+    write_cadastre_results(result, out_dir)
     progress("writing", 1, 1)
     return result
 
@@ -72,8 +74,9 @@ def _summary(result, out_dir):
     r = result.report
     lines = [f"{r['buildings']} buildings, {r['faces']} roof faces, {r['walls']} walls "
              f"({r['timings_s']['total_s']:.1f} s)"]
-    for name in ("roofs.geojson", "walls.geojson", "buildings.geojson", "solarkataster.gpkg", "irradiation.tif",
-                 "irradiation_monthly.tif", "sky_view_factor.tif", "overview.png", "run.json"):
+    for name in ("roofs.geojson", "walls.geojson", "buildings.geojson", "footprints_detected.geojson",
+                 "solarkataster.gpkg", "irradiation.tif", "irradiation_monthly.tif", "sky_view_factor.tif",
+                 "overview.png", "run.json"):
         p = Path(out_dir) / name
         if p.exists():
             lines.append(f"  {p}")

@@ -1,9 +1,10 @@
-"""Vector outputs: GeoJSON (RFC 7946) and GeoPackage layers of roofs, walls and buildings.
+"""Vector outputs: GeoJSON (RFC 7946) and GeoPackage layers of roofs, walls, buildings and detected footprints.
 
-The property names, order, types and units of the three layers are a contract: the web service and the
-map page read them. They are fixed in the JSON Schemas shipped in ``solarkataster/schemas`` and in
-:data:`UNITS` (whose key order is the output order). Extra properties are allowed and follow the contract
-ones in their column order.
+What the layers contain (property names, order, types, units, rounding) is the layer contract in
+:mod:`solarkataster.layers`; these writers apply it. Contract columns come first, in contract order, rounded
+to their decimals; a contract column the frame lacks is written as null (with a warning); other columns
+follow in their own order. The JSON Schemas shipped in ``solarkataster/schemas`` are generated from the
+contract (:func:`write_schema_files`).
 
 GeoJSON output follows RFC 7946: WGS84 longitude/latitude rounded to 1e-7° (about 1 cm), exterior rings
 counter-clockwise and holes clockwise, no ``crs`` member. A top-level foreign member ``metadata`` carries
@@ -26,56 +27,46 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from .atomic import atomic_write
+from .. import layers
 from ..errors import InputError, ParameterError
+from .atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
-#: Units of every contract property, per layer, in output order. '' = identifier, class or flag; '1' = dimensionless.
-UNITS = {
-    "roofs": {
-        "building_id": "", "face_id": "", "tilt": "°", "azimuth": "°", "area": "m²", "footprint_area": "m²",
-        "height": "m", "irradiation": "kWh/m²/a", "irradiation_p10": "kWh/m²/a",
-        "irradiation_p50": "kWh/m²/a", "irradiation_p90": "kWh/m²/a", "monthly_irradiation": "kWh/m²/month",
-        "shading_loss": "1", "usable_area": "m²", "modules": "1", "kwp": "kWp", "yield_kwh": "kWh/a",
-        "specific_yield": "kWh/kWp/a", "co2_savings_kg": "kg/a", "suitability": "",
-    },
-    "walls": {
-        "building_id": "", "wall_id": "", "azimuth": "°", "length": "m", "height": "m", "area": "m²",
-        "irradiation": "kWh/m²/a", "monthly_irradiation": "kWh/m²/month",
-        "bands": "z_min, z_max: m above ground; irradiation: kWh/m²/a", "usable_area": "m²", "kwp": "kWp",
-        "yield_kwh": "kWh/a", "suitability": "", "shared": "",
-    },
-    "buildings": {
-        "building_id": "", "source": "", "status": "", "partly_outside": "", "faces": "1",
-        "roof_area": "m²", "usable_area": "m²", "kwp": "kWp", "yield_kwh": "kWh/a",
-        "specific_yield": "kWh/kWp/a", "co2_savings_kg": "kg/a", "monthly_yield": "kWh/month",
-        "suitability": "", "wall_area": "m²", "wall_kwp": "kWp", "wall_yield_kwh": "kWh/a", "height": "m",
-    },
-}
-
-#: Property holding each layer's unique feature id.
-ID_PROPERTY = {"roofs": "face_id", "walls": "wall_id", "buildings": "building_id"}
-
-COORDINATE_DECIMALS = 7
-
-
-def _check_layer(layer):
-    if layer not in UNITS:
-        raise ParameterError(f"layer={layer!r}: use one of {sorted(UNITS)}")
+COORDINATE_DECIMALS = layers.COORDINATE_DECIMALS
 
 
 def load_schema(layer):
-    """The shipped JSON Schema (dict) of ``layer`` ('roofs', 'walls' or 'buildings')."""
-    _check_layer(layer)
+    """Read the shipped JSON Schema (dict) of a contract layer ('roofs', 'walls', 'buildings', ...)."""
+    layers.layer(layer)
     text = resources.files("solarkataster").joinpath("schemas", f"{layer}.schema.json").read_text("utf-8")
     return json.loads(text)
+
+
+def write_schema_files(folder=None):
+    """Write ``<layer>.schema.json`` for every contract layer (regenerates ``solarkataster/schemas``).
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Target folder; the package's ``schemas`` folder when omitted.
+
+    Returns
+    -------
+    list of Path
+    """
+    from .atomic import write_text_atomic
+
+    folder = Path(folder) if folder is not None else Path(__file__).resolve().parent.parent / "schemas"
+    return [write_text_atomic(folder / f"{name}.schema.json",
+                              json.dumps(layers.json_schema(name), indent=2, ensure_ascii=False) + "\n")
+            for name in layers.LAYERS]
 
 
 # ------------------------------------------------------------------------------------------ values
 
 def _json_value(value):
-    """A property value as plain JSON: NaN/None/NaT -> None, numpy scalars -> Python, arrays -> lists."""
+    """Convert a property value to plain JSON: NaN/None/NaT -> None, numpy -> Python, arrays -> lists."""
     if value is None:
         return None
     if isinstance(value, (str, bool)):
@@ -103,9 +94,33 @@ def _json_value(value):
     return str(value)
 
 
-def _property_order(columns, layer):
-    contract = [c for c in UNITS[layer] if c in columns]
-    return contract + [c for c in columns if c not in UNITS[layer]]
+def contract_frame(gdf, layer, *, warn=True):
+    """Apply the layer contract to a frame: contract columns first, rounded; missing ones as null.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        One row per feature, in any CRS.
+    layer : str
+        Contract layer name (:data:`solarkataster.layers.LAYERS`).
+    warn : bool
+        Log a warning naming the contract columns the frame lacks.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy: contract columns in contract order, then the frame's other columns, then the geometry.
+    """
+    spec = layers.layer(layer)
+    geometry = gdf.geometry.name
+    out = layers.round_frame(gdf, layer)
+    missing = [c for c in spec.names if c not in out.columns]
+    if missing and warn:
+        log.warning("%s layer: no values for %s; written as null", layer, ", ".join(missing))
+    for column in missing:
+        out[column] = None
+    names = [c for c in out.columns if c != geometry]
+    return out[layers.order_columns(names, layer) + [geometry]]
 
 
 def _wgs84_geometries(gdf, source):
@@ -130,12 +145,12 @@ def _geometry_json(geom):
 # ----------------------------------------------------------------------------------------- writers
 
 def build_metadata(layer, crs=None, metadata=None):
-    """The ``metadata`` foreign member of a layer: units, version, creation time, source CRS, provenance."""
+    """Build the ``metadata`` foreign member of a layer: units, version, creation time, source CRS, provenance."""
     from .. import __version__
 
     meta = {
         "layer": layer,
-        "units": dict(UNITS[layer]),
+        "units": layers.units(layer),
         "version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source_crs": crs.to_string() if crs is not None and hasattr(crs, "to_string") else (
@@ -156,8 +171,9 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
     features_gdf : geopandas.GeoDataFrame
         Features in any CRS; one column per property. List- or array-valued columns
         (``monthly_irradiation``, ``bands``) stay JSON arrays.
-    layer : {'roofs', 'walls', 'buildings'}
-        Fixes the property order and the units recorded in the metadata.
+    layer : str
+        Contract layer ('roofs', 'walls', 'buildings', 'footprints_detected'): fixes the properties, their
+        order and rounding (:func:`contract_frame`) and the units recorded in the metadata.
     metadata : dict, optional
         Provenance merged into the ``metadata`` member (``weather``, ``inputs``, model choices, ...).
 
@@ -165,12 +181,11 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
     -------
     pathlib.Path
     """
-    _check_layer(layer)
-    columns = [c for c in features_gdf.columns if c != features_gdf.geometry.name]
-    order = _property_order(columns, layer)
-    geoms = _wgs84_geometries(features_gdf, str(path))
-    meta = build_metadata(layer, features_gdf.crs, metadata)
-    values = {c: features_gdf[c].to_numpy() for c in order}
+    frame = contract_frame(features_gdf, layer)
+    order = [c for c in frame.columns if c != frame.geometry.name]
+    geoms = _wgs84_geometries(frame, str(path))
+    meta = build_metadata(layer, frame.crs, metadata)
+    values = {c: frame[c].to_numpy() for c in order}
 
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
@@ -202,15 +217,16 @@ def _gpkg_frame(gdf):
     return out
 
 
-def write_gpkg(path, layers, *, metadata=None):
+def write_gpkg(path, frames, *, metadata=None):
     """Write several layers into one GeoPackage, atomically.
 
     Parameters
     ----------
     path : str or Path
         Output file (``.gpkg``); replaced as a whole.
-    layers : dict of str -> geopandas.GeoDataFrame
-        Layer name -> features (kept in their own CRS). Array-valued properties are stored as JSON text.
+    frames : dict of str -> geopandas.GeoDataFrame
+        Layer name -> features (kept in their own CRS). Contract layers follow :func:`contract_frame`;
+        array-valued properties are stored as JSON text.
     metadata : dict, optional
         Provenance, stored as the dataset metadata item ``solarkataster`` (JSON text).
 
@@ -220,24 +236,22 @@ def write_gpkg(path, layers, *, metadata=None):
     """
     import pyogrio
 
-    if not layers:
-        raise ParameterError("write_gpkg: 'layers' is empty; pass at least one GeoDataFrame")
+    if not frames:
+        raise ParameterError("write_gpkg: 'frames' is empty; pass at least one GeoDataFrame")
     provenance = json.dumps(_json_value(dict(metadata or {})), ensure_ascii=False)
 
     def write(tmp):
         os.remove(tmp)  # GDAL creates the file itself
-        for i, (name, gdf) in enumerate(layers.items()):
-            frame = _gpkg_frame(gdf)
-            if name in UNITS:
-                frame = frame[_property_order([c for c in frame.columns if c != frame.geometry.name], name)
-                              + [frame.geometry.name]]
-            layer_meta = {"units": json.dumps(UNITS[name], ensure_ascii=False)} if name in UNITS else None
+        for i, (name, gdf) in enumerate(frames.items()):
+            known = name in layers.LAYERS
+            frame = _gpkg_frame(contract_frame(gdf, name, warn=False) if known else gdf)
+            layer_meta = {"units": json.dumps(layers.units(name), ensure_ascii=False)} if known else None
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=i > 0,
                                     layer_metadata=layer_meta,
                                     dataset_metadata={"solarkataster": provenance} if i == 0 else None)
 
     out = atomic_write(path, write, ".gpkg")
-    log.info("wrote layers %s to %s", list(layers), out)
+    log.info("wrote layers %s to %s", list(frames), out)
     return out
 
 
@@ -250,7 +264,8 @@ def validate_layer(geojson, layer, max_errors=10):
     ----------
     geojson : dict or str or Path
         A parsed FeatureCollection or the path of a GeoJSON file.
-    layer : {'roofs', 'walls', 'buildings'}
+    layer : str
+        Contract layer name.
     max_errors : int
         How many violations the error message lists.
 
@@ -273,14 +288,15 @@ def validate_layer(geojson, layer, max_errors=10):
                     key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path])
     problems = [f"at /{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors]
     if not errors:
-        ids = [f.get("properties", {}).get(ID_PROPERTY[layer]) for f in geojson.get("features", [])]
+        key = layers.id_field(layer)
+        ids = [f.get("properties", {}).get(key) for f in geojson.get("features", [])]
         seen, dupes = set(), []
         for i in ids:
             if i in seen:
                 dupes.append(i)
             seen.add(i)
         if dupes:
-            problems.append(f"duplicate {ID_PROPERTY[layer]} values: {sorted(set(map(str, dupes)))[:max_errors]}")
+            problems.append(f"duplicate {key} values: {sorted(set(map(str, dupes)))[:max_errors]}")
     if problems:
         shown = "\n  ".join(problems[:max_errors])
         more = f"\n  ... and {len(problems) - max_errors} more" if len(problems) > max_errors else ""

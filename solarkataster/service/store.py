@@ -19,20 +19,16 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from .. import layers
 from ..errors import NotFoundError, ResultsError
 
 log = logging.getLogger(__name__)
 
-LAYER_FILES = {"roofs": "roofs.geojson", "walls": "walls.geojson", "buildings": "buildings.geojson"}
+#: The contract layers the service serves (:mod:`solarkataster.layers`), by their fixed file names.
+LAYER_FILES = {name: f"{name}.geojson" for name in ("roofs", "walls", "buildings")}
 REQUIRED_LAYERS = ("roofs", "buildings")  # a run may skip walls; roofs and buildings always exist
 RUN_FILE = "run.json"
-ID_FIELDS = {"roofs": "face_id", "walls": "wall_id", "buildings": "building_id"}
-
-SUITABILITY_CLASSES = ("very good", "good", "limited", "unsuitable")
-SUITABILITY_COLORS = {"very good": "#d7301f", "good": "#fc8d59", "limited": "#fdd49e", "unsuitable": "#bdbdbd"}
-# Used only when neither the layers' metadata nor run.json states the thresholds; the page says so.
-DEFAULT_THRESHOLDS = {"property": "irradiation", "unit": "kWh/m²/a",
-                      "min": {"very good": 1000.0, "good": 900.0, "limited": 750.0, "unsuitable": 0.0}}
+ID_FIELDS = {name: layers.id_field(name) for name in LAYER_FILES}
 
 
 @dataclass
@@ -61,10 +57,12 @@ class FeatureSelection:
 
     @property
     def number_returned(self):
+        """How many features the selection holds."""
         return len(self.features_json)
 
     @property
     def truncated(self):
+        """Whether more features matched than the selection holds."""
         return self.number_returned < self.number_matched
 
     def to_geojson(self, **members) -> str:
@@ -171,7 +169,7 @@ class ResultsStore:
     # -- loading -------------------------------------------------------------------------------------
 
     def layer(self, name: str) -> Layer:
-        """The named layer, loaded on first use (thread-safe)."""
+        """Return the named layer, loaded on first use (thread-safe)."""
         if name not in LAYER_FILES:
             raise KeyError(name)
         layer = self._layers.get(name)
@@ -257,7 +255,7 @@ class ResultsStore:
         return [layer.features_json[i] for i in layer.indices_by_building.get(building_id, [])]
 
     def features_at_point(self, name: str, lon: float, lat: float, tolerance_m: float = 0.0) -> list[int]:
-        """Indices of features within ``tolerance_m`` [m] of a point, nearest first.
+        """Find the indices of the features within ``tolerance_m`` [m] of a point, nearest first.
 
         Distances use a local equirectangular scale (exact enough for metres around one point).
         """
@@ -298,7 +296,11 @@ class ResultsStore:
         return [float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())]
 
     def suitability_thresholds(self) -> dict:
-        """Suitability class thresholds as the results state them, or the defaults (marked as such)."""
+        """Suitability classes as the results state them (site-relative), or the contract's default shares.
+
+        Without thresholds in the results the classes are still relative to the site's best orientation
+        (:data:`solarkataster.layers.DEFAULT_SUITABILITY_THRESHOLDS`), but no absolute bounds are known.
+        """
         run = self.run_info()
         sources = [self.layer("roofs").metadata, run, run.get("parameters") or {}, run.get("pv") or {}]
         for source in sources:
@@ -306,25 +308,41 @@ class ResultsStore:
                 value = source.get(key) if isinstance(source, dict) else None
                 if isinstance(value, dict) and value:
                     return {**value, "source": "results"}
-        return {**DEFAULT_THRESHOLDS, "source": "default (the results do not state their thresholds)"}
+        default = layers.suitability_legend(None)
+        return {"property": "irradiation", "unit": layers.IRRADIATION_UNIT, "reference_irradiation": None,
+                "thresholds": list(layers.DEFAULT_SUITABILITY_THRESHOLDS),
+                "min": {entry["class"]: None for entry in default[:3]},
+                "source": "default shares of the site's best orientation (the results do not state theirs)"}
+
+    def legend(self) -> list:
+        """Build the suitability legend: the contract's classes, labels and colours with this site's bounds."""
+        thresholds = self.suitability_thresholds()
+        shares = thresholds.get("thresholds")
+        if not (isinstance(shares, list) and len(shares) == 3):
+            shares = layers.DEFAULT_SUITABILITY_THRESHOLDS
+        legend = layers.suitability_legend(thresholds.get("reference_irradiation"), shares)
+        stated = thresholds.get("min") if isinstance(thresholds.get("min"), dict) else {}
+        for entry in legend:  # the bounds the results state win over recomputed ones
+            if stated.get(entry["class"]) is not None:
+                entry["min"] = stated[entry["class"]]
+        return legend
 
     def meta(self) -> dict:
-        """Provenance, units, legend, class thresholds, extent and layer sizes."""
+        """Provenance, units, the layer contract, legend, class thresholds, extent and layer sizes."""
         run = self.run_info()
         roofs_meta = self.layer("roofs").metadata
-        thresholds = self.suitability_thresholds()
-        class_min = thresholds.get("min") if isinstance(thresholds.get("min"), dict) else {}
-        units = {name: self.layer(name).metadata.get("units", {}) for name in LAYER_FILES}
+        units = {name: self.layer(name).metadata.get("units") or layers.units(name) for name in LAYER_FILES}
         first = lambda key: next((m.get(key) for m in (roofs_meta, run) if m.get(key) is not None), None)  # noqa: E731
         return {
             "version": first("version"),
             "created": first("created"),
             "weather": first("weather") or first("weather_source"),
+            "weather_label": first("weather_label"),
             "provenance": roofs_meta.get("provenance") or run.get("provenance") or run,
             "units": units,
-            "suitability": thresholds,
-            "legend": [{"class": c, "color": SUITABILITY_COLORS[c], "min": class_min.get(c)}
-                       for c in SUITABILITY_CLASSES],
+            "contract": layers.contract(),
+            "suitability": self.suitability_thresholds(),
+            "legend": self.legend(),
             "extent": self.extent(),
             "counts": {name: len(self.layer(name)) for name in LAYER_FILES},
         }

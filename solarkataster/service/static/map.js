@@ -4,10 +4,12 @@
   "use strict";
 
   var MONTHS = ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"];
-  var FALLBACK_COLOR = "#9e9e9e";
+  var fallbackColor = "#9e9e9e";  /* replaced by the contract's no_class_color */
   var state = { roofs: 0, walls: 0, roofsMatched: 0, wallsMatched: 0, truncated: false, loads: 0, errors: 0 };
   var colors = {};
-  var units = { roofs: {}, walls: {} };
+  /* Units per layer and column come from the layer contract (api/meta: units, contract). */
+  var units = { roofs: {}, walls: {}, buildings: {} };
+  var weatherLabel = "";
 
   var map = L.map("map", { preferCanvas: false, maxZoom: 22, zoomControl: true, attributionControl: true });
   map.attributionControl.setPrefix('<a href="docs">API</a> · <a href="https://leafletjs.com">Leaflet</a>');
@@ -23,7 +25,12 @@
     return Number(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
 
-  function colorOf(cls) { return colors[cls] || FALLBACK_COLOR; }
+  function colorOf(cls) { return colors[cls] || fallbackColor; }
+
+  function unitOf(layer, field, fallback) {
+    var u = (units[layer] || {})[field];
+    return u === undefined || u === null ? fallback : u;
+  }
 
   /* Inline SVG bar chart of 12 monthly values (no chart library). */
   function monthlyChart(values, unit) {
@@ -41,6 +48,10 @@
     return '<svg class="sk-monthly" width="' + w + '" height="' + h + '" role="img" aria-label="Monthly ' +
       escapeHtml(unit) + '"><text x="2" y="9" font-size="9" fill="#555">monthly ' + escapeHtml(unit) +
       " (max " + fmt(max, 0) + ")</text>" + bars + "</svg>";
+  }
+
+  function weatherLine() {
+    return weatherLabel ? '<div class="sk-weather">weather: ' + escapeHtml(weatherLabel) + "</div>" : "";
   }
 
   function row(label, field, value, unit) {
@@ -62,14 +73,15 @@
     }
     return '<div class="sk-popup sk-roof" data-face-id="' + escapeHtml(p.face_id) + '">' +
       "<b>Roof face</b> " + badge(p.suitability) + "<table>" +
-      row("Peak power", "kwp", fmt(p.kwp, 2), "kWp") +
-      row("Yield", "yield_kwh", fmt(p.yield_kwh, 0), "kWh/a") +
-      row("CO₂ saved", "co2_savings_kg", fmt(p.co2_savings_kg, 0), "kg/a") +
-      row("Usable area", "usable_area", fmt(p.usable_area, 1), "m²") +
-      row("Irradiation", "irradiation", fmt(p.irradiation, 0), "kWh/m²/a") +
-      row("Tilt", "tilt", fmt(p.tilt, 0), "°") +
-      row("Azimuth", "azimuth", p.azimuth === null || p.azimuth === undefined ? "flat" : fmt(p.azimuth, 0), "°") +
-      "</table>" + monthlyChart(monthly, "kWh") +
+      row("Peak power", "kwp", fmt(p.kwp, 2), unitOf("roofs", "kwp", "kWp")) +
+      row("Yield", "yield_kwh", fmt(p.yield_kwh, 0), unitOf("roofs", "yield_kwh", "kWh/a")) +
+      row("CO₂ saved", "co2_savings_kg", fmt(p.co2_savings_kg, 0), unitOf("roofs", "co2_savings_kg", "kg/a")) +
+      row("Usable area", "usable_area", fmt(p.usable_area, 1), unitOf("roofs", "usable_area", "m²")) +
+      row("Irradiation", "irradiation", fmt(p.irradiation, 0), unitOf("roofs", "irradiation", "kWh/m²/a")) +
+      row("Tilt", "tilt", fmt(p.tilt, 0), unitOf("roofs", "tilt", "°")) +
+      row("Azimuth", "azimuth", p.azimuth === null || p.azimuth === undefined ? "flat" : fmt(p.azimuth, 0),
+          unitOf("roofs", "azimuth", "°")) +
+      "</table>" + monthlyChart(monthly, "kWh") + weatherLine() +
       '<div class="sk-building" data-building-id="' + escapeHtml(p.building_id) + '">Building ' +
       escapeHtml(p.building_id) + "</div></div>";
   }
@@ -77,13 +89,14 @@
   function wallPopup(p) {
     return '<div class="sk-popup sk-wall" data-wall-id="' + escapeHtml(p.wall_id) + '">' +
       "<b>Facade</b> " + badge(p.suitability) + "<table>" +
-      row("Peak power", "kwp", fmt(p.kwp, 2), "kWp") +
-      row("Yield", "yield_kwh", fmt(p.yield_kwh, 0), "kWh/a") +
-      row("Usable area", "usable_area", fmt(p.usable_area, 1), "m²") +
-      row("Irradiation", "irradiation", fmt(p.irradiation, 0), "kWh/m²/a") +
-      row("Azimuth", "azimuth", fmt(p.azimuth, 0), "°") +
-      row("Length × height", "length", fmt(p.length, 1) + " × " + fmt(p.height, 1), "m") +
-      "</table>" + monthlyChart(p.monthly_irradiation, "kWh/m²") + "</div>";
+      row("Peak power", "kwp", fmt(p.kwp, 2), unitOf("walls", "kwp", "kWp")) +
+      row("Yield", "yield_kwh", fmt(p.yield_kwh, 0), unitOf("walls", "yield_kwh", "kWh/a")) +
+      row("Usable area", "usable_area", fmt(p.usable_area, 1), unitOf("walls", "usable_area", "m²")) +
+      row("Irradiation", "irradiation", fmt(p.irradiation, 0), unitOf("walls", "irradiation", "kWh/m²/a")) +
+      row("Azimuth", "azimuth", fmt(p.azimuth, 0), unitOf("walls", "azimuth", "°")) +
+      row("Length × height", "length", fmt(p.length, 1) + " × " + fmt(p.height, 1), unitOf("walls", "length", "m")) +
+      "</table>" + monthlyChart(p.monthly_irradiation, unitOf("walls", "monthly_irradiation", "kWh/m²/month")) +
+      weatherLine() + "</div>";
   }
 
   /* Building totals are filled in after the popup opens (one small request). */
@@ -151,18 +164,26 @@
     var s = meta.suitability || {};
     var unit = s.unit || "";
     var rows = (meta.legend || []).map(function (c) {
-      var range = c.min !== null && c.min !== undefined && c.min > 0 ? " (≥ " + fmt(c.min, 0) + " " + escapeHtml(unit) + ")" : "";
-      return '<div><span class="sk-swatch" style="background:' + c.color + '"></span>' + escapeHtml(c["class"]) +
-        range + "</div>";
+      var range = "";
+      if (c.min !== null && c.min !== undefined && c.min > 0) {
+        range = " (≥ " + fmt(c.min, 0) + " " + escapeHtml(unit) + ")";
+      } else if (c.min_share) {  // no absolute bounds known: the site-relative share
+        range = " (≥ " + fmt(100 * c.min_share, 0) + " % of the best orientation)";
+      }
+      return '<div><span class="sk-swatch" style="background:' + escapeHtml(c.color) + '"></span>' +
+        escapeHtml(c.label || c["class"]) + range + "</div>";
     }).join("");
     legend._div.innerHTML = "<h3>Suitability</h3>" + rows +
       '<div><span class="sk-line"></span>facades (lines, same colours)</div>' +
+      (meta.weather_label ? '<div class="sk-weather">weather: ' + escapeHtml(meta.weather_label) + "</div>" : "") +
       (s.source && s.source !== "results" ? '<div class="sk-provenance">thresholds: ' + escapeHtml(s.source) + "</div>" : "");
   }
 
   function renderProvenance(meta) {
     var w = meta.weather;
-    var weather = w && typeof w === "object" ? (w.source || "") + (w.year ? " " + w.year : "") : (w || "");
+    var weather = meta.weather_label ||
+      (w && typeof w === "object" ? (w.source || "") + (w.year ? " " + w.year : "") : (w || ""));
+    weatherLabel = weather;
     info._div.querySelector(".sk-provenance").innerHTML =
       "solarkataster " + escapeHtml(meta.version || "?") + (weather ? " · weather: " + escapeHtml(weather) : "") +
       (meta.created ? " · " + escapeHtml(String(meta.created).slice(0, 10)) : "");
@@ -221,6 +242,7 @@
     return r.json();
   }).then(function (meta) {
     (meta.legend || []).forEach(function (c) { colors[c["class"]] = c.color; });
+    fallbackColor = (meta.contract || {}).no_class_color || fallbackColor;
     units = meta.units || units;
     renderLegend(meta);
     renderProvenance(meta);

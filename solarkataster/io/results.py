@@ -1,0 +1,294 @@
+"""The results writer: one folder layout for ``irradiance``, ``run`` and every batch tile.
+
+A results folder holds
+
+* rasters: ``irradiation.tif`` (bands global, beam, diffuse, reflected [kWh/m²/a]),
+  ``irradiation_monthly.tif`` (12 bands [kWh/m²/month]) and ``sky_view_factor.tif`` [-], as GeoTIFF or
+  Cloud Optimized GeoTIFF;
+* for the cadastre, the vector layers of the layer contract (:mod:`solarkataster.layers`):
+  ``roofs.geojson``, ``walls.geojson``, ``buildings.geojson`` and, when buildings were detected from the
+  surface model, ``footprints_detected.geojson``, all of them also in ``solarkataster.gpkg``;
+* ``overview.png``, a quick look with the contract's class colours and the weather basis in its title;
+* ``run.json``, the provenance: inputs with hashes, weather, model options, timings, what was written.
+
+When a run computed a halo around its core window (a batch tile), the writer cuts the rasters to the core
+(:func:`crop_to_core`); the compute step has already reported only the core's buildings. Every file is
+written atomically (:mod:`solarkataster.io.atomic`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .. import layers
+
+log = logging.getLogger(__name__)
+
+#: Bands of ``irradiation.tif``.
+IRRADIATION_BANDS = ("global", "beam", "diffuse", "reflected")
+#: Month abbreviations of the bands of ``irradiation_monthly.tif``.
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: The rasters every results folder holds, with their units.
+RASTER_UNITS = {"irradiation": layers.IRRADIATION_UNIT, "irradiation_monthly": layers.IRRADIATION_MONTHLY_UNIT,
+                "sky_view_factor": layers.RATIO_UNIT}
+#: The vector layers of a cadastre, in writing order.
+CADASTRE_LAYERS = ("roofs", "walls", "buildings")
+
+
+# ------------------------------------------------------------------------------------------- JSON
+
+def json_default(value):
+    """Make numpy scalars and arrays JSON-able (``json.dumps(default=...)``); anything else becomes a str."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_json_atomic(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    obj : dict or list
+        Content; numpy values are converted (:func:`json_default`).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from .atomic import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=json_default))
+
+
+def weather_label(source) -> str:
+    """Describe a weather basis for people, from a :class:`~solarkataster.weather.WeatherYear` ``source``.
+
+    Uses the source's ``label`` when it has one, else its ``name``, followed by the region or station
+    when stated (``"DWD TRY 2010 region 12 (Mannheim)"``, ``"clear-sky"``).
+    """
+    source = source or {}
+    label = str(source.get("label") or source.get("name") or "unknown weather")
+    for key in ("region", "station"):
+        value = source.get(key)
+        if value not in (None, "") and str(value) not in label:
+            label += f" {key} {value}"
+    return label
+
+
+# ---------------------------------------------------------------------------------------- rasters
+
+def crop_to_core(result, core):
+    """Cut an :class:`~solarkataster.pipeline.IrradianceResult` to its core window (drop the halo).
+
+    Parameters
+    ----------
+    result : IrradianceResult
+    core : (int, int, int, int) or None
+        ``(row0, row1, col0, col1)`` of the core on the result's grid; None keeps the whole result.
+
+    Returns
+    -------
+    IrradianceResult
+        A copy whose grid and rasters cover the core only (sky, weather and provenance are shared).
+    """
+    if core is None:
+        return result
+    r0, r1, c0, c1 = core
+    irr = result.irradiation
+    cut = {f.name: getattr(irr, f.name)[..., r0:r1, c0:c1] for f in dataclasses.fields(irr)
+           if isinstance(getattr(irr, f.name), np.ndarray)}
+    return dataclasses.replace(result, grid=result.grid.window(r0, r1, c0, c1),
+                               irradiation=dataclasses.replace(irr, **cut))
+
+
+def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=None, core=None):
+    """Write the engine's rasters and ``run.json`` into a results folder.
+
+    Parameters
+    ----------
+    result : IrradianceResult
+        From :func:`solarkataster.pipeline.compute_irradiance` (or a cadastre's ``irradiance``).
+    out_dir : str or Path
+        Results folder (created).
+    cog : bool
+        Write Cloud Optimized GeoTIFFs.
+    extra_provenance : dict, optional
+        Merged into ``run.json`` on top of the result's provenance.
+    core : (int, int, int, int), optional
+        Core window ``(row0, row1, col0, col1)``: the rasters are cut to it (:func:`crop_to_core`).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
+    from .. import __version__
+    from .raster import write_raster
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = crop_to_core(result, core)
+    irr = result.irradiation
+    tags = {"software": f"solarkataster {__version__}", "weather": result.weather.source.get("name")}
+    write_raster(out / "irradiation.tif", np.stack([irr.global_, irr.beam, irr.diffuse, irr.reflected]),
+                 result.grid, descriptions=list(IRRADIATION_BANDS), units=RASTER_UNITS["irradiation"],
+                 tags=tags, cog=cog)
+    write_raster(out / "irradiation_monthly.tif", irr.monthly, result.grid,
+                 descriptions=[f"global_{m}" for m in MONTHS], units=RASTER_UNITS["irradiation_monthly"],
+                 tags=tags, cog=cog)
+    write_raster(out / "sky_view_factor.tif", irr.sky_view_factor, result.grid, descriptions=["sky_view_factor"],
+                 units=RASTER_UNITS["sky_view_factor"], tags=tags, cog=cog)
+    prov = dict(result.provenance)
+    prov["weather_label"] = weather_label(result.weather.source)
+    prov["units"] = dict(RASTER_UNITS)
+    prov["outputs"] = [f"{name}.tif" for name in RASTER_UNITS]
+    if extra_provenance:
+        prov.update(extra_provenance)
+    write_json_atomic(out / "run.json", prov)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- cadastre
+
+def layer_metadata(result) -> dict:
+    """Provenance written into every vector layer of a cadastre: weather basis and suitability classes.
+
+    Parameters
+    ----------
+    result : CadastreResult
+
+    Returns
+    -------
+    dict
+        ``weather`` (name), ``weather_label``, ``weather_source`` and ``suitability``
+        (:func:`solarkataster.layers.suitability_metadata`).
+    """
+    source = result.irradiance.weather.source
+    thresholds = result.report.get("suitability_thresholds", layers.DEFAULT_SUITABILITY_THRESHOLDS)
+    return {
+        "weather": source.get("name"),
+        "weather_label": weather_label(source),
+        "weather_source": {k: str(v) for k, v in source.items()},
+        "suitability": layers.suitability_metadata(result.reference_irradiation, thresholds),
+    }
+
+
+def cadastre_layers(result) -> dict:
+    """Collect the vector layers of a cadastre result to write, by contract layer name (in the grid's CRS)."""
+    frames = {"roofs": result.roofs.drop(columns=["_face"], errors="ignore")}
+    if result.walls is not None:
+        frames["walls"] = result.walls
+    frames["buildings"] = result.buildings
+    fp = result.footprints
+    if fp is not None and "source" in fp.columns and (fp["source"] == "detected").any():
+        detected = fp[fp["source"] == "detected"]
+        frames["footprints_detected"] = detected[[c for c in layers.columns("footprints_detected")
+                                                  if c in detected.columns] + [detected.geometry.name]]
+    return frames
+
+
+def write_cadastre_results(result, out_dir, *, cog=False, overview=True):
+    """Write a cadastre's results folder: rasters (cut to the core), layers, overview.png and run.json.
+
+    Parameters
+    ----------
+    result : CadastreResult
+        From :func:`solarkataster.cadastre.compute_cadastre`.
+    out_dir : str or Path
+        Results folder (created).
+    cog : bool
+        Write Cloud Optimized GeoTIFFs.
+    overview : bool
+        Draw ``overview.png``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
+    from .export import write_geojson, write_gpkg
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = layer_metadata(result)
+    frames = cadastre_layers(result)
+    for name, gdf in frames.items():
+        write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
+    write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
+    if overview:
+        write_overview(result, out / "overview.png")
+    extra = {"cadastre": result.report,
+             "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"]}
+    write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- overview
+
+def _hillshade(grid):
+    z = grid.z
+    gy, gx = np.gradient(np.nan_to_num(z, nan=np.nanmin(z) if np.isfinite(z).any() else 0), grid.cellsize)
+    return np.clip(0.6 + 0.4 * (-gx - gy) / np.sqrt(1 + gx ** 2 + gy ** 2) / 1.4, 0, 1)
+
+
+def write_overview(result, path):
+    """Draw a quick-look PNG: hillshade, roof faces by suitability class, walls by irradiation.
+
+    The class colours are the contract's (:data:`solarkataster.layers.SUITABILITY`); the title names the
+    weather basis.
+
+    Parameters
+    ----------
+    result : CadastreResult
+    path : str or Path
+        Output ``.png``.
+
+    Returns
+    -------
+    str or Path
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from .atomic import atomic_write
+
+    grid = result.irradiance.grid
+    rows, cols = grid.z.shape
+    t = grid.transform
+    extent = (t.c, t.c + cols * t.a, t.f + rows * t.e, t.f)
+    colors = layers.suitability_colors()
+    fig, ax = plt.subplots(figsize=(9, 9 * rows / max(cols, 1) + 0.6), dpi=110)
+    ax.imshow(_hillshade(grid), cmap="gray", extent=extent, vmin=0, vmax=1)
+    if len(result.roofs):
+        result.roofs.plot(ax=ax, color=[colors.get(s, layers.NO_CLASS_COLOR) for s in result.roofs["suitability"]],
+                          edgecolor="k", linewidth=0.2, alpha=0.85)
+    if result.walls is not None and len(result.walls):
+        result.walls.plot(ax=ax, column="irradiation", cmap="viridis", linewidth=1.2)
+    ax.legend(handles=[Patch(color=c.color, label=c.label) for c in layers.SUITABILITY], loc="lower right",
+              fontsize=8, title="roof suitability")
+    ax.set_title(f"solarkataster: {len(result.roofs)} roof faces, {len(result.buildings)} buildings — "
+                 f"weather: {weather_label(result.irradiance.weather.source)}", fontsize=10)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.set_xlabel(f"x [m] ({grid.crs})")
+    ax.set_ylabel("y [m]")
+    fig.tight_layout()
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"), ".png")
+    finally:
+        plt.close(fig)
+    return path
