@@ -37,7 +37,6 @@ def stage_bar(desc):
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
          sky_model, walls, crs=None):
     from ..cadastre import CadastreOptions, compute_cadastre
-    from ..io.results import write_cadastre_results
     from ..errors import ParameterError
     from ..io.results import write_cadastre_results
     from ..pipeline import EngineOptions
