@@ -389,6 +389,9 @@ def test_window_snaps_to_ground_filter_blocks():
     core = (500.0, 0.0, 1000.0, 500.0)  # the south-east quarter of a 1 km mosaic with corner (0, 1000)
     assert tile_window(core, 250.0, 1.0, (0.0, 1000.0)) == (250, (250.0, -250.0, 1250.0, 750.0))
     assert tile_window(core, 250.0, 1.0, (0.0, 1000.0), align_px=256) == (250, (0.0, -250.0, 1250.0, 1000.0))
+    # the window ends at the mosaic's edge like a whole-raster run
+    assert tile_window(core, 250.0, 1.0, (0.0, 1000.0), align_px=256, clip=(0.0, 0.0, 1000.0, 1000.0)) == (
+        250, (0.0, 0.0, 1000.0, 1000.0))
     # the context halo (150 m) is the least halo of a cadastre tile; raster-only jobs may use less
     assert tile_window(core, 20.0, 1.0, (0.0, 1000.0))[0] == 150
     assert tile_window(core, 20.0, 1.0, (0.0, 1000.0), context=0.0)[0] == 20

@@ -75,7 +75,7 @@ __all__ = [
     "RASTER_MOSAICS", "VECTOR_LAYERS", "WORKER_BASE_BYTES", "BatchSummary", "bounds_to_window", "build_vrt",
     "cadastre_tile_job", "default_tile_job", "ensure_cog", "footprints_near", "ground_filter_alignment",
     "irradiance_tile_job", "merge_outputs", "merge_vector_layers", "process_tile", "read_manifest", "run_batch",
-    "survey_tile", "tile_halos", "worker_memory_bytes",
+    "survey_tile", "tile_halos", "tile_window", "worker_memory_bytes",
 ]
 
 
@@ -128,7 +128,7 @@ def _plan_tile(plan, t, manifest, summary):
         return None
     origin = (ts.bounds[0], ts.bounds[3])
     halo_px, window = tile_window(t.bounds, plan.halos[t.tile_id], cs, origin, context=plan.context,
-                                  align_px=plan.align_px)
+                                  align_px=plan.align_px, clip=ts.bounds)
     sources = ts.overlapping(window)
     dtm_sources = plan.dtm_set.overlapping(window) if plan.dtm_set else []
     inputs = input_records([s.path for s in sources + dtm_sources] + plan.extra_inputs, manifest)

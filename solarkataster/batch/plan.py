@@ -345,7 +345,7 @@ def tile_halos(tiles, surveys, *, min_elevation=DEFAULT_MIN_ELEVATION, cap=DEFAU
 
 # ------------------------------------------------------------------------------------------ windows
 
-def tile_window(bounds, halo_m, cellsize, origin, *, context=CONTEXT_HALO_M, align_px=1):
+def tile_window(bounds, halo_m, cellsize, origin, *, context=CONTEXT_HALO_M, align_px=1, clip=None):
     """Bounds of a tile's window: core plus halo, on the mosaic's pixel grid.
 
     Parameters
@@ -363,6 +363,9 @@ def tile_window(bounds, halo_m, cellsize, origin, *, context=CONTEXT_HALO_M, ali
     align_px : int
         Snap the window's north-west corner outward to a multiple of this many pixels from ``origin``
         (:func:`ground_filter_alignment` when the terrain is estimated from the DSM).
+    clip : tuple of float, optional
+        Mosaic bounds: the window ends there, as a whole-raster run does (padding it with nodata would
+        change the ground filter near the mosaic's edge).
 
     Returns
     -------
@@ -381,6 +384,8 @@ def tile_window(bounds, halo_m, cellsize, origin, *, context=CONTEXT_HALO_M, ali
         step = align_px * cellsize
         left = origin[0] + math.floor((left - origin[0]) / step + 1e-6) * step
         top = origin[1] - math.floor((origin[1] - top) / step + 1e-6) * step
+    if clip is not None:
+        left, bottom, right, top = max(left, clip[0]), max(bottom, clip[1]), min(right, clip[2]), min(top, clip[3])
     return halo_px, (left, bottom, right, top)
 
 
