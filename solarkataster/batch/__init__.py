@@ -111,7 +111,7 @@ class _Plan:
     dtm_set: object
     halos: dict
     surveys: dict
-    context: float
+    context: float  # context halo [m]; raster-only jobs: 0, and their windows are not clipped to the mosaic
     align_px: int
     options_hash: str
     extra_inputs: list
@@ -128,7 +128,7 @@ def _plan_tile(plan, t, manifest, summary):
         return None
     origin = (ts.bounds[0], ts.bounds[3])
     halo_px, window = tile_window(t.bounds, plan.halos[t.tile_id], cs, origin, context=plan.context,
-                                  align_px=plan.align_px, clip=ts.bounds)
+                                  align_px=plan.align_px, clip=ts.bounds if plan.context else None)
     sources = ts.overlapping(window)
     dtm_sources = plan.dtm_set.overlapping(window) if plan.dtm_set else []
     inputs = input_records([s.path for s in sources + dtm_sources] + plan.extra_inputs, manifest)
@@ -239,7 +239,8 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
         An existing client.
     tile_job : callable, optional
         The per-tile function (default :func:`cadastre_tile_job`), importable on the workers. A job with a
-        true ``raster_only`` attribute gets neither the context halo nor the window alignment.
+        true ``raster_only`` attribute gets neither the context halo, nor the window alignment, nor windows
+        clipped to the mosaic (the halo beyond the mosaic reads as nodata).
     progress : callable, optional
         ``progress(done, total)`` over tiles.
     on_client : callable, optional
