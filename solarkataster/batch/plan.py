@@ -13,7 +13,8 @@ A tile's *window* is its core plus a halo read from the neighbouring tiles. The 
 When the per-tile job estimates the terrain from the DSM (no DTM), the window's north-west corner is also
 snapped outward to a multiple of :func:`ground_filter_alignment` pixels from the mosaic's north-west corner:
 the ground filter fills under buildings from a pull-push pyramid of 2 x 2 blocks anchored at the array's
-first pixel, and only aligned windows give the same blocks as the whole raster.
+first pixel, and only aligned windows give the same blocks as the whole raster. For the same reason a
+cadastre window ends at the mosaic's edge instead of reading nodata beyond it, as a whole-raster run does.
 
 Resume compares resolved absolute paths and SHA-256 content hashes of every input a tile reads, the options
 hash and the halo, never how a path was spelled.
