@@ -24,18 +24,20 @@ from .irradiance import progress_bar
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Use a running dask scheduler instead of a local cluster (workers must see the same paths).")
 @click.option("--halo", type=float, default=None,
-              help="Halo width [m] (default: relief / tan(5°) per tile, at most 250 m).")
+              help="Shading halo [m] (default: relief / tan(5°) per tile, at most 250 m); building detection "
+                   "always sees at least 150 m around each tile.")
 @click.option("--resolution", type=float, default=None,
               help="Pixel size [m] for LAS/LAZ tiles (default 0.5).")
 def batch(tiles, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
           sky_model, workers, scheduler, halo, resolution):
-    """A whole city from LiDAR tiles on dask.distributed.
+    """Compute a whole city from LiDAR tiles on dask.distributed.
 
     TILES are GeoTIFFs, directories, glob patterns, VRTs or LAS/LAZ files. One task per tile computes
     the tile with a halo read from its neighbours and writes OUT/tiles/<id>/; a rerun skips tiles whose
-    inputs and options are unchanged (OUT/manifest.json). The tiles are merged into OUT/irradiation.vrt,
-    OUT/irradiation_monthly.vrt, OUT/sky_view_factor.vrt, OUT/roofs.geojson, walls.geojson,
-    buildings.geojson and OUT/solarkataster.gpkg. Exits with status 1 when a tile failed (rerun to resume).
+    inputs (by resolved path and content hash) and options are unchanged (OUT/manifest.json). The tiles
+    are merged into OUT/irradiation.vrt, OUT/irradiation_monthly.vrt, OUT/sky_view_factor.vrt,
+    OUT/roofs.geojson, walls.geojson, buildings.geojson and OUT/solarkataster.gpkg. Exits with status 1
+    when a tile failed (rerun to resume).
     """
     import logging
     import os

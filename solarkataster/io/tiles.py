@@ -70,6 +70,7 @@ class TileInfo:
 
     @property
     def ok(self):
+        """True when the tile is readable."""
         return self.error is None
 
 
@@ -84,10 +85,12 @@ class TileSet:
 
     @property
     def good(self):
+        """Readable tiles."""
         return [t for t in self.tiles if t.ok]
 
     @property
     def corrupt(self):
+        """Unreadable tiles (``error`` set)."""
         return [t for t in self.tiles if not t.ok]
 
     @property
@@ -119,6 +122,8 @@ def discover_tiles(specs) -> list:
     Returns
     -------
     list of Path
+        Absolute paths with symlinks resolved, each file once: however a tile was spelled (relative,
+        absolute, through a symlink), it is the same file, with the same tile id and manifest entry.
 
     Raises
     ------
@@ -148,10 +153,10 @@ def discover_tiles(specs) -> list:
             raise TileError(f"{spec}: no such file, directory or pattern")
     seen, unique = set(), []
     for f in files:
-        key = str(Path(f).resolve())
+        key = Path(f).resolve()
         if key not in seen:
             seen.add(key)
-            unique.append(Path(f))
+            unique.append(key)
     return unique
 
 
@@ -322,7 +327,8 @@ def _find_gaps(tiles, cs):
             continue
         touching = [t.tile_id for t, bx in zip(tiles, boxes) if bx.distance(gap) < cs / 2]
         gb = ", ".join(f"{v:.1f}" for v in gap.bounds)
-        msgs.append(f"gap of {gap.area:.0f} m² between tiles at ({gb}), bordered by {', '.join(touching) or 'no tile'}: "
+        border = ", ".join(touching) or "no tile"
+        msgs.append(f"gap of {gap.area:.0f} m² between tiles at ({gb}), bordered by {border}: "
                     "it is treated as nodata (no results there, and no shade cast from it)")
     return msgs
 
