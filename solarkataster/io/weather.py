@@ -1248,7 +1248,8 @@ def _check_ranges(frame, path, locate):
             bad = np.flatnonzero((values < low) | (values > high))
         if bad.size:
             i = int(bad[0])
-            raise WeatherError(f"{path}: {locate(i)}, column {column}: {values[i]:g} {unit} is out of range "
+            what = "is negative" if unit == "W/m²" and values[i] < 0 else "is out of range"
+            raise WeatherError(f"{path}: {locate(i)}, column {column}: {values[i]:g} {unit} {what} "
                                f"({bad.size} records in all); {why}")
 
 
