@@ -10,10 +10,10 @@ import pandas as pd
 import pvlib
 import pytest
 import requests
+import weather_files as wf
 from conftest import shared_file
 from pyproj import Geod
 
-import weather_files as wf
 from solarkataster.errors import WeatherError
 from solarkataster.io.weather import complete_components, read_weather, resolve_weather, to_year
 from solarkataster.weather import WeatherYear
