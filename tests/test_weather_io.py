@@ -743,3 +743,11 @@ def test_weather_spec_carries_reading_options(shared):
     assert weather.source["year"] == 1997 and weather.data.index.year.max() == 1997  # own year kept
     import pickle
     assert pickle.loads(pickle.dumps(spec)).utc_offset == 2
+
+
+def test_gap_across_sunrise_puts_no_light_before_it(tmp_path, june_days):
+    path = _csv_with(tmp_path, june_days, "dawn.csv", "ghi", [2, 3], -999)  # 02:00-04:00 UTC, sunrise ~03:20
+    weather = read_weather(path, latitude=KL["latitude"], longitude=KL["longitude"])
+    assert weather.data["ghi"].iloc[2] == 0.0  # 02:00-03:00 UTC: the sun is down all hour
+    assert 0 < weather.data["ghi"].iloc[3] <= june_days["ghi"].iloc[4]
+    assert (weather.data["dhi"] <= weather.data["ghi"]).all()

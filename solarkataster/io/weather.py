@@ -1203,6 +1203,7 @@ def _check_values(frame, interval, path, locate, latitude, longitude):
         if frame[column].isna().all():
             log.warning("%s: no %s values; assuming %g %s throughout", path, column, default, unit)
             frame[column] = default
+    filled = frame["ghi"].isna().to_numpy() | frame["dhi"].isna().to_numpy()
     for column in ("ghi", "dhi", "temp_air", "wind_speed"):
         if column == "dhi" and frame[column].isna().all():
             continue  # GHI-only file: decomposed later
@@ -1210,17 +1211,20 @@ def _check_values(frame, interval, path, locate, latitude, longitude):
     for column in ("ghi", "dni", "dhi"):
         values = frame[column].to_numpy(float)
         frame[column] = np.where(values < 0, 0.0, values)
+    if latitude is not None and longitude is not None:
+        limit = extraterrestrial_horizontal_max(frame.index, interval, latitude, longitude)
+        what = "the extraterrestrial horizontal irradiance"
+        # interpolation across sunrise or sunset must not put light where the sun is down
+        frame["ghi"] = np.where(filled, np.minimum(frame["ghi"].to_numpy(float), limit), frame["ghi"])
+        frame["dhi"] = np.where(filled, np.minimum(frame["dhi"].to_numpy(float), frame["ghi"]), frame["dhi"])
+    else:
+        limit = np.full(len(frame), SOLAR_CONSTANT * 1.035)  # perihelion, sun at zenith
+        what = "the solar constant at perihelion"
     ghi, dhi = frame["ghi"].to_numpy(float), frame["dhi"].to_numpy(float)
     bad = np.flatnonzero(dhi > ghi * 1.05 + 10.0)
     if bad.size:
         raise WeatherError(f"{path}: {locate(int(bad[0]))}, column dhi: {dhi[bad[0]]:g} W/m² exceeds ghi "
                            f"{ghi[bad[0]]:g} W/m²; diffuse is part of global")
-    if latitude is not None and longitude is not None:
-        limit = extraterrestrial_horizontal_max(frame.index, interval, latitude, longitude)
-        what = "the extraterrestrial horizontal irradiance"
-    else:
-        limit = np.full(len(frame), SOLAR_CONSTANT * 1.035)  # perihelion, sun at zenith
-        what = "the solar constant at perihelion"
     bad = np.flatnonzero(ghi > ETR_FACTOR * limit + ETR_MARGIN)
     if bad.size:
         i = int(bad[0])
