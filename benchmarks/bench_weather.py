@@ -6,9 +6,10 @@ Times, on one 500 x 500 DSM with its horizons computed once (geometry once, weat
 * building the sky table (``pipeline.build_sky``: sub-steps, sun positions, Perez, integration),
 * evaluating every pixel (``irradiation.irradiation_from_slopes``),
 
-for three sources: clear sky on 10-min records, the hourly DWD TRY 2010 Mannheim file (from
-../shared/validation, else an hourly CSV written here) and a 10-min CSV written here (clear sky dimmed by a
-random, autocorrelated clear-sky index). With the default 10-min sun step all three have 52 560 sub-steps,
+for four sources: clear sky on 10-min records, the default weather ('auto': the DWD TRY 2010 of the site's
+climate region, read from demandlib), the hourly DWD TRY 2010 Mannheim file (from ../shared/validation,
+else an hourly CSV written here) and a 10-min CSV written here (clear sky dimmed by a random,
+autocorrelated clear-sky index). With the default 10-min sun step all have 52 560 sub-steps,
 so the per-pixel time should agree within noise; the sky table may differ slightly (only steps with beam or
 circumsolar irradiance enter it, and cloudy steps have neither).
 
@@ -117,7 +118,7 @@ def main(argv=None):
           "(once, shared by all weather sources)")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_weather_"))
-    sources = {"clear-sky, 10-min records": "clear-sky"}
+    sources = {"clear-sky, 10-min records": "clear-sky", "default (auto: region's DWD TRY)": "auto"}
     if TRY_MANNHEIM.exists():
         sources["DWD TRY 2010 Mannheim, hourly"] = str(TRY_MANNHEIM)
     else:

@@ -178,7 +178,7 @@ def reference_irradiation(sky, albedo=0.2):
     return float(np.nanmax(unobstructed_irradiation(tilts, azis, sky, albedo).global_))
 
 
-def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
                      linke=None, options=None, core=None, progress=None) -> CadastreResult:
     """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 

@@ -108,14 +108,11 @@ def load_grid(dsm) -> Grid:
 
 
 def resolve_weather(weather, site: Site, year=2025, linke=None):
-    """Return a WeatherYear from a spec ('clear-sky', a path, 'pvgis') or the WeatherYear given."""
-    if isinstance(weather, WeatherYear):
-        return weather
-    check_range("--year", year, 1900, 2200)
+    """Resolve a weather spec at the site: see :func:`solarkataster.io.weather.resolve_weather`."""
     from .io.weather import resolve_weather as _resolve
 
-    return _resolve(str(weather), latitude=site.latitude, longitude=site.longitude, altitude=site.altitude,
-                    year=year, linke=linke)
+    return _resolve(weather, latitude=site.latitude, longitude=site.longitude, altitude=site.altitude, year=year,
+                    linke=linke)
 
 
 def build_sky(weather: WeatherYear, site: Site, options: EngineOptions) -> SkyTable:
@@ -220,7 +217,7 @@ def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site
     return IrradianceResult(grid, irr, sky, weather, site, options, prov, skies)
 
 
-def compute_irradiance(dsm, *, weather="clear-sky", year=2025, linke=None, options=None, progress=None,
+def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=None, progress=None,
                        **option_kwargs) -> IrradianceResult:
     """Read a surface model and compute annual and monthly irradiation for every pixel.
 
@@ -229,7 +226,8 @@ def compute_irradiance(dsm, *, weather="clear-sky", year=2025, linke=None, optio
     dsm : str, Path or Grid
         Surface model (projected metric CRS).
     weather : str or WeatherYear
-        'clear-sky' (default), a weather file path, 'pvgis', or a WeatherYear.
+        'auto' (default: the DWD TRY of the site's region in Germany, else cached PVGIS, else clear sky),
+        'dwd-try[:NN]', 'clear-sky', 'pvgis', a weather file path, or a WeatherYear.
     year : int
         Calendar year the weather is mapped onto.
     linke : float, optional

@@ -84,8 +84,9 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
+from .decomposition import complete_irradiance
 from .errors import ParameterError, check_range
-from .weather import WeatherYear
+from .weather import DEFAULT_TEMP_AIR, DEFAULT_WIND_SPEED, WeatherYear
 
 log = logging.getLogger(__name__)
 
@@ -516,16 +517,6 @@ def facade_layout(wall_length, wall_height, window_share=0.4, exclude_ground_flo
 
 # ------------------------------------------------------------------------------------------------ yield
 
-def _fill_dni(ghi, dhi, dni, zenith, dni_extra, max_zenith=87.0):
-    """DNI from the horizontal beam where missing: ``(ghi - dhi) / cos(min(zenith, 87°))``, capped at the
-    extraterrestrial DNI and 0 with the sun below the horizon."""
-    beam_h = np.clip(ghi - dhi, 0, None)
-    cz = np.cos(np.radians(np.minimum(zenith, max_zenith)))
-    derived = np.minimum(beam_h / cz, dni_extra)
-    derived = np.where(zenith < 90.0, derived, 0.0)
-    return np.where(np.isfinite(dni), dni, derived)
-
-
 def _iam(aoi, model):
     import pvlib
     if model == "physical":
@@ -642,8 +633,9 @@ def _weather_arrays(weather, latitude, longitude, altitude):
     wind = frame["wind_speed"].to_numpy(dtype=float) if "wind_speed" in frame else np.full(ghi.shape, 1.0)
     return {"zenith": zenith, "sun_azimuth": solpos["azimuth"].to_numpy(), "dni_extra": dni_extra,
             "airmass": pvlib.atmosphere.get_relative_airmass(zenith), "ghi": ghi, "dhi": dhi,
-            "dni": np.nan_to_num(_fill_dni(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra)),
-            "temp_air": np.where(np.isfinite(temp_air), temp_air, 12.0), "wind": np.where(np.isfinite(wind), wind, 1.0),
+            "dni": np.nan_to_num(complete_irradiance(ghi, dhi, dni, solpos["zenith"].to_numpy(), dni_extra).dni),
+            "temp_air": np.where(np.isfinite(temp_air), temp_air, DEFAULT_TEMP_AIR),
+            "wind": np.where(np.isfinite(wind), wind, DEFAULT_WIND_SPEED),
             "hours": weather.interval / pd.Timedelta(hours=1), "month": times.month.to_numpy() - 1}
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .decomposition import dni_from_horizontal
 from .errors import ParameterError, check_range
 from .weather import WeatherYear
 
@@ -40,10 +41,13 @@ FINE_AZIMUTH_BINS = 360
 #: Width of the Perez horizon band [°] used to shade it consistently with the terrain horizon
 #: (Perez et al. 1986, Solar Energy 36(6), 481-497, https://doi.org/10.1016/0038-092X(86)90013-7).
 HORIZON_BAND = 6.5
+#: sun_steps places no beam in records whose interval-mean cos(zenith) is below 0.01 (89.43°); their
+#: horizontal beam counts as diffuse.
+PLACED_BEAM_MAX_ZENITH = float(np.degrees(np.arccos(0.01)))
 
 
 def clear_sky_weather(latitude, longitude, altitude, year=2025, freq="10min", linke=None):
-    """A clear-sky weather year from pvlib's Ineichen model.
+    """Build a clear-sky weather year from pvlib's Ineichen model.
 
     Parameters
     ----------
@@ -129,10 +133,11 @@ class SunSteps:
 
     @property
     def elevation(self):
+        """Apparent solar elevation [°]."""
         return 90.0 - self.apparent_zenith
 
     def sun_vectors(self):
-        """Unit vectors towards the sun, (east, north, up), shape (n, 3)."""
+        """Return unit vectors towards the sun, (east, north, up), shape (n, 3)."""
         el = np.radians(self.elevation)
         az = np.radians(self.azimuth)
         return np.stack([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)], axis=1)
@@ -190,9 +195,11 @@ def sun_steps(weather, latitude, longitude, altitude, step_minutes=10, model="pe
     beam_h = np.maximum(np.nan_to_num(ghi_rec - dhi_rec), 0.0)
     dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy().reshape(-1, n_sub)
     mean_cos = cosz_pos.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dni = np.where(mean_cos[:, None] > 0.01, beam_h[:, None] / mean_cos[:, None], 0.0)
-    dni = np.where(cosz_pos > 0, np.minimum(dni, dni_extra), 0.0)
+    # the record's DNI at the zenith of its mean cosine keeps its horizontal beam; none below ~0.6° mean
+    # elevation (cos 0.01), where it would be placed on a few sub-steps at the horizon
+    record_dni = dni_from_horizontal(ghi_rec, dhi_rec, np.degrees(np.arccos(mean_cos)), None,
+                                     max_zenith=PLACED_BEAM_MAX_ZENITH)
+    dni = np.where(cosz_pos > 0, np.minimum(record_dni[:, None], dni_extra), 0.0)
     placed = (dni * cosz_pos).mean(axis=1)
     dhi = np.maximum(np.nan_to_num(dhi_rec), 0.0) + (beam_h - placed)  # unplaced beam -> diffuse
     dhi = np.repeat(dhi, n_sub)
@@ -246,6 +253,7 @@ class SkyTable:
 
     @property
     def nbytes(self):
+        """Memory of the beam arrays [bytes]."""
         return sum(a.nbytes for a in (self.bin_start, self.elevation, self.beam_sum, self.month_sum))
 
 

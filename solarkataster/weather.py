@@ -1,7 +1,9 @@
 """The weather-year model the engine consumes: UTC interval records of irradiance and temperature.
 
-Readers for the file formats live in :mod:`solarkataster.io.weather`; the clear-sky default is built by
-:func:`solarkataster.sky.clear_sky_weather`. Whatever the source, the engine sees a `WeatherYear`.
+Readers for the file formats, and the choice of weather when none is given (:data:`DEFAULT_WEATHER`: the
+DWD test reference year of the site's region in Germany), live in :mod:`solarkataster.io.weather`; the
+clear sky is built by :func:`solarkataster.sky.clear_sky_weather`. Whatever the source, the engine sees a
+`WeatherYear`.
 """
 from __future__ import annotations
 
@@ -13,6 +15,17 @@ import pandas as pd
 from .errors import WeatherError
 
 COLUMNS = ("ghi", "dni", "dhi", "temp_air", "wind_speed")
+#: The weather used when none is given: 'auto' = the DWD TRY 2010 of the site's climate region in Germany,
+#: elsewhere the cached PVGIS TMY, else the clear sky (an upper bound) with a warning
+#: (:func:`solarkataster.io.weather.resolve_weather`).
+DEFAULT_WEATHER = "auto"
+#: Calendar year typical years (TRY, TMY, clear sky) are mapped onto when none is given.
+DEFAULT_YEAR = 2025
+#: Air temperature [°C] and wind speed [m/s] assumed for files without them (a warning says so): a mild
+#: daytime temperature for central Europe (the German annual mean is ~9 °C, daylight hours are warmer) and
+#: a light wind; the values the PV yield model (pv.py) already used for missing records.
+DEFAULT_TEMP_AIR = 12.0
+DEFAULT_WIND_SPEED = 1.0
 
 
 @dataclass(frozen=True)
@@ -30,7 +43,11 @@ class WeatherYear:
         Length of each record's interval.
     source : dict
         Provenance: ``name`` (format or 'clear-sky'), ``path``, ``sha256``, ``station``, ``latitude``,
-        ``longitude``, ``elevation``, ``period`` and any reader notes (time convention applied).
+        ``longitude``, ``elevation``, ``period`` and any reader notes (time convention applied). Resolved
+        weather (:func:`solarkataster.io.weather.resolve_weather`) adds ``label`` (one line for maps and
+        titles, e.g. "DWD TRY 2010, region 12 (Mannheim, station 3 km away), mean year 1988–2007"),
+        ``basis`` ('dwd-try', 'pvgis', 'clear-sky' or 'file'), ``region`` (DWD TRY region or None),
+        ``distance_km`` (station to site) and ``upper_bound`` (True for the clear sky).
     """
 
     data: pd.DataFrame
@@ -49,6 +66,7 @@ class WeatherYear:
 
     @property
     def start(self) -> pd.Timestamp:
+        """Start of the first interval."""
         return self.data.index[0]
 
     @property
@@ -57,7 +75,7 @@ class WeatherYear:
         return self.data.index[-1] + self.interval
 
     def covers_year(self) -> bool:
-        """True if the records span at least 365 days without gaps."""
+        """Tell whether the records span at least 365 days without gaps."""
         span = self.end - self.start
         expected = int(round(span / self.interval))
         return span >= pd.Timedelta(days=365) - self.interval and len(self.data) >= expected

@@ -55,7 +55,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def whole():
-    return compute_irradiance(TOWN, options=OPTIONS).irradiation
+    return compute_irradiance(TOWN, weather="clear-sky", options=OPTIONS).irradiation
 
 
 def compare(mosaic, reference):
@@ -69,7 +69,8 @@ def test_tiled_equals_whole_and_resumes(tmp_path, client, whole):
     tiles = cut_town(tmp_path / "tiles")
     (tmp_path / "tiles" / "t9_corrupt.tif").write_bytes(b"II*\x00 this is not a tiff")
     out = tmp_path / "out"
-    s = run_batch([tmp_path / "tiles"], out, options=OPTIONS, client=client, tile_job=irradiance_tile_job)
+    s = run_batch([tmp_path / "tiles"], out, weather="clear-sky", options=OPTIONS, client=client,
+                  tile_job=irradiance_tile_job)
     # the corrupt tile fails alone and is named in the summary
     assert set(s.failed) == {"t9_corrupt"} and "t9_corrupt.tif" in s.failed["t9_corrupt"]
     assert sorted(s.computed) == ["t0", "t1", "t2", "t3"]
@@ -92,7 +93,8 @@ def test_tiled_equals_whole_and_resumes(tmp_path, client, whole):
     assert not list((out / "tiles").glob("*.partial"))
 
     # rerun: nothing changed -> nothing computed
-    s2 = run_batch([tmp_path / "tiles" / f"t{i}.tif" for i in range(4)], out, options=OPTIONS, client=client,
+    s2 = run_batch([tmp_path / "tiles" / f"t{i}.tif" for i in range(4)], out, weather="clear-sky",
+                   options=OPTIONS, client=client,
                    tile_job=irradiance_tile_job)
     assert s2.computed == [] and sorted(s2.skipped) == ["t0", "t1", "t2", "t3"]
 
@@ -102,10 +104,12 @@ def test_tiled_equals_whole_and_resumes(tmp_path, client, whole):
         z = ds.read(1)
         z[100, 100] += 1.0
         ds.write(z, 1)
-    s3 = run_batch([tmp_path / "tiles" / f"t{i}.tif" for i in range(4)], out, options=OPTIONS, client=client,
+    s3 = run_batch([tmp_path / "tiles" / f"t{i}.tif" for i in range(4)], out, weather="clear-sky",
+                   options=OPTIONS, client=client,
                    tile_job=irradiance_tile_job)
     assert sorted(s3.computed) == ["t0", "t1", "t2", "t3"]  # the 250 m halo of every tile reads t3
-    s4 = run_batch([tmp_path / "tiles" / f"t{i}.tif" for i in range(4)], out, options=OPTIONS, client=client,
+    s4 = run_batch([tmp_path / "tiles" / f"t{i}.tif" for i in range(4)], out, weather="clear-sky",
+                   options=OPTIONS, client=client,
                    tile_job=irradiance_tile_job, year=2024)
     assert len(s4.computed) == 4
 
@@ -113,8 +117,9 @@ def test_tiled_equals_whole_and_resumes(tmp_path, client, whole):
 def test_tiled_equals_whole_16_sectors(tmp_path, client):
     cut_town(tmp_path / "tiles")
     opts = EngineOptions(sectors=16)
-    ref = compute_irradiance(TOWN, options=opts).irradiation.global_
-    run_batch([tmp_path / "tiles"], tmp_path / "out", options=opts, client=client, tile_job=irradiance_tile_job)
+    ref = compute_irradiance(TOWN, weather="clear-sky", options=opts).irradiation.global_
+    run_batch([tmp_path / "tiles"], tmp_path / "out", weather="clear-sky", options=opts, client=client,
+              tile_job=irradiance_tile_job)
     with rasterio.open(tmp_path / "out" / "irradiation.vrt") as ds:
         share = compare(ds.read(1), ref)
     print(f"tiled vs whole (16 sectors): {share:.5f} of pixels within 1 %")
@@ -242,14 +247,16 @@ def test_real_cluster_worker_death_then_resume(tmp_path, whole):
         with Client(address) as c:
             c.wait_for_workers(2, timeout=60)
         out = tmp_path / "out"
-        s1 = run_batch([tmp_path / "tiles"], out, options=OPTIONS, scheduler=address, tile_job=crashing_job)
+        s1 = run_batch([tmp_path / "tiles"], out, weather="clear-sky", options=OPTIONS, scheduler=address,
+                       tile_job=crashing_job)
         # t1 kills its worker; with no retries allowed, a task queued on that worker may fail with it
         assert "t1" in s1.failed and all("rerun to resume" in e for e in s1.failed.values())
         assert sorted(s1.computed + list(s1.failed)) == ["t0", "t1", "t2", "t3"]
         finished = {t: (out / "tiles" / t / "irradiation.tif").stat().st_mtime_ns for t in s1.computed}
         assert not (out / "tiles" / "t1").exists()
         marker.unlink()
-        s2 = run_batch([tmp_path / "tiles"], out, options=OPTIONS, scheduler=address, tile_job=crashing_job)
+        s2 = run_batch([tmp_path / "tiles"], out, weather="clear-sky", options=OPTIONS, scheduler=address,
+                       tile_job=crashing_job)
         assert sorted(s2.computed) == sorted(s1.failed) and sorted(s2.skipped) == sorted(s1.computed)
         assert not s2.failed
         assert finished == {t: (out / "tiles" / t / "irradiation.tif").stat().st_mtime_ns for t in finished}
@@ -278,11 +285,12 @@ def test_las_tiles_with_halo_from_neighbours(tmp_path, client):
     west = x < X0 + 5
     write_las(tmp_path / "w.las", x[west], y[west], z[west], cls[west], w[west])
     write_las(tmp_path / "e.laz", x[~west], y[~west], z[~west], cls[~west], w[~west])
-    s = run_batch([tmp_path / "w.las", tmp_path / "e.laz"], tmp_path / "out", options=OPTIONS, client=client,
+    s = run_batch([tmp_path / "w.las", tmp_path / "e.laz"], tmp_path / "out", weather="clear-sky",
+                  options=OPTIONS, client=client,
                   tile_job=irradiance_tile_job, resolution=0.5, halo=20.0)
     assert sorted(s.computed) == ["e", "w"], s.failed
     dsm, _ = rasterize_las([tmp_path / "w.las", tmp_path / "e.laz"], 0.5, (X0 - 20, Y0 - 20, X0 + 30, Y0 + 30))
-    ref = compute_irradiance(dsm, options=OPTIONS).irradiation.global_[40:60, 40:60]
+    ref = compute_irradiance(dsm, weather="clear-sky", options=OPTIONS).irradiation.global_[40:60, 40:60]
     with rasterio.open(tmp_path / "out" / "irradiation.vrt") as ds:
         assert ds.bounds == (X0, Y0, X0 + 10, Y0 + 10)
         got = ds.read(1)
@@ -313,11 +321,12 @@ def test_tiled_cadastre_equals_whole_per_building(tmp_path, client):
     sample = REPO / "sample_data"
     opts = CadastreOptions(engine=EngineOptions(sectors=16, step_minutes=30))
     whole = compute_cadastre(TOWN, footprints=sample / "town_footprints.gpkg", dtm=sample / "town_dtm.tif",
-                             options=opts)
+                             weather="clear-sky", options=opts)
     cut_town(tmp_path / "tiles")
     out = tmp_path / "out"
     summary = run_batch([tmp_path / "tiles"], out, footprints=sample / "town_footprints.gpkg",
-                        dtm=[sample / "town_dtm.tif"], options=opts, client=client, tile_job=cadastre_tile_job)
+                        dtm=[sample / "town_dtm.tif"], weather="clear-sky", options=opts, client=client,
+                        tile_job=cadastre_tile_job)
     assert not summary.failed, summary.failed
     merged = gpd.read_file(out / "buildings.geojson")
     assert merged["building_id"].is_unique

@@ -123,7 +123,7 @@ def irradiance_run(tmp_path_factory):
     grid = scenes.blocks(size=48, seed=11, n_blocks=5, nodata_holes=[(10, 14, 20, 25)])
     dsm = _write(tmp / "dsm.tif", grid.z)
     out = tmp / "out"
-    result, text = _run(["irradiance", dsm, "--out", out, "--sectors", "16", "--step", "30"])
+    result, text = _run(["irradiance", dsm, "--out", out, "--weather", "clear-sky", "--sectors", "16", "--step", "30"])
     assert result.exit_code == 0, text
     return dsm, out, grid
 

@@ -92,7 +92,7 @@ def test_open_plane_matches_pvlib_perez(surface_tilt, surface_azimuth, pvlib_yea
 @pytest.mark.parametrize("surface_tilt, surface_azimuth", [(30, 180), (45, 225)])
 def test_compute_irradiance_on_a_grid_matches_pvlib(surface_tilt, surface_azimuth, pvlib_year):
     # the whole path: Grid -> site -> clear-sky weather -> sky table -> raster
-    result = compute_irradiance(scenes.ramp(surface_tilt, surface_azimuth), sectors=16)
+    result = compute_irradiance(scenes.ramp(surface_tilt, surface_azimuth), weather="clear-sky", sectors=16)
     expected = pvlib_annual_global(pvlib_year, surface_tilt, surface_azimuth)
     np.testing.assert_allclose(result.irradiation.global_[INTERIOR], expected, rtol=0.01)
     assert result.irradiation.monthly.shape == (12, 41, 41)
@@ -172,7 +172,7 @@ def test_blocks_window_with_default_halo_equals_full_raster(default_sky):
 def test_nodata_stays_local():
     holes = [(20, 26, 30, 36), (0, 4, 0, 4), (50, 60, 55, 60)]  # interior, corner, edge
     grid = scenes.blocks(size=60, seed=3, n_blocks=6, nodata_holes=holes)
-    result = compute_irradiance(grid, sectors=16, step_minutes=30)
+    result = compute_irradiance(grid, weather="clear-sky", sectors=16, step_minutes=30)
     irr = result.irradiation
     missing = np.isnan(grid.z)
     assert missing.sum() == 36 + 16 + 50

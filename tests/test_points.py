@@ -14,11 +14,11 @@ import pandas as pd
 import pvlib
 import pytest
 from click.testing import CliRunner
+from test_walls import ALT, GROUND, LAT, LON, X0, Y0, at, scene
 
 from solarkataster.errors import ParameterError
 from solarkataster.points import point_irradiance, umep_met_weather
 from solarkataster.sky import clear_sky_weather
-from test_walls import ALT, GROUND, LAT, LON, X0, Y0, at, scene
 
 DAY = ("2025-06-21", "2025-06-22")
 
@@ -95,7 +95,8 @@ def test_cli_point_writes_csv(tmp_path):
         ds.write(grid.z, 1)
     out = tmp_path / "p.csv"
     args = ["point", str(dsm), "--x", str(X0 + 40), "--y", str(Y0 + 40), "--z", str(GROUND + 1), "--tilt", "90",
-            "--azimuth", "180", "--start", "2025-06-21T00:00Z", "--end", "2025-06-22T00:00Z", "--out", str(out)]
+            "--azimuth", "180", "--weather", "clear-sky", "--start", "2025-06-21T00:00Z", "--end", "2025-06-22T00:00Z",
+            "--out", str(out)]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, comment="#")

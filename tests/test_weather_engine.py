@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pvlib
 import pytest
+import scenes
+import weather_files as wf
 from click.testing import CliRunner
 from conftest import shared_file
 from pyproj import Geod
 
-import scenes
-import weather_files as wf
 from solarkataster.io.raster import write_raster
 from solarkataster.io.weather import resolve_weather
 from solarkataster.irradiation import unobstructed_irradiation
@@ -267,8 +267,8 @@ def cli_scene(tmp_path_factory, year_truth):
     week = year_truth.loc["2025-06-16T00:00Z":"2025-06-22T23:00Z"]
     week_csv = wf.write_csv(folder / "week.csv", week, utc_offset="+00:00")
     x, y = grid.xy(20, 20)
-    return dict(year=year_truth, dsm=dsm, grid=grid, near=near, far=far, year_csv=year_csv, week=week, week_csv=week_csv,
-                lon=lon, lat=lat, roof_xy=(float(x), float(y)), roof_z=scenes.BASE_HEIGHT + 8.0)
+    return dict(year=year_truth, dsm=dsm, grid=grid, near=near, far=far, year_csv=year_csv, week=week,
+                week_csv=week_csv, lon=lon, lat=lat, roof_xy=(float(x), float(y)), roof_z=scenes.BASE_HEIGHT + 8.0)
 
 
 def invoke(args):
@@ -374,3 +374,103 @@ def test_cli_point_week_file_inside_the_week(tmp_path, cli_scene):
                   "2025-07-01T00:00Z", "--end", "2025-07-02T00:00Z", "--sectors", "8"])
     assert res.exit_code == 2
     assert "no weather records" in res.stderr
+
+
+# ------------------------------------------------------------------------------- default weather, UMEP
+
+SAMPLE_DSM = "sample_data/town_dsm.tif"
+GBG_DIR = ("goteborg-umep",)
+
+
+def open_flat(result, max_tilt=2.0, min_svf=0.99):
+    """Mask of flat pixels with an open sky (sky view factor of a horizontal plane near 1)."""
+    from solarkataster.surface import surface_orientation
+
+    tilt, _ = surface_orientation(result.grid.z, result.grid.cellsize)
+    return (tilt < max_tilt) & (result.irradiation.sky_view_factor > min_svf)
+
+
+def test_default_weather_on_the_sample_town_is_its_regions_try(monkeypatch):
+    """Issue 12 acceptance: no weather given, a German site gets the DWD TRY 2010 of its region, and flat
+    open roofs get that TRY's annual GHI within 2 %."""
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    result = compute_irradiance(SAMPLE_DSM, sectors=16, step_minutes=10)
+    src = result.weather.source
+    # Kaiserslautern lies in region 6 (demandlib's TRY_polygons.geojson), station Bad Marienberg
+    assert (src["basis"], src["region"], src["station"]) == ("dwd-try", 6, "Bad Marienberg")
+    assert src["label"].startswith("DWD TRY 2010, region 6 (Bad Marienberg")
+    assert result.provenance["weather"]["label"] == src["label"]
+    assert result.weather.annual_ghi() == pytest.approx(972.3, abs=0.1)  # SOURCE.md of dwd-try2010
+    flat = open_flat(result)
+    assert flat.sum() > 100
+    assert np.median(result.irradiation.global_[flat]) == pytest.approx(result.weather.annual_ghi(), rel=0.02)
+
+
+def test_gothenburg_umep_file_drives_irradiance_cli(tmp_path, shared):
+    """Issue 12 acceptance: the Gothenburg UMEP met file drives `irradiance`; open flat roofs get the file's
+    own kdown sum within 1 %."""
+    import rasterio
+
+    dsm = shared(*GBG_DIR, "DSM_KRbig.tif")
+    met = shared(*GBG_DIR, "GBG_TMY_1977.txt")
+    kdown = pd.read_csv(met, sep=r"\s+")["kdown"].sum() / 1000
+    out = tmp_path / "out"
+    res = invoke(["irradiance", str(dsm), "--out", str(out), "--weather", str(met), "--utc-offset", "1",
+                  "--time-label", "end", "--sectors", "16"])
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["weather"]["name"] == "umep" and "UTC+1" in run["weather"]["time_convention"]
+    with rasterio.open(out / "irradiation.tif") as src:
+        glob = src.read(1)
+    with rasterio.open(out / "sky_view_factor.tif") as src:
+        svf = src.read(1)
+    from solarkataster.io.raster import read_surface
+    from solarkataster.surface import surface_orientation
+
+    grid = read_surface(dsm)
+    tilt, _ = surface_orientation(grid.z, grid.cellsize)
+    flat = (tilt < 2.0) & (svf > 0.99)
+    assert flat.sum() > 50
+    assert np.median(glob[flat]) == pytest.approx(kdown, rel=0.01)
+
+
+def test_cli_point_uses_the_dated_files_own_year(tmp_path, shared):
+    from solarkataster.io.raster import read_surface
+
+    dsm = shared(*GBG_DIR, "DSM_KRbig.tif")
+    met = shared(*GBG_DIR, "GBG_TMY_1977.txt")
+    kdown = pd.read_csv(met, sep=r"\s+")["kdown"].sum() / 1000
+    grid = read_surface(dsm)
+    row, col = np.unravel_index(np.nanargmax(grid.z), grid.shape)
+    x, y = grid.xy(row, col)
+    out = tmp_path / "point.csv"
+    args = ["point", str(dsm), "--x", str(float(x)), "--y", str(float(y)), "--z", str(float(grid.z[row, col]) + 1.0),
+            "--tilt", "0", "--azimuth", "180", "--weather", str(met), "--utc-offset", "1", "--sectors", "16"]
+    res = invoke([*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out, comment="#")
+    times = pd.DatetimeIndex(pd.to_datetime(table["time"], utc=True))
+    assert len(table) == 8760 and (times.year == 1977).all()  # no --year: the file's own year
+    assert table["poa_global"].sum() / 1000 == pytest.approx(kdown, rel=0.01)
+    assert "# weather: " in out.read_text().splitlines()[1]
+    res = invoke([*args, "--year", "2024", "--start", "2024-06-01T00:00Z", "--end", "2024-06-02T00:00Z"])
+    assert res.exit_code == 0, res.output
+    assert "2024-06-01T00:00:00Z" in res.stdout
+
+
+def test_cli_time_label_shifts_csv_records(tmp_path, cli_scene):
+    """--time-label end: a CSV stamped at interval ends reads as the same records one interval earlier."""
+    s = cli_scene
+    ends = wf.write_csv(tmp_path / "ends.csv", s["week"], label="end", utc_offset="+00:00")
+    x, y = s["roof_xy"]
+    outs = {}
+    for name, path, extra in (("start", s["week_csv"], []), ("end", ends, ["--time-label", "end"])):
+        outs[name] = tmp_path / f"{name}.csv"
+        res = invoke(["point", str(s["dsm"]), "--x", str(x), "--y", str(y), "--z", str(s["roof_z"] + 0.5),
+                      "--tilt", "0", "--azimuth", "180", "--weather", str(path), *extra, "--sectors", "8",
+                      "--out", str(outs[name])])
+        assert res.exit_code == 0, res.output
+    a, b = (pd.read_csv(outs[k], comment="#") for k in ("start", "end"))
+    pd.testing.assert_frame_equal(a, b)

@@ -10,10 +10,10 @@ import pandas as pd
 import pvlib
 import pytest
 import requests
+import weather_files as wf
 from conftest import shared_file
 from pyproj import Geod
 
-import weather_files as wf
 from solarkataster.errors import WeatherError
 from solarkataster.io.weather import complete_components, read_weather, resolve_weather, to_year
 from solarkataster.weather import WeatherYear
@@ -500,3 +500,254 @@ def test_pvgis_download_is_cached(tmp_path, monkeypatch, utc_truth):
     np.testing.assert_array_equal(first.data["ghi"].to_numpy(), second.data["ghi"].to_numpy())
     assert first.data.loc["2025-06-01T11:00Z", "ghi"] == utc_truth.loc["1990-06-01T11:00Z", "ghi"]
     assert first.source["distance_km"] < 0.5
+
+
+# ------------------------------------------------------------------------------------------- decomposition
+
+def test_dni_from_horizontal_equals_pvlib_dni_rule():
+    """Reference: pvlib.irradiance.dni (same formula, zero beyond its zenith threshold), no cap."""
+    from solarkataster.decomposition import dni_from_horizontal
+
+    zenith = np.array([0.0, 30.0, 60.0, 80.0, 86.9, 87.5, 89.0, 95.0])
+    ghi = np.array([1000.0, 800.0, 500.0, 150.0, 40.0, 30.0, 10.0, 0.0])
+    dhi = np.array([100.0, 100.0, 100.0, 60.0, 20.0, 20.0, 10.0, 0.0])
+    ours = dni_from_horizontal(ghi, dhi, zenith, max_zenith=87.0)
+    ref = np.nan_to_num(pvlib.irradiance.dni(pd.Series(ghi), pd.Series(dhi), pd.Series(zenith),
+                                             zenith_threshold_for_zero_dni=87.0).to_numpy())
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-9)
+    # analytic: 400 W/m² of horizontal beam at 60° is 800 W/m² normal; the cap applies
+    assert dni_from_horizontal(500.0, 100.0, 60.0) == pytest.approx(800.0)
+    assert dni_from_horizontal(500.0, 100.0, 60.0, dni_extra=700.0) == pytest.approx(700.0)
+    assert dni_from_horizontal(100.0, 150.0, 30.0) == 0.0  # dhi > ghi: no negative beam
+
+
+@pytest.mark.parametrize("model", ["erbs", "erbs_driesse"])
+def test_complete_irradiance_decomposition_against_pvlib(model):
+    """Reference: pvlib's erbs (own dni_extra from the day of year, solar constant 1366.1) and erbs_driesse."""
+    from solarkataster.decomposition import complete_irradiance, dni_extra_spencer
+
+    doy = 172
+    zenith = np.array([20.0, 40.0, 60.0, 75.0, 85.0, 88.0])
+    ghi = np.array([900.0, 300.0, 450.0, 60.0, 30.0, 5.0])
+    extra = np.full(ghi.shape, float(dni_extra_spencer(doy)))
+    parts = complete_irradiance(ghi, np.full(ghi.shape, np.nan), np.full(ghi.shape, np.nan), zenith, extra,
+                                model=model)
+    if model == "erbs":
+        # pvlib's erbs takes dni_extra from the day of year with solar constant 1366.1: scale ghi so that
+        # both see the same clearness index, then compare diffuse fractions
+        scale = float(pvlib.irradiance.get_extra_radiation(doy)) / extra[0]
+        ref = np.asarray(pvlib.irradiance.erbs(ghi * scale, zenith, doy)["dhi"]) / scale
+    else:
+        ref = np.asarray(pvlib.irradiance.erbs_driesse(ghi, zenith, dni_extra=extra)["dhi"])
+    up = zenith <= 87.0
+    np.testing.assert_allclose(parts.dhi[up], ref[up], rtol=1e-9)
+    assert parts.dhi[~up] == pytest.approx(ghi[~up])  # beyond the zenith limit all diffuse
+    np.testing.assert_allclose(parts.dni[up] * np.cos(np.radians(zenith[up])), ghi[up] - parts.dhi[up],
+                               rtol=1e-9)  # the horizontal beam is kept
+    # given values are kept
+    kept = complete_irradiance(ghi, ghi / 2, np.full(ghi.shape, 123.0), zenith, extra)
+    np.testing.assert_array_equal(kept.dhi, ghi / 2)
+    np.testing.assert_array_equal(kept.dni, 123.0)
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+def _csv_with(tmp_path, truth, name, column, rows, value):
+    frame = truth.copy()
+    frame.iloc[list(rows), frame.columns.get_loc(column)] = value
+    return wf.write_csv(tmp_path / name, frame, utc_offset="+00:00")
+
+
+@pytest.mark.parametrize("sentinel", [-999, -9999, 9999])
+def test_sentinel_short_gap_is_interpolated_with_a_warning(tmp_path, june_days, caplog, sentinel):
+    rows = range(35, 37)  # 2 h of temperature missing (rows 35, 36 -> file lines 37, 38)
+    path = _csv_with(tmp_path, june_days, "short.csv", "temp_air", rows, sentinel)
+    with caplog.at_level(logging.WARNING, logger="solarkataster.io.weather"):
+        weather = read_weather(path)
+    before, after = june_days["temp_air"].iloc[34], june_days["temp_air"].iloc[37]
+    np.testing.assert_allclose(weather.data["temp_air"].iloc[35:37], before + (after - before) * np.array([1, 2]) / 3)
+    assert any("short.csv" in r.message and "temp_air" in r.message and "line 37" in r.message
+               for r in caplog.records)
+
+
+def test_sentinel_long_gap_is_refused_with_column_and_line(tmp_path, june_days):
+    path = _csv_with(tmp_path, june_days, "long.csv", "wind_speed", range(40, 45), -999)
+    with pytest.raises(WeatherError, match=r"long\.csv: line 42, column wind_speed: missing values .* over 5 h"):
+        read_weather(path)
+    ghi = _csv_with(tmp_path, june_days, "ghi.csv", "ghi", range(10, 14), -999.0)
+    with pytest.raises(WeatherError, match=r"ghi\.csv: line 12, column ghi: missing"):
+        read_weather(ghi)
+
+
+def test_try_file_with_sentinel_in_radiation(tmp_path, try_lines):
+    lines, first = try_lines
+    short = list(lines)
+    fields = short[first + 12].split()
+    fields[12] = "-999"  # B of Jan 1, 13 MEZ
+    short[first + 12] = " ".join(fields)
+    weather = read_weather(_write(tmp_path, "short.dat", short))
+    assert np.isfinite(weather.data["ghi"]).all()
+    long = list(lines)
+    for k in range(12, 17):
+        fields = long[first + k].split()
+        fields[13] = "-999"  # D
+        long[first + k] = " ".join(fields)
+    with pytest.raises(WeatherError, match=rf"long\.dat: line {first + 13}, column ghi: missing"):
+        read_weather(_write(tmp_path, "long.dat", long))
+
+
+@pytest.mark.parametrize("column, value, match", [
+    ("temp_air", 75.0, r"column temp_air: 75 °C is out of range .*wrong units"),
+    ("temp_air", -70.0, r"column temp_air: -70 °C is out of range"),
+    ("wind_speed", 80.0, r"column wind_speed: 80 m/s is out of range .*km/h"),
+    ("wind_speed", -1.0, r"column wind_speed: -1 m/s is out of range"),
+    ("dni", 1600.0, r"column dni: 1600 W/m² is out of range"),
+])
+def test_out_of_range_values_are_refused(tmp_path, june_days, column, value, match):
+    path = _csv_with(tmp_path, june_days, "range.csv", column, [30], value)
+    with pytest.raises(WeatherError, match=r"range\.csv: line 32, " + match):
+        read_weather(path)
+
+
+def test_missing_temperature_and_wind_use_documented_defaults(tmp_path, june_days, caplog):
+    from solarkataster.weather import DEFAULT_TEMP_AIR, DEFAULT_WIND_SPEED
+
+    path = wf.write_csv(tmp_path / "irr.csv", june_days, columns=["ghi", "dni", "dhi"], utc_offset="+00:00")
+    with caplog.at_level(logging.WARNING, logger="solarkataster.io.weather"):
+        weather = read_weather(path)
+    assert (weather.data["temp_air"] == DEFAULT_TEMP_AIR).all()
+    assert (weather.data["wind_speed"] == DEFAULT_WIND_SPEED).all()
+    assert sum("assuming" in r.message for r in caplog.records) == 2
+
+
+# ------------------------------------------------------------------------------------------- UMEP / SUEWS
+
+GBG = dict(latitude=57.7, longitude=11.97, altitude=10.0)
+
+
+def test_umep_tmy_annual_ghi_equals_the_files_kdown_sum(shared):
+    path = shared("goteborg-umep", "GBG_TMY_1977.txt")
+    table = pd.read_csv(path, sep=r"\s+")
+    weather = read_weather(path, latitude=GBG["latitude"], longitude=GBG["longitude"], utc_offset=1)
+    assert weather.source["name"] == "umep" and weather.source["year"] == 1977
+    assert len(weather.data) == 8760 and weather.interval == pd.Timedelta(hours=1)
+    assert weather.annual_ghi() == pytest.approx(table["kdown"].sum() / 1000, rel=0.01)
+    np.testing.assert_allclose(weather.data["dhi"], table["kdiff"])
+    np.testing.assert_allclose(weather.data["temp_air"], table["Tair"])
+    # 1977 day 1, it=0 is hour-ending local standard time UTC+1: the interval 22:00-23:00 UTC of Dec 31, 1976
+    assert weather.data.index[0] == pd.Timestamp("1976-12-31T22:00Z")
+    noon = weather.data["ghi"].groupby(weather.data.index.hour).mean()
+    assert noon.idxmax() in (10, 11)  # solar noon at 11.97° E is ~11:12 UTC: the 10-11 or 11-12 UTC hour
+
+
+def test_umep_day_files_time_label_and_offset(shared):
+    path = shared("goteborg-umep", "gbg19970606_2015a.txt")
+    table = pd.read_csv(path, sep=r"\s+")
+    end = read_weather(path, latitude=GBG["latitude"], longitude=GBG["longitude"])  # UTC+1 from longitude
+    assert len(end.data) == 24 and end.source["year"] == 1997
+    assert end.data.index[0] == pd.Timestamp("1997-06-05T22:00Z")  # day 157 hour 0 ends 00:00 UTC+1
+    np.testing.assert_allclose(end.data["ghi"], table["Kdn"])
+    np.testing.assert_allclose(end.data["wind_speed"], table["Wind"])
+    cest = read_weather(path, latitude=GBG["latitude"], longitude=GBG["longitude"], utc_offset=2)
+    assert cest.data.index[0] == pd.Timestamp("1997-06-05T21:00Z")
+    # read as hour-starting, the file has 30 W/m² after sunset (20:00 UTC): the wrong convention is caught
+    with pytest.raises(WeatherError, match=r"gbg19970606_2015a\.txt: line 23, column ghi: 30 W/m² .*exceeds"):
+        read_weather(path, latitude=GBG["latitude"], longitude=GBG["longitude"], time_label="start", utc_offset=1)
+    winter = read_weather(shared("goteborg-umep", "gbg20001219_2015a.txt"), latitude=GBG["latitude"],
+                          longitude=GBG["longitude"], utc_offset=1)
+    assert winter.annual_ghi() < end.annual_ghi() / 5
+
+
+def test_umep_errors_name_line_and_column(tmp_path):
+    header = "iy id it imin qn qh qe qs qf U RH Tair pres rain kdown snow ldown fcld wuh xsmd lai kdiff kdir wdir"
+    rows = [f"2010 188 {h} 0 -999 -999 -999 -999 -999 2.0 80 15.0 -999 -999 {max(0, 500 - 40 * abs(h - 12))} "
+            "-999 -999 -999 -999 -999 -999 100 0 -999" for h in range(24)]
+    bad = list(rows)
+    bad[5] = bad[5].replace(" 15.0 ", " x ")
+    (tmp_path / "bad.txt").write_text("\n".join([header, *bad]) + "\n")
+    with pytest.raises(WeatherError, match=r"bad\.txt: line 7, column tair: 'x' is not a number"):
+        read_weather(tmp_path / "bad.txt", utc_offset=1)
+    (tmp_path / "short.txt").write_text("\n".join([header, *rows[:3], rows[3][:20]]) + "\n")
+    with pytest.raises(WeatherError, match=r"short\.txt: line 5: 6 fields, the header has 24"):
+        read_weather(tmp_path / "short.txt", utc_offset=1)
+    with pytest.raises(WeatherError, match=r"no time zone; give its UTC offset"):
+        read_weather(tmp_path / "short.txt")
+
+
+# ------------------------------------------------------------------------------------------- default weather
+
+def test_auto_in_germany_is_the_regions_try(caplog):
+    with caplog.at_level(logging.WARNING, logger="solarkataster.io.weather"):
+        weather = resolve_weather("auto", latitude=KL["latitude"], longitude=KL["longitude"],
+                                  altitude=KL["altitude"])
+    src = weather.source
+    assert (src["basis"], src["region"], src["station"], src["name"]) == ("dwd-try", 6, "Bad Marienberg",
+                                                                          "dwd-try2010")
+    assert src["label"] == "DWD TRY 2010, region 6 (Bad Marienberg, station 137 km away), mean year 1988–2007"
+    assert src["upper_bound"] is False and weather.data.index.year.min() == 2025
+    assert not any("km from the site" in r.message for r in caplog.records)  # the region's station by design
+    assert 900 < weather.annual_ghi() < 1100
+    explicit = resolve_weather("dwd-try", latitude=KL["latitude"], longitude=KL["longitude"], altitude=250)
+    assert explicit.source["sha256"] == src["sha256"]
+    named = resolve_weather("dwd-try:12", latitude=KL["latitude"], longitude=KL["longitude"], altitude=250)
+    assert named.source["region"] == 12 and named.source["station"] == "Mannheim"
+    assert 55 < named.source["distance_km"] < 65
+
+
+def test_dwd_try_regions_of_known_cities():
+    from solarkataster.io.weather import dwd_try_region
+
+    # DWD TRY 2010 regions (demandlib's polygons): Mannheim 12 (Oberrheingraben), Rostock 2, Munich 13?
+    assert dwd_try_region(49.49, 8.47)["region"] == 12
+    assert dwd_try_region(54.18, 12.08)["region"] == 2
+    assert dwd_try_region(48.86, 2.35) is None  # Paris
+
+
+def test_dwd_try_errors():
+    with pytest.raises(WeatherError, match=r"outside the German DWD TRY regions"):
+        resolve_weather("dwd-try", latitude=48.86, longitude=2.35, altitude=35)
+    with pytest.raises(WeatherError, match=r"no such DWD TRY region \(1-15\)"):
+        resolve_weather("dwd-try:16", latitude=49.4, longitude=7.8, altitude=250)
+    with pytest.raises(WeatherError, match=r"dwd-try:NN"):
+        resolve_weather("dwd-try:x", latitude=49.4, longitude=7.8, altitude=250)
+
+
+def test_auto_outside_germany_cached_pvgis_else_clear_sky(tmp_path, monkeypatch, caplog, utc_truth):
+    monkeypatch.setenv("SOLARKATASTER_CACHE_DIR", str(tmp_path / "cache"))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("auto must not download")
+
+    monkeypatch.setattr(pvlib.iotools, "get_pvgis_tmy", no_network)
+    paris = dict(latitude=48.86, longitude=2.35, altitude=35.0)
+    with caplog.at_level(logging.WARNING, logger="solarkataster.io.weather"):
+        weather = resolve_weather("auto", **paris, year=2025, freq="1h")
+    assert weather.source["basis"] == "clear-sky" and weather.source["upper_bound"] is True
+    assert weather.source["label"] == "clear sky (upper bound)"
+    assert any("UPPER BOUND" in r.message for r in caplog.records)
+    (tmp_path / "cache" / "pvgis").mkdir(parents=True)
+    wf.write_pvgis_json(tmp_path / "cache" / "pvgis" / "tmy_48.86_2.35.json", utc_truth, latitude=48.86,
+                        longitude=2.35, elevation=35.0)
+    cached = resolve_weather("auto", **paris, year=2025)
+    assert cached.source["basis"] == "pvgis" and cached.source["label"].startswith("PVGIS TMY")
+
+
+def test_weather_spec_carries_reading_options(shared):
+    from solarkataster.io.weather import WeatherSpec
+
+    path = shared("goteborg-umep", "gbg19970606_2015a.txt")
+    spec = WeatherSpec(path, time_label="center", utc_offset=2)
+    assert spec == str(path)
+    weather = resolve_weather(spec, **GBG)
+    assert weather.data.index[0] == pd.Timestamp("1997-06-05T21:30Z")  # hour 0 centred on 00:00 UTC+2
+    assert weather.source["year"] == 1997 and weather.data.index.year.max() == 1997  # own year kept
+    import pickle
+    assert pickle.loads(pickle.dumps(spec)).utc_offset == 2
+
+
+def test_gap_across_sunrise_puts_no_light_before_it(tmp_path, june_days):
+    path = _csv_with(tmp_path, june_days, "dawn.csv", "ghi", [2, 3], -999)  # 02:00-04:00 UTC, sunrise ~03:20
+    weather = read_weather(path, latitude=KL["latitude"], longitude=KL["longitude"])
+    assert weather.data["ghi"].iloc[2] == 0.0  # 02:00-03:00 UTC: the sun is down all hour
+    assert 0 < weather.data["ghi"].iloc[3] <= june_days["ghi"].iloc[4]
+    assert (weather.data["dhi"] <= weather.data["ghi"]).all()

@@ -196,7 +196,7 @@ def _record_done(manifest, summary, out_dir, progress, total):
     return on_record
 
 
-def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
               linke=None, options=None, halo=None, min_elevation=DEFAULT_MIN_ELEVATION,
               halo_cap=DEFAULT_HALO_CAP, resolution=None, workers=None, scheduler=None, client=None,
               tile_job=None, progress=None, on_client=None) -> BatchSummary:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------ tile jobs
 
-def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
                       linke=None, options=None, core=None, cog=True):
     """Compute the cadastre of one tile's window and write the core's rasters and layers.
 
@@ -79,7 +79,7 @@ def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None
     return result
 
 
-def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
                         linke=None, options=None, core=None, cog=True):
     """Raster-only tile job: irradiation of the window, written for the core (no vector layers).
 

@@ -1,12 +1,46 @@
 """Options shared by several commands, defined once."""
 from __future__ import annotations
 
+import functools
+
 import click
 
-weather = click.option(
-    "--weather", "weather", default="clear-sky", show_default=True, metavar="SPEC",
-    help="'clear-sky' (offline default, Ineichen + Linke climatology), a weather file path "
-         "(DWD TRY, EPW, PVGIS TMY, TMY3, CSV; format detected from content) or 'pvgis' (download, cached).")
+_weather = click.option(
+    "--weather", "weather", default="auto", show_default=True, metavar="SPEC",
+    help="'auto' (default): in Germany the DWD test reference year TRY 2010 of the site's climate region, "
+         "elsewhere the cached PVGIS TMY, else the clear sky with a warning. 'dwd-try' (the region's TRY), "
+         "'dwd-try:NN' (region 1-15), 'clear-sky' (an upper bound: Ineichen + Linke climatology), 'pvgis' "
+         "(download once, cached) or a weather file (DWD TRY, EPW, PVGIS TMY, TMY3, UMEP/SUEWS met, CSV; "
+         "format detected from content).")
+_time_label = click.option(
+    "--time-label", type=click.Choice(["start", "end", "center"]), default=None,
+    help="CSV and UMEP weather files: what the time stamps mark within each interval (default: CSV start, "
+         "UMEP end).")
+_utc_offset = click.option(
+    "--utc-offset", type=click.FloatRange(-14, 14), default=None, metavar="HOURS",
+    help="UMEP weather files: UTC offset of their local standard time (default: round(longitude / 15)).")
+
+
+def weather(f):
+    """Decorate a command with ``--weather``, ``--time-label`` and ``--utc-offset``.
+
+    The command receives one ``weather`` argument, a :class:`~solarkataster.io.weather.WeatherSpec` (a str
+    carrying the reading options), so its signature does not change when a weather option is added.
+    """
+
+    @functools.wraps(f)
+    def command(*args, **kwargs):
+        from ..io.weather import WeatherSpec
+
+        time_label, utc_offset = kwargs.pop("time_label", None), kwargs.pop("utc_offset", None)
+        kwargs["weather"] = WeatherSpec(kwargs["weather"], time_label=time_label, utc_offset=utc_offset)
+        return f(*args, **kwargs)
+
+    for opt in reversed([_weather, _time_label, _utc_offset]):
+        command = opt(command)
+    return command
+
+
 year = click.option("--year", type=click.IntRange(1900, 2200), default=2025, show_default=True,
                     help="Calendar year the weather is mapped onto.")
 albedo = click.option("--albedo", type=float, default=0.2, show_default=True,

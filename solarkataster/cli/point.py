@@ -15,7 +15,8 @@ from . import options
 @click.option("--tilt", type=float, required=True, help="Plane tilt [°], 0 horizontal, 90 vertical.")
 @click.option("--azimuth", type=float, required=True, help="Plane azimuth [°] clockwise from north.")
 @options.weather
-@options.year
+@click.option("--year", type=click.IntRange(1900, 2200), default=None,
+              help="Calendar year the weather is mapped onto (default: a dated file's own year, else 2025).")
 @options.albedo
 @options.linke
 @options.step
@@ -50,7 +51,8 @@ def point(dsm, x, y, z, tilt, azimuth, weather, year, albedo, linke, step, sky_m
     table["time"] = table["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     table["sun_visible"] = table["sun_visible"].round(4)
     header = [f"# solarkataster point: x={x} y={y} z={z} tilt={tilt} azimuth={azimuth} dsm={dsm}",
-              f"# weather: {wy.source.get('name', weather)}; period {frame.attrs['period'][0]} to "
+              f"# weather: {wy.source.get('label') or wy.source.get('name', weather)}; period "
+              f"{frame.attrs['period'][0]} to "
               f"{frame.attrs['period'][1]}; sky view factor {frame.attrs['sky_view_factor']:.3f}"]
     header += [f"# {k}: {v}" for k, v in COLUMN_DOCS.items()]
     text = "\n".join(header) + "\n" + table.to_csv(index=False, float_format="%.2f", lineterminator="\n")

@@ -55,8 +55,34 @@ are recorded in ``source['time_convention']``. TST -> UTC uses the station longi
 change of the equation of time, which the engine accepts (each record is index[i] .. index[i] + 1 h).
 
 TRY files give B (direct horizontal) and D (diffuse horizontal): ``ghi = B + D``, ``dhi = D`` and ``dni``
-is derived by :func:`complete_components` (direct horizontal over the interval-mean cosine of the zenith,
-with a zenith limit and a cap).
+is derived by :func:`complete_components` (:func:`solarkataster.decomposition.dni_from_horizontal` at the
+interval-mean zenith). The physics (sun geometry, DNI, decomposition) lives in
+:mod:`solarkataster.decomposition`; this module only reads.
+
+UMEP/SUEWS met files
+--------------------
+Whitespace-separated, header ``iy id it imin qn qh qe qs qf U RH Tair pres rain kdown snow ldown fcld wuh
+xsmd lai kdiff kdir wdir`` (older files: ``%iy ... Wind RH Td ... Kdn ... Kdiff Kdir Wd``): year, day of year,
+hour and minute in local standard time, the stamp ending the interval (SUEWS manual, "Meteorological
+input file"); -999 is missing. The files carry no time zone: ``utc_offset`` gives it, else it is taken as
+round(longitude / 15) of the site with a warning.
+
+Validation (every format)
+-------------------------
+Sentinels -999, -9999 and 9999 are missing values. Gaps up to :data:`MAX_GAP_HOURS` are filled by linear
+interpolation in time, with a warning; longer gaps are errors naming the file, the column and the first
+missing line. Temperature must lie within :data:`TEMP_AIR_RANGE`, wind within :data:`WIND_SPEED_RANGE`,
+irradiance between 0 and the extraterrestrial limit. A file without temperature or wind gets
+:data:`solarkataster.weather.DEFAULT_TEMP_AIR` / :data:`~solarkataster.weather.DEFAULT_WIND_SPEED` with a
+warning.
+
+Which weather when none is given (:func:`resolve_weather`, spec 'auto')
+------------------------------------------------------------------------
+In Germany, the DWD test reference year TRY 2010 (mean year) of the climate region that contains the site,
+read from the installed ``demandlib`` package (region polygons ``TRY_polygons.geojson``, files
+``TRY2010_NN_Jahr.dat``). Elsewhere the cached PVGIS TMY of the site when it is already on disk (no network
+is used to decide), otherwise the clear sky, with a warning that the results are an upper bound.
+``source['label']`` says in one line what the numbers rest on.
 """
 from __future__ import annotations
 
@@ -66,63 +92,115 @@ import logging
 import math
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..decomposition import (
+    MAX_ZENITH,
+    SOLAR_CONSTANT,
+    complete_irradiance,
+    cos_zenith_solar_time,
+    equation_of_time,
+    extraterrestrial_horizontal_max,
+    interval_mean_cos_zenith,
+)
 from ..errors import WeatherError
-from ..weather import WeatherYear
+from ..weather import DEFAULT_TEMP_AIR, DEFAULT_WIND_SPEED, DEFAULT_YEAR, WeatherYear
 
 log = logging.getLogger(__name__)
 
 #: Year given to typical-year records (TRY, TMY) whose months come from different years; non-leap, as
 #: pvlib's ``coerce_year`` default. :func:`to_year` maps onto the calendar year the user asks for.
 NOMINAL_YEAR = 1990
-SOLAR_CONSTANT = 1361.1  # [W/m²], Kopp & Lean 2011, doi:10.1029/2010GL045777
 #: Irradiance below this is noise rounded to zero; below it, an error [W/m²].
 NEGATIVE_NOISE = -10.0
 #: A record's ghi may exceed the extraterrestrial horizontal irradiance (maximum over its interval) by
 #: this factor and offset before it is called impossible.
 ETR_FACTOR, ETR_MARGIN = 1.10, 25.0
-#: complete_components: no DNI is derived beyond this interval-mean zenith [°] (cosine 0.052).
-DNI_ZENITH_LIMIT = 87.0
-#: A warning is logged when the weather station is farther than this from the site [km].
+#: A warning is logged when the weather station is farther than this from the site [km] (not for the DWD
+#: TRY default, whose station stands for its climate region by design).
 DISTANCE_WARNING_KM = 50.0
 TIME_LABELS = ("start", "end", "center")
+#: Values that weather files use for "missing" (EPW, UMEP, DWD, TMY3 conventions).
+SENTINELS = (-999.0, -9999.0, 9999.0)
+#: Longest run of missing records filled by linear interpolation [h]; longer gaps are errors.
+MAX_GAP_HOURS = 3.0
+#: Plausible air temperature [°C] and wind speed [m/s] (world records: -89 °C, 57 °C; 113 m/s gust).
+TEMP_AIR_RANGE = (-60.0, 60.0)
+WIND_SPEED_RANGE = (0.0, 75.0)
+#: Weather keywords of :func:`resolve_weather` besides a file path.
+KEYWORDS = ("auto", "dwd-try", "dwd-try:NN", "clear-sky", "pvgis")
+CLEAR_SKY_LABEL = "clear sky (upper bound)"
+_DEMANDLIB_WEATHER = "vdi/resources_weather"
+
+
+class WeatherSpec(str):
+    """A ``--weather`` specification with the reading options that travel with it.
+
+    A ``str`` (the spec itself, e.g. a path, 'auto', 'dwd-try:12'), so code that stores or compares the
+    spec keeps working; :func:`resolve_weather` reads ``time_label`` and ``utc_offset`` from it.
+
+    Parameters
+    ----------
+    spec : str
+        The specification.
+    time_label : {'start', 'end', 'center'}, optional
+        What a CSV or UMEP file's time stamps mark within the interval.
+    utc_offset : float, optional
+        UTC offset [h] of a UMEP file's local standard time.
+    """
+
+    def __new__(cls, spec, time_label=None, utc_offset=None):
+        """Create the spec string with its options."""
+        obj = super().__new__(cls, str(spec))
+        obj.time_label = time_label
+        obj.utc_offset = utc_offset
+        return obj
+
+    def __reduce__(self):
+        """Pickle with the options (batch workers)."""
+        return (WeatherSpec, (str(self), self.time_label, self.utc_offset))
 
 
 # ---------------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------------
 
-def read_weather(path, *, time_label=None, latitude=None, longitude=None) -> WeatherYear:
+def read_weather(path, *, time_label=None, latitude=None, longitude=None, utc_offset=None) -> WeatherYear:
     """Read a weather file of any supported format into a :class:`WeatherYear` (UTC interval starts).
 
     Parameters
     ----------
     path : str or Path
-        DWD TRY 2010 / 2015 / 2017 (``.dat``), EPW, PVGIS TMY (JSON, CSV or EPW), TMY3 CSV or generic
-        CSV. The format is detected from the content.
+        DWD TRY 2010 / 2015 / 2017 (``.dat``), EPW, PVGIS TMY (JSON, CSV or EPW), TMY3 CSV, UMEP/SUEWS met
+        file or generic CSV. The format is detected from the content.
     time_label : {'start', 'end', 'center'}, optional
-        Only for generic CSV: what the ``time`` column marks within each interval (default 'start').
-        The other formats define their own convention (see the module docstring).
+        Only for generic CSV (default 'start') and UMEP files (default 'end'): what the time stamps mark
+        within each interval. The other formats define their own convention (see the module docstring).
     latitude, longitude : float, optional
-        Site coordinates [°], used for files without coordinates (generic CSV): they enable the
-        extraterrestrial plausibility check and the GHI decomposition of GHI-only files.
+        Site coordinates [°], used for files without coordinates (generic CSV, UMEP): they enable the
+        extraterrestrial plausibility check and the GHI decomposition of GHI-only files, and give a UMEP
+        file's default UTC offset.
+    utc_offset : float, optional
+        UTC offset [h] of a UMEP file's local standard time (default round(longitude / 15), with a warning).
 
     Returns
     -------
     WeatherYear
-        Always with ``ghi`` and ``dhi``; ``dni`` may be NaN where only direct horizontal is known
-        (see :func:`complete_components`). ``source`` holds name, path, sha256, station, latitude,
-        longitude, elevation, period and time_convention.
+        Always with ``ghi``, ``dhi``, ``temp_air`` and ``wind_speed``; ``dni`` may be NaN where only direct
+        horizontal is known (see :func:`complete_components`). ``source`` holds name, path, sha256, station,
+        latitude, longitude, elevation, period, time_convention, and ``year`` for dated files (the calendar
+        year most records fall in; None for typical years).
 
     Raises
     ------
     WeatherError
-        Unknown format, truncated file, wrong or missing columns, gaps or irregular steps, negative or
-        physically impossible irradiance. Messages name the file and the line or column.
+        Unknown format, truncated file, wrong or missing columns, long gaps or irregular steps, negative or
+        physically impossible irradiance, temperature or wind out of range. Messages name the file and the
+        line or column.
     """
     path = Path(path)
     if time_label is not None and time_label not in TIME_LABELS:
@@ -132,13 +210,18 @@ def read_weather(path, *, time_label=None, latitude=None, longitude=None) -> Wea
     raw = path.read_bytes()
     text = _decode(raw, path)
     fmt = detect_format(text, path)
-    if time_label not in (None, "start") and fmt != "csv":
-        raise WeatherError(f"{path}: time_label={time_label!r} applies to generic CSV only; the {fmt} "
-                           "format defines its own time convention")
-    reader = _READERS[fmt]
-    kwargs = {"time_label": time_label or "start"} if fmt == "csv" else {}
-    frame, interval, source, locate = reader(text, path, **kwargs)
-    source = {"name": fmt, "path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), **source}
+    if time_label is not None and fmt not in ("csv", "umep"):
+        raise WeatherError(f"{path}: time_label={time_label!r} applies to generic CSV and UMEP files only; "
+                           f"the {fmt} format defines its own time convention")
+    if fmt == "csv":
+        frame, interval, source, locate = _read_csv(text, path, time_label or "start")
+    elif fmt == "umep":
+        frame, interval, source, locate = _read_umep(text, path, time_label or "end",
+                                                     _umep_offset(path, utc_offset, longitude))
+    else:
+        frame, interval, source, locate = _READERS[fmt](text, path)
+    source = {"name": fmt, "path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "year": None,
+              **source}
     lat = source.get("latitude") if source.get("latitude") is not None else latitude
     lon = source.get("longitude") if source.get("longitude") is not None else longitude
     frame = _check_values(frame, interval, path, locate, lat, lon)
@@ -147,15 +230,30 @@ def read_weather(path, *, time_label=None, latitude=None, longitude=None) -> Wea
             raise WeatherError(
                 f"{path}: has ghi but no dhi column and no coordinates; add a 'dhi' column or pass "
                 "latitude/longitude so the diffuse part can be estimated (Erbs decomposition)")
-        weather = complete_components(WeatherYear(frame.assign(dhi=0.0), interval, source), lat, lon,
-                                      decompose=True)
-        return weather
+        return complete_components(WeatherYear(frame, interval, source), lat, lon, decompose=True)
     return WeatherYear(frame, interval, source)
 
 
 def detect_format(text: str, path) -> str:
-    """Name the format of a weather file's text: 'dwd-try2010', 'dwd-try2015', 'epw', 'pvgis-json',
-    'pvgis-csv', 'tmy3' or 'csv'. Raises :class:`WeatherError` naming the file when none fits."""
+    """Name the format of a weather file's text.
+
+    Parameters
+    ----------
+    text : str
+        The file's decoded text.
+    path : str or Path
+        For messages.
+
+    Returns
+    -------
+    str
+        'dwd-try2010', 'dwd-try2015', 'epw', 'pvgis-json', 'pvgis-csv', 'tmy3', 'umep' or 'csv'.
+
+    Raises
+    ------
+    WeatherError
+        Naming the file when no format fits.
+    """
     head = text[:8000]
     first = head.split("\n", 1)[0].strip()
     if first.startswith("{"):
@@ -167,6 +265,8 @@ def detect_format(text: str, path) -> str:
         return "epw"
     if first.startswith("Latitude (decimal degrees)"):
         return "pvgis-csv"
+    if first.split()[:4] in (["iy", "id", "it", "imin"], ["%iy", "id", "it", "imin"]):
+        return "umep"
     has_stars = re.search(r"^\*\*\*", head, flags=re.M) is not None
     if "Lambert konform konisch" in head or re.search(r"^\s*RW\s+HW\s+MM\s+DD\s+HH", head, re.M):
         if not has_stars:
@@ -186,63 +286,52 @@ def detect_format(text: str, path) -> str:
         return "csv"
     raise WeatherError(
         f"{path}: unknown weather format (first line {first[:60]!r}); supported: DWD TRY 2010/2015/2017 "
-        "(.dat), EPW, PVGIS TMY (JSON/CSV/EPW), TMY3 CSV, or CSV with a 'time' column (ISO 8601 with "
-        "UTC offset) and ghi, dhi[, dni, temp_air, wind_speed] columns")
+        "(.dat), EPW, PVGIS TMY (JSON/CSV/EPW), TMY3 CSV, UMEP/SUEWS met files (iy id it imin ... kdown), "
+        "or CSV with a 'time' column (ISO 8601 with UTC offset) and ghi, dhi[, dni, temp_air, wind_speed] "
+        "columns")
 
 
-def complete_components(weather: WeatherYear, latitude, longitude, *, decompose=False) -> WeatherYear:
+def complete_components(weather: WeatherYear, latitude, longitude, *, decompose=False,
+                        model="erbs_driesse") -> WeatherYear:
     """Fill ``dni`` from direct horizontal, or split ``ghi`` into ``dni`` and ``dhi`` when only ghi exists.
 
     Parameters
     ----------
     weather : WeatherYear
+        Records to complete.
     latitude, longitude : float
         Site [°].
     decompose : bool
-        If True, or if ``dhi`` is all NaN, estimate ``dhi`` from ``ghi`` with the Erbs et al. (1982)
-        model (pvlib.irradiance.erbs) at the interval-mean zenith, then derive ``dni`` as below.
+        If True, or if ``dhi`` is all NaN, estimate ``dhi`` from ``ghi``
+        (:func:`solarkataster.decomposition.complete_irradiance` with ``model``) at the interval-mean
+        zenith, then derive ``dni``.
+    model : {'erbs_driesse', 'erbs'}
+        Decomposition model.
 
     Returns
     -------
     WeatherYear
-        With ``dni`` filled where it was NaN; existing dni values are kept.
+        With ``dni`` filled where it was NaN; existing dni values are kept unless dhi was estimated.
 
     Notes
     -----
-    ``dni = (ghi - dhi) / mean(cos zenith)`` where the mean runs over the record's interval with the sun
-    below the horizon counted as 0 (10 sub-samples); this keeps the beam energy on the horizontal equal to
-    ``ghi - dhi`` if dni is constant within the record. Safeguards: dni = 0 where the interval-mean zenith
-    exceeds :data:`DNI_ZENITH_LIMIT` (the division amplifies noise at sunrise and sunset), and dni is
-    capped at the extraterrestrial normal irradiance of the day.
-
-    References
-    ----------
-    Erbs, D. G., Klein, S. A., Duffie, J. A. (1982). Estimation of the diffuse radiation fraction for
-    hourly, daily and monthly-average global radiation. Solar Energy 28(4), 293-302.
-    doi:10.1016/0038-092X(82)90302-4
+    The zenith used is that of the interval mean of max(cos zenith, 0) (10 sub-samples), so that
+    ``dni * mean cos = ghi - dhi`` keeps the record's beam energy on the horizontal; see
+    :func:`solarkataster.decomposition.dni_from_horizontal` for the zenith limit and the cap.
     """
-    import pvlib
-
     frame = weather.data.copy()
-    mean_cos, e0 = _interval_sun(frame.index, weather.interval, latitude, longitude)
-    zenith_eff = np.degrees(np.arccos(np.clip(mean_cos, 0.0, 1.0)))
-    ghi = frame["ghi"].to_numpy(float)
-    if decompose or frame["dhi"].isna().all():
-        erbs = pvlib.irradiance.erbs(ghi, zenith_eff, frame.index.day_of_year.to_numpy(),
-                                     max_zenith=DNI_ZENITH_LIMIT)
-        dhi = np.clip(np.asarray(erbs["dhi"], float), 0.0, ghi)
-        dhi = np.where(zenith_eff > DNI_ZENITH_LIMIT, ghi, dhi)
-        frame["dhi"] = dhi
-        frame["dni"] = np.nan
-        weather.source.setdefault("notes", []).append("dhi estimated from ghi with Erbs et al. (1982)")
-    beam_h = np.clip(ghi - frame["dhi"].to_numpy(float), 0.0, None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dni = np.where(zenith_eff <= DNI_ZENITH_LIMIT, beam_h / mean_cos, 0.0)
-    dni = np.clip(np.nan_to_num(dni, nan=0.0), 0.0, e0)
-    if "dni" not in frame.columns:
-        frame["dni"] = np.nan
-    frame["dni"] = frame["dni"].fillna(pd.Series(dni, index=frame.index))
-    return WeatherYear(frame[_column_order(frame)], weather.interval, dict(weather.source))
+    mean_cos, dni_extra = interval_mean_cos_zenith(frame.index, weather.interval, latitude, longitude)
+    zenith = np.degrees(np.arccos(np.clip(mean_cos, 0.0, 1.0)))
+    source = dict(weather.source)
+    dhi = frame["dhi"].to_numpy(float)
+    if decompose or np.isnan(dhi).all():
+        dhi = np.full(len(frame), np.nan)
+        source["notes"] = [*source.get("notes", []), f"dhi estimated from ghi ({model} decomposition)"]
+    dni = frame["dni"].to_numpy(float) if "dni" in frame.columns else np.full(len(frame), np.nan)
+    parts = complete_irradiance(frame["ghi"].to_numpy(float), dhi, dni, zenith, dni_extra, model=model,
+                                max_zenith=MAX_ZENITH)
+    frame["dhi"], frame["dni"] = parts.dhi, parts.dni
+    return WeatherYear(frame[_column_order(frame)], weather.interval, source)
 
 
 def to_year(weather: WeatherYear, year: int) -> WeatherYear:
@@ -290,54 +379,234 @@ def to_year(weather: WeatherYear, year: int) -> WeatherYear:
     return WeatherYear(frame, weather.interval, source)
 
 
-def resolve_weather(spec, *, latitude, longitude, altitude, year=2025, linke=None,
-                    freq="10min") -> WeatherYear:
-    """Turn a ``--weather`` specification into a :class:`WeatherYear` on calendar ``year``.
+def resolve_weather(spec, *, latitude, longitude, altitude, year=None, linke=None, time_label=None,
+                    utc_offset=None, freq="10min") -> WeatherYear:
+    """Turn a ``--weather`` specification into a :class:`WeatherYear` on a calendar year.
 
     Parameters
     ----------
-    spec : str or Path
-        'clear-sky' (offline, :func:`solarkataster.sky.clear_sky_weather`), 'pvgis' (PVGIS TMY for the
-        site, downloaded once and cached in ``platformdirs.user_cache_dir('solarkataster')/pvgis``, or
-        ``$SOLARKATASTER_CACHE_DIR/pvgis``) or a weather-file path.
+    spec : str, Path, WeatherSpec or WeatherYear
+        'auto' (the default, :data:`solarkataster.weather.DEFAULT_WEATHER`): the DWD TRY 2010 of the site's
+        climate region in Germany, elsewhere the cached PVGIS TMY if on disk, else the clear sky with a
+        warning. 'dwd-try' (the region's TRY, an error outside Germany), 'dwd-try:NN' (region NN, 1-15),
+        'clear-sky' (offline, :func:`solarkataster.sky.clear_sky_weather`; an upper bound), 'pvgis' (PVGIS
+        TMY for the site, downloaded once and cached in ``platformdirs.user_cache_dir('solarkataster')/pvgis``
+        or ``$SOLARKATASTER_CACHE_DIR/pvgis``) or a weather-file path. A WeatherYear is returned unchanged.
     latitude, longitude : float
         Site [°] (WGS84).
     altitude : float
         Site altitude [m] (clear sky only).
-    year : int
-        Calendar year the records are mapped onto.
+    year : int, optional
+        Calendar year the records are mapped onto; default the file's own year for dated files (EPW of one
+        year, CSV, UMEP), else :data:`solarkataster.weather.DEFAULT_YEAR`.
     linke : float, optional
         Constant Linke turbidity for clear sky.
+    time_label : {'start', 'end', 'center'}, optional
+        For CSV and UMEP files: what their time stamps mark (default: taken from a :class:`WeatherSpec`,
+        else the format's convention).
+    utc_offset : float, optional
+        UTC offset [h] of a UMEP file's local standard time (default: from a :class:`WeatherSpec`, else
+        round(longitude / 15)).
     freq : str
         Clear-sky record interval.
 
     Returns
     -------
     WeatherYear
-        ``source['distance_km']`` is the great-circle distance from the weather station to the site when
-        the source has coordinates; a WARNING is logged above :data:`DISTANCE_WARNING_KM`.
+        ``source`` has ``label``, ``basis``, ``region``, ``station``, ``distance_km`` (great-circle distance
+        from the weather station to the site; a WARNING above :data:`DISTANCE_WARNING_KM` for files and
+        PVGIS), ``period`` and ``upper_bound``.
     """
-    if isinstance(spec, str) and spec.strip().lower() == "clear-sky":
-        from ..sky import clear_sky_weather
-        return clear_sky_weather(latitude, longitude, altitude, year, freq=freq, linke=linke)
-    if isinstance(spec, str) and spec.strip().lower() == "pvgis":
-        path = _pvgis_cached(latitude, longitude)
+    from ..errors import check_range
+
+    if isinstance(spec, WeatherYear):
+        return spec
+    time_label = time_label if time_label is not None else getattr(spec, "time_label", None)
+    utc_offset = utc_offset if utc_offset is not None else getattr(spec, "utc_offset", None)
+    if year is not None:
+        year = int(check_range("year", year, 1900, 2200))
+    key = str(spec).strip() if spec is not None else "auto"
+    site = {"latitude": latitude, "longitude": longitude, "altitude": altitude, "year": year}
+    if key.lower() == "clear-sky":
+        return _clear_sky(site, linke, freq)
+    if key.lower() == "auto":
+        return _auto_weather(site, linke, freq)
+    if key.lower() == "dwd-try" or key.lower().startswith("dwd-try:"):
+        return _dwd_try_weather(key, site)
+    if key.lower() == "pvgis":
+        return _file_weather(_pvgis_cached(latitude, longitude), site, "pvgis")
+    path = Path(key)
+    if not path.is_file():
+        raise WeatherError(
+            f"--weather {key!r} is neither an existing file nor one of {', '.join(KEYWORDS)}; give a "
+            "weather-file path (DWD TRY, EPW, PVGIS TMY, TMY3, UMEP, CSV) or a keyword")
+    return _file_weather(path, site, "file", time_label=time_label, utc_offset=utc_offset)
+
+
+def dwd_try_region(latitude, longitude):
+    """Find the DWD TRY 2010 climate region containing a site (region polygons shipped with demandlib).
+
+    Parameters
+    ----------
+    latitude, longitude : float
+        Site [°] (WGS84).
+
+    Returns
+    -------
+    dict or None
+        ``region`` (1-15), ``region_name`` and ``station`` (the region's reference station), or None
+        outside Germany (outside every polygon).
+
+    Raises
+    ------
+    WeatherError
+        demandlib (a dependency) is not installed.
+    """
+    from shapely import Point
+
+    point = Point(float(longitude), float(latitude))
+    for region, name, station, shape in _try_regions():
+        if shape.covers(point):
+            return {"region": region, "region_name": name, "station": station}
+    return None
+
+
+def dwd_try_path(region) -> Path:
+    """Path of the DWD TRY 2010 mean-year file of ``region`` (1-15) inside the installed demandlib."""
+    region = int(region)
+    if not 1 <= region <= 15:
+        raise WeatherError(f"--weather dwd-try:{region}: DWD TRY regions are 1 to 15")
+    path = _demandlib_weather_dir() / f"TRY2010_{region:02d}_Jahr.dat"
+    if not path.is_file():
+        raise WeatherError(f"{path}: DWD TRY file missing from the demandlib package; reinstall demandlib")
+    return path
+
+
+def _demandlib_weather_dir() -> Path:
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("demandlib"))) / _DEMANDLIB_WEATHER
+    except ModuleNotFoundError:
+        raise WeatherError("the DWD test reference years come from the 'demandlib' package, which is not "
+                           "installed: pip install demandlib, or pass --weather PATH / clear-sky") from None
+
+
+@lru_cache(maxsize=1)
+def _try_regions():
+    from shapely.geometry import shape
+
+    path = _demandlib_weather_dir() / "TRY_polygons.geojson"
+    try:
+        features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise WeatherError(f"{path}: DWD TRY region polygons unreadable ({exc}); reinstall demandlib"
+                           ) from None
+    regions = [(int(f["properties"]["TRY_code"]), f["properties"].get("Region"),
+                f["properties"].get("Station"), shape(f["geometry"])) for f in features]
+    return tuple(sorted(regions, key=lambda r: r[0]))
+
+
+def _region_by_number(region):
+    for number, name, station, _ in _try_regions():
+        if number == region:
+            return {"region": number, "region_name": name, "station": station}
+    raise WeatherError(f"--weather dwd-try:{region}: no such DWD TRY region (1-15)")
+
+
+def _dwd_try_weather(key, site):
+    if ":" in key:
+        number = key.split(":", 1)[1].strip()
+        if not number.isdigit():
+            raise WeatherError(f"--weather {key!r}: write dwd-try:NN with a region number 1-15")
+        region = _region_by_number(int(number))
     else:
-        path = Path(spec)
-        if not path.is_file():
+        region = dwd_try_region(site["latitude"], site["longitude"])
+        if region is None:
             raise WeatherError(
-                f"--weather {spec!r} is neither an existing file nor one of 'clear-sky', 'pvgis'; give a "
-                "weather-file path (DWD TRY, EPW, PVGIS TMY, TMY3, CSV) or a keyword")
-    weather = to_year(read_weather(path, latitude=latitude, longitude=longitude), year)
-    src_lat, src_lon = weather.source.get("latitude"), weather.source.get("longitude")
-    if src_lat is not None and src_lon is not None:
-        distance = great_circle_km(src_lat, src_lon, latitude, longitude)
-        weather.source["distance_km"] = round(distance, 2)
-        if distance > DISTANCE_WARNING_KM:
+                f"--weather dwd-try: the site ({site['latitude']:.4f}, {site['longitude']:.4f}) lies outside "
+                "the German DWD TRY regions; name one (dwd-try:NN), or use pvgis, a weather file or auto")
+    return _file_weather(dwd_try_path(region["region"]), site, "dwd-try", region=region)
+
+
+def _auto_weather(site, linke, freq):
+    lat, lon = site["latitude"], site["longitude"]
+    try:
+        region = dwd_try_region(lat, lon)
+    except WeatherError as exc:
+        log.warning("%s", exc)
+        region = None
+    if region is not None:
+        return _file_weather(dwd_try_path(region["region"]), site, "dwd-try", region=region)
+    cached = _pvgis_cache_path(lat, lon)
+    if cached.is_file():
+        return _file_weather(cached, site, "pvgis")
+    log.warning("no weather given and the site (%.4f, %.4f) is outside the German DWD TRY regions with no "
+                "cached PVGIS TMY: using the CLEAR SKY, so irradiation and yields are an UPPER BOUND "
+                "(about 1.5x a real year in central Europe). Use --weather pvgis (download once) or a "
+                "weather file", lat, lon)
+    return _clear_sky(site, linke, freq)
+
+
+def _clear_sky(site, linke, freq):
+    from ..sky import clear_sky_weather
+
+    weather = clear_sky_weather(site["latitude"], site["longitude"], site["altitude"],
+                                DEFAULT_YEAR if site["year"] is None else site["year"], freq=freq, linke=linke)
+    weather.source.update(label=CLEAR_SKY_LABEL, basis="clear-sky", region=None, station=None,
+                          distance_km=0.0, upper_bound=True)
+    return weather
+
+
+def _file_weather(path, site, basis, region=None, time_label=None, utc_offset=None):
+    lat, lon = site["latitude"], site["longitude"]
+    weather = read_weather(path, latitude=lat, longitude=lon, time_label=time_label, utc_offset=utc_offset)
+    own_year = weather.source.get("year")
+    weather = to_year(weather, site["year"] or own_year or DEFAULT_YEAR)
+    source = weather.source
+    source.update(basis=basis, upper_bound=False, region=None, distance_km=None)
+    if region is not None:
+        source.update(region=region["region"], region_name=region["region_name"],
+                      station=region["station"] or source.get("station"))
+    if source.get("latitude") is not None and source.get("longitude") is not None:
+        distance = great_circle_km(source["latitude"], source["longitude"], lat, lon)
+        source["distance_km"] = round(distance, 2)
+        if distance > DISTANCE_WARNING_KM and basis != "dwd-try":
             log.warning("weather station %s is %.0f km from the site (%.4f, %.4f): its climate may not "
                         "represent the site; use a nearer station or 'pvgis'",
-                        weather.source.get("station") or path, distance, latitude, longitude)
+                        source.get("station") or path, distance, lat, lon)
+    source["label"] = weather_label(source)
     return weather
+
+
+def weather_label(source) -> str:
+    """One line saying what a weather year rests on, for titles, legends, popups and run.json.
+
+    Parameters
+    ----------
+    source : dict
+        A WeatherYear's ``source``.
+
+    Returns
+    -------
+    str
+        E.g. "DWD TRY 2010, region 12 (Mannheim, station 3 km away), mean year 1988–2007" or
+        "clear sky (upper bound)".
+    """
+    if source.get("basis") == "clear-sky" or source.get("name") == "clear-sky":
+        return CLEAR_SKY_LABEL
+    period = str(source.get("period") or "").replace("-", "–") if source.get("period") else None
+    away = f"station {source['distance_km']:.0f} km away" if source.get("distance_km") is not None else None
+    if source.get("basis") == "dwd-try":
+        where = ", ".join(x for x in (source.get("station"), away) if x)
+        return (f"DWD TRY 2010, region {source['region']} ({where})"
+                + (f", mean year {period}" if period else ""))
+    if source.get("basis") == "pvgis":
+        return ", ".join(x for x in (f"PVGIS TMY ({source.get('station') or 'PVGIS'})", away,
+                                     f"months from {period}" if period else None) if x)
+    name = source.get("station") or Path(str(source.get("path", "weather"))).name
+    return ", ".join(x for x in (f"{name} ({source.get('name')})", away,
+                                 period if source.get("name") != "csv" else None) if x)
 
 
 def great_circle_km(lat1, lon1, lat2, lon2) -> float:
@@ -394,7 +663,7 @@ def _read_dwd_try(text, path, generation):
     locate = _line_locator(row_lines)
     _check_hour_labels(path, month, day, hour, locate, NOMINAL_YEAR)
     _check_complete_year(path, len(table), row_lines, "DWD TRY")
-    b, d = table["B"].to_numpy(float), table["D"].to_numpy(float)
+    b, d = (_missing_to_nan(table[c].to_numpy(float)) for c in ("B", "D"))
     frame = pd.DataFrame({"ghi": b + d, "dni": np.nan, "dhi": d,
                           "temp_air": table["t"].to_numpy(float),
                           "wind_speed": table["WG"].to_numpy(float)})
@@ -499,8 +768,8 @@ def _try2010_time_basis(month, day, hour, beam_h, diffuse_h, latitude, longitude
                                        "day": days % 100})).dt.day_of_year.to_numpy()[clear]
     # extraterrestrial horizontal irradiance on a 1-min UTC grid, days x minutes
     t_utc = (np.arange(1440) + 0.5) / 60.0
-    tst = t_utc[None, :] + longitude / 15.0 + _eot_hours(doy)[:, None]
-    cos_z = _cos_zenith(doy[:, None], tst, latitude)
+    tst = t_utc[None, :] + longitude / 15.0 + (equation_of_time(doy) / 60.0)[:, None]
+    cos_z = cos_zenith_solar_time(doy[:, None], tst, latitude)
     etr = np.clip(cos_z, 0.0, None)
     stats = {}
     for basis in ("true solar time", "mean solar time", "MEZ"):
@@ -520,7 +789,7 @@ def _solar_time_shift_hours(basis, when, longitude):
     if basis == "mean solar time":
         return np.full(np.shape(when), -longitude / 15.0)
     doy = when if isinstance(when, np.ndarray) else pd.DatetimeIndex(when).day_of_year.to_numpy()
-    return -longitude / 15.0 - _eot_hours(doy)
+    return -longitude / 15.0 - equation_of_time(doy) / 60.0
 
 
 def _read_epw(text, path):
@@ -587,6 +856,7 @@ def _read_epw(text, path):
     source = {"station": f"{station} (WMO {wmo})" if station and wmo else station,
               "latitude": lat, "longitude": lon, "elevation": elevation,
               "period": (f"{years.min()}-{years.max()}" if not single_year else str(year)),
+              "year": year if single_year else None,
               "time_convention": f"EPW hour-ending local standard time, UTC{tz:+g} (LOCATION line)"}
     return frame, pd.Timedelta(hours=1), source, locate
 
@@ -742,6 +1012,28 @@ def _read_csv(text, path, time_label="start"):
                                "e.g. 2025-06-01T12:00+00:00 (or +01:00 for MEZ)")
         times.append(stamp.tz_convert("UTC"))
     index = pd.DatetimeIndex(times)
+    interval = _check_steps(index, path, locate)
+    shift = {"start": pd.Timedelta(0), "end": interval, "center": interval / 2}[time_label]
+    frame = pd.DataFrame(index=index - shift)
+    for column in ("ghi", "dni", "dhi", "temp_air", "wind_speed"):
+        if column in table.columns:
+            numbers = pd.to_numeric(table[column], errors="coerce")
+            bad = numbers.isna() & table[column].notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise WeatherError(f"{path}: {locate(i)}, column {column}: {table[column].iloc[i]!r} is "
+                                   "not a number")
+            frame[column] = numbers.to_numpy(float)
+        else:
+            frame[column] = np.nan
+    source = {"station": None, "latitude": None, "longitude": None, "elevation": None,
+              "period": f"{frame.index[0]} to {frame.index[-1] + interval}", "year": _main_year(frame.index),
+              "time_convention": f"ISO 8601 with UTC offset, time column marks the interval {time_label}"}
+    return frame, interval, source, locate
+
+
+def _check_steps(index, path, locate):
+    """Return the records' interval (the most common step); raise on gaps, repeats and irregular steps."""
     if len(index) < 2:
         raise WeatherError(f"{path}: fewer than 2 records; the interval cannot be inferred")
     steps = np.diff(index.as_unit("ns").asi8)
@@ -758,38 +1050,103 @@ def _read_csv(text, path, time_label="start"):
         raise WeatherError(f"{path}: {locate(i + 1)}, column time: {kind} of "
                            f"{pd.Timedelta(int(steps[i]), unit='ns')} after {index[i]} (expected "
                            f"{interval}); fill or remove the missing records")
+    return interval
+
+
+def _main_year(index):
+    """Return the calendar year most records fall in (a dated file's own year)."""
+    years, counts = np.unique(pd.DatetimeIndex(index).year, return_counts=True)
+    return int(years[np.argmax(counts)])
+
+
+#: UMEP/SUEWS column names (lower case, '%' stripped) of each WeatherYear column, in order of preference.
+_UMEP_COLUMNS = {"ghi": ("kdown", "kdn"), "dhi": ("kdiff",), "dni": ("kdir",), "temp_air": ("tair", "td"),
+                 "wind_speed": ("u", "wind")}
+
+
+def _umep_offset(path, utc_offset, longitude):
+    """UTC offset [h] of a UMEP file: the given one, else round(longitude / 15) with a warning."""
+    if utc_offset is not None:
+        offset = float(utc_offset)
+        if not -14 <= offset <= 14:
+            raise WeatherError(f"{path}: utc_offset={utc_offset!r} h is outside -14..14")
+        return offset
+    if longitude is None:
+        raise WeatherError(f"{path}: a UMEP met file has no time zone; give its UTC offset (--utc-offset, "
+                           "e.g. 1 for CET) or the site's longitude")
+    offset = float(round(longitude / 15.0))
+    log.warning("%s: UMEP met file in local standard time without a time zone: assuming UTC%+g from the "
+                "site's longitude %.2f°; pass --utc-offset (utc_offset) if that is wrong", path, offset,
+                longitude)
+    return offset
+
+
+def _read_umep(text, path, time_label="end", utc_offset=0.0):
+    lines = text.splitlines()
+    names = [c.lstrip("%").strip().lower() for c in lines[0].split()]
+    missing = [c for c in ("iy", "id", "it", "imin") if c not in names]
+    if missing or not any(c in names for c in _UMEP_COLUMNS["ghi"]):
+        raise WeatherError(f"{path}: line 1: UMEP met header lacks {missing or ['kdown']} (expected iy id it "
+                           "imin qn qh qe qs qf U RH Tair pres rain kdown snow ldown fcld wuh xsmd lai kdiff "
+                           "kdir wdir)")
+    rows, row_lines = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != len(names):
+            raise WeatherError(f"{path}: line {number}: {len(fields)} fields, the header has {len(names)}; "
+                               "the file is truncated or damaged")
+        try:
+            rows.append([float(f) for f in fields])
+        except ValueError:
+            bad = next(i for i, f in enumerate(fields) if not _is_number(f))
+            raise WeatherError(f"{path}: line {number}, column {names[bad]}: {fields[bad]!r} is not a "
+                               "number") from None
+        row_lines.append(number)
+    table = pd.DataFrame(rows, columns=names)
+    locate = _line_locator(row_lines)
+    minutes = table["imin"].to_numpy().astype(int)
+    hours = table["it"].to_numpy().astype(int)
+    if len(hours) > 1 and np.all(np.diff(hours) % 24 == 1) and np.all(minutes == minutes[0]) and minutes[0]:
+        # hourly rows with one constant nonzero minute (seen in UMEP-prepared files): not a time of day
+        log.warning("%s: constant imin=%d in hourly rows ignored", path, minutes[0])
+        minutes = np.zeros_like(minutes)
+    local = (pd.to_datetime(table["iy"].astype(int).astype(str), format="%Y")
+             + pd.to_timedelta(table["id"].astype(int) - 1, unit="D") + pd.to_timedelta(hours, unit="h")
+             + pd.to_timedelta(minutes, unit="min"))
+    stamps = pd.DatetimeIndex(local - pd.Timedelta(hours=utc_offset)).tz_localize("UTC")
+    interval = _check_steps(stamps, path, locate)
     shift = {"start": pd.Timedelta(0), "end": interval, "center": interval / 2}[time_label]
-    frame = pd.DataFrame(index=index - shift)
-    for column in ("ghi", "dni", "dhi", "temp_air", "wind_speed"):
-        if column in table.columns:
-            numbers = pd.to_numeric(table[column], errors="coerce")
-            bad = numbers.isna() & table[column].notna()
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise WeatherError(f"{path}: {locate(i)}, column {column}: {table[column].iloc[i]!r} is "
-                                   "not a number")
-            frame[column] = numbers.to_numpy(float)
-        else:
-            frame[column] = np.nan
+    frame = pd.DataFrame(index=stamps - shift)
+    for column, candidates in _UMEP_COLUMNS.items():
+        found = next((c for c in candidates if c in table.columns), None)
+        frame[column] = table[found].to_numpy(float) if found else np.nan
     source = {"station": None, "latitude": None, "longitude": None, "elevation": None,
               "period": f"{frame.index[0]} to {frame.index[-1] + interval}",
-              "time_convention": f"ISO 8601 with UTC offset, time column marks the interval {time_label}"}
+              "year": _main_year(local + pd.Timedelta(minutes=1) - shift),
+              "time_convention": f"UMEP/SUEWS stamps (iy id it imin) in local standard time UTC{utc_offset:+g}, "
+                                 f"marking the interval {time_label}"}
     return frame, interval, source, locate
 
 
 _READERS = {"dwd-try2010": _read_try2010, "dwd-try2015": _read_try2015, "epw": _read_epw,
-            "pvgis-json": _read_pvgis_json, "pvgis-csv": _read_pvgis_csv, "tmy3": _read_tmy3,
-            "csv": _read_csv}
+            "pvgis-json": _read_pvgis_json, "pvgis-csv": _read_pvgis_csv, "tmy3": _read_tmy3}
 
 
 # ---------------------------------------------------------------------------------------------------
 # PVGIS download and cache
 # ---------------------------------------------------------------------------------------------------
 
+def _pvgis_cache_path(latitude, longitude) -> Path:
+    """Where the PVGIS TMY JSON of a site is cached (key: lat/lon to 0.01°)."""
+    return pvgis_cache_dir() / f"tmy_{latitude:.2f}_{longitude:.2f}.json"
+
+
 def _pvgis_cached(latitude, longitude) -> Path:
     """Path of the cached PVGIS TMY JSON for the site, downloading it once (key: lat/lon to 0.01°)."""
-    folder = pvgis_cache_dir()
-    path = folder / f"tmy_{latitude:.2f}_{longitude:.2f}.json"
+    path = _pvgis_cache_path(latitude, longitude)
+    folder = path.parent
     if path.is_file():
         log.info("PVGIS TMY from cache %s", path)
         return path
@@ -828,35 +1185,46 @@ def _pvgis_json_document(data: pd.DataFrame, meta: dict) -> dict:
 # Validation and helpers
 # ---------------------------------------------------------------------------------------------------
 
+def _missing_to_nan(values):
+    """Sentinel values (:data:`SENTINELS`) as NaN."""
+    values = np.asarray(values, float)
+    return np.where(np.isin(values, SENTINELS), np.nan, values)
+
+
 def _check_values(frame, interval, path, locate, latitude, longitude):
-    """Raise on missing, negative or super-extraterrestrial irradiance; clip small negative noise."""
+    """Missing values, ranges and physical limits of every column (module docstring, "Validation")."""
     frame = frame.copy()
-    for column in ("ghi", "dhi"):
-        values = frame[column].to_numpy(float)
-        if column == "dhi" and np.isnan(values).all():
+    for column in ("ghi", "dni", "dhi", "temp_air", "wind_speed"):
+        if column not in frame.columns:
+            frame[column] = np.nan
+        frame[column] = _missing_to_nan(frame[column].to_numpy(float))
+    _check_ranges(frame, path, locate)
+    for column, default, unit in (("temp_air", DEFAULT_TEMP_AIR, "°C"), ("wind_speed", DEFAULT_WIND_SPEED, "m/s")):
+        if frame[column].isna().all():
+            log.warning("%s: no %s values; assuming %g %s throughout", path, column, default, unit)
+            frame[column] = default
+    filled = frame["ghi"].isna().to_numpy() | frame["dhi"].isna().to_numpy()
+    for column in ("ghi", "dhi", "temp_air", "wind_speed"):
+        if column == "dhi" and frame[column].isna().all():
             continue  # GHI-only file: decomposed later
-        nan = np.flatnonzero(np.isnan(values))
-        if nan.size:
-            raise WeatherError(f"{path}: {locate(int(nan[0]))}, column {column}: missing value "
-                               f"({nan.size} records in all); fill it")
+        frame[column] = _fill_short_gaps(frame[column], interval, path, locate)
     for column in ("ghi", "dni", "dhi"):
         values = frame[column].to_numpy(float)
-        bad = np.flatnonzero(values < NEGATIVE_NOISE)
-        if bad.size:
-            raise WeatherError(f"{path}: {locate(int(bad[0]))}, column {column}: {values[bad[0]]:g} W/m² "
-                               "is negative; irradiance cannot be below zero")
         frame[column] = np.where(values < 0, 0.0, values)
+    if latitude is not None and longitude is not None:
+        limit = extraterrestrial_horizontal_max(frame.index, interval, latitude, longitude)
+        what = "the extraterrestrial horizontal irradiance"
+        # interpolation across sunrise or sunset must not put light where the sun is down
+        frame["ghi"] = np.where(filled, np.minimum(frame["ghi"].to_numpy(float), limit), frame["ghi"])
+        frame["dhi"] = np.where(filled, np.minimum(frame["dhi"].to_numpy(float), frame["ghi"]), frame["dhi"])
+    else:
+        limit = np.full(len(frame), SOLAR_CONSTANT * 1.035)  # perihelion, sun at zenith
+        what = "the solar constant at perihelion"
     ghi, dhi = frame["ghi"].to_numpy(float), frame["dhi"].to_numpy(float)
     bad = np.flatnonzero(dhi > ghi * 1.05 + 10.0)
     if bad.size:
         raise WeatherError(f"{path}: {locate(int(bad[0]))}, column dhi: {dhi[bad[0]]:g} W/m² exceeds ghi "
                            f"{ghi[bad[0]]:g} W/m²; diffuse is part of global")
-    if latitude is not None and longitude is not None:
-        limit = _etr_horizontal_max(frame.index, interval, latitude, longitude)
-        what = "the extraterrestrial horizontal irradiance"
-    else:
-        limit = np.full(len(frame), SOLAR_CONSTANT * 1.035)  # perihelion, sun at zenith
-        what = "the solar constant at perihelion"
     bad = np.flatnonzero(ghi > ETR_FACTOR * limit + ETR_MARGIN)
     if bad.size:
         i = int(bad[0])
@@ -867,48 +1235,50 @@ def _check_values(frame, interval, path, locate, latitude, longitude):
     return frame
 
 
-def _etr_horizontal_max(index, interval, latitude, longitude, samples=7):
-    """Largest extraterrestrial horizontal irradiance [W/m²] within each record's interval."""
-    offsets = np.linspace(0.0, 1.0, samples)
-    t = index.as_unit("ns").asi8[:, None] + (offsets[None, :] * _ns(interval)).astype(np.int64)
-    cos_z, e0 = _cos_zenith_at(t, latitude, longitude)
-    return (np.clip(cos_z, 0.0, None) * e0).max(axis=1)
+def _check_ranges(frame, path, locate):
+    """Raise on values outside their physical range (NaN = missing is handled by the gap filling)."""
+    dni_max = ETR_FACTOR * SOLAR_CONSTANT * 1.035 + ETR_MARGIN
+    limits = {"ghi": (NEGATIVE_NOISE, np.inf, "W/m²", "irradiance cannot be below zero"),
+              "dhi": (NEGATIVE_NOISE, np.inf, "W/m²", "irradiance cannot be below zero"),
+              "dni": (NEGATIVE_NOISE, dni_max, "W/m²", "direct normal irradiance lies within 0 and "
+                      f"{dni_max:.0f} W/m² (extraterrestrial)"),
+              "temp_air": (*TEMP_AIR_RANGE, "°C", f"air temperature lies within {TEMP_AIR_RANGE[0]:g} and "
+                           f"{TEMP_AIR_RANGE[1]:g} °C; wrong units (K, °F)?"),
+              "wind_speed": (*WIND_SPEED_RANGE, "m/s", f"wind speed lies within {WIND_SPEED_RANGE[0]:g} and "
+                             f"{WIND_SPEED_RANGE[1]:g} m/s; wrong units (km/h)?")}
+    for column, (low, high, unit, why) in limits.items():
+        values = frame[column].to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero((values < low) | (values > high))
+        if bad.size:
+            i = int(bad[0])
+            what = "is negative" if unit == "W/m²" and values[i] < 0 else "is out of range"
+            raise WeatherError(f"{path}: {locate(i)}, column {column}: {values[i]:g} {unit} {what} "
+                               f"({bad.size} records in all); {why}")
 
 
-def _interval_sun(index, interval, latitude, longitude, samples=10):
-    """Interval-mean of max(cos zenith, 0) and extraterrestrial normal irradiance [W/m²] per record."""
-    offsets = (np.arange(samples) + 0.5) / samples
-    t = index.as_unit("ns").asi8[:, None] + (offsets[None, :] * _ns(interval)).astype(np.int64)
-    cos_z, e0 = _cos_zenith_at(t, latitude, longitude)
-    return np.clip(cos_z, 0.0, None).mean(axis=1), e0[:, 0]
-
-
-def _cos_zenith_at(t_ns, latitude, longitude):
-    """cos(zenith) and extraterrestrial normal irradiance at UTC epoch-ns times (Spencer 1971 series)."""
-    stamps = pd.DatetimeIndex(t_ns.ravel(), tz="UTC")
-    doy = stamps.day_of_year.to_numpy().reshape(t_ns.shape)
-    hours_utc = ((stamps - stamps.normalize()) / pd.Timedelta(hours=1)).to_numpy().reshape(t_ns.shape)
-    tst = hours_utc + longitude / 15.0 + _eot_hours(doy)
-    gamma = 2 * np.pi * (doy - 1) / 365.0
-    # Spencer (1971) eccentricity correction, as pvlib.irradiance.get_extra_radiation(method='spencer')
-    e0 = SOLAR_CONSTANT * (1.00011 + 0.034221 * np.cos(gamma) + 0.00128 * np.sin(gamma)
-                           + 0.000719 * np.cos(2 * gamma) + 0.000077 * np.sin(2 * gamma))
-    return _cos_zenith(doy, tst, latitude), e0
-
-
-def _cos_zenith(doy, tst_hours, latitude):
-    """cos(zenith) from day of year and true solar time [h]; Spencer (1971) declination."""
-    import pvlib
-    decl = pvlib.solarposition.declination_spencer71(doy)
-    hour_angle = np.radians(15.0 * (tst_hours - 12.0))
-    phi = math.radians(latitude)
-    return math.sin(phi) * np.sin(decl) + math.cos(phi) * np.cos(decl) * np.cos(hour_angle)
-
-
-def _eot_hours(doy):
-    """Equation of time [h] (true minus mean solar time), Spencer (1971) via pvlib."""
-    import pvlib
-    return pvlib.solarposition.equation_of_time_spencer71(np.asarray(doy)) / 60.0
+def _fill_short_gaps(series, interval, path, locate):
+    """Interpolate runs of NaN up to :data:`MAX_GAP_HOURS` with a warning; raise on longer runs."""
+    values = series.to_numpy(float)
+    missing = np.isnan(values)
+    if not missing.any():
+        return series
+    edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    longest = int(np.argmax(ends - starts))
+    limit = int(np.floor(pd.Timedelta(hours=MAX_GAP_HOURS) / interval + 1e-9))
+    if ends[longest] - starts[longest] > limit or missing.all():
+        first = int(starts[np.flatnonzero(ends - starts > limit)[0]]) if not missing.all() else 0
+        run = int(ends[longest] - starts[longest])
+        raise WeatherError(
+            f"{path}: {locate(first)}, column {series.name}: missing values (empty or -999/-9999/9999) over "
+            f"{run * interval / pd.Timedelta(hours=1):g} h; gaps up to {MAX_GAP_HOURS:g} h are interpolated, "
+            "fill longer ones from another source")
+    log.warning("%s: column %s: %d missing value(s) in %d gap(s) of at most %g h, first at %s, filled by "
+                "linear interpolation", path, series.name, int(missing.sum()), len(starts),
+                (ends - starts).max() * interval / pd.Timedelta(hours=1), locate(int(starts[0])))
+    filled = series.interpolate(method="time", limit_direction="both")
+    return filled
 
 
 def _check_hour_labels(path, month, day, hour, locate, year):
