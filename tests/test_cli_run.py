@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -60,25 +59,21 @@ def sample_footprints():
 # ------------------------------------------------------------------------------------- 7. demo, help
 
 def test_run_help_is_instant():
-    code = ("import sys, time; t = time.perf_counter()\n"
+    # instant = no heavy import (speed itself is measured in benchmarks/, never asserted here)
+    code = ("import sys\n"
             "from click.testing import CliRunner\n"
             "from solarkataster.cli import cli\n"
             "r = CliRunner().invoke(cli, ['run', '--help'])\n"
             "heavy = sorted(m for m in ('geopandas', 'rasterio', 'pvlib', 'numba', 'scipy', 'shapely') "
             "if m in sys.modules)\n"
             "print(r.exit_code, heavy, r.output.count('--footprints'))\n")
-    t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0", "[]", "1"]  # exit 0, no heavy import, --footprints documented
-    assert elapsed < 2.0
     script = Path(sys.executable).parent / "solarkataster"
     if script.exists():  # the console script itself
-        t0 = time.perf_counter()
         proc = subprocess.run([str(script), "run", "--help"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "--id-column" in proc.stdout
-        assert time.perf_counter() - t0 < 2.0
 
 
 def test_demo_writes_everything_and_says_where(tmp_path, weather_csv):

@@ -6,8 +6,6 @@ pvlib's solar position.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pvlib
@@ -242,19 +240,6 @@ def test_rotating_polygon_and_azimuth_together_keeps_count(polygon, tilt, azimut
     turned = shapely.affinity.rotate(polygon, -turn, origin=(0, 0))  # rotate() is counter-clockwise
     after = pv.module_layout(turned, tilt, (azimuth + turn) % 360).count
     assert abs(after - before) <= max(1, 0.02 * before)
-
-
-def test_layout_speed():
-    rng = np.random.default_rng(1)
-    faces = [shapely.affinity.rotate(shapely.box(0, 0, w, h), a)
-             for w, h, a in zip(rng.uniform(4, 20, 500), rng.uniform(3, 10, 500), rng.uniform(0, 90, 500))]
-    tilts, azimuths = rng.uniform(0, 50, 500), rng.uniform(0, 360, 500)
-    start = time.perf_counter()
-    for face, tilt, azimuth in zip(faces, tilts, azimuths):
-        pv.module_layout(face, tilt, azimuth)
-    rate = len(faces) / (time.perf_counter() - start)
-    print(f"\nmodule_layout: {rate:.0f} faces/s")
-    assert rate > 200  # measured ~1500/s on 2 CI cores; generous floor
 
 
 def test_facade_layout_hand_calculation():
