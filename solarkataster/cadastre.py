@@ -330,8 +330,9 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     stage("faces", 0, 1)
     tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
                                 facade=options.walls)
+    fine = (report["dsm"]["requested_cellsize"], dtm) if "coarsened" in report.get("dsm", {}) else None
     roofs_gdf, roof_monthly, walls_gdf, face_labels = C.lod2_layers(model, fp, own, owner, engine, ref_irr,
-                                                                     tables, pv_opts, options)
+                                                                     tables, pv_opts, options, fine)
     timings["faces_walls_s"] = _lap(timings, t0)
     stage("faces", 1, 1)
     stage("walls", 0, 1)

@@ -144,7 +144,54 @@ def _dtm_on(dtm, transform, shape, crs):
     return out, f"DTM {dg.source.get('path', '')} (resampled)"
 
 
-def model_grid(model, dtm=None, cellsize=0.5, *, margin=GRID_MARGIN, max_pixels=MAX_PIXELS):
+def _rasterise(surfaces, dtm, transform, shape, crs):
+    """Rasterised DSM, terrain and a description of the terrain on one grid."""
+    from . import lod2 as L
+
+    if dtm is not None:
+        ground, label = _dtm_on(dtm, transform, shape, crs)
+        ground = np.where(np.isfinite(ground), ground, interpolated_ground(surfaces, transform, shape))
+    else:
+        ground = interpolated_ground(surfaces, transform, shape)
+        label = "interpolated between the LoD2 buildings' ground heights"
+    return L.rasterise_model(surfaces, transform, shape, ground), ground, label
+
+
+def cluster_grids(surfaces, crs, dtm=None, cellsize=0.5, margin=GRID_MARGIN):
+    """Yield a rasterised DSM per cluster of buildings, for a model too spread out for one fine grid.
+
+    Buildings closer than ``margin`` share a cluster (:func:`solarkataster.lod2.model_clusters`); each
+    cluster's grid covers it plus ``margin``, so every obstacle within ``margin`` of a building is on it.
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame
+        :attr:`solarkataster.io.lod2.LoD2Model.surfaces` [m].
+    crs : rasterio CRS
+        Their CRS.
+    dtm : str, Path or Grid, optional
+        Terrain model.
+    cellsize, margin : float
+        Pixel size and margin [m].
+
+    Yields
+    ------
+    surfaces : pandas.DataFrame
+        The cluster's surfaces.
+    grid : Grid
+        Its rasterised DSM.
+    """
+    from . import lod2 as L
+    from .grid import Grid
+
+    for ids in L.model_clusters(surfaces, margin):
+        sub = surfaces[surfaces["building_id"].isin(ids)].reset_index(drop=True)
+        transform, shape = L.model_extent(sub, cellsize, margin)
+        z, _, _ = _rasterise(sub, dtm, transform, shape, crs)
+        yield sub, Grid(z, transform, crs)
+
+
+def model_grid(model, dtm=None, cellsize=0.5, *, margin=GRID_MARGIN, max_pixels=None):
     """Rasterise a surface model from an LoD2 model, for shading when no DSM is given.
 
     Parameters
@@ -158,8 +205,8 @@ def model_grid(model, dtm=None, cellsize=0.5, *, margin=GRID_MARGIN, max_pixels=
         Pixel size [m]; coarsened (with a warning) when the grid would exceed ``max_pixels``.
     margin : float
         Margin around the model [m].
-    max_pixels : int
-        Largest grid [pixels].
+    max_pixels : int, optional
+        Largest grid [pixels]; default :data:`MAX_PIXELS`.
 
     Returns
     -------
@@ -169,12 +216,14 @@ def model_grid(model, dtm=None, cellsize=0.5, *, margin=GRID_MARGIN, max_pixels=
         Terrain on the grid [m].
     report : dict
         ``rasterised_from_lod2`` (the model's file), ``cellsize`` [m], ``requested_cellsize`` [m],
-        ``shape``, ``ground`` (what the terrain is) and, when coarsened, ``coarsened`` (why).
+        ``shape``, ``ground`` (what the terrain is) and, when coarsened, ``coarsened`` (why; roofs and walls
+        are then evaluated on :func:`cluster_grids` at the requested cell size).
     """
     from . import lod2 as L
     from .grid import Grid
 
     cellsize = check_range("lod2_cellsize", cellsize, 0.1, 10.0, " m")
+    max_pixels = MAX_PIXELS if max_pixels is None else int(max_pixels)
     surfaces = model.surfaces
     transform, shape = L.model_extent(surfaces, cellsize, margin)
     report = {"rasterised_from_lod2": Path(str(model.source.get("path", "LoD2 model"))).name,
@@ -184,19 +233,12 @@ def model_grid(model, dtm=None, cellsize=0.5, *, margin=GRID_MARGIN, max_pixels=
         width, height = shape[1] * cellsize, shape[0] * cellsize
         report["coarsened"] = (f"the model spans {width / 1000:.1f} x {height / 1000:.1f} km: {cellsize} m cells "
                                f"would make {shape[0] * shape[1] / 1e6:.0f} M pixels (limit {max_pixels / 1e6:.0f} M)")
-        log.warning("%s; the surface model for shading is rasterised at %.1f m instead (a DSM, or a model of one "
-                    "district, keeps the detail)", report["coarsened"], coarse)
+        log.warning("%s; the rasters are computed at %.1f m instead, roofs and walls on a %.1f m grid per cluster "
+                    "of buildings", report["coarsened"], coarse, cellsize)
         cellsize = coarse
         transform, shape = L.model_extent(surfaces, cellsize, margin)
     crs = _grid_crs(model.crs)
-    if dtm is not None:
-        ground, report["ground"] = _dtm_on(dtm, transform, shape, crs)
-        fill = interpolated_ground(surfaces, transform, shape)
-        ground = np.where(np.isfinite(ground), ground, fill)
-    else:
-        ground = interpolated_ground(surfaces, transform, shape)
-        report["ground"] = "interpolated between the LoD2 buildings' ground heights"
-    z = L.rasterise_model(surfaces, transform, shape, ground)
+    z, ground, report["ground"] = _rasterise(surfaces, dtm, transform, shape, crs)
     report.update(cellsize=cellsize, shape=list(shape))
     grid = Grid(z, transform, crs, source={"path": str(model.source.get("path", "")), "lod2": True})
     return grid, ground, report
@@ -384,7 +426,28 @@ def lod2_wall_layer(walls, engine, ref_irr, tables, pv_opts, options):
     return wall_table(walls, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
 
 
-def lod2_layers(model, fp, own, owner, engine, ref_irr, tables, pv_opts, options):
+def _surfaces(surfaces, engine, options, fine):
+    """Roof faces and walls with irradiation: on the engine's grid, or on a fine grid per cluster."""
+    from .lod2 import lod2_surfaces
+    from .sky import FINE_AZIMUTH_BINS
+
+    eng = options.engine
+    grids = [(surfaces, engine.grid)] if fine is None else cluster_grids(surfaces, engine.grid.crs, fine[1],
+                                                                         fine[0])
+    faces, walls = [], []
+    for sub, grid in grids:
+        f, w = lod2_surfaces(sub, grid, engine.sky, albedo=eng.albedo, walls=options.walls, sectors=eng.sectors,
+                             max_distance=eng.max_distance, wall_spacing=options.wall_spacing,
+                             band_height=options.band_height, wall_sky=engine.skies.get(FINE_AZIMUTH_BINS))
+        faces.append(f.set_crs(engine.grid.crs, allow_override=True))
+        walls.append(w.set_crs(engine.grid.crs, allow_override=True) if w is not None else None)
+    faces = pd.concat(faces, ignore_index=True) if len(faces) > 1 else faces[0]
+    if not options.walls:
+        return faces, None
+    return faces, pd.concat(walls, ignore_index=True) if len(walls) > 1 else walls[0]
+
+
+def lod2_layers(model, fp, own, owner, engine, ref_irr, tables, pv_opts, options, fine=None):
     """Roofs and walls layers of the owned buildings of an LoD2 run.
 
     Parameters
@@ -403,6 +466,9 @@ def lod2_layers(model, fp, own, owner, engine, ref_irr, tables, pv_opts, options
     tables : YieldTables
     pv_opts : PVOptions
     options : CadastreOptions
+    fine : (float, DTM), optional
+        Evaluate roofs and walls on a grid per cluster of buildings (:func:`cluster_grids`) with this cell
+        size [m] and terrain, instead of on the engine's (coarse) grid.
 
     Returns
     -------
@@ -414,19 +480,12 @@ def lod2_layers(model, fp, own, owner, engine, ref_irr, tables, pv_opts, options
     labels : ndarray of int32
         Face label raster.
     """
-    from .lod2 import lod2_surfaces
-    from .sky import FINE_AZIMUTH_BINS
-
     owned = set(fp["building_id"].to_numpy()[own])
     ids = [m for m, b in owner.items() if b in owned]
     surfaces = model.surfaces[model.surfaces["building_id"].isin(ids)].reset_index(drop=True)
     if not len(surfaces):
         raise ParameterError("no LoD2 building of the model lies on the surface model; check the CRSs")
-    eng = options.engine
-    faces, walls = lod2_surfaces(surfaces, engine.grid, engine.sky, albedo=eng.albedo, walls=options.walls,
-                                 sectors=eng.sectors, max_distance=eng.max_distance,
-                                 wall_spacing=options.wall_spacing, band_height=options.band_height,
-                                 wall_sky=engine.skies.get(FINE_AZIMUTH_BINS))
+    faces, walls = _surfaces(surfaces, engine, options, fine)
     faces = faces.assign(building_id=faces["building_id"].map(owner)).reset_index(drop=True)
     roofs, monthly, labels = lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options)
     if walls is not None:
