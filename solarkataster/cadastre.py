@@ -221,12 +221,19 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     -------
     CadastreResult
     """
-    from .roofs import segment_roofs
-
     if roofs is not None or dsm is None:
         return _compute_lod2(dsm, roofs, roofs_crs, lod2_cellsize, footprints=footprints, id_column=id_column,
                              dtm=dtm, weather=weather, year=year, linke=linke, options=options, core=core,
                              progress=progress)
+    return _compute_lidar(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
+                          linke=linke, options=options, core=core, progress=progress)
+
+
+def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+                   linke=None, options=None, core=None, progress=None) -> CadastreResult:
+    """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
+    from .roofs import segment_roofs
+
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
     timings, t0 = {}, time.perf_counter()
