@@ -343,9 +343,7 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     timings["faces_walls_s"] = _lap(timings, t0)
     stage("faces", 1, 1)
     stage("walls", 0, 1)
-    from .io.vector import rasterize_buildings
-
-    buildings_gdf = _building_layer(fp, own, rasterize_buildings(fp, grid), roofs_gdf, roof_monthly, walls_gdf,
+    buildings_gdf = _building_layer(fp, own, C.building_labels(fp, grid), roofs_gdf, roof_monthly, walls_gdf,
                                     grid, ground, pv_opts.min_class)
     buildings_gdf = C.with_attributes(buildings_gdf, model)
     timings["total_s"] = time.perf_counter() - t0

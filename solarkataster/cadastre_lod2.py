@@ -35,8 +35,8 @@ from .errors import ParameterError, RasterError, check_range
 
 log = logging.getLogger(__name__)
 
-#: Largest rasterised grid [pixels] (about 0.1 kB of engine output per pixel: ~0.6 GB at this size).
-MAX_PIXELS = 6_000_000
+#: Largest rasterised grid [pixels] (engine output and horizons: about 1 GB peak at this size).
+MAX_PIXELS = 4_000_000
 #: Margin of the rasterised grid around the model [m]: obstacles closer than this to a building are kept.
 GRID_MARGIN = 30.0
 #: Columns of the roofs layer beyond :data:`solarkataster.cadastre.LAYER_COLUMNS` that LoD2 faces fill.
@@ -298,6 +298,19 @@ def model_buildings(model, grid, footprints=None, id_column=None):
         owner = dict(zip(hit["model_id"], hit["building_id"]))
         report["lod2_buildings_without_footprint"] = int(len(model_fp) - len(owner))
     return fp, owner, report
+
+
+def building_labels(fp, grid):
+    """Label raster of the buildings (1..n in footprint order), every pixel a footprint touches.
+
+    On a coarse grid rasterised from a spread-out model a small building may hold no pixel centre; its roofs
+    and walls are evaluated on a fine grid all the same, so it must not be reported without pixels.
+    """
+    from rasterio.features import rasterize
+
+    shapes = ((g, i + 1) for i, g in enumerate(fp.geometry))
+    return rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=0, dtype="int32",
+                     all_touched=True)
 
 
 def _face_pixels(faces, grid):
