@@ -112,6 +112,19 @@ def test_house_on_a_measured_dsm_matches_pvlib(tmp_path):
     assert b["measured_height"] == 11.0 and "Hauptstraße" in b["address"]  # the model's attributes
 
 
+def test_model_is_moved_into_the_dsm_crs(tmp_path):
+    model = read_lod2(_write_model(tmp_path / "h.city.json", {"H": house(pitch=40.0, angle=10.0)}))
+    moved = model.to_crs("EPSG:3035")  # the DSM's CRS differs from the model's
+    transform, shape = L.model_extent(moved.surfaces, 0.5, margin=15.0)
+    dsm = Grid(L.rasterise_model(moved.surfaces, transform, shape), transform, "EPSG:3035")
+    r = compute_cadastre(dsm, roofs=model, dtm=Grid(np.full(shape, dsm.z.min()), transform, "EPSG:3035"),
+                         options=_options())
+    assert r.roofs.crs.to_epsg() == 3035 and len(r.roofs) == 2
+    np.testing.assert_allclose(r.roofs["tilt"], 40.0, atol=0.05)  # a conformal-enough move: planes kept
+    np.testing.assert_allclose(r.roofs["area"], 100 / math.cos(math.radians(40.0)), rtol=0.005)
+    assert r.roofs["shading_loss"].max() < 0.01
+
+
 def test_footprints_given_own_the_model_buildings(tmp_path):
     import geopandas as gpd
 
