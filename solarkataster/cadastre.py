@@ -6,6 +6,10 @@
 (:func:`solarkataster.pv.build_yield_tables`) and assesses roof faces and walls with the one surface
 assessment (:mod:`assessment`). It writes nothing and returns GeoDataFrames in the raster's CRS;
 :func:`solarkataster.io.results.write_cadastre_results` writes them.
+
+Given an LoD2 model (``roofs``), the faces, walls and buildings are the model's instead, with their exact
+planes, and the surface model (given, or rasterised from the model) only shades them
+(:mod:`solarkataster.cadastre_lod2`).
 """
 from __future__ import annotations
 
