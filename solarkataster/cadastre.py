@@ -317,10 +317,15 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     if dsm is None:
         grid, ground, report["dsm"] = C.model_grid(model, dtm, cellsize)
         report["ground"] = report["dsm"]["ground"]
+        model = model.to_crs(grid.crs)
     else:
         grid = load_grid(dsm)
-        ground, report["ground"] = _ground_model(grid, dtm)
-    model = model.to_crs(grid.crs)
+        model = model.to_crs(grid.crs)
+        if dtm is not None:
+            ground, report["ground"] = _ground_model(grid, dtm)
+        else:  # the model knows its ground: no need to filter it out of the DSM
+            ground = C.interpolated_ground(model.surfaces, grid.transform, grid.shape)
+            report["ground"] = "interpolated between the LoD2 buildings' ground heights"
     site = Site.from_grid(grid, ground)
     pv_opts = replace(options.pv, latitude=round(site.latitude, 3))
     wy = resolve_weather(weather, site, year, linke)
