@@ -265,3 +265,23 @@ def test_zurich_scattered_buildings_on_cluster_grids(monkeypatch):
     assert set(walls["building_id"]) == set(ids) and len(walls) <= len(model_walls)
     assert walls["irradiation"].notna().mean() > 0.9 and pd.api.types.is_bool_dtype(walls["shared"])
     assert (walls["kwp"] >= 0).all()
+
+
+@pytest.mark.slow
+def test_lidar_run_with_citygml_footprints(tmp_path):
+    """The issue's crash: a CityGML file as --footprints of a DSM run gives the model's buildings."""
+    from solarkataster.io.raster import write_raster
+
+    path = shared_file(*KARLSRUHE)
+    model = read_lod2(path)
+    transform, shape = L.model_extent(model.surfaces, 1.0, margin=10.0)
+    grid = Grid(L.rasterise_model(model.surfaces, transform, shape), transform, "EPSG:31467")
+    write_raster(tmp_path / "dsm.tif", grid.z[None], grid)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["run", str(tmp_path / "dsm.tif"), "--footprints", str(path), "--out", str(out),
+                                   "--no-walls", "--step", "60", "--sectors", "8"])
+    assert res.exit_code == 0, res.output
+    ids = {f["properties"]["building_id"] for f in json.loads((out / "buildings.geojson").read_text())["features"]}
+    assert ids == set(model.buildings["building_id"])
+    run = json.loads((out / "run.json").read_text())
+    assert run["cadastre"]["footprints"]["id_column"] == "gml:id" and "dsm" not in run["cadastre"]
