@@ -354,6 +354,7 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     stage("walls", 0, 1)
     buildings_gdf = _building_layer(fp, own, C.building_labels(fp, grid), roofs_gdf, roof_monthly, walls_gdf,
                                     grid, ground, pv_opts.min_class)
+    buildings_gdf["roof_plan_area"] = np.round(C.roof_plan_area(buildings_gdf, roofs_gdf), ROUNDING["area"])
     buildings_gdf = C.with_attributes(buildings_gdf, model)
     timings["total_s"] = time.perf_counter() - t0
     stage("walls", 1, 1)

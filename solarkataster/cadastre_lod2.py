@@ -506,6 +506,27 @@ def lod2_layers(model, fp, own, owner, engine, ref_irr, tables, pv_opts, options
     return roofs, monthly, lod2_wall_layer(walls, engine, ref_irr, tables, pv_opts, options), labels
 
 
+def roof_plan_area(buildings, roofs):
+    """Horizontal projection of each building's roof faces [m²] (their plan union; NaN without faces).
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        The buildings layer (``building_id``).
+    roofs : GeoDataFrame
+        The roofs layer (``building_id``, plan polygons).
+
+    Returns
+    -------
+    ndarray of float
+        In the order of ``buildings``.
+    """
+    import shapely
+
+    union = roofs.groupby("building_id").geometry.apply(lambda g: shapely.union_all(g.to_numpy()).area)
+    return union.reindex(buildings["building_id"]).to_numpy(float)
+
+
 def with_attributes(buildings, model):
     """Append the model's building attributes (address, function, height, ...) to the buildings layer.
 

@@ -109,6 +109,7 @@ def test_house_on_a_measured_dsm_matches_pvlib(tmp_path):
     np.testing.assert_allclose(sorted(r.walls["length"]), [10, 10, 20, 20], atol=0.01)
     b = r.buildings.set_index("building_id").loc["H"]
     assert b["source"] == "lod2" and b["faces"] == 2 and b["status"] == "ok"
+    assert b["roof_plan_area"] == pytest.approx(200.0, rel=1e-4)
     assert b["measured_height"] == 11.0 and "Hauptstraße" in b["address"]  # the model's attributes
 
 
