@@ -6,6 +6,10 @@
 (:func:`solarkataster.pv.build_yield_tables`) and assesses roof faces and walls with the one surface
 assessment (:mod:`assessment`). It writes nothing and returns GeoDataFrames in the raster's CRS;
 :func:`solarkataster.io.results.write_cadastre_results` writes them.
+
+Given an LoD2 model (``roofs``), the faces, walls and buildings are the model's instead, with their exact
+planes, and the surface model (given, or rasterised from the model) only shades them
+(:mod:`solarkataster.cadastre_lod2`).
 """
 from __future__ import annotations
 
@@ -178,16 +182,26 @@ def reference_irradiation(sky, albedo=0.2):
     return float(np.nanmax(unobstructed_irradiation(tilts, azis, sky, albedo).global_))
 
 
-def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                     linke=None, options=None, core=None, progress=None) -> CadastreResult:
+def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5, footprints=None, id_column=None,
+                     dtm=None, weather="auto", year=2025, linke=None, options=None, core=None,
+                     progress=None) -> CadastreResult:
     """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 
     Parameters
     ----------
-    dsm : str, Path or Grid
-        Surface model in a projected metric CRS.
+    dsm : str, Path or Grid, optional
+        Surface model in a projected metric CRS. Optional with ``roofs``: then a DSM is rasterised from
+        the LoD2 model (and the DTM) for shading (:func:`solarkataster.cadastre_lod2.model_grid`).
+    roofs : str, Path or LoD2Model, optional
+        An LoD2 model (CityGML, CityJSON, CityJSONL): its roof surfaces become the faces with their exact
+        planes, its walls the walls, its buildings the buildings (:mod:`solarkataster.cadastre_lod2`).
+    roofs_crs : str, optional
+        CRS of the LoD2 file when it declares none.
+    lod2_cellsize : float
+        Pixel size of the DSM rasterised from ``roofs`` when no DSM is given [m].
     footprints : str, Path or GeoDataFrame, optional
-        Building footprints (any CRS); without them buildings are detected from the DSM.
+        Building footprints (any CRS; an LoD2 file gives its ground surfaces); without them buildings are
+        detected from the DSM, or taken from ``roofs``.
     id_column : str, optional
         Footprint id column (detected when omitted).
     dtm : str, Path or Grid, optional
@@ -211,6 +225,17 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
     -------
     CadastreResult
     """
+    if roofs is not None or dsm is None:
+        return _compute_lod2(dsm, roofs, roofs_crs, lod2_cellsize, footprints=footprints, id_column=id_column,
+                             dtm=dtm, weather=weather, year=year, linke=linke, options=options, core=core,
+                             progress=progress)
+    return _compute_lidar(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
+                          linke=linke, options=options, core=core, progress=progress)
+
+
+def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+                   linke=None, options=None, core=None, progress=None) -> CadastreResult:
+    """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
     from .roofs import segment_roofs
 
     options = options or CadastreOptions()
@@ -273,6 +298,75 @@ def compute_cadastre(dsm, *, footprints=None, id_column=None, dtm=None, weather=
                   pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
                   inverter_efficiency=pv_opts.inverter_efficiency)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, seg.face_labels, ref_irr, report, core)
+
+
+def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
+                  core, progress):
+    """Compute the cadastre of an LoD2 model (:mod:`solarkataster.cadastre_lod2`) on a DSM or one rasterised from it."""
+    from . import cadastre_lod2 as C
+    from .errors import ParameterError
+
+    if roofs is None:
+        raise ParameterError("give a surface model (DSM), an LoD2 model (--roofs FILE), or both")
+    options = options or CadastreOptions()
+    stage = progress or (lambda name, done, total: None)
+    timings, t0 = {}, time.perf_counter()
+    stage("reading", 0, 1)
+    model = C.read_model(roofs, roofs_crs)
+    report = {"problems": [], "roofs": {k: v for k, v in model.source.items() if k != "skipped"}}
+    if dsm is None:
+        grid, ground, report["dsm"] = C.model_grid(model, dtm, cellsize)
+        report["ground"] = report["dsm"]["ground"]
+        model = model.to_crs(grid.crs)
+    else:
+        grid = load_grid(dsm)
+        model = model.to_crs(grid.crs)
+        if dtm is not None:
+            ground, report["ground"] = _ground_model(grid, dtm)
+        else:  # the model knows its ground: no need to filter it out of the DSM
+            ground = C.interpolated_ground(model.surfaces, grid.transform, grid.shape)
+            report["ground"] = "interpolated between the LoD2 buildings' ground heights"
+    site = Site.from_grid(grid, ground)
+    pv_opts = replace(options.pv, latitude=round(site.latitude, 3))
+    wy = resolve_weather(weather, site, year, linke)
+    wy.require_full_year()
+    timings["reading_s"] = _lap(timings, t0)
+    stage("reading", 1, 1)
+    stage("buildings", 0, 1)
+    fp, owner, report["footprints"] = C.model_buildings(model, grid, footprints, id_column)
+    own = _owned(fp, grid, core)
+    timings["buildings_s"] = _lap(timings, t0)
+    stage("buildings", 1, 1)
+    inputs = [p for p in (roofs, footprints, dtm) if isinstance(p, (str, Path))]
+    engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
+                        extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs)
+    ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
+    timings["engine_s"] = _lap(timings, t0)
+    stage("engine", 1, 1)
+    stage("faces", 0, 1)
+    tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
+                                facade=options.walls)
+    fine = (report["dsm"]["requested_cellsize"], dtm) if "coarsened" in report.get("dsm", {}) else None
+    roofs_gdf, roof_monthly, walls_gdf, face_labels = C.lod2_layers(model, fp, own, owner, engine, ref_irr,
+                                                                     tables, pv_opts, options, fine)
+    timings["faces_walls_s"] = _lap(timings, t0)
+    stage("faces", 1, 1)
+    stage("walls", 0, 1)
+    buildings_gdf = _building_layer(fp, own, C.building_labels(fp, grid), roofs_gdf, roof_monthly, walls_gdf,
+                                    grid, ground, pv_opts.min_class)
+    buildings_gdf["roof_plan_area"] = np.round(C.roof_plan_area(buildings_gdf, roofs_gdf), ROUNDING["area"])
+    buildings_gdf = C.with_attributes(buildings_gdf, model)
+    timings["total_s"] = time.perf_counter() - t0
+    stage("walls", 1, 1)
+    engine.provenance["timings_s"] = report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    report.update(buildings=int(own.sum()), faces=int(len(roofs_gdf)),
+                  walls=0 if walls_gdf is None else int(len(walls_gdf)),
+                  reference_irradiation_kwh_m2=round(ref_irr, 1),
+                  suitability_thresholds=[float(t) for t in pv_opts.suitability_thresholds],
+                  min_class=pv_opts.min_class, pv_losses_percent=dict(pv_opts.losses),
+                  pv_system_loss_percent=round(pv_opts.system_loss, 3),
+                  inverter_efficiency=pv_opts.inverter_efficiency)
+    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, face_labels, ref_irr, report, core)
 
 
 def _lap(timings, t0):

@@ -29,6 +29,10 @@ class VectorError(InputError):
     """A footprint layer is unusable: empty, unreadable, or outside the raster."""
 
 
+class LoD2Error(InputError):
+    """An LoD2 file (CityGML, CityJSON) cannot be read or holds no usable LoD2 building surfaces."""
+
+
 class ParameterError(SolarkatasterError, ValueError):
     """An option value is out of its physically meaningful range."""
 

@@ -35,7 +35,7 @@ def stage_bar(desc):
 
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
-         sky_model, walls, crs=None):
+         sky_model, walls, crs=None, roofs=None, roofs_crs=None):
     from ..cadastre import CadastreOptions, compute_cadastre
     from ..errors import ParameterError
     from ..io.results import write_cadastre_results
@@ -49,19 +49,22 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
         dsm = mosaic_grid(dsms)
     elif len(dsms) == 1:
         dsm = dsms[0]
+    elif roofs is not None:
+        dsm = None  # rasterised from the LoD2 model
     else:
-        raise ParameterError("give at least one surface model (DSM)")
+        raise ParameterError("give at least one surface model (DSM), or an LoD2 model with --roofs FILE")
     if crs is not None:  # inputs without a CRS get the assigned one; the core takes them as read
         from ..io.raster import read_surface
         from ..io.vector import read_footprint_layer
 
-        dsm = read_surface(dsm, crs=crs) if not hasattr(dsm, "z") else dsm
+        dsm = read_surface(dsm, crs=crs) if dsm is not None and not hasattr(dsm, "z") else dsm
         dtm = read_surface(dtm, crs=crs) if dtm is not None else None
         footprints = read_footprint_layer(footprints, crs=crs) if footprints is not None else None
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
                                                 step_minutes=step, sky_model=sky_model), walls=walls)
     progress = stage_bar("cadastre")
-    result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
+    result = compute_cadastre(dsm, roofs=roofs, roofs_crs=roofs_crs, footprints=footprints, id_column=id_column,
+                              dtm=dtm, weather=weather, year=year,
                               linke=linke, options=opts, progress=progress)
     progress("writing", 0, 1)
     write_cadastre_results(result, out_dir)
@@ -82,28 +85,54 @@ def _summary(result, out_dir):
     return "\n".join(lines)
 
 
+def _check_roofs_crs(ctx, param, value):
+    """Validate ``--roofs-crs`` with PROJ before anything is read (a typo is a usage error, exit 2)."""
+    if value is None:
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjCRSError
+
+    try:
+        c = CRS.from_user_input(value)
+    except ProjCRSError:
+        raise click.BadParameter(f"{value!r} is not a CRS PROJ knows; give e.g. EPSG:25832") from None
+    if not c.is_projected:
+        raise click.BadParameter(f"{value!r} ({c.name}) is not a projected CRS; give one in metres")
+    return value
+
+
 @click.command()
-@click.argument("dsms", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dsms", nargs=-1, required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder.")
 @click.option("--footprints", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Building footprints (GeoPackage, Shapefile, GeoJSON, FlatGeobuf; any CRS). "
-                   "Without them buildings are detected from the DSM.")
+              help="Building footprints (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, or an LoD2 model's ground "
+                   "surfaces; any CRS). Without them buildings are detected from the DSM (or taken from --roofs).")
+@click.option("--roofs", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="LoD2 model (CityGML 1.0/2.0, CityJSON 1.x/2.0, .city.jsonl): its roof surfaces are the faces, "
+                   "with their exact planes, its walls and buildings are used. Without a DSM one is rasterised "
+                   "from the model (and --dtm) for shading.")
+@click.option("--roofs-crs", default=None, metavar="EPSG", callback=_check_roofs_crs,
+              help="CRS of the LoD2 model when the file declares none, e.g. EPSG:25832.")
 @click.option("--id-column", default=None, help="Footprint id column (detected when omitted).")
 @click.option("--dtm", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Terrain model (default: a ground filter of the DSM).")
 @click.option("--walls/--no-walls", default=True, show_default=True, help="Compute facades.")
 @options.crs
 @options.engine_options
-def run(dsms, out_dir, footprints, id_column, dtm, walls, crs, weather, year, albedo, sectors, max_distance, linke,
-        step, sky_model):
-    """Compute the cadastre from surface models: roof faces, walls and buildings with PV potential.
+def run(dsms, out_dir, footprints, roofs, roofs_crs, id_column, dtm, walls, crs, weather, year, albedo, sectors,
+        max_distance, linke, step, sky_model):
+    """Compute the cadastre from surface models or an LoD2 model: roof faces, walls and buildings with PV potential.
+
+    DSMS: one or more surface models (tiles of one scene); optional with --roofs FILE.
 
     Writes OUT/roofs.geojson, walls.geojson, buildings.geojson, solarkataster.gpkg, the engine's
     rasters (irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif), overview.png and run.json.
     """
+    if not dsms and roofs is None:
+        raise click.UsageError("give a surface model (DSM ...), an LoD2 model (--roofs FILE), or both")
     result = _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance,
-                  linke, step, sky_model, walls, crs)
+                  linke, step, sky_model, walls, crs, roofs, roofs_crs)
     click.echo(_summary(result, out_dir))
 
 

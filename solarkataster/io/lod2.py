@@ -35,9 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import CRSError, InputError
+from ..errors import CRSError, LoD2Error
 
 log = logging.getLogger(__name__)
+
+__all__ = ["LoD2Error", "LoD2Model", "is_lod2_file", "parse_crs_name", "read_lod2", "read_lod2_footprints"]
 
 #: Surface kinds kept, by CityGML/CityJSON semantic type.
 SURFACE_KINDS = {"RoofSurface": "roof", "WallSurface": "wall", "GroundSurface": "ground"}
@@ -53,10 +55,6 @@ _ATTRIBUTE_NAMES = {"name": "name", "function": "function", "usage": "usage", "c
 _ADV_CRS = {"ETRS89_UTM32": 25832, "ETRS89_UTM33": 25833, "DE_DHDN_3GK2": 31466, "DE_DHDN_3GK3": 31467,
             "DE_DHDN_3GK4": 31468, "DE_DHDN_3GK5": 31469, "DE_DHDN_GK2": 31466, "DE_DHDN_GK3": 31467,
             "DE_DHDN_GK4": 31468}
-
-
-class LoD2Error(InputError):
-    """An LoD2 file (CityGML, CityJSON) cannot be read or holds no usable LoD2 building surfaces."""
 
 
 @dataclass

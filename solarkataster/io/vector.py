@@ -40,8 +40,10 @@ def read_footprints(source, crs, *, id_column=None, layer=None, input_crs=None):
     Parameters
     ----------
     source : str, Path or GeoDataFrame
-        A vector file (any format GDAL/pyogrio reads) or a GeoDataFrame (from :func:`read_footprint_layer`,
-        whose ``attrs["path"]`` names it in messages and the report).
+        A vector file (any format GDAL/pyogrio reads), an LoD2 model (CityGML, CityJSON: the footprints are
+        its ground surfaces, else its roof outlines, with the model's building ids;
+        :func:`solarkataster.io.lod2.read_lod2_footprints`) or a GeoDataFrame (from
+        :func:`read_footprint_layer`, whose ``attrs["path"]`` names it in messages and the report).
     crs : CRS
         Target CRS (the raster's).
     id_column : str, optional
@@ -51,7 +53,7 @@ def read_footprints(source, crs, *, id_column=None, layer=None, input_crs=None):
         Layer of a multi-layer file.
     input_crs : str or CRS, optional
         CRS assigned to a layer that declares none. A layer that declares one keeps it, and a different
-        ``input_crs`` is an error.
+        ``input_crs`` is an error. For an LoD2 model: its CRS when the file declares none.
 
     Returns
     -------
@@ -68,6 +70,10 @@ def read_footprints(source, crs, *, id_column=None, layer=None, input_crs=None):
     """
     import geopandas as gpd
 
+    if not isinstance(source, gpd.GeoDataFrame) and _is_lod2(source):
+        from .lod2 import read_lod2_footprints
+
+        return read_lod2_footprints(source, crs, roofs_crs=input_crs)[:2]
     report = FootprintReport()
     gdf = source if isinstance(source, gpd.GeoDataFrame) else read_footprint_layer(source, layer=layer)
     report.path = name = gdf.attrs.get("path", "<GeoDataFrame>")
@@ -115,16 +121,51 @@ def read_footprint_layer(path, *, layer=None, crs=None):
     path = Path(path)
     if not path.exists():
         raise VectorError(f"{path}: footprint file not found")
+    if _is_lod2(path):
+        return _lod2_layer(path, crs)
     try:
         gdf = gpd.read_file(path, layer=layer)
     except Exception as exc:
         raise VectorError(f"{path}: cannot read footprints ({type(exc).__name__}: {exc}); "
-                          "give a GeoPackage, Shapefile, GeoJSON or FlatGeobuf"
+                          "give a GeoPackage, Shapefile, GeoJSON, FlatGeobuf or an LoD2 model (CityGML, CityJSON)"
                           + (f" and check the layer name {layer!r}" if layer else "")) from None
+    if not _has_geometry(gdf):
+        raise VectorError(f"{path}: the layer has no geometry column (columns {list(gdf.columns)[:8]}); give "
+                          "polygon footprints")
     gdf.attrs["path"] = str(path)
     if crs is not None and len(gdf):
         gdf = _with_crs(gdf, crs, str(path))
         gdf.attrs["path"] = str(path)
+    return gdf
+
+
+def _has_geometry(frame):
+    """Whether a frame read from a file is a GeoDataFrame with an active geometry column."""
+    import geopandas as gpd
+
+    if not isinstance(frame, gpd.GeoDataFrame):
+        return False
+    try:
+        return frame.geometry.name in frame.columns
+    except AttributeError:
+        return False
+
+
+def _is_lod2(source):
+    """Whether a footprint source is an LoD2 model file (CityGML, CityJSON)."""
+    from .lod2 import is_lod2_file
+
+    return isinstance(source, (str, Path)) and is_lod2_file(source)
+
+
+def _lod2_layer(path, crs):
+    """Footprints of an LoD2 model (ground surfaces, else roof outlines) as a layer in the model's CRS."""
+    from ..lod2 import model_footprints
+    from .lod2 import read_lod2
+
+    model = read_lod2(path, crs=crs)
+    gdf = model_footprints(model.surfaces, crs=model.crs)[["building_id", "geometry"]]
+    gdf.attrs["path"] = str(path)
     return gdf
 
 
