@@ -207,7 +207,8 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     dtm : str, Path or Grid, optional
         Terrain model; without it the ground is estimated from the DSM.
     weather : str or WeatherYear
-        'clear-sky', a weather file, 'pvgis', or a WeatherYear.
+        'auto' (default: the DWD TRY of the site's region in Germany), 'dwd-try[:NN]', 'clear-sky', a weather
+        file, 'pvgis', or a WeatherYear (see :func:`solarkataster.io.weather.resolve_weather`).
     year : int
         Calendar year the weather is mapped onto.
     linke : float, optional
@@ -233,7 +234,7 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
                           linke=linke, options=options, core=core, progress=progress)
 
 
-def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="clear-sky", year=2025,
+def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
                    linke=None, options=None, core=None, progress=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
     from .roofs import segment_roofs
