@@ -25,9 +25,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from numba import njit
 from scipy import ndimage
 
+from ._kernels.detection import continuous_surfaces
 from .errors import ParameterError, check_range
 
 log = logging.getLogger(__name__)
@@ -151,54 +151,6 @@ def _fill_pull_push(values, weight):
         up = ndimage.zoom(coarse, 2, order=1, mode="nearest", grid_mode=True)
     up = up[:r, :c]
     return weight * values + (1.0 - weight) * up
-
-
-@njit(cache=True)
-def _continuous_surfaces(z, max_step):
-    """Label 4-connected regions whose neighbouring heights differ by at most ``max_step`` (union-find).
-
-    NaN pixels get label -1; the other labels are 0..n-1 in raster order of their first pixel.
-    """
-    rows, cols = z.shape
-    n = rows * cols
-    parent = np.arange(n)
-    for r in range(rows):
-        for c in range(cols):
-            h = z[r, c]
-            if not np.isfinite(h):
-                continue
-            i = r * cols + c
-            for j in (i + 1 if c + 1 < cols else -1, i + cols if r + 1 < rows else -1):
-                if j < 0:
-                    continue
-                hj = z[j // cols, j % cols]
-                if np.isfinite(hj) and abs(hj - h) <= max_step:
-                    a = i
-                    while parent[a] != a:
-                        parent[a] = parent[parent[a]]
-                        a = parent[a]
-                    b = j
-                    while parent[b] != b:
-                        parent[b] = parent[parent[b]]
-                        b = parent[b]
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
-    labels = np.full((rows, cols), -1, np.int64)
-    newid = np.full(n, -1, np.int64)
-    k = 0
-    for i in range(n):
-        r = i // cols
-        c = i % cols
-        if not np.isfinite(z[r, c]):
-            continue
-        a = i
-        while parent[a] != a:
-            a = parent[a]
-        if newid[a] < 0:
-            newid[a] = k
-            k += 1
-        labels[r, c] = newid[a]
-    return labels
 
 
 def _remove_pits(z, depth=0.5):
@@ -334,7 +286,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
         elevated = valid & (height >= min_height)
         ground_level = valid & (height < 0.5 * min_height)
     if max_terrain_step > 0 and elevated.any() and ground_level.any():
-        surfaces = _continuous_surfaces(z, float(max_terrain_step))
+        surfaces = continuous_surfaces(z, float(max_terrain_step))
         n_surf = surfaces.max() + 1
         on_ground = np.bincount(surfaces[ground_level], minlength=n_surf)
         on_top = np.bincount(surfaces[elevated], minlength=n_surf)

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit
 from scipy import ndimage
 
+from ._kernels.roofs import Planes, grow_regions, reassign
 from .errors import ParameterError, check_range
 from .surface import normal_to_tilt_azimuth, surface_normals
 
@@ -71,136 +71,6 @@ class RoofSegmentation:
     faces: pd.DataFrame
 
 
-# ----------------------------------------------------------------------------------------------- kernels
-@njit(cache=True)
-def _solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz):
-    """Least-squares plane z = a x + b y + c from moment sums; ok=False when degenerate."""
-    det = sxx * (syy * n - sy * sy) - sxy * (sxy * n - sy * sx) + sx * (sxy * sy - syy * sx)
-    scale = max(sxx, syy, 1.0) * max(sxx, syy, 1.0) * n
-    if abs(det) <= 1e-9 * scale:
-        return 0.0, 0.0, 0.0, False
-    a = (sxz * (syy * n - sy * sy) - sxy * (syz * n - sy * sz) + sx * (syz * sy - syy * sz)) / det
-    b = (sxx * (syz * n - sz * sy) - sxz * (sxy * n - sy * sx) + sx * (sxy * sz - syz * sx)) / det
-    c = (sxx * (syy * sz - sy * syz) - sxy * (sxy * sz - sy * sxz) + sx * (sxy * syz - syy * sxz)) / det
-    return a, b, c, True
-
-
-@njit(cache=True)
-def _grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, min_pixels):
-    """Region growing on normal similarity and distance to the region's least-squares plane."""
-    rows, cols = z.shape
-    face = np.zeros((rows, cols), np.int32)
-    tried = np.zeros((rows, cols), np.bool_)
-    queue = np.empty(rows * cols, np.int64)
-    nreg = 0
-    for s in seeds:
-        r0 = s // cols
-        c0 = s % cols
-        if face[r0, c0] != 0 or tried[r0, c0]:
-            continue
-        b = building[r0, c0]
-        z0 = z[r0, c0]
-        pa = -ne[r0, c0] / nu[r0, c0]
-        pb = -nn[r0, c0] / nu[r0, c0]
-        pc = 0.0
-        nreg += 1
-        face[r0, c0] = nreg
-        head = 0
-        tail = 1
-        queue[0] = s
-        sxx = 0.0; sxy = 0.0; syy = 0.0; sx = 0.0; sy = 0.0; sxz = 0.0; syz = 0.0; sz = 0.0
-        n = 1.0
-        next_refit = 6.0
-        while head < tail:
-            p = queue[head]
-            head += 1
-            r = p // cols
-            c = p % cols
-            for dr in range(-1, 2):
-                rr = r + dr
-                if rr < 0 or rr >= rows:
-                    continue
-                for dc in range(-1, 2):
-                    cc = c + dc
-                    if cc < 0 or cc >= cols or (dr == 0 and dc == 0):
-                        continue
-                    if face[rr, cc] != 0 or building[rr, cc] != b:
-                        continue
-                    zz = z[rr, cc]
-                    if not np.isfinite(zz) or not np.isfinite(nu[rr, cc]):
-                        continue
-                    norm = np.sqrt(pa * pa + pb * pb + 1.0)
-                    dot = (-pa * ne[rr, cc] - pb * nn[rr, cc] + nu[rr, cc]) / norm
-                    if dot < cos_tol:
-                        continue
-                    x = (cc - c0) * cellsize
-                    y = (r0 - rr) * cellsize
-                    dz = zz - z0 - (pa * x + pb * y + pc)
-                    if abs(dz) / norm > dist_tol:
-                        continue
-                    face[rr, cc] = nreg
-                    queue[tail] = rr * cols + cc
-                    tail += 1
-                    zl = zz - z0
-                    sxx += x * x; sxy += x * y; syy += y * y; sx += x; sy += y
-                    sxz += x * zl; syz += y * zl; sz += zl
-                    n += 1.0
-                    if n >= next_refit:
-                        a2, b2, c2, ok = _solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz)
-                        if ok:
-                            pa = a2; pb = b2; pc = c2
-                        next_refit = n * 1.3 + 1.0
-        if tail < min_pixels:
-            # too small to be a face: release the pixels so that a later region may take them
-            for i in range(tail):
-                p = queue[i]
-                face[p // cols, p % cols] = 0
-                tried[p // cols, p % cols] = True
-            nreg -= 1
-    return face, nreg
-
-
-@njit(cache=True)
-def _reassign(face, z, bidx, row0, col0, zref, pa, pb, pc, pnorm, cellsize, dist_tol, radius):
-    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits)."""
-    rows, cols = face.shape
-    out = np.zeros_like(face)
-    cand = np.empty((2 * radius + 1) ** 2, np.int32)
-    for r in range(rows):
-        for c in range(cols):
-            bi = bidx[r, c]
-            if bi < 0 or not np.isfinite(z[r, c]):
-                continue
-            k = 0
-            for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
-                for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
-                    f = face[rr, cc]
-                    if f > 0 and bidx[rr, cc] == bi:
-                        dup = False
-                        for j in range(k):
-                            if cand[j] == f:
-                                dup = True
-                                break
-                        if not dup:
-                            cand[k] = f
-                            k += 1
-            if k == 0:
-                continue
-            x = (c - col0[bi]) * cellsize
-            y = (row0[bi] - r) * cellsize
-            zl = z[r, c] - zref[bi]
-            best = 0
-            best_d = dist_tol
-            for j in range(k):
-                f = cand[j]
-                d = abs(zl - (pa[f] * x + pb[f] * y + pc[f])) / pnorm[f]
-                if d < best_d or (d == best_d and best != 0 and f < best):
-                    best_d = d
-                    best = f
-            out[r, c] = best
-    return out
-
-
 # ------------------------------------------------------------------------------------- vectorised helpers
 def _moments(lab, x, y, zl, w, n_labels):
     """Weighted moment sums per label (index 0 unused)."""
@@ -214,9 +84,9 @@ def _moments(lab, x, y, zl, w, n_labels):
 def _planes_from_moments(m):
     """Vectorised solution of the 3 x 3 normal equations; NaN where degenerate."""
     A = np.empty(m["n"].shape + (3, 3))
-    A[:, 0, 0] = m["sxx"]; A[:, 0, 1] = m["sxy"]; A[:, 0, 2] = m["sx"]
-    A[:, 1, 0] = m["sxy"]; A[:, 1, 1] = m["syy"]; A[:, 1, 2] = m["sy"]
-    A[:, 2, 0] = m["sx"]; A[:, 2, 1] = m["sy"]; A[:, 2, 2] = m["n"]
+    for i, row in enumerate((("sxx", "sxy", "sx"), ("sxy", "syy", "sy"), ("sx", "sy", "n"))):
+        for j, key in enumerate(row):
+            A[:, i, j] = m[key]
     rhs = np.stack([m["sxz"], m["syz"], m["sz"]], axis=-1)
     det = np.linalg.det(A)
     scale = np.maximum(np.maximum(m["sxx"], m["syy"]), 1.0) ** 2 * np.maximum(m["n"], 1.0)
@@ -325,6 +195,175 @@ def _empty_faces():
     return df
 
 
+@dataclass
+class _Frame:
+    """Building pixels of a raster in per-building local coordinates (see :func:`_building_frame`)."""
+
+    inside: np.ndarray   # bool raster: pixel of a building with a valid height
+    bidx: np.ndarray     # int32 raster: building index 0..n-1, -1 elsewhere
+    ids: np.ndarray      # building label of each index + 1 (ids[0] = 0)
+    rr: np.ndarray       # row of each building pixel (raster order)
+    cc: np.ndarray       # column
+    bi: np.ndarray       # building index of each building pixel
+    row0: np.ndarray     # per building: local origin row, column and height
+    col0: np.ndarray
+    zref: np.ndarray
+    x: np.ndarray        # local coordinates of each pixel [m]
+    y: np.ndarray
+    zl: np.ndarray
+
+
+def _building_frame(z, cellsize, building_labels):
+    inside = (building_labels > 0) & np.isfinite(z)
+    if not inside.any():
+        return None
+    blab = np.where(inside, building_labels, 0).astype(np.int64)
+    ids = np.concatenate([[0], np.unique(blab[inside])])
+    bidx = (np.searchsorted(ids, blab) - 1).astype(np.int32)
+    bidx[~inside] = -1
+    n_bld = len(ids) - 1
+    rr, cc = np.nonzero(inside)
+    bi = bidx[rr, cc]
+    row0 = ndimage.minimum(rr, bi, index=np.arange(n_bld)).astype(np.int64)
+    col0 = ndimage.minimum(cc, bi, index=np.arange(n_bld)).astype(np.int64)
+    zref = ndimage.minimum(z[rr, cc], bi, index=np.arange(n_bld)).astype(np.float64)
+    x = (cc - col0[bi]) * cellsize
+    y = (row0[bi] - rr) * cellsize
+    return _Frame(inside, bidx, ids, rr, cc, bi, row0, col0, zref, x, y, z[rr, cc] - zref[bi])
+
+
+def _seeds_by_planarity(fr, normal):
+    """Seed pixels, most planar first: pixels whose 3 x 3 neighbours all belong to their building.
+
+    Edge normals are biased, and a ring of eave pixels at one height would otherwise pass for a flat face.
+    """
+    rows, cols = fr.inside.shape
+    nfin = np.nan_to_num(normal)
+    cnt = ndimage.uniform_filter(fr.inside.astype(float), 3, mode="constant")
+    mean_n = np.stack([ndimage.uniform_filter(nfin[k], 3, mode="constant") for k in range(3)])
+    spread = 1.0 - np.sqrt((mean_n ** 2).sum(0)) / np.maximum(cnt, 1e-12)
+    same = np.ones(fr.inside.shape, bool)
+    padded = np.pad(fr.bidx, 1, constant_values=-1)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            same &= padded[1 + dr:rows + 1 + dr, 1 + dc:cols + 1 + dc] == fr.bidx
+    seed_idx = np.flatnonzero(fr.inside & same & np.isfinite(normal[2]))
+    return seed_idx[np.argsort(spread.ravel()[seed_idx], kind="stable")].astype(np.int64)
+
+
+def _neighbour_pairs(fr):
+    """Pairs of pixels (indices into the pixel list) up to 2 px apart in the same building."""
+    rows, cols = fr.inside.shape
+    pix = np.full(fr.inside.shape, -1, np.int64)
+    pix[fr.rr, fr.cc] = np.arange(len(fr.rr))
+    pi_list, pj_list = [], []
+    for dr, dc in [(0, 1), (1, -1), (1, 0), (1, 1), (0, 2), (2, 0), (2, 2), (2, -2), (1, 2), (2, 1), (1, -2),
+                   (2, -1)]:
+        # dr >= 0 for every shift, so (r, c) pairs with (r + dr, c + dc)
+        a = pix[:rows - dr, max(0, -dc):cols - max(0, dc)]
+        b = pix[dr:, max(0, dc):cols - max(0, -dc)]
+        ok = (a >= 0) & (b >= 0)
+        a, b = a[ok], b[ok]
+        same = fr.bi[a] == fr.bi[b]
+        pi_list.append(a[same])
+        pj_list.append(b[same])
+    return np.concatenate(pi_list), np.concatenate(pj_list)
+
+
+def _fit_planes(fr, lab, n_faces, noise_floor, robust):
+    if robust:
+        coef, _ = _robust_planes(lab, fr.x, fr.y, fr.zl, n_faces, noise_floor)
+    else:
+        coef = _planes_from_moments(_moments(lab, fr.x, fr.y, fr.zl, np.ones_like(fr.x), n_faces))
+    return np.where(np.isfinite(coef), coef, 0.0)
+
+
+def _reassign_pixels(fr, z, lab, coef, cellsize, distance_tolerance, times):
+    """Each pixel joins the nearest plane among the faces within two pixels (0 if none is close)."""
+    planes = Planes(fr.row0, fr.col0, fr.zref, coef[:, 0].copy(), coef[:, 1].copy(), coef[:, 2].copy(),
+                    np.sqrt(coef[:, 0] ** 2 + coef[:, 1] ** 2 + 1.0))
+    face = np.zeros(z.shape, np.int32)
+    face[fr.rr, fr.cc] = lab
+    for _ in range(times):
+        face = reassign(face, z, fr.bidx, planes, cellsize, distance_tolerance, 2)
+    return face[fr.rr, fr.cc].astype(np.int64)
+
+
+def _degenerate_faces(fr, lab, n_faces, cellsize):
+    """Faces whose pixels define no plane: on a line, or strips under about 3 px wide (ridge or eave lines)."""
+    mom = _moments(lab, fr.x, fr.y, fr.zl, np.ones_like(fr.x), n_faces)
+    bad = ~np.isfinite(_planes_from_moments(mom)[:, 0])
+    nn_ = np.maximum(mom["n"], 1.0)
+    cxx = mom["sxx"] / nn_ - (mom["sx"] / nn_) ** 2
+    cyy = mom["syy"] / nn_ - (mom["sy"] / nn_) ** 2
+    cxy = mom["sxy"] / nn_ - mom["sx"] * mom["sy"] / nn_ ** 2
+    lam_min = 0.5 * (cxx + cyy) - np.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
+    return bad | (np.sqrt(np.maximum(lam_min, 0.0)) < 0.75 * cellsize)
+
+
+def _clean_faces(fr, z, lab, n_faces, pairs, cellsize, tol):
+    """Reassign pixels to local planes, drop small and degenerate faces, merge coplanar ones (steps 4, 5)."""
+    cos_tol, distance_tolerance, noise_floor, min_px = tol
+    lab = _reassign_pixels(fr, z, lab, _fit_planes(fr, lab, n_faces, noise_floor, True), cellsize,
+                           distance_tolerance, 3)
+    counts = np.bincount(lab, minlength=n_faces + 1)
+    small = counts < min_px
+    small[0] = False
+    lab[small[lab]] = 0
+    coef = _fit_planes(fr, lab, n_faces, noise_floor, True)
+    coef[small] = 0.0
+    lab = _reassign_pixels(fr, z, lab, coef, cellsize, distance_tolerance, 2)
+    lab = _merge_coplanar(lab, pairs[0], pairs[1], fr.x, fr.y, fr.zl, n_faces, cos_tol, noise_floor)
+    small = np.bincount(lab, minlength=n_faces + 1) < min_px
+    small |= _degenerate_faces(fr, lab, n_faces, cellsize)
+    small[0] = False
+    lab[small[lab]] = 0
+    return lab
+
+
+def _renumber(lab, n_faces):
+    """Faces renumbered 1..m in raster order of their first pixel (the pixel list is in raster order)."""
+    used, first = np.unique(lab, return_index=True)
+    keep = used > 0
+    used, first = used[keep], first[keep]
+    order = used[np.argsort(first, kind="stable")]
+    newid = np.zeros(n_faces + 1, np.int64)
+    newid[order] = np.arange(1, len(order) + 1)
+    return newid[lab], len(order)
+
+
+def _face_table(fr, lab, m_faces, cellsize, noise_floor):
+    coef, _ = _robust_planes(lab, fr.x, fr.y, fr.zl, m_faces, noise_floor)
+    m = _moments(lab, fr.x, fr.y, fr.zl, np.ones_like(fr.x), m_faces)
+    coef = coef[1:]
+    sse = _sse({k: v[1:] for k, v in m.items()}, coef)
+    n_px = m["n"][1:]
+    nrm = _upward_normal(coef)
+    tilt, azimuth = normal_to_tilt_azimuth(nrm.T)
+    fb = np.zeros(m_faces, np.int64)
+    fb[lab[lab > 0] - 1] = fr.bi[lab > 0]
+    r_c = np.bincount(lab, weights=fr.rr, minlength=m_faces + 1)[1:] / n_px
+    c_c = np.bincount(lab, weights=fr.cc, minlength=m_faces + 1)[1:] / n_px
+    xl = (c_c - fr.col0[fb]) * cellsize
+    yl = (fr.row0[fb] - r_c) * cellsize
+    z_c = coef[:, 0] * xl + coef[:, 1] * yl + coef[:, 2] + fr.zref[fb]
+    xg = (c_c + 0.5) * cellsize
+    yg = -(r_c + 0.5) * cellsize
+    area_h = n_px * cellsize ** 2
+    return pd.DataFrame({
+        "face": np.arange(1, m_faces + 1, dtype=np.int64),
+        "building": fr.ids[fb + 1].astype(np.int64),
+        "n_pixels": n_px.astype(np.int64),
+        "normal_e": nrm[:, 0], "normal_n": nrm[:, 1], "normal_u": nrm[:, 2],
+        "offset": nrm[:, 0] * xg + nrm[:, 1] * yg + nrm[:, 2] * z_c,
+        "row_centroid": r_c, "col_centroid": c_c, "z_centroid": z_c,
+        "tilt": tilt, "azimuth": azimuth,
+        "rmse": np.sqrt(sse / n_px),
+        "area_horizontal": area_h,
+        "area": area_h / nrm[:, 2],
+    })
+
+
 # -------------------------------------------------------------------------------------------- public API
 def segment_roofs(z, cellsize, building_labels, *, min_face_area=3.0, angle_tolerance=10.0,
                   distance_tolerance=0.15):
@@ -358,6 +397,7 @@ def segment_roofs(z, cellsize, building_labels, *, min_face_area=3.0, angle_tole
     Notes
     -----
     Pixels of different buildings never share a face. Buildings without valid pixels yield no faces.
+    :func:`roof_faces` builds publishable face polygons over the whole roof on top of this segmentation.
     """
     cellsize = check_range("cellsize", cellsize, 0.0, 1e4, " m", inclusive=False)
     min_face_area = check_range("min_face_area", min_face_area, 0.0, 1e6, " m²")
@@ -367,162 +407,33 @@ def segment_roofs(z, cellsize, building_labels, *, min_face_area=3.0, angle_tole
     building_labels = np.asarray(building_labels)
     if z.ndim != 2 or building_labels.shape != z.shape:
         raise ParameterError(f"building_labels shape {building_labels.shape} must equal the DSM's {z.shape}")
-    rows, cols = z.shape
     empty = RoofSegmentation(np.zeros(z.shape, np.int32), _empty_faces())
-
-    inside = (building_labels > 0) & np.isfinite(z)
-    if not inside.any():
+    fr = _building_frame(z, cellsize, building_labels)
+    if fr is None:
         return empty
-    blab = np.where(inside, building_labels, 0).astype(np.int64)
-    ids = np.concatenate([[0], np.unique(blab[inside])])
-    bidx = (np.searchsorted(ids, blab) - 1).astype(np.int32)  # -1 outside
-    n_bld = len(ids) - 1
-    rr, cc = np.nonzero(inside)
-    bi = bidx[rr, cc]
-    row0 = ndimage.minimum(rr, bi, index=np.arange(n_bld)).astype(np.int64)
-    col0 = ndimage.minimum(cc, bi, index=np.arange(n_bld)).astype(np.int64)
-    zref = ndimage.minimum(z[rr, cc], bi, index=np.arange(n_bld)).astype(np.float64)
-    x = (cc - col0[bi]) * cellsize
-    y = (row0[bi] - rr) * cellsize
-    zl = z[rr, cc] - zref[bi]
-
-    # 1. normals from the building's own pixels, planarity = spread of normals in 3x3
-    zb = np.where(inside, z, np.nan)
+    # 1. normals from the building's own pixels; every pixel may seed, the most planar first
+    zb = np.where(fr.inside, z, np.nan)
     normal = surface_normals(zb, cellsize)
-    nfin = np.nan_to_num(normal)
-    cnt = ndimage.uniform_filter(inside.astype(float), 3, mode="constant")
-    mean_n = np.stack([ndimage.uniform_filter(nfin[k], 3, mode="constant") for k in range(3)])
-    spread = 1.0 - np.sqrt((mean_n ** 2).sum(0)) / np.maximum(cnt, 1e-12)
     cos_tol = np.cos(np.radians(angle_tolerance))
-    # every pixel may seed, the most planar first; seeds that cannot grow to min_face_area are released
-    # (only pixels whose 3x3 neighbours all belong to the building: edge normals are biased, and a ring
-    # of eave pixels at one height would otherwise pass for a flat face)
-    same = np.ones(z.shape, bool)
-    padded = np.pad(np.where(inside, bidx, -1), 1, constant_values=-1)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            same &= padded[1 + dr:rows + 1 + dr, 1 + dc:cols + 1 + dc] == bidx
-    seedable = inside & same & np.isfinite(normal[2])
-    seed_idx = np.flatnonzero(seedable)
-    seeds = seed_idx[np.argsort(spread.ravel()[seed_idx], kind="stable")]
     min_px = max(int(np.ceil(min_face_area / cellsize ** 2)), 3)
-
-    # 2. region growing (numba)
-    bl32 = np.where(inside, bidx, -1).astype(np.int32)
-    face, n_faces = _grow_regions(zb, normal[0], normal[1], normal[2], bl32, seeds.astype(np.int64), cellsize,
-                                  cos_tol, distance_tolerance, min_px)
-    log.debug("region growing: %d regions in %d buildings", n_faces, n_bld)
+    # 2. region growing (numba); seeds that cannot grow to min_face_area are released
+    face, n_faces = grow_regions(zb, normal[0], normal[1], normal[2], fr.bidx, _seeds_by_planarity(fr, normal),
+                                 cellsize, cos_tol, distance_tolerance, min_px)
+    log.debug("region growing: %d regions in %d buildings", n_faces, len(fr.ids) - 1)
     if n_faces == 0:
         return empty
-
-    # 3. merge coplanar neighbours (pairs of pixels up to 2 px apart in the same building)
-    pix = np.full(z.shape, -1, np.int64)
-    pix[rr, cc] = np.arange(len(rr))
-    pi_list, pj_list = [], []
-    for dr, dc in [(0, 1), (1, -1), (1, 0), (1, 1), (0, 2), (2, 0), (2, 2), (2, -2), (1, 2), (2, 1), (1, -2),
-                   (2, -1)]:
-        # dr >= 0 for every shift, so (r, c) pairs with (r + dr, c + dc)
-        a = pix[:rows - dr, max(0, -dc):cols - max(0, dc)]
-        b = pix[dr:, max(0, dc):cols - max(0, -dc)]
-        ok = (a >= 0) & (b >= 0)
-        a, b = a[ok], b[ok]
-        same = bi[a] == bi[b]
-        pi_list.append(a[same])
-        pj_list.append(b[same])
-    pairs_i = np.concatenate(pi_list)
-    pairs_j = np.concatenate(pj_list)
+    # 3. merge coplanar neighbours; 4-5. reassign to local planes, drop small faces
+    pairs = _neighbour_pairs(fr)
     noise_floor = distance_tolerance / 3.0
-
-    lab = face[rr, cc].astype(np.int64)
-    lab = _merge_coplanar(lab, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_floor)
-
-    def planes(lab_px, robust):
-        if robust:
-            coef, _ = _robust_planes(lab_px, x, y, zl, n_faces, noise_floor)
-        else:
-            coef = _planes_from_moments(_moments(lab_px, x, y, zl, np.ones_like(x), n_faces))
-        coef = np.where(np.isfinite(coef), coef, 0.0)
-        return coef
-
-    def reassign(lab_px, coef, times):
-        # faces whose plane is degenerate (NaN) were zeroed; they keep no candidates
-        pnorm = np.sqrt(coef[:, 0] ** 2 + coef[:, 1] ** 2 + 1.0)
-        fr = np.zeros(z.shape, np.int32)
-        fr[rr, cc] = lab_px
-        for _ in range(times):
-            fr = _reassign(fr, z, bl32, row0, col0, zref, coef[:, 0].copy(), coef[:, 1].copy(),
-                           coef[:, 2].copy(), pnorm, cellsize, distance_tolerance, 2)
-        return fr[rr, cc].astype(np.int64)
-
-    # 4. reassign pixels to the nearest local plane
-    lab = reassign(lab, planes(lab, robust=True), 3)
-    # 5. drop small faces, let their pixels join fitting neighbours, refit robustly
-    counts = np.bincount(lab, minlength=n_faces + 1)
-    small = counts < min_px
-    small[0] = False
-    lab[small[lab]] = 0
-    coef = planes(lab, robust=True)
-    coef[small] = 0.0
-    lab = reassign(lab, coef, 2)
-    lab = _merge_coplanar(lab, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_floor)
-    counts = np.bincount(lab, minlength=n_faces + 1)
-    small = counts < min_px
-    # faces whose pixels lie on a line define no plane; strips under 3 px wide are ridge or eave lines
-    mom = _moments(lab, x, y, zl, np.ones_like(x), n_faces)
-    small |= ~np.isfinite(_planes_from_moments(mom)[:, 0])
-    nn_ = np.maximum(mom["n"], 1.0)
-    cxx = mom["sxx"] / nn_ - (mom["sx"] / nn_) ** 2
-    cyy = mom["syy"] / nn_ - (mom["sy"] / nn_) ** 2
-    cxy = mom["sxy"] / nn_ - mom["sx"] * mom["sy"] / nn_ ** 2
-    lam_min = 0.5 * (cxx + cyy) - np.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
-    small |= np.sqrt(np.maximum(lam_min, 0.0)) < 0.75 * cellsize
-    small[0] = False
-    lab[small[lab]] = 0
-
-    # renumber faces in raster order of their first pixel (rr, cc are in raster order already)
-    used, first = np.unique(lab, return_index=True)
-    keep = used > 0
-    used, first = used[keep], first[keep]
-    if len(used) == 0:
+    lab = _merge_coplanar(face[fr.rr, fr.cc].astype(np.int64), pairs[0], pairs[1], fr.x, fr.y, fr.zl, n_faces,
+                          cos_tol, noise_floor)
+    lab = _clean_faces(fr, z, lab, n_faces, pairs, cellsize, (cos_tol, distance_tolerance, noise_floor, min_px))
+    lab, m_faces = _renumber(lab, n_faces)
+    if m_faces == 0:
         return empty
-    order = used[np.argsort(first, kind="stable")]
-    newid = np.zeros(n_faces + 1, np.int64)
-    newid[order] = np.arange(1, len(order) + 1)
-    lab = newid[lab]
-    m_faces = len(order)
-
-    coef, _ = _robust_planes(lab, x, y, zl, m_faces, noise_floor)
-    m = _moments(lab, x, y, zl, np.ones_like(x), m_faces)
-    coef = coef[1:]
-    sse = _sse({k: v[1:] for k, v in m.items()}, coef)
-    n_px = m["n"][1:]
-    nrm = _upward_normal(coef)
-    tilt, azimuth = normal_to_tilt_azimuth(nrm.T)
-    fb = np.zeros(m_faces, np.int64)
-    fb[lab[lab > 0] - 1] = bi[lab > 0]
-    r_c = np.bincount(lab, weights=rr, minlength=m_faces + 1)[1:] / n_px
-    c_c = np.bincount(lab, weights=cc, minlength=m_faces + 1)[1:] / n_px
-    xl = (c_c - col0[fb]) * cellsize
-    yl = (row0[fb] - r_c) * cellsize
-    z_c = coef[:, 0] * xl + coef[:, 1] * yl + coef[:, 2] + zref[fb]
-    xg = (c_c + 0.5) * cellsize
-    yg = -(r_c + 0.5) * cellsize
-    area_h = n_px * cellsize ** 2
-    faces = pd.DataFrame({
-        "face": np.arange(1, m_faces + 1, dtype=np.int64),
-        "building": ids[fb + 1].astype(np.int64),
-        "n_pixels": n_px.astype(np.int64),
-        "normal_e": nrm[:, 0], "normal_n": nrm[:, 1], "normal_u": nrm[:, 2],
-        "offset": nrm[:, 0] * xg + nrm[:, 1] * yg + nrm[:, 2] * z_c,
-        "row_centroid": r_c, "col_centroid": c_c, "z_centroid": z_c,
-        "tilt": tilt, "azimuth": azimuth,
-        "rmse": np.sqrt(sse / n_px),
-        "area_horizontal": area_h,
-        "area": area_h / nrm[:, 2],
-    })
     face_labels = np.zeros(z.shape, np.int32)
-    face_labels[rr, cc] = lab
-    return RoofSegmentation(face_labels, faces)
+    face_labels[fr.rr, fr.cc] = lab
+    return RoofSegmentation(face_labels, _face_table(fr, lab, m_faces, cellsize, noise_floor))
 
 
 def face_polygons(face_labels, transform, *, clip=None, simplify=None):
