@@ -334,7 +334,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     return labels
 
 
-def _polygonal(geom):
+def polygonal(geom):
     """Only the polygon parts of ``geom`` (make_valid may return collections with lines/points)."""
     import shapely
     from shapely.geometry import MultiPolygon, Polygon
@@ -352,7 +352,7 @@ def _polygonal(geom):
     return out if not out.is_empty else None
 
 
-def _label_polygons(labels, transform, *, simplify=None, clip=None):
+def label_polygons(labels, transform, *, simplify=None, clip=None):
     """Vector outlines of every non-zero label (shared by buildings and roof faces)."""
     import shapely
     from rasterio import features
@@ -376,17 +376,170 @@ def _label_polygons(labels, transform, *, simplify=None, clip=None):
             simplified = geom.simplify(tol, preserve_topology=True)
             if not simplified.is_empty:
                 geom = simplified
-        geom = _polygonal(geom)
+        geom = polygonal(geom)
         if geom is not None and clip is not None:
             mask_geom = clip(value) if callable(clip) else clip.get(value)
             if mask_geom is not None:
-                geom = _polygonal(geom.intersection(mask_geom))
+                geom = polygonal(geom.intersection(mask_geom))
         if geom is not None:
             out[value] = geom
     return out
 
 
-def building_polygons(labels, transform):
+#: Edges within this angle of a building's dominant orientation (or its normal) are snapped to it [°].
+SNAP_ANGLE = 15.0
+
+
+def dominant_orientation(polygon):
+    """Dominant orientation of a building outline [°, 0-90), counter-clockwise from east.
+
+    Parameters
+    ----------
+    polygon : shapely Polygon or MultiPolygon
+        Outline, e.g. of a pixel mask.
+
+    Returns
+    -------
+    float
+        Orientation of the longer side of the minimum-area rotated rectangle around the outline, modulo
+        90°; walls at right angles share it. A pixel staircase does not bias it, as it would a histogram of
+        the simplified edges' directions.
+    """
+    import shapely
+
+    xy = np.asarray(shapely.oriented_envelope(polygon).exterior.coords)
+    d = np.diff(xy[:3], axis=0)
+    k = int(np.argmax(np.hypot(d[:, 0], d[:, 1])))
+    return float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
+
+
+def _edge_lines(ring, cellsize, theta, snap):
+    """Straight edges of a pixel ring as lines (point, direction, length).
+
+    Douglas-Peucker segments, each a line through the mean of the pixel corners it replaces, snapped to
+    theta + k 90° where within ``snap``; unsnapped ones up to 5 pixels long (chamfered corners) are dropped.
+    """
+    raw = np.asarray(ring.coords)[:-1]
+    simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
+    index = {tuple(v): i for i, v in enumerate(raw)}
+    at = np.array([index.get(tuple(v), -1) for v in simple])
+    if len(simple) < 3 or (at < 0).any():
+        return None
+    lines = []
+    n = len(raw)
+    for k in range(len(at)):
+        i0, i1 = at[k], at[(k + 1) % len(at)]
+        pts = raw[np.arange(i0, i1 + (n if i1 <= i0 else 0) + 1) % n]
+        d = pts[-1] - pts[0]
+        length = float(np.hypot(*d))
+        phi = np.degrees(np.arctan2(d[1], d[0]))
+        delta = (phi - theta + 45.0) % 90.0 - 45.0
+        snapped = abs(delta) <= snap
+        if snapped:
+            phi -= delta
+        elif length <= 5.0 * cellsize:
+            continue
+        u = np.array([np.cos(np.radians(phi)), np.sin(np.radians(phi))])
+        lines.append([pts.mean(0) if len(pts) > 2 else 0.5 * (pts[0] + pts[-1]), u, length])
+    return lines
+
+
+def _merge_collinear(lines, tol):
+    """Merge consecutive lines of the same direction less than ``tol`` apart (length-weighted)."""
+    i = 0
+    while len(lines) > 3 and i < len(lines):
+        j = (i + 1) % len(lines)
+        a, b = lines[i], lines[j]
+        cross = a[1][0] * b[1][1] - a[1][1] * b[1][0]
+        off = abs((b[0] - a[0])[0] * a[1][1] - (b[0] - a[0])[1] * a[1][0])
+        if abs(cross) < 1e-9 and np.dot(a[1], b[1]) > 0 and off < tol:
+            w = a[2] + b[2]
+            lines[i] = [(a[0] * a[2] + b[0] * b[2]) / w, a[1], w]
+            del lines[j]
+            if j < i:
+                i -= 1
+            continue
+        i += 1
+    return lines
+
+
+def _meet(a, b):
+    """Where line ``a`` ends and line ``b`` starts: their intersection, or a perpendicular step if parallel."""
+    (pa, ua, _), (pb, ub, _) = a, b
+    cross = ua[0] * ub[1] - ua[1] * ub[0]
+    if abs(cross) < 1e-6:
+        c = 0.5 * (pa + pb)
+        return [pa + np.dot(c - pa, ua) * ua, pb + np.dot(c - pb, ub) * ub]
+    w = pb - pa
+    return [pa + (w[0] * ub[1] - w[1] * ub[0]) / cross * ua]
+
+
+def _ring_from_lines(lines, min_edge):
+    """Vertices where consecutive lines meet; lines whose edge ends up shorter than ``min_edge`` are dropped."""
+    while True:
+        corners = [_meet(lines[k - 1], lines[k]) for k in range(len(lines))]
+        if len(lines) <= 3:
+            break
+        length = np.array([np.dot(corners[(k + 1) % len(lines)][0] - corners[k][-1], lines[k][1])
+                           for k in range(len(lines))])
+        k = int(np.argmin(length))
+        if length[k] >= min_edge:
+            break
+        del lines[k]
+    return np.asarray([v for c in corners for v in c])
+
+
+def _regular_ring(ring, cellsize, theta, snap):
+    lines = _edge_lines(ring, cellsize, theta, snap)
+    if lines is None or len(lines) < 3:
+        return np.asarray(ring.simplify(cellsize).coords)
+    lines = _merge_collinear(lines, cellsize)
+    if len(lines) < 3:
+        return np.asarray(ring.simplify(cellsize).coords)
+    return _ring_from_lines(lines, cellsize)
+
+
+def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
+    """Straight, right-angled outline of a building from the outline of its pixels.
+
+    Parameters
+    ----------
+    polygon : shapely Polygon or MultiPolygon
+        Pixel outline [m] (map coordinates).
+    cellsize : float
+        Pixel size [m].
+    snap_angle : float
+        Edges within this angle of the dominant orientation or its normal are made parallel to it [°].
+
+    Returns
+    -------
+    shapely Polygon or MultiPolygon
+        Each ring is simplified (Douglas-Peucker, one pixel), each edge is the line through the pixel corners
+        it replaces, snapped to the building's dominant orientation (:func:`dominant_orientation`) where
+        they are within ``snap_angle``, collinear neighbours
+        merged, and the vertices put where consecutive edge lines meet. A ring whose result is invalid or
+        strays more than a pixel from the pixel outline on average keeps the simplified ring.
+    """
+    import shapely
+    from shapely.geometry import Polygon
+
+    theta = dominant_orientation(polygon)
+    out = []
+    for p in shapely.get_parts(polygon):
+        simple = p.simplify(cellsize)
+        rings = [_regular_ring(r, cellsize, theta, snap_angle) for r in (p.exterior, *p.interiors)]
+        try:
+            reg = Polygon(rings[0], [r for r in rings[1:] if len(r) >= 3])
+        except (ValueError, shapely.errors.GEOSException):
+            reg = simple
+        if (not reg.is_valid or reg.is_empty
+                or reg.symmetric_difference(p).area > 0.5 * cellsize * p.length):
+            reg = simple
+        out.append(reg)
+    return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])
+
+
+def building_polygons(labels, transform, *, regularise=True):
     """Footprint polygons of labelled buildings in map coordinates.
 
     Parameters
@@ -395,11 +548,19 @@ def building_polygons(labels, transform):
         Building labels, 0 = none (:func:`detect_buildings`).
     transform : affine.Affine
         Pixel-to-map transform of the raster.
+    regularise : bool
+        Straighten the outlines (:func:`regularise_outline`); False keeps the one-pixel simplification.
 
     Returns
     -------
     dict of int to shapely Polygon or MultiPolygon
-        Valid polygons with holes kept, simplified with a tolerance of one pixel (removes the pixel
-        staircase while keeping the outline within one pixel of the raster's).
+        Valid polygons with holes kept. Regularised (:func:`regularise_outline`): straight edges along the
+        building's dominant orientation, right angles where the pixels support them; else simplified with a
+        tolerance of one pixel (removes the pixel staircase while keeping the outline within one pixel of
+        the raster's).
     """
-    return _label_polygons(labels, transform)
+    polys = label_polygons(labels, transform, simplify=0 if regularise else None)
+    if not regularise:
+        return polys
+    cs = abs(float(transform.a))
+    return {k: g for k, g in ((k, regularise_outline(g, cs)) for k, g in polys.items()) if g is not None}

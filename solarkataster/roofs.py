@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from ._kernels.roofs import Planes, grow_regions, reassign
+from ._kernels.roofs import Planes, assign_subpixels, grow_regions, reassign
 from .errors import ParameterError, check_range
 from .surface import normal_to_tilt_azimuth, surface_normals
 
@@ -455,6 +455,535 @@ def face_polygons(face_labels, transform, *, clip=None, simplify=None):
     dict of int to shapely Polygon or MultiPolygon
         Valid, non-empty polygons with holes; faces that vanish after clipping are left out.
     """
-    from .detection import _label_polygons
+    from .detection import label_polygons
 
-    return _label_polygons(face_labels, transform, simplify=simplify, clip=clip)
+    return label_polygons(face_labels, transform, simplify=simplify, clip=clip)
+
+
+# ------------------------------------------------------------------------------------- publishable faces
+@dataclass(frozen=True)
+class RoofOptions:
+    """Options of :func:`roof_faces`.
+
+    Attributes
+    ----------
+    min_face_area : float
+        Smallest face [m², horizontal] of the segmentation (:func:`segment_roofs`).
+    angle_tolerance : float
+        Angle tolerance of the segmentation [°].
+    distance_tolerance : float
+        Distance of a pixel from its face's plane up to which the plane explains it [m]; about three times
+        the height noise of the DSM.
+    max_overhang : float
+        Widest eaves overhang beyond a footprint [m]: pixels outside the footprint that continue a face's
+        plane up to this distance are roof.
+    min_part_area : float
+        Smallest part of a face polygon [m²]; smaller parts join the adjacent face of the same building
+        with the longest shared boundary, or are dropped.
+    min_excluded_area : float
+        Smallest superstructure (chimney, dormer too small to be a face, installation) kept as an excluded
+        part of the roof [m²]; smaller misfits belong to the face around them.
+    subcell : float
+        Target size of the sub-pixels on which face boundaries are drawn [m] (at most 4 per pixel side).
+    simplify : float or None
+        Tolerance of the topological simplification of the face polygons [m]; None = the larger of three
+        sub-pixels and 0.75 pixel.
+    """
+
+    min_face_area: float = 3.0
+    angle_tolerance: float = 10.0
+    distance_tolerance: float = 0.15
+    max_overhang: float = 1.5
+    min_part_area: float = 1.0
+    min_excluded_area: float = 1.0
+    subcell: float = 0.25
+    simplify: float | None = None
+
+
+@dataclass
+class RoofFaces:
+    """Result of :func:`roof_faces`: roof faces as clean polygons, and the roofs they tile.
+
+    Attributes
+    ----------
+    faces : geopandas.GeoDataFrame
+        One row per face (no CRS set; coordinates are the transform's). Columns: ``face`` (id, as in
+        ``face_labels``), ``building`` (building label), ``tilt`` [°], ``azimuth`` [°] (clockwise from
+        north, 180 when flat), ``normal_e``, ``normal_n``, ``normal_u`` (upward unit normal) and ``offset``
+        [m] of the plane ``normal_e X + normal_n Y + normal_u z = offset`` in map coordinates,
+        ``area_horizontal`` [m²] (plan area of the polygon), ``area`` [m²] (sloped,
+        ``area_horizontal / normal_u``), ``n_pixels`` (pixels of ``face_labels``), ``plane_rmse`` [m] (RMS
+        vertical residual of the pixels the plane explains), ``plane_share`` [0-1] (share of the face's
+        pixels within ``distance_tolerance`` of the plane), ``source`` (``'lidar'``) and ``geometry``
+        (Polygon, MultiPolygon only where the face really has several parts of at least
+        ``min_part_area``).
+    buildings : geopandas.GeoDataFrame
+        One row per building with faces or roof pixels: ``building`` (label), ``footprint_area`` [m²] (the
+        footprint given, else the detected outline), ``roof_area`` [m²] (plan area of the roof outline,
+        overhangs included), ``excluded_area`` [m²], ``n_faces``, ``geometry`` (roof outline) and
+        ``excluded`` (the outline minus its faces: superstructures and unexplained parts; faces and excluded
+        parts tile the outline).
+    face_labels : ndarray of int32
+        Face id of every pixel whose centre lies in the face polygon (overhangs included), 0 elsewhere.
+    transform : affine.Affine
+        The raster's transform.
+    """
+
+    faces: object
+    buildings: object
+    face_labels: np.ndarray
+    transform: object
+
+
+def _raster_planes(faces, n):
+    """Plane coefficients ``z = a x + b y + c`` per face id (row 0 unused), x/y of :class:`RoofSegmentation`."""
+    coef = np.zeros((n + 1, 3))
+    f = faces["face"].to_numpy()
+    nu = faces["normal_u"].to_numpy()
+    coef[f, 0] = -faces["normal_e"].to_numpy() / nu
+    coef[f, 1] = -faces["normal_n"].to_numpy() / nu
+    coef[f, 2] = faces["offset"].to_numpy() / nu
+    return coef
+
+
+def _plane_height(coef, face, rows, cols, cellsize):
+    return (coef[face, 0] * (cols + 0.5) * cellsize - coef[face, 1] * (rows + 0.5) * cellsize + coef[face, 2])
+
+
+def _nearest_face(face_labels, face_building, roof):
+    """Face of every roof pixel: the nearest face pixel of the same building (0 where the building has none)."""
+    _, (ir, ic) = ndimage.distance_transform_edt(face_labels == 0, return_indices=True)
+    near = face_labels[ir, ic]
+    out = np.where(roof > 0, near, 0)
+    bad = (roof > 0) & (face_building[near] != roof)
+    for b in np.unique(roof[bad]):
+        # the building's own nearest face (another building's face was nearer)
+        rows, cols = np.nonzero(roof == b)
+        r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        sub = np.where(face_building[face_labels[r0:r1, c0:c1]] == b, face_labels[r0:r1, c0:c1], 0)
+        if not (sub > 0).any():
+            out[roof == b] = 0
+            continue
+        _, (jr, jc) = ndimage.distance_transform_edt(sub == 0, return_indices=True)
+        win = out[r0:r1, c0:c1]
+        sel = bad[r0:r1, c0:c1] & (roof[r0:r1, c0:c1] == b)
+        win[sel] = sub[jr, jc][sel]
+    return out
+
+
+def _overhang(z, ground, building_labels, face_labels, coef, face_building, cellsize, opts):
+    """Roof pixels outside the building labels that continue a face's plane (eaves overhangs)."""
+    rings = int(np.floor(opts.max_overhang / cellsize + 0.5))
+    roof = building_labels.astype(np.int32).copy()
+    if rings <= 0 or not (face_labels > 0).any():
+        return roof
+    dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
+    owner = building_labels[ir, ic]
+    _, (jr, jc) = ndimage.distance_transform_edt(face_labels == 0, return_indices=True)
+    near = face_labels[jr, jc]
+    rows, cols = np.indices(z.shape)
+    nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
+    with np.errstate(invalid="ignore"):
+        fits = np.abs(z - _plane_height(coef, near, rows, cols, cellsize)) * nu <= opts.distance_tolerance
+        if ground is not None:
+            fits &= (z - ground) >= 1.0
+    cand = (building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner) & fits
+    grown = building_labels > 0
+    for _ in range(rings):
+        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
+        if not ring.any():
+            break
+        grown |= ring
+    over = grown & (building_labels == 0)
+    roof[over] = owner[over]
+    return roof
+
+
+def _excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts):
+    """Superstructures: unassigned roof pixels far from the plane around them, in blobs of min_excluded_area."""
+    rows, cols = np.indices(z.shape)
+    with np.errstate(invalid="ignore"):
+        off = np.abs(z - _plane_height(coef, filled, rows, cols, cellsize)) > 2 * opts.distance_tolerance
+    cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
+    if cellsize < 1.0:
+        cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
+    lab, n = ndimage.label(cand)
+    if n == 0:
+        return cand
+    big = np.bincount(lab.ravel(), minlength=n + 1) * cellsize ** 2 >= opts.min_excluded_area
+    big[0] = False
+    return big[lab]
+
+
+def _boundary_pixels(filled, face_building):
+    """Pairs of 4-adjacent pixels of different faces of one building: (lo, hi, r_lo, c_lo, r_hi, c_hi)."""
+    out = []
+    for dr, dc in ((0, 1), (1, 0)):
+        a = filled[:filled.shape[0] - dr, :filled.shape[1] - dc]
+        b = filled[dr:, dc:]
+        ok = (a > 0) & (b > 0) & (a != b)
+        ok &= face_building[np.maximum(a, 0)] == face_building[np.maximum(b, 0)]
+        r, c = np.nonzero(ok)
+        fa, fb = a[r, c], b[r, c]
+        swap = fa > fb
+        lo, hi = np.where(swap, fb, fa), np.where(swap, fa, fb)
+        r_lo, c_lo = np.where(swap, r + dr, r), np.where(swap, c + dc, c)
+        r_hi, c_hi = np.where(swap, r, r + dr), np.where(swap, c, c + dc)
+        out.append((lo, hi, r_lo, c_lo, r_hi, c_hi))
+    return [np.concatenate(v) for v in zip(*out)]
+
+
+def _boundary_rules(filled, face_building, coef, cellsize):
+    """Straight boundary of each pair of adjacent faces: their planes' intersection, else a fitted step line.
+
+    Returns sorted keys ``lo * (m + 1) + hi`` and rules ``(k, 3)``: ``g = r0 x + r1 y + r2`` is positive
+    on lo's side (x, y as in :class:`RoofSegmentation`).
+    """
+    m1 = len(face_building)
+    lo, hi, r_lo, c_lo, r_hi, c_hi = _boundary_pixels(filled, face_building)
+    if len(lo) == 0:
+        return np.zeros(0, np.int64), np.zeros((0, 3))
+    keys, inv = np.unique(lo.astype(np.int64) * m1 + hi, return_inverse=True)
+    klo, khi = keys // m1, keys % m1
+    x_lo, y_lo = (c_lo + 0.5) * cellsize, -(r_lo + 0.5) * cellsize
+    x_hi, y_hi = (c_hi + 0.5) * cellsize, -(r_hi + 0.5) * cellsize
+    xm, ym = 0.5 * (x_lo + x_hi), 0.5 * (y_lo + y_hi)
+    n = np.bincount(inv).astype(float)
+
+    def mean(v):
+        return np.bincount(inv, weights=v, minlength=len(keys)) / n
+
+    mx, my = mean(xm), mean(ym)
+    cxx, cyy, cxy = mean((xm - mx[inv]) ** 2), mean((ym - my[inv]) ** 2), mean((xm - mx[inv]) * (ym - my[inv]))
+    half = np.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
+    lam_min, lam_max = 0.5 * (cxx + cyy) - half, 0.5 * (cxx + cyy) + half
+    theta = 0.5 * np.arctan2(2 * cxy, cxx - cyy)  # direction of the boundary's principal axis
+    # plane intersection: D = plane_lo - plane_hi = 0
+    d = coef[klo] - coef[khi]
+    g = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
+    dist = (d[inv, 0] * xm + d[inv, 1] * ym + d[inv, 2]) / g[inv]
+    ridge = np.sqrt(mean(dist ** 2)) <= cellsize
+    side = mean(d[inv, 0] * (x_lo - x_hi) + d[inv, 1] * (y_lo - y_hi))
+    rules = d * np.where(side >= 0, 1.0, -1.0)[:, None]
+    # step edge: principal axis of the boundary midpoints
+    nx, ny = -np.sin(theta), np.cos(theta)
+    long = np.sqrt(12 * np.maximum(lam_max, 0)) >= 3 * cellsize
+    # a long pixel boundary must run along the intersection line (not across it, as at a step)
+    ridge &= ~long | (np.abs(-d[:, 1] * np.sin(theta) - d[:, 0] * np.cos(theta)) / g <= np.sin(np.radians(20)))
+    step = ~ridge & (np.sqrt(np.maximum(lam_min, 0)) <= 0.5 * cellsize) & (n >= 3)
+    step &= np.sqrt(12 * np.maximum(lam_max, 0)) >= 2 * cellsize
+    s = np.where(mean(nx[inv] * (x_lo - x_hi) + ny[inv] * (y_lo - y_hi)) >= 0, 1.0, -1.0)
+    rules[step] = (s[:, None] * np.column_stack([nx, ny, -(nx * mx + ny * my)]))[step]
+    keep = ridge | step
+    return keys[keep], np.ascontiguousarray(rules[keep])
+
+
+def _fine_buildings(outlines, shape, fine_transform):
+    """Label sub-pixels by building (-1 none): centres inside an outline, then the cells an outline touches."""
+    from rasterio import features
+
+    shapes = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    if not shapes:
+        return np.full(shape, -1, np.int32)
+    centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
+    touched = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32",
+                                 all_touched=True)
+    return np.where(centre >= 0, centre, touched)
+
+
+def _partition_polygons(fine, fine_transform, n_faces):
+    """Polygon (or MultiPolygon) of every face id > 0 of the sub-pixel partition; None where absent."""
+    import shapely
+    from rasterio import features
+    from shapely.geometry import shape
+
+    parts: dict[int, list] = {}
+    for geom, value in features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform):
+        parts.setdefault(int(value), []).append(shape(geom))
+    geoms = np.full(n_faces + 1, None, dtype=object)
+    for f, ps in parts.items():
+        geoms[f] = ps[0] if len(ps) == 1 else shapely.MultiPolygon(ps)
+    return geoms
+
+
+def _offset_outline(footprint, points, cellsize, max_overhang):
+    """Footprint with each exterior edge moved outward by the overhang its nearest roof pixels show.
+
+    ``points`` are the centres (x, y) of the overhang pixels of this building; an edge's overhang depth is
+    their area per metre of edge, so an overhang that the pixel centres sample gives its mean depth.
+    """
+    import shapely
+    from shapely.geometry import Polygon
+    from shapely.geometry.polygon import orient
+
+    poly = max(shapely.get_parts(footprint), key=lambda p: p.area)
+    poly = orient(poly.simplify(0.01), 1.0)
+    ring = np.asarray(poly.exterior.coords)[:-1]
+    if len(points) == 0 or len(ring) < 3:
+        return footprint
+    p, q = ring, np.roll(ring, -1, axis=0)
+    u = q - p
+    length = np.maximum(np.hypot(u[:, 0], u[:, 1]), 1e-9)
+    u = u / length[:, None]
+    normal = np.column_stack([u[:, 1], -u[:, 0]])  # outward for a counter-clockwise ring
+    rel = points[:, None, :] - p[None, :, :]
+    t = np.clip((rel * u[None]).sum(-1), 0, length[None])
+    dist = np.hypot(rel[..., 0] - t * u[None, :, 0], rel[..., 1] - t * u[None, :, 1])
+    counts = np.bincount(np.argmin(dist, axis=1), minlength=len(p))
+    depth = np.clip(counts * cellsize ** 2 / length, 0.0, max_overhang)
+    depth[depth < 0.25 * cellsize] = 0.0
+    if not depth.any():
+        return footprint
+    a = p + depth[:, None] * normal          # offset line of edge i: a_i + t u_i
+    verts = []
+    for i in range(len(p)):
+        j = i - 1
+        cross = u[j, 0] * u[i, 1] - u[j, 1] * u[i, 0]
+        if abs(cross) < 1e-6:
+            verts += [p[i] + depth[j] * normal[j], a[i]]
+            continue
+        w = a[i] - a[j]
+        s = (w[0] * u[i, 1] - w[1] * u[i, 0]) / cross
+        verts.append(a[j] + s * u[j])
+    grown = shapely.make_valid(Polygon(verts)).union(footprint)
+    from .detection import polygonal
+
+    grown = polygonal(grown)
+    limit = footprint.area + footprint.length * max_overhang * 1.2
+    return footprint if grown is None or grown.area > limit else grown
+
+
+def _outlines(roof, building_labels, transform, footprints, opts):
+    """Roof outline of every building: footprints grown by their overhangs, else the regularised roof pixels."""
+    from .detection import building_polygons
+
+    if footprints is None:
+        return building_polygons(roof, transform)
+    cs = float(transform.a)
+    over = (roof > 0) & (building_labels == 0)
+    rows, cols = np.nonzero(over)
+    xs, ys = transform * (cols + 0.5, rows + 0.5)
+    owner = roof[rows, cols]
+    order = np.argsort(owner, kind="stable")
+    labels, starts = np.unique(owner[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    by_label = {int(b): order[s:e] for b, s, e in zip(labels, starts, ends)}
+    out = {}
+    for b, fp in footprints.items():
+        if fp is None or fp.is_empty:
+            continue
+        idx = by_label.get(int(b), np.zeros(0, int))
+        out[int(b)] = _offset_outline(fp, np.column_stack([xs[idx], ys[idx]]), cs, opts.max_overhang)
+    return out
+
+
+def _merge_small_parts(geoms, face_building, min_area):
+    """Parts under ``min_area`` join the adjacent face of the same building with the longest shared boundary."""
+    import shapely
+
+    for f in range(1, len(geoms)):
+        g = geoms[f]
+        if g is None:
+            continue
+        parts = list(shapely.get_parts(g))
+        small = [p for p in parts if p.area < min_area]
+        if not small:
+            continue
+        keep = [p for p in parts if p.area >= min_area]
+        geoms[f] = None if not keep else (keep[0] if len(keep) == 1 else shapely.MultiPolygon(keep))
+        same = [k for k in np.flatnonzero(face_building == face_building[f]) if k != f and geoms[k] is not None]
+        for p in small:
+            if not same:
+                break
+            shared = [p.boundary.intersection(geoms[k].boundary).length for k in same]
+            k = same[int(np.argmax(shared))]
+            if max(shared) > 0:
+                geoms[k] = _polygonal_union(geoms[k], p)
+    return geoms
+
+
+def _polygonal_union(a, b):
+    from .detection import polygonal
+
+    return polygonal(a.union(b).buffer(0))
+
+
+def _face_stats(z, face_labels, coef, n, cellsize, distance_tolerance):
+    """Pixels, plane share and inlier RMS residual per face id (index 0 unused)."""
+    rows, cols = np.nonzero(face_labels)
+    f = face_labels[rows, cols]
+    dz = z[rows, cols] - _plane_height(coef, f, rows, cols, cellsize)
+    nu = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+    with np.errstate(invalid="ignore"):
+        inlier = np.abs(dz) * nu <= distance_tolerance
+    npx = np.bincount(f, minlength=n + 1).astype(float)
+    nin = np.bincount(f, weights=inlier, minlength=n + 1)
+    sse = np.bincount(f, weights=np.where(inlier, dz, 0.0) ** 2, minlength=n + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return npx, nin / npx, np.sqrt(sse / nin)
+
+
+def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts):
+    import geopandas as gpd
+    import shapely
+
+    cs = float(transform.a)
+    n = len(geoms) - 1
+    npx, share, rmse = _face_stats(z, face_labels, coef, n, cs, opts.distance_tolerance)
+    f = seg.faces[[g is not None for g in geoms[seg.faces["face"].to_numpy()]]].copy()
+    ids = f["face"].to_numpy()
+    poly = list(geoms[ids])
+    # plane offset in map coordinates: X = x + transform.c, Y = y + transform.f
+    f["offset"] = f["offset"] + f["normal_e"] * transform.c + f["normal_n"] * transform.f
+    f["area_horizontal"] = shapely.area(np.array(poly, dtype=object))
+    f["area"] = f["area_horizontal"] / f["normal_u"]
+    f["n_pixels"] = npx[ids].astype(np.int64)
+    f["plane_rmse"] = rmse[ids]
+    f["plane_share"] = share[ids]
+    f["source"] = "lidar"
+    cols = ["face", "building", "tilt", "azimuth", "normal_e", "normal_n", "normal_u", "offset", "area_horizontal",
+            "area", "n_pixels", "plane_rmse", "plane_share", "source"]
+    faces = gpd.GeoDataFrame(f[cols].reset_index(drop=True), geometry=poly)
+    recs, outl, excl = [], [], []
+    by_b = {b: list(g.geometry) for b, g in faces.groupby("building")} if len(faces) else {}
+    for b, outline in sorted(outlines.items()):
+        if outline is None or outline.is_empty:
+            continue
+        covered = shapely.union_all(by_b.get(b, []))
+        rest = outline.difference(covered) if not covered.is_empty else outline
+        fp = footprints.get(b) if footprints is not None else None
+        recs.append(dict(building=b, footprint_area=float((fp if fp is not None else outline).area),
+                         roof_area=float(outline.area), excluded_area=float(rest.area),
+                         n_faces=len(by_b.get(b, []))))
+        outl.append(outline)
+        excl.append(rest)
+    buildings = gpd.GeoDataFrame(recs, columns=["building", "footprint_area", "roof_area", "excluded_area",
+                                                "n_faces"], geometry=outl)
+    buildings["excluded"] = gpd.GeoSeries(excl, index=buildings.index)
+    return faces, buildings
+
+
+def _as_mapping(footprints):
+    if footprints is None:
+        return None
+    if isinstance(footprints, dict):
+        return {int(k): v for k, v in footprints.items()}
+    return {i + 1: g for i, g in enumerate(footprints)}
+
+
+def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, options=None):
+    """Roof faces a city can publish: one clean polygon per plane, tiling each building's whole roof.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m] (DSM), NaN where missing.
+    transform : affine.Affine
+        North-up transform with square pixels of the raster.
+    building_labels : ndarray of int, shape (rows, cols)
+        Building label of every pixel, 0 elsewhere (rasterised footprints, pixel centres, or
+        :func:`solarkataster.detection.detect_buildings`).
+    footprints : dict of int to Polygon, or sequence of Polygon, optional
+        Footprint of each label (a sequence holds label ``i + 1`` at position ``i``). None: the outline is
+        the regularised outline of the roof pixels (:func:`solarkataster.detection.building_polygons`).
+    ground : ndarray, optional
+        Terrain heights [m]; an overhang pixel must stand 1 m above it.
+    options : RoofOptions, optional
+        Tolerances; see :class:`RoofOptions`.
+
+    Returns
+    -------
+    RoofFaces
+        Faces with polygons, planes and quality flags, building outlines with excluded parts, and the face
+        label raster for statistics over pixels.
+
+    Notes
+    -----
+    1. :func:`segment_roofs` finds the planes.
+    2. The roof is the building's pixels plus the pixels up to ``max_overhang`` outside it that continue
+       the plane of the nearest face (eaves overhangs). With footprints, each footprint edge moves outward
+       by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
+       regularised. Every roof pixel takes the nearest face of its building, unless it belongs to a blob of
+       at least ``min_excluded_area`` that no plane explains (superstructures, excluded).
+    3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
+       planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
+       pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
+       a line hands them to a face within two pixels.
+    4. The sub-pixel partition is polygonised, simplified as a coverage (shared edges stay shared, so
+       faces never overlap; Visvalingam-Whyatt [3]_), clipped to the outline (eaves follow it), and parts
+       under ``min_part_area`` join a neighbouring face.
+
+    The partition costs one pass over ``(pixel size / subcell)²`` sub-pixels per roof pixel.
+
+    References
+    ----------
+    .. [3] Visvalingam, M., & Whyatt, J. D. (1993). Line generalisation by repeated elimination of points.
+       The Cartographic Journal, 30(1), 46-51. https://doi.org/10.1179/000870493786962263
+    """
+    opts = options if options is not None else RoofOptions()
+    z = np.asarray(z, dtype=np.float64)
+    cs = float(transform.a)
+    if transform.b != 0 or transform.d != 0 or not np.isclose(-transform.e, cs) or cs <= 0:
+        raise ParameterError(f"transform {tuple(transform)[:6]} must be north-up with square pixels")
+    building_labels = np.asarray(building_labels)
+    if z.ndim != 2 or building_labels.shape != z.shape:
+        raise ParameterError(f"building_labels shape {building_labels.shape} must equal the DSM's {z.shape}")
+    if ground is not None:
+        ground = np.asarray(ground, dtype=np.float64)
+    footprints = _as_mapping(footprints)
+    seg = segment_roofs(z, cs, building_labels, min_face_area=opts.min_face_area,
+                        angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
+    n = int(seg.faces["face"].max()) if len(seg.faces) else 0
+    coef = _raster_planes(seg.faces, n)
+    face_building = np.full(n + 1, -1, np.int64)
+    face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
+    roof = _overhang(z, ground, building_labels, seg.face_labels, coef, face_building, cs, opts)
+    outlines = _outlines(roof, building_labels, transform, footprints, opts)
+    filled = _nearest_face(seg.face_labels, face_building, roof)
+    filled[_excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts)] = -1
+    geoms = _face_geometries(filled, face_building, coef, outlines, transform, opts)
+    geoms = _merge_small_parts(geoms, face_building, opts.min_part_area)
+    face_labels = _rasterise_faces(geoms, z.shape, transform)
+    faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts)
+    return RoofFaces(faces, buildings, face_labels, transform)
+
+
+def _face_geometries(filled, face_building, coef, outlines, transform, opts):
+    """Clean polygon of every face id (None where it vanishes): sub-pixel partition, simplified, clipped."""
+    import shapely
+    from affine import Affine
+
+    cs = float(transform.a)
+    n = len(face_building) - 1
+    geoms = np.full(n + 1, None, dtype=object)
+    if n == 0 or not (filled > 0).any():
+        return geoms
+    factor = int(np.clip(np.round(cs / opts.subcell), 1, 4))
+    fine_tr = transform * Affine.scale(1.0 / factor)
+    shape = (filled.shape[0] * factor, filled.shape[1] * factor)
+    fine_b = _fine_buildings(outlines, shape, fine_tr)
+    keys, rules = _boundary_rules(filled, face_building, coef, cs)
+    fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
+                            factor, 2, cs)
+    raw = _partition_polygons(fine, fine_tr, n)
+    present = np.flatnonzero([g is not None for g in raw])
+    tol = opts.simplify if opts.simplify is not None else max(3 * cs / factor, 0.75 * cs)
+    simple = shapely.coverage_simplify(np.array(list(raw[present]), dtype=object), tol)
+    clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
+    has = np.array([c is not None for c in clip])
+    clipped = simple.copy()
+    clipped[has] = shapely.intersection(simple[has], clip[has])
+    from .detection import polygonal
+
+    for f, g in zip(present, clipped):
+        geoms[f] = polygonal(g)
+    return geoms
+
+
+def _rasterise_faces(geoms, shape, transform):
+    from rasterio import features
+
+    shapes = [(g, int(f)) for f, g in enumerate(geoms) if g is not None]
+    if not shapes:
+        return np.zeros(shape, np.int32)
+    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
