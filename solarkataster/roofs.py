@@ -484,7 +484,7 @@ class RoofOptions:
         Smallest superstructure (chimney, dormer too small to be a face, installation) kept as an excluded
         part of the roof [m²]; smaller misfits belong to the face around them.
     subcell : float
-        Target size of the sub-pixels on which face boundaries are drawn [m] (at most 4 per pixel side).
+        Target size of the sub-pixels on which face boundaries are drawn [m] (2 to 4 per pixel side).
     simplify : float or None
         Tolerance of the topological simplification of the face polygons [m]; None = the larger of three
         sub-pixels and 0.75 pixel.
@@ -496,7 +496,7 @@ class RoofOptions:
     max_overhang: float = 1.5
     min_part_area: float = 1.0
     min_excluded_area: float = 1.0
-    subcell: float = 0.25
+    subcell: float = 0.5
     simplify: float | None = None
 
 
@@ -600,13 +600,14 @@ def _overhang(z, ground, building_labels, face_labels, coef, face_building, cell
 
 
 def _excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts):
-    """Superstructures: unassigned roof pixels far from the plane around them, in blobs of min_excluded_area."""
+    """Superstructures: unassigned roof pixels high above the plane around them, in blobs of min_excluded_area."""
     rows, cols = np.indices(z.shape)
     with np.errstate(invalid="ignore"):
-        off = np.abs(z - _plane_height(coef, filled, rows, cols, cellsize)) > 2 * opts.distance_tolerance
+        # above the plane: chimneys, dormers, installations; pixels below it are mostly mixed eave pixels
+        off = (z - _plane_height(coef, filled, rows, cols, cellsize)) > 2 * opts.distance_tolerance
     cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
-    if cellsize < 1.0:
-        cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
+    # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
+    cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
     lab, n = ndimage.label(cand)
     if n == 0:
         return cand
@@ -958,7 +959,7 @@ def _face_geometries(filled, face_building, coef, outlines, transform, opts):
     geoms = np.full(n + 1, None, dtype=object)
     if n == 0 or not (filled > 0).any():
         return geoms
-    factor = int(np.clip(np.round(cs / opts.subcell), 1, 4))
+    factor = int(np.clip(np.round(cs / opts.subcell), 2, 4))
     fine_tr = transform * Affine.scale(1.0 / factor)
     shape = (filled.shape[0] * factor, filled.shape[1] * factor)
     fine_b = _fine_buildings(outlines, shape, fine_tr)
