@@ -421,9 +421,9 @@ def _edge_lines(ring, cellsize, theta, snap):
     """
     raw = np.asarray(ring.coords)[:-1]
     simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
-    index = {tuple(v): i for i, v in enumerate(raw)}
-    at = np.array([index.get(tuple(v), -1) for v in simple])
-    if len(simple) < 3 or (at < 0).any():
+    # Douglas-Peucker keeps a subset of the vertices, in order
+    at = np.flatnonzero(np.isin(raw[:, 0] + 1j * raw[:, 1], simple[:, 0] + 1j * simple[:, 1]))
+    if len(simple) < 3 or len(at) != len(simple):
         return None
     lines = []
     n = len(raw)
@@ -518,7 +518,8 @@ def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
         it replaces, snapped to the building's dominant orientation (:func:`dominant_orientation`) where
         they are within ``snap_angle``, collinear neighbours
         merged, and the vertices put where consecutive edge lines meet. A ring whose result is invalid or
-        strays more than a pixel from the pixel outline on average keeps the simplified ring.
+        differs in area from the pixel outline by more than half a pixel times its perimeter keeps the simplified
+        ring.
     """
     import shapely
     from shapely.geometry import Polygon
@@ -532,8 +533,7 @@ def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
             reg = Polygon(rings[0], [r for r in rings[1:] if len(r) >= 3])
         except (ValueError, shapely.errors.GEOSException):
             reg = simple
-        if (not reg.is_valid or reg.is_empty
-                or reg.symmetric_difference(p).area > 0.5 * cellsize * p.length):
+        if not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > 0.5 * cellsize * p.length:
             reg = simple
         out.append(reg)
     return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from ._kernels.roofs import Planes, assign_subpixels, grow_regions, reassign
+from ._kernels.roofs import Planes, absorb, assign_subpixels, grow_regions, part_sizes, reassign
 from .errors import ParameterError, check_range
 from .surface import normal_to_tilt_azimuth, surface_normals
 
@@ -478,8 +478,8 @@ class RoofOptions:
         Widest eaves overhang beyond a footprint [m]: pixels outside the footprint that continue a face's
         plane up to this distance are roof.
     min_part_area : float
-        Smallest part of a face polygon [m²]; smaller parts join the adjacent face of the same building
-        with the longest shared boundary, or are dropped.
+        Smallest part of a face polygon [m²]; smaller parts, and secondary parts under ``min_face_area``,
+        join the adjacent face of the same building with the longest shared boundary, or are dropped.
     min_excluded_area : float
         Smallest superstructure (chimney, dormer too small to be a face, installation) kept as an excluded
         part of the roof [m²]; smaller misfits belong to the face around them.
@@ -679,6 +679,14 @@ def _boundary_rules(filled, face_building, coef, cellsize):
     return keys[keep], np.ascontiguousarray(rules[keep])
 
 
+def _absorb_small_parts(fine, fine_building, min_cells):
+    """Give connected parts of a face under ``min_cells`` sub-pixels to the adjacent faces of their building."""
+    small = (fine > 0) & (part_sizes(fine) < min_cells)
+    if not small.any():
+        return fine
+    return absorb(fine, small, fine_building, int(np.sqrt(min_cells)) + 2)
+
+
 def _fine_buildings(outlines, shape, fine_transform):
     """Label sub-pixels by building (-1 none): centres inside an outline, then the cells an outline touches."""
     from rasterio import features
@@ -696,14 +704,23 @@ def _partition_polygons(fine, fine_transform, n_faces):
     """Polygon (or MultiPolygon) of every face id > 0 of the sub-pixel partition; None where absent."""
     import shapely
     from rasterio import features
-    from shapely.geometry import shape
 
-    parts: dict[int, list] = {}
+    polys, values = [], []
     for geom, value in features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform):
-        parts.setdefault(int(value), []).append(shape(geom))
+        rings = [np.asarray(r) for r in geom["coordinates"]]
+        holes = [shapely.linearrings(r) for r in rings[1:]]
+        polys.append(shapely.polygons(shapely.linearrings(rings[0]), holes=holes or None))
+        values.append(int(value))
     geoms = np.full(n_faces + 1, None, dtype=object)
-    for f, ps in parts.items():
-        geoms[f] = ps[0] if len(ps) == 1 else shapely.MultiPolygon(ps)
+    if not polys:
+        return geoms
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    polys = np.asarray(polys, dtype=object)[order]
+    ids, starts = np.unique(values[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    for f, s, e in zip(ids, starts, ends):
+        geoms[f] = polys[s] if e - s == 1 else shapely.MultiPolygon(list(polys[s:e]))
     return geoms
 
 
@@ -778,28 +795,42 @@ def _outlines(roof, building_labels, transform, footprints, opts):
     return out
 
 
-def _merge_small_parts(geoms, face_building, min_area):
-    """Parts under ``min_area`` join the adjacent face of the same building with the longest shared boundary."""
+def _merge_small_parts(geoms, face_building, min_area, min_face_area):
+    """Small parts join the adjacent face of the same building with the longest shared boundary.
+
+    Small: under ``min_area``, or a secondary part (not the largest) under ``min_face_area``. Parts with no
+    such neighbour are dropped (they become excluded).
+    """
     import shapely
 
-    for f in range(1, len(geoms)):
-        g = geoms[f]
-        if g is None:
+    present = np.flatnonzero([g is not None for g in geoms])
+    if len(present) == 0:
+        return geoms
+    parts, idx = shapely.get_parts(np.array(list(geoms[present]), dtype=object), return_index=True)
+    owner = present[idx]
+    area = shapely.area(parts)
+    largest = np.zeros(len(parts), bool)
+    order = np.lexsort((-area, owner))
+    first = np.ones(len(order), bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    largest[order[first]] = True
+    small = (area < min_area) | (~largest & (area < min_face_area))
+    if not small.any():
+        return geoms
+    for f in np.unique(owner[small]):
+        keep = parts[(owner == f) & ~small]
+        geoms[f] = None if len(keep) == 0 else (keep[0] if len(keep) == 1 else shapely.MultiPolygon(list(keep)))
+    for k in np.flatnonzero(small):
+        f = owner[k]
+        same = np.array([j for j in np.flatnonzero(face_building == face_building[f])
+                         if j != f and geoms[j] is not None], dtype=np.int64)
+        if len(same) == 0:
             continue
-        parts = list(shapely.get_parts(g))
-        small = [p for p in parts if p.area < min_area]
-        if not small:
-            continue
-        keep = [p for p in parts if p.area >= min_area]
-        geoms[f] = None if not keep else (keep[0] if len(keep) == 1 else shapely.MultiPolygon(keep))
-        same = [k for k in np.flatnonzero(face_building == face_building[f]) if k != f and geoms[k] is not None]
-        for p in small:
-            if not same:
-                break
-            shared = [p.boundary.intersection(geoms[k].boundary).length for k in same]
-            k = same[int(np.argmax(shared))]
-            if max(shared) > 0:
-                geoms[k] = _polygonal_union(geoms[k], p)
+        shared = shapely.length(shapely.intersection(parts[k].boundary, shapely.boundary(
+            np.array(list(geoms[same]), dtype=object))))
+        if shared.max() > 0:
+            j = same[int(np.argmax(shared))]
+            geoms[j] = _polygonal_union(geoms[j], parts[k])
     return geoms
 
 
@@ -943,7 +974,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     filled = _nearest_face(seg.face_labels, face_building, roof)
     filled[_excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts)] = -1
     geoms = _face_geometries(filled, face_building, coef, outlines, transform, opts)
-    geoms = _merge_small_parts(geoms, face_building, opts.min_part_area)
+    geoms = _merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     face_labels = _rasterise_faces(geoms, z.shape, transform)
     faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts)
     return RoofFaces(faces, buildings, face_labels, transform)
@@ -966,6 +997,7 @@ def _face_geometries(filled, face_building, coef, outlines, transform, opts):
     keys, rules = _boundary_rules(filled, face_building, coef, cs)
     fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
                             factor, 2, cs)
+    fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)
     raw = _partition_polygons(fine, fine_tr, n)
     present = np.flatnonzero([g is not None for g in raw])
     tol = opts.simplify if opts.simplify is not None else max(3 * cs / factor, 0.75 * cs)

@@ -236,3 +236,80 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
                     break
             out[fr, fc] = cur
     return out
+
+
+@njit(cache=True)
+def _find(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+@njit(cache=True)
+def part_sizes(labels):
+    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
+    rows, cols = labels.shape
+    n = rows * cols
+    parent = np.arange(n)
+    for r in range(rows):
+        for c in range(cols):
+            v = labels[r, c]
+            if v <= 0:
+                continue
+            i = r * cols + c
+            if c + 1 < cols and labels[r, c + 1] == v:
+                a = _find(parent, i)
+                b = _find(parent, i + 1)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            if r + 1 < rows and labels[r + 1, c] == v:
+                a = _find(parent, i)
+                b = _find(parent, i + cols)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    size = np.zeros(n, np.int64)
+    root = np.empty(n, np.int64)
+    for i in range(n):
+        if labels[i // cols, i % cols] > 0:
+            root[i] = _find(parent, i)
+            size[root[i]] += 1
+    out = np.zeros((rows, cols), np.int64)
+    for i in range(n):
+        if labels[i // cols, i % cols] > 0:
+            out[i // cols, i % cols] = size[root[i]]
+    return out
+
+
+@njit(cache=True)
+def absorb(labels, small, building, passes):
+    """Cells flagged ``small`` take a 4-neighbour's label of the same building that is not small, repeatedly.
+
+    Cells that find none within ``passes`` rounds get 0.
+    """
+    rows, cols = labels.shape
+    out = labels.copy()
+    todo = small.copy()
+    for _ in range(passes):
+        changed = False
+        for r in range(rows):
+            for c in range(cols):
+                if not todo[r, c]:
+                    continue
+                for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                    rr = r + dr
+                    cc = c + dc
+                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols or todo[rr, cc]:
+                        continue
+                    if out[rr, cc] > 0 and building[rr, cc] == building[r, c]:
+                        out[r, c] = out[rr, cc]
+                        todo[r, c] = False
+                        changed = True
+                        break
+        if not changed:
+            break
+    for r in range(rows):
+        for c in range(cols):
+            if todo[r, c]:
+                out[r, c] = 0
+    return out
