@@ -210,8 +210,14 @@ def local_roughness(z, cellsize):
     return rough
 
 
-def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0, max_roughness=0.15,
-                     min_planarity=0.2, min_support=0.5, max_terrain_step=0.5):
+#: Default smallest height of a building above ground [m]: single garages stand 2.2-2.5 m tall.
+MIN_HEIGHT = 2.2
+#: Default smallest width of a building [m]: garages are at least 2.5 m wide, cut hedges 0.5-2 m.
+MIN_WIDTH = 2.5
+
+
+def detect_buildings(z, cellsize, ground=None, *, min_height=MIN_HEIGHT, min_area=25.0, max_roughness=0.15,
+                     min_planarity=0.2, min_support=0.5, max_terrain_step=0.5, min_width=MIN_WIDTH):
     """Label buildings in a surface model.
 
     Parameters
@@ -223,7 +229,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     ground : ndarray, optional
         Terrain heights [m] (DTM) on the same grid; default :func:`ground_from_dsm`.
     min_height : float
-        Smallest height above ground of a building pixel [m].
+        Smallest height above ground of a building pixel [m]; 2.2 m keeps single garages.
     min_area : float
         Smallest building footprint [m²].
     max_roughness : float
@@ -238,6 +244,9 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
         Largest height step between neighbouring pixels of one continuous surface [m]. Raised surfaces
         that run into the ground without a wall (embankments, ramps, bridges' approaches) are terrain,
         not buildings.
+    min_width : float
+        Smallest width of a building [m] (twice the largest distance of a pixel from the outside, less a
+        pixel): cut hedges are planar and as tall as garages, but narrower.
 
     Returns
     -------
@@ -259,9 +268,9 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
        by up to two pixels over elevated pixels (ridges, eaves, chimneys) but not into large rough
        blobs (the non-supported mask opened with a 5 x 5 window: trees next to or over a roof), and
        enclosed elevated holes that are not such blobs (dormers, roof furniture) are filled.
-    4. Connected components of at least ``min_area`` with at least ``min_support`` supported pixels and
-       ``min_planarity`` planar-window centres are buildings. On the Essen DOM1 tile (1 m) the false
-       detections in tree crowns had 7-17 % centres, roofs mostly 25-95 %.
+    4. Connected components of at least ``min_area`` and ``min_width`` with at least ``min_support``
+       supported pixels and ``min_planarity`` planar-window centres are buildings. On the Essen DOM1
+       tile (1 m) the false detections in tree crowns had 7-17 % centres, roofs mostly 25-95 %.
     """
     z, cellsize = _check_dsm(z, cellsize)
     check_range("min_height", min_height, 0.0, 1e3, " m")
@@ -270,6 +279,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     check_range("min_planarity", min_planarity, 0.0, 1.0)
     check_range("min_support", min_support, 0.0, 1.0)
     check_range("max_terrain_step", max_terrain_step, 0.0, 1e3, " m")
+    check_range("min_width", min_width, 0.0, 1e4, " m")
     labels = np.zeros(z.shape, np.int32)
     valid = np.isfinite(z)
     if not valid.any():
@@ -281,6 +291,33 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
         if ground.shape != z.shape:
             raise ParameterError(f"ground shape {ground.shape} must equal the DSM's {z.shape}")
     z = _remove_pits(z)
+    elevated = _elevated(z, ground, valid, cellsize, min_height, min_area, max_terrain_step)
+    if not elevated.any():
+        return labels
+    planar_window, supported = _roof_support(z, elevated, cellsize, max_roughness)
+    lab, n = _grow_buildings(elevated, supported, min_area, cellsize)
+    if n == 0:
+        return labels
+    flat = lab.ravel()
+    npx = np.bincount(flat, minlength=n + 1)
+    nsupported = np.bincount(flat, weights=supported.ravel(), minlength=n + 1)
+    ncentre = np.bincount(flat, weights=planar_window.ravel(), minlength=n + 1)
+    # width of a component: twice the largest distance of an inner pixel from the outside, less a pixel
+    depth = ndimage.maximum(ndimage.distance_transform_edt(lab > 0), lab, np.arange(n + 1))
+    width = (2 * np.asarray(depth) - 1) * cellsize
+    ok = ((npx * cellsize ** 2 >= min_area) & (nsupported >= min_support * np.maximum(npx, 1))
+          & (ncentre >= min_planarity * np.maximum(npx, 1)) & (width >= min_width))
+    ok[0] = False
+    # ndimage.label numbers components in raster order of their first pixel; keep that order
+    newid = np.zeros(n + 1, np.int32)
+    newid[ok] = np.arange(1, ok.sum() + 1, dtype=np.int32)
+    labels = newid[lab]
+    log.debug("detected %d buildings of %d elevated components", ok.sum(), n)
+    return labels
+
+
+def _elevated(z, ground, valid, cellsize, min_height, min_area, max_terrain_step):
+    """Pixels at least ``min_height`` above ground that are not part of a surface running into the ground."""
     with np.errstate(invalid="ignore"):
         height = z - ground
         elevated = valid & (height >= min_height)
@@ -293,8 +330,11 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
         # mostly ground: an embankment running into the street; mostly raised: a roof with a ramp
         terrain = on_ground >= np.maximum(on_top, min_area / cellsize ** 2)
         elevated &= ~terrain[np.where(valid, surfaces, 0)]
-    if not elevated.any():
-        return labels
+    return elevated
+
+
+def _roof_support(z, elevated, cellsize, max_roughness):
+    """Centres of planar 3 x 3 windows, and the pixels those windows support (see :func:`detect_buildings`)."""
     filled = _fill_nearest(np.where(elevated, z, np.nan))
     rough, gradient = _plane_fit_3x3(filled, cellsize)
     # windows steeper than any roof are walls or crown flanks
@@ -304,9 +344,15 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     # a lone planar window is a smooth spot in a crown; on a roof face they come in rows
     neighbours = ndimage.correlate(planar_window.astype(np.uint8), eight.astype(np.uint8), mode="constant")
     supported = elevated & ndimage.binary_dilation(planar_window & (neighbours >= 3), structure=eight)
+    return planar_window, supported
+
+
+def _grow_buildings(elevated, supported, min_area, cellsize):
+    """Components of supported seed patches grown over elevated pixels that are not tree blobs."""
+    eight = np.ones((3, 3), bool)
     patch, n_patch = ndimage.label(supported, structure=eight)
     if n_patch == 0:
-        return labels
+        return patch, 0
     patch_area = np.bincount(patch.ravel(), minlength=n_patch + 1) * cellsize ** 2
     keep = patch_area >= 0.5 * min(min_area, 20.0)
     keep[0] = False
@@ -316,22 +362,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     growable = elevated & ~trees
     mask = seeds | (growable & ndimage.binary_dilation(seeds, structure=eight, iterations=2))
     mask |= growable & ndimage.binary_fill_holes(mask)
-    lab, n = ndimage.label(mask, structure=eight)
-    if n == 0:
-        return labels
-    flat = lab.ravel()
-    npx = np.bincount(flat, minlength=n + 1)
-    nsupported = np.bincount(flat, weights=supported.ravel(), minlength=n + 1)
-    ncentre = np.bincount(flat, weights=planar_window.ravel(), minlength=n + 1)
-    ok = ((npx * cellsize ** 2 >= min_area) & (nsupported >= min_support * np.maximum(npx, 1))
-          & (ncentre >= min_planarity * np.maximum(npx, 1)))
-    ok[0] = False
-    # ndimage.label numbers components in raster order of their first pixel; keep that order
-    newid = np.zeros(n + 1, np.int32)
-    newid[ok] = np.arange(1, ok.sum() + 1, dtype=np.int32)
-    labels = newid[lab]
-    log.debug("detected %d buildings of %d elevated components", ok.sum(), n)
-    return labels
+    return ndimage.label(mask, structure=eight)
 
 
 def polygonal(geom):
@@ -390,27 +421,47 @@ def label_polygons(labels, transform, *, simplify=None, clip=None):
 SNAP_ANGLE = 15.0
 
 
-def dominant_orientation(polygon):
+def dominant_orientation(polygon, cellsize=None):
     """Dominant orientation of a building outline [°, 0-90), counter-clockwise from east.
 
     Parameters
     ----------
     polygon : shapely Polygon or MultiPolygon
         Outline, e.g. of a pixel mask.
+    cellsize : float, optional
+        Pixel size [m] of a pixel outline: the orientation is then refined by the mean direction of the
+        edges of at least 6 pixels (simplified with this tolerance) within ``SNAP_ANGLE`` of it.
 
     Returns
     -------
     float
         Orientation of the longer side of the minimum-area rotated rectangle around the outline, modulo
-        90°; walls at right angles share it. A pixel staircase does not bias it, as it would a histogram of
-        the simplified edges' directions.
+        90°, refined as above; walls at right angles share it. A pixel staircase biases it less than a
+        histogram of all simplified edges' directions.
     """
     import shapely
 
     xy = np.asarray(shapely.oriented_envelope(polygon).exterior.coords)
     d = np.diff(xy[:3], axis=0)
     k = int(np.argmax(np.hypot(d[:, 0], d[:, 1])))
-    return float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
+    theta = float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
+    if cellsize is None:
+        return theta
+    # refine with the long simplified edges near that orientation: a building turned by a few degrees
+    # often has an axis-parallel bounding rectangle
+    dev, weight = [], []
+    for p in shapely.get_parts(polygon):
+        for ring in (p.exterior, *p.interiors):
+            e = np.diff(np.asarray(ring.simplify(cellsize).coords), axis=0)
+            length = np.hypot(e[:, 0], e[:, 1])
+            delta = (np.degrees(np.arctan2(e[:, 1], e[:, 0])) - theta + 45.0) % 90.0 - 45.0
+            sel = (length >= 6 * cellsize) & (np.abs(delta) <= SNAP_ANGLE)
+            dev.append(delta[sel])
+            weight.append(length[sel])
+    dev, weight = np.concatenate(dev), np.concatenate(weight)
+    if weight.sum() > 0:
+        theta += float(np.sum(dev * weight) / weight.sum())
+    return theta % 90.0
 
 
 def _edge_lines(ring, cellsize, theta, snap):
@@ -524,7 +575,7 @@ def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
     import shapely
     from shapely.geometry import Polygon
 
-    theta = dominant_orientation(polygon)
+    theta = dominant_orientation(polygon, cellsize)
     out = []
     for p in shapely.get_parts(polygon):
         simple = p.simplify(cellsize)
