@@ -429,8 +429,9 @@ def dominant_orientation(polygon, cellsize=None):
     polygon : shapely Polygon or MultiPolygon
         Outline, e.g. of a pixel mask.
     cellsize : float, optional
-        Pixel size [m] of a pixel outline: the orientation is then refined by the mean direction of the
-        edges of at least 6 pixels (simplified with this tolerance) within ``SNAP_ANGLE`` of it.
+        Pixel size [m] of a pixel outline: an orientation within 1° of the pixel grid is then refined by
+        the mean direction of the edges of at least 6 pixels (simplified with this tolerance) within
+        ``SNAP_ANGLE`` of it.
 
     Returns
     -------
@@ -445,10 +446,10 @@ def dominant_orientation(polygon, cellsize=None):
     d = np.diff(xy[:3], axis=0)
     k = int(np.argmax(np.hypot(d[:, 0], d[:, 1])))
     theta = float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
-    if cellsize is None:
+    if cellsize is None or min(theta, 90.0 - theta) > 1.0:
         return theta
-    # refine with the long simplified edges near that orientation: a building turned by a few degrees
-    # often has an axis-parallel bounding rectangle
+    # a building turned by a few degrees often has an axis-parallel bounding rectangle of its pixels:
+    # refine with the long simplified edges near that orientation
     dev, weight = [], []
     for p in shapely.get_parts(polygon):
         for ring in (p.exterior, *p.interiors):

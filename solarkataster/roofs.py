@@ -486,7 +486,7 @@ class RoofOptions:
     subcell : float
         Target size of the sub-pixels on which face boundaries are drawn [m] (2 to 4 per pixel side).
     simplify : float or None
-        Tolerance of the topological simplification of the face polygons [m]; None = the larger of three
+        Tolerance of the topological simplification of the face polygons [m]; None = the larger of 1.5
         sub-pixels and 0.75 pixel.
     """
 
@@ -991,7 +991,7 @@ def _face_geometries(filled, face_building, coef, outlines, transform, opts):
     if n == 0 or not (filled > 0).any():
         return geoms
     factor = int(np.clip(np.round(cs / opts.subcell), 2, 4))
-    fine_tr = transform * Affine.scale(1.0 / factor)
+    fine_tr = transform @ Affine.scale(1.0 / factor)
     shape = (filled.shape[0] * factor, filled.shape[1] * factor)
     fine_b = _fine_buildings(outlines, shape, fine_tr)
     keys, rules = _boundary_rules(filled, face_building, coef, cs)
@@ -1000,8 +1000,9 @@ def _face_geometries(filled, face_building, coef, outlines, transform, opts):
     fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)
     raw = _partition_polygons(fine, fine_tr, n)
     present = np.flatnonzero([g is not None for g in raw])
-    tol = opts.simplify if opts.simplify is not None else max(3 * cs / factor, 0.75 * cs)
-    simple = shapely.coverage_simplify(np.array(list(raw[present]), dtype=object), tol)
+    tol = opts.simplify if opts.simplify is not None else max(1.5 * cs / factor, 0.75 * cs)
+    snapped = _snap_to_rules(np.array(list(raw[present]), dtype=object), fine, fine_tr, keys, rules, n + 1)
+    simple = shapely.coverage_simplify(snapped, tol)
     clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
     has = np.array([c is not None for c in clip])
     clipped = simple.copy()
@@ -1011,6 +1012,46 @@ def _face_geometries(filled, face_building, coef, outlines, transform, opts):
     for f, g in zip(present, clipped):
         geoms[f] = polygonal(g)
     return geoms
+
+
+def _snap_to_rules(geoms, fine, fine_transform, keys, rules, m1):
+    """Move the partition's vertices between exactly two faces onto their boundary line.
+
+    A vertex sits on a sub-pixel corner; when the four sub-pixels around it belong to two faces with a
+    boundary rule, it is projected onto that rule's line (if within 1.5 sub-pixels). Both faces share the
+    vertex, so they move together and the partition stays a coverage; the staircase becomes a straight
+    line that the simplification reduces to its end points.
+    """
+    import shapely
+
+    if len(keys) == 0 or len(geoms) == 0:
+        return geoms
+    xy = shapely.get_coordinates(geoms)
+    sub = fine_transform.a
+    col = np.rint((xy[:, 0] - fine_transform.c) / sub).astype(np.int64)
+    row = np.rint((fine_transform.f - xy[:, 1]) / sub).astype(np.int64)
+    rows, cols = fine.shape
+    inside = (row >= 1) & (col >= 1) & (row < rows) & (col < cols)
+    r, c = np.where(inside, row, 1), np.where(inside, col, 1)
+    quad = np.stack([fine[r - 1, c - 1], fine[r - 1, c], fine[r, c - 1], fine[r, c]])
+    lo, hi = quad.min(0).astype(np.int64), quad.max(0).astype(np.int64)
+    two = inside & (lo > 0) & (lo != hi) & ((quad == lo) | (quad == hi)).all(0)
+    key = lo * m1 + hi
+    k = np.clip(np.searchsorted(keys, key), 0, len(keys) - 1)
+    two &= keys[k] == key
+    # rules are in raster-local coordinates: x = X - c, y = Y - f (the fine and coarse origins coincide)
+    x, y = xy[:, 0] - fine_transform.c, xy[:, 1] - fine_transform.f
+    a, b, g0 = rules[k, 0], rules[k, 1], rules[k, 2]
+    norm = np.maximum(np.hypot(a, b), 1e-12)
+    dist = (a * x + b * y + g0) / norm
+    move = two & (np.abs(dist) <= 1.5 * sub)
+    xy[move, 0] -= (dist * a / norm)[move]
+    xy[move, 1] -= (dist * b / norm)[move]
+    out = shapely.set_coordinates(geoms.copy(), xy)
+    bad = ~shapely.is_valid(out)
+    if bad.any():
+        out[bad] = geoms[bad]
+    return out
 
 
 def _rasterise_faces(geoms, shape, transform):
