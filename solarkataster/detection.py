@@ -421,48 +421,73 @@ def label_polygons(labels, transform, *, simplify=None, clip=None):
 SNAP_ANGLE = 15.0
 
 
-def dominant_orientation(polygon, cellsize=None):
+def dominant_orientation(polygon):
     """Dominant orientation of a building outline [°, 0-90), counter-clockwise from east.
 
     Parameters
     ----------
     polygon : shapely Polygon or MultiPolygon
-        Outline, e.g. of a pixel mask.
-    cellsize : float, optional
-        Pixel size [m] of a pixel outline: an orientation within 1° of the pixel grid is then refined by
-        the mean direction of the edges of at least 6 pixels (simplified with this tolerance) within
-        ``SNAP_ANGLE`` of it.
+        Outline.
 
     Returns
     -------
     float
         Orientation of the longer side of the minimum-area rotated rectangle around the outline, modulo
-        90°, refined as above; walls at right angles share it. A pixel staircase biases it less than a
-        histogram of all simplified edges' directions.
+        90°; walls at right angles share it. For pixel outlines prefer :func:`label_orientations`: the
+        rectangle of a pixel staircase may align with the staircase (atan 1/3 for a building turned 20°).
     """
     import shapely
 
     xy = np.asarray(shapely.oriented_envelope(polygon).exterior.coords)
     d = np.diff(xy[:3], axis=0)
     k = int(np.argmax(np.hypot(d[:, 0], d[:, 1])))
-    theta = float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
-    if cellsize is None or min(theta, 90.0 - theta) > 1.0:
-        return theta
-    # a building turned by a few degrees often has an axis-parallel bounding rectangle of its pixels:
-    # refine with the long simplified edges near that orientation
-    dev, weight = [], []
-    for p in shapely.get_parts(polygon):
-        for ring in (p.exterior, *p.interiors):
-            e = np.diff(np.asarray(ring.simplify(cellsize).coords), axis=0)
-            length = np.hypot(e[:, 0], e[:, 1])
-            delta = (np.degrees(np.arctan2(e[:, 1], e[:, 0])) - theta + 45.0) % 90.0 - 45.0
-            sel = (length >= 6 * cellsize) & (np.abs(delta) <= SNAP_ANGLE)
-            dev.append(delta[sel])
-            weight.append(length[sel])
-    dev, weight = np.concatenate(dev), np.concatenate(weight)
-    if weight.sum() > 0:
-        theta += float(np.sum(dev * weight) / weight.sum())
-    return theta % 90.0
+    return float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
+
+
+def label_orientations(labels, sigma=1.0):
+    """Dominant wall orientation of every labelled building [°, 0-90), counter-clockwise from east.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (rows, cols)
+        Building labels, 0 = none; rows run south.
+    sigma : float
+        Width of the Gaussian derivative filter [px].
+
+    Returns
+    -------
+    ndarray of float, shape (labels.max() + 1,)
+        Orientation per label (index 0 unused): the angle ``t`` maximising the gradient-weighted
+        ``cos(4 (phi - t))`` over the gradient directions ``phi`` of the smoothed building mask near the
+        building (each pixel counts for the nearest building). Smoothing makes the gradient of a pixel
+        staircase point across the straight wall it approximates, so walls at right angles vote alike.
+    """
+    labels = np.asarray(labels)
+    n = int(labels.max()) if labels.size else 0
+    if n == 0:
+        return np.zeros(1)
+    m = (labels > 0).astype(float)
+    gy = ndimage.gaussian_filter(m, sigma, order=(1, 0))
+    gx = ndimage.gaussian_filter(m, sigma, order=(0, 1))
+    weight, phi = np.hypot(gx, gy), np.arctan2(-gy, gx)
+    _, (ir, ic) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    near = labels[ir, ic].ravel()
+    vec = (np.bincount(near, weights=(weight * np.cos(4 * phi)).ravel(), minlength=n + 1)
+           + 1j * np.bincount(near, weights=(weight * np.sin(4 * phi)).ravel(), minlength=n + 1))
+    return np.degrees(np.angle(vec)) / 4 % 90.0
+
+
+def _edge_runs(ring, cellsize):
+    """Pixel corners of a ring split at its Douglas-Peucker vertices (tolerance one pixel), in order."""
+    raw = np.asarray(ring.coords)[:-1]
+    simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
+    # Douglas-Peucker keeps a subset of the vertices, in order
+    at = np.flatnonzero(np.isin(raw[:, 0] + 1j * raw[:, 1], simple[:, 0] + 1j * simple[:, 1]))
+    if len(simple) < 3 or len(at) != len(simple):
+        return []
+    n = len(raw)
+    return [raw[np.arange(at[k], at[(k + 1) % len(at)] + (n if at[(k + 1) % len(at)] <= at[k] else 0) + 1) % n]
+            for k in range(len(at))]
 
 
 def _edge_lines(ring, cellsize, theta, snap):
@@ -471,17 +496,11 @@ def _edge_lines(ring, cellsize, theta, snap):
     Douglas-Peucker segments, each a line through the mean of the pixel corners it replaces, snapped to
     theta + k 90° where within ``snap``; unsnapped ones up to 5 pixels long (chamfered corners) are dropped.
     """
-    raw = np.asarray(ring.coords)[:-1]
-    simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
-    # Douglas-Peucker keeps a subset of the vertices, in order
-    at = np.flatnonzero(np.isin(raw[:, 0] + 1j * raw[:, 1], simple[:, 0] + 1j * simple[:, 1]))
-    if len(simple) < 3 or len(at) != len(simple):
+    runs = _edge_runs(ring, cellsize)
+    if not runs:
         return None
     lines = []
-    n = len(raw)
-    for k in range(len(at)):
-        i0, i1 = at[k], at[(k + 1) % len(at)]
-        pts = raw[np.arange(i0, i1 + (n if i1 <= i0 else 0) + 1) % n]
+    for pts in runs:
         d = pts[-1] - pts[0]
         length = float(np.hypot(*d))
         phi = np.degrees(np.arctan2(d[1], d[0]))
@@ -551,7 +570,7 @@ def _regular_ring(ring, cellsize, theta, snap):
     return _ring_from_lines(lines, cellsize)
 
 
-def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
+def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_ANGLE):
     """Straight, right-angled outline of a building from the outline of its pixels.
 
     Parameters
@@ -560,6 +579,8 @@ def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
         Pixel outline [m] (map coordinates).
     cellsize : float
         Pixel size [m].
+    orientation : float, optional
+        Dominant orientation [°] (:func:`label_orientations`); default :func:`dominant_orientation`.
     snap_angle : float
         Edges within this angle of the dominant orientation or its normal are made parallel to it [°].
 
@@ -567,7 +588,7 @@ def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
     -------
     shapely Polygon or MultiPolygon
         Each ring is simplified (Douglas-Peucker, one pixel), each edge is the line through the pixel corners
-        it replaces, snapped to the building's dominant orientation (:func:`dominant_orientation`) where
+        it replaces, snapped to the building's dominant orientation (:func:`label_orientations`) where
         they are within ``snap_angle``, collinear neighbours
         merged, and the vertices put where consecutive edge lines meet. A ring whose result is invalid or
         differs in area from the pixel outline by more than half a pixel times its perimeter keeps the simplified
@@ -576,7 +597,7 @@ def regularise_outline(polygon, cellsize, *, snap_angle=SNAP_ANGLE):
     import shapely
     from shapely.geometry import Polygon
 
-    theta = dominant_orientation(polygon, cellsize)
+    theta = dominant_orientation(polygon) if orientation is None else float(orientation)
     out = []
     for p in shapely.get_parts(polygon):
         simple = p.simplify(cellsize)
@@ -615,4 +636,6 @@ def building_polygons(labels, transform, *, regularise=True):
     if not regularise:
         return polys
     cs = abs(float(transform.a))
-    return {k: g for k, g in ((k, regularise_outline(g, cs)) for k, g in polys.items()) if g is not None}
+    theta = label_orientations(labels)
+    out = ((k, regularise_outline(g, cs, orientation=theta[k])) for k, g in polys.items())
+    return {k: g for k, g in out if g is not None}

@@ -688,7 +688,7 @@ def _absorb_small_parts(fine, fine_building, min_cells):
 
 
 def _fine_buildings(outlines, shape, fine_transform):
-    """Label sub-pixels by building (-1 none): centres inside an outline, then the cells an outline touches."""
+    """Label sub-pixels by building (-1 none): inside an outline, touched by it, or up to two cells outside."""
     from rasterio import features
 
     shapes = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
@@ -697,7 +697,9 @@ def _fine_buildings(outlines, shape, fine_transform):
     centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
     touched = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32",
                                  all_touched=True)
-    return np.where(centre >= 0, centre, touched)
+    out = np.where(centre >= 0, centre, touched)
+    # two more sub-pixels outside: ridges run past the outline and are cut exactly by it
+    return np.where(out >= 0, out, ndimage.maximum_filter(out, size=5))
 
 
 def _partition_polygons(fine, fine_transform, n_faces):
@@ -831,6 +833,49 @@ def _merge_small_parts(geoms, face_building, min_area, min_face_area):
         if shared.max() > 0:
             j = same[int(np.argmax(shared))]
             geoms[j] = _polygonal_union(geoms[j], parts[k])
+    return geoms
+
+
+def _fill_slivers(geoms, face_building, outlines, min_area):
+    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with."""
+    import shapely
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    for b in np.unique(face_building[present]):
+        outline = outlines.get(int(b))
+        mine = present[face_building[present] == b]
+        if outline is None or len(mine) == 0:
+            continue
+        faces = np.array(list(geoms[mine]), dtype=object)
+        gaps = shapely.get_parts(outline.difference(shapely.union_all(faces)))
+        gaps = gaps[(shapely.area(gaps) > 0) & (shapely.area(gaps) < min_area)]
+        for gap in gaps:
+            shared = shapely.length(shapely.intersection(gap.boundary, shapely.boundary(faces)))
+            if shared.max() > 0:
+                k = int(np.argmax(shared))
+                faces[k] = _polygonal_union(faces[k], gap)
+                geoms[mine[k]] = faces[k]
+    return geoms
+
+
+def _tidy(geoms, width, face_building, outlines):
+    """Remove slivers thinner than ``2 width`` [m] (mitred opening), spikes and collinear vertices."""
+    import shapely
+
+    from .detection import polygonal
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    if len(present):
+        tidy = np.array(list(geoms[present]), dtype=object)
+        if width > 0:
+            tidy = shapely.buffer(shapely.buffer(tidy, -width, join_style="mitre"), width, join_style="mitre")
+            # a mitred corner may overshoot the outline by a hair
+            clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
+            has = np.array([c is not None for c in clip])
+            tidy[has] = shapely.intersection(tidy[has], clip[has])
+        tidy = shapely.simplify(shapely.buffer(tidy, 0), 1e-3)
+        for f, g in zip(present, tidy):
+            geoms[f] = polygonal(g)
     return geoms
 
 
@@ -975,6 +1020,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     filled[_excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts)] = -1
     geoms = _face_geometries(filled, face_building, coef, outlines, transform, opts)
     geoms = _merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
+    geoms = _tidy(geoms, 0.05 * cs, face_building, outlines)
+    geoms = _fill_slivers(geoms, face_building, outlines, opts.min_excluded_area)
+    geoms = _tidy(geoms, 0.0, face_building, outlines)
     face_labels = _rasterise_faces(geoms, z.shape, transform)
     faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts)
     return RoofFaces(faces, buildings, face_labels, transform)
@@ -1018,9 +1066,9 @@ def _snap_to_rules(geoms, fine, fine_transform, keys, rules, m1):
     """Move the partition's vertices between exactly two faces onto their boundary line.
 
     A vertex sits on a sub-pixel corner; when the four sub-pixels around it belong to two faces with a
-    boundary rule, it is projected onto that rule's line (if within 1.5 sub-pixels). Both faces share the
-    vertex, so they move together and the partition stays a coverage; the staircase becomes a straight
-    line that the simplification reduces to its end points.
+    boundary rule (and possibly to no face), it is projected onto that rule's line (if within 1.5
+    sub-pixels). Both faces share the vertex, so they move together and the partition stays a coverage;
+    the staircase becomes a straight line that the simplification reduces to its end points.
     """
     import shapely
 
@@ -1034,8 +1082,11 @@ def _snap_to_rules(geoms, fine, fine_transform, keys, rules, m1):
     inside = (row >= 1) & (col >= 1) & (row < rows) & (col < cols)
     r, c = np.where(inside, row, 1), np.where(inside, col, 1)
     quad = np.stack([fine[r - 1, c - 1], fine[r - 1, c], fine[r, c - 1], fine[r, c]])
-    lo, hi = quad.min(0).astype(np.int64), quad.max(0).astype(np.int64)
-    two = inside & (lo > 0) & (lo != hi) & ((quad == lo) | (quad == hi)).all(0)
+    # the two faces among the four sub-pixels (cells outside the faces do not count: ridge ends at eaves)
+    pos = quad > 0
+    lo = np.where(pos, quad, np.iinfo(np.int32).max).min(0).astype(np.int64)
+    hi = quad.max(0).astype(np.int64)
+    two = inside & (hi > 0) & (lo != hi) & ((quad == lo) | (quad == hi) | ~pos).all(0)
     key = lo * m1 + hi
     k = np.clip(np.searchsorted(keys, key), 0, len(keys) - 1)
     two &= keys[k] == key

@@ -371,14 +371,14 @@ def test_rectangular_gable_faces_have_four_corners(cellsize):
     assert len(rf.faces) == 2
     for g in rf.faces.geometry:
         assert g.geom_type == "Polygon"
-        assert len(g.simplify(0.05).exterior.coords) - 1 == 4, g.wkt
+        assert len(g.simplify(0.1).exterior.coords) - 1 == 4, g.wkt
     # the ridge is the planes' intersection: the shared edge runs along the true ridge (20° from east)
     shared = rf.faces.geometry.iloc[0].intersection(rf.faces.geometry.iloc[1])
     xy = np.asarray(shapely.get_coordinates(shared))
     d = xy.max(0) - xy.min(0)
     assert np.degrees(np.arctan2(d[1], d[0])) == pytest.approx(20.0, abs=1.0)
     # the outline of the detected building is regular: its edges at 20° and 110°, not on the pixel grid
-    ring = np.asarray(rf.buildings.geometry.iloc[0].simplify(0.05).exterior.coords)
+    ring = np.asarray(rf.buildings.geometry.iloc[0].simplify(0.1).exterior.coords)
     e = np.diff(ring, axis=0)
     ang = np.degrees(np.arctan2(e[:, 1], e[:, 0])) % 90
     assert len(ring) - 1 == 4 and np.allclose(ang, 20.0, atol=1.5), ang
