@@ -729,8 +729,9 @@ def _partition_polygons(fine, fine_transform, n_faces):
 def _offset_outline(footprint, points, cellsize, max_overhang):
     """Footprint with each exterior edge moved outward by the overhang its nearest roof pixels show.
 
-    ``points`` are the centres (x, y) of the overhang pixels of this building; an edge's overhang depth is
-    their area per metre of edge, so an overhang that the pixel centres sample gives its mean depth.
+    ``points`` are the centres (x, y) of the overhang pixels of this building, each counted for its nearest
+    edge. Their centres sit at distances d, d + cs, ... from the edge, so the eave lies at their mean
+    distance plus half their area per metre of edge.
     """
     import shapely
     from shapely.geometry import Polygon
@@ -749,8 +750,13 @@ def _offset_outline(footprint, points, cellsize, max_overhang):
     rel = points[:, None, :] - p[None, :, :]
     t = np.clip((rel * u[None]).sum(-1), 0, length[None])
     dist = np.hypot(rel[..., 0] - t * u[None, :, 0], rel[..., 1] - t * u[None, :, 1])
-    counts = np.bincount(np.argmin(dist, axis=1), minlength=len(p))
-    depth = np.clip(counts * cellsize ** 2 / length, 0.0, max_overhang)
+    nearest = np.argmin(dist, axis=1)
+    counts = np.bincount(nearest, minlength=len(p))
+    # centres at d, d + cs, ... up to the eave: the eave lies half a pixel row beyond their mean distance
+    mean_d = np.bincount(nearest, weights=dist[np.arange(len(points)), nearest], minlength=len(p))
+    mean_d = mean_d / np.maximum(counts, 1)
+    depth = np.clip(mean_d + 0.5 * counts * cellsize ** 2 / length, 0.0, max_overhang)
+    depth[counts == 0] = 0.0
     depth[depth < 0.25 * cellsize] = 0.0
     if not depth.any():
         return footprint
@@ -918,9 +924,7 @@ def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, o
     f["plane_rmse"] = rmse[ids]
     f["plane_share"] = share[ids]
     f["source"] = "lidar"
-    cols = ["face", "building", "tilt", "azimuth", "normal_e", "normal_n", "normal_u", "offset", "area_horizontal",
-            "area", "n_pixels", "plane_rmse", "plane_share", "source"]
-    faces = gpd.GeoDataFrame(f[cols].reset_index(drop=True), geometry=poly)
+    faces = gpd.GeoDataFrame(f[FACE_LAYER_COLUMNS].reset_index(drop=True), geometry=poly)
     recs, outl, excl = [], [], []
     by_b = {b: list(g.geometry) for b, g in faces.groupby("building")} if len(faces) else {}
     for b, outline in sorted(outlines.items()):
@@ -934,10 +938,23 @@ def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, o
                          n_faces=len(by_b.get(b, []))))
         outl.append(outline)
         excl.append(rest)
-    buildings = gpd.GeoDataFrame(recs, columns=["building", "footprint_area", "roof_area", "excluded_area",
-                                                "n_faces"], geometry=outl)
+    buildings = gpd.GeoDataFrame(recs, columns=BUILDING_LAYER_COLUMNS, geometry=outl)
     buildings["excluded"] = gpd.GeoSeries(excl, index=buildings.index)
     return faces, buildings
+
+
+FACE_LAYER_COLUMNS = ["face", "building", "tilt", "azimuth", "normal_e", "normal_n", "normal_u", "offset",
+                      "area_horizontal", "area", "n_pixels", "plane_rmse", "plane_share", "source"]
+BUILDING_LAYER_COLUMNS = ["building", "footprint_area", "roof_area", "excluded_area", "n_faces"]
+
+
+def _empty_roof_faces(shape, transform):
+    import geopandas as gpd
+
+    faces = gpd.GeoDataFrame({c: [] for c in FACE_LAYER_COLUMNS}, geometry=[])
+    buildings = gpd.GeoDataFrame({c: [] for c in BUILDING_LAYER_COLUMNS}, geometry=[])
+    buildings["excluded"] = gpd.GeoSeries([], index=buildings.index)
+    return RoofFaces(faces, buildings, np.zeros(shape, np.int32), transform)
 
 
 def _as_mapping(footprints):
@@ -1011,6 +1028,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     seg = segment_roofs(z, cs, building_labels, min_face_area=opts.min_face_area,
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
     n = int(seg.faces["face"].max()) if len(seg.faces) else 0
+    if n == 0:
+        return _empty_roof_faces(z.shape, transform)
     coef = _raster_planes(seg.faces, n)
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()

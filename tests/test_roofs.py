@@ -412,13 +412,13 @@ def test_superstructure_is_excluded_part():
     sc = rasterise_roofs(_gable("g", 0, 0, 16, 10, 6, 35), {"g": 0.0}, cs, noise=0.02,
                          rng=np.random.default_rng(1))
     z = sc.z.copy()
-    col, row = ~sc.transform * (5.0, 7.0)
+    col, row = ~sc.transform @ (5.0, 7.0)
     r0, c0 = int(row), int(col)
     z[r0:r0 + 3, c0:c0 + 3] += 2.0
     rf = roof_faces(z, sc.transform, sc.building_labels)
     assert len(rf.faces) == 2
     b = rf.buildings.iloc[0]
-    chimney = shapely.box(*(sc.transform * (c0, r0 + 3)), *(sc.transform * (c0 + 3, r0)))
+    chimney = shapely.box(*(sc.transform @ (c0, r0 + 3)), *(sc.transform @ (c0 + 3, r0)))
     assert b["excluded"].intersection(chimney).area >= 0.7 * chimney.area
     assert b["excluded_area"] < 2 * chimney.area
     assert (rf.face_labels[r0 + 1, c0 + 1]) == 0
