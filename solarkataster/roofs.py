@@ -289,7 +289,7 @@ def _reassign_pixels(fr, z, lab, coef, cellsize, distance_tolerance, times):
     return face[fr.rr, fr.cc].astype(np.int64)
 
 
-def _degenerate_faces(fr, lab, n_faces, cellsize):
+def _degenerate_faces(fr, lab, n_faces, cellsize, min_spread=0.75):
     """Faces whose pixels define no plane: on a line, or strips under about 3 px wide (ridge or eave lines)."""
     mom = _moments(lab, fr.x, fr.y, fr.zl, np.ones_like(fr.x), n_faces)
     bad = ~np.isfinite(_planes_from_moments(mom)[:, 0])
@@ -298,7 +298,7 @@ def _degenerate_faces(fr, lab, n_faces, cellsize):
     cyy = mom["syy"] / nn_ - (mom["sy"] / nn_) ** 2
     cxy = mom["sxy"] / nn_ - mom["sx"] * mom["sy"] / nn_ ** 2
     lam_min = 0.5 * (cxx + cyy) - np.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
-    return bad | (np.sqrt(np.maximum(lam_min, 0.0)) < 0.75 * cellsize)
+    return bad | (np.sqrt(np.maximum(lam_min, 0.0)) < min_spread * cellsize)
 
 
 def _clean_faces(fr, z, lab, n_faces, pairs, cellsize, tol):
@@ -600,11 +600,13 @@ def _overhang(z, ground, building_labels, face_labels, coef, face_building, cell
 
 
 def _excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts):
-    """Superstructures: unassigned roof pixels high above the plane around them, in blobs of min_excluded_area."""
+    """Excluded: unassigned roof pixels above the plane around them or far below it, in blobs of 2 x 2 px."""
     rows, cols = np.indices(z.shape)
     with np.errstate(invalid="ignore"):
-        # above the plane: chimneys, dormers, installations; pixels below it are mostly mixed eave pixels
-        off = (z - _plane_height(coef, filled, rows, cols, cellsize)) > 2 * opts.distance_tolerance
+        # above the plane: chimneys, dormers, installations; a metre below it: no roof (ground, courtyard,
+        # a footprint beyond the roof); pixels just below it are mostly mixed eave pixels
+        dz = z - _plane_height(coef, filled, rows, cols, cellsize)
+        off = (dz > 2 * opts.distance_tolerance) | (dz < -1.0)
     cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
@@ -788,7 +790,7 @@ def _outlines(roof, building_labels, transform, footprints, opts):
     cs = float(transform.a)
     over = (roof > 0) & (building_labels == 0)
     rows, cols = np.nonzero(over)
-    xs, ys = transform * (cols + 0.5, rows + 0.5)
+    xs, ys = transform @ (cols + 0.5, rows + 0.5)
     owner = roof[rows, cols]
     order = np.argsort(owner, kind="stable")
     labels, starts = np.unique(owner[order], return_index=True)
@@ -957,6 +959,84 @@ def _empty_roof_faces(shape, transform):
     return RoofFaces(faces, buildings, np.zeros(shape, np.int32), transform)
 
 
+def _raised_ring(z, ground, building_labels, cellsize, max_overhang):
+    """Grow building labels by up to ``max_overhang`` over raised pixels (roof, not ground).
+
+    Raised: at least 1 m above ``ground``, or without a ground model, above the lowest height within 10 m.
+    """
+    rings = int(np.floor(max_overhang / cellsize + 0.5))
+    if rings <= 0 or not (building_labels > 0).any():
+        return building_labels
+    dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
+    owner = building_labels[ir, ic]
+    if ground is None:
+        # the ground shows within a few metres of a wall: the lowest height within 10 m stands in for it
+        size = 2 * int(np.ceil(10.0 / cellsize)) + 1
+        ground = ndimage.minimum_filter(np.where(np.isfinite(z), z, np.inf), size=size, mode="nearest")
+    with np.errstate(invalid="ignore"):
+        raised = (z - ground) >= 1.0
+    cand = (building_labels == 0) & (dist <= rings) & raised
+    grown = building_labels > 0
+    for _ in range(rings):
+        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
+        if not ring.any():
+            break
+        grown |= ring
+    return np.where(grown, owner, 0)
+
+
+def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
+    """Planes of unassigned pixels that the faces next to them do not explain (steep mansard sides).
+
+    The unassigned pixels of each building that lie off the plane of their nearest face are grouped by
+    connectivity and by that nearest face; the pixels of a group within ``distance_tolerance`` of its
+    robust plane become a face if they cover ``min_face_area`` and are 2 pixels wide. Region growing misses
+    such planes when they are 2-3 pixels wide in plan: their 3 x 3 normals straddle the edges.
+    """
+    fr = _building_frame(z, cellsize, building_labels)
+    n = len(seg.faces)
+    if fr is None or n == 0:
+        return seg
+    coef = _raster_planes(seg.faces, n)
+    face_building = np.full(n + 1, -1, np.int64)
+    face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
+    filled = _nearest_face(seg.face_labels, face_building, np.where(fr.inside, building_labels, 0))
+    rows, cols = np.indices(z.shape)
+    nu = 1.0 / np.sqrt(coef[filled, 0] ** 2 + coef[filled, 1] ** 2 + 1.0)
+    with np.errstate(invalid="ignore"):
+        off = np.abs(z - _plane_height(coef, filled, rows, cols, cellsize)) * nu > opts.distance_tolerance
+    mis = fr.inside & (seg.face_labels == 0) & (filled > 0) & off
+    comp, _ = ndimage.label(mis)
+    key = np.where(mis, comp.astype(np.int64) * (n + 1) + filled, 0)
+    uniq, group = np.unique(key[fr.rr, fr.cc], return_inverse=True)
+    group = group.astype(np.int64) + (1 if uniq[0] > 0 else 0)  # group 0 = no misfit
+    k = int(group.max())
+    if k == 0:
+        return seg
+    gc, _ = _robust_planes(group, fr.x, fr.y, fr.zl, k, opts.distance_tolerance / 3)
+    fit = np.isfinite(gc[:, 0])
+    gcf = np.where(np.isfinite(gc), gc, 0.0)
+    res = fr.zl - (gcf[group, 0] * fr.x + gcf[group, 1] * fr.y + gcf[group, 2])
+    nu = 1.0 / np.sqrt(gcf[:, 0] ** 2 + gcf[:, 1] ** 2 + 1.0)
+    inlier = (group > 0) & (np.abs(res) * nu[group] <= opts.distance_tolerance)
+    group = np.where(inlier, group, 0)
+    n_in = np.bincount(group, minlength=k + 1)
+    tilt = np.degrees(np.arccos(np.clip(nu, 0, 1)))
+    # a plane at least 2 pixels wide in plan: spread across it >= 2 px / sqrt(12)
+    ok = fit & (n_in * cellsize ** 2 >= opts.min_face_area) & (tilt <= 80.0)
+    ok &= ~_degenerate_faces(fr, group, k, cellsize, min_spread=0.5)
+    ok[0] = False
+    newid = np.zeros(k + 1, np.int64)
+    newid[ok] = n + np.arange(1, ok.sum() + 1)
+    lab = seg.face_labels[fr.rr, fr.cc].astype(np.int64)
+    lab = np.where(newid[group] > 0, newid[group], lab)
+    m_faces = n + int(ok.sum())
+    face_labels = np.zeros(z.shape, np.int32)
+    face_labels[fr.rr, fr.cc] = lab
+    log.debug("%d planes added from unexplained pixels", ok.sum())
+    return RoofSegmentation(face_labels, _face_table(fr, lab, m_faces, cellsize, opts.distance_tolerance / 3))
+
+
 def _as_mapping(footprints):
     if footprints is None:
         return None
@@ -1027,6 +1107,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     footprints = _as_mapping(footprints)
     seg = segment_roofs(z, cs, building_labels, min_face_area=opts.min_face_area,
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
+    seg = _add_misfit_planes(z, cs, _raised_ring(z, ground, building_labels, cs, opts.max_overhang), seg, opts)
     n = int(seg.faces["face"].max()) if len(seg.faces) else 0
     if n == 0:
         return _empty_roof_faces(z.shape, transform)
