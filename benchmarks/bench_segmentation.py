@@ -3,10 +3,10 @@
 Prints the time of detection, segmentation and the polygon step per km², and the geometry figures of
 issue 11: face count, share of MultiPolygon faces, overlap area of faces of one building, median coverage
 of the building outline by its faces, share of footprint edges at exact multiples of 90°, and face parts
-under 1 m². ``--legacy`` measures the old path (``segment_roofs`` + ``face_polygons`` clipped to the
-pixel-outline footprints) for the before/after comparison.
+under 1 m²; for the old path (``segment_roofs`` + ``face_polygons`` clipped to the footprints) and for
+``roof_faces``, one after the other in the same process, and the ratio of their times.
 
-Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--legacy] [--png out.png]
+Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png]
 """
 from __future__ import annotations
 
@@ -97,25 +97,29 @@ def current(z, transform, ground):
     return t, geometry_figures(polys, fb, outlines), rf
 
 
-def main(path=DEFAULT, old=False, png=None):
+def main(path=DEFAULT, png=None):
     with rasterio.open(path) as ds:
         z = ds.read(1).astype(np.float64)
         transform = ds.transform
     cs = float(transform.a)
-    segment_roofs(z[:50, :50], cs, np.ones((50, 50), int))  # numba compile / cache load, not timed
     ground = ground_from_dsm(z, cs)
     km2 = z.size * cs ** 2 / 1e6
-    if old:
-        t, fig = legacy(z, transform, ground)
-    else:
-        current(z[:200, :200], transform, ground[:200, :200])  # compile
-        t, fig, rf = current(z, transform, ground)
-    print(f"{path.name}: {z.shape[0]} x {z.shape[1]} px at {cs} m ({'legacy' if old else 'roof_faces'})")
-    for k, v in t.items():
-        print(f"{k:>30s}: {v:6.2f} s  ({v / km2:.2f} s/km²)")
-    for k, v in fig.items():
-        print(f"{k:>30s}: {v}")
-    if png and not old:
+    # numba compile / cache load, not timed
+    segment_roofs(z[:50, :50], cs, np.ones((50, 50), int))
+    current(z[:200, :200], transform, ground[:200, :200])
+    print(f"{path.name}: {z.shape[0]} x {z.shape[1]} px at {cs} m")
+    t_old, fig_old = legacy(z, transform, ground)
+    t_new, fig_new, rf = current(z, transform, ground)
+    for name, t, fig in (("legacy: segment_roofs + face_polygons", t_old, fig_old),
+                         ("roof_faces", t_new, fig_new)):
+        print(name)
+        for k, v in t.items():
+            print(f"{k:>30s}: {v:6.2f} s  ({v / km2:.2f} s/km²)")
+        for k, v in fig.items():
+            print(f"{k:>30s}: {v}")
+    ratio = t_new["segmentation_and_polygons_s"] / (t_old["segmentation_s"] + t_old["polygons_s"])
+    print(f"roof_faces / (segment_roofs + face_polygons): {ratio:.2f}")
+    if png:
         _picture(z, rf, png)
 
 
@@ -141,7 +145,6 @@ def _picture(z, rf, png):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
-    parser.add_argument("--legacy", action="store_true")
     parser.add_argument("--png", default=None)
     args = parser.parse_args()
-    main(args.path, args.legacy, args.png)
+    main(args.path, png=args.png)

@@ -19,6 +19,15 @@ Each building's pixels are split into planar faces in five steps:
 Superstructures smaller than ``min_face_area`` (chimneys, vents, small dormers) are therefore *excluded*
 (label 0) rather than reported as tiny faces; larger dormers become faces of their own.
 
+:func:`roof_faces` turns that segmentation into faces a city can publish: steep planes the growing
+missed are added from the pixels no face explains, the roof is grown by its eaves overhangs beyond the
+footprint, every roof pixel takes a face or an excluded class, and the boundaries between faces are drawn
+as straight lines, the planes' intersection (ridge, hip, valley) or a fitted step edge, on a sub-pixel
+partition that is polygonised, snapped onto those lines, simplified as a coverage and clipped to the
+outline. Faces never overlap and, with the excluded parts, tile the outline. Its cost is one pass over
+the 4 to 16 sub-pixels of every roof pixel plus polygon operations per face; on the Essen 1 km² tile
+(1 m) it takes about twice the time of the segmentation alone (``benchmarks/bench_segmentation.py``).
+
 References
 ----------
 .. [1] Vosselman, G., Gorte, B. G. H., Sithole, G., & Rabbani, T. (2004). Recognising structure in laser
@@ -42,6 +51,9 @@ from .errors import ParameterError, check_range
 from .surface import normal_to_tilt_azimuth, surface_normals
 
 log = logging.getLogger(__name__)
+
+#: Steepest face recovered [°]: mansard sides reach about 75°, steeper strips are walls.
+MAX_FACE_TILT = 75.0
 
 FACE_COLUMNS = ["face", "building", "n_pixels", "normal_e", "normal_n", "normal_u", "offset", "row_centroid",
                 "col_centroid", "z_centroid", "tilt", "azimuth", "rmse", "area_horizontal", "area"]
@@ -599,14 +611,14 @@ def _overhang(z, ground, building_labels, face_labels, coef, face_building, cell
     return roof
 
 
-def _excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts):
+def _excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=True):
     """Excluded: unassigned roof pixels above the plane around them or far below it, in blobs of 2 x 2 px."""
     rows, cols = np.indices(z.shape)
     with np.errstate(invalid="ignore"):
-        # above the plane: chimneys, dormers, installations; a metre below it: no roof (ground, courtyard,
-        # a footprint beyond the roof); pixels just below it are mostly mixed eave pixels
+        # above the plane: chimneys, dormers, installations; with ``below``, a metre below it: no roof
+        # (ground, courtyard, a footprint beyond the roof); pixels just below it are mostly mixed eave pixels
         dz = z - _plane_height(coef, filled, rows, cols, cellsize)
-        off = (dz > 2 * opts.distance_tolerance) | (dz < -1.0)
+        off = (dz > 2 * opts.distance_tolerance) | ((dz < -1.0) if below else False)
     cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
@@ -849,20 +861,24 @@ def _fill_slivers(geoms, face_building, outlines, min_area):
     import shapely
 
     present = np.flatnonzero([g is not None for g in geoms])
+    gains: dict[int, list] = {}
     for b in np.unique(face_building[present]):
         outline = outlines.get(int(b))
         mine = present[face_building[present] == b]
         if outline is None or len(mine) == 0:
             continue
         faces = np.array(list(geoms[mine]), dtype=object)
-        gaps = shapely.get_parts(outline.difference(shapely.union_all(faces)))
-        gaps = gaps[(shapely.area(gaps) > 0) & (shapely.area(gaps) < min_area)]
+        gaps = shapely.get_parts(outline.difference(_union(faces)))
+        gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
+        if len(gaps) == 0:
+            continue
+        bounds = shapely.boundary(faces)
         for gap in gaps:
-            shared = shapely.length(shapely.intersection(gap.boundary, shapely.boundary(faces)))
+            shared = shapely.length(shapely.intersection(gap.boundary, bounds))
             if shared.max() > 0:
-                k = int(np.argmax(shared))
-                faces[k] = _polygonal_union(faces[k], gap)
-                geoms[mine[k]] = faces[k]
+                gains.setdefault(int(mine[int(np.argmax(shared))]), []).append(gap)
+    for f, parts in gains.items():
+        geoms[f] = _polygonal_union(geoms[f], shapely.union_all(parts))
     return geoms
 
 
@@ -876,7 +892,8 @@ def _tidy(geoms, width, face_building, outlines):
     if len(present):
         tidy = np.array(list(geoms[present]), dtype=object)
         if width > 0:
-            tidy = shapely.buffer(shapely.buffer(tidy, -width, join_style="mitre"), width, join_style="mitre")
+            opened = shapely.buffer(shapely.buffer(tidy, -width, join_style="mitre"), width, join_style="mitre")
+            tidy = shapely.intersection(opened, tidy)  # a mitred corner may overshoot
             # a mitred corner may overshoot the outline by a hair
             clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
             has = np.array([c is not None for c in clip])
@@ -885,6 +902,19 @@ def _tidy(geoms, width, face_building, outlines):
         for f, g in zip(present, tidy):
             geoms[f] = polygonal(g)
     return geoms
+
+
+def _union(faces):
+    """Union of the faces of one building: the fast coverage union where they are noded as one."""
+    import shapely
+
+    try:
+        union = shapely.coverage_union_all(faces)
+        if union.is_valid:
+            return union
+    except shapely.errors.GEOSException:
+        pass
+    return shapely.union_all(faces)
 
 
 def _polygonal_union(a, b):
@@ -932,7 +962,7 @@ def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, o
     for b, outline in sorted(outlines.items()):
         if outline is None or outline.is_empty:
             continue
-        covered = shapely.union_all(by_b.get(b, []))
+        covered = _union(by_b[b]) if b in by_b else shapely.Polygon()
         rest = outline.difference(covered) if not covered.is_empty else outline
         fp = footprints.get(b) if footprints is not None else None
         recs.append(dict(building=b, footprint_area=float((fp if fp is not None else outline).area),
@@ -1019,11 +1049,14 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     res = fr.zl - (gcf[group, 0] * fr.x + gcf[group, 1] * fr.y + gcf[group, 2])
     nu = 1.0 / np.sqrt(gcf[:, 0] ** 2 + gcf[:, 1] ** 2 + 1.0)
     inlier = (group > 0) & (np.abs(res) * nu[group] <= opts.distance_tolerance)
+    group_px = group
     group = np.where(inlier, group, 0)
+    n_all = np.bincount(np.where(inlier, 0, group_px), minlength=k + 1)
     n_in = np.bincount(group, minlength=k + 1)
     tilt = np.degrees(np.arccos(np.clip(nu, 0, 1)))
-    # a plane at least 2 pixels wide in plan: spread across it >= 2 px / sqrt(12)
-    ok = fit & (n_in * cellsize ** 2 >= opts.min_face_area) & (tilt <= 80.0)
+    # a plane at least 2 pixels wide in plan: spread across it >= 2 px / sqrt(12); most of its group fits it
+    ok = fit & (n_in * cellsize ** 2 >= opts.min_face_area) & (tilt <= MAX_FACE_TILT)
+    ok &= n_in >= 0.6 * (n_in + n_all)
     ok &= ~_degenerate_faces(fr, group, k, cellsize, min_spread=0.5)
     ok[0] = False
     newid = np.zeros(k + 1, np.int64)
@@ -1117,12 +1150,12 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     roof = _overhang(z, ground, building_labels, seg.face_labels, coef, face_building, cs, opts)
     outlines = _outlines(roof, building_labels, transform, footprints, opts)
     filled = _nearest_face(seg.face_labels, face_building, roof)
-    filled[_excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts)] = -1
+    # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
+    filled[_excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
     geoms = _face_geometries(filled, face_building, coef, outlines, transform, opts)
     geoms = _merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = _tidy(geoms, 0.05 * cs, face_building, outlines)
     geoms = _fill_slivers(geoms, face_building, outlines, opts.min_excluded_area)
-    geoms = _tidy(geoms, 0.0, face_building, outlines)
     face_labels = _rasterise_faces(geoms, z.shape, transform)
     faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts)
     return RoofFaces(faces, buildings, face_labels, transform)
