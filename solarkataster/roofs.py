@@ -562,10 +562,18 @@ def _plane_height(coef, face, rows, cols, cellsize):
     return (coef[face, 0] * (cols + 0.5) * cellsize - coef[face, 1] * (rows + 0.5) * cellsize + coef[face, 2])
 
 
-def _nearest_face(face_labels, face_building, roof):
-    """Face of every roof pixel: the nearest face pixel of the same building (0 where the building has none)."""
+def _nearest_any_face(face_labels):
     _, (ir, ic) = ndimage.distance_transform_edt(face_labels == 0, return_indices=True)
-    near = face_labels[ir, ic]
+    return face_labels[ir, ic]
+
+
+def _nearest_face(face_labels, face_building, roof, near=None):
+    """Face of every roof pixel: the nearest face pixel of the same building (0 where the building has none).
+
+    ``near`` is the nearest face of any building (:func:`_nearest_any_face`), if already known.
+    """
+    if near is None:
+        near = _nearest_any_face(face_labels)
     out = np.where(roof > 0, near, 0)
     bad = (roof > 0) & (face_building[near] != roof)
     for b in np.unique(roof[bad]):
@@ -583,16 +591,14 @@ def _nearest_face(face_labels, face_building, roof):
     return out
 
 
-def _overhang(z, ground, building_labels, face_labels, coef, face_building, cellsize, opts):
+def _overhang(z, ground, building_labels, near, coef, face_building, cellsize, opts):
     """Roof pixels outside the building labels that continue a face's plane (eaves overhangs)."""
     rings = int(np.floor(opts.max_overhang / cellsize + 0.5))
     roof = building_labels.astype(np.int32).copy()
-    if rings <= 0 or not (face_labels > 0).any():
+    if rings <= 0 or not (near > 0).any():
         return roof
     dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
     owner = building_labels[ir, ic]
-    _, (jr, jc) = ndimage.distance_transform_edt(face_labels == 0, return_indices=True)
-    near = face_labels[jr, jc]
     rows, cols = np.indices(z.shape)
     nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
     with np.errstate(invalid="ignore"):
@@ -904,6 +910,31 @@ def _tidy(geoms, width, face_building, outlines):
     return geoms
 
 
+def _resolve_overlaps(geoms, min_area):
+    """Make the later of two overlapping faces give way (where a snapped vertex fell back).
+
+    Parts under ``min_area`` that this leaves are dropped.
+    """
+    import shapely
+
+    from .detection import polygonal
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    if len(present) < 2:
+        return geoms
+    arr = np.array(list(geoms[present]), dtype=object)
+    left, right = shapely.STRtree(arr).query(arr, predicate="overlaps")
+    for i, j in zip(left, right):
+        if i >= j or geoms[present[i]] is None or geoms[present[j]] is None:
+            continue
+        rest = polygonal(geoms[present[j]].difference(geoms[present[i]]))
+        if rest is not None:
+            parts = [p for p in shapely.get_parts(rest) if p.area >= min_area]
+            rest = None if not parts else (parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
+        geoms[present[j]] = rest
+    return geoms
+
+
 def _union(faces):
     """Union of the faces of one building: the fast coverage union where they are noded as one."""
     import shapely
@@ -1147,15 +1178,18 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     coef = _raster_planes(seg.faces, n)
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
-    roof = _overhang(z, ground, building_labels, seg.face_labels, coef, face_building, cs, opts)
+    near = _nearest_any_face(seg.face_labels)
+    roof = _overhang(z, ground, building_labels, near, coef, face_building, cs, opts)
     outlines = _outlines(roof, building_labels, transform, footprints, opts)
-    filled = _nearest_face(seg.face_labels, face_building, roof)
+    filled = _nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
     filled[_excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
     geoms = _face_geometries(filled, face_building, coef, outlines, transform, opts)
     geoms = _merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = _tidy(geoms, 0.05 * cs, face_building, outlines)
+    geoms = _merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
     geoms = _fill_slivers(geoms, face_building, outlines, opts.min_excluded_area)
+    geoms = _resolve_overlaps(geoms, opts.min_part_area)
     face_labels = _rasterise_faces(geoms, z.shape, transform)
     faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts)
     return RoofFaces(faces, buildings, face_labels, transform)
