@@ -526,9 +526,9 @@ class RoofFaces:
         ``area_horizontal`` [m²] (plan area of the polygon), ``area`` [m²] (sloped,
         ``area_horizontal / normal_u``), ``n_pixels`` (pixels of ``face_labels``), ``plane_rmse`` [m] (RMS
         vertical residual of the pixels the plane explains), ``plane_share`` [0-1] (share of the face's
-        pixels within ``distance_tolerance`` of the plane), ``source`` (``'lidar'``) and ``geometry``
-        (Polygon, MultiPolygon only where the face really has several parts of at least
-        ``min_part_area``).
+        pixels within ``distance_tolerance`` of the plane; NaN for a face without a pixel centre inside),
+        ``source`` (``'lidar'``) and ``geometry`` (Polygon, MultiPolygon only where the face really has
+        several parts of at least ``min_part_area``).
     buildings : geopandas.GeoDataFrame
         One row per building with faces or roof pixels: ``building`` (label), ``footprint_area`` [m²] (the
         footprint given, else the detected outline), ``roof_area`` [m²] (plan area of the roof outline,
