@@ -1046,6 +1046,29 @@ def _raised_ring(z, ground, building_labels, cellsize, max_overhang):
     return np.where(grown, owner, 0)
 
 
+def _trimmed_planes(group, fr, k, distance_tolerance, rounds=4):
+    """Planes per group by trimmed least squares: refit on the half of the pixels closest to the last plane.
+
+    Unlike reweighting, this recovers a plane that only about half of its group's pixels lie on (a mansard
+    side with pixels of the corner next to it); the last fit uses the pixels within the tolerance.
+    """
+    w = np.ones_like(fr.x)
+    coef = None
+    for it in range(rounds + 1):
+        coef = _planes_from_moments(_moments(group, fr.x, fr.y, fr.zl, w, k))
+        cf = np.where(np.isfinite(coef), coef, 0.0)
+        absr = np.abs(fr.zl - (cf[group, 0] * fr.x + cf[group, 1] * fr.y + cf[group, 2]))
+        if it == rounds - 1:
+            w = (absr * np.sqrt(1.0 / (cf[group, 0] ** 2 + cf[group, 1] ** 2 + 1.0)) <= distance_tolerance) * 1.0
+            continue
+        order = np.lexsort((absr, group))
+        counts = np.bincount(group, minlength=k + 1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        med = absr[order][np.minimum(starts + np.maximum(counts - 1, 0) // 2, len(group) - 1)]
+        w = (absr <= med[group]) * 1.0
+    return coef
+
+
 def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     """Planes of unassigned pixels that the faces next to them do not explain (steep mansard sides).
 
@@ -1074,7 +1097,7 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     k = int(group.max())
     if k == 0:
         return seg
-    gc, _ = _robust_planes(group, fr.x, fr.y, fr.zl, k, opts.distance_tolerance / 3)
+    gc = _trimmed_planes(group, fr, k, opts.distance_tolerance)
     fit = np.isfinite(gc[:, 0])
     gcf = np.where(np.isfinite(gc), gc, 0.0)
     res = fr.zl - (gcf[group, 0] * fr.x + gcf[group, 1] * fr.y + gcf[group, 2])
