@@ -1115,13 +1115,13 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     ok[0] = False
     newid = np.zeros(k + 1, np.int64)
     newid[ok] = n + np.arange(1, ok.sum() + 1)
-    lab = seg.face_labels[fr.rr, fr.cc].astype(np.int64)
-    lab = np.where(newid[group] > 0, newid[group], lab)
-    m_faces = n + int(ok.sum())
-    face_labels = np.zeros(z.shape, np.int32)
-    face_labels[fr.rr, fr.cc] = lab
+    added = np.where(newid[group] > 0, newid[group] - n, 0)
+    table = _face_table(fr, added, int(ok.sum()), cellsize, opts.distance_tolerance / 3)
+    table["face"] += n
+    face_labels = seg.face_labels.copy()
+    face_labels[fr.rr[added > 0], fr.cc[added > 0]] = added[added > 0] + n
     log.debug("%d planes added from unexplained pixels", ok.sum())
-    return RoofSegmentation(face_labels, _face_table(fr, lab, m_faces, cellsize, opts.distance_tolerance / 3))
+    return RoofSegmentation(face_labels, pd.concat([seg.faces, table], ignore_index=True))
 
 
 def _as_mapping(footprints):
