@@ -574,21 +574,12 @@ def _nearest_face(face_labels, face_building, roof, near=None):
     """
     if near is None:
         near = _nearest_any_face(face_labels)
-    out = np.where(roof > 0, near, 0)
     bad = (roof > 0) & (face_building[near] != roof)
-    for b in np.unique(roof[bad]):
-        # the building's own nearest face (another building's face was nearer)
-        rows, cols = np.nonzero(roof == b)
-        r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-        sub = np.where(face_building[face_labels[r0:r1, c0:c1]] == b, face_labels[r0:r1, c0:c1], 0)
-        if not (sub > 0).any():
-            out[roof == b] = 0
-            continue
-        _, (jr, jc) = ndimage.distance_transform_edt(sub == 0, return_indices=True)
-        win = out[r0:r1, c0:c1]
-        sel = bad[r0:r1, c0:c1] & (roof[r0:r1, c0:c1] == b)
-        win[sel] = sub[jr, jc][sel]
-    return out
+    if not bad.any():
+        return np.where(roof > 0, near, 0)
+    # another building's face was nearer: take the face of a neighbour of the same building, repeatedly
+    out = np.where(bad | (roof <= 0), 0, near).astype(np.int32)
+    return absorb(out, bad, roof.astype(np.int32), max(roof.shape)).astype(near.dtype)
 
 
 def _overhang(z, ground, building_labels, near, coef, face_building, cellsize, opts):
@@ -878,11 +869,11 @@ def _fill_slivers(geoms, face_building, outlines, min_area):
         gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
         if len(gaps) == 0:
             continue
-        bounds = shapely.boundary(faces)
-        for gap in gaps:
-            shared = shapely.length(shapely.intersection(gap.boundary, bounds))
-            if shared.max() > 0:
-                gains.setdefault(int(mine[int(np.argmax(shared))]), []).append(gap)
+        shared = shapely.length(shapely.intersection(shapely.boundary(gaps)[:, None],
+                                                     shapely.boundary(faces)[None, :]))
+        for gap, row in zip(gaps, shared):
+            if row.max() > 0:
+                gains.setdefault(int(mine[int(np.argmax(row))]), []).append(gap)
     for f, parts in gains.items():
         geoms[f] = _polygonal_union(geoms[f], shapely.union_all(parts))
     return geoms
