@@ -39,6 +39,7 @@ References
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -1083,11 +1084,15 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     mis = fr.inside & (seg.face_labels == 0) & (filled > 0) & off
     comp, _ = ndimage.label(mis)
     key = np.where(mis, comp.astype(np.int64) * (n + 1) + filled, 0)
-    uniq, group = np.unique(key[fr.rr, fr.cc], return_inverse=True)
-    group = group.astype(np.int64) + (1 if uniq[0] > 0 else 0)  # group 0 = no misfit
-    k = int(group.max())
-    if k == 0:
+    if not mis.any():
         return seg
+    # only the misfit pixels take part from here
+    sel = mis[fr.rr, fr.cc]
+    fr = dataclasses.replace(fr, rr=fr.rr[sel], cc=fr.cc[sel], bi=fr.bi[sel], x=fr.x[sel], y=fr.y[sel],
+                             zl=fr.zl[sel])
+    _, group = np.unique(key[fr.rr, fr.cc], return_inverse=True)
+    group = group.astype(np.int64) + 1
+    k = int(group.max())
     gc = _trimmed_planes(group, fr, k, opts.distance_tolerance)
     fit = np.isfinite(gc[:, 0])
     gcf = np.where(np.isfinite(gc), gc, 0.0)
@@ -1104,6 +1109,8 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     ok &= n_in >= 0.6 * (n_in + n_all)
     ok &= ~_degenerate_faces(fr, group, k, cellsize, min_spread=0.5)
     ok[0] = False
+    if not ok.any():
+        return seg
     newid = np.zeros(k + 1, np.int64)
     newid[ok] = n + np.arange(1, ok.sum() + 1)
     added = np.where(newid[group] > 0, newid[group] - n, 0)
