@@ -3,8 +3,9 @@
 Prints the time of detection, segmentation and the polygon step per km², and the geometry figures of
 issue 11: face count, share of MultiPolygon faces, overlap area of faces of one building, median coverage
 of the building outline by its faces, share of footprint edges at exact multiples of 90°, and face parts
-under 1 m²; for the old path (``segment_roofs`` + ``face_polygons`` clipped to the footprints) and for
-``roof_faces``, one after the other in the same process, and the ratio of their times.
+under 1 m²; for today's path (pixel-outline footprints, ``segment_roofs`` and ``face_polygons`` clipped
+to the footprints) and for ``roof_faces`` (outlines, segmentation and polygons), one after the other in
+the same process, and the ratio of their times.
 
 Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png]
 """
@@ -66,8 +67,11 @@ def legacy(z, transform, ground):
     t = {}
     t0 = time.perf_counter()
     labels = detect_buildings(z, cs, ground)
-    footprints = building_polygons(labels, transform)
     t["detection_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # today's footprints: the pixel outlines simplified by a pixel
+    footprints = building_polygons(labels, transform, regularise=False)
+    t["footprints_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seg = segment_roofs(z, cs, labels)
     t["segmentation_s"] = time.perf_counter() - t0
@@ -85,10 +89,10 @@ def current(z, transform, ground):
     t = {}
     t0 = time.perf_counter()
     labels = detect_buildings(z, cs, ground)
-    footprints = building_polygons(labels, transform)
     t["detection_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rf = roof_faces(z, transform, labels, footprints, ground=ground)
+    # regularised outlines of the roof pixels (overhangs included) are made inside
+    rf = roof_faces(z, transform, labels, ground=ground)
     t["segmentation_and_polygons_s"] = time.perf_counter() - t0
     f = rf.faces
     polys = dict(zip(f["face"], f.geometry))
@@ -110,15 +114,16 @@ def main(path=DEFAULT, png=None):
     print(f"{path.name}: {z.shape[0]} x {z.shape[1]} px at {cs} m")
     t_old, fig_old = legacy(z, transform, ground)
     t_new, fig_new, rf = current(z, transform, ground)
-    for name, t, fig in (("legacy: segment_roofs + face_polygons", t_old, fig_old),
+    for name, t, fig in (("today: building_polygons + segment_roofs + face_polygons", t_old, fig_old),
                          ("roof_faces", t_new, fig_new)):
         print(name)
         for k, v in t.items():
             print(f"{k:>30s}: {v:6.2f} s  ({v / km2:.2f} s/km²)")
         for k, v in fig.items():
             print(f"{k:>30s}: {v}")
-    ratio = t_new["segmentation_and_polygons_s"] / (t_old["segmentation_s"] + t_old["polygons_s"])
-    print(f"roof_faces / (segment_roofs + face_polygons): {ratio:.2f}")
+    ratio = t_new["segmentation_and_polygons_s"] / (t_old["footprints_s"] + t_old["segmentation_s"]
+                                                    + t_old["polygons_s"])
+    print(f"roof_faces / (building_polygons + segment_roofs + face_polygons): {ratio:.2f}")
     if png:
         _picture(z, rf, png)
 

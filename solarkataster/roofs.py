@@ -875,13 +875,19 @@ def _fill_slivers(geoms, face_building, outlines, min_area):
         for gap, row in zip(gaps, shared):
             if row.max() > 0:
                 gains.setdefault(int(mine[int(np.argmax(row))]), []).append(gap)
-    for f, parts in gains.items():
-        geoms[f] = _polygonal_union(geoms[f], shapely.union_all(parts))
+    if gains:
+        from .detection import polygonal
+
+        targets = np.array(list(gains), dtype=np.int64)
+        grown = shapely.union(np.array(list(geoms[targets]), dtype=object),
+                              np.array([shapely.union_all(gains[f]) for f in targets], dtype=object))
+        for f, g in zip(targets, grown):
+            geoms[f] = polygonal(g)
     return geoms
 
 
 def _tidy(geoms, width, face_building, outlines):
-    """Remove slivers thinner than ``2 width`` [m] (mitred opening), spikes and collinear vertices."""
+    """Remove slivers thinner than ``2 width`` [m] (mitred opening) and collinear vertices."""
     import shapely
 
     from .detection import polygonal
@@ -896,7 +902,7 @@ def _tidy(geoms, width, face_building, outlines):
             clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
             has = np.array([c is not None for c in clip])
             tidy[has] = shapely.intersection(tidy[has], clip[has])
-        tidy = shapely.simplify(shapely.buffer(tidy, 0), 1e-3)
+        tidy = shapely.simplify(tidy, 1e-3)
         for f, g in zip(present, tidy):
             geoms[f] = polygonal(g)
     return geoms
