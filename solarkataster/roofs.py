@@ -675,7 +675,7 @@ def _boundary_rules(filled, face_building, coef, cellsize):
     d = coef[klo] - coef[khi]
     g = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
     dist = (d[inv, 0] * xm + d[inv, 1] * ym + d[inv, 2]) / g[inv]
-    ridge = np.sqrt(mean(dist ** 2)) <= cellsize
+    ridge = np.sqrt(mean(dist ** 2)) <= 2 * cellsize
     side = mean(d[inv, 0] * (x_lo - x_hi) + d[inv, 1] * (y_lo - y_hi))
     rules = d * np.where(side >= 0, 1.0, -1.0)[:, None]
     # step edge: principal axis of the boundary midpoints
@@ -683,7 +683,7 @@ def _boundary_rules(filled, face_building, coef, cellsize):
     long = np.sqrt(12 * np.maximum(lam_max, 0)) >= 3 * cellsize
     # a long pixel boundary must run along the intersection line (not across it, as at a step)
     ridge &= ~long | (np.abs(-d[:, 1] * np.sin(theta) - d[:, 0] * np.cos(theta)) / g <= np.sin(np.radians(20)))
-    step = ~ridge & (np.sqrt(np.maximum(lam_min, 0)) <= 0.5 * cellsize) & (n >= 3)
+    step = ~ridge & (np.sqrt(np.maximum(lam_min, 0)) <= 0.75 * cellsize) & (n >= 3)
     step &= np.sqrt(12 * np.maximum(lam_max, 0)) >= 2 * cellsize
     s = np.where(mean(nx[inv] * (x_lo - x_hi) + ny[inv] * (y_lo - y_hi)) >= 0, 1.0, -1.0)
     rules[step] = (s[:, None] * np.column_stack([nx, ny, -(nx * mx + ny * my)]))[step]
