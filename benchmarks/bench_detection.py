@@ -68,7 +68,8 @@ def main(path=DEFAULT, png=None):
     print(f"buildings: {labels.max()}, building area: {(labels > 0).sum() * cs ** 2:.0f} m²")
     print(f"planar-elevated area covered: {(labels[planar] > 0).mean():.3f} "
           f"({(labels[outside] > 0).mean():.3f} without the embankment)")
-    print(f"mean 3x3 roughness: detected {rough[labels > 0].mean():.2f} m, undetected raised {rough[rest].mean():.2f} m")
+    print(f"mean 3x3 roughness: detected {rough[labels > 0].mean():.2f} m, "
+          f"undetected raised {rough[rest].mean():.2f} m")
     print(f"ground_from_dsm: {t_ground:.2f} s, detect_buildings: {t_detect:.2f} s")
     if png:
         import matplotlib

@@ -25,9 +25,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from numba import njit
 from scipy import ndimage
 
+from ._kernels.detection import continuous_surfaces
 from .errors import ParameterError, check_range
 
 log = logging.getLogger(__name__)
@@ -153,54 +153,6 @@ def _fill_pull_push(values, weight):
     return weight * values + (1.0 - weight) * up
 
 
-@njit(cache=True)
-def _continuous_surfaces(z, max_step):
-    """Label 4-connected regions whose neighbouring heights differ by at most ``max_step`` (union-find).
-
-    NaN pixels get label -1; the other labels are 0..n-1 in raster order of their first pixel.
-    """
-    rows, cols = z.shape
-    n = rows * cols
-    parent = np.arange(n)
-    for r in range(rows):
-        for c in range(cols):
-            h = z[r, c]
-            if not np.isfinite(h):
-                continue
-            i = r * cols + c
-            for j in (i + 1 if c + 1 < cols else -1, i + cols if r + 1 < rows else -1):
-                if j < 0:
-                    continue
-                hj = z[j // cols, j % cols]
-                if np.isfinite(hj) and abs(hj - h) <= max_step:
-                    a = i
-                    while parent[a] != a:
-                        parent[a] = parent[parent[a]]
-                        a = parent[a]
-                    b = j
-                    while parent[b] != b:
-                        parent[b] = parent[parent[b]]
-                        b = parent[b]
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
-    labels = np.full((rows, cols), -1, np.int64)
-    newid = np.full(n, -1, np.int64)
-    k = 0
-    for i in range(n):
-        r = i // cols
-        c = i % cols
-        if not np.isfinite(z[r, c]):
-            continue
-        a = i
-        while parent[a] != a:
-            a = parent[a]
-        if newid[a] < 0:
-            newid[a] = k
-            k += 1
-        labels[r, c] = newid[a]
-    return labels
-
-
 def _remove_pits(z, depth=0.5):
     """Copy of ``z`` with one- and two-pixel pits (missing roof returns, drop-outs) set to the 3 x 3 median.
 
@@ -258,8 +210,14 @@ def local_roughness(z, cellsize):
     return rough
 
 
-def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0, max_roughness=0.15,
-                     min_planarity=0.2, min_support=0.5, max_terrain_step=0.5):
+#: Default smallest height of a building above ground [m]: single garages stand 2.2-2.5 m tall.
+MIN_HEIGHT = 2.2
+#: Default smallest width of a building [m]: garages are at least 2.5 m wide, cut hedges 0.5-2 m.
+MIN_WIDTH = 2.5
+
+
+def detect_buildings(z, cellsize, ground=None, *, min_height=MIN_HEIGHT, min_area=25.0, max_roughness=0.15,
+                     min_planarity=0.2, min_support=0.5, max_terrain_step=0.5, min_width=MIN_WIDTH):
     """Label buildings in a surface model.
 
     Parameters
@@ -271,7 +229,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     ground : ndarray, optional
         Terrain heights [m] (DTM) on the same grid; default :func:`ground_from_dsm`.
     min_height : float
-        Smallest height above ground of a building pixel [m].
+        Smallest height above ground of a building pixel [m]; 2.2 m keeps single garages.
     min_area : float
         Smallest building footprint [m²].
     max_roughness : float
@@ -286,6 +244,9 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
         Largest height step between neighbouring pixels of one continuous surface [m]. Raised surfaces
         that run into the ground without a wall (embankments, ramps, bridges' approaches) are terrain,
         not buildings.
+    min_width : float
+        Smallest width of a building [m] (twice the largest distance of a pixel from the outside, less a
+        pixel): cut hedges are planar and as tall as garages, but narrower.
 
     Returns
     -------
@@ -307,9 +268,9 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
        by up to two pixels over elevated pixels (ridges, eaves, chimneys) but not into large rough
        blobs (the non-supported mask opened with a 5 x 5 window: trees next to or over a roof), and
        enclosed elevated holes that are not such blobs (dormers, roof furniture) are filled.
-    4. Connected components of at least ``min_area`` with at least ``min_support`` supported pixels and
-       ``min_planarity`` planar-window centres are buildings. On the Essen DOM1 tile (1 m) the false
-       detections in tree crowns had 7-17 % centres, roofs mostly 25-95 %.
+    4. Connected components of at least ``min_area`` and ``min_width`` with at least ``min_support``
+       supported pixels and ``min_planarity`` planar-window centres are buildings. On the Essen DOM1
+       tile (1 m) the false detections in tree crowns had 7-17 % centres, roofs mostly 25-95 %.
     """
     z, cellsize = _check_dsm(z, cellsize)
     check_range("min_height", min_height, 0.0, 1e3, " m")
@@ -318,6 +279,7 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     check_range("min_planarity", min_planarity, 0.0, 1.0)
     check_range("min_support", min_support, 0.0, 1.0)
     check_range("max_terrain_step", max_terrain_step, 0.0, 1e3, " m")
+    check_range("min_width", min_width, 0.0, 1e4, " m")
     labels = np.zeros(z.shape, np.int32)
     valid = np.isfinite(z)
     if not valid.any():
@@ -329,50 +291,22 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
         if ground.shape != z.shape:
             raise ParameterError(f"ground shape {ground.shape} must equal the DSM's {z.shape}")
     z = _remove_pits(z)
-    with np.errstate(invalid="ignore"):
-        height = z - ground
-        elevated = valid & (height >= min_height)
-        ground_level = valid & (height < 0.5 * min_height)
-    if max_terrain_step > 0 and elevated.any() and ground_level.any():
-        surfaces = _continuous_surfaces(z, float(max_terrain_step))
-        n_surf = surfaces.max() + 1
-        on_ground = np.bincount(surfaces[ground_level], minlength=n_surf)
-        on_top = np.bincount(surfaces[elevated], minlength=n_surf)
-        # mostly ground: an embankment running into the street; mostly raised: a roof with a ramp
-        terrain = on_ground >= np.maximum(on_top, min_area / cellsize ** 2)
-        elevated &= ~terrain[np.where(valid, surfaces, 0)]
+    elevated = _elevated(z, ground, valid, cellsize, min_height, min_area, max_terrain_step)
     if not elevated.any():
         return labels
-    filled = _fill_nearest(np.where(elevated, z, np.nan))
-    rough, gradient = _plane_fit_3x3(filled, cellsize)
-    # windows steeper than any roof are walls or crown flanks
-    planar_window = elevated & (gradient <= _MAX_ROOF_GRADIENT) & (
-        rough <= max_roughness * np.sqrt(1.0 + gradient ** 2))
-    eight = np.ones((3, 3), bool)
-    # a lone planar window is a smooth spot in a crown; on a roof face they come in rows
-    neighbours = ndimage.correlate(planar_window.astype(np.uint8), eight.astype(np.uint8), mode="constant")
-    supported = elevated & ndimage.binary_dilation(planar_window & (neighbours >= 3), structure=eight)
-    patch, n_patch = ndimage.label(supported, structure=eight)
-    if n_patch == 0:
-        return labels
-    patch_area = np.bincount(patch.ravel(), minlength=n_patch + 1) * cellsize ** 2
-    keep = patch_area >= 0.5 * min(min_area, 20.0)
-    keep[0] = False
-    seeds = keep[patch]
-    # large rough blobs are trees; thin rough lines (ridges, eaves, walls' tops) are part of roofs
-    trees = ndimage.binary_opening(elevated & ~supported, structure=np.ones((5, 5), bool))
-    growable = elevated & ~trees
-    mask = seeds | (growable & ndimage.binary_dilation(seeds, structure=eight, iterations=2))
-    mask |= growable & ndimage.binary_fill_holes(mask)
-    lab, n = ndimage.label(mask, structure=eight)
+    planar_window, supported = _roof_support(z, elevated, cellsize, max_roughness)
+    lab, n = _grow_buildings(elevated, supported, min_area, cellsize)
     if n == 0:
         return labels
     flat = lab.ravel()
     npx = np.bincount(flat, minlength=n + 1)
     nsupported = np.bincount(flat, weights=supported.ravel(), minlength=n + 1)
     ncentre = np.bincount(flat, weights=planar_window.ravel(), minlength=n + 1)
+    # width of a component: twice the largest distance of an inner pixel from the outside, less a pixel
+    depth = ndimage.maximum(ndimage.distance_transform_edt(lab > 0), lab, np.arange(n + 1))
+    width = (2 * np.asarray(depth) - 1) * cellsize
     ok = ((npx * cellsize ** 2 >= min_area) & (nsupported >= min_support * np.maximum(npx, 1))
-          & (ncentre >= min_planarity * np.maximum(npx, 1)))
+          & (ncentre >= min_planarity * np.maximum(npx, 1)) & (width >= min_width))
     ok[0] = False
     # ndimage.label numbers components in raster order of their first pixel; keep that order
     newid = np.zeros(n + 1, np.int32)
@@ -382,7 +316,56 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=2.5, min_area=25.0,
     return labels
 
 
-def _polygonal(geom):
+def _elevated(z, ground, valid, cellsize, min_height, min_area, max_terrain_step):
+    """Pixels at least ``min_height`` above ground that are not part of a surface running into the ground."""
+    with np.errstate(invalid="ignore"):
+        height = z - ground
+        elevated = valid & (height >= min_height)
+        ground_level = valid & (height < 0.5 * min_height)
+    if max_terrain_step > 0 and elevated.any() and ground_level.any():
+        surfaces = continuous_surfaces(z, float(max_terrain_step))
+        n_surf = surfaces.max() + 1
+        on_ground = np.bincount(surfaces[ground_level], minlength=n_surf)
+        on_top = np.bincount(surfaces[elevated], minlength=n_surf)
+        # mostly ground: an embankment running into the street; mostly raised: a roof with a ramp
+        terrain = on_ground >= np.maximum(on_top, min_area / cellsize ** 2)
+        elevated &= ~terrain[np.where(valid, surfaces, 0)]
+    return elevated
+
+
+def _roof_support(z, elevated, cellsize, max_roughness):
+    """Centres of planar 3 x 3 windows, and the pixels those windows support (see :func:`detect_buildings`)."""
+    filled = _fill_nearest(np.where(elevated, z, np.nan))
+    rough, gradient = _plane_fit_3x3(filled, cellsize)
+    # windows steeper than any roof are walls or crown flanks
+    planar_window = elevated & (gradient <= _MAX_ROOF_GRADIENT) & (
+        rough <= max_roughness * np.sqrt(1.0 + gradient ** 2))
+    eight = np.ones((3, 3), bool)
+    # a lone planar window is a smooth spot in a crown; on a roof face they come in rows
+    neighbours = ndimage.correlate(planar_window.astype(np.uint8), eight.astype(np.uint8), mode="constant")
+    supported = elevated & ndimage.binary_dilation(planar_window & (neighbours >= 3), structure=eight)
+    return planar_window, supported
+
+
+def _grow_buildings(elevated, supported, min_area, cellsize):
+    """Components of supported seed patches grown over elevated pixels that are not tree blobs."""
+    eight = np.ones((3, 3), bool)
+    patch, n_patch = ndimage.label(supported, structure=eight)
+    if n_patch == 0:
+        return patch, 0
+    patch_area = np.bincount(patch.ravel(), minlength=n_patch + 1) * cellsize ** 2
+    keep = patch_area >= 0.5 * min(min_area, 20.0)
+    keep[0] = False
+    seeds = keep[patch]
+    # large rough blobs are trees; thin rough lines (ridges, eaves, walls' tops) are part of roofs
+    trees = ndimage.binary_opening(elevated & ~supported, structure=np.ones((5, 5), bool))
+    growable = elevated & ~trees
+    mask = seeds | (growable & ndimage.binary_dilation(seeds, structure=eight, iterations=2))
+    mask |= growable & ndimage.binary_fill_holes(mask)
+    return ndimage.label(mask, structure=eight)
+
+
+def polygonal(geom):
     """Only the polygon parts of ``geom`` (make_valid may return collections with lines/points)."""
     import shapely
     from shapely.geometry import MultiPolygon, Polygon
@@ -400,7 +383,7 @@ def _polygonal(geom):
     return out if not out.is_empty else None
 
 
-def _label_polygons(labels, transform, *, simplify=None, clip=None):
+def label_polygons(labels, transform, *, simplify=None, clip=None):
     """Vector outlines of every non-zero label (shared by buildings and roof faces)."""
     import shapely
     from rasterio import features
@@ -424,17 +407,212 @@ def _label_polygons(labels, transform, *, simplify=None, clip=None):
             simplified = geom.simplify(tol, preserve_topology=True)
             if not simplified.is_empty:
                 geom = simplified
-        geom = _polygonal(geom)
+        geom = polygonal(geom)
         if geom is not None and clip is not None:
             mask_geom = clip(value) if callable(clip) else clip.get(value)
             if mask_geom is not None:
-                geom = _polygonal(geom.intersection(mask_geom))
+                geom = polygonal(geom.intersection(mask_geom))
         if geom is not None:
             out[value] = geom
     return out
 
 
-def building_polygons(labels, transform):
+#: Edges within this angle of a building's dominant orientation (or its normal) are snapped to it [°].
+SNAP_ANGLE = 15.0
+
+
+def dominant_orientation(polygon):
+    """Dominant orientation of a building outline [°, 0-90), counter-clockwise from east.
+
+    Parameters
+    ----------
+    polygon : shapely Polygon or MultiPolygon
+        Outline.
+
+    Returns
+    -------
+    float
+        Orientation of the longer side of the minimum-area rotated rectangle around the outline, modulo
+        90°; walls at right angles share it. For pixel outlines prefer :func:`label_orientations`: the
+        rectangle of a pixel staircase may align with the staircase (atan 1/3 for a building turned 20°).
+    """
+    import shapely
+
+    xy = np.asarray(shapely.oriented_envelope(polygon).exterior.coords)
+    d = np.diff(xy[:3], axis=0)
+    k = int(np.argmax(np.hypot(d[:, 0], d[:, 1])))
+    return float(np.degrees(np.arctan2(d[k, 1], d[k, 0])) % 90.0)
+
+
+def label_orientations(labels, sigma=1.0):
+    """Dominant wall orientation of every labelled building [°, 0-90), counter-clockwise from east.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (rows, cols)
+        Building labels, 0 = none; rows run south.
+    sigma : float
+        Width of the Gaussian derivative filter [px].
+
+    Returns
+    -------
+    ndarray of float, shape (labels.max() + 1,)
+        Orientation per label (index 0 unused): the angle ``t`` maximising the gradient-weighted
+        ``cos(4 (phi - t))`` over the gradient directions ``phi`` of the smoothed building mask near the
+        building (each pixel counts for the nearest building). Smoothing makes the gradient of a pixel
+        staircase point across the straight wall it approximates, so walls at right angles vote alike.
+    """
+    labels = np.asarray(labels)
+    n = int(labels.max()) if labels.size else 0
+    if n == 0:
+        return np.zeros(1)
+    m = (labels > 0).astype(float)
+    gy = ndimage.gaussian_filter(m, sigma, order=(1, 0))
+    gx = ndimage.gaussian_filter(m, sigma, order=(0, 1))
+    weight, phi = np.hypot(gx, gy), np.arctan2(-gy, gx)
+    _, (ir, ic) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    near = labels[ir, ic].ravel()
+    vec = (np.bincount(near, weights=(weight * np.cos(4 * phi)).ravel(), minlength=n + 1)
+           + 1j * np.bincount(near, weights=(weight * np.sin(4 * phi)).ravel(), minlength=n + 1))
+    return np.degrees(np.angle(vec)) / 4 % 90.0
+
+
+def _edge_runs(ring, cellsize):
+    """Pixel corners of a ring split at its Douglas-Peucker vertices (tolerance one pixel), in order."""
+    raw = np.asarray(ring.coords)[:-1]
+    simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
+    # Douglas-Peucker keeps a subset of the vertices, in order
+    at = np.flatnonzero(np.isin(raw[:, 0] + 1j * raw[:, 1], simple[:, 0] + 1j * simple[:, 1]))
+    if len(simple) < 3 or len(at) != len(simple):
+        return []
+    n = len(raw)
+    return [raw[np.arange(at[k], at[(k + 1) % len(at)] + (n if at[(k + 1) % len(at)] <= at[k] else 0) + 1) % n]
+            for k in range(len(at))]
+
+
+def _edge_lines(ring, cellsize, theta, snap):
+    """Straight edges of a pixel ring as lines (point, direction, length).
+
+    Douglas-Peucker segments, each a line through the mean of the pixel corners it replaces, snapped to
+    theta + k 90° where within ``snap``; unsnapped ones up to 5 pixels long (chamfered corners) are dropped.
+    """
+    runs = _edge_runs(ring, cellsize)
+    if not runs:
+        return None
+    lines = []
+    for pts in runs:
+        d = pts[-1] - pts[0]
+        length = float(np.hypot(*d))
+        phi = np.degrees(np.arctan2(d[1], d[0]))
+        delta = (phi - theta + 45.0) % 90.0 - 45.0
+        snapped = abs(delta) <= snap
+        if snapped:
+            phi -= delta
+        elif length <= 5.0 * cellsize:
+            continue
+        u = np.array([np.cos(np.radians(phi)), np.sin(np.radians(phi))])
+        lines.append([pts.mean(0) if len(pts) > 2 else 0.5 * (pts[0] + pts[-1]), u, length])
+    return lines
+
+
+def _merge_collinear(lines, tol):
+    """Merge consecutive lines of the same direction less than ``tol`` apart (length-weighted)."""
+    i = 0
+    while len(lines) > 3 and i < len(lines):
+        j = (i + 1) % len(lines)
+        a, b = lines[i], lines[j]
+        cross = a[1][0] * b[1][1] - a[1][1] * b[1][0]
+        off = abs((b[0] - a[0])[0] * a[1][1] - (b[0] - a[0])[1] * a[1][0])
+        if abs(cross) < 1e-9 and np.dot(a[1], b[1]) > 0 and off < tol:
+            w = a[2] + b[2]
+            lines[i] = [(a[0] * a[2] + b[0] * b[2]) / w, a[1], w]
+            del lines[j]
+            if j < i:
+                i -= 1
+            continue
+        i += 1
+    return lines
+
+
+def _meet(a, b):
+    """Where line ``a`` ends and line ``b`` starts: their intersection, or a perpendicular step if parallel."""
+    (pa, ua, _), (pb, ub, _) = a, b
+    cross = ua[0] * ub[1] - ua[1] * ub[0]
+    if abs(cross) < 1e-6:
+        c = 0.5 * (pa + pb)
+        return [pa + np.dot(c - pa, ua) * ua, pb + np.dot(c - pb, ub) * ub]
+    w = pb - pa
+    return [pa + (w[0] * ub[1] - w[1] * ub[0]) / cross * ua]
+
+
+def _ring_from_lines(lines, min_edge):
+    """Vertices where consecutive lines meet; lines whose edge ends up shorter than ``min_edge`` are dropped."""
+    while True:
+        corners = [_meet(lines[k - 1], lines[k]) for k in range(len(lines))]
+        if len(lines) <= 3:
+            break
+        length = np.array([np.dot(corners[(k + 1) % len(lines)][0] - corners[k][-1], lines[k][1])
+                           for k in range(len(lines))])
+        k = int(np.argmin(length))
+        if length[k] >= min_edge:
+            break
+        del lines[k]
+    return np.asarray([v for c in corners for v in c])
+
+
+def _regular_ring(ring, cellsize, theta, snap):
+    lines = _edge_lines(ring, cellsize, theta, snap)
+    if lines is None or len(lines) < 3:
+        return np.asarray(ring.simplify(cellsize).coords)
+    lines = _merge_collinear(lines, cellsize)
+    if len(lines) < 3:
+        return np.asarray(ring.simplify(cellsize).coords)
+    return _ring_from_lines(lines, cellsize)
+
+
+def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_ANGLE):
+    """Straight, right-angled outline of a building from the outline of its pixels.
+
+    Parameters
+    ----------
+    polygon : shapely Polygon or MultiPolygon
+        Pixel outline [m] (map coordinates).
+    cellsize : float
+        Pixel size [m].
+    orientation : float, optional
+        Dominant orientation [°] (:func:`label_orientations`); default :func:`dominant_orientation`.
+    snap_angle : float
+        Edges within this angle of the dominant orientation or its normal are made parallel to it [°].
+
+    Returns
+    -------
+    shapely Polygon or MultiPolygon
+        Each ring is simplified (Douglas-Peucker, one pixel), each edge is the line through the pixel corners
+        it replaces, snapped to the building's dominant orientation (:func:`label_orientations`) where
+        they are within ``snap_angle``, collinear neighbours
+        merged, and the vertices put where consecutive edge lines meet. A ring whose result is invalid or
+        differs in area from the pixel outline by more than half a pixel times its perimeter keeps the simplified
+        ring.
+    """
+    import shapely
+    from shapely.geometry import Polygon
+
+    theta = dominant_orientation(polygon) if orientation is None else float(orientation)
+    out = []
+    for p in shapely.get_parts(polygon):
+        simple = p.simplify(cellsize)
+        rings = [_regular_ring(r, cellsize, theta, snap_angle) for r in (p.exterior, *p.interiors)]
+        try:
+            reg = Polygon(rings[0], [r for r in rings[1:] if len(r) >= 3])
+        except (ValueError, shapely.errors.GEOSException):
+            reg = simple
+        if not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > 0.5 * cellsize * p.length:
+            reg = simple
+        out.append(reg)
+    return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])
+
+
+def building_polygons(labels, transform, *, regularise=True):
     """Footprint polygons of labelled buildings in map coordinates.
 
     Parameters
@@ -443,11 +621,21 @@ def building_polygons(labels, transform):
         Building labels, 0 = none (:func:`detect_buildings`).
     transform : affine.Affine
         Pixel-to-map transform of the raster.
+    regularise : bool
+        Straighten the outlines (:func:`regularise_outline`); False keeps the one-pixel simplification.
 
     Returns
     -------
     dict of int to shapely Polygon or MultiPolygon
-        Valid polygons with holes kept, simplified with a tolerance of one pixel (removes the pixel
-        staircase while keeping the outline within one pixel of the raster's).
+        Valid polygons with holes kept. Regularised (:func:`regularise_outline`): straight edges along the
+        building's dominant orientation, right angles where the pixels support them; else simplified with a
+        tolerance of one pixel (removes the pixel staircase while keeping the outline within one pixel of
+        the raster's).
     """
-    return _label_polygons(labels, transform)
+    polys = label_polygons(labels, transform, simplify=0 if regularise else None)
+    if not regularise:
+        return polys
+    cs = abs(float(transform.a))
+    theta = label_orientations(labels)
+    out = ((k, regularise_outline(g, cs, orientation=theta[k])) for k, g in polys.items())
+    return {k: g for k, g in out if g is not None}

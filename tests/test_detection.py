@@ -204,3 +204,46 @@ def test_essen_dsm():
     from scipy import ndimage
     per_building = np.asarray(ndimage.median(rough, labels, np.arange(1, n + 1)))
     assert np.percentile(per_building, 95) < 0.8, np.sort(per_building)[-10:]
+
+
+def test_garage_kept_hedge_dropped(rng):
+    """Defaults: a 2.3 m garage is a building; a cut hedge as tall, planar on top but 1.5 m wide, is not."""
+    n = 80
+    z = np.full((n, n), 100.0)
+    z[10:16, 10:20] += 2.3                    # garage 6 m x 10 m on a 1 m grid
+    hedge = np.s_[40:42, 5:70]                # 2 m wide, 65 m long, flat top
+    z[hedge] += 2.4
+    z += rng.uniform(-0.02, 0.02, z.shape)
+    labels = detect_buildings(z, 1.0, np.full((n, n), 100.0))
+    assert labels.max() == 1 and (labels[10:16, 10:20] == 1).all()
+    assert (labels[hedge] == 0).all()
+    # the old 2.5 m minimum missed the garage
+    assert detect_buildings(z, 1.0, np.full((n, n), 100.0), min_height=2.5).max() == 0
+    # the width test is what removes the hedge
+    assert (detect_buildings(z, 1.0, np.full((n, n), 100.0), min_width=0)[hedge] > 0).any()
+
+
+@pytest.mark.parametrize("angle", [0.0, 20.0, 33.0])
+def test_building_polygons_are_regular(angle):
+    """A rectangle turned by ``angle`` on the pixel grid gives 4 walls at angle and angle + 90°, not a staircase."""
+    cs = 0.5
+    n = 120
+    rows, cols = np.mgrid[0:n, 0:n]
+    x, y = (cols + 0.5) * cs - 30, 30 - (rows + 0.5) * cs
+    t = np.radians(angle)
+    u, v = x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t)
+    labels = ((np.abs(u) < 12) & (np.abs(v) < 7)).astype(np.int32)
+    poly = building_polygons(labels, Affine(cs, 0, 0, 0, -cs, 60))[1]
+    ring = np.asarray(poly.simplify(0.05).exterior.coords)
+    e = np.diff(ring, axis=0)
+    ang = np.degrees(np.arctan2(e[:, 1], e[:, 0]))
+    assert len(e) == 4
+    dev = (ang - angle + 45) % 90 - 45
+    assert np.abs(dev).max() < 1.0, ang
+    assert poly.area == pytest.approx(24 * 14, rel=0.03)
+    # right angles
+    np.testing.assert_allclose(np.abs(np.cos(np.radians(np.diff(ang)))), 0, atol=1e-9)
+    # the pixel outline without regularisation is a staircase
+    if angle:
+        raw = building_polygons(labels, Affine(cs, 0, 0, 0, -cs, 60), regularise=False)[1]
+        assert len(raw.exterior.coords) > 8

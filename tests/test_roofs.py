@@ -8,7 +8,7 @@ from conftest import shared_file
 from lod2 import RoofPolygon, match_planes, rasterise_roofs, read_citygml_roofs, read_cityjson_roofs
 
 from solarkataster.errors import ParameterError
-from solarkataster.roofs import FACE_COLUMNS, face_polygons, segment_roofs
+from solarkataster.roofs import FACE_COLUMNS, RoofOptions, face_polygons, roof_faces, segment_roofs
 
 
 # ------------------------------------------------------------------------------------ synthetic scenes
@@ -260,3 +260,304 @@ def test_building_covering_whole_raster():
     assert len(seg.faces) == 1 and seg.faces["n_pixels"].iloc[0] == 900
     assert seg.faces["tilt"].iloc[0] == pytest.approx(np.degrees(np.arctan(0.5)), abs=1e-6)
     assert seg.faces["azimuth"].iloc[0] == pytest.approx(270.0, abs=1e-6)
+
+
+
+# ------------------------------------------------------------------------- publishable faces (roof_faces)
+def _plane_normal(ring):
+    """Upward unit normal of a planar 3-D ring (Newell's method)."""
+    p = ring - ring.mean(0)
+    q = np.roll(p, -1, axis=0)
+    n = np.array([np.sum((p[:, 1] - q[:, 1]) * (p[:, 2] + q[:, 2])),
+                  np.sum((p[:, 2] - q[:, 2]) * (p[:, 0] + q[:, 0])),
+                  np.sum((p[:, 0] - q[:, 0]) * (p[:, 1] + q[:, 1]))])
+    n = n / np.linalg.norm(n)
+    return -n if n[2] < 0 else n
+
+
+def true_planes(roofs):
+    """Analytic truth: (building, unit normal, plan polygon) per plane, adjacent coplanar polygons merged."""
+    out = []
+    for r in roofs:
+        n = _plane_normal(r.exterior)
+        poly = shapely.Polygon(r.exterior[:, :2], [h[:, :2] for h in r.interiors])
+        for o in out:
+            if o[0] == r.building and np.dot(o[1], n) > 0.9995 and o[2].distance(poly) < 0.1:
+                o[2] = o[2].union(poly)
+                break
+        else:
+            out.append([r.building, n, poly])
+    return out
+
+
+def score_faces(truth, buildings, rf):
+    """Each true plane against the face that overlaps it most: angles, sloped area and IoU in plan."""
+    import pandas as pd
+
+    rows = []
+    for b, n, poly in truth:
+        tilt = np.degrees(np.arccos(n[2]))
+        az = np.degrees(np.arctan2(n[0], n[1])) % 360
+        cand = rf.faces[rf.faces["building"] == buildings.index(b) + 1]
+        inter = np.array([g.intersection(poly).area for g in cand.geometry])
+        row = dict(building=b, tilt=tilt, azimuth=az, area=poly.area / n[2], face=0, iou=0.0, ok=False)
+        if len(inter) and inter.max() > 0:
+            f = cand.iloc[int(np.argmax(inter))]
+            g = f.geometry
+            d_az = abs((f["azimuth"] - az + 180) % 360 - 180)
+            row.update(face=f["face"], face_tilt=f["tilt"], face_area=f["area"], d_azimuth=d_az,
+                       iou=g.intersection(poly).area / g.union(poly).area)
+            row["ok"] = (abs(f["tilt"] - tilt) <= 3 and (tilt < 5 or d_az <= 10)
+                         and abs(f["area"] / row["area"] - 1) <= 0.10)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module", params=[0.5, 1.0])
+def synthetic_faces(request):
+    roofs, base = synthetic_roofs()
+    sc = rasterise_roofs(roofs, base, request.param, noise=0.03, rng=np.random.default_rng(7))
+    return roofs, sc, roof_faces(sc.z, sc.transform, sc.building_labels)
+
+
+def test_roof_faces_recover_true_planes(synthetic_faces):
+    """Issue 11: >= 95 % of true planes of 10 m² or more with tilt ±3°, azimuth ±10°, area ±10 %; IoU >= 0.9."""
+    roofs, sc, rf = synthetic_faces
+    res = score_faces(true_planes(roofs), sc.buildings, rf)
+    big = res[res["area"] >= 10]
+    assert len(big) == 19
+    assert big["ok"].mean() >= 0.95, big.round(3).to_string()
+    assert big["iou"].median() >= 0.9, big.round(3).to_string()
+    assert big["iou"].min() >= 0.85, big.round(3).to_string()
+    assert big["face"].is_unique
+
+
+def test_roof_faces_tile_the_roof(synthetic_faces):
+    """Faces never overlap, cover >= 95 % of the true roof, tile the outline with the excluded parts."""
+    roofs, sc, rf = synthetic_faces
+    truth = true_planes(roofs)
+    parts = shapely.get_parts(np.array(list(rf.faces.geometry), dtype=object))
+    assert shapely.area(parts).min() >= 1.0
+    assert (rf.faces.geom_type == "Polygon").all()
+    assert rf.faces.geometry.is_valid.all()
+    for _, b in rf.buildings.iterrows():
+        faces = list(rf.faces.loc[rf.faces["building"] == b["building"]].geometry)
+        union = shapely.union_all(faces)
+        overlap = sum(g.area for g in faces) - union.area
+        assert overlap < 0.005 * b["roof_area"]
+        true_outline = shapely.union_all([p for name, _, p in truth if name == sc.buildings[b["building"] - 1]])
+        assert union.intersection(true_outline).area >= 0.95 * true_outline.area, b["building"]
+        # faces and excluded parts tile the outline
+        assert union.union(b["excluded"]).symmetric_difference(b["geometry"]).area < 1e-6 * b["roof_area"] + 1e-6
+        assert abs(union.area + b["excluded_area"] - b["roof_area"]) < 1e-3
+    f = rf.faces
+    assert (f["source"] == "lidar").all()
+    assert (f["plane_rmse"] < 0.03).all() and (f["plane_share"] > 0.9).all()
+    np.testing.assert_allclose(f["area"], f["area_horizontal"] / f["normal_u"])
+    # the label raster is the polygons' pixel-centre rasterisation
+    assert set(np.unique(rf.face_labels[rf.face_labels > 0])) <= set(f["face"])
+    # the plane in map coordinates reproduces the DSM at the face's pixels
+    rr, cc = np.nonzero(rf.face_labels)
+    x, y = sc.transform @ (cc + 0.5, rr + 0.5)
+    k = f.set_index("face").loc[rf.face_labels[rr, cc]]
+    zp = (k["offset"].to_numpy() - k["normal_e"].to_numpy() * x - k["normal_n"].to_numpy() * y) / k["normal_u"]
+    assert np.median(np.abs(zp - sc.z[rr, cc])) < 0.03
+
+
+@pytest.mark.parametrize("cellsize", [0.5, 1.0])
+def test_rectangular_gable_faces_have_four_corners(cellsize):
+    roofs = _rotate(_gable("g", 0, 0, 16, 10, 6, 40), 20, np.array([8.0, 5.0]))
+    sc = rasterise_roofs(roofs, {"g": 0.0}, cellsize, noise=0.03, rng=np.random.default_rng(2))
+    rf = roof_faces(sc.z, sc.transform, sc.building_labels)
+    assert len(rf.faces) == 2
+    for g in rf.faces.geometry:
+        assert g.geom_type == "Polygon"
+        assert len(g.simplify(0.1).exterior.coords) - 1 == 4, g.wkt
+    # the ridge is the planes' intersection: the shared edge runs along the true ridge (20° from east)
+    shared = rf.faces.geometry.iloc[0].intersection(rf.faces.geometry.iloc[1])
+    xy = np.asarray(shapely.get_coordinates(shared))
+    d = xy.max(0) - xy.min(0)
+    assert np.degrees(np.arctan2(d[1], d[0])) == pytest.approx(20.0, abs=1.0)
+    # the outline of the detected building is regular: its edges at 20° and 110°, not on the pixel grid
+    ring = np.asarray(rf.buildings.geometry.iloc[0].simplify(0.1).exterior.coords)
+    e = np.diff(ring, axis=0)
+    ang = np.degrees(np.arctan2(e[:, 1], e[:, 0])) % 90
+    assert len(ring) - 1 == 4 and np.allclose(ang, 20.0, atol=1.5), ang
+
+
+def test_overhang_beyond_footprint():
+    """The eaves reach 0.8 m past the walls: the roof outline includes them, the footprint area stays."""
+    cs = 0.5
+    roofs = _gable("g", 0, 0, 16, 10, 6, 35)
+    sc = rasterise_roofs(roofs, {"g": 0.0}, cs, noise=0.02, rng=np.random.default_rng(4))
+    from rasterio.features import rasterize
+
+    footprint = shapely.box(0.8, 0.8, 15.2, 9.2)
+    labels = rasterize([(footprint, 1)], out_shape=sc.z.shape, transform=sc.transform, dtype="int32")
+    rf = roof_faces(sc.z, sc.transform, labels, footprints={1: footprint})
+    b = rf.buildings.iloc[0]
+    assert b["footprint_area"] == pytest.approx(footprint.area)
+    assert b["roof_area"] == pytest.approx(160.0, rel=0.03)
+    union = shapely.union_all(list(rf.faces.geometry))
+    assert union.intersection(shapely.box(0, 0, 16, 10)).area >= 0.95 * 160
+    assert len(rf.faces) == 2
+    np.testing.assert_allclose(rf.faces["area"], 80 / np.cos(np.radians(35)), rtol=0.05)
+    # without an overhang in the DSM the outline stays the footprint
+    rf0 = roof_faces(np.where(labels > 0, sc.z, 0.0), sc.transform, labels, footprints={1: footprint})
+    assert rf0.buildings["roof_area"].iloc[0] == pytest.approx(footprint.area, rel=1e-6)
+
+
+def test_superstructure_is_excluded_part():
+    """A 1.5 m x 1.5 m chimney is an excluded part of the roof; the faces and it tile the outline."""
+    cs = 0.5
+    sc = rasterise_roofs(_gable("g", 0, 0, 16, 10, 6, 35), {"g": 0.0}, cs, noise=0.02,
+                         rng=np.random.default_rng(1))
+    z = sc.z.copy()
+    col, row = ~sc.transform @ (5.0, 7.0)
+    r0, c0 = int(row), int(col)
+    z[r0:r0 + 3, c0:c0 + 3] += 2.0
+    rf = roof_faces(z, sc.transform, sc.building_labels)
+    assert len(rf.faces) == 2
+    b = rf.buildings.iloc[0]
+    chimney = shapely.box(*(sc.transform @ (c0, r0 + 3)), *(sc.transform @ (c0 + 3, r0)))
+    assert b["excluded"].intersection(chimney).area >= 0.7 * chimney.area
+    assert b["excluded_area"] < 2 * chimney.area
+    assert (rf.face_labels[r0 + 1, c0 + 1]) == 0
+
+
+def test_roof_faces_options_and_errors():
+    roofs, base = synthetic_roofs()
+    sc = rasterise_roofs(roofs, base, 1.0, noise=0.03, rng=np.random.default_rng(7))
+    from affine import Affine
+
+    with pytest.raises(ParameterError):
+        roof_faces(sc.z, Affine(1, 0, 0, 0, -2, 0), sc.building_labels)
+    with pytest.raises(ParameterError):
+        roof_faces(sc.z, sc.transform, sc.building_labels[:5])
+    empty = roof_faces(sc.z, sc.transform, np.zeros_like(sc.building_labels))
+    assert len(empty.faces) == 0 and len(empty.buildings) == 0 and empty.face_labels.max() == 0
+    coarse = roof_faces(sc.z, sc.transform, sc.building_labels, options=RoofOptions(min_face_area=40.0))
+    assert len(coarse.faces) < len(roof_faces(sc.z, sc.transform, sc.building_labels).faces)
+
+
+# ---------------------------------------------------------------- real LoD2 with footprints from ground surfaces
+def _ground_footprints_cityjson(path):
+    import json
+
+    with open(path) as f:
+        cj = json.load(f)
+    scale = np.array(cj.get("transform", {}).get("scale", [1, 1, 1]), float)
+    translate = np.array(cj.get("transform", {}).get("translate", [0, 0, 0]), float)
+    verts = np.asarray(cj["vertices"], float) * scale + translate
+    polys = {}
+    for oid, obj in cj["CityObjects"].items():
+        top = oid
+        while cj["CityObjects"][top].get("parents"):
+            top = cj["CityObjects"][top]["parents"][0]
+        for g in obj.get("geometry", []):
+            sem = g.get("semantics")
+            if not sem or not str(g.get("lod", "")).startswith("2"):
+                continue
+            shells = [g["boundaries"]] if g["type"] in ("MultiSurface", "CompositeSurface") else g["boundaries"]
+            values = [sem["values"]] if g["type"] in ("MultiSurface", "CompositeSurface") else sem["values"]
+            for shell, vals in zip(shells, values):
+                for surface, v in zip(shell, vals):
+                    if v is not None and sem["surfaces"][v]["type"] == "GroundSurface":
+                        rings = [verts[np.asarray(r, int)][:, :2] for r in surface]
+                        polys.setdefault(top, []).append(shapely.make_valid(shapely.Polygon(rings[0], rings[1:])))
+    return {b: shapely.union_all(p) for b, p in polys.items()}
+
+
+def _ground_footprints_citygml(path):
+    import xml.etree.ElementTree as ET
+
+    gml, bldg = "{http://www.opengis.net/gml}", "{http://www.opengis.net/citygml/building/1.0}"
+    polys = {}
+    for b in ET.parse(path).getroot().iter(f"{bldg}Building"):
+        for gs in b.iter(f"{bldg}GroundSurface"):
+            for ring in gs.iter(f"{gml}LinearRing"):
+                pl = ring.find(f"{gml}posList")
+                xyz = np.asarray(pl.text.split(), float).reshape(-1, 3) if pl is not None else np.asarray(
+                    [p.text.split() for p in ring.findall(f"{gml}pos")], float)
+                polys.setdefault(b.get(f"{gml}id"), []).append(shapely.make_valid(shapely.Polygon(xyz[:, :2])))
+    return {b: shapely.union_all(p) for b, p in polys.items()}
+
+
+def _faces_on_footprints(sc, ground):
+    """roof_faces with the scene's ground-surface footprints (label = the scene's building number)."""
+    from rasterio.features import rasterize
+
+    fps = {k + 1: ground[b] for k, b in enumerate(sc.buildings) if b in ground}
+    labels = rasterize([(g, k) for k, g in fps.items()], out_shape=sc.z.shape, transform=sc.transform,
+                       dtype="int32")
+    return roof_faces(sc.z, sc.transform, labels, footprints=fps)
+
+
+def _lod2_recovery(scenes, ground):
+    import pandas as pd
+
+    res = []
+    for sc in scenes:
+        rf = _faces_on_footprints(sc, ground)
+        res.append(match_planes(sc.planes, sc.plane_labels, rf.face_labels, rf.faces))
+    return pd.concat(res, ignore_index=True)
+
+
+def test_karlsruhe_lod2_faces_on_ground_footprints():
+    """Issue 11: >= 90 % of visible planes >= 10 m² with tilt ±3°, azimuth ±10°, area ±15 % incl. overhangs."""
+    path = shared_file("karlsruhe-lod2", "lindenallee_kranichweg_v1.gml")
+    roofs, base = read_citygml_roofs(path)
+    sc = rasterise_roofs(roofs, base, 0.5, noise=0.03, rng=np.random.default_rng(11))
+    res = _lod2_recovery([sc], _ground_footprints_citygml(path))
+    assert len(res) >= 100
+    assert res["ok"].mean() >= 0.90, res[~res["ok"]].to_string()
+
+
+@pytest.mark.xfail(strict=True, reason="goal >= 90 % of visible planes, measured 62 % (tilt <= 55°: 68 %): "
+                   "88 % have the right tilt and azimuth, 71 % of those the area within 15 %; faces spread "
+                   "over neighbouring mansard sides and small planes they nearly fit")
+def test_zurich_lod2_faces_on_ground_footprints():
+    path = shared_file("zurich-lod2-cityjson", "zurich_subset_lod2.city.json")
+    roofs, base = read_cityjson_roofs(path)
+    ground = _ground_footprints_cityjson(path)
+    buildings = sorted({r.building for r in roofs})
+    scenes = [rasterise_roofs([r for r in roofs if r.building == b], base, 0.5, noise=0.03,
+                              rng=np.random.default_rng(i)) for i, b in enumerate(buildings)]
+    res = _lod2_recovery(scenes, ground)
+    assert len(res) >= 140
+    assert res["ok"].mean() >= 0.90, res[~res["ok"]].to_string()
+
+
+def test_essen_faces_without_footprints():
+    """Issue 11 on real LiDAR (Essen DOM1, 1 m, detected buildings): faces that do not overlap, cover the
+    roofs, have no sliver parts, and are single polygons unless truly multipart."""
+    import rasterio
+
+    from solarkataster.detection import detect_buildings, ground_from_dsm
+
+    with rasterio.open(shared_file("nrw-essen-dom1", "dom1_32_356_5699_1_nw_2020.tif")) as ds:
+        z = ds.read(1).astype(float)
+        transform = ds.transform
+    ground = ground_from_dsm(z, 1.0)
+    rf = roof_faces(z, transform, detect_buildings(z, 1.0, ground), ground=ground)
+    f = rf.faces
+    assert len(f) > 1000 and f.geometry.is_valid.all()
+    parts = shapely.get_parts(np.array(list(f.geometry), dtype=object))
+    assert shapely.area(parts).min() >= 1.0
+    # before: 56 % MultiPolygons (mostly 0.5 m² slivers), 1408 m² overlap, median coverage 73 %
+    assert (f.geom_type == "MultiPolygon").mean() < 0.2
+    overlap = 0.0
+    coverage = []
+    for _, b in rf.buildings.iterrows():
+        faces = list(f.loc[f["building"] == b["building"]].geometry)
+        if not faces:
+            continue
+        union = shapely.union_all(faces)
+        overlap += sum(g.area for g in faces) - union.area
+        coverage.append(union.intersection(b["geometry"]).area / b["roof_area"])
+    assert overlap < 0.005 * rf.buildings["roof_area"].sum()
+    assert np.median(coverage) >= 0.95
+    assert (f["source"] == "lidar").all()
+    # NaN only for faces without a pixel centre inside (thin faces of under a pixel)
+    assert (f["plane_share"].between(0, 1) | (f["n_pixels"] == 0)).all()
+    assert (f["n_pixels"] == 0).mean() < 0.01

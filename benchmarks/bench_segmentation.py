@@ -1,0 +1,155 @@
+"""Roof segmentation and face polygons on the Essen 1 km² DOM1 tile (1 m, no footprints): speed and geometry.
+
+Prints the time of detection, segmentation and the polygon step per km², and the geometry figures of
+issue 11: face count, share of MultiPolygon faces, overlap area of faces of one building, median coverage
+of the building outline by its faces, share of footprint edges at exact multiples of 90°, and face parts
+under 1 m²; for today's path (pixel-outline footprints, ``segment_roofs`` and ``face_polygons`` clipped
+to the footprints) and for ``roof_faces`` (outlines, segmentation and polygons), one after the other in
+the same process, and the ratio of their times.
+
+Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+
+from solarkataster.detection import building_polygons, detect_buildings, ground_from_dsm
+from solarkataster.roofs import face_polygons, segment_roofs
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared/validation/nrw-essen-dom1/dom1_32_356_5699_1_nw_2020.tif"
+
+
+def edge_angles(polys):
+    """Direction [°, 0-180) and length [m] of every ring edge of the polygons."""
+    ang, length = [], []
+    for g in polys:
+        for p in shapely.get_parts(g):
+            for ring in [p.exterior, *p.interiors]:
+                xy = np.asarray(ring.coords)
+                d = np.diff(xy, axis=0)
+                ang.append(np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180)
+                length.append(np.hypot(d[:, 0], d[:, 1]))
+    return np.concatenate(ang), np.concatenate(length)
+
+
+def geometry_figures(face_polys, face_building, outlines):
+    """Issue-11 figures of face polygons ``{face: geom}`` with ``{face: building}`` and ``{building: outline}``."""
+    geoms = list(face_polys.values())
+    multi = np.mean([g.geom_type == "MultiPolygon" for g in geoms]) if geoms else 0.0
+    parts = shapely.get_parts(np.array(geoms, dtype=object)) if geoms else np.array([])
+    small = int((shapely.area(parts) < 1.0).sum()) if len(parts) else 0
+    by_b = {}
+    for f, g in face_polys.items():
+        by_b.setdefault(face_building[f], []).append(g)
+    overlap, coverage = 0.0, []
+    for b, gs in by_b.items():
+        union = shapely.union_all(gs)
+        overlap += sum(g.area for g in gs) - union.area
+        out = outlines.get(b)
+        if out is not None and out.area > 0:
+            coverage.append(union.intersection(out).area / out.area)
+    ang, length = edge_angles(list(outlines.values()))
+    at90 = np.isclose(ang % 90, 0, atol=1e-6) | np.isclose(ang % 90, 90, atol=1e-6)
+    return dict(faces=len(geoms), multipolygon_share=round(float(multi), 3), parts_under_1m2=small,
+                overlap_m2=round(overlap, 1), median_coverage=round(float(np.median(coverage)), 3) if coverage else 0,
+                edges_at_90_share=round(float(at90.mean()), 3),
+                edge_length_at_90_share=round(float(length[at90].sum() / length.sum()), 3))
+
+
+def legacy(z, transform, ground):
+    cs = float(transform.a)
+    t = {}
+    t0 = time.perf_counter()
+    labels = detect_buildings(z, cs, ground)
+    t["detection_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # today's footprints: the pixel outlines simplified by a pixel
+    footprints = building_polygons(labels, transform, regularise=False)
+    t["footprints_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seg = segment_roofs(z, cs, labels)
+    t["segmentation_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fb = dict(zip(seg.faces["face"], seg.faces["building"]))
+    polys = face_polygons(seg.face_labels, transform, clip={f: footprints.get(b) for f, b in fb.items()})
+    t["polygons_s"] = time.perf_counter() - t0
+    return t, geometry_figures(polys, fb, footprints)
+
+
+def current(z, transform, ground):
+    from solarkataster.roofs import roof_faces
+
+    cs = float(transform.a)
+    t = {}
+    t0 = time.perf_counter()
+    labels = detect_buildings(z, cs, ground)
+    t["detection_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # regularised outlines of the roof pixels (overhangs included) are made inside
+    rf = roof_faces(z, transform, labels, ground=ground)
+    t["segmentation_and_polygons_s"] = time.perf_counter() - t0
+    f = rf.faces
+    polys = dict(zip(f["face"], f.geometry))
+    fb = dict(zip(f["face"], f["building"]))
+    outlines = dict(zip(rf.buildings["building"], rf.buildings.geometry))
+    return t, geometry_figures(polys, fb, outlines), rf
+
+
+def main(path=DEFAULT, png=None):
+    with rasterio.open(path) as ds:
+        z = ds.read(1).astype(np.float64)
+        transform = ds.transform
+    cs = float(transform.a)
+    ground = ground_from_dsm(z, cs)
+    km2 = z.size * cs ** 2 / 1e6
+    # numba compile / cache load, not timed
+    segment_roofs(z[:50, :50], cs, np.ones((50, 50), int))
+    current(z[:200, :200], transform, ground[:200, :200])
+    print(f"{path.name}: {z.shape[0]} x {z.shape[1]} px at {cs} m")
+    t_old, fig_old = legacy(z, transform, ground)
+    t_new, fig_new, rf = current(z, transform, ground)
+    for name, t, fig in (("today: building_polygons + segment_roofs + face_polygons", t_old, fig_old),
+                         ("roof_faces", t_new, fig_new)):
+        print(name)
+        for k, v in t.items():
+            print(f"{k:>30s}: {v:6.2f} s  ({v / km2:.2f} s/km²)")
+        for k, v in fig.items():
+            print(f"{k:>30s}: {v}")
+    ratio = t_new["segmentation_and_polygons_s"] / (t_old["footprints_s"] + t_old["segmentation_s"]
+                                                    + t_old["polygons_s"])
+    print(f"roof_faces / (building_polygons + segment_roofs + face_polygons): {ratio:.2f}")
+    if png:
+        _picture(z, rf, png)
+
+
+def _picture(z, rf, png):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(16, 16), dpi=60)
+    tr = rf.transform
+    ext = (tr.c, tr.c + tr.a * z.shape[1], tr.f + tr.e * z.shape[0], tr.f)
+    gy, gx = np.gradient(z)
+    ax.imshow(np.cos(np.arctan(np.hypot(gx, gy))), cmap="gray", extent=ext)
+    rf.faces.boundary.plot(ax=ax, color="r", linewidth=0.6)
+    rf.buildings.boundary.plot(ax=ax, color="c", linewidth=0.8)
+    ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(png)
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--png", default=None)
+    args = parser.parse_args()
+    main(args.path, png=args.png)

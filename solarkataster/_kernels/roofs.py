@@ -1,0 +1,315 @@
+"""Numba kernels of roof segmentation and face partition. Private: plain arrays in, no validation.
+
+Coordinates: ``x = col * cellsize`` east and ``y = -row * cellsize`` north of a reference (per building in
+:func:`grow_regions` and :func:`reassign`, the raster's upper-left corner in :func:`assign_subpixels`).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+#: Planes of faces for :func:`reassign`: per building ``row0``, ``col0`` [px] and ``zref`` [m] (local origin),
+#: per face ``a``, ``b`` [m/m], ``c`` [m] (``z - zref = a x + b y + c``) and ``norm`` (``sqrt(a² + b² + 1)``).
+Planes = namedtuple("Planes", "row0 col0 zref a b c norm")
+
+
+@njit(cache=True)
+def solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz):
+    """Least-squares plane z = a x + b y + c from moment sums; ok=False when degenerate."""
+    det = sxx * (syy * n - sy * sy) - sxy * (sxy * n - sy * sx) + sx * (sxy * sy - syy * sx)
+    scale = max(sxx, syy, 1.0) * max(sxx, syy, 1.0) * n
+    if abs(det) <= 1e-9 * scale:
+        return 0.0, 0.0, 0.0, False
+    a = (sxz * (syy * n - sy * sy) - sxy * (syz * n - sy * sz) + sx * (syz * sy - syy * sz)) / det
+    b = (sxx * (syz * n - sz * sy) - sxz * (sxy * n - sy * sx) + sx * (sxy * sz - syz * sx)) / det
+    c = (sxx * (syy * sz - sy * syz) - sxy * (sxy * sz - sy * sxz) + sx * (sxy * syz - syy * sxz)) / det
+    return a, b, c, True
+
+
+@njit(cache=True)
+def grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, min_pixels):
+    """Region growing on normal similarity and distance to the region's least-squares plane."""
+    rows, cols = z.shape
+    face = np.zeros((rows, cols), np.int32)
+    tried = np.zeros((rows, cols), np.bool_)
+    queue = np.empty(rows * cols, np.int64)
+    nreg = 0
+    for s in seeds:
+        r0 = s // cols
+        c0 = s % cols
+        if face[r0, c0] != 0 or tried[r0, c0]:
+            continue
+        b = building[r0, c0]
+        z0 = z[r0, c0]
+        pa = -ne[r0, c0] / nu[r0, c0]
+        pb = -nn[r0, c0] / nu[r0, c0]
+        pc = 0.0
+        nreg += 1
+        face[r0, c0] = nreg
+        head = 0
+        tail = 1
+        queue[0] = s
+        sxx = 0.0
+        sxy = 0.0
+        syy = 0.0
+        sx = 0.0
+        sy = 0.0
+        sxz = 0.0
+        syz = 0.0
+        sz = 0.0
+        n = 1.0
+        next_refit = 6.0
+        while head < tail:
+            p = queue[head]
+            head += 1
+            r = p // cols
+            c = p % cols
+            for dr in range(-1, 2):
+                rr = r + dr
+                if rr < 0 or rr >= rows:
+                    continue
+                for dc in range(-1, 2):
+                    cc = c + dc
+                    if cc < 0 or cc >= cols or (dr == 0 and dc == 0):
+                        continue
+                    if face[rr, cc] != 0 or building[rr, cc] != b:
+                        continue
+                    zz = z[rr, cc]
+                    if not np.isfinite(zz) or not np.isfinite(nu[rr, cc]):
+                        continue
+                    norm = np.sqrt(pa * pa + pb * pb + 1.0)
+                    dot = (-pa * ne[rr, cc] - pb * nn[rr, cc] + nu[rr, cc]) / norm
+                    if dot < cos_tol:
+                        continue
+                    x = (cc - c0) * cellsize
+                    y = (r0 - rr) * cellsize
+                    dz = zz - z0 - (pa * x + pb * y + pc)
+                    if abs(dz) / norm > dist_tol:
+                        continue
+                    face[rr, cc] = nreg
+                    queue[tail] = rr * cols + cc
+                    tail += 1
+                    zl = zz - z0
+                    sxx += x * x
+                    sxy += x * y
+                    syy += y * y
+                    sx += x
+                    sy += y
+                    sxz += x * zl
+                    syz += y * zl
+                    sz += zl
+                    n += 1.0
+                    if n >= next_refit:
+                        a2, b2, c2, ok = solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz)
+                        if ok:
+                            pa = a2
+                            pb = b2
+                            pc = c2
+                        next_refit = n * 1.3 + 1.0
+        if tail < min_pixels:
+            # too small to be a face: release the pixels so that a later region may take them
+            for i in range(tail):
+                p = queue[i]
+                face[p // cols, p % cols] = 0
+                tried[p // cols, p % cols] = True
+            nreg -= 1
+    return face, nreg
+
+
+@njit(cache=True)
+def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
+    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits)."""
+    rows, cols = face.shape
+    row0, col0, zref = planes.row0, planes.col0, planes.zref
+    pa, pb, pc, pnorm = planes.a, planes.b, planes.c, planes.norm
+    out = np.zeros_like(face)
+    cand = np.empty((2 * radius + 1) ** 2, np.int32)
+    for r in range(rows):
+        for c in range(cols):
+            bi = bidx[r, c]
+            if bi < 0 or not np.isfinite(z[r, c]):
+                continue
+            k = 0
+            for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
+                for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
+                    f = face[rr, cc]
+                    if f > 0 and bidx[rr, cc] == bi:
+                        dup = False
+                        for j in range(k):
+                            if cand[j] == f:
+                                dup = True
+                                break
+                        if not dup:
+                            cand[k] = f
+                            k += 1
+            if k == 0:
+                continue
+            x = (c - col0[bi]) * cellsize
+            y = (row0[bi] - r) * cellsize
+            zl = z[r, c] - zref[bi]
+            best = 0
+            best_d = dist_tol
+            for j in range(k):
+                f = cand[j]
+                d = abs(zl - (pa[f] * x + pb[f] * y + pc[f])) / pnorm[f]
+                if d < best_d or (d == best_d and best != 0 and f < best):
+                    best_d = d
+                    best = f
+            out[r, c] = best
+    return out
+
+
+@njit(cache=True)
+def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, factor, radius, cellsize):
+    """Face of every sub-pixel: the pixel's own face unless a pairwise boundary rule hands it to a neighbour.
+
+    ``fine_building`` is the building index of each sub-pixel (-1 none), ``filled`` the face of each pixel
+    (-1 excluded, 0 none), ``face_building`` the building index of each face. ``rule_keys`` (sorted,
+    ``lo * (m + 1) + hi``) and ``rules`` (k, 3) give, for adjacent faces lo < hi, the linear function
+    ``g(x, y) = rules[k, 0] x + rules[k, 1] y + rules[k, 2]``: lo owns the points where it is positive.
+    Candidates are the faces of the same building within ``radius`` pixels
+    the owner is iterated until no
+    rule moves it (a cycle near a junction of three faces keeps the last winner).
+    """
+    fr_n, fc_n = fine_building.shape
+    rows, cols = filled.shape
+    m1 = face_building.shape[0]
+    out = np.zeros((fr_n, fc_n), np.int32)
+    cand = np.empty((2 * radius + 1) ** 2, np.int32)
+    sub = cellsize / factor
+    for fr in range(fr_n):
+        for fc in range(fc_n):
+            b = fine_building[fr, fc]
+            if b < 0:
+                continue
+            r = fr // factor
+            c = fc // factor
+            own = filled[r, c]
+            if own == -1:
+                out[fr, fc] = -1
+                continue
+            k = 0
+            best = 0
+            best_d = 1 << 30
+            for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
+                for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
+                    f = filled[rr, cc]
+                    if f <= 0 or face_building[f] != b:
+                        continue
+                    d = (rr - r) * (rr - r) + (cc - c) * (cc - c)
+                    if d < best_d:
+                        best_d = d
+                        best = f
+                    dup = False
+                    for j in range(k):
+                        if cand[j] == f:
+                            dup = True
+                            break
+                    if not dup:
+                        cand[k] = f
+                        k += 1
+            if k == 0:
+                continue
+            cur = own if (own > 0 and face_building[own] == b) else best
+            x = (fc + 0.5) * sub
+            y = -(fr + 0.5) * sub
+            for _ in range(k + 1):
+                changed = False
+                for j in range(k):
+                    f = cand[j]
+                    if f == cur:
+                        continue
+                    lo = min(f, cur)
+                    hi = max(f, cur)
+                    key = lo * m1 + hi
+                    i = np.searchsorted(rule_keys, key)
+                    if i >= rule_keys.shape[0] or rule_keys[i] != key:
+                        continue
+                    g = rules[i, 0] * x + rules[i, 1] * y + rules[i, 2]
+                    win = lo if g > 0 else hi
+                    if win != cur:
+                        cur = win
+                        changed = True
+                if not changed:
+                    break
+            out[fr, fc] = cur
+    return out
+
+
+@njit(cache=True)
+def _find(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+@njit(cache=True)
+def part_sizes(labels):
+    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
+    rows, cols = labels.shape
+    n = rows * cols
+    parent = np.arange(n)
+    for r in range(rows):
+        for c in range(cols):
+            v = labels[r, c]
+            if v <= 0:
+                continue
+            i = r * cols + c
+            if c + 1 < cols and labels[r, c + 1] == v:
+                a = _find(parent, i)
+                b = _find(parent, i + 1)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            if r + 1 < rows and labels[r + 1, c] == v:
+                a = _find(parent, i)
+                b = _find(parent, i + cols)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    size = np.zeros(n, np.int64)
+    root = np.empty(n, np.int64)
+    for i in range(n):
+        if labels[i // cols, i % cols] > 0:
+            root[i] = _find(parent, i)
+            size[root[i]] += 1
+    out = np.zeros((rows, cols), np.int64)
+    for i in range(n):
+        if labels[i // cols, i % cols] > 0:
+            out[i // cols, i % cols] = size[root[i]]
+    return out
+
+
+@njit(cache=True)
+def absorb(labels, small, building, passes):
+    """Cells flagged ``small`` take a 4-neighbour's label of the same building that is not small, repeatedly.
+
+    Cells that find none within ``passes`` rounds get 0.
+    """
+    rows, cols = labels.shape
+    out = labels.copy()
+    todo = small.copy()
+    for _ in range(passes):
+        changed = False
+        for r in range(rows):
+            for c in range(cols):
+                if not todo[r, c]:
+                    continue
+                for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                    rr = r + dr
+                    cc = c + dc
+                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols or todo[rr, cc]:
+                        continue
+                    if out[rr, cc] > 0 and building[rr, cc] == building[r, c]:
+                        out[r, c] = out[rr, cc]
+                        todo[r, c] = False
+                        changed = True
+                        break
+        if not changed:
+            break
+    for r in range(rows):
+        for c in range(cols):
+            if todo[r, c]:
+                out[r, c] = 0
+    return out
