@@ -84,16 +84,16 @@ def default_tile_job():
     return cadastre_tile_job
 
 
-def _scan_inputs(tiles, dtm, resolution):
-    """Scan the DSM and DTM tile sets (the DTM's CRS and pixel size must be the DSM's)."""
+def _scan_inputs(tiles, dtm, resolution, crs=None):
+    """Scan the DSM and DTM tile sets (the DTM's CRS and pixel size must be the DSM's; ``crs`` is assigned)."""
     from pyproj import CRS
 
     from ..io.tiles import discover_tiles, scan_tiles
 
-    tileset = scan_tiles(discover_tiles(tiles), resolution=resolution)
+    tileset = scan_tiles(discover_tiles(tiles), resolution=resolution, crs=crs)
     if not dtm:
         return tileset, None
-    cs, dtm_set = tileset.cellsize, scan_tiles(discover_tiles(dtm))
+    cs, dtm_set = tileset.cellsize, scan_tiles(discover_tiles(dtm), crs=crs)
     if not CRS.from_wkt(dtm_set.crs).equals(CRS.from_wkt(tileset.crs), ignore_axis_order=True):
         raise TileError(f"{dtm_set.good[0].path}: DTM CRS differs from the DSM tiles' CRS; reproject it")
     if abs(dtm_set.cellsize - cs) > 1e-3 * cs:
@@ -199,7 +199,7 @@ def _record_done(manifest, summary, out_dir, progress, total):
 def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
               linke=None, options=None, halo=None, min_elevation=DEFAULT_MIN_ELEVATION,
               halo_cap=DEFAULT_HALO_CAP, resolution=None, workers=None, scheduler=None, client=None,
-              tile_job=None, progress=None, on_client=None) -> BatchSummary:
+              tile_job=None, progress=None, on_client=None, crs=None) -> BatchSummary:
     """Compute a city from tiles on dask.distributed, resumably, and merge the outputs.
 
     Parameters
@@ -245,6 +245,8 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
         ``progress(done, total)`` over tiles.
     on_client : callable, optional
         Called with the client once connected (the CLI prints the dashboard link).
+    crs : str, optional
+        CRS assigned to tiles and footprints that declare none (a declared CRS is never overridden).
 
     Returns
     -------
@@ -255,8 +257,8 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
         raise ParameterError(f"--halo={halo}: must be between 0 and 10000 m")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tileset, dtm_set = _scan_inputs(tiles, dtm, resolution)
-    cs, crs = tileset.cellsize, tileset.crs
+    tileset, dtm_set = _scan_inputs(tiles, dtm, resolution, crs)
+    cs, crs = tileset.cellsize, tileset.crs  # the tiles' (declared or assigned) CRS from here on
     job = tile_job or default_tile_job()
     options = _job_options(job, options)
     manifest = read_manifest(out_dir)
@@ -269,7 +271,7 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
     manifest["options"], manifest["options_hash"] = doc, options_hash(doc)
     plan = _make_plan(out_dir, tileset, dtm_set, manifest["options_hash"], {
         "out_dir": str(out_dir), "cellsize": cs, "crs": crs, "id_column": id_column, "weather": weather,
-        "year": year, "linke": linke, "options": options, "job": job,
+        "year": year, "linke": linke, "options": options, "job": job, "assigned_crs": crs,
         "footprints": resolved(footprints) if isinstance(footprints, (str, Path)) else footprints})
     client_obj, cluster = connect(workers, scheduler, client)
     try:

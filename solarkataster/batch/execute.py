@@ -119,7 +119,7 @@ def _read_window(task, warnings):
     if task["kind"] == "las":
         from ..io.pointcloud import rasterize_las
 
-        dsm, dtm = rasterize_las([s.path for s in sources], cs, hb)
+        dsm, dtm = rasterize_las([s.path for s in sources], cs, hb, crs=crs)
     else:
         dsm = read_mosaic(sources, hb, cs, crs, strict_ids={task["tile_id"]}, warnings=warnings)
         dtm = None
@@ -163,7 +163,7 @@ def process_tile(task):
     warnings = []
     try:
         dsm, dtm = _read_window(task, warnings)
-        footprints = footprints_near(task["footprints"], task["window"], task["crs"])
+        footprints = footprints_near(task["footprints"], task["window"], task["crs"], task.get("assigned_crs"))
         if partial.exists():
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
@@ -194,7 +194,7 @@ def peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
-def footprints_near(footprints, bounds, crs):
+def footprints_near(footprints, bounds, crs, assigned_crs=None):
     """Footprints near a window.
 
     Parameters
@@ -205,6 +205,8 @@ def footprints_near(footprints, bounds, crs):
         (left, bottom, right, top) [m] in ``crs``.
     crs : str
         CRS of ``bounds``.
+    assigned_crs : str, optional
+        CRS of a footprint file that declares none (the command line's ``--crs``).
 
     Returns
     -------
@@ -220,11 +222,13 @@ def footprints_near(footprints, bounds, crs):
         from pyproj.transformer import Transformer
 
         info = pyogrio.read_info(footprints)
-        fcrs = info.get("crs")
+        fcrs = info.get("crs") or assigned_crs
         bbox = tuple(bounds)
         if fcrs and not CRS.from_user_input(fcrs).equals(CRS.from_user_input(crs), ignore_axis_order=True):
             bbox = Transformer.from_crs(crs, fcrs, always_xy=True).transform_bounds(*bounds, densify_pts=21)
         gdf = gpd.read_file(footprints, bbox=bbox)
+        if fcrs and gdf.crs is None:
+            gdf = gdf.set_crs(fcrs)
         return gdf if fcrs else str(footprints)
     except Exception:  # noqa: BLE001 - the cadastre reports unusable footprints with its own message
         return str(footprints)

@@ -18,6 +18,7 @@ from .irradiance import progress_bar
 @click.option("--id-column", default=None, help="Footprint id column.")
 @click.option("--dtm", "dtm", multiple=True, metavar="TILES",
               help="Terrain tiles: a file, directory, glob or VRT (repeat for several).")
+@options.crs
 @options.engine_options
 @click.option("--workers", type=int, default=None,
               help="Worker processes of the local cluster (default: CPU count; one thread each).")
@@ -28,7 +29,7 @@ from .irradiance import progress_bar
                    "always sees at least 150 m around each tile.")
 @click.option("--resolution", type=float, default=None,
               help="Pixel size [m] for LAS/LAZ tiles (default 0.5).")
-def batch(tiles, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
+def batch(tiles, out_dir, footprints, id_column, dtm, crs, weather, year, albedo, sectors, max_distance, linke, step,
           sky_model, workers, scheduler, halo, resolution):
     """Compute a whole city from LiDAR tiles on dask.distributed.
 
@@ -58,7 +59,7 @@ def batch(tiles, out_dir, footprints, id_column, dtm, weather, year, albedo, sec
     summary = run_batch(list(tiles), out_dir, footprints=footprints, id_column=id_column, dtm=list(dtm) or None,
                         weather=weather, year=year, linke=linke, options=opts, halo=halo, resolution=resolution,
                         workers=workers, scheduler=scheduler, progress=progress_bar("tiles"),
-                        on_client=show_dashboard)
+                        on_client=show_dashboard, crs=crs)
     for w in summary.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(f"{summary.tiles} tiles: {len(summary.computed)} computed, {len(summary.skipped)} unchanged, "

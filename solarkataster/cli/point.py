@@ -14,6 +14,7 @@ from . import options
               help="Absolute height in the DSM's vertical datum [m] (DSM height + mounting height).")
 @click.option("--tilt", type=float, required=True, help="Plane tilt [°], 0 horizontal, 90 vertical.")
 @click.option("--azimuth", type=float, required=True, help="Plane azimuth [°] clockwise from north.")
+@options.crs
 @options.weather
 @click.option("--year", type=click.IntRange(1900, 2200), default=None,
               help="Calendar year the weather is mapped onto (default: a dated file's own year, else 2025).")
@@ -27,7 +28,7 @@ from . import options
 @click.option("--end", default=None, metavar="ISO", help="End (exclusive), e.g. 2025-06-22T00:00Z.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="CSV file (default: stdout).")
-def point(dsm, x, y, z, tilt, azimuth, weather, year, albedo, linke, step, sky_model, sectors, start, end, out):
+def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, sky_model, sectors, start, end, out):
     """Plane-of-array irradiance at a point of DSM as CSV.
 
     One row per weather record: `time` is the record's interval start in UTC (ISO 8601), the values are
@@ -40,7 +41,7 @@ def point(dsm, x, y, z, tilt, azimuth, weather, year, albedo, linke, step, sky_m
     from ..io.weather import resolve_weather
     from ..points import COLUMN_DOCS, point_irradiance
 
-    grid = read_surface(dsm)
+    grid = read_surface(dsm, crs=crs)
     lon, lat = grid.center_lonlat()
     import numpy as np
     wy = resolve_weather(weather, latitude=lat, longitude=lon, altitude=float(np.nanmedian(grid.z)), year=year,

@@ -193,25 +193,28 @@ def tile_ids(paths) -> list:
 
 # ------------------------------------------------------------------------------------------ scanning
 
-def _raster_header(path):
+def _raster_header(path, crs=None):
     import rasterio
 
+    from ..grid import resolve_crs
+
     with rasterio.open(path) as ds:
-        if ds.crs is None:
-            raise CRSError(f"{path}: tile has no CRS; assign one (gdal_edit.py -a_srs EPSG:25832)")
+        tile_crs = resolve_crs(ds.crs, crs, str(path))
+        if tile_crs is None:
+            raise CRSError(f"{path}: tile has no CRS; assign one (--crs EPSG:25832, or gdal_edit.py -a_srs)")
         t = ds.transform
         if abs(t.b) > 1e-12 or abs(t.d) > 1e-12 or t.e >= 0:
             raise RasterError(f"{path}: tile is rotated or not north-up; warp it first (gdalwarp)")
         if abs(abs(t.a) - abs(t.e)) > GRID_TOLERANCE * abs(t.a):
             raise RasterError(f"{path}: pixels are {abs(t.a)} x {abs(t.e)} m, not square; resample (gdalwarp -tr)")
-        return tuple(ds.bounds), ds.crs.to_wkt(), float(t.a)
+        return tuple(ds.bounds), tile_crs.to_wkt(), float(t.a)
 
 
-def _las_header(path, resolution):
+def _las_header(path, resolution, crs=None):
     from .pointcloud import las_crs, read_las_header
 
     header = read_las_header(path)
-    crs = las_crs(header, path)
+    crs = las_crs(header, path, crs)
     (x0, y0), (x1, y1) = header.mins[:2], header.maxs[:2]
     # snap to the resolution grid (rounded, so points exactly on a tile edge do not make tiles overlap)
     r = resolution
@@ -221,7 +224,7 @@ def _las_header(path, resolution):
     return b, crs.to_wkt(), float(resolution)
 
 
-def scan_tiles(paths, *, resolution=None, allow_gaps=True) -> TileSet:
+def scan_tiles(paths, *, resolution=None, allow_gaps=True, crs=None) -> TileSet:
     """Read the tiles' headers and check that they form one consistent mosaic.
 
     Parameters
@@ -232,6 +235,8 @@ def scan_tiles(paths, *, resolution=None, allow_gaps=True) -> TileSet:
         Rasterisation pixel size [m] for LAS/LAZ tiles (default 0.5 m). Raster tiles keep their own.
     allow_gaps : bool
         Report gaps between tiles as warnings (True) or raise (False).
+    crs : str, optional
+        CRS assigned to tiles that declare none; a declared CRS is never overridden.
 
     Returns
     -------
@@ -246,6 +251,8 @@ def scan_tiles(paths, *, resolution=None, allow_gaps=True) -> TileSet:
     """
     from pyproj import CRS
 
+    from ..grid import check_scale_factor
+
     paths = [Path(p) for p in paths]
     if not paths:
         raise TileError("no tiles given")
@@ -255,9 +262,9 @@ def scan_tiles(paths, *, resolution=None, allow_gaps=True) -> TileSet:
         info = TileInfo(tid, str(p), kind)
         try:
             if kind == "las":
-                info.bounds, info.crs, info.cellsize = _las_header(p, resolution or 0.5)
+                info.bounds, info.crs, info.cellsize = _las_header(p, resolution or 0.5, crs)
             else:
-                info.bounds, info.crs, info.cellsize = _raster_header(p)
+                info.bounds, info.crs, info.cellsize = _raster_header(p, crs)
         except CRSError:
             raise
         except Exception as exc:  # noqa: BLE001 - any unreadable tile fails alone
@@ -272,6 +279,7 @@ def scan_tiles(paths, *, resolution=None, allow_gaps=True) -> TileSet:
         raise TileError(f"mixed raster and LAS/LAZ tiles ({good[0].path}, ...): pass one kind per batch")
     ref = good[0]
     ref_crs = CRS.from_wkt(ref.crs)
+    check_scale_factor(ref_crs, (ref.bounds[0] + ref.bounds[2]) / 2, (ref.bounds[1] + ref.bounds[3]) / 2, ref.path)
     for t in good[1:]:
         if not CRS.from_wkt(t.crs).equals(ref_crs, ignore_axis_order=True):
             raise TileError(f"{t.path}: CRS {CRS.from_wkt(t.crs).name} differs from {ref_crs.name} of {ref.path}; "
@@ -391,7 +399,7 @@ def read_mosaic(tiles, bounds, cellsize, crs, *, strict_ids=(), warnings=None) -
             with rasterio.open(t.path) as ds:
                 win = from_bounds(*ib, transform=ds.transform)
             win = win.round_offsets().round_lengths()
-            part = read_surface(t.path, window=win).z
+            part = read_surface(t.path, window=win, crs=crs).z
             if part.shape != (h, w):
                 raise RasterError(f"{t.path}: read {part.shape}, expected {(h, w)}")
         except Exception as exc:  # noqa: BLE001
