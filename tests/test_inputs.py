@@ -20,7 +20,7 @@ import rasterio
 import shapely
 from click.testing import CliRunner
 from conftest import REPO
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from rasterio.windows import Window
 
@@ -262,3 +262,24 @@ def test_crs_with_several_dsms(tmp_path):
     result, text = invoke("run", a, bare, "--out", out, "--crs", "EPSG:25832")
     assert result.exit_code == 2 and "bare.tif: has no CRS" in text and "gdal_edit.py -a_srs EPSG:25832" in text
     assert not out.exists() or not any(out.iterdir())
+
+
+def _flat_tile(path, crs):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32",
+                       crs=crs, transform=from_origin(400000, 5500000, 1, 1)) as ds:
+        ds.write(np.full((20, 20), 100.0, np.float32), 1)
+    return path
+
+
+def test_batch_tiles_get_the_assigned_crs_and_web_mercator_is_refused(tmp_path):
+    from solarkataster.io.tiles import scan_tiles
+
+    bare = _flat_tile(tmp_path / "a.tif", None)
+    with pytest.raises(CRSError, match="no CRS"):
+        scan_tiles([bare])
+    assert CRS.from_wkt(scan_tiles([bare], crs="EPSG:25832").crs).to_epsg() == 25832
+    with pytest.raises(CRSError, match=r"scale factor of 1\.39"):
+        scan_tiles([_flat_tile(tmp_path / "m.tif", "EPSG:3857")])
