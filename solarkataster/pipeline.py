@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, layers
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
 from .horizon import DEFAULT_SECTORS, grid_anchor, horizon_codes
@@ -281,7 +281,7 @@ def provenance(grid, weather, site, options, timings=None, inputs=None) -> dict:
                     "transposition": "Perez 1990 (pvlib allsitescomposite1990)" if options.sky_model == "perez"
                     else "isotropic", "clear_sky": "Ineichen-Perez (pvlib)",
                     "solar_position": "NREL SPA (pvlib)", "ground_reflection": "isotropic, albedo x GHI x (1 - SVF)"},
-        "units": {"irradiation": "kWh/m2 per year", "irradiation_monthly": "kWh/m2 per month",
+        "units": {"irradiation": layers.IRRADIATION_UNIT, "irradiation_monthly": layers.IRRADIATION_MONTHLY_UNIT,
                   "sky_view_factor": "1"},
         "timings_s": {k: round(v, 3) for k, v in (timings or {}).items()},
     }

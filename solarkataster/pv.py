@@ -86,6 +86,7 @@ import shapely.affinity
 
 from .decomposition import complete_irradiance
 from .errors import ParameterError, check_range
+from .layers import SUITABILITY_CLASSES
 from .weather import DEFAULT_TEMP_AIR, DEFAULT_WIND_SPEED, WeatherYear
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,6 @@ FAIMAN_PARAMETERS = {
 PVWATTS_LOSSES = {"soiling": 2.0, "snow": 0.0, "mismatch": 2.0, "wiring": 2.0, "connections": 0.5, "lid": 1.5,
                   "nameplate_rating": 1.0, "age": 0.0, "availability": 3.0}
 
-SUITABILITY_CLASSES = ("very good", "good", "limited", "unsuitable")
 MOUNTINGS = ("rack", "roof", "facade")
 
 DEFAULT_TILTS = tuple(float(t) for t in range(0, 91, 5))

@@ -18,23 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from solarkataster import layers
+
 CENTER_LON, CENTER_LAT = 7.77, 49.44
 M_PER_DEG_LAT = 111_320.0
 MONTH_SHARE = (0.03, 0.05, 0.08, 0.11, 0.13, 0.14, 0.14, 0.12, 0.09, 0.06, 0.03, 0.02)
 THRESHOLDS = {"property": "irradiation", "unit": "kWh/m²/a",
               "min": {"very good": 1000.0, "good": 900.0, "limited": 750.0, "unsuitable": 0.0}}
-UNITS = {
-    "roofs": {"tilt": "°", "azimuth": "°", "area": "m²", "footprint_area": "m²", "height": "m",
-              "irradiation": "kWh/m²/a", "irradiation_p10": "kWh/m²/a", "irradiation_p50": "kWh/m²/a",
-              "irradiation_p90": "kWh/m²/a", "monthly_irradiation": "kWh/m²/month", "shading_loss": "1",
-              "usable_area": "m²", "modules": "1", "kwp": "kWp", "yield_kwh": "kWh/a",
-              "specific_yield": "kWh/kWp/a", "co2_savings_kg": "kg/a"},
-    "walls": {"azimuth": "°", "length": "m", "height": "m", "area": "m²", "irradiation": "kWh/m²/a",
-              "monthly_irradiation": "kWh/m²/month", "usable_area": "m²", "kwp": "kWp", "yield_kwh": "kWh/a"},
-    "buildings": {"roof_area": "m²", "usable_area": "m²", "kwp": "kWp", "yield_kwh": "kWh/a",
-                  "specific_yield": "kWh/kWp/a", "co2_savings_kg": "kg/a", "monthly_yield": "kWh/month",
-                  "wall_area": "m²", "wall_kwp": "kWp", "wall_yield_kwh": "kWh/a", "height": "m"},
-}
+UNITS = {name: layers.units(name) for name in ("roofs", "walls", "buildings")}
 
 
 def _lonlat(x, y):

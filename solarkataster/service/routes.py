@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse
 
+from .. import layers
 from ..errors import NotFoundError
 from .errors import public_paths
 from .params import BBox, BuildingId, PointParams, Settings, Store
@@ -26,9 +27,9 @@ pages = APIRouter(tags=["map"], include_in_schema=False)
 docs = APIRouter(tags=["docs"], include_in_schema=False)
 
 # Building totals copied from buildings.geojson into /api/buildings/{id}
-TOTAL_FIELDS = ("faces", "roof_area", "usable_area", "kwp", "yield_kwh", "specific_yield", "co2_savings_kg",
-                "suitability", "wall_area", "wall_kwp", "wall_yield_kwh", "height", "status", "source",
-                "partly_outside")
+#: Building properties shown as totals: every column of the buildings layer but its id, geometry-like
+#: and monthly series (the layer contract, :mod:`solarkataster.layers`).
+TOTAL_FIELDS = tuple(c for c in layers.columns("buildings") if c not in ("building_id", "monthly_yield"))
 
 
 def _geojson_response(selection: FeatureSelection, limit: int) -> Response:
