@@ -18,21 +18,27 @@ FOOT_MAX_SLOPE = 2.0  # lateral slope up to which a line is queried from the foo
 
 @njit(cache=True, nogil=True, inline="always")
 def bilinear(z, r, c):
-    """Bilinear height at fractional index (r, c); NaN outside the raster or next to missing data."""
+    """Bilinear height at fractional index (r, c); NaN outside the raster or next to missing data.
+
+    A neighbour with zero weight is not read: on a row or column line only that line's pixels count, so a
+    window gives the same heights along its border as the larger raster it was cut from.
+    """
     rows, cols = z.shape
     if not (r >= 0.0 and c >= 0.0 and r <= rows - 1 and c <= cols - 1):
         return np.nan
     r0 = int(r)
     c0 = int(c)
-    if r0 >= rows - 1:
-        r0 = rows - 2
-    if c0 >= cols - 1:
-        c0 = cols - 2
     fr = r - r0
     fc = c - c0
-    top = (1.0 - fc) * z[r0, c0] + fc * z[r0, c0 + 1]
-    bot = (1.0 - fc) * z[r0 + 1, c0] + fc * z[r0 + 1, c0 + 1]
-    return (1.0 - fr) * top + fr * bot
+    top = z[r0, c0]
+    if fc > 0.0:
+        top = (1.0 - fc) * top + fc * z[r0, c0 + 1]
+    if fr > 0.0:
+        bot = z[r0 + 1, c0]
+        if fc > 0.0:
+            bot = (1.0 - fc) * bot + fc * z[r0 + 1, c0 + 1]
+        return (1.0 - fr) * top + fr * bot
+    return top
 
 
 @njit(cache=True, nogil=True)
@@ -107,6 +113,22 @@ def _hull_tangent(ht, hz, n, tq, zq, dmax, hint):
     return lo
 
 
+@njit(cache=True, nogil=True, inline="always")
+def direction(phi):
+    """Along-track ``(dc, dr)`` and lateral ``(lc, lr)`` unit vectors of azimuth ``phi`` [rad].
+
+    Components below 1e-12 are exactly 0: along the axes a ray then stays on its row or column instead of
+    drifting off the raster's first row by 1e-17 cells.
+    """
+    s = math.sin(phi)
+    c = math.cos(phi)
+    if abs(s) < 1e-12:
+        s = 0.0
+    if abs(c) < 1e-12:
+        c = 0.0
+    return s, -c, c, s
+
+
 @njit(cache=True, nogil=True)
 def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
     """Sample the bilinear surface along a ray at every grid-line crossing between t0 and t1 [cells].
@@ -116,7 +138,10 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
     maxima. Returns the number of samples written (t ascending); missing data is skipped.
     """
     n = 0
-    # next crossing parameters for columns and rows
+    # next crossing parameters for columns and rows; the crossed line's own index is kept exact (an
+    # integer), so whether a sample on the raster's last row or column is inside does not hinge on rounding
+    sc = 1.0 if dc > 0 else -1.0
+    sr = 1.0 if dr > 0 else -1.0
     if abs(dc) > 1e-12:
         step_c = 1.0 / abs(dc)
         cc = c0 + t0 * dc
@@ -125,6 +150,7 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
     else:
         step_c = 1e30
         tc = 1e30
+        nxt_c = 0.0
     if abs(dr) > 1e-12:
         step_r = 1.0 / abs(dr)
         rr = r0 + t0 * dr
@@ -133,16 +159,22 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
     else:
         step_r = 1e30
         tr = 1e30
+        nxt_r = 0.0
     while True:
         if tc <= tr:
             t = tc
+            if t > t1:
+                break
+            zz = bilinear(z, r0 + t * dr, nxt_c)
             tc += step_c
+            nxt_c += sc
         else:
             t = tr
+            if t > t1:
+                break
+            zz = bilinear(z, nxt_r, c0 + t * dc)
             tr += step_r
-        if t > t1:
-            break
-        zz = bilinear(z, r0 + t * dr, c0 + t * dc)
+            nxt_r += sr
         if np.isfinite(zz):
             tbuf[n] = t
             zbuf[n] = zz
@@ -233,10 +265,7 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     where ``z`` is NaN.
     """
     rows, cols = z.shape
-    dc = math.sin(phi)
-    dr = -math.cos(phi)
-    lc = math.cos(phi)
-    lr = math.sin(phi)
+    dc, dr, lc, lr = direction(phi)
     t_min = 1e30
     t_max = -1e30
     u_min = 1e30
