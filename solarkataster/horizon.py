@@ -108,8 +108,16 @@ def angles_to_codes(angles):
 
 def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
                   line_spacing=LINE_SPACING, progress=None, anchor=(0, 0)):
-    """:func:`horizon_angles` as int16 codes (hundredths of a degree; the engine's compact form, 2 bytes
-    per pixel and sector)."""
+    """Compute :func:`horizon_angles` as int16 codes, the engine's compact form (2 bytes per pixel and sector).
+
+    Parameters and algorithm as :func:`horizon_angles`.
+
+    Returns
+    -------
+    ndarray of int16, shape (sectors, rows, cols)
+        Horizon elevation [0.01°]; :data:`OPEN_CODE` where no terrain lies along the azimuth,
+        :data:`MISSING_CODE` where ``z`` is NaN.
+    """
     return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, _slopes_to_codes,
                       np.int16, anchor)
 

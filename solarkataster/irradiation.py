@@ -232,7 +232,7 @@ def _band_factor(hor_deg, normal):
 
 
 def _empty_sky(n_sec):
-    """A sky table with no sun, for sky-view-factor-only evaluations."""
+    """Return a sky table with no sun, for sky-view-factor-only evaluations."""
     zeros12 = np.zeros(12)
     nb = 8
     return SkyTable(azimuth_bins=nb, bin_start=np.zeros(nb + 1, np.int64), elevation=np.zeros(1),

@@ -46,7 +46,7 @@ COLUMN_DOCS = {
 
 
 def _restrict(weather: WeatherYear, start, end) -> WeatherYear:
-    """Records whose interval starts in [start, end)."""
+    """Keep the records whose interval starts in [start, end)."""
     idx = weather.data.index
     keep = np.ones(len(idx), bool)
     for name, value, op in (("start", start, np.greater_equal), ("end", end, np.less)):
@@ -167,12 +167,12 @@ def _no_sun(sectors):
 
 
 def umep_met_weather(table: pd.DataFrame, timezone, *, label="end", source=None) -> WeatherYear:
-    """A weather period from a UMEP/SUEWS meteorological table (SOLWEIG forcing files).
+    r"""Build a weather period from a UMEP/SUEWS meteorological table (SOLWEIG forcing files).
 
     UMEP met files give, per row, ``iy`` (year), ``id`` (day of year), ``it`` (hour), ``imin`` (minute)
     in local time, with the time stamp marking the *end* of the averaging interval (the SUEWS
     convention), and ``kdown`` or ``kdn`` (global horizontal), ``kdiff`` (diffuse horizontal), ``kdir`` (direct
-    normal) [W/m²]; -999 is missing. Read the file with ``pandas.read_csv(path, sep=r'\\s+')`` (the
+    normal) [W/m²]; -999 is missing. Read the file with ``pandas.read_csv(path, sep=r'\s+')`` (the
     first header cell is ``%iy``).
 
     Parameters

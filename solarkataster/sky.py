@@ -43,7 +43,7 @@ HORIZON_BAND = 6.5
 
 
 def clear_sky_weather(latitude, longitude, altitude, year=2025, freq="10min", linke=None):
-    """A clear-sky weather year from pvlib's Ineichen model.
+    """Build a clear-sky weather year from pvlib's Ineichen model.
 
     Parameters
     ----------
@@ -129,10 +129,11 @@ class SunSteps:
 
     @property
     def elevation(self):
+        """Apparent solar elevation [°] of each step."""
         return 90.0 - self.apparent_zenith
 
     def sun_vectors(self):
-        """Unit vectors towards the sun, (east, north, up), shape (n, 3)."""
+        """Return unit vectors towards the sun, (east, north, up), shape (n, 3)."""
         el = np.radians(self.elevation)
         az = np.radians(self.azimuth)
         return np.stack([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)], axis=1)
@@ -246,6 +247,7 @@ class SkyTable:
 
     @property
     def nbytes(self):
+        """Memory held by the table's arrays [bytes]."""
         return sum(a.nbytes for a in (self.bin_start, self.elevation, self.beam_sum, self.month_sum))
 
 

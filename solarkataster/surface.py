@@ -15,7 +15,7 @@ import numpy as np
 
 
 def surface_normals(z, cellsize):
-    """Unit normals of the local least-squares plane at every pixel.
+    """Compute unit normals of the local least-squares plane at every pixel.
 
     Parameters
     ----------

@@ -69,7 +69,7 @@ def _hull_push(ht, hz, n, t, zz, forward):
 
 @njit(cache=True, nogil=True, inline="always")
 def _steeper(ht, hz, a, b, tq, zq):
-    """True if hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
+    """Tell whether hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
     return (hz[a] - zq) * abs(ht[b] - tq) > (hz[b] - zq) * abs(ht[a] - tq)
 
 
