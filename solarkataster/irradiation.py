@@ -152,10 +152,9 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     month = np.empty((12, n))
     refl = np.empty(n)
     svf = np.empty(n)
-    _k.evaluate(hor2, _TAN_LUT, nrm, np.sin(sec), np.cos(sec), t["bin_sin"], t["bin_cos"], sky.bin_start, t["tan_el"],
-                t["grid"], t["grid_t0"], t["grid_dt"], t["month_list"], t["month_count"], t["month_offset"],
-                sky.beam_sum, t["month_compact"], sky.isotropic, sky.band, sky.ghi, albedo, HORIZON_BAND, beam,
-                month, refl, svf)
+    arrays = _k.SkyArrays(tan_lut=_TAN_LUT, sec_sin=np.sin(sec), sec_cos=np.cos(sec), bin_start=sky.bin_start,
+                          beam_sum=sky.beam_sum, iso=sky.isotropic, band=sky.band, ghi=sky.ghi, **t)
+    _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
     glob = month.sum(axis=0)
     return Irradiation(global_=glob.reshape(shape), beam=beam.reshape(shape),
                        diffuse=(glob - beam - refl).reshape(shape), reflected=refl.reshape(shape),

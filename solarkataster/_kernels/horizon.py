@@ -266,6 +266,23 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     """
     rows, cols = z.shape
     dc, dr, lc, lr = direction(phi)
+    t_min, t_max, u_min, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    res_fwd = np.full((rows * cols, 2), NEG, np.float32)
+    res_bwd = np.full((rows * cols, 2), NEG, np.float32)
+    for k in prange(n_lines):
+        _sweep_line(z, gc, gr, cellsize, k, u_min, du, dc, dr, lc, lr, t_min, t_max, near, max_dist,
+                    res_fwd, res_bwd)
+    for r in prange(rows):
+        _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, u_min, du, res_fwd, res_bwd, out_fwd, out_bwd)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
+    """Along-track extent ``(t_min, t_max)``, first line ``u_min`` and line count of a raster [cells].
+
+    The extent covers the pixel centres with one cell to spare; the first line is snapped onto the global
+    lattice, ``u_min + u_anchor`` a multiple of ``du``.
+    """
     t_min = 1e30
     t_max = -1e30
     u_min = 1e30
@@ -282,100 +299,106 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     t_max += 1.0
     u_min -= 1.0
     u_max += 1.0
-    # snap the first line onto the global lattice: (u_min + u_anchor) a multiple of du
     u_anchor = anchor_c * lc + anchor_r * lr
     u_min = math.floor((u_min + u_anchor) / du) * du - u_anchor
     n_lines = int(math.floor((u_max - u_min) / du)) + 2
-    res_fwd = np.full((rows * cols, 2), NEG, np.float32)
-    res_bwd = np.full((rows * cols, 2), NEG, np.float32)
+    return t_min, t_max, u_min, n_lines
+
+
+@njit(cache=True, nogil=True)
+def _sweep_line(z, gc, gr, cellsize, k, u_min, du, dc, dr, lc, lr, t_min, t_max, near, max_dist, res_fwd,
+                res_bwd):
+    """Far-field slopes of the pixels beside line ``k`` in both directions, into ``res_fwd`` / ``res_bwd``."""
+    rows, cols = z.shape
+    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
+    pix = np.empty(ecap, np.int64)
+    side = np.empty(ecap, np.int64)
+    weight = np.empty(ecap, np.float64)
+    tq = np.empty(ecap, np.float64)
+    ne = _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq)
+    if ne == 0:
+        return
+    u = u_min + k * du
     inv_cs = 1.0 / cellsize
     cap = int(2.0 * (t_max - t_min)) + 8
-    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
+    tb = np.empty(cap, np.float64)
+    zb = np.empty(cap, np.float64)
+    ns = crossings(t_min * dr + u * lr, t_min * dc + u * lc, dr, dc, 0.0, t_max - t_min, tb, zb, z)
+    for i in range(ns):
+        zb[i] *= inv_cs
+    zq = np.empty(ne, np.float64)
+    for e in range(ne):
+        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
+    ht = np.empty(ns + 1, np.float64)
+    hz = np.empty(ns + 1, np.float64)
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res_fwd)
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res_bwd)
 
-    for k in prange(n_lines):
-        pix = np.empty(ecap, np.int64)
-        side = np.empty(ecap, np.int64)
-        weight = np.empty(ecap, np.float64)
-        tq_arr = np.empty(ecap, np.float64)
-        ne = _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq_arr)
-        if ne == 0:
-            continue
-        u = u_min + k * du
-        r_o = t_min * dr + u * lr
-        c_o = t_min * dc + u * lc
-        tb = np.empty(cap, np.float64)
-        zb = np.empty(cap, np.float64)
-        ns = crossings(r_o, c_o, dr, dc, 0.0, t_max - t_min, tb, zb, z)
-        for i in range(ns):
-            zb[i] *= inv_cs
-        ht = np.empty(ns + 1, np.float64)
-        hz = np.empty(ns + 1, np.float64)
-        # forward: hull of samples beyond tq + near, swept from far to near
-        n = 0
-        i = ns - 1
-        hint = 0
-        for e in range(ne - 1, -1, -1):
-            tq = tq_arr[e]
-            limit = tq + near
-            while i >= 0 and tb[i] > limit:
+
+@njit(cache=True, nogil=True, inline="always")
+def _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, forward, ht, hz, res):
+    """Sweep one line against the view direction: hull of the samples beyond each query plus ``near``.
+
+    ``forward``: queries from far (large t) to near, the view towards +t; else the reverse. Samples
+    ``(tb, zb)`` and queries ``(tq, zq)`` are sorted by t; ``ht``, ``hz`` are the hull's scratch stack.
+    """
+    n = 0
+    hint = 0
+    i = ns - 1 if forward else 0
+    for step in range(ne):
+        e = ne - 1 - step if forward else step
+        t = tq[e]
+        if forward:
+            while i >= 0 and tb[i] > t + near:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], True)
                 i -= 1
-            zq = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
-            j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
-            if j >= 0:
-                hint = j
-                res_fwd[pix[e], side[e]] = (hz[j] - zq) / abs(ht[j] - tq)
-        # backward
-        n = 0
-        i = 0
-        hint = 0
-        for e in range(ne):
-            tq = tq_arr[e]
-            limit = tq - near
-            while i < ns and tb[i] < limit:
+        else:
+            while i < ns and tb[i] < t - near:
                 n = _hull_push(ht, hz, n, tb[i], zb[i], False)
                 i += 1
-            zq = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
-            j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
-            if j >= 0:
-                hint = j
-                res_bwd[pix[e], side[e]] = (hz[j] - zq) / abs(ht[j] - tq)
+        j = _hull_tangent(ht, hz, n, t, zq[e], max_dist, hint)
+        if j >= 0:
+            hint = j
+            res[pix[e], side[e]] = (hz[j] - zq[e]) / abs(ht[j] - t)
 
+
+@njit(cache=True, nogil=True)
+def _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, u_min, du, res_fwd, res_bwd, out_fwd, out_bwd):
+    """Blend the two lines' far-field slopes of each pixel in row ``r`` and add its exact near field."""
+    cols = z.shape[1]
+    inv_cs = 1.0 / cellsize
     nb = int(near) + 3
-    for r in prange(rows):
-        tb = np.empty(4 * nb, np.float64)
-        zb = np.empty(4 * nb, np.float64)
-        for c in range(cols):
-            z0 = z[r, c]
-            if not np.isfinite(z0):
-                out_fwd[r, c] = np.nan
-                out_bwd[r, c] = np.nan
-                continue
-            p = r * cols + c
-            u = (c * lc + r * lr - u_min) / du
-            w1 = u - math.floor(u)
-            sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
-            sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
-            # along a ramp the angle is steepest right at the pixel: include the start derivative
-            zf = bilinear(z, r + EPS * dr, c + EPS * dc)
-            if np.isfinite(zf):
-                sf = max(sf, (zf - z0) * inv_cs / EPS)
-            zf = bilinear(z, r - EPS * dr, c - EPS * dc)
-            if np.isfinite(zf):
-                sb = max(sb, (zf - z0) * inv_cs / EPS)
-            z0s = z0 * inv_cs
-            n = crossings(float(r), float(c), dr, dc, 1e-9, near + 1.0, tb, zb, z)
-            for i in range(n):
-                v = (zb[i] * inv_cs - z0s) / tb[i]
-                if v > sf:
-                    sf = v
-            n = crossings(float(r), float(c), -dr, -dc, 1e-9, near + 1.0, tb, zb, z)
-            for i in range(n):
-                v = (zb[i] * inv_cs - z0s) / tb[i]
-                if v > sb:
-                    sb = v
-            out_fwd[r, c] = sf
-            out_bwd[r, c] = sb
+    tb = np.empty(4 * nb, np.float64)
+    zb = np.empty(4 * nb, np.float64)
+    for c in range(cols):
+        z0 = z[r, c]
+        if not np.isfinite(z0):
+            out_fwd[r, c] = np.nan
+            out_bwd[r, c] = np.nan
+            continue
+        p = r * cols + c
+        u = (c * lc + r * lr - u_min) / du
+        w1 = u - math.floor(u)
+        sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
+        sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
+        out_fwd[r, c] = _near_field(z, r, c, z0, inv_cs, near, dr, dc, sf, tb, zb)
+        out_bwd[r, c] = _near_field(z, r, c, z0, inv_cs, near, -dr, -dc, sb, tb, zb)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _near_field(z, r, c, z0, inv_cs, near, dr, dc, s, tb, zb):
+    """Largest of slope ``s``, the surface slope at pixel (r, c) and its ray's samples up to ``near + 1``."""
+    # along a ramp the angle is steepest right at the pixel: include the start derivative
+    zf = bilinear(z, r + EPS * dr, c + EPS * dc)
+    if np.isfinite(zf):
+        s = max(s, (zf - z0) * inv_cs / EPS)
+    z0s = z0 * inv_cs
+    n = crossings(float(r), float(c), dr, dc, 1e-9, near + 1.0, tb, zb, z)
+    for i in range(n):
+        v = (zb[i] * inv_cs - z0s) / tb[i]
+        if v > s:
+            s = v
+    return s
 
 
 @njit(cache=True, nogil=True, inline="always")
