@@ -54,7 +54,7 @@ def _report(errors):
     return float(np.median(err)), float(np.percentile(err, 90)), float(err.max())
 
 
-def test_brute_force_vectorised_equals_scalar_reference(essen):
+def test_brute_force_vectorised_matches_scalar_reference(essen):
     # the vectorised reference must be the same march as reference.brute_horizon
     rows, cols, _ = _pairs(essen.shape, 1, 40, seed=3)
     az = np.random.default_rng(4).uniform(0, 360, 40)
@@ -128,8 +128,8 @@ def test_window_horizon_codes_equal_mosaic_essen(essen):
     np.testing.assert_array_equal(window, whole)
 
 
-def test_horizon_angles_equals_slopes():
-    # horizon_angles is documented as atan of horizon_slopes, -90 where open
+def test_horizon_angles_are_slopes_rounded_to_codes():
+    # horizon_angles is documented as atan of horizon_slopes rounded to 0.01° codes, -90 where open
     z = np.zeros((20, 20))
     z[5:8, 5:8] = 10.0
     a = horizon_angles(z, 1.0, 8)
