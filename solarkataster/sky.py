@@ -90,9 +90,23 @@ _SOLPOS_CACHE = {}
 
 
 def solar_position(times, latitude, longitude, altitude):
-    """Apparent zenith and azimuth [°] from NREL SPA [3]_ (pvlib), memoised for the last few requests.
+    """Apparent zenith and azimuth from NREL SPA [3]_ (pvlib), memoised for the last few requests.
 
     Clear-sky weather and its sun steps ask for the same instants; the cache answers the second time.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        Timezone-aware instants.
+    latitude, longitude : float
+        Site [°], WGS 84.
+    altitude : float
+        Site altitude [m].
+
+    Returns
+    -------
+    apparent_zenith, azimuth : ndarray
+        Apparent (refracted) solar zenith [°] and azimuth [°], clockwise from north.
     """
     import pvlib
 
