@@ -165,17 +165,19 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z, anchor_r, anchor_c):
     n = 0
     sc = 1.0 if dc > 0 else -1.0
     sr = 1.0 if dr > 0 else -1.0
+    inv_dc = 1.0 / dc if abs(dc) > 1e-12 else 0.0
+    inv_dr = 1.0 / dr if abs(dr) > 1e-12 else 0.0
     if abs(dc) > 1e-12:
         cc = c0 + t0 * dc
         nxt_c = math.floor(cc) + 1.0 if dc > 0 else math.ceil(cc) - 1.0
-        tc = (nxt_c - c0) / dc
+        tc = (nxt_c - c0) * inv_dc
     else:
         tc = 1e30
         nxt_c = 0.0
     if abs(dr) > 1e-12:
         rr = r0 + t0 * dr
         nxt_r = math.floor(rr) + 1.0 if dr > 0 else math.ceil(rr) - 1.0
-        tr = (nxt_r - r0) / dr
+        tr = (nxt_r - r0) * inv_dr
     else:
         tr = 1e30
         nxt_r = 0.0
@@ -186,14 +188,14 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z, anchor_r, anchor_c):
                 break
             zz = bilinear(z, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
             nxt_c += sc
-            tc = (nxt_c - c0) / dc
+            tc = (nxt_c - c0) * inv_dc
         else:
             t = tr
             if t > t1:
                 break
             zz = bilinear(z, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
             nxt_r += sr
-            tr = (nxt_r - r0) / dr
+            tr = (nxt_r - r0) * inv_dr
         if np.isfinite(zz):
             tbuf[n] = t
             zbuf[n] = zz
