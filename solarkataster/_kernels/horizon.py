@@ -2,7 +2,9 @@
 
 Index space: ``c`` grows east, ``r`` grows south; pixel centres sit at integers. A direction with azimuth
 ``phi`` (clockwise from north) is ``(dc, dr) = (sin phi, -cos phi)``; its lateral unit vector is
-``(lc, lr) = (cos phi, sin phi)``.
+``(lc, lr) = (cos phi, sin phi)``. The sweep works in global index coordinates (pixel (0, 0) of a raster
+at its anchor), so lines, samples and queries, and therefore the float arithmetic, are the same for a
+window as for the mosaic it was cut from.
 """
 from __future__ import annotations
 
