@@ -10,34 +10,19 @@ Run: .venv/bin/python benchmarks/bench_detection.py [path/to/dom1.tif] [--png ou
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from scipy import ndimage
 
 from solarkataster.detection import detect_buildings, ground_from_dsm, local_roughness
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from detection_metrics import EMBANKMENT, planar_elevated  # noqa: E402  (shared with tests/test_detection.py)
+
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/validation/nrw-essen-dom1/dom1_32_356_5699_1_nw_2020.tif"
-#: rows, cols of the road embankment on the Essen tile (raised above the terrain, runs into the street)
-EMBANKMENT = np.s_[100:210, 0:220]
-
-
-def planar_elevated(z, ground):
-    """Pixels > 2.5 m above ground whose 5 x 5 least-squares plane has an RMS residual < 0.15 m, opened 3 x 3.
-
-    Independent of the detector's 3 x 3 tests: on a regular 5 x 5 grid the plane fit decouples
-    (sum x² = sum y² = 50), so SSE = sum z² - (sum z)²/25 - (sum xz)²/50 - (sum yz)²/50. Also used by
-    tests/test_detection.py.
-    """
-    k = np.tile(np.arange(-2.0, 3.0), (5, 1))
-    s = ndimage.uniform_filter(z, 5, mode="nearest") * 25
-    s2 = ndimage.uniform_filter(z * z, 5, mode="nearest") * 25
-    sx = ndimage.correlate(z, k, mode="nearest")
-    sy = ndimage.correlate(z, k.T, mode="nearest")
-    rms = np.sqrt(np.maximum(s2 - s * s / 25 - sx * sx / 50 - sy * sy / 50, 0) / 25)
-    return ndimage.binary_opening(((z - ground) > 2.5) & (rms < 0.15), structure=np.ones((3, 3), bool))
 
 
 def hillshade(z, azimuth=315.0, altitude=45.0):

@@ -1,7 +1,8 @@
 """Engine speed and memory on the Essen DSM upsampled to 0.5 m (1 Mpx and 4 Mpx), default settings.
 
 Each measurement runs in a fresh subprocess: the cold one with an empty NUMBA_CACHE_DIR (so it includes
-JIT compilation), the warm one reusing that cache. Peak memory is the subprocess's ru_maxrss.
+JIT compilation), the warm one reusing that cache. Peak memory is the subprocess's ru_maxrss. Besides wall
+time each phase reports the process's CPU time (all threads), which a busy machine disturbs less.
 
     python benchmarks/bench_engine.py [--skip-4mpx]
 """
@@ -34,15 +35,22 @@ sky = build_sky(weather, site, opts)
 t1 = time.perf_counter()
 marks = {{}}
 
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+c1 = cpu()
+
 def progress(done, total):
     if done >= opts.sectors and "horizon" not in marks:
-        marks["horizon"] = time.perf_counter()
+        marks["horizon"] = (time.perf_counter(), cpu())
 
 irr = irradiation_raster(grid.z, grid.cellsize, sky, opts, progress, anchor=grid_anchor(grid.transform))
-t3 = time.perf_counter()
-t2 = marks.get("horizon", t1)
+t3, c3 = time.perf_counter(), cpu()
+t2, c2 = marks.get("horizon", (t1, c1))
 print(json.dumps({{"size": size, "pixels": grid.z.size, "sky_table_s": t1 - t0, "horizon_s": t2 - t1,
-                   "irradiation_s": t3 - t2, "total_s": t3 - t0,
+                   "irradiation_s": t3 - t2, "total_s": t3 - t0, "horizon_cpu_s": c2 - c1,
+                   "irradiation_cpu_s": c3 - c2,
                    "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                    "median_global": float(__import__("numpy").nanmedian(irr.global_)),
                    "sectors": opts.sectors, "step_min": opts.step_minutes, "bins": opts.azimuth_bins}}))
@@ -58,7 +66,8 @@ def run_child(size, cache_dir):
 
 def show(label, r):
     print(f"{label:<28} total {r['total_s']:6.1f} s  (sky table {r['sky_table_s']:5.1f}, horizon "
-          f"{r['horizon_s']:5.1f}, irradiation {r['irradiation_s']:5.1f})  peak RSS "
+          f"{r['horizon_s']:5.1f}, irradiation {r['irradiation_s']:5.1f}; CPU: horizon {r['horizon_cpu_s']:5.1f}, "
+          f"irradiation {r['irradiation_cpu_s']:5.1f})  peak RSS "
           f"{r['maxrss_bytes'] / 2**20:7.0f} MiB = {r['maxrss_bytes'] / r['pixels']:6.0f} B/px  "
           f"median global {r['median_global']:.0f} kWh/m²")
 

@@ -7,9 +7,11 @@ pixel's horizon is a tangent query on the hull instead of a march over all dista
 the two lines beside it from its foot point on each (its height plus its lateral gradient times the
 offset, which makes planes exact) and blends them by lateral distance. Opposite azimuths share the lines
 (one sweep each way). The near field, where a line's lateral offset would matter, is an exact bilinear
-march along the pixel's own ray that includes the surface slope at the pixel itself. The lines sit on a
-lattice fixed in global pixel coordinates (``anchor``), so windows and tiles of a mosaic reproduce the
-whole raster's horizons. Cost: about pixels x sectors, independent of the scene's extent.
+march along the pixel's own ray that includes the surface slope at the pixel itself. Lines, samples and
+queries are placed in global pixel coordinates (``anchor``), every sample from the exact index of the grid
+line it crosses, so a window of a mosaic computes bit for bit what the mosaic computes for the same
+surroundings: with a halo it differs from the whole raster only by what lies beyond the halo (see
+:func:`halo_width`). Cost: about pixels x sectors, independent of the scene's extent.
 
 The annual integral interpolates between sectors (see :mod:`solarkataster.irradiation`);
 :func:`shadow_mask` gives the exact shadow of one sun position from a sweep along its azimuth.
@@ -42,7 +44,18 @@ LINE_SPACING = 0.5
 
 
 def sector_azimuths(sectors):
-    """Azimuths [°] of the sectors: sector k looks along k * 360 / sectors, clockwise from north."""
+    """Azimuths of the sectors: sector k looks along k * 360 / sectors, clockwise from north.
+
+    Parameters
+    ----------
+    sectors : int
+        Number of sectors.
+
+    Returns
+    -------
+    ndarray of float64, shape (sectors,)
+        Azimuths [°].
+    """
     return np.arange(sectors) * 360.0 / sectors
 
 
@@ -73,8 +86,8 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
     progress : callable, optional
         Called as ``progress(sectors_done, sectors)``.
     anchor : (int, int)
-        Global (row, col) index of pixel (0, 0): the sweep lines lie on a lattice fixed in that frame, so
-        any window of a mosaic gets exactly the lines of the whole (see :func:`grid_anchor`).
+        Global (row, col) index of pixel (0, 0) (see :func:`grid_anchor`): the sweep works in that frame,
+        so any window of a mosaic gets exactly the lines and samples of the whole.
 
     Returns
     -------
@@ -89,7 +102,18 @@ def horizon_angles(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, n
 
 
 def codes_to_angles(codes):
-    """int16 horizon codes to angles [°] (float32; -90 where open, NaN where missing)."""
+    """Convert int16 horizon codes to angles.
+
+    Parameters
+    ----------
+    codes : ndarray of int16
+        Horizon elevation [0.01°]; :data:`OPEN_CODE` where open, :data:`MISSING_CODE` where missing.
+
+    Returns
+    -------
+    ndarray of float32, same shape
+        Horizon elevation [°]; -90 where open, NaN where missing.
+    """
     out = codes.astype(np.float32) / 100.0
     out[codes == OPEN_CODE] = -90.0
     out[codes == MISSING_CODE] = np.nan
@@ -97,7 +121,18 @@ def codes_to_angles(codes):
 
 
 def angles_to_codes(angles):
-    """Horizon angles [°] to int16 codes (-90 or below: open; NaN: missing)."""
+    """Convert horizon angles to int16 codes, the inverse of :func:`codes_to_angles` to 0.01°.
+
+    Parameters
+    ----------
+    angles : array_like
+        Horizon elevation [°]; -90 or below where open, NaN where missing.
+
+    Returns
+    -------
+    ndarray of int16, same shape
+        Horizon elevation [0.01°], clipped to ±89.99°; :data:`OPEN_CODE`, :data:`MISSING_CODE`.
+    """
     a = np.asarray(angles, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         codes = np.round(np.clip(a, -89.99, 89.99) * 100.0)
@@ -108,8 +143,16 @@ def angles_to_codes(angles):
 
 def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
                   line_spacing=LINE_SPACING, progress=None, anchor=(0, 0)):
-    """:func:`horizon_angles` as int16 codes (hundredths of a degree; the engine's compact form, 2 bytes
-    per pixel and sector)."""
+    """Compute :func:`horizon_angles` as int16 codes, the engine's compact form (2 bytes per pixel and sector).
+
+    Parameters and algorithm as :func:`horizon_angles`.
+
+    Returns
+    -------
+    ndarray of int16, shape (sectors, rows, cols)
+        Horizon elevation [0.01°]; :data:`OPEN_CODE` where no terrain lies along the azimuth,
+        :data:`MISSING_CODE` where ``z`` is NaN.
+    """
     return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, _slopes_to_codes,
                       np.int16, anchor)
 
@@ -122,7 +165,16 @@ def _slopes_to_codes(s):
 
 def horizon_slopes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
                    line_spacing=LINE_SPACING, progress=None, anchor=(0, 0)):
-    """Horizons as slopes (tan of the elevation; -1e30 where open, NaN where missing), float32."""
+    """Compute :func:`horizon_angles` as slopes, the tangent of the elevation, without rounding.
+
+    Parameters and algorithm as :func:`horizon_angles`.
+
+    Returns
+    -------
+    ndarray of float32, shape (sectors, rows, cols)
+        tan of the horizon elevation [-] (height gain per horizontal distance); -1e30 where open, NaN where
+        ``z`` is NaN.
+    """
     return _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress, None, np.float32,
                       anchor)
 
@@ -252,7 +304,18 @@ def shadow_mask(z, cellsize, sun_azimuth, sun_elevation, *, near=8.0, line_spaci
 
 
 def grid_anchor(transform):
-    """Global (row, col) index of a north-up grid's pixel (0, 0): its origin in pixels from the CRS origin."""
+    """Global (row, col) index of a north-up grid's pixel (0, 0): its origin in pixels from the CRS origin.
+
+    Parameters
+    ----------
+    transform : affine.Affine
+        The grid's affine transform (north up: ``b == d == 0``, ``e < 0``) [CRS units].
+
+    Returns
+    -------
+    (int, int)
+        Row and column of pixel (0, 0) on the global pixel lattice of that cell size.
+    """
     return (int(round(-transform.f / -transform.e)) if transform.e else 0,
             int(round(transform.c / transform.a)) if transform.a else 0)
 
@@ -271,6 +334,11 @@ def halo_width(relief, min_elevation=5.0, cap=None):
         Lowest horizon elevation that matters [°].
     cap : float, optional
         Upper bound [m].
+
+    Returns
+    -------
+    float
+        Halo width [m].
     """
     d = float(relief) / math.tan(math.radians(min_elevation))
     return d if cap is None else min(d, cap)

@@ -124,7 +124,21 @@ def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
 
 
 def irradiation_from_slopes(horizon_slopes, surface_tilt, surface_azimuth, sky, albedo=0.2):
-    """:func:`irradiation` with horizons as slopes (tan of the elevation; <= -1e29 open, NaN missing)."""
+    """Compute :func:`irradiation` from horizons given as slopes.
+
+    Parameters
+    ----------
+    horizon_slopes : array_like, shape (sectors, ...)
+        tan of the horizon elevation [-] (see :func:`solarkataster.horizon.horizon_slopes`); <= -1e29 where
+        open, NaN where missing.
+    surface_tilt, surface_azimuth, sky, albedo
+        As :func:`irradiation`.
+
+    Returns
+    -------
+    Irradiation
+        As :func:`irradiation`.
+    """
     s = np.asarray(horizon_slopes, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         deg = np.degrees(np.arctan(s))
@@ -136,7 +150,20 @@ _TAN_LUT = np.tan(np.radians(np.arange(-9000, 9001) / 100.0))
 
 
 def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, albedo=0.2):
-    """:func:`irradiation` with horizons as int16 codes (see :func:`solarkataster.horizon.horizon_codes`)."""
+    """Compute :func:`irradiation` from horizons given as int16 codes (the engine's path).
+
+    Parameters
+    ----------
+    horizon_codes : array_like of int16, shape (sectors, ...)
+        Horizon elevation [0.01°] (see :func:`solarkataster.horizon.horizon_codes`).
+    surface_tilt, surface_azimuth, sky, albedo
+        As :func:`irradiation`.
+
+    Returns
+    -------
+    Irradiation
+        As :func:`irradiation`.
+    """
     albedo = check_range("albedo", albedo, 0.0, 1.0)
     hor = np.asarray(horizon_codes, dtype=np.int16)
     shape = hor.shape[1:]
@@ -152,10 +179,9 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     month = np.empty((12, n))
     refl = np.empty(n)
     svf = np.empty(n)
-    _k.evaluate(hor2, _TAN_LUT, nrm, np.sin(sec), np.cos(sec), t["bin_sin"], t["bin_cos"], sky.bin_start, t["tan_el"],
-                t["grid"], t["grid_t0"], t["grid_dt"], t["month_list"], t["month_count"], t["month_offset"],
-                sky.beam_sum, t["month_compact"], sky.isotropic, sky.band, sky.ghi, albedo, HORIZON_BAND, beam,
-                month, refl, svf)
+    arrays = _k.SkyArrays(tan_lut=_TAN_LUT, sec_sin=np.sin(sec), sec_cos=np.cos(sec), bin_start=sky.bin_start,
+                          beam_sum=sky.beam_sum, iso=sky.isotropic, band=sky.band, ghi=sky.ghi, **t)
+    _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
     glob = month.sum(axis=0)
     return Irradiation(global_=glob.reshape(shape), beam=beam.reshape(shape),
                        diffuse=(glob - beam - refl).reshape(shape), reflected=refl.reshape(shape),
@@ -163,7 +189,26 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
 
 
 def unobstructed_irradiation(surface_tilt, surface_azimuth, sky, albedo=0.2, sectors=72):
-    """Irradiation of surfaces with an open horizon (the reference for shading losses)."""
+    """Irradiation of surfaces with an open horizon (the reference for shading losses).
+
+    Parameters
+    ----------
+    surface_tilt : array_like
+        Tilt from horizontal [°].
+    surface_azimuth : array_like
+        Azimuth the surface faces [°], clockwise from north.
+    sky : SkyTable
+        See :func:`solarkataster.sky.sky_table`.
+    albedo : float
+        Ground reflectance [-].
+    sectors : int
+        Sectors of the (open) horizon profile; only the sky view and horizon-band sums use them.
+
+    Returns
+    -------
+    Irradiation
+        As :func:`irradiation`, with the shape of the broadcast tilt and azimuth.
+    """
     tilt = np.asarray(surface_tilt, float)
     shape = np.broadcast_shapes(tilt.shape, np.shape(surface_azimuth))
     hor = np.full((sectors,) + shape, -90.0, np.float32)
@@ -232,7 +277,7 @@ def _band_factor(hor_deg, normal):
 
 
 def _empty_sky(n_sec):
-    """A sky table with no sun, for sky-view-factor-only evaluations."""
+    """Return a sky table with no sun, for sky-view-factor-only evaluations."""
     zeros12 = np.zeros(12)
     nb = 8
     return SkyTable(azimuth_bins=nb, bin_start=np.zeros(nb + 1, np.int64), elevation=np.zeros(1),

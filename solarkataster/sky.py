@@ -94,9 +94,23 @@ _SOLPOS_CACHE = {}
 
 
 def solar_position(times, latitude, longitude, altitude):
-    """Apparent zenith and azimuth [°] from NREL SPA [3]_ (pvlib), memoised for the last few requests.
+    """Apparent zenith and azimuth from NREL SPA [3]_ (pvlib), memoised for the last few requests.
 
     Clear-sky weather and its sun steps ask for the same instants; the cache answers the second time.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        Timezone-aware instants.
+    latitude, longitude : float
+        Site [°], WGS 84.
+    altitude : float
+        Site altitude [m].
+
+    Returns
+    -------
+    apparent_zenith, azimuth : ndarray
+        Apparent (refracted) solar zenith [°] and azimuth [°], clockwise from north.
     """
     import pvlib
 
@@ -133,7 +147,7 @@ class SunSteps:
 
     @property
     def elevation(self):
-        """Apparent solar elevation [°]."""
+        """Apparent solar elevation [°] of each step."""
         return 90.0 - self.apparent_zenith
 
     def sun_vectors(self):
@@ -253,7 +267,7 @@ class SkyTable:
 
     @property
     def nbytes(self):
-        """Memory of the beam arrays [bytes]."""
+        """Memory held by the table's arrays [bytes]."""
         return sum(a.nbytes for a in (self.bin_start, self.elevation, self.beam_sum, self.month_sum))
 
 

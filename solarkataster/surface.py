@@ -15,7 +15,7 @@ import numpy as np
 
 
 def surface_normals(z, cellsize):
-    """Unit normals of the local least-squares plane at every pixel.
+    """Compute unit normals of the local least-squares plane at every pixel.
 
     Parameters
     ----------
@@ -69,12 +69,38 @@ def normal_to_tilt_azimuth(normal):
 
 
 def tilt_azimuth_to_normal(tilt, azimuth):
-    """Upward unit normal (east, north, up) of a plane with ``tilt`` and ``azimuth`` [°]."""
+    """Upward unit normal of planes with given tilt and azimuth, the inverse of :func:`normal_to_tilt_azimuth`.
+
+    Parameters
+    ----------
+    tilt : array_like
+        Tilt from horizontal [°].
+    azimuth : array_like
+        Azimuth the plane faces [°], clockwise from north.
+
+    Returns
+    -------
+    ndarray, shape (3, ...)
+        Unit normal components (east, north, up) [-] of the broadcast inputs.
+    """
     t = np.radians(tilt)
     a = np.radians(azimuth)
     return np.stack(np.broadcast_arrays(np.sin(t) * np.sin(a), np.sin(t) * np.cos(a), np.cos(t)))
 
 
 def surface_orientation(z, cellsize):
-    """Tilt [°] and azimuth [°] of every pixel from its local plane fit (see :func:`surface_normals`)."""
+    """Tilt and azimuth of every pixel from its local plane fit (see :func:`surface_normals`).
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m] on square pixels, north up; NaN where missing.
+    cellsize : float
+        Pixel size [m].
+
+    Returns
+    -------
+    tilt, azimuth : ndarray, shape (rows, cols)
+        Tilt from horizontal [°] and azimuth the surface faces [°], clockwise from north.
+    """
     return normal_to_tilt_azimuth(surface_normals(z, cellsize))

@@ -61,7 +61,7 @@ def default_sky(site):
     return build_sky(weather, site, EngineOptions())
 
 
-def test_flat_unobstructed_equals_clear_sky_ghi(pvlib_year, default_sky):
+def test_flat_unobstructed_matches_clear_sky_ghi(pvlib_year, default_sky):
     irr = irradiation_raster(scenes.ramp(0, 180).z, 1.0, default_sky, OPEN_PLANE)
     ghi = float(pvlib_year["ghi"].sum()) / 60.0 / 1000.0
     interior = irr.global_[INTERIOR]
@@ -99,7 +99,10 @@ def test_compute_irradiance_on_a_grid_matches_pvlib(surface_tilt, surface_azimut
     np.testing.assert_allclose(result.irradiation.monthly.sum(axis=0), result.irradiation.global_, rtol=1e-5)
 
 
-# --- windows with a halo equal the full raster -------------------------------------------------------
+# --- windows with a halo match the full raster ------------------------------------------------------
+# A window sees nothing beyond its halo, so it equals the full raster only where nothing beyond the halo
+# matters; the halo rule makes what it misses subtend less than its minimum elevation. With the same
+# surroundings the window equals the full raster exactly (test_window_equals_mosaic_of_its_extent).
 
 def _window_vs_full(z, cellsize, sky, window, halo_m, options):
     """Irradiation of ``window`` computed on a crop with ``halo_m`` of context, and the crop's extent."""
@@ -133,7 +136,7 @@ def town_full(town, default_sky):
 
 @pytest.mark.parametrize("window", [((0, 100), (0, 100)), ((150, 250), (190, 290)), ((0, 80), (200, 300))],
                          ids=["nw-corner", "centre", "n-edge"])
-def test_town_window_with_halo_equals_full_raster(town, town_full, default_sky, window):
+def test_town_window_with_halo_matches_full_raster(town, town_full, default_sky, window):
     """Sample town (240 m x 200 m at 0.5 m): window + halo vs the full raster.
 
     The halo rule's default (obstacles subtending < 5°) asks for relief / tan 5° = 314 m, more than the
@@ -151,7 +154,7 @@ def test_town_window_with_halo_equals_full_raster(town, town_full, default_sky, 
     assert share >= 0.999
 
 
-def test_blocks_window_with_default_halo_equals_full_raster(default_sky):
+def test_blocks_window_with_default_halo_matches_full_raster(default_sky):
     """A 600 m block town at 2 m: the default halo (5°) is smaller than the scene, so it is exercised."""
     city = scenes.blocks(size=300, cellsize=2.0, seed=5, n_blocks=150, max_height=15.0)
     relief = float(np.nanmax(city.z) - np.nanmin(city.z))
@@ -165,6 +168,24 @@ def test_blocks_window_with_default_halo_equals_full_raster(default_sky):
         share, worst = _agreement(win, full.global_[r0:r1, c0:c1])
         print(f"blocks window {window}: halo {halo:.0f} m, {share:.4%} within 1 %, max rel. diff. {worst:.2%}")
         assert share >= 0.999
+
+
+def test_window_equals_mosaic_of_its_extent(default_sky):
+    """A window with a halo, computed alone at its global position, equals the same pixels of a larger
+    raster that holds nothing else (missing data around it): the engine does not depend on the extent."""
+    city = scenes.blocks(size=140, cellsize=2.0, seed=8, n_blocks=45, max_height=18.0)
+    (a, b), (c, d) = (20, 110), (35, 125)  # window + halo
+    core = (slice(a + 15, b - 15), slice(c + 15, d - 15))
+    mosaic = np.full_like(city.z, np.nan)
+    mosaic[a:b, c:d] = city.z[a:b, c:d]
+    options = EngineOptions(sectors=32)
+    whole = irradiation_raster(mosaic, city.cellsize, default_sky, options, anchor=(0, 0))
+    window = irradiation_raster(np.ascontiguousarray(city.z[a:b, c:d]), city.cellsize, default_sky, options,
+                                anchor=(a, c))
+    local = (slice(core[0].start - a, core[0].stop - a), slice(core[1].start - c, core[1].stop - c))
+    for name in ("global_", "beam", "diffuse", "reflected", "sky_view_factor"):
+        np.testing.assert_array_equal(getattr(window, name)[local], getattr(whole, name)[core], err_msg=name)
+    np.testing.assert_array_equal(window.monthly[:, local[0], local[1]], whole.monthly[:, core[0], core[1]])
 
 
 # --- nodata --------------------------------------------------------------------------------------------

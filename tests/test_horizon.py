@@ -8,11 +8,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scenes
 from conftest import shared_file
 from reference import brute_horizon, brute_horizon_many, brute_sun_visible_many
 
-from solarkataster.horizon import (DEFAULT_SECTORS, grid_anchor, horizon_angles, horizon_slopes, sector_azimuths,
-                                   shadow_mask)
+from solarkataster.horizon import (
+    DEFAULT_SECTORS,
+    OPEN_CODE,
+    grid_anchor,
+    horizon_angles,
+    horizon_codes,
+    horizon_slopes,
+    sector_azimuths,
+    shadow_mask,
+)
 from solarkataster.irradiation import irradiation_from_slopes
 from solarkataster.sky import DEFAULT_AZIMUTH_BINS, SunSteps, sky_table
 
@@ -45,7 +54,7 @@ def _report(errors):
     return float(np.median(err)), float(np.percentile(err, 90)), float(err.max())
 
 
-def test_brute_force_vectorised_equals_scalar_reference(essen):
+def test_brute_force_vectorised_matches_scalar_reference(essen):
     # the vectorised reference must be the same march as reference.brute_horizon
     rows, cols, _ = _pairs(essen.shape, 1, 40, seed=3)
     az = np.random.default_rng(4).uniform(0, 360, 40)
@@ -80,8 +89,43 @@ def test_horizon_angles_on_full_raster_match_brute_force(essen, essen_slopes):
     assert p90 <= 2.0
 
 
-def test_horizon_angles_equals_slopes():
-    # horizon_angles is documented as atan of horizon_slopes, -90 where open
+# --- windows: the sweep lines lie on a global lattice ------------------------------------------------
+
+def _window_codes_vs_mosaic(z, cellsize, anchor, crop, sectors):
+    """Codes of ``crop`` computed alone, and those of the same pixels in a mosaic that holds only the crop.
+
+    Outside the crop the mosaic is missing data (no terrain), so the window sees exactly what the mosaic
+    sees: any difference comes from the kernels depending on the raster's extent (line positions, sample
+    positions, float order).
+    """
+    (r0, r1), (c0, c1) = crop
+    mosaic = np.full_like(z, np.nan)
+    mosaic[r0:r1, c0:c1] = z[r0:r1, c0:c1]
+    whole = horizon_codes(mosaic, cellsize, sectors, anchor=anchor)[:, r0:r1, c0:c1]
+    window = horizon_codes(np.ascontiguousarray(z[r0:r1, c0:c1]), cellsize, sectors,
+                           anchor=(anchor[0] + r0, anchor[1] + c0))
+    return window, whole
+
+
+def test_window_horizon_codes_equal_mosaic_synthetic():
+    city = scenes.blocks(size=160, cellsize=1.0, seed=4, n_blocks=40, max_height=20.0)
+    window, whole = _window_codes_vs_mosaic(city.z, city.cellsize, grid_anchor(city.transform),
+                                            ((37, 121), (50, 143)), DEFAULT_SECTORS)
+    assert (whole != OPEN_CODE).mean() > 0.5
+    np.testing.assert_array_equal(window, whole)
+
+
+def test_window_horizon_codes_equal_mosaic_essen(essen):
+    """A window with a 40 m halo cut from 200 m x 200 m of the Essen DSM, at its global lattice position."""
+    (a, b), (c, d) = (350, 550), (350, 550)
+    anchor = grid_anchor(essen.transform)
+    window, whole = _window_codes_vs_mosaic(essen.z[a:b, c:d], essen.cellsize, (anchor[0] + a, anchor[1] + c),
+                                            ((30, 170), (20, 150)), DEFAULT_SECTORS)
+    np.testing.assert_array_equal(window, whole)
+
+
+def test_horizon_angles_are_slopes_rounded_to_codes():
+    # horizon_angles is documented as atan of horizon_slopes rounded to 0.01° codes, -90 where open
     z = np.zeros((20, 20))
     z[5:8, 5:8] = 10.0
     a = horizon_angles(z, 1.0, 8)

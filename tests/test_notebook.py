@@ -32,12 +32,15 @@ def kernel_name():
     return "python3"
 
 
-def test_notebook_runs_and_draws(kernel_name):
+def test_notebook_runs_and_draws(kernel_name, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    # run in tmp_path (anything the notebook writes lands there); it finds sample_data through a link
+    (tmp_path / "sample_data").symlink_to(REPO / "sample_data", target_is_directory=True)
+    (tmp_path / "notebooks").mkdir()
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name=kernel_name,
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+                                     resources={"metadata": {"path": str(tmp_path / "notebooks")}})
     client.execute()  # raises CellExecutionError on the first failing cell
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

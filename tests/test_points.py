@@ -2,18 +2,17 @@
 
 References: pvlib's Perez plane-of-array irradiance on the same records for an open point; the sun-step
 mean of a shaded point equals zero beam when a wall blocks the sun (geometry by hand); measurements at the
-Gothenburg GVC site (benchmarks/validate_gothenburg.py).
+Gothenburg GVC and Kronenhuset sites (tests/gothenburg.py, also run by benchmarks/validate_gothenburg.py).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import gothenburg
 import numpy as np
 import pandas as pd
 import pvlib
 import pytest
 from click.testing import CliRunner
+from conftest import shared_file
 from test_walls import ALT, GROUND, LAT, LON, X0, Y0, at, scene
 
 from solarkataster.errors import ParameterError
@@ -107,29 +106,55 @@ def test_cli_point_writes_csv(tmp_path):
     assert bad.exit_code == 2 and "below the surface model" in bad.output
 
 
-def test_gothenburg_measurements(shared):
-    shared("goteborg-umep", "validation_gvc", "measurements_gvc.csv")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from validate_gothenburg import compare
-
-    stats = compare("Etc/GMT-1", "start")
+@pytest.fixture(scope="module")
+def gvc_stats():
+    """GVC, three clear July days 2010: modelled vs measured hourly shortwave per sensor (tests/gothenburg.py)."""
+    shared_file("goteborg-umep", "validation_gvc", "measurements_gvc.csv")
+    stats = gothenburg.compare("Etc/GMT-1", "start")
     print(stats.round(1))
-    assert (stats["n"] == 30).all()
-    # measured: horizontal RMSE ~103 W/m² (bias +45) over 30 hours dominated by shade-timing hours
-    assert stats.loc["Kdown", "rmse"] < 130
-    assert stats.loc[["Kn", "Ke", "Kw"], "rmse"].max() < 70
+    return stats
 
 
-def test_kronenhuset_measurements_against_rust_solweig(shared):
-    """Kronenhuset courtyard, 2005-10-07: the Rust SOLWEIG port reports Kdown RMSE 47.1 W/m² on these
-    hours (REPORT.md in the data folder); the point API must do at least as well on the horizontal sensor."""
-    shared("goteborg-umep", "validation_kronenhuset", "measurements_kr.csv")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from validate_gothenburg import compare_kronenhuset
-
-    stats = compare_kronenhuset("Etc/GMT-1", "end")
+@pytest.fixture(scope="module")
+def kronenhuset_stats():
+    """Kronenhuset courtyard, 2005-10-07: the same comparison (tests/gothenburg.py)."""
+    shared_file("goteborg-umep", "validation_kronenhuset", "measurements_kr.csv")
+    stats = gothenburg.compare_kronenhuset("Etc/GMT-1", "end")
     print(stats.round(1))
+    return stats
+
+
+def test_gothenburg_vertical_sensors(gvc_stats):
+    assert (gvc_stats["n"] == 30).all()
+    assert gvc_stats.loc[["Kn", "Ke", "Kw"], "rmse"].max() < 70
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="goal: horizontal (Kdown) RMSE < 60 W/m² at GVC; measured 103 W/m² "
+                   "(bias +45): in the 9 sunlit hours the station sensor reads 81 % of the met file's GHI, "
+                   "and one hour is shaded in reality but sunlit in the 2 m DSM (README)")
+def test_gothenburg_horizontal_sensor(gvc_stats):
+    assert gvc_stats.loc["Kdown", "rmse"] < 60
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="goal: the south sensor within RMSE 70 W/m² like the other vertical "
+                   "sensors at GVC; measured 101 W/m² (bias +70)")
+def test_gothenburg_south_sensor(gvc_stats):
+    assert gvc_stats.loc["Ks", "rmse"] < 70
+
+
+def test_kronenhuset_measurements_against_rust_solweig(kronenhuset_stats):
+    """The Rust SOLWEIG port reports Kdown RMSE 47.1 W/m² on these hours (REPORT.md in the data folder);
+    the point API must do at least as well on the horizontal sensor (measured: 34.6 W/m², bias -21.9)."""
+    stats = kronenhuset_stats
     assert stats.loc["Kdown", "n"] >= 10
-    # measured: Kdown RMSE 34.6 W/m², bias -21.9 W/m²
     assert stats.loc["Kdown", "rmse"] < 47.1
     assert stats.loc[["Kn", "Ke", "Ks"], "rmse"].max() < 40
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="goal: the west sensor within RMSE 40 W/m² like the other vertical "
+                   "sensors at Kronenhuset; measured 114.6 W/m² (bias -40.6: afternoon sun-to-shade timing)")
+def test_kronenhuset_west_sensor(kronenhuset_stats):
+    assert kronenhuset_stats.loc["Kw", "rmse"] < 40

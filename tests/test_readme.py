@@ -1,4 +1,8 @@
-"""The README's Python examples run as written (from the repository root) and give sane numbers."""
+"""The README's Python examples run as written and give sane numbers.
+
+They run from a folder in ``tmp_path`` that links ``sample_data`` (the README's paths are relative to the
+repository root), so anything they write lands in ``tmp_path``, never in the repository.
+"""
 from __future__ import annotations
 
 import os
@@ -10,10 +14,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_readme_python_examples_run(monkeypatch):
+def test_readme_python_examples_run(monkeypatch, tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
     assert len(blocks) >= 2, "the README shows the core API and the convenience calls"
-    monkeypatch.chdir(REPO)
+    (tmp_path / "sample_data").symlink_to(REPO / "sample_data", target_is_directory=True)
+    sample_before = sorted(os.listdir(REPO / "sample_data"))
+    monkeypatch.chdir(tmp_path)
     namespace = {}
     for code in blocks:
         exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
@@ -25,4 +31,5 @@ def test_readme_python_examples_run(monkeypatch):
     ok = np.isfinite(conv) & np.isfinite(res.global_)
     assert np.mean(np.abs(conv[ok] / res.global_[ok] - 1) < 0.02) > 0.99
     assert len(namespace["cad"].roofs) > 20
-    assert os.getcwd() == str(REPO)
+    assert os.getcwd() == str(tmp_path)
+    assert sorted(os.listdir(REPO / "sample_data")) == sample_before

@@ -2,7 +2,9 @@
 
 Index space: ``c`` grows east, ``r`` grows south; pixel centres sit at integers. A direction with azimuth
 ``phi`` (clockwise from north) is ``(dc, dr) = (sin phi, -cos phi)``; its lateral unit vector is
-``(lc, lr) = (cos phi, sin phi)``.
+``(lc, lr) = (cos phi, sin phi)``. The sweep works in global index coordinates (pixel (0, 0) of a raster
+at its anchor), so lines, samples and queries, and therefore the float arithmetic, are the same for a
+window as for the mosaic it was cut from.
 """
 from __future__ import annotations
 
@@ -24,15 +26,43 @@ def bilinear(z, r, c):
         return np.nan
     r0 = int(r)
     c0 = int(c)
-    if r0 >= rows - 1:
-        r0 = rows - 2
-    if c0 >= cols - 1:
-        c0 = cols - 2
-    fr = r - r0
-    fc = c - c0
-    top = (1.0 - fc) * z[r0, c0] + fc * z[r0, c0 + 1]
-    bot = (1.0 - fc) * z[r0 + 1, c0] + fc * z[r0 + 1, c0 + 1]
-    return (1.0 - fr) * top + fr * bot
+    return _bilinear_cell(z, r0, c0, r - r0, c - c0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bilinear_cell(z, r0, c0, fr, fc):
+    """Bilinear height at (r0 + fr, c0 + fc), 0 <= fr, fc < 1, inside the raster.
+
+    A neighbour with zero weight is not read: on a row or column line only that line's pixels count, so a
+    window gives the same heights along its border as the larger raster it was cut from.
+    """
+    top = z[r0, c0]
+    if fc > 0.0:
+        top = (1.0 - fc) * top + fc * z[r0, c0 + 1]
+    if fr > 0.0:
+        bot = z[r0 + 1, c0]
+        if fc > 0.0:
+            bot = (1.0 - fc) * bot + fc * z[r0 + 1, c0 + 1]
+        return (1.0 - fr) * top + fr * bot
+    return top
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bilinear_near(z, r, c, off_r, off_c):
+    """Bilinear height at pixel (r, c) plus a small offset (|off| < 1 cell); NaN outside or at missing data.
+
+    The offset's fraction is computed apart from the pixel index, so any window gives the same value.
+    """
+    rows, cols = z.shape
+    r0 = r + (-1 if off_r < 0.0 else 0)
+    c0 = c + (-1 if off_c < 0.0 else 0)
+    fr = off_r + 1.0 if off_r < 0.0 else off_r
+    fc = off_c + 1.0 if off_c < 0.0 else off_c
+    if r0 < 0 or c0 < 0 or r0 > rows - 1 or c0 > cols - 1:
+        return np.nan
+    if (fr > 0.0 and r0 + 1 > rows - 1) or (fc > 0.0 and c0 + 1 > cols - 1):
+        return np.nan
+    return _bilinear_cell(z, r0, c0, fr, fc)
 
 
 @njit(cache=True, nogil=True)
@@ -63,7 +93,7 @@ def _hull_push(ht, hz, n, t, zz, forward):
 
 @njit(cache=True, nogil=True, inline="always")
 def _steeper(ht, hz, a, b, tq, zq):
-    """True if hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
+    """Tell whether hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
     return (hz[a] - zq) * abs(ht[b] - tq) > (hz[b] - zq) * abs(ht[a] - tq)
 
 
@@ -107,42 +137,67 @@ def _hull_tangent(ht, hz, n, tq, zq, dmax, hint):
     return lo
 
 
+@njit(cache=True, nogil=True, inline="always")
+def direction(phi):
+    """Along-track ``(dc, dr)`` and lateral ``(lc, lr)`` unit vectors of azimuth ``phi`` [rad].
+
+    Components below 1e-12 are exactly 0: along the axes a ray then stays on its row or column instead of
+    drifting off the raster's first row by 1e-17 cells.
+    """
+    s = math.sin(phi)
+    c = math.cos(phi)
+    if abs(s) < 1e-12:
+        s = 0.0
+    if abs(c) < 1e-12:
+        c = 0.0
+    return s, -c, c, s
+
+
 @njit(cache=True, nogil=True)
-def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
+def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z, anchor_r, anchor_c):
     """Sample the bilinear surface along a ray at every grid-line crossing between t0 and t1 [cells].
 
+    The ray is ``(r0, c0) + t (dr, dc)`` in global index coordinates, where pixel (0, 0) of ``z`` sits at
+    (``anchor_r``, ``anchor_c``). Each crossing's t is computed from the crossed line's exact global
+    index, never accumulated, so a window of a mosaic samples exactly the same points as the mosaic.
     Along a straight line the bilinear surface is piecewise quadratic between crossings and, on
     ordinary (non-saddle) cells, takes its extremes at them, so these samples carry the profile's
     maxima. Returns the number of samples written (t ascending); missing data is skipped.
     """
     n = 0
-    # next crossing parameters for columns and rows
+    sc = 1.0 if dc > 0 else -1.0
+    sr = 1.0 if dr > 0 else -1.0
+    inv_dc = 1.0 / dc if abs(dc) > 1e-12 else 0.0
+    inv_dr = 1.0 / dr if abs(dr) > 1e-12 else 0.0
     if abs(dc) > 1e-12:
-        step_c = 1.0 / abs(dc)
         cc = c0 + t0 * dc
         nxt_c = math.floor(cc) + 1.0 if dc > 0 else math.ceil(cc) - 1.0
-        tc = t0 + (nxt_c - cc) / dc
+        tc = (nxt_c - c0) * inv_dc
     else:
-        step_c = 1e30
         tc = 1e30
+        nxt_c = 0.0
     if abs(dr) > 1e-12:
-        step_r = 1.0 / abs(dr)
         rr = r0 + t0 * dr
         nxt_r = math.floor(rr) + 1.0 if dr > 0 else math.ceil(rr) - 1.0
-        tr = t0 + (nxt_r - rr) / dr
+        tr = (nxt_r - r0) * inv_dr
     else:
-        step_r = 1e30
         tr = 1e30
+        nxt_r = 0.0
     while True:
         if tc <= tr:
             t = tc
-            tc += step_c
+            if t > t1:
+                break
+            zz = bilinear(z, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
+            nxt_c += sc
+            tc = (nxt_c - c0) * inv_dc
         else:
             t = tr
-            tr += step_r
-        if t > t1:
-            break
-        zz = bilinear(z, r0 + t * dr, c0 + t * dc)
+            if t > t1:
+                break
+            zz = bilinear(z, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
+            nxt_r += sr
+            tr = (nxt_r - r0) * inv_dr
         if np.isfinite(zz):
             tbuf[n] = t
             zbuf[n] = zz
@@ -151,34 +206,36 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z):
 
 
 @njit(cache=True, nogil=True)
-def _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq):
-    """Pixels between line ``k`` and its neighbours (u in [u_k - du, u_k + du)), sorted by along-track t.
+def _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq):
+    """Pixels between global line ``k`` and its neighbours (u in [u_k - du, u_k + du)), sorted by along-track t.
 
     ``side`` is 0 when the line is the pixel's lower neighbour (floor(u)), 1 when it is the upper one.
     Returns the number of entries written.
     """
     rows, cols = z.shape
-    uk = u_min + k * du
+    uk = k * du
+    ar = int(anchor_r)
+    ac = int(anchor_c)
     n = 0
     # walk in the direction of increasing t so the insertion sort below stays linear
     if abs(lr) >= abs(lc):
         for ci in range(cols):
             c = ci if dc >= 0 else cols - 1 - ci
-            ra = (uk - du - c * lc) / lr
-            rb = (uk + du - c * lc) / lr
-            lo = max(0, int(math.floor(min(ra, rb))))
-            hi = min(rows - 1, int(math.ceil(max(ra, rb))))
+            ra = (uk - du - (c + anchor_c) * lc) / lr
+            rb = (uk + du - (c + anchor_c) * lc) / lr
+            lo = max(0, int(math.floor(min(ra, rb))) - ar)
+            hi = min(rows - 1, int(math.ceil(max(ra, rb))) - ar)
             for r in range(lo, hi + 1):
-                n = _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, tq, n)
+                n = _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n)
     else:
         for ri in range(rows):
             r = ri if dr >= 0 else rows - 1 - ri
-            ca = (uk - du - r * lr) / lc
-            cb = (uk + du - r * lr) / lc
-            lo = max(0, int(math.floor(min(ca, cb))))
-            hi = min(cols - 1, int(math.ceil(max(ca, cb))))
+            ca = (uk - du - (r + anchor_r) * lr) / lc
+            cb = (uk + du - (r + anchor_r) * lr) / lc
+            lo = max(0, int(math.floor(min(ca, cb))) - ac)
+            hi = min(cols - 1, int(math.ceil(max(ca, cb))) - ac)
             for c in range(lo, hi + 1):
-                n = _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, tq, n)
+                n = _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n)
     # the walk is nearly sorted by t: insertion sort finishes in about linear time
     for i in range(1, n):
         t = tq[i]
@@ -200,10 +257,16 @@ def _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, tq, n):
+def _lateral(r, c, lc, lr, du, anchor_r, anchor_c):
+    """Lateral position of pixel (r, c) in line spacings, global: line k passes at k."""
+    return ((c + anchor_c) * lc + (r + anchor_r) * lr) / du
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n):
     if not np.isfinite(z[r, c]):
         return n
-    u = (c * lc + r * lr - u_min) / du
+    u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
     k0 = int(math.floor(u))
     if k0 == k:
         side[n] = 0
@@ -214,7 +277,7 @@ def _add_entry(z, r, c, du, u_min, k, dc, dr, lc, lr, t_min, pix, side, weight, 
     else:
         return n
     pix[n] = r * z.shape[1] + c
-    tq[n] = c * dc + r * dr - t_min
+    tq[n] = (c + anchor_c) * dc + (r + anchor_r) * dr
     return n + 1
 
 
@@ -226,132 +289,149 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     from the pixel's foot point on it and blended between the two neighbouring lines by lateral distance. Near
     field (up to ``near + 1`` cells): the pixel's own ray, sampled at grid crossings plus the surface
     slope at the pixel. ``max_dist`` [cells] limits the hull vertices considered (<= 0: unlimited).
-    Lines sit on a lattice anchored at global pixel index (``anchor_r``, ``anchor_c``) of pixel (0, 0), so
-    windows of one mosaic reproduce the same lines.
+    Lines, samples and queries are placed in global index coordinates, pixel (0, 0) of ``z`` at
+    (``anchor_r``, ``anchor_c``), so a window of a mosaic computes exactly what the mosaic computes.
     ``gc``, ``gr``: :func:`central_gradients` of ``z``.
     Writes float32 slopes into ``out_fwd`` / ``out_bwd``; NEG where nothing lies along the ray, NaN
     where ``z`` is NaN.
     """
     rows, cols = z.shape
-    dc = math.sin(phi)
-    dr = -math.cos(phi)
-    lc = math.cos(phi)
-    lr = math.sin(phi)
+    dc, dr, lc, lr = direction(phi)
+    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    res_fwd = np.full((rows * cols, 2), NEG, np.float32)
+    res_bwd = np.full((rows * cols, 2), NEG, np.float32)
+    for i in prange(n_lines):
+        _sweep_line(z, gc, gr, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near,
+                    max_dist, res_fwd, res_bwd)
+    for r in prange(rows):
+        _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res_fwd, res_bwd, out_fwd,
+                        out_bwd)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
+    """Global along-track extent ``(t_min, t_max)`` [cells], first line index and line count of a raster.
+
+    The extent covers the pixel centres with one cell to spare; line k lies at lateral position k * du.
+    """
     t_min = 1e30
     t_max = -1e30
     u_min = 1e30
     u_max = -1e30
     for cr in range(2):
         for cc in range(2):
-            rr = cr * (rows - 1.0)
-            c_ = cc * (cols - 1.0)
+            rr = cr * (rows - 1.0) + anchor_r
+            c_ = cc * (cols - 1.0) + anchor_c
             t_min = min(t_min, c_ * dc + rr * dr)
             t_max = max(t_max, c_ * dc + rr * dr)
             u_min = min(u_min, c_ * lc + rr * lr)
             u_max = max(u_max, c_ * lc + rr * lr)
-    t_min -= 1.0
-    t_max += 1.0
-    u_min -= 1.0
-    u_max += 1.0
-    # snap the first line onto the global lattice: (u_min + u_anchor) a multiple of du
-    u_anchor = anchor_c * lc + anchor_r * lr
-    u_min = math.floor((u_min + u_anchor) / du) * du - u_anchor
-    n_lines = int(math.floor((u_max - u_min) / du)) + 2
-    res_fwd = np.full((rows * cols, 2), NEG, np.float32)
-    res_bwd = np.full((rows * cols, 2), NEG, np.float32)
+    k_first = int(math.floor((u_min - 1.0) / du))
+    n_lines = int(math.floor((u_max + 1.0) / du)) - k_first + 2
+    return t_min - 1.0, t_max + 1.0, k_first, n_lines
+
+
+@njit(cache=True, nogil=True)
+def _sweep_line(z, gc, gr, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near, max_dist,
+                res_fwd, res_bwd):
+    """Far-field slopes of the pixels beside line ``k`` in both directions, into ``res_fwd`` / ``res_bwd``."""
+    rows, cols = z.shape
+    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
+    pix = np.empty(ecap, np.int64)
+    side = np.empty(ecap, np.int64)
+    weight = np.empty(ecap, np.float64)
+    tq = np.empty(ecap, np.float64)
+    ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+    if ne == 0:
+        return
+    u = k * du
     inv_cs = 1.0 / cellsize
     cap = int(2.0 * (t_max - t_min)) + 8
-    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
-
-    for k in prange(n_lines):
-        pix = np.empty(ecap, np.int64)
-        side = np.empty(ecap, np.int64)
-        weight = np.empty(ecap, np.float64)
-        tq_arr = np.empty(ecap, np.float64)
-        ne = _line_entries(z, k, u_min, du, dc, dr, lc, lr, t_min, pix, side, weight, tq_arr)
-        if ne == 0:
-            continue
-        u = u_min + k * du
-        r_o = t_min * dr + u * lr
-        c_o = t_min * dc + u * lc
-        tb = np.empty(cap, np.float64)
-        zb = np.empty(cap, np.float64)
-        ns = crossings(r_o, c_o, dr, dc, 0.0, t_max - t_min, tb, zb, z)
-        for i in range(ns):
-            zb[i] *= inv_cs
-        ht = np.empty(ns + 1, np.float64)
-        hz = np.empty(ns + 1, np.float64)
-        # forward: hull of samples beyond tq + near, swept from far to near
-        n = 0
-        i = ns - 1
-        hint = 0
-        for e in range(ne - 1, -1, -1):
-            tq = tq_arr[e]
-            limit = tq + near
-            while i >= 0 and tb[i] > limit:
-                n = _hull_push(ht, hz, n, tb[i], zb[i], True)
-                i -= 1
-            zq = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
-            j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
-            if j >= 0:
-                hint = j
-                res_fwd[pix[e], side[e]] = (hz[j] - zq) / abs(ht[j] - tq)
-        # backward
-        n = 0
-        i = 0
-        hint = 0
-        for e in range(ne):
-            tq = tq_arr[e]
-            limit = tq - near
-            while i < ns and tb[i] < limit:
-                n = _hull_push(ht, hz, n, tb[i], zb[i], False)
-                i += 1
-            zq = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize) * inv_cs
-            j = _hull_tangent(ht, hz, n, tq, zq, max_dist, hint)
-            if j >= 0:
-                hint = j
-                res_bwd[pix[e], side[e]] = (hz[j] - zq) / abs(ht[j] - tq)
-
-    nb = int(near) + 3
-    for r in prange(rows):
-        tb = np.empty(4 * nb, np.float64)
-        zb = np.empty(4 * nb, np.float64)
-        for c in range(cols):
-            z0 = z[r, c]
-            if not np.isfinite(z0):
-                out_fwd[r, c] = np.nan
-                out_bwd[r, c] = np.nan
-                continue
-            p = r * cols + c
-            u = (c * lc + r * lr - u_min) / du
-            w1 = u - math.floor(u)
-            sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
-            sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
-            # along a ramp the angle is steepest right at the pixel: include the start derivative
-            zf = bilinear(z, r + EPS * dr, c + EPS * dc)
-            if np.isfinite(zf):
-                sf = max(sf, (zf - z0) * inv_cs / EPS)
-            zf = bilinear(z, r - EPS * dr, c - EPS * dc)
-            if np.isfinite(zf):
-                sb = max(sb, (zf - z0) * inv_cs / EPS)
-            z0s = z0 * inv_cs
-            n = crossings(float(r), float(c), dr, dc, 1e-9, near + 1.0, tb, zb, z)
-            for i in range(n):
-                v = (zb[i] * inv_cs - z0s) / tb[i]
-                if v > sf:
-                    sf = v
-            n = crossings(float(r), float(c), -dr, -dc, 1e-9, near + 1.0, tb, zb, z)
-            for i in range(n):
-                v = (zb[i] * inv_cs - z0s) / tb[i]
-                if v > sb:
-                    sb = v
-            out_fwd[r, c] = sf
-            out_bwd[r, c] = sb
+    tb = np.empty(cap, np.float64)
+    zb = np.empty(cap, np.float64)
+    # the line's point at t = 0 is the foot of the global origin: t is the global along-track coordinate
+    ns = crossings(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, z, anchor_r, anchor_c)
+    for i in range(ns):
+        zb[i] *= inv_cs
+    zq = np.empty(ne, np.float64)
+    for e in range(ne):
+        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
+    ht = np.empty(ns + 1, np.float64)
+    hz = np.empty(ns + 1, np.float64)
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res_fwd)
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res_bwd)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _foot_height(z, gc, gr, p, u_line, lc, lr, cs):
-    """Surface height where the line through u_line passes beside pixel p (its foot point).
+def _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, forward, ht, hz, res):
+    """Sweep one line against the view direction: hull of the samples beyond each query plus ``near``.
+
+    ``forward``: queries from far (large t) to near, the view towards +t; else the reverse. Samples
+    ``(tb, zb)`` and queries ``(tq, zq)`` are sorted by t; ``ht``, ``hz`` are the hull's scratch stack.
+    """
+    n = 0
+    hint = 0
+    i = ns - 1 if forward else 0
+    for step in range(ne):
+        e = ne - 1 - step if forward else step
+        t = tq[e]
+        if forward:
+            while i >= 0 and tb[i] > t + near:
+                n = _hull_push(ht, hz, n, tb[i], zb[i], True)
+                i -= 1
+        else:
+            while i < ns and tb[i] < t - near:
+                n = _hull_push(ht, hz, n, tb[i], zb[i], False)
+                i += 1
+        j = _hull_tangent(ht, hz, n, t, zq[e], max_dist, hint)
+        if j >= 0:
+            hint = j
+            res[pix[e], side[e]] = (hz[j] - zq[e]) / abs(ht[j] - t)
+
+
+@njit(cache=True, nogil=True)
+def _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res_fwd, res_bwd, out_fwd,
+                    out_bwd):
+    """Blend the two lines' far-field slopes of each pixel in row ``r`` and add its exact near field."""
+    cols = z.shape[1]
+    inv_cs = 1.0 / cellsize
+    nb = int(near) + 3
+    tb = np.empty(4 * nb, np.float64)
+    zb = np.empty(4 * nb, np.float64)
+    for c in range(cols):
+        z0 = z[r, c]
+        if not np.isfinite(z0):
+            out_fwd[r, c] = np.nan
+            out_bwd[r, c] = np.nan
+            continue
+        p = r * cols + c
+        u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
+        w1 = u - math.floor(u)
+        sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
+        sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
+        out_fwd[r, c] = _near_field(z, r, c, z0, inv_cs, near, dr, dc, sf, tb, zb, anchor_r, anchor_c)
+        out_bwd[r, c] = _near_field(z, r, c, z0, inv_cs, near, -dr, -dc, sb, tb, zb, anchor_r, anchor_c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _near_field(z, r, c, z0, inv_cs, near, dr, dc, s, tb, zb, anchor_r, anchor_c):
+    """Largest of slope ``s``, the surface slope at pixel (r, c) and its ray's samples up to ``near + 1``."""
+    # along a ramp the angle is steepest right at the pixel: include the start derivative
+    zf = _bilinear_near(z, r, c, EPS * dr, EPS * dc)
+    if np.isfinite(zf):
+        s = max(s, (zf - z0) * inv_cs / EPS)
+    z0s = z0 * inv_cs
+    n = crossings(r + anchor_r, c + anchor_c, dr, dc, 1e-9, near + 1.0, tb, zb, z, anchor_r, anchor_c)
+    for i in range(n):
+        v = (zb[i] * inv_cs - z0s) / tb[i]
+        if v > s:
+            s = v
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _foot_height(z, gc, gr, p, u_line, lc, lr, cs, anchor_r, anchor_c):
+    """Surface height where the line at lateral position u_line [cells] passes beside pixel p (its foot point).
 
     Querying a line from the foot point instead of the pixel makes the line's profile relative to the
     query exact on planes (roofs up to ~60°), whatever the lateral offset: the foot lies at the pixel's
@@ -361,7 +441,7 @@ def _foot_height(z, gc, gr, p, u_line, lc, lr, cs):
     cols = z.shape[1]
     r = p // cols
     c = p % cols
-    delta = u_line - (c * lc + r * lr)  # lateral offset [cells] from the pixel to the line
+    delta = u_line - ((c + anchor_c) * lc + (r + anchor_r) * lr)  # lateral offset [cells] to the line
     g = gc[r, c] * lc + gr[r, c] * lr  # lateral gradient [m per cell]
     if abs(g) <= FOOT_MAX_SLOPE * cs:
         return z[r, c] + delta * g
