@@ -22,7 +22,7 @@ from solarkataster.pipeline import EngineOptions, compute_irradiance
 REPO = Path(__file__).resolve().parents[1]
 TOWN = REPO / "sample_data" / "town_dsm.tif"
 # 4 sectors: the horizon sweep's lines then lie on the pixel lattice whatever the window, so tiled and whole
-# runs see identical horizons (see test_tiled_equals_whole_16_sectors for the general case).
+# runs see identical horizons (see test_tiled_matches_whole_16_sectors for the general case).
 OPTIONS = EngineOptions(sectors=4)
 
 
@@ -65,7 +65,7 @@ def compare(mosaic, reference):
     return float((rel <= 0.01).mean())
 
 
-def test_tiled_equals_whole_and_resumes(tmp_path, client, whole):
+def test_tiled_matches_whole_and_resumes(tmp_path, client, whole):
     tiles = cut_town(tmp_path / "tiles")
     (tmp_path / "tiles" / "t9_corrupt.tif").write_bytes(b"II*\x00 this is not a tiff")
     out = tmp_path / "out"
@@ -114,7 +114,7 @@ def test_tiled_equals_whole_and_resumes(tmp_path, client, whole):
     assert len(s4.computed) == 4
 
 
-def test_tiled_equals_whole_16_sectors(tmp_path, client):
+def test_tiled_matches_whole_16_sectors(tmp_path, client):
     cut_town(tmp_path / "tiles")
     opts = EngineOptions(sectors=16)
     ref = compute_irradiance(TOWN, weather="clear-sky", options=opts).irradiation.global_
@@ -311,7 +311,7 @@ def test_mosaic_grid_reads_tiles_as_one_raster(tmp_path):
     np.testing.assert_allclose(grid.z[np.isfinite(grid.z)], whole.z[np.isfinite(whole.z)])
 
 
-def test_tiled_cadastre_equals_whole_per_building(tmp_path, client):
+def test_tiled_cadastre_matches_whole_per_building(tmp_path, client):
     """Merged roofs/walls/buildings of a tiled run equal one run on the whole raster: every building once,
     its total roof area and yield within 1 %."""
     import geopandas as gpd
@@ -438,7 +438,7 @@ def match_buildings(whole, tiled):
 
 
 @pytest.mark.slow
-def test_tiled_detection_equals_whole_on_essen(tmp_path, client, shared):
+def test_tiled_detection_matches_whole_on_essen(tmp_path, client, shared):
     """Issue 11: the Essen tile (1 m, no footprints) in 4 tiles and whole give the same buildings (IoU >= 0.95
     for >= 98 % of them) with per-building yield within 1 %. Real detection; a cheap engine and no walls."""
     import geopandas as gpd

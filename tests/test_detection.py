@@ -1,9 +1,6 @@
 """Building detection: synthetic buildings among trees of the same height, and the real Essen DSM."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from affine import Affine
@@ -191,8 +188,7 @@ def test_essen_dsm():
     assert 250 <= n <= 700
     # recall: large planar raised surfaces are roofs. The road embankment in the north-west (rows 108-204,
     # cols 5-214) is raised above the filtered terrain but runs into the street: terrain by design.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from bench_detection import planar_elevated
+    from detection_metrics import planar_elevated
 
     planar = planar_elevated(z, ground)
     planar[100:210, 0:220] = False

@@ -120,7 +120,7 @@ def mannheim():
 
 
 @pytest.mark.parametrize("region", ["12", "06"])
-def test_try2010_flat_equals_file_annual_ghi(region):
+def test_try2010_flat_matches_file_annual_ghi(region):
     path = shared_file(*TRY_DIR, f"TRY2010_{region}_Jahr.dat")
     lat, lon, alt = STATIONS[region]
     weather = resolve_weather(path, latitude=lat, longitude=lon, altitude=alt, year=2025)

@@ -504,7 +504,7 @@ def test_pvgis_download_is_cached(tmp_path, monkeypatch, utc_truth):
 
 # ------------------------------------------------------------------------------------------- decomposition
 
-def test_dni_from_horizontal_equals_pvlib_dni_rule():
+def test_dni_from_horizontal_matches_pvlib_dni_rule():
     """Reference: pvlib.irradiance.dni (same formula, zero beyond its zenith threshold), no cap."""
     from solarkataster.decomposition import dni_from_horizontal
 
@@ -625,7 +625,7 @@ def test_missing_temperature_and_wind_use_documented_defaults(tmp_path, june_day
 GBG = dict(latitude=57.7, longitude=11.97, altitude=10.0)
 
 
-def test_umep_tmy_annual_ghi_equals_the_files_kdown_sum(shared):
+def test_umep_tmy_annual_ghi_matches_the_files_kdown_sum(shared):
     path = shared("goteborg-umep", "GBG_TMY_1977.txt")
     table = pd.read_csv(path, sep=r"\s+")
     weather = read_weather(path, latitude=GBG["latitude"], longitude=GBG["longitude"], utc_offset=1)
