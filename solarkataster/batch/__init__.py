@@ -84,6 +84,15 @@ def default_tile_job():
     return cadastre_tile_job
 
 
+def _prepare_out_dir(out_dir, halo):
+    """Check the halo option [m] and create the output folder."""
+    if halo is not None and not (0 <= float(halo) <= 1e4):
+        raise ParameterError(f"halo={halo}: must be between 0 and 10000 m")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
 def _scan_inputs(tiles, dtm, resolution, crs=None):
     """Scan the DSM and DTM tile sets (the DTM's CRS and pixel size must be the DSM's; ``crs`` is assigned)."""
     from pyproj import CRS
@@ -253,10 +262,7 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
     BatchSummary
     """
     t_start = time.perf_counter()
-    if halo is not None and not (0 <= float(halo) <= 1e4):
-        raise ParameterError(f"--halo={halo}: must be between 0 and 10000 m")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _prepare_out_dir(out_dir, halo)
     tileset, dtm_set = _scan_inputs(tiles, dtm, resolution, crs)
     cs, crs = tileset.cellsize, tileset.crs  # the tiles' (declared or assigned) CRS from here on
     job = tile_job or default_tile_job()
