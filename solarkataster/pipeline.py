@@ -54,16 +54,16 @@ class EngineOptions:
     def __post_init__(self):
         if self.sectors is None:
             self.sectors = DEFAULT_SECTORS
-        check_range("--albedo", self.albedo, 0.0, 1.0)
-        check_range("--sectors", self.sectors, 4, 720)
+        check_range("albedo", self.albedo, 0.0, 1.0)
+        check_range("sectors", self.sectors, 4, 720)
         if int(self.sectors) != self.sectors:
-            raise ParameterError(f"--sectors={self.sectors} must be a whole number")
+            raise ParameterError(f"sectors={self.sectors} must be a whole number")
         self.sectors = int(self.sectors)
         if self.max_distance is not None:
-            check_range("--max-distance", self.max_distance, 1.0, 1e6, " m")
-        check_range("--step", self.step_minutes, 0.5, 60, " min")
+            check_range("max_distance", self.max_distance, 1.0, 1e6, " m")
+        check_range("step_minutes", self.step_minutes, 0.5, 60, " min")
         if self.sky_model not in ("perez", "isotropic"):
-            raise ParameterError(f"--sky-model={self.sky_model!r}: use 'perez' or 'isotropic'")
+            raise ParameterError(f"sky_model={self.sky_model!r}: use 'perez' or 'isotropic'")
 
 
 @dataclass

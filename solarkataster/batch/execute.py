@@ -262,7 +262,7 @@ def connect(workers=None, scheduler=None, client=None):
         return Client(scheduler), None
     n = int(workers or os.cpu_count() or 1)
     if n < 1:
-        raise ParameterError(f"--workers={workers}: must be at least 1")
+        raise ParameterError(f"workers={workers}: must be at least 1")
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit="auto",
                            dashboard_address=":0")
     return Client(cluster), cluster

@@ -438,7 +438,7 @@ def resolve_weather(spec, *, latitude, longitude, altitude, year=None, linke=Non
     path = Path(key)
     if not path.is_file():
         raise WeatherError(
-            f"--weather {key!r} is neither an existing file nor one of {', '.join(KEYWORDS)}; give a "
+            f"weather {key!r} is neither an existing file nor one of {', '.join(KEYWORDS)}; give a "
             "weather-file path (DWD TRY, EPW, PVGIS TMY, TMY3, UMEP, CSV) or a keyword")
     return _file_weather(path, site, "file", time_label=time_label, utc_offset=utc_offset)
 
@@ -475,7 +475,7 @@ def dwd_try_path(region) -> Path:
     """Path of the DWD TRY 2010 mean-year file of ``region`` (1-15) inside the installed demandlib."""
     region = int(region)
     if not 1 <= region <= 15:
-        raise WeatherError(f"--weather dwd-try:{region}: DWD TRY regions are 1 to 15")
+        raise WeatherError(f"weather dwd-try:{region}: DWD TRY regions are 1 to 15")
     path = _demandlib_weather_dir() / f"TRY2010_{region:02d}_Jahr.dat"
     if not path.is_file():
         raise WeatherError(f"{path}: DWD TRY file missing from the demandlib package; reinstall demandlib")
@@ -511,20 +511,20 @@ def _region_by_number(region):
     for number, name, station, _ in _try_regions():
         if number == region:
             return {"region": number, "region_name": name, "station": station}
-    raise WeatherError(f"--weather dwd-try:{region}: no such DWD TRY region (1-15)")
+    raise WeatherError(f"weather dwd-try:{region}: no such DWD TRY region (1-15)")
 
 
 def _dwd_try_weather(key, site):
     if ":" in key:
         number = key.split(":", 1)[1].strip()
         if not number.isdigit():
-            raise WeatherError(f"--weather {key!r}: write dwd-try:NN with a region number 1-15")
+            raise WeatherError(f"weather {key!r}: write dwd-try:NN with a region number 1-15")
         region = _region_by_number(int(number))
     else:
         region = dwd_try_region(site["latitude"], site["longitude"])
         if region is None:
             raise WeatherError(
-                f"--weather dwd-try: the site ({site['latitude']:.4f}, {site['longitude']:.4f}) lies outside "
+                f"weather dwd-try: the site ({site['latitude']:.4f}, {site['longitude']:.4f}) lies outside "
                 "the German DWD TRY regions; name one (dwd-try:NN), or use pvgis, a weather file or auto")
     return _file_weather(dwd_try_path(region["region"]), site, "dwd-try", region=region)
 
