@@ -239,7 +239,7 @@ def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSt
     n_sec = hor.shape[0]
     tilt = np.atleast_1d(np.asarray(surface_tilt, float))
     azi = np.atleast_1d(np.asarray(surface_azimuth, float))
-    svf_all = irradiation(hor.astype(np.float32), tilt, azi, _empty_sky(n_sec), albedo)
+    svf_all = irradiation(hor.astype(np.float32), tilt, azi, empty_sky(n_sec), albedo)
     s = steps.sun_vectors()
     sec_w = 360.0 / n_sec
     out = []
@@ -276,8 +276,18 @@ def _band_factor(hor_deg, normal):
     return float(np.sum(np.maximum(proj, 0.0) * vis) * np.pi / n_sec + 0.0)
 
 
-def _empty_sky(n_sec):
-    """Return a sky table with no sun, for sky-view-factor-only evaluations."""
+def empty_sky(n_sec):
+    """Return a sky table with no sun and no sky light, for sky-view-factor-only evaluations.
+
+    Parameters
+    ----------
+    n_sec : int
+        Horizon sectors of the evaluation (kept for the call signature; the table has none).
+
+    Returns
+    -------
+    SkyTable
+    """
     zeros12 = np.zeros(12)
     nb = 8
     return SkyTable(azimuth_bins=nb, bin_start=np.zeros(nb + 1, np.int64), elevation=np.zeros(1),

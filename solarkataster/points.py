@@ -162,8 +162,8 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
 
 
 def _no_sun(sectors):
-    from .irradiation import _empty_sky
-    return _empty_sky(sectors)
+    from .irradiation import empty_sky
+    return empty_sky(sectors)
 
 
 def umep_met_weather(table: pd.DataFrame, timezone, *, label="end", source=None) -> WeatherYear:
