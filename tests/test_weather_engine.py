@@ -474,3 +474,33 @@ def test_cli_time_label_shifts_csv_records(tmp_path, cli_scene):
         assert res.exit_code == 0, res.output
     a, b = (pd.read_csv(outs[k], comment="#") for k in ("start", "end"))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_gothenburg_umep_file_drives_run(tmp_path, shared):
+    """Issue 12 acceptance: the Gothenburg UMEP met file drives `run` (roofs from the DSM and the block's
+    footprints); open flat pixels get the file's own kdown sum within 1 %, and every layer names the basis."""
+    import rasterio
+
+    dsm = shared(*GBG_DIR, "DSM_KRbig.tif")
+    met = shared(*GBG_DIR, "GBG_TMY_1977.txt")
+    kdown = pd.read_csv(met, sep=r"\s+")["kdown"].sum() / 1000
+    out = tmp_path / "out"
+    res = invoke(["run", str(dsm), "--out", str(out), "--footprints", str(shared(*GBG_DIR, "buildings.shp")),
+                  "--dtm", str(shared(*GBG_DIR, "DEM_KRbig.tif")), "--no-walls", "--weather", str(met),
+                  "--utc-offset", "1", "--sectors", "16", "--step", "60"])
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["weather"]["name"] == "umep"
+    roofs = json.loads((out / "roofs.geojson").read_text())
+    assert roofs["features"] and roofs["metadata"]["weather"] == "umep"
+    with rasterio.open(out / "irradiation.tif") as src:
+        glob = src.read(1)
+    with rasterio.open(out / "sky_view_factor.tif") as src:
+        svf = src.read(1)
+    from solarkataster.io.raster import read_surface
+    from solarkataster.surface import surface_orientation
+
+    tilt, _ = surface_orientation(read_surface(dsm).z, 1.0)
+    flat = (tilt < 2.0) & (svf > 0.99)
+    assert flat.sum() > 50
+    assert np.median(glob[flat]) == pytest.approx(kdown, rel=0.01)
