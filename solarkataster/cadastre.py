@@ -51,6 +51,12 @@ ROUNDING = {"tilt": 2, "azimuth": 2, "area": 2, "footprint_area": 2, "height": 2
             "potential_kwp": 3, "potential_yield_kwh": 1, "roof_area": 2, "wall_area": 2, "wall_kwp": 3,
             "wall_yield_kwh": 1}
 
+#: Quality columns of the roofs layer (:mod:`solarkataster.layers`), after ``LAYER_COLUMNS["roofs"]``.
+QUALITY_COLUMNS = ["source", "plane_rmse", "plane_share"]
+
+#: Grid the published face polygons are snapped to [m] (:func:`_published`).
+PUBLISHED_PRECISION = 0.01
+
 #: Building status values: anything but "ok" says why the building's numbers are missing or doubtful.
 STATUS_OK = "ok"
 STATUS_NO_PIXELS = "no valid surface-model pixels inside the footprint"
@@ -237,7 +243,7 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
 def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
                    linke=None, options=None, core=None, progress=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
-    from .roofs import segment_roofs
+    from .roofs import RoofOptions, roof_faces
 
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
@@ -273,10 +279,14 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                                 facade=options.walls)
     timings["yield_tables_s"] = _lap(timings, t0)
     stage("faces", 1, 3)
-    seg = segment_roofs(grid.z, grid.cellsize, building_labels, min_face_area=options.min_face_area)
+    given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
+    rf = roof_faces(grid.z, grid.transform, building_labels, given, ground,
+                    options=RoofOptions(min_face_area=options.min_face_area))
+    rf.faces = rf.faces.set_crs(grid.crs)
+    rf.buildings = rf.buildings.set_crs(grid.crs)
     timings["segmentation_s"] = _lap(timings, t0)
     stage("faces", 2, 3)
-    roofs_gdf, roof_monthly = _face_layer(seg, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
+    roofs_gdf, roof_monthly = _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
     timings["roofs_pv_s"] = _lap(timings, t0)
     stage("faces", 3, 3)
 
@@ -285,7 +295,7 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     if options.walls:
         walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report)
     buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
-                                    pv_opts.min_class)
+                                    pv_opts.min_class, areas=_roof_areas(rf, fp))
     timings["walls_s"] = _lap(timings, t0)
     timings["total_s"] = time.perf_counter() - t0
     stage("walls", 1, 1)
@@ -298,7 +308,7 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   min_class=pv_opts.min_class,
                   pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
                   inverter_efficiency=pv_opts.inverter_efficiency)
-    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, seg.face_labels, ref_irr, report, core)
+    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core)
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
@@ -440,10 +450,14 @@ def _interior_labels(face_labels):
     return stats
 
 
-def _face_statistics(seg, engine, ground, ref_irr, threshold):
-    """Per face label 1..n: pixel statistics of the irradiation and the height above ground."""
-    n = int(seg.face_labels.max()) if seg.face_labels.size else 0
-    lab = _interior_labels(seg.face_labels)
+def _face_statistics(face_labels, engine, ground, ref_irr, threshold):
+    """Per face label 1..n: pixel statistics of the irradiation and the height above ground.
+
+    Statistics use each face's interior pixels (:func:`_interior_labels`). A face whose polygon holds no
+    pixel centre takes the pixel under its representative point (see :func:`_face_surfaces`).
+    """
+    n = int(face_labels.max()) if face_labels.size else 0
+    lab = _interior_labels(face_labels)
     irr = engine.irradiation
     g = irr.global_.astype(np.float64)
     mean, npx = _mean_by_label(lab, g, n)
@@ -454,54 +468,90 @@ def _face_statistics(seg, engine, ground, ref_irr, threshold):
             "monthly": monthly, "usable_share": usable_share, "height": height}
 
 
+def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
+    """Fill the statistics of faces without a pixel centre from the pixel under their representative point."""
+    irr = engine.irradiation
+    rows, cols = engine.grid.shape
+    inv = ~engine.grid.transform
+    for f, geom in zip(faces["face"].to_numpy(), faces.geometry):
+        i = int(f) - 1
+        if i >= stats["n"] or stats["pixels"][i] > 0 or geom is None or geom.is_empty:
+            continue
+        p = geom.representative_point()
+        c, r = (int(np.floor(v)) for v in inv @ (p.x, p.y))
+        if not (0 <= r < rows and 0 <= c < cols) or not np.isfinite(irr.global_[r, c]):
+            continue
+        g = float(irr.global_[r, c])
+        stats["irradiation"][i] = g
+        stats["quantiles"][:, i] = g
+        stats["monthly"][i] = irr.monthly[:, r, c]
+        stats["usable_share"][i] = float(g >= threshold * ref_irr)
+        if ground is not None:
+            stats["height"][i] = engine.grid.z[r, c] - ground[r, c]
+        stats["pixels"][i] = 1
+    return stats
+
+
 def _round(values, decimals):
     """Round a float array; NaN stays NaN (None in the outputs)."""
     return np.round(np.asarray(values, dtype=float), decimals)
 
 
-def _face_surfaces(seg, engine, ground, fp, own, ref_irr, pv_opts):
+def _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts):
     """Build the roof-face surface table of the assessment (one row per reported face with a polygon)."""
     from .irradiation import unobstructed_irradiation
-    from .roofs import face_polygons
 
-    stats = _face_statistics(seg, engine, ground, ref_irr, pv_opts.irradiation_threshold)
-    n = stats["n"]
-    faces = seg.faces.set_index("face") if len(seg.faces) else seg.faces
-    if len(faces) == 0 or n == 0:
+    threshold = pv_opts.irradiation_threshold
+    stats = _face_statistics(rf.face_labels, engine, ground, ref_irr, threshold)
+    f = rf.faces
+    if len(f) == 0:
         return None, stats
-    face_ids = np.arange(1, n + 1)
-    bidx = faces["building"].reindex(face_ids).to_numpy(float)
-    tilt = faces["tilt"].reindex(face_ids).to_numpy(float)
-    azim = faces["azimuth"].reindex(face_ids).to_numpy(float)
-    b_ok = np.isfinite(bidx) & (np.nan_to_num(bidx) > 0)
-    owned = np.zeros(n, bool)
-    owned[b_ok] = own[bidx[b_ok].astype(int) - 1]
-    ok = np.isin(face_ids, faces.index) & (stats["pixels"] > 0) & np.isfinite(tilt) & owned
-    sel = face_ids[ok]
-    if sel.size == 0:
+    stats = _pixel_statistics(stats, f, engine, ground, ref_irr, threshold)
+    face = f["face"].to_numpy(int)
+    b = f["building"].to_numpy(int)
+    has_px = np.zeros(len(f), bool)
+    inside = face <= stats["n"]
+    has_px[inside] = stats["pixels"][face[inside] - 1] > 0
+    ok = (has_px & np.isfinite(f["tilt"].to_numpy(float)) & (b >= 1) & (b <= len(own))
+          & ~(f.geometry.isna() | f.geometry.is_empty).to_numpy())
+    ok[ok] = own[b[ok] - 1]
+    f = f[ok]
+    if len(f) == 0:
         return None, stats
-    clip = {int(f): fp.geometry.iloc[int(bidx[f - 1]) - 1] for f in sel}
-    polys = face_polygons(np.where(np.isin(seg.face_labels, sel), seg.face_labels, 0), engine.grid.transform,
-                          clip=clip)
-    sel = np.array([f for f in sel if polys.get(int(f)) is not None and not polys[int(f)].is_empty], dtype=int)
-    if sel.size == 0:
-        return None, stats
-    i = sel - 1
+    i = f["face"].to_numpy(int) - 1
+    tilt, azim = f["tilt"].to_numpy(float), f["azimuth"].to_numpy(float)
     surfaces = pd.DataFrame({
-        "_face": sel, "building_id": fp["building_id"].to_numpy()[bidx[i].astype(int) - 1],
-        "tilt": tilt[i], "azimuth": azim[i], "geometry": [polys[int(f)] for f in sel],
-        "irradiation": stats["irradiation"][i], "usable_share": stats["usable_share"][i],
-        "unobstructed_irradiation": unobstructed_irradiation(tilt[i], azim[i], engine.sky,
-                                                             engine.options.albedo).global_})
-    return surfaces, stats
+        "_face": i + 1, "_building": f["building"].to_numpy(int), "tilt": tilt, "azimuth": azim,
+        "geometry": _published(f.geometry), "irradiation": stats["irradiation"][i],
+        "usable_share": stats["usable_share"][i],
+        "unobstructed_irradiation": unobstructed_irradiation(tilt, azim, engine.sky,
+                                                             engine.options.albedo).global_,
+        "source": f["source"].to_numpy(), "plane_rmse": f["plane_rmse"].to_numpy(float),
+        "plane_share": f["plane_share"].to_numpy(float)})
+    surfaces = surfaces[surfaces["geometry"].notna()].reset_index(drop=True)
+    return (surfaces if len(surfaces) else None), stats
 
 
-def _face_layer(seg, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
+def _published(geometries, grid_size=PUBLISHED_PRECISION):
+    """Face polygons snapped to a ``grid_size`` grid [m] (None where one collapses).
+
+    Vertices closer than that, and zero-width spikes, would make the polygons invalid once GeoJSON rounds
+    their coordinates. Shared vertices stay shared.
+    """
+    import shapely
+
+    from .detection import polygonal
+
+    snapped = shapely.set_precision(np.asarray(list(geometries), dtype=object), grid_size)
+    return [polygonal(g) for g in snapped]
+
+
+def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
     """Roof faces: statistics and geometry, then the surface assessment. Returns (layer, monthly yield)."""
     import geopandas as gpd
 
-    cols = LAYER_COLUMNS["roofs"]
-    surfaces, stats = _face_surfaces(seg, engine, ground, fp, own, ref_irr, pv_opts)
+    cols = LAYER_COLUMNS["roofs"] + [c for c in QUALITY_COLUMNS if c not in LAYER_COLUMNS["roofs"]]
+    surfaces, stats = _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts)
     if surfaces is None:
         return gpd.GeoDataFrame({c: [] for c in cols + ["_face"]}, geometry=[], crs=engine.grid.crs), np.zeros((0, 12))
     a = assess_surfaces(surfaces, tables, ref_irr, kind="roof", module=options.module, options=pv_opts)
@@ -511,13 +561,16 @@ def _face_layer(seg, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
     q = stats["quantiles"]
     has_modules = a["potential_modules"].to_numpy() > 0
     out = pd.DataFrame({
-        "building_id": surfaces["building_id"].to_numpy(), "_face": surfaces["_face"].to_numpy(),
+        "building_id": fp["building_id"].to_numpy()[surfaces["_building"].to_numpy() - 1],
+        "_face": surfaces["_face"].to_numpy(),
         "tilt": tilt, "azimuth": np.where(tilt < FLAT_AZIMUTH_LIMIT, np.nan, surfaces["azimuth"].to_numpy(float)),
         "area": fa / np.maximum(np.cos(np.radians(np.minimum(tilt, 89.0))), 1e-3), "footprint_area": fa,
         "height": stats["height"][i], "irradiation": stats["irradiation"][i], "irradiation_p10": q[0, i],
         "irradiation_p50": q[1, i], "irradiation_p90": q[2, i],
         "monthly_irradiation": [[round(float(v), 2) for v in m] for m in stats["monthly"][i]],
-        "specific_yield": np.where(has_modules, a["specific_yield"].to_numpy(float), np.nan)})
+        "specific_yield": np.where(has_modules, a["specific_yield"].to_numpy(float), np.nan),
+        "source": surfaces["source"].to_numpy(), "plane_rmse": _round(surfaces["plane_rmse"], 3),
+        "plane_share": _round(surfaces["plane_share"], 3)})
     for col in ("shading_loss", "usable_area", "modules", "kwp", "yield_kwh", "co2_savings_kg", "suitability",
                 "potential_kwp", "potential_yield_kwh"):
         out[col] = a[col].to_numpy()
@@ -531,10 +584,26 @@ def _face_layer(seg, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
     rp = gdf.geometry.representative_point()
     gdf["_y"] = -np.round(rp.y.to_numpy(), 2)
     gdf["_x"] = np.round(rp.x.to_numpy(), 2)
-    gdf = gdf.sort_values(["building_id", "_y", "_x"]).reset_index(drop=True)
+    gdf = gdf.sort_values(["building_id", "_y", "_x"], kind="stable").reset_index(drop=True)
     gdf["face_id"] = gdf["building_id"] + "-F" + (gdf.groupby("building_id").cumcount() + 1).map("{:02d}".format)
     monthly = np.stack(gdf["_monthly_yield"].to_list())
     return gdf[cols + ["_face", "geometry"]], monthly
+
+
+def _roof_areas(rf, fp):
+    """Per footprint (in ``fp`` order): ``footprint_area`` and ``roof_plan_area`` [m²] of the roof outline.
+
+    The roof outline includes eaves overhangs (:func:`solarkataster.roofs.roof_faces`); NaN where a
+    building has no roof; the footprint's own area where roof_faces has no row for it.
+    """
+    b = rf.buildings.set_index("building")
+    labels = np.arange(1, len(fp) + 1)
+    footprint = np.array(b["footprint_area"].reindex(labels), dtype=float)
+    missing = ~np.isfinite(footprint)
+    footprint[missing] = shapely_area(fp.geometry.to_numpy()[missing])
+    plan = np.array(b["roof_area"].reindex(labels), dtype=float)
+    plan[b["n_faces"].reindex(labels).fillna(0).to_numpy() == 0] = np.nan
+    return pd.DataFrame({"footprint_area": footprint, "roof_plan_area": plan})
 
 
 def shapely_area(geometries):
@@ -599,8 +668,13 @@ def building_status(valid_pixels, faces, ground_faces):
     return status
 
 
-def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground, min_class):
-    """One row per reported building with totals over its counted faces and walls."""
+def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground, min_class,
+                    areas=None):
+    """One row per reported building with totals over its counted faces and walls.
+
+    ``areas`` (from :func:`_roof_areas`, in ``fp`` order) gives ``footprint_area`` and ``roof_plan_area``;
+    without it, the footprint's area and no plan area.
+    """
     import geopandas as gpd
 
     idx = np.flatnonzero(own)
@@ -636,10 +710,17 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
         "suitability": [SUITABILITY_CLASSES[int(b)] if np.isfinite(b) else "unsuitable" for b in best],
         "wall_area": _sum_by(w["area"], wid, ids), "wall_kwp": _sum_by(w["kwp"], wid, ids),
         "wall_yield_kwh": _sum_by(np.nan_to_num(w["yield_kwh"].to_numpy(float)), wid, ids),
-        "height": height, "footprint_area": shapely_area(fp.geometry.to_numpy()[idx])})
+        "height": height, "footprint_area": shapely_area(fp.geometry.to_numpy()[idx]),
+        "roof_plan_area": np.nan})
+    if areas is not None:
+        out["footprint_area"] = areas["footprint_area"].to_numpy(float)[idx]
+        out["roof_plan_area"] = areas["roof_plan_area"].to_numpy(float)[idx]
     for col, decimals in ROUNDING.items():
         if col in out:
             out[col] = _round(out[col], decimals)
-    return gpd.GeoDataFrame(out[LAYER_COLUMNS["buildings"]], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
+    out["roof_plan_area"] = _round(out["roof_plan_area"], 2)
+    cols = LAYER_COLUMNS["buildings"]
+    cols = cols + (["roof_plan_area"] if areas is not None and "roof_plan_area" not in cols else [])
+    return gpd.GeoDataFrame(out[cols], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
 
 

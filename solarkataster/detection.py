@@ -570,6 +570,11 @@ def _regular_ring(ring, cellsize, theta, snap):
     return _ring_from_lines(lines, cellsize)
 
 
+#: Largest relative change of a building's area by :func:`regularise_outline`; beyond it the simplified
+#: pixel outline is kept.
+MAX_AREA_CHANGE = 0.15
+
+
 def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_ANGLE):
     """Straight, right-angled outline of a building from the outline of its pixels.
 
@@ -591,8 +596,8 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
         it replaces, snapped to the building's dominant orientation (:func:`label_orientations`) where
         they are within ``snap_angle``, collinear neighbours
         merged, and the vertices put where consecutive edge lines meet. A ring whose result is invalid or
-        differs in area from the pixel outline by more than half a pixel times its perimeter keeps the simplified
-        ring.
+        differs in area from the pixel outline by more than half a pixel times its perimeter, or by more than
+        :data:`MAX_AREA_CHANGE` of its area (small buildings), keeps the simplified ring.
     """
     import shapely
     from shapely.geometry import Polygon
@@ -606,7 +611,8 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
             reg = Polygon(rings[0], [r for r in rings[1:] if len(r) >= 3])
         except (ValueError, shapely.errors.GEOSException):
             reg = simple
-        if not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > 0.5 * cellsize * p.length:
+        tolerance = min(0.5 * cellsize * p.length, MAX_AREA_CHANGE * p.area)
+        if not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > tolerance:
             reg = simple
         out.append(reg)
     return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])

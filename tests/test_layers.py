@@ -195,10 +195,6 @@ def test_rasters_and_run_json_use_the_contract_units(detected_town):
         assert ds.tags(1)["units"] == layers.IRRADIATION_UNIT
 
 
-@pytest.mark.xfail(strict=True, reason="goal: the assessment computes every contract column; measured: "
-                                       "roofs lack source, plane_rmse, plane_share, potential_kwp, "
-                                       "potential_yield_kwh; walls the potentials; buildings footprint_area, "
-                                       "roof_plan_area (issue 10 item 2, written as null meanwhile)")
 def test_computed_frames_carry_every_contract_column(detected_town):
     result, _ = detected_town
     for name, frame in (("roofs", result.roofs), ("walls", result.walls), ("buildings", result.buildings)):
