@@ -50,7 +50,7 @@ Output columns
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -98,7 +98,9 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     Parameters
     ----------
     surfaces : pandas.DataFrame
-        ``tilt``, ``azimuth`` [°], ``geometry`` (horizontal projection) [m], ``usable_share`` [-].
+        ``tilt``, ``azimuth`` [°], ``geometry`` (horizontal projection) [m], ``usable_share`` [-]; optional
+        ``latitude`` [°] of each surface (see :func:`surface_latitudes`), which sets the rack row spacing
+        instead of ``options.latitude``, so a face's layout does not depend on the extent of the run.
     module : ModuleSpec
     options : PVOptions
 
@@ -114,11 +116,14 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     m_tilt = np.full(n, np.nan)
     m_azimuth = np.full(n, np.nan)
     tilt = surfaces["tilt"].to_numpy(float)
+    latitude = (surfaces["latitude"].to_numpy(float) if "latitude" in surfaces
+                else np.full(n, options.latitude))
     for k, (poly, t, a, share) in enumerate(zip(surfaces["geometry"], tilt, surfaces["azimuth"].to_numpy(float),
                                                 surfaces["usable_share"].to_numpy(float))):
         if poly is None or poly.is_empty or not np.isfinite(t):
             continue
-        lay = module_layout(poly, t, a, module, options)
+        at_site = options if latitude[k] == options.latitude else replace(options, latitude=float(latitude[k]))
+        lay = module_layout(poly, t, a, module, at_site)
         m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
         stretch = max(np.cos(np.radians(min(t, 89.0))), 1e-3)  # horizontal projection -> roof plane
         usable[k] = max(poly.buffer(-options.setback).area / stretch, 0.0) * np.nan_to_num(share)
@@ -127,6 +132,30 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     mounting = np.where(tilt < options.flat_threshold, "rack", "roof")
     return pd.DataFrame({"usable_area": usable, "potential_modules": count, "module_tilt": m_tilt,
                          "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
+
+
+def surface_latitudes(geometries, crs):
+    """Latitude of each surface's representative point [°], rounded to 0.001° (about 100 m).
+
+    Parameters
+    ----------
+    geometries : sequence of shapely geometries
+        Horizontal projections of the surfaces [m] in ``crs``.
+    crs : pyproj.CRS, str
+        Their projected CRS.
+
+    Returns
+    -------
+    numpy.ndarray
+        WGS84 latitudes [°]; NaN for empty geometries.
+    """
+    import shapely
+    from pyproj import Transformer
+
+    points = shapely.point_on_surface(np.asarray(list(geometries), dtype=object))
+    x, y = shapely.get_x(points), shapely.get_y(points)
+    _, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+    return np.round(np.asarray(lat, dtype=float), 3)
 
 
 def facade_layout_table(surfaces, module=ModuleSpec(), options=PVOptions(), facade=FacadeOptions()):

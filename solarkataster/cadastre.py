@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .assessment import FacadeOptions, assess_surfaces, counted_classes
+from . import layers
+from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes
+from .layers import SUITABILITY_CLASSES
 from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine
-from .pv import SUITABILITY_CLASSES, ModuleSpec, PVOptions, build_yield_tables
+from .pv import ModuleSpec, PVOptions, build_yield_tables
 from .sky import FINE_AZIMUTH_BINS
-from .walls import WALL_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +34,11 @@ FLAT_AZIMUTH_LIMIT = 5.0  # faces flatter than this [°] have no azimuth in the 
 #: A roof face lower than this above the ground [m] is ground, not roof: its building is flagged.
 MIN_FACE_HEIGHT = 1.5
 
-#: Columns of each layer, in order (the integrator swaps these for :mod:`solarkataster.layers`).
-LAYER_COLUMNS = {
-    "roofs": ["building_id", "face_id", "tilt", "azimuth", "area", "footprint_area", "height", "irradiation",
-              "irradiation_p10", "irradiation_p50", "irradiation_p90", "monthly_irradiation", "shading_loss",
-              "usable_area", "modules", "kwp", "yield_kwh", "specific_yield", "co2_savings_kg", "suitability",
-              "potential_kwp", "potential_yield_kwh"],
-    "walls": WALL_COLUMNS + ["sky_view_factor", "covered_share"],
-    "buildings": ["building_id", "source", "status", "partly_outside", "faces", "roof_area", "usable_area",
-                  "kwp", "yield_kwh", "specific_yield", "co2_savings_kg", "monthly_yield", "suitability",
-                  "wall_area", "wall_kwp", "wall_yield_kwh", "height", "footprint_area"],
-}
-#: Decimals of the rounded roof and building columns.
-ROUNDING = {"tilt": 2, "azimuth": 2, "area": 2, "footprint_area": 2, "height": 2, "irradiation": 1,
-            "irradiation_p10": 1, "irradiation_p50": 1, "irradiation_p90": 1, "shading_loss": 4,
-            "usable_area": 2, "kwp": 3, "yield_kwh": 1, "specific_yield": 1, "co2_savings_kg": 1,
-            "potential_kwp": 3, "potential_yield_kwh": 1, "roof_area": 2, "wall_area": 2, "wall_kwp": 3,
-            "wall_yield_kwh": 1}
-
-#: Quality columns of the roofs layer (:mod:`solarkataster.layers`), after ``LAYER_COLUMNS["roofs"]``.
-QUALITY_COLUMNS = ["source", "plane_rmse", "plane_share"]
+#: Columns of each layer, in order: the layer contract's (:mod:`solarkataster.layers`).
+LAYER_COLUMNS = {name: layers.columns(name) for name in ("roofs", "walls", "buildings")}
+#: Decimals of the rounded roof and building columns, from the contract (a column has one rounding everywhere).
+ROUNDING = {c.name: c.decimals for name in ("roofs", "buildings") for c in layers.layer(name).columns
+            if c.decimals is not None and c.type == "number"}
 
 #: Grid the published face polygons are snapped to [m] (:func:`_published`).
 PUBLISHED_PRECISION = 0.01
@@ -550,10 +536,11 @@ def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
     """Roof faces: statistics and geometry, then the surface assessment. Returns (layer, monthly yield)."""
     import geopandas as gpd
 
-    cols = LAYER_COLUMNS["roofs"] + [c for c in QUALITY_COLUMNS if c not in LAYER_COLUMNS["roofs"]]
+    cols = LAYER_COLUMNS["roofs"]
     surfaces, stats = _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts)
     if surfaces is None:
         return gpd.GeoDataFrame({c: [] for c in cols + ["_face"]}, geometry=[], crs=engine.grid.crs), np.zeros((0, 12))
+    surfaces["latitude"] = surface_latitudes(surfaces["geometry"], engine.grid.crs)
     a = assess_surfaces(surfaces, tables, ref_irr, kind="roof", module=options.module, options=pv_opts)
     i = surfaces["_face"].to_numpy() - 1
     tilt = surfaces["tilt"].to_numpy(float)
@@ -718,9 +705,6 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
     for col, decimals in ROUNDING.items():
         if col in out:
             out[col] = _round(out[col], decimals)
-    out["roof_plan_area"] = _round(out["roof_plan_area"], 2)
-    cols = LAYER_COLUMNS["buildings"]
-    cols = cols + (["roof_plan_area"] if areas is not None and "roof_plan_area" not in cols else [])
-    return gpd.GeoDataFrame(out[cols], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
+    return gpd.GeoDataFrame(out[LAYER_COLUMNS["buildings"]], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .assessment import assess_surfaces
+from .assessment import assess_surfaces, surface_latitudes
 from .cadastre import FLAT_AZIMUTH_LIMIT, LAYER_COLUMNS, ROUNDING
 from .errors import ParameterError, RasterError, check_range
 
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 MAX_PIXELS = 4_000_000
 #: Margin of the rasterised grid around the model [m]: obstacles closer than this to a building are kept.
 GRID_MARGIN = 30.0
-#: Columns of the roofs layer beyond :data:`solarkataster.cadastre.LAYER_COLUMNS` that LoD2 faces fill.
-QUALITY_COLUMNS = ["source", "plane_rmse", "plane_share"]
 
 
 def read_model(roofs, crs=None):
@@ -354,7 +352,7 @@ def lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options):
     Returns
     -------
     layer : GeoDataFrame
-        :data:`solarkataster.cadastre.LAYER_COLUMNS` ``['roofs']`` + :data:`QUALITY_COLUMNS` + ``_face``
+        :data:`solarkataster.cadastre.LAYER_COLUMNS` ``['roofs']`` + ``_face``
         (1-based row in ``faces``), plan polygons.
     monthly_yield : ndarray (n, 12)
         Monthly AC energy per face, in layer order [kWh].
@@ -373,6 +371,7 @@ def lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options):
         "usable_share": _usable_share(labels, faces, engine, pv_opts.irradiation_threshold * ref_irr),
         "unobstructed_irradiation": unobstructed_irradiation(tilt, azimuth, engine.sky,
                                                              engine.options.albedo).global_})
+    surfaces["latitude"] = surface_latitudes(surfaces["geometry"], engine.grid.crs)
     a = assess_surfaces(surfaces, tables, ref_irr, kind="roof", module=options.module, options=pv_opts)
     has_modules = a["potential_modules"].to_numpy() > 0
     out = pd.DataFrame({
@@ -400,7 +399,7 @@ def lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options):
     gdf = gdf.sort_values(["building_id", "_y", "_x"], kind="stable").reset_index(drop=True)
     gdf["face_id"] = gdf["building_id"] + "-F" + (gdf.groupby("building_id").cumcount() + 1).map("{:02d}".format)
     monthly = np.stack(gdf["_monthly_yield"].to_list()) if len(gdf) else np.zeros((0, 12))
-    return gdf[LAYER_COLUMNS["roofs"] + QUALITY_COLUMNS + ["_face", "geometry"]], monthly, labels
+    return gdf[LAYER_COLUMNS["roofs"] + ["_face", "geometry"]], monthly, labels
 
 
 def lod2_wall_layer(walls, engine, ref_irr, tables, pv_opts, options):

@@ -47,6 +47,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
+from . import layers
 from .errors import ParameterError, VectorError, check_range
 from .grid import Grid
 from .horizon import horizon_at_points
@@ -67,9 +68,8 @@ PARTY_WALL_DISTANCE = 0.5
 MIN_WALL_HEIGHT = 0.5
 
 #: Columns of the walls layer, in order (the layer contract's, plus the potential of uncounted walls).
-WALL_COLUMNS = ["building_id", "wall_id", "azimuth", "length", "height", "area", "irradiation",
-                "monthly_irradiation", "bands", "usable_area", "kwp", "yield_kwh", "suitability", "shared",
-                "potential_kwp", "potential_yield_kwh"]
+#: Columns of the walls layer, in order: the layer contract's (:mod:`solarkataster.layers`).
+WALL_COLUMNS = layers.columns("walls")
 
 
 # ----------------------------------------------------------------------------------------- segments
@@ -574,7 +574,7 @@ def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, gr
     Returns
     -------
     walls : geopandas.GeoDataFrame
-        Columns :data:`WALL_COLUMNS` in that order, then ``sky_view_factor``, ``covered_share``; LineString
+        Columns :data:`WALL_COLUMNS` in that order; LineString
         geometry in the grid's CRS. The yield of a counted wall is ``kwp x specific_yield(90°, azimuth,
         shading_loss)`` with ``shading_loss = 1 - irradiation / unobstructed vertical irradiation at that
         azimuth``; walls below ``options.min_class`` keep it in ``potential_kwp`` and
@@ -599,4 +599,4 @@ def wall_table(surfaces, assessed):
     out = surfaces.copy()
     for col in ("usable_area", "kwp", "yield_kwh", "suitability", "potential_kwp", "potential_yield_kwh"):
         out[col] = assessed[col]
-    return out[WALL_COLUMNS + ["sky_view_factor", "covered_share", "geometry"]]
+    return out[WALL_COLUMNS + ["geometry"]]
