@@ -95,7 +95,7 @@ def test_house_on_a_measured_dsm_matches_pvlib(tmp_path):
     transform, shape = L.model_extent(model.surfaces, 0.5, margin=20.0)
     dsm = Grid(L.rasterise_model(model.surfaces, transform, shape), transform, "EPSG:25832")
     r = compute_cadastre(dsm, roofs=model, dtm=Grid(np.full(shape, dsm.z.min()), transform, "EPSG:25832"),
-                         options=_options(walls=True))
+                         weather="clear-sky", options=_options(walls=True))
     assert "dsm" not in r.report  # the DSM given is the grid
     faces = r.roofs
     assert len(faces) == 2 and sorted(faces["face_id"]) == ["H-F01", "H-F02"]
@@ -118,7 +118,7 @@ def test_model_is_moved_into_the_dsm_crs(tmp_path):
     moved = model.to_crs("EPSG:3035")  # the DSM's CRS differs from the model's
     transform, shape = L.model_extent(moved.surfaces, 0.5, margin=15.0)
     dsm = Grid(L.rasterise_model(moved.surfaces, transform, shape), transform, "EPSG:3035")
-    r = compute_cadastre(dsm, roofs=model, options=_options())  # no DTM: the model's ground
+    r = compute_cadastre(dsm, roofs=model, weather="clear-sky", options=_options())  # no DTM: the model's ground
     assert r.report["ground"].startswith("interpolated") and r.buildings["height"].iloc[0] > 6.0
     assert r.roofs.crs.to_epsg() == 3035 and len(r.roofs) == 2
     np.testing.assert_allclose(r.roofs["tilt"], 40.0, atol=0.05)  # a conformal-enough move: planes kept
@@ -133,7 +133,8 @@ def test_footprints_given_own_the_model_buildings(tmp_path):
     fp = L.model_footprints(model.surfaces, crs="EPSG:25832").buffer(1.0)
     fp = gpd.GeoDataFrame({"name": ["Nord", "Sued"]}, geometry=fp.to_numpy(), crs="EPSG:25832")
     fp.attrs["path"] = "footprints"
-    r = compute_cadastre(roofs=model, footprints=fp, id_column="name", options=_options())
+    r = compute_cadastre(roofs=model, footprints=fp, id_column="name", weather="clear-sky",
+                         options=_options())
     assert sorted(r.roofs["building_id"]) == ["Nord", "Nord", "Sued", "Sued"]
     assert r.buildings["source"].tolist() == ["footprints"] * 2 and (r.buildings["faces"] == 2).all()
 
@@ -216,7 +217,7 @@ def test_karlsruhe_run_without_dsm(tmp_path):
     from solarkataster.io.results import write_cadastre_results
 
     path = shared_file(*KARLSRUHE)
-    r = compute_cadastre(roofs=path, lod2_cellsize=1.0, options=_options())
+    r = compute_cadastre(roofs=path, lod2_cellsize=1.0, weather="clear-sky", options=_options())
     roofs, _ = read_cityjson_roofs(path)
     truth = _truth(roofs)
     _check_faces(r.roofs, truth)
@@ -248,7 +249,7 @@ def test_zurich_scattered_buildings_on_cluster_grids(monkeypatch):
     sub = LoD2Model(s, model.buildings[model.buildings["building_id"].isin(ids)].reset_index(drop=True),
                     model.crs, dict(model.source))
     monkeypatch.setattr(C, "MAX_PIXELS", 20_000)  # as if the sample's 9 x 10 km: rasters coarse, roofs fine
-    r = compute_cadastre(roofs=sub, lod2_cellsize=1.0, options=_options(walls=True))
+    r = compute_cadastre(roofs=sub, lod2_cellsize=1.0, weather="clear-sky", options=_options(walls=True))
     assert "coarsened" in r.report["dsm"] and r.report["dsm"]["cellsize"] > 1.0
     assert r.irradiance.grid.z.size <= 21_000
     roofs, _ = read_cityjson_roofs(path)
