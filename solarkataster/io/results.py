@@ -281,8 +281,11 @@ def write_overview(result, path):
         result.walls.plot(ax=ax, column="irradiation", cmap="viridis", linewidth=1.2)
     ax.legend(handles=[Patch(color=c.color, label=c.label) for c in layers.SUITABILITY], loc="lower right",
               fontsize=8, title="roof suitability")
-    ax.set_title(f"solarkataster: {len(result.roofs)} roof faces, {len(result.buildings)} buildings — "
-                 f"weather: {weather_label(result.irradiance.weather.source)}", fontsize=10)
+    import textwrap
+
+    weather = textwrap.fill(f"weather: {weather_label(result.irradiance.weather.source)}", 100)
+    ax.set_title(f"solarkataster: {len(result.roofs)} roof faces, {len(result.buildings)} buildings\n{weather}",
+                 fontsize=10)
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_xlabel(f"x [m] ({grid.crs})")
     ax.set_ylabel("y [m]")
