@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from .errors import add_exception_handlers
 from .params import ServiceSettings
-from .routes import DOCS_ASSETS, DOCS_PACKAGE, STATIC_DIR, api, docs, health, pages
+from .routes import DOCS_ASSETS, DOCS_PACKAGE, PMTILES_MEDIA_TYPE, STATIC_DIR, api, docs, health, pages, tiles
 from .store import ResultsStore
 
 
@@ -56,9 +57,13 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     app.state.store = store
     app.state.settings = ServiceSettings(int(max_features), basemap_url, basemap_attribution)
     add_exception_handlers(app)
+    # JSON and text gzip-compressed when the client asks; tiles are compressed already (and 206s never are)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5,
+                       exclude_content_types=("text/event-stream", PMTILES_MEDIA_TYPE))
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
-                           allow_headers=["*"])
+                           allow_headers=["*"], expose_headers=["Accept-Ranges", "Content-Range", "Content-Length",
+                                                                 "ETag"])
 
     @app.middleware("http")
     async def security_headers(request, call_next):
@@ -70,6 +75,7 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     app.include_router(api)
     app.include_router(health)
     app.include_router(pages)
+    app.include_router(tiles)
     app.include_router(docs)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(packages=[DOCS_PACKAGE]), name="docs-assets")
