@@ -51,11 +51,13 @@ MAX_TILE_BYTES = 500_000
 TILE_BUFFER = 4
 #: The layers in the archive, in drawing order.
 TILE_LAYERS = ("buildings", "roofs", "walls")
-#: Properties kept in the tiles, per layer (the rest are in the GeoJSON, the GeoPackage and the API).
+#: Properties kept in the tiles, per layer (the rest are in the GeoJSON, the GeoPackage and the API). tippecanoe
+#: keeps one list for all layers, so a layer keeps any of its columns named here for any layer.
 TILE_PROPERTIES = {
     "roofs": ("face_id", "building_id", "suitability", "kwp", "yield_kwh", "irradiation", "tilt", "azimuth",
               "usable_area"),
-    "walls": ("wall_id", "building_id", "suitability", "kwp", "yield_kwh", "irradiation", "azimuth", "shared"),
+    "walls": ("wall_id", "building_id", "suitability", "kwp", "yield_kwh", "irradiation", "azimuth", "shared",
+              "usable_area"),
     "buildings": ("building_id", "suitability", "kwp", "yield_kwh", "wall_kwp", "wall_yield_kwh",
                   "usable_area"),
 }
