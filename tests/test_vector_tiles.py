@@ -361,3 +361,20 @@ def test_batch_merge_builds_tiles_once(tmp_path):
     assert first["layers"]["roofs"] == vt.layer_digest(folder / "roofs.geojson")
     merge_vector_tiles(folder, manifest)
     assert manifest["vector_tiles"]["rebuilt"] is False
+
+
+def test_warm_start_answers_tiles_at_once_and_loads_layers_behind(synthetic):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from solarkataster.service import create_app
+
+    app = create_app(synthetic, warm=True)
+    client = TestClient(app)
+    assert client.get("/tiles/solarkataster.pmtiles", headers={"Range": "bytes=0-6"}).content == b"PMTiles"
+    deadline = time.monotonic() + 30
+    while len(app.state.store.loaded_layers()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(app.state.store.loaded_layers()) == ["buildings", "roofs", "walls"]
+    assert client.get("/api/search", params={"q": "DERP"}).json()["hits"]

@@ -1,6 +1,10 @@
 """The FastAPI application: assembles the routers, static files, CORS and the error table."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -12,9 +16,24 @@ from .params import ServiceSettings
 from .routes import DOCS_ASSETS, DOCS_PACKAGE, PMTILES_MEDIA_TYPE, STATIC_DIR, api, docs, health, pages, tiles
 from .store import ResultsStore
 
+log = logging.getLogger(__name__)
+
+
+def _warm_up(store: ResultsStore):
+    """Load every layer (in a background thread); errors are logged, requests raise them again."""
+    from ..errors import SolarkatasterError
+
+    start = time.perf_counter()
+    try:
+        store.load_all()
+    except SolarkatasterError as exc:
+        log.error("cannot load the results: %s", exc)
+        return
+    log.info("all layers loaded in %.1f s", time.perf_counter() - start)
+
 
 def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), basemap_url: str | None = None,
-               basemap_attribution: str | None = None, preload: bool = False) -> FastAPI:
+               basemap_attribution: str | None = None, preload: bool = False, warm: bool = False) -> FastAPI:
     """Build the web service over one results folder.
 
     Parameters
@@ -31,6 +50,10 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
         Attribution text the tile provider requires.
     preload : bool
         Load every layer now, so a corrupt folder fails here instead of on the first request.
+    warm : bool
+        Load every layer in a background thread, so the service starts at once (the map draws from the
+        vector tiles meanwhile) and the first API request of a large folder waits less. A corrupt layer is
+        logged and answered with 503 on its requests.
 
     Raises
     ------
@@ -49,6 +72,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     store = ResultsStore(results_dir)
     if preload:
         store.load_all()
+    elif warm:
+        threading.Thread(target=_warm_up, args=(store,), name="solarkataster-warm-up", daemon=True).start()
 
     app = FastAPI(title="solarkataster", version=__version__,
                   description="Roof faces, facades and buildings with irradiation and PV yield, "
