@@ -378,3 +378,13 @@ def test_warm_start_answers_tiles_at_once_and_loads_layers_behind(synthetic):
         time.sleep(0.05)
     assert sorted(app.state.store.loaded_layers()) == ["buildings", "roofs", "walls"]
     assert client.get("/api/search", params={"q": "DERP"}).json()["hits"]
+
+
+def test_empty_layers_leave_no_stale_archive(tmp_path, synthetic):
+    for name in vt.TILE_LAYERS:
+        (tmp_path / f"{name}.geojson").write_text('{"type": "FeatureCollection", "features": [\n]}\n',
+                                                  encoding="utf-8")
+    (tmp_path / vt.PMTILES_NAME).write_bytes((synthetic / vt.PMTILES_NAME).read_bytes())  # earlier results
+    with pytest.raises(vt.TilesError, match="no features"):
+        vt.build_vector_tiles(tmp_path)
+    assert not (tmp_path / vt.PMTILES_NAME).exists()

@@ -281,6 +281,9 @@ def build_vector_tiles(results_dir, out_path=None, *, min_zoom=MIN_ZOOM, max_zoo
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0 or not tmp_out.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            if "Did not read any valid geometries" in tail[0]:
+                out.unlink(missing_ok=True)  # an archive of earlier results would show what is no longer there
+                raise TilesError(f"{Path(results_dir)}: the layers hold no features, so there are no vector tiles")
             raise TilesError(f"tippecanoe failed building {out} (exit {proc.returncode}): {tail[0]}")
         os.replace(tmp_out, out)
     log.info("wrote vector tiles z%d-z%d of %s to %s", min_zoom, max_zoom, ", ".join(sources), out)
