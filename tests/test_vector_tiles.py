@@ -267,7 +267,10 @@ def test_rerun_rebuilds_only_when_a_layer_changed(synthetic):
 
 def test_cli_tiles(tmp_path, synthetic):
     from solarkataster.cli import cli
+    from solarkataster.cli.tiles import tiles
 
+    defaults = {p.name: p.default for p in tiles.params}
+    assert (defaults["min_zoom"], defaults["max_zoom"]) == (vt.MIN_ZOOM, vt.MAX_ZOOM)
     out = tmp_path / "x.pmtiles"
     result = CliRunner().invoke(cli, ["tiles", str(synthetic), "--out", str(out), "--max-zoom", "17"])
     assert result.exit_code == 0, result.output
