@@ -77,7 +77,36 @@ def merge_outputs(out_dir, manifest, *, crs, warnings=None):
             written.append(str(write_geojson(out_dir / f"{name}.geojson", gdf, layer=name, metadata=meta)))
         projected = {name: gdf.to_crs(crs) for name, gdf in layers.items()}
         written.append(str(write_gpkg(out_dir / "solarkataster.gpkg", projected, metadata=meta)))
+        written += merge_vector_tiles(out_dir, manifest)
     return written
+
+
+def merge_vector_tiles(out_dir, manifest) -> list:
+    """Build ``solarkataster.pmtiles`` from the merged layers, only when a layer changed since the last build.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Batch output folder with the merged ``*.geojson`` layers.
+    manifest : dict
+        The batch manifest; ``manifest['vector_tiles']`` records the archive, the layers' content digests
+        and whether this merge rebuilt it.
+
+    Returns
+    -------
+    list of str
+        The archive's path, or [] (with a warning logged) when the encoder is missing.
+    """
+    from ..io.vector_tiles import TilesError, recorded_digests, update_vector_tiles
+
+    try:
+        path, rebuilt = update_vector_tiles(out_dir)
+    except TilesError as exc:
+        log.warning("no vector tiles: %s", exc)
+        return []
+    manifest["vector_tiles"] = {"path": path.name, "rebuilt": rebuilt,
+                                "layers": recorded_digests(path)}
+    return [str(path)]
 
 
 def _read_layer(path, tile_id):

@@ -19,6 +19,7 @@ COMMANDS = {
     "point": "point:point",
     "batch": "batch:batch",
     "serve": "serve:serve",
+    "tiles": "tiles:tiles",
 }
 
 HELP = {
@@ -29,6 +30,7 @@ HELP = {
     "point": "Irradiance time series at points (balcony PV, sensors).",
     "batch": "A whole city from LiDAR tiles on dask.distributed.",
     "serve": "Web map and API over a results folder.",
+    "tiles": "Vector tiles (PMTiles) of a results folder's roofs, walls and buildings.",
 }
 
 

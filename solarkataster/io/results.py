@@ -7,7 +7,8 @@ A results folder holds
   Cloud Optimized GeoTIFF;
 * for the cadastre, the vector layers of the layer contract (:mod:`solarkataster.layers`):
   ``roofs.geojson``, ``walls.geojson``, ``buildings.geojson`` and, when buildings were detected from the
-  surface model, ``footprints_detected.geojson``, all of them also in ``solarkataster.gpkg``;
+  surface model, ``footprints_detected.geojson``, all of them also in ``solarkataster.gpkg``, and the
+  vector tiles ``solarkataster.pmtiles`` of roofs, walls and buildings (:mod:`.vector_tiles`);
 * ``overview.png``, a quick look with the contract's class colours and the weather basis in its title;
 * ``run.json``, the provenance: inputs with hashes, weather, model options, timings, what was written.
 
@@ -198,8 +199,8 @@ def cadastre_layers(result) -> dict:
     return frames
 
 
-def write_cadastre_results(result, out_dir, *, cog=False, overview=True):
-    """Write a cadastre's results folder: rasters (cut to the core), layers, overview.png and run.json.
+def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_tiles=True):
+    """Write a cadastre's results folder: rasters (cut to the core), layers, tiles, overview.png and run.json.
 
     Parameters
     ----------
@@ -211,6 +212,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True):
         Write Cloud Optimized GeoTIFFs.
     overview : bool
         Draw ``overview.png``.
+    vector_tiles : bool
+        Write ``solarkataster.pmtiles`` (:mod:`solarkataster.io.vector_tiles`); a batch tile does not need it.
 
     Returns
     -------
@@ -226,12 +229,24 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True):
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
+    tiles = _write_vector_tiles(out) if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
     extra = {"cadastre": result.report,
-             "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"]}
+             "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + tiles}
     write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core)
     return out
+
+
+def _write_vector_tiles(out) -> list:
+    """Write ``solarkataster.pmtiles`` next to the layers; [] with a warning when the encoder is missing."""
+    from .vector_tiles import TilesError, build_vector_tiles
+
+    try:
+        return [build_vector_tiles(out).name]
+    except TilesError as exc:
+        log.warning("no vector tiles: %s", exc)
+        return []
 
 
 # ---------------------------------------------------------------------------------------- overview

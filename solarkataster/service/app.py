@@ -1,19 +1,39 @@
 """The FastAPI application: assembles the routers, static files, CORS and the error table."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from .errors import add_exception_handlers
 from .params import ServiceSettings
-from .routes import DOCS_ASSETS, DOCS_PACKAGE, STATIC_DIR, api, docs, health, pages
+from .routes import DOCS_ASSETS, DOCS_PACKAGE, PMTILES_MEDIA_TYPE, STATIC_DIR, api, docs, health, pages, tiles
 from .store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+
+def _warm_up(store: ResultsStore):
+    """Load every layer (in a background thread); errors are logged, requests raise them again."""
+    from ..errors import SolarkatasterError
+
+    start = time.perf_counter()
+    try:
+        store.load_all()
+    except SolarkatasterError as exc:
+        log.error("cannot load the results: %s", exc)
+        return
+    log.info("all layers loaded in %.1f s", time.perf_counter() - start)
 
 
 def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), basemap_url: str | None = None,
-               basemap_attribution: str | None = None, preload: bool = False) -> FastAPI:
+               basemap_attribution: str | None = None, preload: bool = False, warm: bool = False) -> FastAPI:
     """Build the web service over one results folder.
 
     Parameters
@@ -30,6 +50,10 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
         Attribution text the tile provider requires.
     preload : bool
         Load every layer now, so a corrupt folder fails here instead of on the first request.
+    warm : bool
+        Load every layer in a background thread, so the service starts at once (the map draws from the
+        vector tiles meanwhile) and the first API request of a large folder waits less. A corrupt layer is
+        logged and answered with 503 on its requests.
 
     Raises
     ------
@@ -48,6 +72,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     store = ResultsStore(results_dir)
     if preload:
         store.load_all()
+    elif warm:
+        threading.Thread(target=_warm_up, args=(store,), name="solarkataster-warm-up", daemon=True).start()
 
     app = FastAPI(title="solarkataster", version=__version__,
                   description="Roof faces, facades and buildings with irradiation and PV yield, "
@@ -56,9 +82,13 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     app.state.store = store
     app.state.settings = ServiceSettings(int(max_features), basemap_url, basemap_attribution)
     add_exception_handlers(app)
+    # JSON and text gzip-compressed when the client asks; tiles are compressed already (and 206s never are)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5,
+                       exclude_content_types=("text/event-stream", PMTILES_MEDIA_TYPE))
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
-                           allow_headers=["*"])
+                           allow_headers=["*"], expose_headers=["Accept-Ranges", "Content-Range", "Content-Length",
+                                                                 "ETag"])
 
     @app.middleware("http")
     async def security_headers(request, call_next):
@@ -70,6 +100,7 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     app.include_router(api)
     app.include_router(health)
     app.include_router(pages)
+    app.include_router(tiles)
     app.include_router(docs)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(packages=[DOCS_PACKAGE]), name="docs-assets")

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse
 
@@ -25,6 +28,7 @@ api = APIRouter(prefix="/api", tags=["results"])
 health = APIRouter(tags=["service"])
 pages = APIRouter(tags=["map"], include_in_schema=False)
 docs = APIRouter(tags=["docs"], include_in_schema=False)
+tiles = APIRouter(tags=["tiles"])
 
 # Building totals copied from buildings.geojson into /api/buildings/{id}
 #: Building properties shown as totals: every column of the buildings layer but its id, geometry-like
@@ -117,6 +121,31 @@ def meta(store: Store, settings: Settings):
     info["basemap"] = ({"url": settings.basemap_url, "attribution": settings.basemap_attribution or ""}
                        if settings.basemap_url else None)
     return info
+
+
+@api.get("/search", summary="Buildings by id, address or another attribute")
+def search(store: Store,
+           q: Annotated[str, Query(min_length=1, max_length=200, description="Text: a building id (or its start), "
+                                   "an address or another attribute value; case-insensitive")],
+           limit: Annotated[int, Query(ge=1, le=100, description="Most hits")] = 10):
+    """Find buildings; each hit names the matching field and gives the building's box and centre [°]."""
+    hits = store.search(q, limit)
+    return Response(orjson.dumps({"query": q, "hits": hits}), media_type="application/json")
+
+
+#: Vector tile archives served under /tiles (fixed names, files in the results folder).
+TILE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+PMTILES_MEDIA_TYPE = "application/vnd.pmtiles"
+
+
+@tiles.get("/tiles/{name}.pmtiles", summary="A PMTiles archive of the results, with HTTP range requests")
+def pmtiles(store: Store, name: Annotated[str, PathParam(pattern=TILE_NAME)]):
+    """Serve ``NAME.pmtiles`` from the results folder; ``Range: bytes=a-b`` answers 206, a range past the end 416."""
+    path = store.results_dir / f"{name}.pmtiles"
+    if not path.is_file():
+        raise NotFoundError(f"no {name}.pmtiles in {store.results_dir.name}; build it with "
+                            f"'solarkataster tiles {store.results_dir.name}'")
+    return FileResponse(path, media_type=PMTILES_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=60"})
 
 
 @health.get("/health", summary="Liveness: the results folder is there and readable")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 import shapely
 
 from .. import layers
@@ -29,6 +30,8 @@ LAYER_FILES = {name: f"{name}.geojson" for name in ("roofs", "walls", "buildings
 REQUIRED_LAYERS = ("roofs", "buildings")  # a run may skip walls; roofs and buildings always exist
 RUN_FILE = "run.json"
 ID_FIELDS = {name: layers.id_field(name) for name in LAYER_FILES}
+#: Building columns /api/search does not look into (numbers of the results, not attributes of the building).
+SEARCH_SKIP = frozenset(c for c in layers.columns("buildings") if c not in ("building_id", "source", "status"))
 
 
 @dataclass
@@ -69,11 +72,21 @@ class FeatureSelection:
         """FeatureCollection text; ``members`` become extra top-level members (already JSON-able)."""
         head = {"type": "FeatureCollection", "numberMatched": self.number_matched,
                 "numberReturned": self.number_returned, "truncated": self.truncated, **members}
-        return json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(self.features_json) + "]}"
+        return orjson.dumps(head).decode()[:-1] + ',"features":[' + ",".join(self.features_json) + "]}"
 
 
 def _dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    return orjson.dumps(obj).decode()
+
+
+def _read_collection(fh):
+    """Parse a GeoJSON file with orjson; files with NaN/Infinity (not JSON, RFC 8259) fall back to json."""
+    data = fh.read()
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # NaN/Infinity are not JSON; Python writers emit them, so read them as null
+        return json.loads(data, parse_constant=lambda _: None)
 
 
 def load_layer(path: Path, name: str) -> Layer:
@@ -92,9 +105,8 @@ def load_layer(path: Path, name: str) -> Layer:
         The file cannot be read, is not a FeatureCollection or has features without geometry or id.
     """
     try:
-        with open(path, encoding="utf-8") as fh:
-            # NaN/Infinity are not JSON (RFC 8259); Python writers emit them, so read them as null
-            collection = json.load(fh, parse_constant=lambda _: None)
+        with open(path, "rb") as fh:
+            collection = _read_collection(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read the {name} layer ({exc}); re-run 'solarkataster run' "
                            f"to write the results folder again") from None
@@ -165,6 +177,7 @@ class ResultsStore:
         self._layers: dict[str, Layer] = {}
         self._lock = threading.Lock()
         self._run = None
+        self._search = None
 
     # -- loading -------------------------------------------------------------------------------------
 
@@ -278,6 +291,63 @@ class ResultsStore:
         dist_m = shapely.distance(geoms, shapely.Point(lon * scale, lat)) * 111_320.0
         order = np.argsort(dist_m, kind="stable")
         return [int(hits[k]) for k in order if dist_m[k] <= tolerance_m]
+
+    def _search_index(self) -> list:
+        """Per building: (index, id, [(field, lower-case text)]) over its string and number attributes."""
+        if self._search is None:
+            layer = self.layer("buildings")
+            index = []
+            for i, text in enumerate(layer.features_json):
+                props = orjson.loads(text)["properties"]
+                fields = [(k, str(v).lower()) for k, v in props.items()
+                          if isinstance(v, (str, int, float)) and not isinstance(v, bool) and k not in SEARCH_SKIP]
+                index.append((i, str(props.get("building_id")), fields))
+            self._search = index
+        return self._search
+
+    def search(self, query: str, limit: int) -> list[dict]:
+        """Find buildings by id, address or another attribute (case-insensitive).
+
+        Ranking: exact id, then id prefix, then an exact attribute value, then an attribute containing every
+        word of ``query``; file order within a rank.
+
+        Parameters
+        ----------
+        query : str
+            Text to look for.
+        limit : int
+            Most hits returned.
+
+        Returns
+        -------
+        list of dict
+            ``building_id``, the matching ``field`` and ``value``, ``bbox`` and ``center`` [°] (WGS84).
+        """
+        q = " ".join(query.lower().split())
+        words = q.split()
+        if not words:
+            return []
+        ranked = []
+        for i, building_id, fields in self._search_index():
+            bid = building_id.lower()
+            rank, hit = (0, "building_id") if bid == q else (1, "building_id") if bid.startswith(q) else (9, None)
+            for name, text in fields if rank > 1 else ():
+                if text == q:
+                    rank, hit = 2, name
+                    break
+                if rank > 3 and all(w in text for w in words):
+                    rank, hit = 3, name
+            if hit is not None:
+                ranked.append((rank, i, hit))
+        ranked.sort()
+        layer = self.layer("buildings")
+        hits = []
+        for _, i, name in ranked[:limit]:
+            props = orjson.loads(layer.features_json[i])["properties"]
+            box = [float(v) for v in shapely.bounds(layer.geometries[i])]
+            hits.append({"building_id": str(props.get("building_id")), "field": name, "value": props.get(name),
+                         "bbox": box, "center": [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]})
+        return hits
 
     # -- metadata ------------------------------------------------------------------------------------
 
