@@ -75,7 +75,7 @@ def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None
         options = CadastreOptions(engine=options)
     result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
                               linke=linke, options=options, core=core)
-    write_cadastre_results(result, out_dir, cog=cog)
+    write_cadastre_results(result, out_dir, cog=cog, vector_tiles=False)  # built once from the merged layers
     return result
 
 

@@ -28,9 +28,10 @@ def serve(results_dir, host, port, cors_origins, max_features, basemap_url, base
 
     from ..service import create_app
 
-    # preload: a missing or corrupt folder is an error now, not on the first request
+    # warm: the layers load in the background, so a city-sized folder answers at once (tiles need no layers)
     app = create_app(results_dir, max_features=max_features, cors_origins=cors_origins,
-                     basemap_url=basemap_url, basemap_attribution=basemap_attribution, preload=True)
+                     basemap_url=basemap_url, basemap_attribution=basemap_attribution, warm=True)
     click.echo(f"solarkataster: serving {app.state.store.results_dir} on http://{host}:{port}/ "
-               f"(API docs at /docs; Ctrl+C stops)", err=True)
+               "(API docs at /docs, vector tiles at /tiles/solarkataster.pmtiles, search at /api/search?q=; "
+               "Ctrl+C stops)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
