@@ -17,6 +17,7 @@ COMMANDS = {
     "run": "run:run",
     "demo": "run:demo",
     "point": "point:point",
+    "profile": "profile:profile",
     "batch": "batch:batch",
     "serve": "serve:serve",
 }
@@ -27,6 +28,7 @@ HELP = {
     "run": "The cadastre: rasters, roof faces, walls and buildings from surface models.",
     "demo": "Run the cadastre on the bundled sample town.",
     "point": "Irradiance time series at points (balcony PV, sensors).",
+    "profile": "Hourly AC yield of one building, face or its walls as CSV.",
     "batch": "A whole city from LiDAR tiles on dask.distributed.",
     "serve": "Web map and API over a results folder.",
 }

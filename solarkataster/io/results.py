@@ -8,6 +8,8 @@ A results folder holds
 * for the cadastre, the vector layers of the layer contract (:mod:`solarkataster.layers`):
   ``roofs.geojson``, ``walls.geojson``, ``buildings.geojson`` and, when buildings were detected from the
   surface model, ``footprints_detected.geojson``, all of them also in ``solarkataster.gpkg``;
+* ``profiles.npy`` and ``profiles.json``, the hourly AC yield of every building's roof and walls and of
+  every counted roof face (:mod:`solarkataster.io.profiles`);
 * ``overview.png``, a quick look with the contract's class colours and the weather basis in its title;
 * ``run.json``, the provenance: inputs with hashes, weather, model options, timings, what was written.
 
@@ -230,6 +232,10 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True):
         write_overview(result, out / "overview.png")
     extra = {"cadastre": result.report,
              "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"]}
+    if getattr(result, "profiles", None) is not None:
+        from .profiles import write_profiles
+
+        extra["outputs_profiles"] = write_profiles(out, result.profiles)
     write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core)
     return out
 
