@@ -88,6 +88,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 from dataclasses import asdict, dataclass
 
 import numba
@@ -169,7 +170,9 @@ def _local_profile(kind, first_year, last_year):
 
     index = pd.date_range(f"{first_year}-01-01", f"{last_year + 1}-01-02 23:45", freq="15min")
     days = [d for y in range(first_year, last_year + 2) for d in german_holidays(y)]
-    return getattr(bdew, kind)(index, holidays={pd.Timestamp(d): "holiday" for d in days})
+    with warnings.catch_warnings():  # demandlib 0.2.2 uses pandas' deprecated inplace keywords
+        warnings.simplefilter("ignore")
+        return getattr(bdew, kind)(index, holidays={pd.Timestamp(d): "holiday" for d in days})
 
 
 @functools.lru_cache(maxsize=16)
