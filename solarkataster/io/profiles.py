@@ -96,6 +96,11 @@ class ProfileStore:
         ix = self.index
         return pd.date_range(pd.Timestamp(ix["start"]), periods=ix["records"], freq=pd.Timedelta(seconds=ix["step_s"]))
 
+    @functools.cached_property
+    def time_strings(self) -> list:
+        """Interval starts as UTC ISO 8601 strings (``2025-01-01T00:00:00Z``)."""
+        return list(self.times.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
     def profile(self, building_id, *, face_id=None, walls=False):
         """Hourly AC yield [kWh per record] of a building's roof (or walls), or of one roof face.
 
@@ -128,7 +133,7 @@ class ProfileStore:
     def frame(self, building_id, *, face_id=None, walls=False):
         """Return the profile as a DataFrame: ``time`` (UTC ISO 8601, interval start), ``yield_kwh``."""
         values = self.profile(building_id, face_id=face_id, walls=walls)
-        return pd.DataFrame({"time": self.times.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        return pd.DataFrame({"time": self.time_strings,
                              "yield_kwh": np.round(values.astype(float), 4)})
 
 

@@ -169,12 +169,15 @@ def building_profile(store: Store, building_id: BuildingId,
                      walls: Annotated[bool, Query(description="The walls instead of the roof")] = False,
                      face_id: Annotated[str | None, Query(max_length=256, description="One roof face")] = None):
     """Return ``time`` (UTC interval start) and ``yield_kwh`` [kWh per record] as JSON or CSV."""
+    import orjson
+
     frame = _profile_store(store).frame(building_id, face_id=face_id, walls=walls)
     if format == "csv":
         return Response(frame.to_csv(index=False, lineterminator="\n"), media_type="text/csv")
-    return {"building_id": building_id, "face_id": face_id, "walls": walls, "unit": "kWh",
-            "time": frame["time"].tolist(), "yield_kwh": frame["yield_kwh"].tolist(),
-            "total_kwh": round(float(frame["yield_kwh"].sum()), 1)}
+    values = frame["yield_kwh"].to_numpy()
+    body = {"building_id": building_id, "face_id": face_id, "walls": walls, "unit": "kWh",
+            "time": frame["time"].tolist(), "yield_kwh": values.tolist(), "total_kwh": round(float(values.sum()), 1)}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _typical_days(times, pv, load):
