@@ -252,3 +252,40 @@ def test_cli_profile(town, tmp_path):
     assert table["time"].iloc[0].startswith("2025-01-01T00:") and table["time"].iloc[0].endswith("Z")
     res = CliRunner().invoke(cli, ["profile", str(out), "--building", "NOPE"])
     assert res.exit_code == 2 and "NOPE" in res.output
+
+
+def test_function_and_given_consumption_choose_the_load(town):
+    from solarkataster.cadastre import with_household_economics
+    from solarkataster.sky import clear_sky_weather
+
+    result, _ = town
+    tables = pv.build_yield_tables(clear_sky_weather(49.44, 7.77, 250.0, year=2025, freq="1h"), 49.44, 7.77, 250.0)
+    buildings = result.buildings.drop(columns=[c for c in result.buildings.columns
+                                              if c.startswith(E.HOUSEHOLD_FIELDS + ('consumption_kwh', 'load_profile'))])
+    with_pv = buildings.index[buildings["kwp"] > 0]
+    fp = result.footprints.copy()
+    fp["function"] = None
+    fp["consumption_kwh"] = np.nan
+    fp.loc[fp["building_id"] == buildings.loc[with_pv[0], "building_id"], "function"] = "31001_2020"  # office
+    fp.loc[fp["building_id"] == buildings.loc[with_pv[1], "building_id"], "consumption_kwh"] = 2500.0
+    out, profiles = with_household_economics(buildings, result.roofs, result.walls, fp, tables, pv.PVOptions())
+    assert out.loc[with_pv[0], "load_profile"] == "G25" and out.loc[with_pv[1], "load_profile"] == "H25"
+    assert out.loc[with_pv[1], "consumption_kwh"] == 2500
+    # the clear-sky profile sums to the clear-sky yield of the same faces
+    roofs = result.roofs[result.roofs["kwp"] > 0]
+    flat = roofs["tilt"] < 10
+    spec = np.where(flat, tables.rack.specific_yield(15.0, 180.0, roofs["shading_loss"]),
+                    tables.roof.specific_yield(roofs["tilt"], roofs["azimuth"], roofs["shading_loss"]))
+    np.testing.assert_allclose(profiles.faces.sum(axis=1), roofs["kwp"] * spec, rtol=1e-4)
+
+
+def test_merge_profiles(town, tmp_path):
+    from solarkataster.io.profiles import merge_profiles
+
+    _, out = town
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    assert merge_profiles([out, tmp_path / "no_profiles"], merged) == ["profiles.npy", "profiles.json"]
+    a, b = ProfileStore(out), ProfileStore(merged)
+    for bid in a.index["buildings"]:
+        np.testing.assert_array_equal(a.profile(bid), b.profile(bid))

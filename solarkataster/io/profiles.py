@@ -149,3 +149,52 @@ def store_for(folder):
     if not path.is_file():
         raise ProfileNotFound(f"{path}: no hourly profiles in this results folder; rerun `solarkataster run`")
     return open_store(str(Path(folder).resolve()), path.stat().st_mtime_ns)
+
+
+def merge_profiles(folders, out_dir):
+    """Merge the profile stores of several results folders (batch tiles) into one, row blocks copied.
+
+    Parameters
+    ----------
+    folders : sequence of str or Path
+        Results folders; those without profiles are skipped. Ids must be unique across them (a batch
+        reports each building in one tile only); on a repeated id the first folder wins.
+    out_dir : str or Path
+        Output results folder.
+
+    Returns
+    -------
+    list of str
+        The file names written (empty when no folder had profiles).
+    """
+    from .atomic import atomic_write
+    from .results import write_json_atomic
+
+    stores = [ProfileStore(f) for f in folders if (Path(f) / INDEX_FILE).is_file()]
+    if not stores:
+        return []
+    first = stores[0].index
+    for s in stores[1:]:
+        if (s.index["start"], s.index["step_s"], s.index["records"]) != (first["start"], first["step_s"],
+                                                                          first["records"]):
+            raise ProfileNotFound(f"{s.folder}: profiles cover another time axis than {stores[0].folder}")
+    rows, buildings, offset = {k: {} for k in KINDS}, {}, 0
+    for s in stores:
+        for kind in KINDS:
+            for key, row in s.index["rows"][kind].items():
+                rows[kind].setdefault(key, offset + row)
+        buildings.update(dict.fromkeys(s.index["buildings"]))
+        offset += s.data.shape[0]
+
+    def write(tmp):
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(offset, first["records"]))
+        start = 0
+        for s in stores:
+            out[start:start + s.data.shape[0]] = s.data
+            start += s.data.shape[0]
+        out.flush()
+
+    out_dir = Path(out_dir)
+    atomic_write(out_dir / PROFILES_FILE, write, ".npy")
+    write_json_atomic(out_dir / INDEX_FILE, dict(first, buildings=list(buildings), rows=rows))
+    return [PROFILES_FILE, INDEX_FILE]
