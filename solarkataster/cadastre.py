@@ -710,7 +710,8 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
     for col, decimals in ROUNDING.items():
         if col in out:
             out[col] = _round(out[col], decimals)
-    return gpd.GeoDataFrame(out[LAYER_COLUMNS["buildings"]], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
+    cols = [c for c in LAYER_COLUMNS["buildings"] if c in out.columns]  # economics: with_household_economics
+    return gpd.GeoDataFrame(out[cols], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
 
 
 

@@ -260,8 +260,8 @@ def test_function_and_given_consumption_choose_the_load(town):
 
     result, _ = town
     tables = pv.build_yield_tables(clear_sky_weather(49.44, 7.77, 250.0, year=2025, freq="1h"), 49.44, 7.77, 250.0)
-    buildings = result.buildings.drop(columns=[c for c in result.buildings.columns
-                                              if c.startswith(E.HOUSEHOLD_FIELDS + ('consumption_kwh', 'load_profile'))])
+    derived = E.HOUSEHOLD_FIELDS + ("consumption_kwh", "load_profile")
+    buildings = result.buildings.drop(columns=[c for c in result.buildings.columns if c.startswith(derived)])
     with_pv = buildings.index[buildings["kwp"] > 0]
     fp = result.footprints.copy()
     fp["function"] = None
