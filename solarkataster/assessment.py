@@ -92,6 +92,11 @@ class FacadeOptions:
         check_range("storey_height", self.storey_height, 0, 20, " m")
 
 
+def is_racked(tilt, options=PVOptions()):
+    """Whether roof faces of ``tilt`` [°] carry racked rows (below ``flat_threshold``) rather than flush modules."""
+    return np.asarray(tilt, dtype=float) < options.flat_threshold
+
+
 def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     """Usable area, module count and mounting of roof faces.
 
@@ -129,7 +134,7 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         usable[k] = max(poly.buffer(-options.setback).area / stretch, 0.0) * np.nan_to_num(share)
         if usable[k] > 0:
             count[k] = int(min(lay.count, np.floor(usable[k] / module.area)))
-    mounting = np.where(tilt < options.flat_threshold, "rack", "roof")
+    mounting = np.where(is_racked(tilt, options), "rack", "roof")
     return pd.DataFrame({"usable_area": usable, "potential_modules": count, "module_tilt": m_tilt,
                          "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
 
@@ -370,7 +375,7 @@ def building_profiles(building_ids, roofs, walls, tables, options=PVOptions()):
     ids = np.asarray(building_ids, dtype=object)
     r = roofs[roofs["kwp"].to_numpy(float) > 0]
     tilt = r["tilt"].to_numpy(float)
-    flat = tilt < options.flat_threshold
+    flat = is_racked(tilt, options)
     m_tilt = np.where(flat, options.flat_rack_tilt, tilt)
     m_az = np.where(flat, options.flat_rack_azimuth, r["azimuth"].to_numpy(float))
     kwp = r["kwp"].to_numpy(float)
