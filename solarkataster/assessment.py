@@ -92,6 +92,11 @@ class FacadeOptions:
         check_range("storey_height", self.storey_height, 0, 20, " m")
 
 
+def is_racked(tilt, options=PVOptions()):
+    """Whether roof faces of ``tilt`` [°] carry racked rows (below ``flat_threshold``) rather than flush modules."""
+    return np.asarray(tilt, dtype=float) < options.flat_threshold
+
+
 def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     """Usable area, module count and mounting of roof faces.
 
@@ -129,7 +134,7 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         usable[k] = max(poly.buffer(-options.setback).area / stretch, 0.0) * np.nan_to_num(share)
         if usable[k] > 0:
             count[k] = int(min(lay.count, np.floor(usable[k] / module.area)))
-    mounting = np.where(tilt < options.flat_threshold, "rack", "roof")
+    mounting = np.where(is_racked(tilt, options), "rack", "roof")
     return pd.DataFrame({"usable_area": usable, "potential_modules": count, "module_tilt": m_tilt,
                          "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
 
@@ -273,3 +278,119 @@ def assess_surfaces(surfaces, tables, reference_irradiation, *, kind, module=Mod
     out["co2_savings_kg"] = co2_savings_kg(out["yield_kwh"].to_numpy(), options.grid_emission_factor)
     out["monthly_yield"] = list(monthly * out["kwp"].to_numpy()[:, None])
     return out[list(ASSESSMENT_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------------------- hourly profiles
+
+@dataclass(frozen=True)
+class HourlyProfiles:
+    """Hourly AC yield of the buildings of a run [kWh per record], float32.
+
+    Attributes
+    ----------
+    times : pandas.DatetimeIndex
+        Interval starts of the records (UTC).
+    building_ids : ndarray
+        One per row of ``roof`` and ``walls``.
+    roof : ndarray, shape (buildings, records)
+        Sum over the building's counted roof faces.
+    walls : ndarray, shape (buildings, records), or None
+        Sum over its counted walls (None when walls were not assessed).
+    face_ids : ndarray
+        Counted roof faces with modules, one per row of ``faces``.
+    faces : ndarray, shape (faces, records)
+    """
+
+    times: pd.DatetimeIndex
+    building_ids: np.ndarray
+    roof: np.ndarray
+    walls: np.ndarray | None
+    face_ids: np.ndarray
+    faces: np.ndarray
+
+
+def _hourly(table, tilt, azimuth, loss, kwp, chunk=256):
+    """Return kWp x hourly specific yield of surfaces on one table, float32, in chunks (memory)."""
+    out = np.zeros((len(kwp), table.hourly.shape[-1]), dtype=np.float32)
+    for k in range(0, len(kwp), chunk):
+        s = slice(k, k + chunk)
+        out[s] = kwp[s, None] * np.nan_to_num(table.hourly_specific_yield(tilt[s], azimuth[s], loss[s]))
+    return out
+
+
+def _shading_from_yield(table, tilt, azimuth, specific):
+    """Shading loss that gives ``specific`` [kWh/kWp] at (tilt, azimuth): exact inverse of the interpolation.
+
+    At a fixed orientation the table's specific yield is piecewise linear and decreasing in the loss.
+    """
+    nodes = np.stack([table.specific_yield(tilt, azimuth, s) for s in table.shading], axis=1)
+    loss = np.zeros(len(specific))
+    for j in range(len(table.shading) - 1):
+        hi, lo = nodes[:, j], nodes[:, j + 1]
+        inside = (specific <= hi) & (specific >= lo) & (hi > lo)
+        frac = np.where(inside, (hi - specific) / np.where(hi > lo, hi - lo, 1.0), 0.0)
+        loss = np.where(inside & (loss == 0), table.shading[j] + frac * (table.shading[j + 1] - table.shading[j]),
+                        loss)
+    return loss
+
+
+def _sum_rows(values, groups, order):
+    """Sum the rows of ``values`` by group, rows in the order of ``order`` (zeros where a group has none)."""
+    out = np.zeros((len(order), values.shape[1]), dtype=np.float32)
+    pos = pd.Index(order).get_indexer(np.asarray(groups, dtype=object))
+    keep = np.flatnonzero(pos >= 0)
+    if keep.size:
+        keep = keep[np.argsort(pos[keep], kind="stable")]
+        p = pos[keep]
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        out[p[starts]] = np.add.reduceat(values[keep], starts, axis=0)
+    return out
+
+
+def building_profiles(building_ids, roofs, walls, tables, options=PVOptions()):
+    """Hourly AC yield per building from the layers of a run and its yield tables (the same PV chain).
+
+    Parameters
+    ----------
+    building_ids : sequence of str
+        Buildings, in output order.
+    roofs : pandas.DataFrame
+        Roofs layer: ``building_id``, ``face_id``, ``tilt``, ``azimuth`` [°], ``shading_loss`` [-],
+        ``kwp`` [kWp] (counted faces only carry kWp).
+    walls : pandas.DataFrame or None
+        Walls layer: ``building_id``, ``azimuth`` [°], ``kwp`` [kWp], ``yield_kwh`` [kWh/a].
+    tables : solarkataster.pv.YieldTables
+        Built with hourly values.
+    options : PVOptions
+        The rack-or-roof rule (``flat_threshold``, ``flat_rack_tilt``, ``flat_rack_azimuth``).
+
+    Returns
+    -------
+    HourlyProfiles
+        Roof faces: kWp x hourly specific yield at the module orientation and shading loss, so a profile
+        sums to ``yield_kwh``. Walls carry no shading loss in their layer: it is recovered from
+        ``yield_kwh / kwp`` by inverting the (piecewise linear) facade table, which gives back the same
+        hourly chain.
+    """
+    ids = np.asarray(building_ids, dtype=object)
+    r = roofs[roofs["kwp"].to_numpy(float) > 0]
+    tilt = r["tilt"].to_numpy(float)
+    flat = is_racked(tilt, options)
+    m_tilt = np.where(flat, options.flat_rack_tilt, tilt)
+    m_az = np.where(flat, options.flat_rack_azimuth, r["azimuth"].to_numpy(float))
+    kwp = r["kwp"].to_numpy(float)
+    loss = np.nan_to_num(r["shading_loss"].to_numpy(float))
+    n_t = len(tables.roof.times)
+    faces = np.zeros((len(r), n_t), dtype=np.float32)
+    for mounting, sel in (("rack", flat), ("roof", ~flat)):
+        if sel.any():
+            faces[sel] = _hourly(tables.table(mounting), m_tilt[sel], m_az[sel], loss[sel], kwp[sel])
+    roof = _sum_rows(faces, r["building_id"].to_numpy(), ids)
+    wall = None
+    if walls is not None and tables.facade is not None:
+        w = walls[walls["kwp"].to_numpy(float) > 0]
+        wk, az = w["kwp"].to_numpy(float), w["azimuth"].to_numpy(float)
+        tilt90 = np.full(len(w), 90.0)
+        wloss = _shading_from_yield(tables.facade, tilt90, az, w["yield_kwh"].to_numpy(float) / np.maximum(wk, 1e-9))
+        wall = _sum_rows(_hourly(tables.facade, tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)
+    return HourlyProfiles(tables.roof.times, ids, roof, wall, r["face_id"].to_numpy(object), faces)

@@ -115,6 +115,7 @@ class CadastreResult:
     reference_irradiation: float
     report: dict
     core: tuple | None = None
+    profiles: object = None  # HourlyProfiles of the buildings (roof, walls, counted faces)
 
 
 def _ground_model(grid, dtm):
@@ -294,7 +295,9 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   min_class=pv_opts.min_class,
                   pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
                   inverter_efficiency=pv_opts.inverter_efficiency)
-    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core)
+    buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
+    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
+                          profiles)
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
@@ -363,7 +366,9 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
                   min_class=pv_opts.min_class, pv_losses_percent=dict(pv_opts.losses),
                   pv_system_loss_percent=round(pv_opts.system_loss, 3),
                   inverter_efficiency=pv_opts.inverter_efficiency)
-    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, face_labels, ref_irr, report, core)
+    buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
+    return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, face_labels, ref_irr, report, core,
+                          profiles)
 
 
 def _lap(timings, t0):
@@ -705,6 +710,42 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
     for col, decimals in ROUNDING.items():
         if col in out:
             out[col] = _round(out[col], decimals)
-    return gpd.GeoDataFrame(out[LAYER_COLUMNS["buildings"]], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
+    cols = [c for c in LAYER_COLUMNS["buildings"] if c in out.columns]  # economics: with_household_economics
+    return gpd.GeoDataFrame(out[cols], geometry=fp.geometry.to_numpy()[idx], crs=grid.crs)
 
 
+
+
+def with_household_economics(buildings, roofs, walls, footprints, tables, pv_opts):
+    """Hourly profiles of the buildings and their default-household economics columns.
+
+    The consumption is the footprints' ``consumption_kwh`` where given, else
+    :func:`solarkataster.economics.default_consumption`; the load profile is G25 where the building's
+    ``function`` says commercial (:func:`solarkataster.economics.load_profile_kind`), else H25.
+
+    Returns
+    -------
+    (GeoDataFrame, HourlyProfiles)
+    """
+    from . import economics as E
+    from .assessment import building_profiles
+
+    profiles = building_profiles(buildings["building_id"], roofs, walls, tables, pv_opts)
+    ids = buildings["building_id"].to_numpy()
+    attrs = footprints.drop_duplicates("building_id").set_index("building_id").reindex(ids)
+    for col in ("consumption_kwh", "function"):
+        if col in buildings.columns:
+            attrs[col] = buildings[col].to_numpy()
+    consumption = E.default_consumption(buildings["footprint_area"], buildings["height"])
+    if "consumption_kwh" in attrs.columns:
+        given = pd.to_numeric(attrs["consumption_kwh"], errors="coerce").to_numpy(float)
+        consumption = np.where(given > 0, given, consumption)
+    kinds = [E.load_profile_kind(f) for f in attrs["function"]] if "function" in attrs.columns else \
+        ["H25"] * len(ids)
+    cols = E.household_columns(profiles.times, profiles.roof, buildings["kwp"].to_numpy(float), consumption, kinds)
+    out = buildings.copy()
+    out["consumption_kwh"] = np.round(consumption)
+    out["load_profile"] = kinds
+    for name, values in cols.items():
+        out[name] = values
+    return out, profiles

@@ -337,6 +337,34 @@ WALLS = Layer("walls", "Wall segments", ("LineString",), "wall_id", (
     Column("shared", "boolean", "", "Party wall shared with a neighbouring building (no PV)"),
 ))
 
+#: Currency unit of the economics columns.
+EURO_UNIT = "€"
+EURO_PER_YEAR_UNIT = "€/a"
+YEAR_UNIT = "a"
+
+
+def _household_columns():
+    """Default-household economics of the roof PV (:mod:`solarkataster.economics`): no battery, 5 kWh."""
+    cols = [_num("consumption_kwh", ENERGY_UNIT, "Annual electricity consumption of the default household(s) "
+                 "(footprint column or the default rule)", 0, nullable=True),
+            Column("load_profile", "string", "", "BDEW 2025 standard load profile of the load",
+                   enum=("H25", "G25"), nullable=True)]
+    for suffix, case in (("", "without battery"), ("_5kwh", "with a 5 kWh battery")):
+        cols += [
+            _num(f"self_consumption_share{suffix}", RATIO_UNIT, f"Share of the roof PV energy used on site, {case}; "
+                 "null without PV", 4, nullable=True, maximum=1),
+            _num(f"autarky_share{suffix}", RATIO_UNIT, f"Share of the consumption covered by the roof PV, {case}",
+                 4, nullable=True, maximum=1),
+            _num(f"annual_savings_eur{suffix}", EURO_PER_YEAR_UNIT, "Electricity cost avoided plus feed-in "
+                 f"revenue in the first year, {case}", 0, nullable=True, minimum=None),
+            _num(f"investment_eur{suffix}", EURO_UNIT, f"Cost of the PV system, {case}", 0, nullable=True),
+            _num(f"payback_years{suffix}", YEAR_UNIT, f"Simple payback time, {case}; null if never", 1,
+                 nullable=True),
+            _num(f"npv_eur{suffix}", EURO_UNIT, f"Net present value over 20 years, {case}", 0, nullable=True,
+                 minimum=None)]
+    return cols
+
+
 BUILDINGS = Layer("buildings", "Buildings", ("Polygon", "MultiPolygon"), "building_id", (
     Column("building_id", "string", "", "Building identifier, unique in the layer", is_id=True),
     Column("source", "string", "", "Where the footprint came from", enum=("footprints", "detected", "lod2")),
@@ -360,6 +388,7 @@ BUILDINGS = Layer("buildings", "Buildings", ("Polygon", "MultiPolygon"), "buildi
     _num("wall_yield_kwh", ENERGY_UNIT, "Facade annual AC energy on counted walls", 1, nullable=True),
     _num("height", LENGTH_UNIT, "Building height above ground; null if no terrain model", 2, nullable=True,
          minimum=None),
+    *_household_columns(),
 ), passthrough="attributes of the footprints or the city model (address, function, ...), written unchanged "
                "after the contract columns")
 

@@ -541,6 +541,10 @@ class YieldTable:
     mounting : str
     source : dict
         Weather provenance and model choices.
+    hourly : ndarray, shape (tilts, azimuths, shading, records), float32, optional
+        AC specific yield of every record [kWh/kWp] (the same chain; sums to ``annual``).
+    times : pandas.DatetimeIndex, optional
+        Interval starts of the records of ``hourly`` (UTC).
     """
 
     tilts: np.ndarray
@@ -551,6 +555,8 @@ class YieldTable:
     poa_irradiation: np.ndarray
     mounting: str
     source: dict = field(default_factory=dict)
+    hourly: np.ndarray | None = None
+    times: pd.DatetimeIndex | None = None
 
     @property
     def reference_irradiation(self) -> float:
@@ -591,6 +597,15 @@ class YieldTable:
     def monthly_specific_yield(self, surface_tilt, surface_azimuth, shading_loss=0.0):
         """Monthly AC specific yield [kWh/kWp], shape ``broadcast(inputs) + (12,)``."""
         return self._interpolate(self.monthly, surface_tilt, surface_azimuth, shading_loss)
+
+    def hourly_specific_yield(self, surface_tilt, surface_azimuth, shading_loss=0.0):
+        """AC specific yield of every weather record [kWh/kWp], shape ``broadcast(inputs) + (records,)``.
+
+        Same chain and interpolation as :meth:`specific_yield`, so the records sum to it.
+        """
+        if self.hourly is None:
+            raise ParameterError(f"the {self.mounting} yield table was built without hourly values")
+        return self._interpolate(self.hourly, surface_tilt, surface_azimuth, shading_loss)
 
     def irradiation(self, surface_tilt, surface_azimuth):
         """Unobstructed annual plane-of-array irradiation [kWh/m²], interpolated."""
@@ -701,6 +716,7 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
 
     annual = np.empty((tilts.size, azimuths.size, shading.size))
     monthly = np.empty(annual.shape + (12,))
+    hourly = np.empty(annual.shape + (ghi.size,), dtype=np.float32)
     poa_irradiation = np.empty((tilts.size, azimuths.size))
     for k, tilt in enumerate(tilts):  # one tilt at a time keeps memory at azimuths x records
         irrad = pvlib.irradiance.get_total_irradiance(
@@ -721,6 +737,7 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
             pac = pvlib.inverter.pvwatts(pdc, 1000.0, eta_inv_nom=options.inverter_efficiency)
             pac = np.nan_to_num(np.asarray(pac, dtype=float))
             monthly[k, :, j] = pac @ month_onehot
+            hourly[k, :, j] = pac * (hours / 1000.0)
             annual[k, :, j] = monthly[k, :, j].sum(axis=1)
     source = {"weather": dict(weather.source), "latitude": float(latitude), "longitude": float(longitude),
               "altitude": float(altitude), "mounting": mounting, "transposition": "perez",
@@ -729,7 +746,8 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
               "losses_percent": dict(options.losses), "system_loss_percent": round(options.system_loss, 3),
               "inverter": "pvwatts",
               "inverter_efficiency": options.inverter_efficiency}
-    return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting, source)
+    return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting, source, hourly,
+                      weather.data.index)
 
 
 #: Orientation grid of the roof yield table (specific yield is smooth in both: interpolation error < 0.5 %).

@@ -51,3 +51,33 @@ def test_notebook_runs_and_draws(kernel_name, tmp_path):
     assert tables[-1].count("<tr") >= 11  # header + the ten best faces
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "16 buildings" in text
+
+
+ECONOMICS = REPO / "notebooks" / "02_economics.ipynb"
+
+
+def test_economics_notebook_is_committed_without_outputs():
+    nb = json.loads(ECONOMICS.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert len(code) >= 4
+    for cell in code:
+        assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_economics_notebook_runs_and_draws(kernel_name, tmp_path):
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(ECONOMICS, as_version=4)
+    (tmp_path / "sample_data").symlink_to(REPO / "sample_data", target_is_directory=True)
+    (tmp_path / "notebooks").mkdir()
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name=kernel_name,
+                                     resources={"metadata": {"path": str(tmp_path / "notebooks")}})
+    client.execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # the two weeks, battery size vs autarky
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "16 buildings" in text and "autarky without battery" in text
+    tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert tables and "autarky_share" in tables[-1] and tables[-1].count("<tr") >= 17  # header + 16 sizes

@@ -42,7 +42,7 @@ def ensure_cog(path):
 
 
 def merge_outputs(out_dir, manifest, *, crs, warnings=None):
-    """Build the VRT mosaics and merged vector layers over every finished tile.
+    """Build the VRT mosaics, merged vector layers, vector tiles and hourly profiles over every finished tile.
 
     Parameters
     ----------
@@ -78,6 +78,9 @@ def merge_outputs(out_dir, manifest, *, crs, warnings=None):
         projected = {name: gdf.to_crs(crs) for name, gdf in layers.items()}
         written.append(str(write_gpkg(out_dir / "solarkataster.gpkg", projected, metadata=meta)))
         written += merge_vector_tiles(out_dir, manifest)
+    from ..io.profiles import merge_profiles
+
+    written += [str(out_dir / f) for f in merge_profiles([out_dir / "tiles" / tid for tid in done], out_dir)]
     return written
 
 

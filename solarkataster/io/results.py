@@ -9,6 +9,8 @@ A results folder holds
   ``roofs.geojson``, ``walls.geojson``, ``buildings.geojson`` and, when buildings were detected from the
   surface model, ``footprints_detected.geojson``, all of them also in ``solarkataster.gpkg``, and the
   vector tiles ``solarkataster.pmtiles`` of roofs, walls and buildings (:mod:`.vector_tiles`);
+* ``profiles.npy`` and ``profiles.json``, the hourly AC yield of every building's roof and walls and of
+  every counted roof face (:mod:`solarkataster.io.profiles`);
 * ``overview.png``, a quick look with the contract's class colours and the weather basis in its title;
 * ``run.json``, the provenance: inputs with hashes, weather, model options, timings, what was written.
 
@@ -234,6 +236,10 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
         write_overview(result, out / "overview.png")
     extra = {"cadastre": result.report,
              "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + tiles}
+    if getattr(result, "profiles", None) is not None:
+        from .profiles import write_profiles
+
+        extra["outputs_profiles"] = write_profiles(out, result.profiles)
     write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core)
     return out
 

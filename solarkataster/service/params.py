@@ -121,3 +121,37 @@ PointParams = Annotated[PointQuery, Depends(point_query)]
 # Ids are looked up in a dict, never used as paths; the pattern only keeps junk out of logs and messages.
 BuildingId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^/\\\x00-\x1f]+$",
                                  description="building_id as in buildings.geojson")]
+
+
+@dataclass(frozen=True)
+class EconomicsQuery:
+    """``?consumption_kwh=&battery_kwh=&price_eur_kwh=&feed_in_eur_kwh=&cost_eur_per_kwp=`` (None = default)."""
+
+    consumption_kwh: float | None
+    battery_kwh: float
+    price_eur_kwh: float | None
+    feed_in_eur_kwh: float | None
+    cost_eur_per_kwp: float | None
+
+
+def economics_query(
+    consumption_kwh: Annotated[float | None, Query(gt=0, le=1e8, description="Annual consumption [kWh/a] "
+                                                   "(default: the building's consumption_kwh)")] = None,
+    battery_kwh: Annotated[float, Query(ge=0, le=10_000, description="Usable battery capacity [kWh]")] = 0.0,
+    price_eur_kwh: Annotated[float | None, Query(ge=0, le=10, description="Electricity price [€/kWh] "
+                                                 "(default 0.40, BDEW 2025)")] = None,
+    feed_in_eur_kwh: Annotated[float | None, Query(ge=0, le=10, description="Feed-in tariff [€/kWh] "
+                                                   "(default: EEG partial feed-in by size, 2025-08)")] = None,
+    cost_eur_per_kwp: Annotated[float | None, Query(ge=0, le=100_000, description="System cost [€/kWp] "
+                                                    "(default by size)")] = None,
+) -> EconomicsQuery:
+    """Collect the economics inputs (a dependency; FastAPI checks the ranges, 422 otherwise)."""
+    for name, value in (("consumption_kwh", consumption_kwh), ("battery_kwh", battery_kwh),
+                        ("price_eur_kwh", price_eur_kwh), ("feed_in_eur_kwh", feed_in_eur_kwh),
+                        ("cost_eur_per_kwp", cost_eur_per_kwp)):
+        if value is not None and not math.isfinite(value):
+            raise ParameterError(f"{name}={value}: must be a finite number")
+    return EconomicsQuery(consumption_kwh, battery_kwh, price_eur_kwh, feed_in_eur_kwh, cost_eur_per_kwp)
+
+
+EconomicsParams = Annotated[EconomicsQuery, Depends(economics_query)]

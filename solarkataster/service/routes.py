@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
+import numpy as np
 import orjson
+import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -14,7 +16,7 @@ from fastapi.responses import FileResponse
 from .. import layers
 from ..errors import NotFoundError
 from .errors import public_paths
-from .params import BBox, BuildingId, PointParams, Settings, Store
+from .params import BBox, BuildingId, EconomicsParams, PointParams, Settings, Store
 from .store import FeatureSelection
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -179,3 +181,64 @@ def redoc(request: Request):
     return get_redoc_html(openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} API",
                           redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
                           redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+
+# ------------------------------------------------------------------------- hourly profile and economics
+
+def _profile_store(store):
+    from ..io.profiles import store_for
+
+    return store_for(store.results_dir)
+
+
+@api.get("/buildings/{building_id}/profile", summary="Hourly AC yield of a building (roof, walls or one face)")
+def building_profile(store: Store, building_id: BuildingId,
+                     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+                     walls: Annotated[bool, Query(description="The walls instead of the roof")] = False,
+                     face_id: Annotated[str | None, Query(max_length=256, description="One roof face")] = None):
+    """Return ``time`` (UTC interval start) and ``yield_kwh`` [kWh per record] as JSON or CSV."""
+    import orjson
+
+    frame = _profile_store(store).frame(building_id, face_id=face_id, walls=walls)
+    if format == "csv":
+        return Response(frame.to_csv(index=False, lineterminator="\n"), media_type="text/csv")
+    values = frame["yield_kwh"].to_numpy()
+    body = {"building_id": building_id, "face_id": face_id, "walls": walls, "unit": "kWh",
+            "time": frame["time"].tolist(), "yield_kwh": values.tolist(), "total_kwh": round(float(values.sum()), 1)}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _typical_days(times, pv, load):
+    """Mean PV and load per local hour of day [kWh] in summer (Jun–Aug) and winter (Dec–Feb)."""
+    local = times.tz_convert("Europe/Berlin")
+    out = {}
+    for name, months in (("summer", (6, 7, 8)), ("winter", (12, 1, 2))):
+        sel = np.isin(local.month, months)
+        hours = local.hour[sel]
+        out[name] = {key: [round(float(v), 3) for v in pd.Series(values[sel]).groupby(hours).mean()
+                           .reindex(range(24)).fillna(0.0)] for key, values in (("pv_kwh", pv), ("load_kwh", load))}
+    return out
+
+
+@api.get("/buildings/{building_id}/economics",
+         summary="Self-consumption, autarky, savings, investment, payback and NPV of the roof PV")
+def building_economics(store: Store, building_id: BuildingId, query: EconomicsParams):
+    """Evaluate the building's hourly roof profile against a BDEW load (:mod:`solarkataster.economics`)."""
+    from .. import economics as E
+
+    props = store.feature("buildings", building_id)["properties"]
+    profiles = _profile_store(store)
+    pv_kwh = profiles.profile(building_id).astype(float)
+    consumption = query.consumption_kwh or props.get("consumption_kwh") or E.default_consumption(
+        props.get("footprint_area") or 0.0, props.get("height") or np.nan).item()
+    kind = props.get("load_profile") or "H25"
+    load = E.load_profile(profiles.times, consumption, kind)
+    kwp = float(props.get("kwp") or 0.0)
+    price = E.PRICE_EUR_KWH if query.price_eur_kwh is None else query.price_eur_kwh
+    result = E.evaluate(pv_kwh, load, kwp, battery_kwh=query.battery_kwh, price_eur_kwh=price,
+                        feed_in_eur_kwh=query.feed_in_eur_kwh, cost_eur_per_kwp=query.cost_eur_per_kwp)
+    return {"building_id": building_id, "load_profile": kind, **result.as_dict(),
+            "price_eur_kwh": price,
+            "feed_in_eur_kwh": E.feed_in_tariff(kwp) if query.feed_in_eur_kwh is None else query.feed_in_eur_kwh,
+            "cost_eur_per_kwp": E.cost_per_kwp(kwp) if query.cost_eur_per_kwp is None else query.cost_eur_per_kwp,
+            "typical_days": _typical_days(profiles.times, pv_kwh, load)}

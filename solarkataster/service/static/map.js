@@ -83,7 +83,85 @@
           unitOf("roofs", "azimuth", "°")) +
       "</table>" + monthlyChart(monthly, "kWh") + weatherLine() +
       '<div class="sk-building" data-building-id="' + escapeHtml(p.building_id) + '">Building ' +
-      escapeHtml(p.building_id) + "</div></div>";
+      escapeHtml(p.building_id) + "</div>" + calculatorHtml() + "</div>";
+  }
+
+  /* Household calculator (issue 14): consumption, battery and price in; savings, self-consumption,
+     autarky and payback out, from /api/buildings/{id}/economics; plus a typical summer and winter day. */
+  function calculatorHtml() {
+    var input = function (name, label, step, unit) {
+      return '<label>' + label + ' <input class="sk-in" name="' + name + '" type="number" min="0" step="' + step +
+        '"> ' + unit + "</label>";
+    };
+    return '<div class="sk-econ" hidden><b>Your household</b><div class="sk-inputs">' +
+      input("consumption_kwh", "Consumption", "100", "kWh/a") + input("battery_kwh", "Battery", "0.5", "kWh") +
+      input("price_eur_kwh", "Price", "0.01", "€/kWh") + '</div><div class="sk-econ-out"></div>' +
+      '<div class="sk-days"></div></div>';
+  }
+
+  function dayChart(days) {
+    var w = 108, h = 70, pad = 12;
+    var all = [];
+    ["summer", "winter"].forEach(function (k) { all = all.concat(days[k].pv_kwh, days[k].load_kwh); });
+    var max = Math.max.apply(null, all) || 1;
+    var line = function (values, x0, color, cls) {
+      var pts = values.map(function (v, i) {
+        return (x0 + 2 + i * (w - 6) / 23).toFixed(1) + "," + (h - pad - v / max * (h - pad - 12)).toFixed(1);
+      }).join(" ");
+      return '<polyline class="' + cls + '" fill="none" stroke="' + color + '" stroke-width="1.5" points="' + pts + '"/>';
+    };
+    var panel = function (k, x0) {
+      return '<text x="' + (x0 + 2) + '" y="9" font-size="9" fill="#555">' + k + " day</text>" +
+        line(days[k].pv_kwh, x0, "#f08c3a", "sk-pv") + line(days[k].load_kwh, x0, "#3a78f0", "sk-load") +
+        '<text x="' + (x0 + 2) + '" y="' + (h - 2) + '" font-size="8" fill="#555">0 h</text><text x="' +
+        (x0 + w - 14) + '" y="' + (h - 2) + '" font-size="8" fill="#555">24</text>';
+    };
+    return '<svg class="sk-daychart" width="' + 2 * w + '" height="' + h + '" role="img" aria-label="Typical day">' +
+      panel("summer", 0) + panel("winter", w) + "</svg><div class=\"sk-weather\">mean hour (local time), kWh: " +
+      '<span style="color:#f08c3a">PV</span> vs <span style="color:#3a78f0">load</span> (max ' + fmt(max, 2) +
+      ")</div>";
+  }
+
+  function startCalculator(popup, buildingId) {
+    var root = popup.getElement() && popup.getElement().querySelector(".sk-econ");
+    if (!root) { return; }
+    var timer = null, controller = null;
+    var val = function (name) { return root.querySelector('input[name="' + name + '"]').value; };
+    var update = function (initial) {
+      var q = new URLSearchParams();
+      ["consumption_kwh", "battery_kwh", "price_eur_kwh"].forEach(function (n) {
+        if (!initial && val(n) !== "") { q.set(n, val(n)); }
+      });
+      if (controller) { controller.abort(); }
+      controller = new AbortController();
+      fetch("api/buildings/" + encodeURIComponent(buildingId) + "/economics?" + q.toString(),
+            { signal: controller.signal }).then(function (r) {
+        return r.ok ? r.json() : Promise.reject(r.status);
+      }).then(function (e) {
+        root.hidden = false;
+        if (initial) {
+          root.querySelector('input[name="consumption_kwh"]').value = Math.round(e.consumption_kwh);
+          root.querySelector('input[name="battery_kwh"]').value = e.battery_kwh;
+          root.querySelector('input[name="price_eur_kwh"]').value = e.price_eur_kwh;
+        }
+        root.querySelector(".sk-econ-out").innerHTML = "<table>" +
+          row("Savings", "annual_savings_eur", fmt(e.annual_savings_eur, 0), "€/a") +
+          row("Self-consumption", "self_consumption_share", fmt(100 * e.self_consumption_share, 0), "%") +
+          row("Autarky", "autarky_share", fmt(100 * e.autarky_share, 0), "%") +
+          row("Investment", "investment_eur", fmt(e.investment_eur, 0), "€") +
+          row("Payback", "payback_years", e.payback_years === null ? "never" : fmt(e.payback_years, 1), "years") +
+          "</table>";
+        root.querySelector(".sk-days").innerHTML = dayChart(e.typical_days);
+      }).catch(function (err) {
+        if (err && err.name === "AbortError") { return; }
+        if (!initial) { root.querySelector(".sk-econ-out").textContent = "check the inputs"; }
+      });
+    };
+    root.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { update(false); }, 250);
+    });
+    update(true);
   }
 
   function wallPopup(p) {
@@ -122,8 +200,9 @@
     onEachFeature: function (f, layer) {
       layer.on("click", function (e) {
         L.DomEvent.stopPropagation(e);
-        var popup = L.popup({ maxWidth: 260 }).setLatLng(e.latlng).setContent(roofPopup(f.properties)).openOn(map);
+        var popup = L.popup({ maxWidth: 300 }).setLatLng(e.latlng).setContent(roofPopup(f.properties)).openOn(map);
         addBuildingTotals(popup, f.properties.building_id);
+        startCalculator(popup, f.properties.building_id);
       });
     }
   }).addTo(map);
