@@ -1128,6 +1128,56 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     return RoofSegmentation(face_labels, pd.concat([seg.faces, table], ignore_index=True))
 
 
+def _drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
+    """Remove thin near-flat faces that lie between two steeper faces of their building (ridge strips).
+
+    Where two steep planes meet at a ridge, the pixels straddling it are flatter than either plane and can
+    grow into a face of their own, one or two pixels wide. Such a strip is no roof plane: a face flatter
+    than ``max_tilt`` [°] with almost no pixel left after a 3 x 3 erosion, touching at least two faces
+    steeper than ``min_neighbour_tilt`` [°] of its building, is dropped; its pixels go to the nearest face
+    and the boundary between the steep faces becomes their plane intersection (the upper envelope).
+    """
+    faces = seg.faces
+    if len(faces) < 3:
+        return seg
+    lab = seg.face_labels
+    n = int(faces["face"].max())
+    tilt = np.zeros(n + 1)
+    tilt[faces["face"].to_numpy()] = faces["tilt"].to_numpy()
+    building = np.full(n + 1, -1, np.int64)
+    building[faces["face"].to_numpy()] = faces["building"].to_numpy()
+    count = np.bincount(lab.ravel(), minlength=n + 1)
+    core = np.bincount(lab[ndimage.grey_erosion(lab, size=(3, 3)) == ndimage.grey_dilation(lab, size=(3, 3))
+                           ].ravel(), minlength=n + 1)
+    cand = (tilt < max_tilt) & (core <= 0.1 * count) & (count > 0)
+    cand[0] = False
+    if not cand.any():
+        return seg
+    # steep faces next to each candidate: pairs of 8-adjacent pixels of different faces of one building
+    steep = np.zeros(n + 1, np.int64)
+    pairs = set()
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = lab[max(0, -dr) if dr >= 0 else 0:lab.shape[0] - dr, max(0, -dc):lab.shape[1] - max(dc, 0)]
+        b = lab[dr:, max(dc, 0):lab.shape[1] + min(dc, 0)]
+        ok = (a > 0) & (b > 0) & (a != b) & (building[a] == building[b])
+        for f, g in ((a[ok], b[ok]), (b[ok], a[ok])):
+            sel = cand[f] & (tilt[g] >= min_neighbour_tilt)
+            pairs.update(zip(f[sel].tolist(), g[sel].tolist()))
+    for f, _ in pairs:
+        steep[f] += 1
+    drop = cand & (steep >= 2)
+    if not drop.any():
+        return seg
+    keep = ~drop
+    keep[0] = False
+    newid = np.zeros(n + 1, np.int64)
+    newid[keep] = np.arange(1, keep.sum() + 1)
+    kept = faces[keep[faces["face"].to_numpy()]].copy()
+    kept["face"] = newid[kept["face"].to_numpy()]
+    log.debug("%d ridge strips dropped", int(drop.sum()))
+    return RoofSegmentation(newid[lab].astype(lab.dtype), kept.reset_index(drop=True))
+
+
 def _as_mapping(footprints):
     if footprints is None:
         return None
@@ -1199,6 +1249,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     seg = segment_roofs(z, cs, building_labels, min_face_area=opts.min_face_area,
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
     seg = _add_misfit_planes(z, cs, _raised_ring(z, ground, building_labels, cs, opts.max_overhang), seg, opts)
+    seg = _drop_ridge_strips(seg, cs)
     n = int(seg.faces["face"].max()) if len(seg.faces) else 0
     if n == 0:
         return _empty_roof_faces(z.shape, transform)
