@@ -1178,6 +1178,20 @@ def _drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
     return RoofSegmentation(newid[lab].astype(lab.dtype), kept.reset_index(drop=True))
 
 
+def _drop_stray_pixels(seg, min_pixels):
+    """Unlabel the 4-connected parts of a face under ``min_pixels`` pixels (they take the nearest face).
+
+    Along the intersection line of two planes that do not meet on the roof (the inner slope of a courtyard
+    roof and the outer slope across the corner), both planes fit, and single pixels or diagonal chains
+    of the far plane's face appear inside the other face. Left in, they would make that line a boundary.
+    """
+    lab = seg.face_labels
+    stray = (lab > 0) & (part_sizes(lab) < min_pixels)
+    if not stray.any():
+        return seg
+    return RoofSegmentation(np.where(stray, 0, lab).astype(lab.dtype), seg.faces)
+
+
 def _as_mapping(footprints):
     if footprints is None:
         return None
@@ -1250,6 +1264,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
     seg = _add_misfit_planes(z, cs, _raised_ring(z, ground, building_labels, cs, opts.max_overhang), seg, opts)
     seg = _drop_ridge_strips(seg, cs)
+    seg = _drop_stray_pixels(seg, opts.min_part_area / cs ** 2)
     n = int(seg.faces["face"].max()) if len(seg.faces) else 0
     if n == 0:
         return _empty_roof_faces(z.shape, transform)
