@@ -1154,7 +1154,6 @@ def _drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
     if not cand.any():
         return seg
     # steep faces next to each candidate: pairs of 8-adjacent pixels of different faces of one building
-    steep = np.zeros(n + 1, np.int64)
     pairs = set()
     for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
         a = lab[max(0, -dr) if dr >= 0 else 0:lab.shape[0] - dr, max(0, -dc):lab.shape[1] - max(dc, 0)]
@@ -1163,19 +1162,43 @@ def _drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
         for f, g in ((a[ok], b[ok]), (b[ok], a[ok])):
             sel = cand[f] & (tilt[g] >= min_neighbour_tilt)
             pairs.update(zip(f[sel].tolist(), g[sel].tolist()))
-    for f, _ in pairs:
-        steep[f] += 1
-    drop = cand & (steep >= 2)
+    drop = _on_intersection(lab, sorted(pairs), _raster_planes(faces, n), cellsize)
     if not drop.any():
         return seg
-    keep = ~drop
+    keep = np.ones(n + 1, bool)
+    keep[drop] = False
     keep[0] = False
     newid = np.zeros(n + 1, np.int64)
     newid[keep] = np.arange(1, keep.sum() + 1)
     kept = faces[keep[faces["face"].to_numpy()]].copy()
     kept["face"] = newid[kept["face"].to_numpy()]
-    log.debug("%d ridge strips dropped", int(drop.sum()))
+    log.debug("%d ridge strips dropped", len(drop))
     return RoofSegmentation(newid[lab].astype(lab.dtype), kept.reset_index(drop=True))
+
+
+def _on_intersection(lab, pairs, coef, cellsize):
+    """Strip faces whose pixels lie within a pixel of the intersection line of two of their steep neighbours.
+
+    ``pairs`` lists (strip face, steep neighbour); returns the strip face ids that run along a ridge.
+    """
+    neigh = {}
+    for f, g in pairs:
+        neigh.setdefault(f, []).append(g)
+    drop = []
+    for f, gs in neigh.items():
+        r, c = np.nonzero(lab == f)
+        x, y = (c + 0.5) * cellsize, -(r + 0.5) * cellsize
+        for i, g in enumerate(gs):
+            for h in gs[i + 1:]:
+                d = coef[g] - coef[h]
+                dist = (d[0] * x + d[1] * y + d[2]) / max(np.hypot(d[0], d[1]), 1e-9)
+                if np.sqrt(np.mean(dist ** 2)) <= cellsize:
+                    drop.append(f)
+                    break
+            else:
+                continue
+            break
+    return np.array(drop, np.int64)
 
 
 def _drop_stray_pixels(seg, min_pixels):
