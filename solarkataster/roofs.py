@@ -1067,6 +1067,16 @@ def _trimmed_planes(group, fr, k, distance_tolerance, rounds=4):
     return coef
 
 
+def _connected(fr, group, k, shape, share=0.9):
+    """Per group 0..k: its pixels (``group > 0``) form one 4-connected part holding ``share`` of them."""
+    raster = np.zeros(shape, np.int64)
+    raster[fr.rr, fr.cc] = group
+    size = part_sizes(raster)[fr.rr, fr.cc]
+    largest = np.zeros(k + 1, np.int64)
+    np.maximum.at(largest, group, size)
+    return largest >= share * np.bincount(group, minlength=k + 1)
+
+
 def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     """Planes of unassigned pixels that the faces next to them do not explain (steep mansard sides).
 
@@ -1112,7 +1122,8 @@ def _add_misfit_planes(z, cellsize, building_labels, seg, opts):
     tilt = np.degrees(np.arccos(np.clip(nu, 0, 1)))
     # a plane at least 2 pixels wide in plan: spread across it >= 2 px / sqrt(12); most of its group fits it
     ok = fit & (n_in * cellsize ** 2 >= opts.min_face_area) & (tilt <= MAX_FACE_TILT)
-    ok &= n_in >= 0.6 * (n_in + n_all)
+    # most of its group fits it, or a connected plane fits a good share (a mansard side next to dormers)
+    ok &= (n_in >= 0.6 * (n_in + n_all)) | ((n_in >= 0.4 * (n_in + n_all)) & _connected(fr, group, k, z.shape))
     ok &= ~_degenerate_faces(fr, group, k, cellsize, min_spread=0.5)
     ok[0] = False
     if not ok.any():
