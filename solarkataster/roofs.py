@@ -1069,7 +1069,7 @@ def _trimmed_planes(group, fr, k, distance_tolerance, rounds=4):
 
 def _connected(fr, group, k, shape, share=0.9):
     """Per group 0..k: its pixels (``group > 0``) form one 4-connected part holding ``share`` of them."""
-    raster = np.zeros(shape, np.int64)
+    raster = np.zeros(shape, np.int32)
     raster[fr.rr, fr.cc] = group
     size = part_sizes(raster)[fr.rr, fr.cc]
     largest = np.zeros(k + 1, np.int64)
@@ -1196,9 +1196,19 @@ def _on_intersection(lab, pairs, coef, cellsize):
     for f, g in pairs:
         neigh.setdefault(f, []).append(g)
     drop = []
+    if not neigh:
+        return np.zeros(0, np.int64)
+    want = np.zeros(int(lab.max()) + 1, bool)
+    want[list(neigh)] = True
+    rr, cc = np.nonzero(want[lab])
+    order = np.argsort(lab[rr, cc], kind="stable")
+    rr, cc = rr[order], cc[order]
+    ids, starts = np.unique(lab[rr, cc], return_index=True)
+    ends = np.append(starts[1:], len(rr))
+    span = {int(f): (a, b) for f, a, b in zip(ids, starts, ends)}
     for f, gs in neigh.items():
-        r, c = np.nonzero(lab == f)
-        x, y = (c + 0.5) * cellsize, -(r + 0.5) * cellsize
+        a, b = span[f]
+        x, y = (cc[a:b] + 0.5) * cellsize, -(rr[a:b] + 0.5) * cellsize
         for i, g in enumerate(gs):
             for h in gs[i + 1:]:
                 d = coef[g] - coef[h]
