@@ -91,10 +91,6 @@ def faces_of(roofs, outline):
     return roofs[roofs["building_id"] == share.idxmax()].geometry.to_numpy()
 
 
-@pytest.mark.xfail(strict=True, reason="goal >= 95 % of 45 planes; measured 42/45 = 93.3 % (footprints and "
-                   "detected): the courtyard hip B07 grows a flat 0.5 m ridge-strip face and its inner "
-                   "valley corners go to the wrong face (R1 +11 %, R4 -11 %); the dormer face of B10 takes "
-                   "the 0.3 m strip of main roof above it (+13 %)")
 def test_true_planes_recovered(town, truth):
     """>= 95 % of true planes of 10 m² or more: tilt ±3°, azimuth ±10°, area ±10 %; one face per plane."""
     name, result, _ = town
