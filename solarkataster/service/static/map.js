@@ -122,6 +122,12 @@
       ")</div>";
   }
 
+  function keepInView(popup) {
+    var box = popup.getElement().getBoundingClientRect();
+    var top = map.getContainer().getBoundingClientRect().top + 10;
+    if (box.top < top) { map.panBy([0, box.top - top], { animate: false }); }
+  }
+
   function startCalculator(popup, buildingId) {
     var root = popup.getElement() && popup.getElement().querySelector(".sk-econ");
     if (!root) { return; }
@@ -152,6 +158,8 @@
           row("Payback", "payback_years", e.payback_years === null ? "never" : fmt(e.payback_years, 1), "years") +
           "</table>";
         root.querySelector(".sk-days").innerHTML = dayChart(e.typical_days);
+        // the popup grew after Leaflet's auto-pan: pan again so that its top stays in view
+        if (initial && popup.isOpen()) { keepInView(popup); }
       }).catch(function (err) {
         if (err && err.name === "AbortError") { return; }
         if (!initial) { root.querySelector(".sk-econ-out").textContent = "check the inputs"; }
@@ -187,7 +195,7 @@
       if (!el) { return; }
       var t = b.totals || {};
       el.innerHTML = "Building " + escapeHtml(buildingId) + ": <b>" + fmt(t.kwp, 1) + " kWp</b>, " +
-        fmt(t.yield_kwh, 0) + " kWh/a on " + fmt(t.faces, 0) + " faces" +
+        fmt(t.yield_kwh, 0) + " kWh/a on " + fmt(t.faces, 0) + (t.faces === 1 ? " face" : " faces") +
         (t.wall_kwp ? "; facades " + fmt(t.wall_kwp, 1) + " kWp" : "");
     }).catch(function () { /* totals are optional */ });
   }
