@@ -66,8 +66,8 @@ def engine_options(f):
 
 # ----------------------------------------------------------------------------- inputs (CRS assignment)
 
-def _check_crs(ctx, param, value):
-    """Validate ``--crs`` with PROJ now, so a typo is a usage error (exit 2) before any input is read."""
+def check_crs(ctx, param, value):
+    """Validate a CRS option (``--crs``, ``--roofs-crs``) with PROJ, so a typo is a usage error (exit 2)."""
     if value is None:
         return None
     from pyproj import CRS
@@ -84,6 +84,6 @@ def _check_crs(ctx, param, value):
 
 
 crs = click.option(
-    "--crs", "crs", default=None, metavar="EPSG", callback=_check_crs,
+    "--crs", "crs", default=None, metavar="EPSG", callback=check_crs,
     help="CRS of inputs that declare none (rasters, LAS/LAZ, footprints), e.g. EPSG:25832. A CRS an input "
          "declares is kept; a different --crs is an error.")

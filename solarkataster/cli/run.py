@@ -85,22 +85,6 @@ def _summary(result, out_dir):
     return "\n".join(lines)
 
 
-def _check_roofs_crs(ctx, param, value):
-    """Validate ``--roofs-crs`` with PROJ before anything is read (a typo is a usage error, exit 2)."""
-    if value is None:
-        return None
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError as ProjCRSError
-
-    try:
-        c = CRS.from_user_input(value)
-    except ProjCRSError:
-        raise click.BadParameter(f"{value!r} is not a CRS PROJ knows; give e.g. EPSG:25832") from None
-    if not c.is_projected:
-        raise click.BadParameter(f"{value!r} ({c.name}) is not a projected CRS; give one in metres")
-    return value
-
-
 @click.command()
 @click.argument("dsms", nargs=-1, required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -112,7 +96,7 @@ def _check_roofs_crs(ctx, param, value):
               help="LoD2 model (CityGML 1.0/2.0, CityJSON 1.x/2.0, .city.jsonl): its roof surfaces are the faces, "
                    "with their exact planes, its walls and buildings are used. Without a DSM one is rasterised "
                    "from the model (and --dtm) for shading.")
-@click.option("--roofs-crs", default=None, metavar="EPSG", callback=_check_roofs_crs,
+@click.option("--roofs-crs", default=None, metavar="EPSG", callback=options.check_crs,
               help="CRS of the LoD2 model when the file declares none, e.g. EPSG:25832.")
 @click.option("--id-column", default=None, help="Footprint id column (detected when omitted).")
 @click.option("--dtm", type=click.Path(dir_okay=False, path_type=Path), default=None,
