@@ -563,23 +563,46 @@ def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
         "specific_yield": np.where(has_modules, a["specific_yield"].to_numpy(float), np.nan),
         "source": surfaces["source"].to_numpy(), "plane_rmse": _round(surfaces["plane_rmse"], 3),
         "plane_share": _round(surfaces["plane_share"], 3)})
+    return roof_layer_frame(out, a, surfaces["geometry"].to_list(), engine.grid.crs)
+
+
+def roof_layer_frame(faces, assessed, geometry, crs):
+    """Finish a roofs layer: assessment columns, contract rounding, stable face ids, monthly yields.
+
+    Parameters
+    ----------
+    faces : pandas.DataFrame
+        Per face: ``building_id``, ``_face`` and the geometry/irradiation columns of the roofs layer.
+    assessed : pandas.DataFrame
+        :func:`solarkataster.assessment.assess_surfaces` of the same faces, same order.
+    geometry : list of shapely geometries
+        The faces' polygons (horizontal projection) in ``crs``.
+    crs : pyproj.CRS or str
+
+    Returns
+    -------
+    (GeoDataFrame, numpy.ndarray)
+        The layer (contract columns, ``_face``, geometry), faces ordered per building north-west first with ids
+        ``<building>-F01``...; and the monthly yields [kWh] of its rows, shape (n, 12).
+    """
+    import geopandas as gpd
+
+    out = faces.copy()
     for col in ("shading_loss", "usable_area", "modules", "kwp", "yield_kwh", "co2_savings_kg", "suitability",
                 "potential_kwp", "potential_yield_kwh"):
-        out[col] = a[col].to_numpy()
+        out[col] = assessed[col].to_numpy()
     out["co2_savings_kg"] = out["co2_savings_kg"].astype(float)
     for col, decimals in ROUNDING.items():
         if col in out:
             out[col] = _round(out[col], decimals)
-    out["_monthly_yield"] = list(np.stack(a["monthly_yield"].to_list()))
-    gdf = gpd.GeoDataFrame(out, geometry=surfaces["geometry"].to_list(), crs=engine.grid.crs)
-    # stable face ids: per building, faces ordered by their position (north-west first)
+    out["_monthly_yield"] = list(np.stack(assessed["monthly_yield"].to_list())) if len(assessed) else []
+    gdf = gpd.GeoDataFrame(out, geometry=geometry, crs=crs)
     rp = gdf.geometry.representative_point()
-    gdf["_y"] = -np.round(rp.y.to_numpy(), 2)
-    gdf["_x"] = np.round(rp.x.to_numpy(), 2)
+    gdf = gdf.assign(_y=-np.round(rp.y.to_numpy(), 2), _x=np.round(rp.x.to_numpy(), 2))
     gdf = gdf.sort_values(["building_id", "_y", "_x"], kind="stable").reset_index(drop=True)
     gdf["face_id"] = gdf["building_id"] + "-F" + (gdf.groupby("building_id").cumcount() + 1).map("{:02d}".format)
-    monthly = np.stack(gdf["_monthly_yield"].to_list())
-    return gdf[cols + ["_face", "geometry"]], monthly
+    monthly = np.stack(gdf["_monthly_yield"].to_list()) if len(gdf) else np.zeros((0, 12))
+    return gdf[LAYER_COLUMNS["roofs"] + ["_face", "geometry"]], monthly
 
 
 def _roof_areas(rf, fp):

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .assessment import assess_surfaces, surface_latitudes
-from .cadastre import FLAT_AZIMUTH_LIMIT, LAYER_COLUMNS, ROUNDING
+from .cadastre import FLAT_AZIMUTH_LIMIT, LAYER_COLUMNS, roof_layer_frame
 from .errors import ParameterError, RasterError, check_range
 
 log = logging.getLogger(__name__)
@@ -359,8 +359,6 @@ def lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options):
     labels : ndarray of int32
         Face label raster (``_face``) on the grid.
     """
-    import geopandas as gpd
-
     from .irradiation import unobstructed_irradiation
 
     labels = _face_pixels(faces, engine.grid)
@@ -385,21 +383,8 @@ def lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options):
         "source": "lod2", "plane_rmse": faces["plane_rmse"].to_numpy(float), "plane_share": np.nan})
     for col in ("irradiation", "irradiation_p10", "irradiation_p50", "irradiation_p90"):
         out[col] = faces[col].to_numpy(float)
-    for col in ("shading_loss", "usable_area", "modules", "kwp", "yield_kwh", "co2_savings_kg", "suitability",
-                "potential_kwp", "potential_yield_kwh"):
-        out[col] = a[col].to_numpy()
-    out["co2_savings_kg"] = out["co2_savings_kg"].astype(float)
-    for col, decimals in ROUNDING.items():
-        if col in out:
-            out[col] = np.round(out[col].to_numpy(float), decimals)
-    out["_monthly_yield"] = list(np.stack(a["monthly_yield"].to_list())) if len(a) else []
-    gdf = gpd.GeoDataFrame(out, geometry=faces.geometry.to_list(), crs=engine.grid.crs)
-    rp = gdf.geometry.representative_point()
-    gdf = gdf.assign(_y=-np.round(rp.y.to_numpy(), 2), _x=np.round(rp.x.to_numpy(), 2))
-    gdf = gdf.sort_values(["building_id", "_y", "_x"], kind="stable").reset_index(drop=True)
-    gdf["face_id"] = gdf["building_id"] + "-F" + (gdf.groupby("building_id").cumcount() + 1).map("{:02d}".format)
-    monthly = np.stack(gdf["_monthly_yield"].to_list()) if len(gdf) else np.zeros((0, 12))
-    return gdf[LAYER_COLUMNS["roofs"] + ["_face", "geometry"]], monthly, labels
+    gdf, monthly = roof_layer_frame(out, a, faces.geometry.to_list(), engine.grid.crs)
+    return gdf, monthly, labels
 
 
 def lod2_wall_layer(walls, engine, ref_irr, tables, pv_opts, options):
