@@ -726,18 +726,21 @@ def test_essen_without_footprints(tmp_path):
     assert result.roofs["area"].sum() > 0.8 * result.roofs["footprint_area"].sum()
     png = write_overview(result, tmp_path / "overview.png")
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _assert_honest_totals(result)  # issue 12 on the whole tile (walls: test_essen_honest_totals_with_walls)
 
 
 def _assert_honest_totals(result):
     """kWp and kWh are 0 on 'unsuitable' surfaces; building totals are the sums of counted faces and walls."""
     counted = ("very good", "good", "limited")
     roofs, walls, buildings = result.roofs, result.walls, result.buildings.set_index("building_id")
-    for layer in (roofs, walls):
+    checks = [("kwp", roofs, "kwp"), ("yield_kwh", roofs, "yield_kwh")]
+    if walls is not None:
+        checks += [("kwp", walls, "wall_kwp"), ("yield_kwh", walls, "wall_yield_kwh")]
+    for layer in {id(layer): layer for _, layer, _ in checks}.values():
         bad = ~layer["suitability"].isin(counted)
         assert (layer.loc[bad, "kwp"] == 0).all() and (layer.loc[bad, "yield_kwh"] == 0).all()
         assert (layer["potential_kwp"] >= layer["kwp"]).all()
-    for col, layer, total in (("kwp", roofs, "kwp"), ("yield_kwh", roofs, "yield_kwh"), ("kwp", walls, "wall_kwp"),
-                              ("yield_kwh", walls, "wall_yield_kwh")):
+    for col, layer, total in checks:
         sums = layer[layer["suitability"].isin(counted)].groupby("building_id")[col].sum()
         sums = sums.reindex(buildings.index).fillna(0.0)
         np.testing.assert_allclose(buildings[total], sums, atol=0.2 if "yield" in col else 2e-3)
