@@ -91,10 +91,10 @@ import functools
 import warnings
 from dataclasses import asdict, dataclass
 
-import numba
 import numpy as np
 import pandas as pd
 
+from ._kernels.economics import battery as _battery
 from .errors import ParameterError, check_range
 
 #: Charge and discharge efficiency of the battery, each way [-].
@@ -266,23 +266,6 @@ def default_consumption(footprint_area, height, *, storey_height=3.0, kwh_per_pe
 
 
 # ------------------------------------------------------------------------------------------- battery
-
-@numba.njit(cache=True)
-def _battery(surplus, deficit, cap, eta):
-    """Energy taken from the surplus into the battery and delivered from it to the load [kWh]."""
-    limit = cap / 2.0
-    soc = charged = discharged = 0.0
-    for k in range(surplus.size):
-        if surplus[k] > 0:
-            c = min(surplus[k], limit, (cap - soc) / eta)
-            soc += c * eta
-            charged += c
-        elif deficit[k] > 0:
-            e = min(deficit[k], limit, soc * eta)
-            soc -= e / eta
-            discharged += e
-    return charged, discharged
-
 
 def simulate(pv, load, battery_kwh=0.0, efficiency=BATTERY_EFFICIENCY):
     """Hourly energy balance of PV, load and a battery (the battery model of the module notes).
