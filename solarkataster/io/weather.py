@@ -649,12 +649,7 @@ def _read_dwd_try(text, path, generation):
             raise WeatherError(f"{path}: line {number}: expected {len(names)} columns "
                                f"({' '.join(names)}), found {len(fields)}; the file is truncated or "
                                "damaged")
-        try:
-            rows.append([float(f) for f in fields])
-        except ValueError:
-            bad = next(i for i, f in enumerate(fields) if not _is_number(f))
-            raise WeatherError(f"{path}: line {number}, column {names[bad]}: {fields[bad]!r} is not a "
-                               "number") from None
+        rows.append(_number_row(path, number, fields, names))
         row_lines.append(number)
     if not rows:
         raise WeatherError(f"{path}: no data lines after the '***' header line")
@@ -1097,12 +1092,7 @@ def _read_umep(text, path, time_label="end", utc_offset=0.0):
         if len(fields) != len(names):
             raise WeatherError(f"{path}: line {number}: {len(fields)} fields, the header has {len(names)}; "
                                "the file is truncated or damaged")
-        try:
-            rows.append([float(f) for f in fields])
-        except ValueError:
-            bad = next(i for i, f in enumerate(fields) if not _is_number(f))
-            raise WeatherError(f"{path}: line {number}, column {names[bad]}: {fields[bad]!r} is not a "
-                               "number") from None
+        rows.append(_number_row(path, number, fields, names))
         row_lines.append(number)
     table = pd.DataFrame(rows, columns=names)
     locate = _line_locator(row_lines)
@@ -1344,6 +1334,16 @@ def _decode(raw: bytes, path) -> str:
         except UnicodeDecodeError:
             continue
     raise WeatherError(f"{path}: not a text file (neither UTF-8 nor Windows-1252)")
+
+
+def _number_row(path, number, fields, names):
+    """Return the fields of one whitespace-separated data line as floats, or name the first bad column."""
+    try:
+        return [float(f) for f in fields]
+    except ValueError:
+        bad = next(i for i, f in enumerate(fields) if not _is_number(f))
+        raise WeatherError(f"{path}: line {number}, column {names[bad]}: {fields[bad]!r} is not a "
+                           "number") from None
 
 
 def _is_number(text):
