@@ -41,30 +41,51 @@ savings x (1 - degradation)^(t-1) / (1 + discount_rate)^t (degradation scales th
 approximation: it lowers self-consumption less than export). No operation cost, no battery replacement,
 no price escalation.
 
-Defaults (each a parameter; dated; rounded values say "approx.")
-----------------------------------------------------------------
+Defaults (each a parameter; dated; checked 2026-11-30; rounded values say "approx.")
+----------------------------------------------------------------------------------------
 ========================== ================================ =================================================
 parameter                  default                          source
 ========================== ================================ =================================================
-price_eur_kwh              0.40 €/kWh (2025, approx.)       BDEW-Strompreisanalyse 2025 [4]_, household
-                                                            average incl. VAT, approx. 40 ct/kWh
-feed-in tariff             7.86 / 6.80 / 5.56 ct/kWh for    EEG 2023 partial feed-in, systems commissioned
-                           the shares up to 10 / 40 /       2025-08-01 to 2026-01-31, Bundesnetzagentur [5]_
-                           100 kWp
-cost_eur_per_kwp           approx. 1,500 (≤ 10 kWp),        rounded from the system price ranges of
-                           1,300 (≤ 40), 1,100 €/kWp        Fraunhofer ISE, "Aktuelle Fakten zur Photovoltaik
-                           (2025)                           in Deutschland" (2025) [6]_
-battery_eur_per_kwh        approx. 750 €/kWh usable (2025)  home storage prices, Figgener et al. / RWTH
-                                                            battery-charts [7]_, rounded
+price_eur_kwh              0.37 €/kWh (2026, approx.)       BDEW-Strompreisanalyse 2026 [4]_: household
+                                                            average 37.2 ct/kWh incl. VAT (procurement 15.4,
+                                                            grid 9.3, taxes and levies 12.6)
+feed-in tariff             7.70 / 6.66 / 5.44 ct/kWh for    EEG 2023 partial feed-in (buildings, § 48(2)),
+                           the shares up to 10 / 40 /       systems commissioned 2026-08-01 to 2027-01-31:
+                           100 kWp                          anzulegende Werte 8.60 / 7.50 / 6.20 ct less
+                                                            1 % per half year from 2024-02-01 (§ 49, on
+                                                            unrounded values) less 0.4 ct (§ 53) [5]_; the
+                                                            step before (from 2026-02-01: 7.78 / 6.73 /
+                                                            5.50) is confirmed by pv magazine, 2026-01-30
+cost_eur_per_kwp           approx. 1,500 (≤ 10 kWp),        within the 900–1,600 €/kW assumed for rooftop PV
+                           1,300 (≤ 40), 1,100 €/kWp        up to 30 kW by Fraunhofer ISE, "Stromgestehungs-
+                                                            kosten Erneuerbare Energien" (2024-07) [6]_;
+                                                            small systems at the upper end
+battery_eur_per_kwh        approx. 750 €/kWh usable         home storage prices, RWTH battery-charts [7]_ and
+                                                            Fraunhofer ISE (2024) [6]_, rounded (not
+                                                            re-checked for 2026)
 degradation                0.5 %/a                          median of Jordan & Kurtz (2013) [8]_
 discount_rate              3 %/a (approx.)                  assumption, in the range of the real WACC of
-                                                            small PV in Fraunhofer ISE LCOE study 2024 [9]_
+                                                            small PV in Fraunhofer ISE (2024) [6]_
 years                      20                               EEG tariff period
 ========================== ================================ =================================================
 
-Plausibility: for a single-family house with 4,000 kWh and 10 kWp, the HTW Berlin
-"Unabhängigkeitsrechner" and Weniger, Quaschning et al. [10]_ give about 25–35 % self-consumption
-without a battery and 50–70 % autarky with 5–10 kWh of storage (tested).
+The fixed EEG feed-in tariff's state-aid approval ends 2026-12-31; a new EEG may change or drop it for
+systems commissioned from 2027 (pv magazine, 2026-01-30). Pass ``feed_in_eur_kwh`` then.
+
+Plausibility (published figures)
+--------------------------------
+With this model, a house with 10 kWp (south, 35°, 860 kWh/kWp in the default weather) and 4,000 kWh
+(H25) reaches 20 % self-consumption and 43 % autarky without a battery, and 76 / 81 / 82 % autarky with
+5 / 7.5 / 10 kWh. The ranges quoted for Germany, "25–35 % self-consumption without, 50–70 % autarky with
+a battery", come without a system size; they fit systems of about 1 kWp per MWh of consumption. 10 kWp
+for 4,000 kWh is 2.5 kWp/MWh, and self-consumption = autarky x load / PV: 25–35 % of 8,600 kWh would need
+54–75 % autarky without a battery, while only 49 % of the H25 load falls in hours with any PV at all. At
+1 kWp/MWh (4 kWp) the model gives 42 % self-consumption and 36 % autarky without a battery and 58 %
+autarky with 4 kWh, against about 54 % for 1 kWp/MWh and 1 kWh/MWh by Weniger et al. [10]_ (1-minute
+simulation of measured households); the HTW calculator states ±10 % for site and behaviour [11]_. The
+smooth aggregate H25 is not what lifts autarky with a battery: the single-family VDI 4655 reference
+profile [9]_ in 1-minute steps (shipped with demandlib) gives nearly the same, 75 / 82 / 84 % with
+5 / 7.5 / 10 kWh at 10 kWp; it lowers the no-battery self-consumption from 20 % to 17 %.
 
 References
 ----------
@@ -72,17 +93,22 @@ References
    BDEW, "Standardlastprofile Strom" (2025).
 .. [2] co2online, "Stromspiegel für Deutschland 2024/25", https://www.stromspiegel.de.
 .. [3] Destatis, "Wohnfläche je Einwohner" (2023), approx. 47 m².
-.. [4] BDEW, "BDEW-Strompreisanalyse" (2025), https://www.bdew.de/service/daten-und-grafiken/.
-.. [5] Bundesnetzagentur, "EEG-Förderung und -Fördersätze", values from 2025-08-01.
-.. [6] H. Wirth, "Aktuelle Fakten zur Photovoltaik in Deutschland", Fraunhofer ISE (2025).
+.. [4] BDEW, "BDEW-Strompreisanalyse" (2026), https://www.bdew.de/service/daten-und-grafiken/.
+.. [5] EEG 2023 §§ 48, 49, 53; Bundesnetzagentur, "EEG-Förderung und -Fördersätze",
+   https://www.bundesnetzagentur.de (tariffs by commissioning date).
+.. [6] C. Kost et al., "Stromgestehungskosten Erneuerbare Energien", Fraunhofer ISE (2024-07).
 .. [7] J. Figgener et al., "The development of battery storage systems in Germany", RWTH Aachen,
    https://battery-charts.de (2025).
 .. [8] D. C. Jordan, S. R. Kurtz, "Photovoltaic degradation rates — an analytical review",
    Prog. Photovolt. 21 (2013), DOI 10.1002/pip.2171.
-.. [9] C. Kost et al., "Stromgestehungskosten Erneuerbare Energien", Fraunhofer ISE (2024).
+.. [9] VDI 4655, "Reference load profiles of single-family and multi-family houses for the use of CHP
+   systems" (2008), typical days as shipped
+   with demandlib (``demandlib.vdi``).
 .. [10] J. Weniger, T. Tjaden, V. Quaschning, "Sizing of residential PV battery systems",
    Energy Procedia 46 (2014) 78–87, DOI 10.1016/j.egypro.2014.01.160; HTW Berlin,
    "Unabhängigkeitsrechner", https://solar.htw-berlin.de/rechner/unabhaengigkeitsrechner/.
+.. [11] V. Quaschning, "Solarstromspeicher-Unabhängigkeitsrechner" (HTW Berlin),
+   https://volker-quaschning.de/software/unabhaengig/ (states ±10 % for site and behaviour).
 """
 from __future__ import annotations
 
@@ -99,11 +125,12 @@ from .errors import ParameterError, check_range
 
 #: Charge and discharge efficiency of the battery, each way [-].
 BATTERY_EFFICIENCY = 0.95
-#: Household electricity price, Germany 2025, approx. (BDEW-Strompreisanalyse 2025) [€/kWh].
-PRICE_EUR_KWH = 0.40
-#: EEG partial feed-in tariffs from 2025-08-01 (Bundesnetzagentur): (upper kWp of the band, €/kWh).
-FEED_IN_BANDS = ((10.0, 0.0786), (40.0, 0.0680), (100.0, 0.0556))
-#: System cost by size, approx. 2025 (rounded from Fraunhofer ISE 2025): (upper kWp, €/kWp).
+#: Household electricity price, Germany 2026, approx. (BDEW-Strompreisanalyse 2026: 37.2 ct) [€/kWh].
+PRICE_EUR_KWH = 0.37
+#: EEG 2023 partial feed-in tariffs, systems commissioned 2026-08-01 to 2027-01-31 (module notes):
+#: (upper kWp of the band, €/kWh).
+FEED_IN_BANDS = ((10.0, 0.0770), (40.0, 0.0666), (100.0, 0.0544))
+#: System cost by size, approx. (Fraunhofer ISE 2024: 900-1,600 €/kW up to 30 kW): (upper kWp, €/kWp).
 COST_BANDS = ((10.0, 1500.0), (40.0, 1300.0), (np.inf, 1100.0))
 #: Battery cost per usable kWh, approx. 2025 (RWTH battery-charts) [€/kWh].
 BATTERY_EUR_PER_KWH = 750.0
