@@ -211,8 +211,8 @@ def _normalised_load(kind, start_ns, n, step_ns):
     base = _local_profile(kind, int(local.year.min()), int(local.year.max()))
     values = base.reindex(local).to_numpy(float)
     # each quarter hour goes to the record that holds its midpoint
-    mid = (quarters + pd.Timedelta(minutes=7.5)).asi8
-    hours = np.clip(np.searchsorted(times.asi8, mid, side="right") - 1, 0, n - 1)
+    mid = (quarters + pd.Timedelta(minutes=7.5)).as_unit("ns").asi8
+    hours = np.clip(np.searchsorted(times.as_unit("ns").asi8, mid, side="right") - 1, 0, n - 1)
     load = np.bincount(hours, weights=values, minlength=n) / np.maximum(np.bincount(hours, minlength=n), 1)
     load.setflags(write=False)
     return load / load.sum()
@@ -243,7 +243,8 @@ def load_profile(times, annual_kwh, kind="H25"):
         raise ParameterError("times must be timezone-aware (UTC)")
     times = times.tz_convert("UTC")
     step = times[1] - times[0]
-    return float(annual_kwh) * _normalised_load(kind, int(times[0].value), len(times), int(step.value))
+    return float(annual_kwh) * _normalised_load(kind, int(times[0].as_unit("ns").value), len(times),
+                                                 int(step.as_unit("ns").value))
 
 
 def load_profile_kind(function) -> str:
@@ -290,6 +291,40 @@ def default_consumption(footprint_area, height, *, storey_height=3.0, kwh_per_pe
     storeys = np.maximum(np.floor(np.nan_to_num(np.asarray(height, float)) / storey_height), 1.0)
     persons = np.maximum(area * storeys * net_to_gross / m2_per_person, 1.0)
     return persons * kwh_per_person
+
+
+def on_the_hour(times, matrix):
+    """Put records that start off the step grid (UTC) onto it, keeping every sum.
+
+    Each grid interval takes the parts of the two records it overlaps, in proportion to the overlap
+    (constant power within a record); the last record's tail goes to the first interval. Weather in solar
+    time (DWD TRY 2010: records from 00:28 UTC) or PVGIS (00:10) thus gives profiles on the hour.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        Interval starts (UTC), constant step.
+    matrix : ndarray, shape (rows, records)
+        Energy per record [kWh].
+
+    Returns
+    -------
+    (pandas.DatetimeIndex, ndarray)
+        Grid interval starts and the energy of every grid interval [kWh] (float32).
+    """
+    times = pd.DatetimeIndex(times)
+    if len(times) < 2:
+        return times, matrix
+    step = times[1] - times[0]
+    grid = times.floor(step)
+    frac = (times[0] - grid[0]) / step
+    if frac == 0 or not ((times[1:] - times[:-1]) == step).all():
+        return times, matrix
+    out = np.empty(matrix.shape, np.float32)
+    for r in range(0, matrix.shape[0], 4096):
+        block = np.asarray(matrix[r:r + 4096], dtype=np.float64)
+        out[r:r + 4096] = (1.0 - frac) * block + frac * np.roll(block, 1, axis=1)
+    return grid, out
 
 
 # ------------------------------------------------------------------------------------------- battery
@@ -452,6 +487,7 @@ def household_columns(times, roof_profiles, kwp, consumption_kwh, kinds):
         building has no PV.
     """
     n = len(kwp)
+    times, roof_profiles = on_the_hour(times, roof_profiles)
     out = {f"{f}{s}": np.full(n, np.nan) for f in HOUSEHOLD_FIELDS for s in ("", "_5kwh")}
     for i in range(n):
         if not kwp[i] > 0:

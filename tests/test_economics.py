@@ -123,6 +123,20 @@ def test_load_profile_scaled_aligned_and_like_demandlib():
     assert 17 <= int(np.argmax(jan)) <= 19
 
 
+def test_on_the_hour_keeps_sums_and_moves_energy_by_overlap():
+    times = pd.date_range("2025-01-01 00:28", periods=24, freq="1h", tz="UTC")
+    pv_kwh = np.zeros((2, 24))
+    pv_kwh[0, 10] = 6.0  # 10:28-11:28: 32 min of it in 10:00-11:00, 28 min in 11:00-12:00
+    pv_kwh[1, 23] = 3.0  # 23:28-00:28: the tail wraps to the first hour
+    grid, out = E.on_the_hour(times, pv_kwh)
+    assert grid[0] == pd.Timestamp("2025-01-01 00:00", tz="UTC") and (grid.minute == 0).all()
+    assert out[0, 10] == pytest.approx(6.0 * 32 / 60) and out[0, 11] == pytest.approx(6.0 * 28 / 60)
+    assert out[1, 23] == pytest.approx(3.0 * 32 / 60) and out[1, 0] == pytest.approx(3.0 * 28 / 60)
+    np.testing.assert_allclose(out.sum(axis=1), pv_kwh.sum(axis=1), rtol=1e-6)
+    aligned = pd.date_range("2025-01-01", periods=24, freq="1h", tz="UTC")
+    assert E.on_the_hour(aligned, pv_kwh)[1] is pv_kwh
+
+
 def test_german_holidays_2025():
     assert [d.isoformat() for d in E.german_holidays(2025)] == list(HOLIDAYS_2025)
 
@@ -267,7 +281,7 @@ def test_cli_profile(town, tmp_path):
     table = pd.read_csv(target)
     assert list(table.columns) == ["time", "yield_kwh"] and len(table) == 8760
     assert table["yield_kwh"].sum() == pytest.approx(face.yield_kwh, rel=0.005)
-    assert table["time"].iloc[0].startswith("2025-01-01T00:") and table["time"].iloc[0].endswith("Z")
+    assert table["time"].iloc[0] == "2025-01-01T00:00:00Z"  # UTC, start of the hour (TRY in solar time regridded)
     res = CliRunner().invoke(cli, ["profile", str(out), "--building", "NOPE"])
     assert res.exit_code == 2 and "NOPE" in res.output
 
