@@ -11,7 +11,9 @@ would otherwise be written); with ``--dense`` every row is written. Prints: size
 open the store (parse the index, map the matrix), and per read (p50/p95) of one random building through
 :class:`~solarkataster.io.profiles.ProfileStore` (target < 50 ms). Then the economics of one building
 (:func:`solarkataster.economics.evaluate` with a cached H25, no battery and 5 kWh; target < 100 ms
-for the endpoint). With ``--results DIR`` (a real run), the endpoints are timed through the app too.
+for the endpoint). With ``--app``, minimal ``buildings.geojson`` / ``roofs.geojson`` layers are written
+beside the synthetic store and ``GET /api/buildings/{id}/profile`` and ``/economics`` are timed through the
+app on the full folder. With ``--results DIR`` (a real run), the endpoints are timed there too.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ def main():
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--dense", action="store_true")
     parser.add_argument("--results", default=None, help="a results folder of `solarkataster run`")
+    parser.add_argument("--app", action="store_true", help="time the endpoints on the synthetic folder")
     args = parser.parse_args()
     from solarkataster import economics as E
     from solarkataster.io.profiles import INDEX_FILE, PROFILES_FILE, ProfileStore
@@ -95,21 +98,45 @@ def main():
                 E.evaluate(pv_kwh, E.load_profile(stamps, 4000.0), 10.0, battery_kwh=battery)
             print(f"economics of one building, battery {battery} kWh: "
                   f"{1e3 * (time.perf_counter() - t0) / 20:.2f} ms (target < 100 ms for the endpoint)")
+        if args.app:
+            write_layers(folder, args.buildings, rng)
+            endpoints(folder, list(rng.permutation(filled)[:50]))
     if args.results:
         endpoints(args.results)
 
 
-def endpoints(results):
-    """Time /api/buildings/{id}/profile and /economics of a real results folder (in-process client)."""
+def write_layers(folder, n, rng):
+    """Write ``buildings.geojson`` (n small squares with kWp and consumption) and an empty ``roofs.geojson``."""
+    x0, y0 = 7.7, 49.4
+    features = []
+    for i in range(n):
+        x, y = x0 + (i % 1000) * 2e-4, y0 + (i // 1000) * 2e-4
+        ring = [[x, y], [x + 1e-4, y], [x + 1e-4, y + 1e-4], [x, y + 1e-4], [x, y]]
+        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                         "properties": {"building_id": f"B{i:07d}", "kwp": round(float(rng.uniform(3, 20)), 1),
+                                        "consumption_kwh": 4000.0, "load_profile": "H25"}})
+    t0 = time.perf_counter()
+    (folder / "buildings.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    (folder / "roofs.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    print(f"wrote buildings.geojson ({n} features) in {time.perf_counter() - t0:.1f} s")
+
+
+def endpoints(results, ids=None):
+    """Time /api/buildings/{id}/profile and /economics of a results folder (in-process client)."""
     from fastapi.testclient import TestClient
 
     from solarkataster.service import create_app
 
+    t0 = time.perf_counter()
     client = TestClient(create_app(results))
-    ids = [f["properties"]["building_id"] for f in
-           json.loads((Path(results) / "buildings.geojson").read_text(encoding="utf-8"))["features"]]
+    print(f"create_app: {time.perf_counter() - t0:.1f} s")
+    if ids is None:
+        ids = [f["properties"]["building_id"] for f in
+               json.loads((Path(results) / "buildings.geojson").read_text(encoding="utf-8"))["features"]]
     for path in ("profile", "economics?battery_kwh=5", "economics?battery_kwh=0&consumption_kwh=4000"):
+        t0 = time.perf_counter()
         client.get(f"/api/buildings/{ids[0]}/{path}")  # warm: index, H25, JIT
+        print(f"first GET /api/buildings/ID/{path} (cold): {1e3 * (time.perf_counter() - t0):.0f} ms")
         ms = []
         for bid in ids * 3:
             t0 = time.perf_counter()
