@@ -1,12 +1,12 @@
 """Results per weather record onto whole UTC hours, for hourly outputs (profiles, ``point`` series, load).
 
-A weather year's records start where the file's time basis puts them in UTC: whole UTC hours for most formats,
-but a DWD TRY 2010 in true solar time starts its records at -longitude/15 - EoT past the hour (26 to 50 min at
-Mannheim, moving through the year; :mod:`solarkataster.io.weather.solar_time`). The engine keeps those exact
-intervals, because it integrates the sun positions within each record. Hourly outputs that promise
-"time = start of the UTC hour" re-bin per-record results here: each record's share of a UTC hour is the share
-of its interval that falls in that hour (values are taken as uniform within a record), so energies are
-conserved exactly and interval means are time-weighted.
+A weather year's records start where the file's time basis puts them in UTC: whole UTC hours for most
+formats, but a DWD TRY 2010 in true solar time starts its records -longitude/15 - EoT away from the hour (9 to
+41 min past the UTC hour at Mannheim, moving through the year; :mod:`solarkataster.io.weather.solar_time`).
+The engine keeps those exact intervals, because it integrates the sun positions within each record. Hourly
+outputs that promise "time = start of the UTC hour" re-bin per-record results here: each record's share of a
+UTC hour is the share of its interval that falls in that hour (values are taken as uniform within a record),
+so energies are conserved exactly and interval means are time-weighted.
 """
 from __future__ import annotations
 
