@@ -137,6 +137,18 @@ def test_to_utc_hours_conserves_energy_and_matches_brute_force():
     np.testing.assert_allclose(table[1], 2 * hourly, rtol=1e-6)
 
 
+def test_to_utc_hours_sub_hourly_equals_pandas_resample():
+    """Aligned 10-min records: hourly sums and means are pandas' resample (independent reference)."""
+    starts = pd.date_range("2025-03-01T00:00Z", periods=6 * 48, freq="10min")
+    values = np.random.default_rng(8).uniform(0, 900, len(starts))
+    series = pd.Series(values, index=starts)
+    hours, sums = to_utc_hours(values, starts, pd.Timedelta(minutes=10))
+    np.testing.assert_allclose(sums, series.resample("1h").sum().to_numpy(), rtol=1e-12)
+    _, means = to_utc_hours(values, starts, pd.Timedelta(minutes=10), quantity="mean")
+    np.testing.assert_allclose(means, series.resample("1h").mean().to_numpy(), rtol=1e-12)
+    assert hours.equals(series.resample("1h").sum().index)
+
+
 def test_default_try_year_on_whole_utc_hours():
     """Mannheim's TRY (true solar time) re-binned onto the 8760 UTC hours of 2025 keeps its annual GHI."""
     site = wf.MANNHEIM
