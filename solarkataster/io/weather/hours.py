@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...errors import ParameterError
+
 #: One hour [ns].
 _HOUR_NS = 3_600_000_000_000
 
 
 def utc_hour_weights(starts, interval, *, year=None):
-    """Share of each record's interval that falls in each whole UTC hour.
+    """Return the share of each record's interval that falls in each whole UTC hour.
 
     Parameters
     ----------
@@ -37,12 +39,17 @@ def utc_hour_weights(starts, interval, *, year=None):
         Starts of the UTC hours (UTC).
     weights : scipy.sparse.csr_matrix, shape (records, hours)
         Share [0-1] of record ``i``'s interval inside hour ``j``; every row sums to 1.
+
+    Raises
+    ------
+    ParameterError
+        ``interval`` is not positive or longer than one hour.
     """
     from scipy import sparse
 
     length = int(pd.Timedelta(interval) / pd.Timedelta(nanoseconds=1))
     if not 0 < length <= _HOUR_NS:
-        raise ValueError(f"interval {interval} must be positive and at most one hour")
+        raise ParameterError(f"interval={interval}: records must last more than 0 and at most one hour")
     start = pd.DatetimeIndex(starts).tz_convert("UTC").as_unit("ns").asi8
     hour = start // _HOUR_NS
     first_share = (np.minimum(start + length, (hour + 1) * _HOUR_NS) - start) / length
@@ -88,6 +95,11 @@ def to_utc_hours(values, starts, interval, *, quantity="energy", year=None):
     hourly : ndarray, shape (..., hours)
         The values per UTC hour, in the dtype of ``values`` when that is floating.
 
+    Raises
+    ------
+    ParameterError
+        Unknown ``quantity``, or an interval that is not positive or longer than one hour.
+
     Notes
     -----
     A sparse product over the records axis: about as fast as one pass over ``values`` when records are the
@@ -95,7 +107,7 @@ def to_utc_hours(values, starts, interval, *, quantity="energy", year=None):
     re-binning every face interpolated from it.
     """
     if quantity not in ("energy", "mean"):
-        raise ValueError(f"quantity={quantity!r}: use 'energy' or 'mean'")
+        raise ParameterError(f"quantity={quantity!r}: use 'energy' or 'mean'")
     values = np.asarray(values)
     dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(float)
     hours, weights = utc_hour_weights(starts, interval, year=year)
