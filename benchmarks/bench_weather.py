@@ -15,6 +15,10 @@ circumsolar irradiance enter it, and cloudy steps have neither).
 
 The DSM is the centre 500 x 500 of the Essen tile when ../shared/validation has it, else a synthetic town.
 
+Last, the cost of putting hourly outputs on whole UTC hours (``io.weather.to_utc_hours``) for the default
+weather, whose DWD TRY 2010 records start minutes past the UTC hour (true solar time): once for a roof yield
+table's hourly values (tilts x azimuths x shading x records) and once for 10,000 building profiles.
+
 Run: ``python benchmarks/bench_weather.py [--repeat 3]``.
 """
 from __future__ import annotations
@@ -148,7 +152,33 @@ def main(argv=None):
         print(f"{name:34s} {len(weather.data):8d} {sky.info['steps']:7d} {sky.info['sun_steps']:9d} "
               f"{t_read:7.2f} {min(t_sky):6.2f} {min(t_px):8.2f} {min(t_px) / pixels * 1e6:8.2f} "
               f"{float(np.nanmean(irr.global_)):11.1f}")
+    rebin_timing(sources["default (auto: region's DWD TRY)"], site, args.repeat)
     return 0
+
+
+def rebin_timing(spec, site, repeat):
+    """Print the time of re-binning per-record results onto whole UTC hours (yield table, 10,000 profiles)."""
+    from solarkataster.io.weather import to_utc_hours
+    from solarkataster.pipeline import resolve_weather
+    from solarkataster.pv import DEFAULT_AZIMUTHS, DEFAULT_SHADING, DEFAULT_TILTS
+
+    weather = resolve_weather(spec, site)
+    idx = weather.data.index
+    off_hour = int((idx != idx.floor("h")).sum())
+    rng = np.random.default_rng(1)
+    arrays = {"yield table": rng.random((len(DEFAULT_TILTS), len(DEFAULT_AZIMUTHS), len(DEFAULT_SHADING),
+                                         len(idx)), dtype=np.float32),
+              "10,000 profiles": rng.random((10_000, len(idx)), dtype=np.float32)}
+    print(f"\nre-binning onto whole UTC hours ({off_hour} of {len(idx)} records start off the hour)")
+    for name, values in arrays.items():
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            hours, hourly = to_utc_hours(values, idx, weather.interval, year=idx[len(idx) // 2].year)
+            times.append(time.perf_counter() - t0)
+        drift = abs(float(hourly.sum(dtype=np.float64)) / float(values.sum(dtype=np.float64)) - 1)
+        print(f"{name:34s} {str(values.shape):>22s} -> {len(hours)} hours  {min(times):6.2f} s  "
+              f"total kept within {drift:.1e}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ from conftest import shared_file
 from pyproj import Geod
 
 from solarkataster.errors import WeatherError
-from solarkataster.io.weather import complete_components, read_weather, resolve_weather, to_year
+from solarkataster.io.weather import (
+    complete_components,
+    read_weather,
+    resolve_weather,
+    to_utc_hours,
+    to_year,
+)
 from solarkataster.weather import WeatherYear
 
 KL = wf.KAISERSLAUTERN
@@ -76,6 +82,88 @@ def test_try2010_synthetic_convention_detected_and_round_trip(tmp_path, scale, e
     for c in ("ghi", "dhi", "temp_air"):
         np.testing.assert_allclose(weather.data[c].to_numpy(), truth[c].to_numpy(), atol=0.051)
     assert weather.data["dni"].isna().all()  # TRY has no DNI; complete_components derives it
+
+
+def test_try2010_true_solar_time_is_exact(tmp_path):
+    """Independent reference: the TST hour 12-13 (label HH=13) starts at solar transit from pvlib's SPA."""
+    site = wf.MANNHEIM
+    starts = wf.tst_year_starts(1990, site["longitude"])
+    truth = wf.clear_sky_truth(starts, site["latitude"], site["longitude"], site["altitude"])
+    weather = read_weather(wf.write_try2010(tmp_path / "TRY2010_12_Jahr.dat", truth, time_scale="tst"))
+    assert weather.source["time_convention"].startswith("hour-ending true solar time")
+    idx = weather.data.index
+    noon_records = idx[12::24]  # record 13 of each day: TST 12:00-13:00
+    days = pd.date_range("1990-01-01", periods=365, freq="D", tz="UTC")
+    transit = pvlib.solarposition.sun_rise_set_transit_spa(days, site["latitude"], site["longitude"])["transit"]
+    error_s = (noon_records - pd.DatetimeIndex(transit).tz_convert("UTC")).total_seconds()
+    assert np.abs(error_s).max() <= 2.0, np.abs(error_s).max()  # daily Spencer EoT was off by up to 44 s
+    # records tile the time axis: consecutive starts one hour apart within the 1 s rounding and EoT drift
+    step_s = np.diff(idx.as_unit("ns").asi8) / 1e9 - 3600
+    assert np.abs(step_s).max() <= 2.0
+    # and start minutes past the UTC hour: 60 - lon/15 h - EoT = 9..41 min at 8.55 deg E
+    past = (idx - idx.floor("h")).total_seconds() / 60
+    assert 8 < past.min() and past.max() < 42
+
+
+def _per_second_reference(values, starts, length_s):
+    """Brute force: spread each record uniformly over its seconds, sum per UTC hour."""
+    origin = int(starts[0].floor("h").value // 10**9)
+    t0 = (starts.as_unit("ns").asi8 // 10**9 - origin).astype(int)
+    per_second = np.zeros(int(t0.max()) + length_s + 3600)
+    for v, t in zip(values, t0):
+        per_second[t:t + length_s] += v / length_s
+    hours = per_second[:len(per_second) // 3600 * 3600].reshape(-1, 3600).sum(axis=1)
+    return hours
+
+
+def test_to_utc_hours_conserves_energy_and_matches_brute_force():
+    rng = np.random.default_rng(3)
+    base = pd.Timestamp("2025-06-01T00:00Z")
+    # 30 hourly records starting 17 min 23 s past the hour, drifting by up to +-1 s (TST-like)
+    starts = pd.DatetimeIndex(base + pd.to_timedelta(np.arange(30) * 3600 + 17 * 60 + 23
+                                                     + rng.integers(-1, 2, 30), unit="s"))
+    energy = rng.uniform(0, 5, 30)
+    hours, hourly = to_utc_hours(energy, starts, pd.Timedelta(hours=1))
+    assert (hours == hours.floor("h")).all() and str(hours.tz) == "UTC"
+    assert hourly.sum() == pytest.approx(energy.sum(), rel=1e-12)
+    reference = _per_second_reference(energy, starts, 3600)
+    np.testing.assert_allclose(hourly, reference[:len(hourly)], atol=1e-9)
+    # a constant mean stays constant on every fully covered hour
+    _, mean = to_utc_hours(np.full(30, 250.0), starts, pd.Timedelta(hours=1), quantity="mean")
+    np.testing.assert_allclose(mean, 250.0)
+    # 2-D (profiles x records), float32 kept
+    _, table = to_utc_hours(np.vstack([energy, 2 * energy]).astype(np.float32), starts, pd.Timedelta(hours=1))
+    assert table.dtype == np.float32 and table.shape == (2, len(hours))
+    np.testing.assert_allclose(table[1], 2 * hourly, rtol=1e-6)
+
+
+def test_to_utc_hours_sub_hourly_equals_pandas_resample():
+    """Aligned 10-min records: hourly sums and means are pandas' resample (independent reference)."""
+    starts = pd.date_range("2025-03-01T00:00Z", periods=6 * 48, freq="10min")
+    values = np.random.default_rng(8).uniform(0, 900, len(starts))
+    series = pd.Series(values, index=starts)
+    hours, sums = to_utc_hours(values, starts, pd.Timedelta(minutes=10))
+    np.testing.assert_allclose(sums, series.resample("1h").sum().to_numpy(), rtol=1e-12)
+    _, means = to_utc_hours(values, starts, pd.Timedelta(minutes=10), quantity="mean")
+    np.testing.assert_allclose(means, series.resample("1h").mean().to_numpy(), rtol=1e-12)
+    assert hours.equals(series.resample("1h").sum().index)
+
+
+def test_default_try_year_on_whole_utc_hours():
+    """Mannheim's TRY (true solar time) re-binned onto the 8760 UTC hours of 2025 keeps its annual GHI."""
+    site = wf.MANNHEIM
+    weather = resolve_weather("dwd-try:12", latitude=site["latitude"], longitude=site["longitude"],
+                              altitude=site["altitude"], year=2025)
+    idx = weather.data.index
+    assert not (idx == idx.floor("h")).all()  # exact TST interval starts, minutes past the hour
+    hours, ghi_wh = to_utc_hours(weather.data["ghi"].to_numpy(), idx, weather.interval, year=2025)
+    assert len(hours) == 8760 and hours[0] == pd.Timestamp("2025-01-01T00:00Z")
+    assert (hours == hours.floor("h")).all()
+    assert ghi_wh.sum() / 1000 == pytest.approx(weather.annual_ghi(), rel=1e-9)
+    # daylight stays in daylight: no UTC hour before sunrise gets irradiance from the shift
+    sun = pvlib.solarposition.get_solarposition(hours + pd.Timedelta(minutes=30), site["latitude"],
+                                                site["longitude"])
+    assert ghi_wh[(sun["elevation"] < -10).to_numpy()].max() == 0.0
 
 
 def _raw_try(path):

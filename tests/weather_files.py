@@ -53,11 +53,22 @@ def local_year_starts(year, utc_offset_h, periods=8760):
     return (local - pd.Timedelta(hours=utc_offset_h)).tz_localize("UTC")
 
 
+def spa_equation_of_time(utc):
+    """Equation of time [min] of NREL's SPA (pvlib) at UTC instants."""
+    return pvlib.solarposition.get_solarposition(pd.DatetimeIndex(utc), 0.0, 0.0, method="nrel_numpy")[
+        "equation_of_time"].to_numpy()
+
+
 def tst_year_starts(year, longitude, periods=8760):
-    """UTC starts of the hours of a true-solar-time year at ``longitude`` (EoT from pvlib's SPA)."""
+    """UTC starts of the hours of a true-solar-time year at ``longitude``.
+
+    utc = tst - longitude/15 - EoT(utc), EoT from pvlib's SPA at each instant (fixed point, 4 rounds).
+    """
     tst = pd.date_range(f"{year}-01-01", periods=periods, freq="h")
-    eot_min = pvlib.solarposition.equation_of_time_spencer71(tst.day_of_year.to_numpy())
-    utc = tst - pd.to_timedelta(longitude / 15 * 60 + eot_min, unit="min")
+    mean_solar = tst - pd.Timedelta(hours=longitude / 15)
+    utc = mean_solar
+    for _ in range(4):
+        utc = mean_solar - pd.to_timedelta(spa_equation_of_time(utc.tz_localize("UTC")), unit="min")
     return utc.tz_localize("UTC").round("s")
 
 
@@ -73,9 +84,7 @@ def write_try2010(path, truth, *, station="Mannheim", wmo=10729, latitude=49 + 3
                   longitude=8 + 33 / 60, elevation=96, region=12, time_scale="tst"):
     """DWD TRY 2010 (.dat): hour-ending labels in true solar time ('tst') or MEZ ('mez')."""
     if time_scale == "tst":
-        starts = pd.DatetimeIndex(truth.index).tz_convert("UTC").tz_localize(None)
-        eot = pvlib.solarposition.equation_of_time_spencer71(starts.day_of_year.to_numpy())
-        shift = longitude / 15 + eot / 60
+        shift = longitude / 15 + spa_equation_of_time(pd.DatetimeIndex(truth.index).tz_convert("UTC")) / 60
     else:
         shift = 1.0
     _, month, day, hour = _labels(truth.index, shift)
