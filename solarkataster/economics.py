@@ -293,40 +293,6 @@ def default_consumption(footprint_area, height, *, storey_height=3.0, kwh_per_pe
     return persons * kwh_per_person
 
 
-def on_the_hour(times, matrix):
-    """Put records that start off the step grid (UTC) onto it, keeping every sum.
-
-    Each grid interval takes the parts of the two records it overlaps, in proportion to the overlap
-    (constant power within a record); the last record's tail goes to the first interval. Weather in solar
-    time (DWD TRY 2010: records from 00:28 UTC) or PVGIS (00:10) thus gives profiles on the hour.
-
-    Parameters
-    ----------
-    times : pandas.DatetimeIndex
-        Interval starts (UTC), constant step.
-    matrix : ndarray, shape (rows, records)
-        Energy per record [kWh].
-
-    Returns
-    -------
-    (pandas.DatetimeIndex, ndarray)
-        Grid interval starts and the energy of every grid interval [kWh] (float32).
-    """
-    times = pd.DatetimeIndex(times)
-    if len(times) < 2:
-        return times, matrix
-    step = times[1] - times[0]
-    grid = times.floor(step)
-    frac = (times[0] - grid[0]) / step
-    if frac == 0 or not ((times[1:] - times[:-1]) == step).all():
-        return times, matrix
-    out = np.empty(matrix.shape, np.float32)
-    for r in range(0, matrix.shape[0], 4096):
-        block = np.asarray(matrix[r:r + 4096], dtype=np.float64)
-        out[r:r + 4096] = (1.0 - frac) * block + frac * np.roll(block, 1, axis=1)
-    return grid, out
-
-
 # ------------------------------------------------------------------------------------------- battery
 
 def simulate(pv, load, battery_kwh=0.0, efficiency=BATTERY_EFFICIENCY):
@@ -487,7 +453,6 @@ def household_columns(times, roof_profiles, kwp, consumption_kwh, kinds):
         building has no PV.
     """
     n = len(kwp)
-    times, roof_profiles = on_the_hour(times, roof_profiles)
     out = {f"{f}{s}": np.full(n, np.nan) for f in HOUSEHOLD_FIELDS for s in ("", "_5kwh")}
     for i in range(n):
         if not kwp[i] > 0:

@@ -86,6 +86,7 @@ import shapely.affinity
 
 from .decomposition import complete_irradiance
 from .errors import ParameterError, check_range
+from .hours import to_utc_hours
 from .layers import SUITABILITY_CLASSES
 from .weather import DEFAULT_TEMP_AIR, DEFAULT_WIND_SPEED, WeatherYear
 
@@ -541,10 +542,11 @@ class YieldTable:
     mounting : str
     source : dict
         Weather provenance and model choices.
-    hourly : ndarray, shape (tilts, azimuths, shading, records), float32, optional
-        AC specific yield of every record [kWh/kWp] (the same chain; sums to ``annual``).
+    hourly : ndarray, shape (tilts, azimuths, shading, hours), float32, optional
+        AC specific yield of every whole UTC hour of the year [kWh/kWp] (the same chain, records re-binned
+        by :func:`solarkataster.hours.to_utc_hours`; sums to ``annual``).
     times : pandas.DatetimeIndex, optional
-        Interval starts of the records of ``hourly`` (UTC).
+        Starts of the UTC hours of ``hourly``.
     """
 
     tilts: np.ndarray
@@ -746,8 +748,10 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
               "losses_percent": dict(options.losses), "system_loss_percent": round(options.system_loss, 3),
               "inverter": "pvwatts",
               "inverter_efficiency": options.inverter_efficiency}
+    index = weather.data.index
+    hours_utc, hourly = to_utc_hours(hourly, index, weather.interval, year=index[len(index) // 2].year)
     return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting, source, hourly,
-                      weather.data.index)
+                      hours_utc)
 
 
 #: Orientation grid of the roof yield table (specific yield is smooth in both: interpolation error < 0.5 %).

@@ -124,18 +124,17 @@ def test_load_profile_scaled_aligned_and_like_demandlib():
     assert 17 <= int(np.argmax(jan)) <= 19
 
 
-def test_on_the_hour_keeps_sums_and_moves_energy_by_overlap():
-    times = pd.date_range("2025-01-01 00:28", periods=24, freq="1h", tz="UTC")
-    pv_kwh = np.zeros((2, 24))
-    pv_kwh[0, 10] = 6.0  # 10:28-11:28: 32 min of it in 10:00-11:00, 28 min in 11:00-12:00
-    pv_kwh[1, 23] = 3.0  # 23:28-00:28: the tail wraps to the first hour
-    grid, out = E.on_the_hour(times, pv_kwh)
-    assert grid[0] == pd.Timestamp("2025-01-01 00:00", tz="UTC") and (grid.minute == 0).all()
-    assert out[0, 10] == pytest.approx(6.0 * 32 / 60) and out[0, 11] == pytest.approx(6.0 * 28 / 60)
-    assert out[1, 23] == pytest.approx(3.0 * 32 / 60) and out[1, 0] == pytest.approx(3.0 * 28 / 60)
-    np.testing.assert_allclose(out.sum(axis=1), pv_kwh.sum(axis=1), rtol=1e-6)
-    aligned = pd.date_range("2025-01-01", periods=24, freq="1h", tz="UTC")
-    assert E.on_the_hour(aligned, pv_kwh)[1] is pv_kwh
+def test_yield_table_hours_are_whole_utc_hours_and_keep_the_annual_sum():
+    """The default TRY 2010 starts its records 9-41 min past the UTC hour (true solar time); the hourly
+    yield (profiles, economics) is on whole UTC hours, and re-binning keeps the annual yield."""
+    wy = resolve_weather("auto", latitude=49.44, longitude=7.77, altitude=250.0, year=2025)
+    assert (wy.data.index.minute != 0).any()
+    table = pv.specific_yield_table(pv.hourly_weather(wy), 49.44, 7.77, 250.0, tilts=(30.0,), azimuths=(180.0,))
+    assert len(table.times) == 8760 and (table.times.minute == 0).all() and (table.times.second == 0).all()
+    assert table.times[0] == pd.Timestamp("2025-01-01", tz="UTC")
+    np.testing.assert_allclose(table.hourly.sum(axis=-1), table.annual, rtol=1e-5)
+    noon = table.hourly[0, 0, 0].reshape(365, 24).mean(axis=0)
+    assert int(np.argmax(noon)) in (10, 11)  # 7.77° E: solar noon about 11:29 UTC
 
 
 def test_german_holidays_2025():

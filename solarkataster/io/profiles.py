@@ -7,9 +7,9 @@ all buildings (``buildings``; a building without a row has a zero profile) and t
 UTC interval start of the first record, ``step_s``, ``records``). One building is read by mapping the
 file and copying one row (35 KB for 8,760 hours), without reading the rest.
 
-Records start on the hour. Weather whose records start off the hour (the DWD TRY 2010 in solar time
-starts at e.g. 00:28 UTC; PVGIS at 00:10) is put on the hour grid when written: each grid hour takes the
-parts of the two records it overlaps (:func:`solarkataster.economics.on_the_hour`).
+Records start on the whole UTC hour: the yield tables re-bin weather whose records start off the hour (the
+DWD TRY 2010 in true solar time starts 9-41 min past the UTC hour; PVGIS at 00:10) onto UTC hours, keeping
+every sum (:func:`solarkataster.hours.to_utc_hours`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..economics import on_the_hour
 from ..errors import NotFoundError
 
 #: File names inside a results folder.
@@ -67,7 +66,6 @@ def write_profiles(out_dir, profiles):
         if keys:
             parts.append(np.asarray(block, dtype=np.float32))
     data = np.concatenate(parts) if parts else np.zeros((0, n_t), np.float32)
-    times, data = on_the_hour(times, data)
     atomic_write(out / PROFILES_FILE, lambda tmp: np.save(tmp, data), ".npy")
     step = (times[1] - times[0]).total_seconds() if n_t > 1 else 3600.0
     write_json_atomic(out / INDEX_FILE, {

@@ -36,12 +36,13 @@ Modules
 :mod:`~.records`, :mod:`~.solar_time` (TRY 2010 time basis), :mod:`~.validation` (missing values, ranges,
 physical limits, the same for every format), :mod:`~.transform` (:func:`complete_components`,
 :func:`to_year`), :mod:`~.dwd_regions` (TRY regions from demandlib), :mod:`~.resolve` (``--weather``
-keywords and the default weather) and :mod:`~.hours` (whole-UTC-hour outputs). The physics (sun geometry, DNI,
-decomposition) lives in :mod:`solarkataster.decomposition`; this package only reads.
+keywords and the default weather); :mod:`solarkataster.hours` (whole-UTC-hour outputs) is re-exported
+here. The physics (sun geometry, DNI, decomposition) lives in :mod:`solarkataster.decomposition`; this
+package only reads.
 """
+from ...hours import to_utc_hours, utc_hour_weights
 from ...weather import DEFAULT_TEMP_AIR, DEFAULT_WIND_SPEED, DEFAULT_YEAR, WeatherYear
 from .dwd_regions import dwd_try_path, dwd_try_region
-from .hours import to_utc_hours, utc_hour_weights
 from .pvgis import pvgis_cache_dir
 from .read import detect_format, read_weather
 from .records import NOMINAL_YEAR, TIME_LABELS

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...errors import ParameterError
+from .errors import ParameterError
 
 #: One hour [ns].
 _HOUR_NS = 3_600_000_000_000
@@ -31,7 +31,7 @@ def utc_hour_weights(starts, interval, *, year=None):
     year : int, optional
         Give the hours of this calendar year (UTC), 8760 or 8784 of them, with parts of records outside it
         wrapped around cyclically (a typical year's first and last hours, as
-        :func:`~solarkataster.io.weather.to_year` wraps records). Default: every hour touched by a record.
+        :func:`solarkataster.io.weather.to_year` wraps records). Default: every hour touched by a record.
 
     Returns
     -------
