@@ -299,10 +299,14 @@ def test_health_docs_and_page(client):
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "static/vendor/leaflet/leaflet.js" in page.text
-    for asset in ("static/vendor/leaflet/leaflet.js", "static/vendor/leaflet/leaflet.css", "static/map.js",
-                  "static/map.css", "static/vendor/leaflet/LICENSE"):
+    assert "static/vendor/maplibre-gl/maplibre-gl.js" in page.text and "leaflet" not in page.text.lower()
+    for asset in ("static/vendor/maplibre-gl/maplibre-gl.js", "static/vendor/maplibre-gl/maplibre-gl.css",
+                  "static/vendor/pmtiles/pmtiles.js", "static/map.js", "static/map.css",
+                  "static/vendor/maplibre-gl/LICENSE.txt", "static/vendor/pmtiles/LICENSE",
+                  "static/vendor/README.md"):
         assert client.get("/" + asset).status_code == 200, asset
+    # vendored minified, without source maps
+    assert "sourceMappingURL" not in client.get("/static/vendor/maplibre-gl/maplibre-gl.js").text
     assert page.headers["x-content-type-options"] == "nosniff"
 
 

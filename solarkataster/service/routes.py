@@ -122,7 +122,17 @@ def meta(store: Store, settings: Settings):
     info["limits"] = {"default_features": settings.default_limit, "max_features": settings.max_features}
     info["basemap"] = ({"url": settings.basemap_url, "attribution": settings.basemap_attribution or ""}
                        if settings.basemap_url else None)
+    info["tiles"] = tile_catalogue(store.results_dir)
     return info
+
+
+def tile_catalogue(folder, prefix="tiles/") -> dict:
+    """Return the archives the map page draws: ``vector`` (URL or None) and ``raster`` (context layers)."""
+    from ..io.raster_tiles import context_catalogue
+    from ..io.vector_tiles import PMTILES_NAME
+
+    vector = prefix + PMTILES_NAME if (Path(folder) / PMTILES_NAME).is_file() else None
+    return {"vector": vector, "raster": context_catalogue(folder, prefix)}
 
 
 @api.get("/search", summary="Buildings by id, address or another attribute")
