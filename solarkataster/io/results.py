@@ -231,7 +231,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
-    tiles = _write_vector_tiles(out) + _write_context_tiles(out, result) if vector_tiles else []
+    tiles = _write_vector_tiles(out) + _write_context_tiles(out, result) + _write_layer_index(out) \
+        if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
     extra = {"cadastre": result.report,
@@ -253,6 +254,14 @@ def _write_vector_tiles(out) -> list:
     except TilesError as exc:
         log.warning("no vector tiles: %s", exc)
         return []
+
+
+def _write_layer_index(out) -> list:
+    """Write the columnar index of the layers (:mod:`.layer_index`) the service opens at start-up."""
+    from .layer_index import INDEX_DIR, write_layer_index
+
+    write_layer_index(out, {name: layers.id_field(name) for name in ("roofs", "walls", "buildings")})
+    return [INDEX_DIR]
 
 
 def _write_context_tiles(out, result) -> list:

@@ -45,7 +45,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     cors_origins : sequence of str
         Origins allowed to call the API from other sites (``*`` for any); none by default.
     basemap_url : str, optional
-        XYZ tile URL template for a base map under the results (default: none, works offline).
+        Online base map under the results: a MapLibre style URL or an XYZ tile URL template (default: none,
+        works offline).
     basemap_attribution : str, optional
         Attribution text the tile provider requires.
     preload : bool
@@ -67,8 +68,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     if int(max_features) < 1:
         raise ParameterError(f"max_features={max_features} must be at least 1")
     if basemap_url and not basemap_url.startswith(("http://", "https://")):
-        raise ParameterError(f"basemap_url={basemap_url!r} must be an http(s) tile URL template "
-                             f"like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
+        raise ParameterError(f"basemap_url={basemap_url!r} must be an http(s) MapLibre style URL or tile URL "
+                             f"template like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
     store = ResultsStore(results_dir)
     if preload:
         store.load_all()
