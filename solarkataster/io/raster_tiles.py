@@ -227,6 +227,7 @@ def write_raster_tiles(path, src: ContextRaster, kind, *, name, description, leg
             for tile_id, data in tiles:
                 writer.write_tile(tile_id, data)
             writer.finalize(header, meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the archive is served
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
