@@ -189,3 +189,44 @@ def test_layers_switch_off_and_on(browser, server_url):
     page.wait_for_function("window.solarkataster.state.roofs > 0", timeout=10_000)
     assert not errors, errors
     page.close()
+
+
+@pytest.fixture(scope="module")
+def static_url(results, tmp_path_factory):
+    """The static site of the results (``tiles --site``) on a plain static file server (no solarkataster)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from solarkataster.service.site import write_site
+
+    site = write_site(results, tmp_path_factory.mktemp("site") / "site")
+    server, thread, url = _serve(Starlette(routes=[Mount("/", StaticFiles(directory=site, html=True))]))
+    yield url, results
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def test_static_site_renders_popup_and_search_without_the_service(browser, static_url, tmp_path):
+    from solarkataster.service.site import building_key
+
+    url, folder = static_url
+    page, errors, outside = open_map(browser, url)
+    roofs = load_features(folder, "roofs")
+    page.wait_for_function(f"window.solarkataster.state.roofs === {len(roofs)}", timeout=20_000)
+    assert page.evaluate("window.solarkataster.state.mode") == "static"
+    assert rendered_ids(page, "roofs", "face_id") == {f["properties"]["face_id"] for f in roofs}
+    for odd in ("DERP000001", "a/b ü", "../x", "Haus 3.1"):  # the page's file names are the writer's
+        assert page.evaluate(f"window.solarkataster.buildingKey({odd!r})") == building_key(odd)
+    face = next(f for f in roofs if f["properties"]["face_id"] == "DERP000019-2")
+    inner = shapely.geometry.shape(face["geometry"]).buffer(-1.5e-5).representative_point()
+    click_at(page, inner.x, inner.y)
+    check_roof_popup(page, face)
+    assert page.locator(".sk-econ").count() == 0  # no calculator without the service
+    search_and_check_move(page, folder, "DERP000022")
+    shot = tmp_path / "solarkataster_static.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+    assert not errors, errors
+    assert not outside, f"the page reached outside the server: {outside}"
+    page.close()

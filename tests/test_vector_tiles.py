@@ -483,3 +483,53 @@ def test_context_tiles_rebuilt_from_the_folder(town, tmp_path):
     assert build_context_tiles(folder) == ["hillshade.pmtiles", "irradiation.pmtiles"]
     with open(folder / "hillshade.pmtiles", "rb") as f:
         assert "sky view factor" in pmtiles_reader.Reader(pmtiles_reader.MmapSource(f)).metadata()["description"]
+
+
+# ------------------------------------------------------------------------------------------ static site
+
+def test_building_key_is_a_safe_file_name():
+    from solarkataster.service.site import building_key
+
+    assert building_key("DERP000012") == "DERP000012"
+    assert building_key("a/b ü") == "a~2Fb~20~C3~BC"
+    assert building_key("../x") == "~2E~2E~2Fx"
+    assert len({building_key(s) for s in ("a b", "a_b", "a~20b", "a-b")}) == 4
+
+
+def test_cli_tiles_site_is_a_static_copy_of_the_api(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from solarkataster.cli import cli
+    from solarkataster.service import create_app
+    from solarkataster.service.site import building_key
+
+    folder = write_results(tmp_path / "res", n_x=3, n_y=2)
+    site = tmp_path / "site"
+    style = "https://example.org/style.json"
+    result = CliRunner().invoke(cli, ["tiles", str(folder), "--site", str(site), "--basemap", style])
+    assert result.exit_code == 0, result.output
+    for name in ("index.html", "static/map.js", "static/map.css", "static/vendor/maplibre-gl/maplibre-gl.js",
+                 "static/vendor/pmtiles/pmtiles.js", "static/vendor/README.md"):
+        assert (site / name).is_file(), name
+    assert (site / "tiles" / vt.PMTILES_NAME).read_bytes() == (folder / vt.PMTILES_NAME).read_bytes()
+    client = TestClient(create_app(folder, basemap_url=style))
+    api_meta = client.get("/api/meta").json()
+    api_meta.pop("limits")
+    assert json.loads((site / "data" / "meta.json").read_text(encoding="utf-8")) == api_meta
+    assert api_meta["tiles"]["vector"] == "tiles/solarkataster.pmtiles" and api_meta["basemap"]["url"] == style
+    buildings = json.loads((folder / "buildings.geojson").read_text(encoding="utf-8"))["features"]
+    for feature in buildings:
+        bid = feature["properties"]["building_id"]
+        stored = json.loads((site / "data" / "buildings" / f"{building_key(bid)}.json").read_text(encoding="utf-8"))
+        assert stored == client.get(f"/api/buildings/{bid}").json()
+    index = json.loads((site / "data" / "search.json").read_text(encoding="utf-8"))["buildings"]
+    assert [row[0] for row in index] == [f["properties"]["building_id"] for f in buildings]
+    for row, feature in zip(index, buildings):
+        assert row[1] == pytest.approx(list(shapely.geometry.shape(feature["geometry"]).bounds), abs=1e-7)
+        assert row[2] == {"source": "synthetic", "status": "ok"}
+    # the layers' index for a fast service start was written too
+    assert (folder / "layer_index" / "roofs.json").is_file()
+    bad = CliRunner().invoke(cli, ["tiles", str(folder), "--basemap", style])
+    assert bad.exit_code == 2 and "--site" in bad.output
+    bad = CliRunner().invoke(cli, ["tiles", str(folder), "--site", str(folder)])
+    assert bad.exit_code == 2 and "another folder" in bad.output and "Traceback" not in bad.output
