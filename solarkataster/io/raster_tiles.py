@@ -20,6 +20,7 @@ named in ``run.json`` when it is still there; otherwise the relief is drawn from
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -50,11 +51,40 @@ _EARTH = 2 * math.pi * 6378137.0  # Web Mercator world width [m]
 
 @dataclass
 class ContextRaster:
-    """One raster to tile: values on a projected grid."""
+    """One raster to tile: values on a projected grid, in memory or in a file (band 1, read window by window)."""
 
-    values: np.ndarray  # (rows, cols), NaN where no data
-    transform: object  # affine.Affine
-    crs: object
+    values: np.ndarray | None  # (rows, cols), NaN where no data; None for a file
+    transform: object = None  # affine.Affine
+    crs: object = None
+    path: Path | None = None  # a GeoTIFF or VRT (a batch mosaic) instead of values
+
+    @classmethod
+    def from_file(cls, path):
+        """Refer to band 1 of a raster file (nothing is read yet)."""
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            return cls(None, ds.transform, ds.crs, Path(path))
+
+    def shape(self):
+        """(rows, cols)."""
+        if self.values is not None:
+            return self.values.shape
+        import rasterio
+
+        with rasterio.open(self.path) as ds:
+            return ds.height, ds.width
+
+    def sample(self, max_side=2000) -> np.ndarray:
+        """All values, or for a file a decimated read of at most ``max_side`` pixels a side."""
+        if self.values is not None:
+            return self.values
+        import rasterio
+
+        with rasterio.open(self.path) as ds:
+            k = max(1, math.ceil(max(ds.height, ds.width) / max_side))
+            return ds.read(1, out_shape=(max(1, ds.height // k), max(1, ds.width // k)), masked=True) \
+                .astype(np.float32).filled(np.nan)
 
 
 def context_catalogue(results_dir, prefix="tiles/") -> list:
@@ -120,9 +150,11 @@ def _lut(colors) -> np.ndarray:
 def _rgba(values, kind, lo, hi) -> np.ndarray:
     """Colour one block: grey hillshade or the irradiation ramp; alpha 0 where NaN."""
     ok = np.isfinite(values)
+    if kind == "svf":  # sky view factor as relief: open sky light, darkened a little for contrast
+        values = np.clip(values, 0, 1) ** 0.6
     scaled = np.clip((np.nan_to_num(values, nan=lo) - lo) / max(hi - lo, 1e-9), 0, 1)
     idx = (scaled * 255).round().astype(np.uint8)
-    if kind == "hillshade":
+    if kind in ("hillshade", "svf"):
         rgb = np.repeat(idx[..., None], 3, axis=2)
     else:
         rgb = _lut(IRRADIATION_RAMP)[idx]
@@ -152,8 +184,8 @@ def _tile_range(bounds_3857, z):
     return max(x0, 0), min(x1, n - 1), max(y0, 0), min(y1, n - 1)
 
 
-def _tiles_of_zoom(src, kind, z, lo, hi, bounds_3857):
-    """Yield ``(z, x, y, webp bytes)`` of one zoom, reprojected block by block."""
+def _tiles_of_zoom(src, source, kind, z, lo, hi, bounds_3857):
+    """Yield ``(z, x, y, webp bytes)`` of one zoom, reprojected block by block from ``source``."""
     from affine import Affine
     from rasterio.warp import Resampling, reproject
 
@@ -165,13 +197,18 @@ def _tiles_of_zoom(src, kind, z, lo, hi, bounds_3857):
             nx, ny = min(_BLOCK, tx1 + 1 - bx), min(_BLOCK, ty1 + 1 - by)
             dst = np.full((ny * 256, nx * 256), np.nan, dtype=np.float32)
             transform = Affine(res, 0, -_EARTH / 2 + bx * 256 * res, 0, -res, _EARTH / 2 - by * 256 * res)
-            reproject(src.values, dst, src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
+            reproject(source, dst, src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
                       dst_transform=transform, dst_crs="EPSG:3857", dst_nodata=np.nan, resampling=resampling)
             for j in range(ny):
                 for i in range(nx):
                     block = dst[j * 256:(j + 1) * 256, i * 256:(i + 1) * 256]
                     if np.isfinite(block).any():
                         yield z, bx + i, by + j, _encode(_rgba(block, kind, lo, hi))
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield None
 
 
 def write_raster_tiles(path, src: ContextRaster, kind, *, name, description, legend=None) -> Path:
@@ -183,8 +220,8 @@ def write_raster_tiles(path, src: ContextRaster, kind, *, name, description, leg
         The ``.pmtiles`` file to write.
     src : ContextRaster
         Values (hillshade 0..1, or irradiation [kWh/m²/a]) on a projected grid.
-    kind : {"hillshade", "irradiation"}
-        Grey shading or the irradiation colour ramp.
+    kind : {"hillshade", "svf", "irradiation"}
+        Grey shading (0..1), the sky view factor as grey relief, or the irradiation colour ramp.
     name, description : str
         Recorded in the archive's metadata.
     legend : dict, optional
@@ -195,21 +232,25 @@ def write_raster_tiles(path, src: ContextRaster, kind, *, name, description, leg
     pathlib.Path
         The archive.
     """
+    import rasterio
     from pmtiles.tile import Compression, TileType, zxy_to_tileid
     from pmtiles.writer import Writer
     from rasterio.warp import transform_bounds
 
     path = Path(path)
-    rows, cols = src.values.shape
+    rows, cols = src.shape()
     t = src.transform
     bounds = (t.c, t.f + rows * t.e, t.c + cols * t.a, t.f)
     lon_lat = transform_bounds(src.crs, "EPSG:4326", *bounds)
     merc = transform_bounds(src.crs, "EPSG:3857", *bounds)
-    lo, hi = (0.0, 1.0) if kind == "hillshade" else (legend["min"], legend["max"])
+    lo, hi = (legend["min"], legend["max"]) if kind == "irradiation" else (0.0, 1.0)
     max_zoom = native_zoom(abs(t.a), (lon_lat[1] + lon_lat[3]) / 2)
     tiles = []
-    for z in range(MIN_ZOOM, max_zoom + 1):
-        tiles += [(zxy_to_tileid(z, x, y), data) for z, x, y, data in _tiles_of_zoom(src, kind, z, lo, hi, merc)]
+    with (rasterio.open(src.path) if src.path is not None else _nothing()) as ds:
+        source = rasterio.band(ds, 1) if ds is not None else src.values
+        for z in range(MIN_ZOOM, max_zoom + 1):
+            tiles += [(zxy_to_tileid(z, x, y), data)
+                      for z, x, y, data in _tiles_of_zoom(src, source, kind, z, lo, hi, merc)]
     tiles.sort(key=lambda item: item[0])
     meta = {"name": name, "description": description, "format": "webp", "type": "overlay",
             "attribution": "solarkataster"}
@@ -271,26 +312,20 @@ def write_context_tiles(results_dir, irradiation: ContextRaster | None, relief: 
     written = []
     if relief is not None:
         if relief_source == "sky view factor":
-            shade = np.clip(relief.values.astype(np.float32), 0, 1) ** 0.6
+            kind, shade = "svf", relief
         else:
-            shade = hillshade(relief.values, abs(relief.transform.a))
-        write_raster_tiles(out / CONTEXT["hillshade"][0], ContextRaster(shade, relief.transform, relief.crs),
-                           "hillshade", name="hillshade", description=f"relief from the {relief_source}")
+            values = relief.values if relief.values is not None else relief.sample(max_side=1 << 30)
+            kind, shade = "hillshade", ContextRaster(hillshade(values, abs(relief.transform.a)), relief.transform,
+                                                     relief.crs)
+        write_raster_tiles(out / CONTEXT["hillshade"][0], shade, kind, name="hillshade",
+                           description=f"relief from the {relief_source}")
         written.append(CONTEXT["hillshade"][0])
     if irradiation is not None:
-        legend = irradiation_legend(irradiation.values)
+        legend = irradiation_legend(irradiation.sample())
         write_raster_tiles(out / CONTEXT["irradiation_raster"][0], irradiation, "irradiation",
                            name="irradiation", description="global annual irradiation [kWh/m²/a]", legend=legend)
         written.append(CONTEXT["irradiation_raster"][0])
     return written
-
-
-def _read(path, band=1):
-    import rasterio
-
-    with rasterio.open(path) as ds:
-        values = ds.read(band, masked=True).astype(np.float32).filled(np.nan)
-        return ContextRaster(values, ds.transform, ds.crs)
 
 
 def _run_dsm(folder) -> Path | None:
@@ -300,13 +335,13 @@ def _run_dsm(folder) -> Path | None:
     except (OSError, ValueError):
         return None
     inputs = run.get("inputs") or (run.get("provenance") or {}).get("inputs") or []
-    for entry in inputs if isinstance(inputs, list) else []:
-        path = entry.get("path") if isinstance(entry, dict) else entry
-        if isinstance(path, str) and path.lower().endswith((".tif", ".tiff", ".vrt")):
-            candidate = Path(path) if Path(path).is_absolute() else folder / path
-            if candidate.is_file():
-                return candidate
-    return None
+    rasters = [entry.get("path") if isinstance(entry, dict) else entry for entry in
+               (inputs if isinstance(inputs, list) else [])]
+    rasters = [p for p in rasters if isinstance(p, str) and p.lower().endswith((".tif", ".tiff", ".vrt"))]
+    if len(rasters) != 1:  # none, or the tiles of a batch: the relief comes from the sky view factor
+        return None
+    candidate = Path(rasters[0]) if Path(rasters[0]).is_absolute() else folder / rasters[0]
+    return candidate if candidate.is_file() else None
 
 
 def build_context_tiles(results_dir) -> list:
@@ -324,11 +359,11 @@ def build_context_tiles(results_dir) -> list:
     first = lambda stem: next((folder / f"{stem}{ext}" for ext in (".tif", ".vrt")  # noqa: E731
                                if (folder / f"{stem}{ext}").is_file()), None)
     irr_path, svf_path, dsm_path = first("irradiation"), first("sky_view_factor"), _run_dsm(folder)
-    irradiation = _read(irr_path) if irr_path else None
+    irradiation = ContextRaster.from_file(irr_path) if irr_path else None
     if dsm_path is not None:
-        relief, source = _read(dsm_path), "surface model"
+        relief, source = ContextRaster.from_file(dsm_path), "surface model"
     elif svf_path is not None:
-        relief, source = _read(svf_path), "sky view factor"
+        relief, source = ContextRaster.from_file(svf_path), "sky view factor"
     else:
         relief, source = None, ""
     return write_context_tiles(folder, irradiation, relief, relief_source=source)
