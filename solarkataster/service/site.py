@@ -116,12 +116,12 @@ def write_site(results_dir, out_dir, *, basemap_url=None, basemap_attribution=No
     data = out / "data"
     (data / "buildings").mkdir(parents=True, exist_ok=True)
     settings = ServiceSettings(1, basemap_url, basemap_attribution)
-    info = meta(store, settings)
+    info = orjson.loads(meta(store, settings).body)  # what /api/meta answers, less the request limits
     info.pop("limits", None)
     _write_json(data / "meta.json", info)
     _write_json(data / "search.json", _search_index(store))
     ids = _building_ids(store)
     for building_id in ids:
-        _write_json(data / "buildings" / f"{building_key(building_id)}.json", building(store, building_id))
+        (data / "buildings" / f"{building_key(building_id)}.json").write_bytes(building(store, building_id).body)
     log.info("wrote the static site of %s (%d buildings) to %s", src, len(ids), out)
     return out

@@ -249,7 +249,7 @@ class ResultsStore:
         i = layer.find(feature_id)
         if i is None:
             raise NotFoundError(f"no {name[:-1]} with {ID_FIELDS[name]}={feature_id!r} in {self.results_dir}")
-        return json.loads(layer.features_json[i])
+        return orjson.loads(layer.features_json[i])
 
     def building_features(self, name: str, building_id: str) -> list[str]:
         """Pre-serialised features of one building in a layer (in file order)."""
