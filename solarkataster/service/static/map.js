@@ -436,6 +436,11 @@
     state.walls = unique("walls", "wall_id");
     state.loads += 1;
     var el = $(".sk-status");
+    if (state.noTiles) {
+      el.className = "sk-status sk-warn";
+      el.textContent = "no vector tiles in this results folder: build them with 'solarkataster tiles DIR'";
+      return;
+    }
     el.className = "sk-status" + (map.getZoom() < 14 ? " sk-warn" : "");
     el.textContent = map.getZoom() < 14 ? "zoom in to see the roof faces" :
       state.roofs + " roof faces, " + state.walls + " facades in view";
@@ -535,14 +540,14 @@
     units = m.units || units;
     renderProvenance(m);
     var tiles = m.tiles || {};
-    var vectorUrl = tiles.vector || "tiles/solarkataster.pmtiles";
-    return Promise.all([vectorMetadata(vectorUrl), rasterMetadata(tiles.raster)]).then(function (res) {
+    var vectorUrl = tiles.vector === undefined ? "tiles/solarkataster.pmtiles" : tiles.vector;
+    return Promise.all([vectorUrl ? vectorMetadata(vectorUrl) : {}, rasterMetadata(tiles.raster)]).then(function (res) {
       var range = wallRange(res[0]);
       state.wallRange = range;
       var rasters = res[1];
       addContext(rasters);
-      addVectorLayers(vectorUrl, range);
-      addBasemap(basemapFrom(m), rasters.length ? rasters[0].id : "buildings-fill");
+      if (vectorUrl) { addVectorLayers(vectorUrl, range); } else { state.noTiles = true; }
+      addBasemap(basemapFrom(m), rasters.length ? rasters[0].id : (vectorUrl ? "buildings-fill" : undefined));
       renderToggles();
       renderLegend(m, range, rasters);
       var e = m.extent;
