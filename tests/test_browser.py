@@ -171,6 +171,17 @@ def test_map_renders_roofs_from_tiles_popup_and_search(browser, server_url, tmp_
     assert shot.stat().st_size > 10_000
 
     search_and_check_move(page, folder, "DERP000031")
+    # a facade of the building found: its popup has the wall's values
+    wall = next(f for f in walls if f["properties"]["wall_id"] == "DERP000031-w1")
+    mid = shapely.geometry.shape(wall["geometry"]).interpolate(0.5, normalized=True)
+    click_at(page, mid.x, mid.y)
+    popup = page.locator('.sk-popup.sk-wall[data-full="1"]')
+    popup.wait_for(timeout=10_000)
+    assert popup.get_attribute("data-wall-id") == "DERP000031-w1"
+    for field, digits in (("kwp", 0.005), ("irradiation", 0.5), ("usable_area", 0.05)):
+        text = popup.locator(f'[data-field="{field}"]').inner_text().replace(",", "")
+        assert float(text) == pytest.approx(wall["properties"][field], abs=digits), field
+    assert popup.locator("svg.sk-monthly rect").count() == 12
     shot = tmp_path / "solarkataster_search.png"
     page.screenshot(path=str(shot))
     print(f"screenshot: {shot}")
