@@ -526,3 +526,23 @@ def test_index_in_a_read_only_folder_stays_in_memory(tmp_path, monkeypatch):
     c = TestClient(create_app(folder))
     assert c.get("/api/meta").json()["counts"]["roofs"] == 7
     assert c.get("/api/buildings/DERP000001").json()["faces"]["features"]
+
+
+def test_index_of_line_layout_with_nan_or_own_ids_is_re_serialised(tmp_path):
+    folder = write_results(tmp_path / "r", n_x=2, n_y=1)
+    _as_lines(folder)
+    lines = (folder / "roofs.geojson").read_text(encoding="utf-8").split("\n")
+    lines[1] = re.sub(r'"shading_loss": [0-9.]+', '"shading_loss": NaN', lines[1])
+    assert "NaN" in lines[1]
+    (folder / "roofs.geojson").write_text("\n".join(lines), encoding="utf-8")
+    walls = (folder / "walls.geojson").read_text(encoding="utf-8").replace('{"type": "Feature", ',
+                                                                           '{"type": "Feature", "id": 5, ')
+    (folder / "walls.geojson").write_text(walls, encoding="utf-8")
+    c = TestClient(create_app(folder, preload=True))
+    roofs = c.get("/api/roofs", params={"bbox": "7,49,8,50"}).json()["features"]
+    assert roofs[0]["properties"]["shading_loss"] is None and roofs[0]["id"] == roofs[0]["properties"]["face_id"]
+    walls = c.get("/api/walls", params={"bbox": "7,49,8,50"}).json()["features"]
+    assert len(walls) == 8 and all(w["id"] == w["properties"]["wall_id"] for w in walls)
+    assert (folder / "layer_index" / "roofs.features").is_file()
+    assert (folder / "layer_index" / "walls.features").is_file()
+    assert not (folder / "layer_index" / "buildings.features").exists()

@@ -106,20 +106,23 @@ def _boxes(geometry_texts, path, name):
     return shapely.bounds(geoms)
 
 
-def _parse(path, name, id_field):
-    """Parse a layer: (features as dicts or None, spans or None, header dict)."""
+class _Restart(Exception):
+    """The one-feature-per-line reading does not fit this file: parse it whole."""
+
+
+def _parse(path, name, by_line=True):
+    """Read a layer: (features as dicts, an iterator when by line; spans or None; header dict)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read the {name} layer ({exc})") from None
-    spans = _feature_lines(data)
+    spans = _feature_lines(data) if by_line else None
     if spans is not None:
         try:
             header = orjson.loads(data[:data.find(b"\n")].rstrip() + b"]}")
-            features = [orjson.loads(data[o:o + n]) for o, n in zip(spans[0].tolist(), spans[1].tolist())]
-            return features, spans, header
         except orjson.JSONDecodeError:
-            pass  # not strict JSON (NaN): parse the whole file below
+            raise _Restart() from None
+        return (orjson.loads(data[o:o + n]) for o, n in zip(spans[0].tolist(), spans[1].tolist())), spans, header
     try:
         collection = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -132,6 +135,26 @@ def _parse(path, name, id_field):
             or not isinstance(collection.get("features"), list):
         raise ResultsError(f"{path}: not a GeoJSON FeatureCollection; re-run 'solarkataster run'")
     return collection["features"], None, collection
+
+
+def _scan(features, by_line, path, name, id_field):
+    """Ids, building ids, geometry texts and (unless by line) re-serialised feature texts."""
+    ids, buildings, geometry_texts, texts = [], [], [], []
+    try:
+        for i, feature in enumerate(features):
+            geometry, props = _check_feature(feature, i, path, name, id_field)
+            if by_line and "id" in feature:
+                raise _Restart()  # a feature's own "id" would be repeated: serve re-serialised text
+            fid = str(props[id_field])
+            ids.append(fid.encode())
+            buildings.append(str(props.get("building_id")).encode())
+            geometry_texts.append(orjson.dumps(geometry))
+            if not by_line:
+                texts.append(orjson.dumps({"type": "Feature", "id": fid, "properties": props,
+                                           "geometry": geometry}))
+    except orjson.JSONDecodeError:
+        raise _Restart() from None  # not strict JSON (NaN)
+    return ids, buildings, geometry_texts, texts
 
 
 def build_layer_index(path, name, id_field, index_dir=None) -> LayerIndex:
@@ -156,16 +179,13 @@ def build_layer_index(path, name, id_field, index_dir=None) -> LayerIndex:
     """
     path = Path(path)
     stamp = _source_stamp(path)
-    features, spans, header = _parse(path, name, id_field)
-    ids, buildings, geometry_texts, texts = [], [], [], []
-    for i, feature in enumerate(features):
-        geometry, props = _check_feature(feature, i, path, name, id_field)
-        fid = str(props[id_field])
-        ids.append(fid.encode())
-        buildings.append(str(props.get("building_id")).encode())
-        geometry_texts.append(orjson.dumps(geometry))
-        if spans is None or "id" in feature:
-            texts.append(orjson.dumps({"type": "Feature", "id": fid, "properties": props, "geometry": geometry}))
+    try:
+        features, spans, header = _parse(path, name)
+        ids, buildings, geometry_texts, texts = _scan(features, spans is not None, path, name, id_field)
+    except _Restart:
+        features, spans, header = _parse(path, name, by_line=False)
+        ids, buildings, geometry_texts, texts = _scan(features, False, path, name, id_field)
+    del features
     boxes = np.concatenate([_boxes(geometry_texts[k:k + _CHUNK], path, name)
                             for k in range(0, len(geometry_texts), _CHUNK)]) if geometry_texts \
         else np.empty((0, 4))
