@@ -172,6 +172,7 @@ def _bench_old_store(folder):
                     .replace("from ..errors import", "from solarkataster.errors import"))
     spec = importlib.util.spec_from_file_location("old_store", path)
     old = importlib.util.module_from_spec(spec)
+    sys.modules["old_store"] = old  # dataclasses look their module up
     spec.loader.exec_module(old)
     t0 = time.perf_counter()
     old.ResultsStore(folder).load_all()
