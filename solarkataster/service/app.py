@@ -20,16 +20,17 @@ log = logging.getLogger(__name__)
 
 
 def _warm_up(store: ResultsStore):
-    """Load every layer (in a background thread); errors are logged, requests raise them again."""
+    """Open every layer and build the search index (in a background thread); errors are only logged."""
     from ..errors import SolarkatasterError
 
     start = time.perf_counter()
     try:
         store.load_all()
+        store.prepare_search()
     except SolarkatasterError as exc:
         log.error("cannot load the results: %s", exc)
         return
-    log.info("all layers loaded in %.1f s", time.perf_counter() - start)
+    log.info("all layers open and the search index built in %.1f s", time.perf_counter() - start)
 
 
 def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), basemap_url: str | None = None,

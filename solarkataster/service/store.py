@@ -286,6 +286,10 @@ class ResultsStore:
         order = np.argsort(dist_m, kind="stable")
         return [int(hits[k]) for k in order if dist_m[k] <= tolerance_m]
 
+    def prepare_search(self):
+        """Build the search index now (the warm-up thread does, so the first search answers at once)."""
+        self._search_index()
+
     def _search_index(self) -> list:
         """Per building: (index, id, [(field, lower-case text)]) over its string and number attributes."""
         if self._search is None:
