@@ -241,3 +241,35 @@ def test_static_site_renders_popup_and_search_without_the_service(browser, stati
     assert not errors, errors
     assert not outside, f"the page reached outside the server: {outside}"
     page.close()
+
+
+def test_online_basemap_style_goes_under_the_results(browser, server_url):
+    """``--basemap STYLE_URL`` (here ``?basemap=``): the style's layers are drawn below the results' layers."""
+    from results_fixture import CENTER_LAT, CENTER_LON
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    land = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [CENTER_LON - 0.01, CENTER_LAT - 0.01], [CENTER_LON + 0.01, CENTER_LAT - 0.01],
+        [CENTER_LON + 0.01, CENTER_LAT + 0.01], [CENTER_LON - 0.01, CENTER_LAT + 0.01],
+        [CENTER_LON - 0.01, CENTER_LAT - 0.01]]]}}
+    style = {"version": 8, "sources": {"land": {"type": "geojson", "data": land}},
+             "layers": [{"id": "base-background", "type": "background", "paint": {"background-color": "#dfe8d0"}},
+                        {"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#b8d8a0"}}]}
+    app = Starlette(routes=[Route("/style.json", lambda request: JSONResponse(
+        style, headers={"Access-Control-Allow-Origin": "*"}))])
+    server, thread, style_base = _serve(app)
+    try:
+        url, folder = server_url
+        page, errors, _ = open_map(browser, f"{url}?basemap={style_base}style.json")
+        page.wait_for_function("window.solarkataster.state.basemap === 'style'", timeout=10_000)
+        page.wait_for_function(f"window.solarkataster.state.roofs === {len(load_features(folder, 'roofs'))}",
+                               timeout=20_000)
+        ids = page.evaluate("window.solarkataster.map.getStyle().layers.map(l => l.id)")
+        assert ids.index("land") < ids.index("roofs") < ids.index("walls")
+        assert not errors, errors
+        page.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
