@@ -48,6 +48,7 @@ def _serve(app):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
+    from solarkataster.io.raster_tiles import build_context_tiles
     from solarkataster.io.vector_tiles import TilesError, build_vector_tiles
 
     folder = write_results(tmp_path_factory.mktemp("results"))
@@ -55,7 +56,30 @@ def results(tmp_path_factory):
         build_vector_tiles(folder)
     except TilesError as exc:
         pytest.skip(f"no vector tiles: {exc}")
+    write_context_rasters(folder)
+    assert build_context_tiles(folder) == ["hillshade.pmtiles", "irradiation.pmtiles"]
     return folder
+
+
+def write_context_rasters(folder):
+    """irradiation.tif and sky_view_factor.tif over the fixture's extent (EPSG:25832, 0.5 m), smooth patterns."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+    from rasterio.warp import transform_bounds
+
+    lons, lats = zip(*(c for f in load_features(folder, "buildings") for c in f["geometry"]["coordinates"][0]))
+    x0, y0, x1, y1 = transform_bounds("EPSG:4326", "EPSG:25832", min(lons), min(lats), max(lons), max(lats))
+    x0, y0, x1, y1 = x0 - 20, y0 - 20, x1 + 20, y1 + 20
+    cols, rows = int((x1 - x0) / 0.5), int((y1 - y0) / 0.5)
+    yy, xx = np.mgrid[0:rows, 0:cols] * 0.5
+    layers = {"irradiation": 900 + 150 * np.sin(xx / 12) * np.cos(yy / 9),
+              "sky_view_factor": 0.6 + 0.35 * np.sin(xx / 7 + yy / 5)}
+    for name, values in layers.items():
+        with rasterio.open(folder / f"{name}.tif", "w", driver="GTiff", width=cols, height=rows, count=1,
+                           dtype="float32", crs="EPSG:25832", transform=Affine(0.5, 0, x0, 0, -0.5, y1),
+                           nodata=np.nan) as ds:
+            ds.write(values.astype(np.float32), 1)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +103,9 @@ def browser():
         browser.close()
 
 
+responses = {}  # page -> [(url, status)]
+
+
 def open_map(browser, url, width=1100, height=760):
     """Open the page; wait until the map is idle with roof faces drawn. Returns (page, errors, outside)."""
     page = browser.new_page(viewport={"width": width, "height": height})
@@ -86,6 +113,8 @@ def open_map(browser, url, width=1100, height=760):
     page.on("request", lambda req: outside.append(req.url) if not req.url.startswith(url)
             and not req.url.startswith(("data:", "blob:")) else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    responses[page] = []
+    page.on("response", lambda r: responses[page].append((r.url, r.status)))
     page.goto(url)
     page.wait_for_function("window.solarkataster && window.solarkataster.state.loads >= 1 && "
                            "window.solarkataster.state.roofs > 0", timeout=30_000)
@@ -193,6 +222,18 @@ def test_map_renders_roofs_from_tiles_popup_and_search(browser, server_url, tmp_
 def test_layers_switch_off_and_on(browser, server_url):
     url, _ = server_url
     page, errors, _ = open_map(browser, url, 800, 600)
+    # the raster context: hillshade on, irradiation off, both switchable; their tiles come by range requests
+    assert page.is_checked('.sk-layers input[data-layer="hillshade"]')
+    assert not page.is_checked('.sk-layers input[data-layer="irradiation_raster"]')
+    page.check('.sk-layers input[data-layer="irradiation_raster"]')
+    page.wait_for_function("window.solarkataster.map.getLayoutProperty('irradiation_raster', 'visibility') "
+                           "=== 'visible' && window.solarkataster.map.isSourceLoaded('irradiation_raster')",
+                           timeout=10_000)
+    assert "Annual irradiation (raster)" in page.locator(".sk-legend").inner_text()
+    page.evaluate("window.solarkataster.map.zoomIn({animate: false})")
+    page.wait_for_function("window.solarkataster.map.isSourceLoaded('hillshade')", timeout=10_000)
+    context_ranges = [status for u, status in responses[page] if "/tiles/hillshade.pmtiles" in u]
+    assert context_ranges and set(context_ranges) == {206}, context_ranges
     page.uncheck('.sk-layers input[data-layer="roofs"]')
     page.wait_for_function("window.solarkataster.state.loads >= 2 && window.solarkataster.state.roofs === 0",
                            timeout=10_000)
