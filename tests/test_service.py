@@ -299,10 +299,14 @@ def test_health_docs_and_page(client):
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "static/vendor/leaflet/leaflet.js" in page.text
-    for asset in ("static/vendor/leaflet/leaflet.js", "static/vendor/leaflet/leaflet.css", "static/map.js",
-                  "static/map.css", "static/vendor/leaflet/LICENSE"):
+    assert "static/vendor/maplibre-gl/maplibre-gl.js" in page.text and "leaflet" not in page.text.lower()
+    for asset in ("static/vendor/maplibre-gl/maplibre-gl.js", "static/vendor/maplibre-gl/maplibre-gl.css",
+                  "static/vendor/pmtiles/pmtiles.js", "static/map.js", "static/map.css",
+                  "static/vendor/maplibre-gl/LICENSE.txt", "static/vendor/pmtiles/LICENSE",
+                  "static/vendor/README.md"):
         assert client.get("/" + asset).status_code == 200, asset
+    # vendored minified, without source maps
+    assert "sourceMappingURL" not in client.get("/static/vendor/maplibre-gl/maplibre-gl.js").text
     assert page.headers["x-content-type-options"] == "nosniff"
 
 
@@ -461,3 +465,84 @@ def test_docs_work_offline(client, page):
         assert asset.status_code == 200 and len(asset.content) > 1000, ref
     assert "http://" not in r.text and "https://" not in r.text
     assert "/openapi.json" in r.text
+
+
+# ------------------------------------------------------------------------ the columnar index (lazy start)
+
+def _as_lines(folder):
+    """Rewrite the fixture's layers in write_geojson's layout: a header line, then one feature per line."""
+    for name in ("roofs", "walls", "buildings"):
+        data = json.loads((folder / f"{name}.geojson").read_text(encoding="utf-8"))
+        with open(folder / f"{name}.geojson", "w", encoding="utf-8") as f:
+            f.write('{"type": "FeatureCollection", "metadata": ' + json.dumps(data["metadata"]) + ', "features": [')
+            for i, feature in enumerate(data["features"]):
+                f.write(("\n" if i == 0 else ",\n") + json.dumps(feature, ensure_ascii=False))
+            f.write("\n]}\n")
+
+
+def test_index_answers_like_the_parsed_layers_and_is_reused(tmp_path, monkeypatch):
+    import solarkataster.service.store as st
+
+    one_line, by_line = write_results(tmp_path / "a"), write_results(tmp_path / "b")
+    _as_lines(by_line)
+    ca, cb = TestClient(create_app(one_line)), TestClient(create_app(by_line))
+    lon, lat = CENTER_LON, CENTER_LAT
+    queries = [("/api/roofs", {"bbox": f"{lon - 3e-4},{lat - 2e-4},{lon + 2e-4},{lat + 1e-4}"}),
+               ("/api/walls", {"bbox": f"{lon - 3e-4},{lat - 2e-4},{lon + 2e-4},{lat + 1e-4}"}),
+               ("/api/buildings/DERP000012", {}), ("/api/point", {"lon": lon, "lat": lat, "tolerance": 8}),
+               ("/api/search", {"q": "DERP00001"}), ("/api/meta", {})]
+    for url, params in queries:
+        a, b = ca.get(url, params=params), cb.get(url, params=params)
+        assert a.status_code == b.status_code == 200, url
+        assert a.json() == b.json(), url
+    assert ca.get(queries[0][0], params=queries[0][1]).json()["numberReturned"] > 0
+    # the line layout is served from the GeoJSON itself; the one-line layout from a re-serialised copy
+    assert (by_line / "layer_index" / "roofs.json").is_file()
+    assert not (by_line / "layer_index" / "roofs.features").exists()
+    assert (one_line / "layer_index" / "roofs.features").is_file()
+    # a second service opens the index without parsing any GeoJSON
+    with monkeypatch.context() as m:
+        m.setattr(st, "build_layer_index", lambda *a, **k: pytest.fail("the index was rebuilt"))
+        c2 = TestClient(create_app(by_line, preload=True))
+        assert c2.get("/api/meta").json()["counts"] == {"roofs": 72, "walls": 160, "buildings": 40}
+        assert c2.get("/api/buildings/DERP000012").json() == cb.get("/api/buildings/DERP000012").json()
+    # a changed layer makes its index stale: it is rebuilt from the file
+    roofs = json.loads((by_line / "roofs.geojson").read_text(encoding="utf-8"))
+    roofs["features"] = roofs["features"][:10]
+    (by_line / "roofs.geojson").write_text(json.dumps(roofs), encoding="utf-8")
+    assert TestClient(create_app(by_line)).get("/api/meta").json()["counts"]["roofs"] == 10
+
+
+def test_index_in_a_read_only_folder_stays_in_memory(tmp_path, monkeypatch):
+    import solarkataster.io.layer_index as li
+
+    folder = write_results(tmp_path / "r", n_x=2, n_y=2)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(li, "_save", refuse)
+    monkeypatch.setattr(li, "_write_blob", refuse)
+    c = TestClient(create_app(folder))
+    assert c.get("/api/meta").json()["counts"]["roofs"] == 7
+    assert c.get("/api/buildings/DERP000001").json()["faces"]["features"]
+
+
+def test_index_of_line_layout_with_nan_or_own_ids_is_re_serialised(tmp_path):
+    folder = write_results(tmp_path / "r", n_x=2, n_y=1)
+    _as_lines(folder)
+    lines = (folder / "roofs.geojson").read_text(encoding="utf-8").split("\n")
+    lines[1] = re.sub(r'"shading_loss": [0-9.]+', '"shading_loss": NaN', lines[1])
+    assert "NaN" in lines[1]
+    (folder / "roofs.geojson").write_text("\n".join(lines), encoding="utf-8")
+    walls = (folder / "walls.geojson").read_text(encoding="utf-8").replace('{"type": "Feature", ',
+                                                                           '{"type": "Feature", "id": 5, ')
+    (folder / "walls.geojson").write_text(walls, encoding="utf-8")
+    c = TestClient(create_app(folder, preload=True))
+    roofs = c.get("/api/roofs", params={"bbox": "7,49,8,50"}).json()["features"]
+    assert roofs[0]["properties"]["shading_loss"] is None and roofs[0]["id"] == roofs[0]["properties"]["face_id"]
+    walls = c.get("/api/walls", params={"bbox": "7,49,8,50"}).json()["features"]
+    assert len(walls) == 8 and all(w["id"] == w["properties"]["wall_id"] for w in walls)
+    assert (folder / "layer_index" / "roofs.features").is_file()
+    assert (folder / "layer_index" / "walls.features").is_file()
+    assert not (folder / "layer_index" / "buildings.features").exists()

@@ -391,3 +391,145 @@ def test_empty_layers_leave_no_stale_archive(tmp_path, synthetic):
     with pytest.raises(vt.TilesError, match="no features"):
         vt.build_vector_tiles(tmp_path)
     assert not (tmp_path / vt.PMTILES_NAME).exists()
+
+
+# ------------------------------------------------------------------------------- raster context tiles
+
+def test_hillshade_of_planes_is_the_cosine_of_the_incidence():
+    """Analytic planes: lit head-on (NW-facing 45°) 1, flat cos 45°, SE-facing 45° (light grazing) 0."""
+    from solarkataster.io.raster_tiles import hillshade
+
+    y, x = np.mgrid[0:20, 0:20].astype(float)
+    north = -y  # rows run south
+    # height rising to the south-east (unit vector (sin 135°, cos 135°)) with slope 1: the plane faces NW
+    facing_nw = x * math.sin(math.radians(135)) + north * math.cos(math.radians(135))
+    assert np.allclose(hillshade(facing_nw, 1.0)[2:-2, 2:-2], 1.0, atol=1e-9)
+    assert np.allclose(hillshade(np.zeros((9, 9)), 1.0), math.cos(math.radians(45)), atol=1e-12)
+    assert np.allclose(hillshade(-facing_nw, 1.0)[2:-2, 2:-2], 0.0, atol=1e-9)
+    # a south-facing 30° plane: cos i = cos45 cos30 + sin45 sin30 cos(315° - 180°)
+    south = np.tan(math.radians(30)) * north * 0.5  # rising to the north on 0.5 m pixels: faces south
+    want = (math.cos(math.radians(45)) * math.cos(math.radians(30))
+            + math.sin(math.radians(45)) * math.sin(math.radians(30)) * math.cos(math.radians(135)))
+    assert np.allclose(hillshade(south, 0.5)[2:-2, 2:-2], want, atol=1e-9)
+    z = np.zeros((5, 5))
+    z[2, 2] = np.nan
+    assert np.isnan(hillshade(z, 1.0)[2, 2]) and np.isfinite(hillshade(z, 1.0)[0, 0])
+
+
+def _decode_webp(data):
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(data)).convert("RGBA"))
+
+
+def test_run_writes_context_tiles_that_cover_the_rasters(town):
+    """hillshade.pmtiles and irradiation.pmtiles: WebP tiles over the raster's extent, colours from the ramp."""
+    import rasterio
+    from rasterio.warp import transform as warp_transform
+
+    from solarkataster.io import raster_tiles as rt
+
+    run = json.loads((town / "run.json").read_text(encoding="utf-8"))
+    assert {"hillshade.pmtiles", "irradiation.pmtiles"} <= set(run["outputs_vector"])
+    with rasterio.open(town / "irradiation.tif") as ds:
+        irr, t, crs = ds.read(1), ds.transform, ds.crs
+    for name in ("hillshade.pmtiles", "irradiation.pmtiles"):
+        with open(town / name, "rb") as f:
+            reader = pmtiles_reader.Reader(pmtiles_reader.MmapSource(f))
+            header, meta = reader.header(), reader.metadata()
+            tiles = dict(pmtiles_reader.all_tiles(pmtiles_reader.MmapSource(f)))
+        assert header["tile_type"].name == "WEBP" and header["min_zoom"] == rt.MIN_ZOOM
+        z = header["max_zoom"]
+        lat = (header["min_lat_e7"] + header["max_lat_e7"]) / 2e7
+        # the highest zoom's pixel is no coarser than the raster's
+        assert rt.MIN_ZOOM < z and 40_075_016.7 * math.cos(math.radians(lat)) / (256 * 2 ** z) <= abs(t.a) * 1.25
+        assert {zoom for zoom, _, _ in tiles} == set(range(rt.MIN_ZOOM, z + 1))
+        # every raster pixel centre at the highest zoom lies in a tile of the archive
+        rows, cols = np.mgrid[0:irr.shape[0]:7, 0:irr.shape[1]:7]
+        xs, ys = rasterio.transform.xy(t, rows.ravel(), cols.ravel())
+        lon, lat_ = warp_transform(crs, "EPSG:4326", xs, ys)
+        n = 2 ** z
+        tx = np.floor((np.array(lon) + 180) / 360 * n).astype(int)
+        ty = np.floor((1 - np.arcsinh(np.tan(np.radians(lat_))) / math.pi) / 2 * n).astype(int)
+        assert set(zip([z] * tx.size, tx.tolist(), ty.tolist())) <= set(tiles)
+        if name == "irradiation.pmtiles":
+            legend = meta["legend"]
+            finite = irr[np.isfinite(irr)]
+            assert legend["min"] <= np.percentile(finite, 2) + 10 and legend["max"] >= np.percentile(finite, 98) - 10
+            # one pixel: the colour of the raster value there on the ramp (WebP is lossy: a loose match)
+            k = irr.size // 2 // 7 * 0 + (tx.size // 2)
+            r, c = rows.ravel()[k], cols.ravel()[k]
+            px = (lon[k] + 180) / 360 * n * 256 - tx[k] * 256
+            py = (1 - math.asinh(math.tan(math.radians(lat_[k]))) / math.pi) / 2 * n * 256 - ty[k] * 256
+            rgba = _decode_webp(tiles[(z, int(tx[k]), int(ty[k]))])[int(py), int(px)]
+            scaled = np.clip((irr[r, c] - legend["min"]) / (legend["max"] - legend["min"]), 0, 1)
+            want = rt._lut(rt.IRRADIATION_RAMP)[int(round(scaled * 255))]
+            assert rgba[3] == 255 and np.abs(rgba[:3].astype(int) - want).max() <= 60, (rgba, want)
+
+
+def test_context_tiles_rebuilt_from_the_folder(town, tmp_path):
+    """``build_context_tiles`` reads irradiation.tif and the relief (DSM of run.json, else the sky view factor)."""
+    import shutil
+
+    from solarkataster.io.raster_tiles import build_context_tiles
+
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name in ("irradiation.tif", "sky_view_factor.tif"):
+        shutil.copy(town / name, folder / name)
+    (folder / "run.json").write_text("{}", encoding="utf-8")
+    assert build_context_tiles(folder) == ["hillshade.pmtiles", "irradiation.pmtiles"]
+    with open(folder / "hillshade.pmtiles", "rb") as f:
+        assert "sky view factor" in pmtiles_reader.Reader(pmtiles_reader.MmapSource(f)).metadata()["description"]
+
+
+# ------------------------------------------------------------------------------------------ static site
+
+def test_building_key_is_a_safe_file_name():
+    from solarkataster.service.site import building_key
+
+    assert building_key("DERP000012") == "DERP000012"
+    assert building_key("a/b ü") == "a~2Fb~20~C3~BC"
+    assert building_key("../x") == "~2E~2E~2Fx"
+    assert len({building_key(s) for s in ("a b", "a_b", "a~20b", "a-b")}) == 4
+
+
+def test_cli_tiles_site_is_a_static_copy_of_the_api(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from solarkataster.cli import cli
+    from solarkataster.service import create_app
+    from solarkataster.service.site import building_key
+
+    folder = write_results(tmp_path / "res", n_x=3, n_y=2)
+    site = tmp_path / "site"
+    style = "https://example.org/style.json"
+    result = CliRunner().invoke(cli, ["tiles", str(folder), "--site", str(site), "--basemap", style])
+    assert result.exit_code == 0, result.output
+    for name in ("index.html", "static/map.js", "static/map.css", "static/vendor/maplibre-gl/maplibre-gl.js",
+                 "static/vendor/pmtiles/pmtiles.js", "static/vendor/README.md"):
+        assert (site / name).is_file(), name
+    assert (site / "tiles" / vt.PMTILES_NAME).read_bytes() == (folder / vt.PMTILES_NAME).read_bytes()
+    client = TestClient(create_app(folder, basemap_url=style))
+    api_meta = client.get("/api/meta").json()
+    api_meta.pop("limits")
+    assert json.loads((site / "data" / "meta.json").read_text(encoding="utf-8")) == api_meta
+    assert api_meta["tiles"]["vector"] == "tiles/solarkataster.pmtiles" and api_meta["basemap"]["url"] == style
+    buildings = json.loads((folder / "buildings.geojson").read_text(encoding="utf-8"))["features"]
+    for feature in buildings:
+        bid = feature["properties"]["building_id"]
+        stored = json.loads((site / "data" / "buildings" / f"{building_key(bid)}.json").read_text(encoding="utf-8"))
+        assert stored == client.get(f"/api/buildings/{bid}").json()
+    index = json.loads((site / "data" / "search.json").read_text(encoding="utf-8"))["buildings"]
+    assert [row[0] for row in index] == [f["properties"]["building_id"] for f in buildings]
+    for row, feature in zip(index, buildings):
+        assert row[1] == pytest.approx(list(shapely.geometry.shape(feature["geometry"]).bounds), abs=1e-7)
+        assert row[2] == {"source": "synthetic", "status": "ok"}
+    # the layers' index for a fast service start was written too
+    assert (folder / "layer_index" / "roofs.json").is_file()
+    bad = CliRunner().invoke(cli, ["tiles", str(folder), "--basemap", style])
+    assert bad.exit_code == 2 and "--site" in bad.output
+    bad = CliRunner().invoke(cli, ["tiles", str(folder), "--site", str(folder)])
+    assert bad.exit_code == 2 and "another folder" in bad.output and "Traceback" not in bad.output

@@ -13,16 +13,17 @@ import click
               help="Origin allowed to call the API from another site (repeatable; '*' for any). Default: none.")
 @click.option("--max-features", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Most features in one /api/roofs or /api/walls response.")
-@click.option("--basemap", "basemap_url", default=None, metavar="URL",
-              help="XYZ tile URL template for a base map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
-                   "(default: none, so the page works offline).")
+@click.option("--basemap", "basemap_url", default=None, metavar="STYLE_URL",
+              help="Online base map under the results: a MapLibre style URL (e.g. "
+                   "https://tiles.openfreemap.org/styles/liberty) or an XYZ tile template with {z}/{x}/{y} "
+                   "(default: none; the page works offline with the run's hillshade and irradiation tiles).")
 @click.option("--basemap-attribution", default=None, metavar="TEXT",
               help="Attribution text the tile provider requires.")
 def serve(results_dir, host, port, cors_origins, max_features, basemap_url, basemap_attribution):
     """Serve the map page and the API over RESULTS_DIR (the output folder of 'run' or 'batch').
 
-    Endpoints: / (map), /api/roofs?bbox=, /api/walls?bbox=, /api/buildings/{id}, /api/point?lon=&lat=,
-    /api/meta, /health, /docs (OpenAPI).
+    Endpoints: / (map), /tiles/NAME.pmtiles (vector and raster tiles), /api/search?q=, /api/roofs?bbox=,
+    /api/walls?bbox=, /api/buildings/{id}, /api/point?lon=&lat=, /api/meta, /health, /docs (OpenAPI).
     """
     import uvicorn
 

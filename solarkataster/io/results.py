@@ -231,7 +231,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
-    tiles = _write_vector_tiles(out) if vector_tiles else []
+    tiles = _write_vector_tiles(out) + _write_context_tiles(out, result) + _write_layer_index(out) \
+        if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
     extra = {"cadastre": result.report,
@@ -252,6 +253,28 @@ def _write_vector_tiles(out) -> list:
         return [build_vector_tiles(out).name]
     except TilesError as exc:
         log.warning("no vector tiles: %s", exc)
+        return []
+
+
+def _write_layer_index(out) -> list:
+    """Write the columnar index of the layers (:mod:`.layer_index`) the service opens at start-up."""
+    from .layer_index import INDEX_DIR, write_layer_index
+
+    write_layer_index(out, {name: layers.id_field(name) for name in ("roofs", "walls", "buildings")})
+    return [INDEX_DIR]
+
+
+def _write_context_tiles(out, result) -> list:
+    """Write the raster context tiles (hillshade, irradiation; :mod:`.raster_tiles`) of the core window."""
+    from .raster_tiles import ContextRaster, write_context_tiles
+
+    irr = crop_to_core(result.irradiance, getattr(result, "core", None))
+    g = irr.grid
+    try:
+        return write_context_tiles(out, ContextRaster(irr.irradiation.global_, g.transform, g.crs),
+                                   ContextRaster(g.z, g.transform, g.crs))
+    except (ImportError, OSError, ValueError) as exc:
+        log.warning("no raster context tiles: %s", exc)
         return []
 
 

@@ -20,16 +20,17 @@ log = logging.getLogger(__name__)
 
 
 def _warm_up(store: ResultsStore):
-    """Load every layer (in a background thread); errors are logged, requests raise them again."""
+    """Open every layer and build the search index (in a background thread); errors are only logged."""
     from ..errors import SolarkatasterError
 
     start = time.perf_counter()
     try:
         store.load_all()
+        store.prepare_search()
     except SolarkatasterError as exc:
         log.error("cannot load the results: %s", exc)
         return
-    log.info("all layers loaded in %.1f s", time.perf_counter() - start)
+    log.info("all layers open and the search index built in %.1f s", time.perf_counter() - start)
 
 
 def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), basemap_url: str | None = None,
@@ -45,7 +46,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     cors_origins : sequence of str
         Origins allowed to call the API from other sites (``*`` for any); none by default.
     basemap_url : str, optional
-        XYZ tile URL template for a base map under the results (default: none, works offline).
+        Online base map under the results: a MapLibre style URL or an XYZ tile URL template (default: none,
+        works offline).
     basemap_attribution : str, optional
         Attribution text the tile provider requires.
     preload : bool
@@ -67,8 +69,8 @@ def create_app(results_dir, *, max_features: int = 10_000, cors_origins=(), base
     if int(max_features) < 1:
         raise ParameterError(f"max_features={max_features} must be at least 1")
     if basemap_url and not basemap_url.startswith(("http://", "https://")):
-        raise ParameterError(f"basemap_url={basemap_url!r} must be an http(s) tile URL template "
-                             f"like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
+        raise ParameterError(f"basemap_url={basemap_url!r} must be an http(s) MapLibre style URL or tile URL "
+                             f"template like https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
     store = ResultsStore(results_dir)
     if preload:
         store.load_all()

@@ -1,7 +1,6 @@
 """Routers: the JSON API, health, and the map page. Every route is GET-only (the service is read-only)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -57,8 +56,13 @@ def walls(store: Store, query: BBox):
     return _geojson_response(store.features_in_bbox("walls", query.bbox, query.limit), query.limit)
 
 
+def _json(obj) -> Response:
+    """Serialise to a JSON response with orjson (NaN becomes null)."""
+    return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
 def _collection(features_json: list[str]) -> dict:
-    return {"type": "FeatureCollection", "features": [json.loads(f) for f in features_json]}
+    return {"type": "FeatureCollection", "features": [orjson.loads(f) for f in features_json]}
 
 
 @api.get("/buildings/{building_id}", summary="One building: faces, walls, totals and monthly values")
@@ -73,7 +77,7 @@ def building(store: Store, building_id: BuildingId):
             raise
         feature = None
     props = feature["properties"] if feature else {}
-    face_props = [json.loads(f)["properties"] for f in faces]
+    face_props = [orjson.loads(f)["properties"] for f in faces]
     if feature:
         totals = {k: props[k] for k in TOTAL_FIELDS if k in props}
         monthly_yield = props.get("monthly_yield")
@@ -88,9 +92,9 @@ def building(store: Store, building_id: BuildingId):
     total_area = sum(a for a, _ in weighted)
     monthly_irradiation = ([sum(a * (m[k] or 0) for a, m in weighted) / total_area for k in range(12)]
                            if total_area > 0 else None)
-    return {"building_id": building_id, "building": feature, "totals": totals,
-            "monthly": {"yield_kwh": monthly_yield, "roof_irradiation_kwh_m2": monthly_irradiation},
-            "faces": _collection(faces), "walls": _collection(walls_)}
+    return _json({"building_id": building_id, "building": feature, "totals": totals,
+                  "monthly": {"yield_kwh": monthly_yield, "roof_irradiation_kwh_m2": monthly_irradiation},
+                  "faces": _collection(faces), "walls": _collection(walls_)})
 
 
 @api.get("/point", summary="The roof face, building and nearby facades at a clicked location")
@@ -98,7 +102,7 @@ def point(store: Store, query: PointParams):
     """Find the roof face under the point, its building, and facades within ``tolerance`` metres."""
     roofs_layer = store.layer("roofs")
     face_hits = store.features_at_point("roofs", query.lon, query.lat)
-    face = json.loads(roofs_layer.features_json[face_hits[0]]) if face_hits else None
+    face = orjson.loads(roofs_layer.features_json[face_hits[0]]) if face_hits else None
     building_feature = None
     if face is not None:
         try:
@@ -108,11 +112,11 @@ def point(store: Store, query: PointParams):
     if building_feature is None:
         hits = store.features_at_point("buildings", query.lon, query.lat)
         if hits:
-            building_feature = json.loads(store.layer("buildings").features_json[hits[0]])
+            building_feature = orjson.loads(store.layer("buildings").features_json[hits[0]])
     wall_hits = store.features_at_point("walls", query.lon, query.lat, query.tolerance) if query.tolerance else []
     walls_layer = store.layer("walls")
-    return {"lon": query.lon, "lat": query.lat, "face": face, "building": building_feature,
-            "walls": [json.loads(walls_layer.features_json[i]) for i in wall_hits[:20]]}
+    return _json({"lon": query.lon, "lat": query.lat, "face": face, "building": building_feature,
+                  "walls": [orjson.loads(walls_layer.features_json[i]) for i in wall_hits[:20]]})
 
 
 @api.get("/meta", summary="Provenance, units, legend, suitability thresholds, extent and limits")
@@ -122,7 +126,17 @@ def meta(store: Store, settings: Settings):
     info["limits"] = {"default_features": settings.default_limit, "max_features": settings.max_features}
     info["basemap"] = ({"url": settings.basemap_url, "attribution": settings.basemap_attribution or ""}
                        if settings.basemap_url else None)
-    return info
+    info["tiles"] = tile_catalogue(store.results_dir)
+    return _json(info)
+
+
+def tile_catalogue(folder, prefix="tiles/") -> dict:
+    """Return the archives the map page draws: ``vector`` (URL or None) and ``raster`` (context layers)."""
+    from ..io.raster_tiles import context_catalogue
+    from ..io.vector_tiles import PMTILES_NAME
+
+    vector = prefix + PMTILES_NAME if (Path(folder) / PMTILES_NAME).is_file() else None
+    return {"vector": vector, "raster": context_catalogue(folder, prefix)}
 
 
 @api.get("/search", summary="Buildings by id, address or another attribute")

@@ -1,11 +1,14 @@
-"""Read-only access to a results folder, with a spatial index per layer.
+"""Read-only access to a results folder, through a columnar index per layer.
 
 The service never takes file paths from requests: the folder is fixed when the store is created, and
 the only files ever opened are the fixed names below, inside that folder.
 
-Each layer (roofs, walls, buildings) is loaded once, on first use: the GeoJSON is parsed, every feature
-is serialised back to one compact JSON string, and the geometries go into a shapely ``STRtree``. A bbox
-query is then an index lookup plus a string join, so responses never re-serialise geometry.
+Each layer (roofs, walls, buildings) is opened on first use from its index (:mod:`solarkataster.io.layer_index`:
+memory-mapped arrays of feature boxes, ids and the byte spans of each feature's JSON text), so the service
+starts in well under 2 s for a city. A folder without an index (or with a stale one) is indexed on first use
+(the index is written into ``DIR/layer_index/`` when the folder is writable). A bbox query scans the boxes,
+tests the exact geometry of the features the box only partly covers, and joins the features' stored text:
+responses never re-serialise geometry.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import json
 import logging
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ import shapely
 
 from .. import layers
 from ..errors import NotFoundError, ResultsError
+from ..io.layer_index import INDEX_DIR, FeatureText, LayerIndex, build_layer_index, open_layer_index
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +38,49 @@ ID_FIELDS = {name: layers.id_field(name) for name in LAYER_FILES}
 SEARCH_SKIP = frozenset(c for c in layers.columns("buildings") if c not in ("building_id", "source", "status"))
 
 
-@dataclass
 class Layer:
-    """One loaded layer: pre-serialised features, geometries, an STRtree and id lookups."""
+    """One opened layer: its index (boxes, ids) and the features' stored JSON text."""
 
-    name: str
-    metadata: dict
-    bbox: tuple | None
-    features_json: list[str]
-    geometries: np.ndarray
-    tree: shapely.STRtree
-    index_by_id: dict[str, int] = field(default_factory=dict)
-    indices_by_building: dict[str, list[int]] = field(default_factory=dict)
+    def __init__(self, index: LayerIndex):
+        self.index = index
+        self.name = index.name
+        self.metadata = index.metadata
+        self.bbox = index.bbox
+        self.features_json = FeatureText(index)
 
     def __len__(self):
-        return len(self.features_json)
+        return self.index.count
+
+    def find(self, feature_id: str):
+        """Return the feature number of an id, or None."""
+        key = str(feature_id).encode()
+        ids = self.index.ids_sorted
+        k = int(np.searchsorted(ids, key))
+        return int(self.index.id_order[k]) if k < len(ids) and ids[k] == key else None
+
+    def of_building(self, building_id: str) -> list[int]:
+        """Feature numbers of one building, in file order."""
+        key = str(building_id).encode()
+        lo = int(np.searchsorted(self.index.building_sorted, key, side="left"))
+        hi = int(np.searchsorted(self.index.building_sorted, key, side="right"))
+        return sorted(int(i) for i in self.index.building_order[lo:hi])
+
+    def geometries(self, indices) -> np.ndarray:
+        """Shapely geometries of the given features (parsed from their stored text)."""
+        texts = np.array([self.features_json[int(i)] for i in indices], dtype=object)
+        return shapely.from_geojson(texts) if len(texts) else np.empty(0, dtype=object)
+
+    def intersecting(self, box) -> np.ndarray:
+        """Feature numbers whose geometry intersects a lon/lat box, in file order."""
+        b = self.index.boxes
+        x0, y0, x1, y1 = box
+        near = (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
+        inside = near & (b[:, 0] >= x0) & (b[:, 2] <= x1) & (b[:, 1] >= y0) & (b[:, 3] <= y1)
+        partly = np.flatnonzero(near & ~inside)
+        if partly.size:  # only features the box partly covers need their exact geometry
+            hit = shapely.intersects(self.geometries(partly), shapely.box(*box))
+            inside[partly[hit]] = True
+        return np.flatnonzero(inside)
 
 
 @dataclass
@@ -75,22 +107,8 @@ class FeatureSelection:
         return orjson.dumps(head).decode()[:-1] + ',"features":[' + ",".join(self.features_json) + "]}"
 
 
-def _dumps(obj) -> str:
-    return orjson.dumps(obj).decode()
-
-
-def _read_collection(fh):
-    """Parse a GeoJSON file with orjson; files with NaN/Infinity (not JSON, RFC 8259) fall back to json."""
-    data = fh.read()
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        # NaN/Infinity are not JSON; Python writers emit them, so read them as null
-        return json.loads(data, parse_constant=lambda _: None)
-
-
-def load_layer(path: Path, name: str) -> Layer:
-    """Parse one results GeoJSON file into a :class:`Layer`.
+def load_layer(path: Path, name: str, index_dir: Path | None = None) -> Layer:
+    """Open one results GeoJSON layer through its index (built, and written when possible, if missing or stale).
 
     Parameters
     ----------
@@ -98,56 +116,29 @@ def load_layer(path: Path, name: str) -> Layer:
         The layer's GeoJSON file (RFC 7946 FeatureCollection, WGS84).
     name : str
         Layer name (``roofs``, ``walls``, ``buildings``); chooses the id property.
+    index_dir : Path, optional
+        The index folder (default ``path.parent / layer_index``).
 
     Raises
     ------
     ResultsError
         The file cannot be read, is not a FeatureCollection or has features without geometry or id.
     """
-    try:
-        with open(path, "rb") as fh:
-            collection = _read_collection(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{path}: cannot read the {name} layer ({exc}); re-run 'solarkataster run' "
-                           f"to write the results folder again") from None
-    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection" \
-            or not isinstance(collection.get("features"), list):
-        raise ResultsError(f"{path}: not a GeoJSON FeatureCollection; re-run 'solarkataster run'")
+    index_dir = Path(index_dir) if index_dir is not None else Path(path).parent / INDEX_DIR
+    index = open_layer_index(path, name, index_dir)
+    if index is None:
+        try:
+            index = build_layer_index(path, name, ID_FIELDS[name], index_dir)
+        except OSError as exc:  # a read-only folder: keep the index in memory
+            log.info("cannot write the index of %s (%s); keeping it in memory", path, exc)
+            index = build_layer_index(path, name, ID_FIELDS[name], None)
+    return Layer(index)
 
-    id_field = ID_FIELDS[name]
-    features_json, geometry_json = [], []
-    index_by_id, indices_by_building = {}, {}
-    for i, feature in enumerate(collection["features"]):
-        geometry = feature.get("geometry") if isinstance(feature, dict) else None
-        props = feature.get("properties") if isinstance(feature, dict) else None
-        if not isinstance(geometry, dict) or not isinstance(props, dict):
-            raise ResultsError(f"{path}: feature #{i} has no geometry or no properties; "
-                               f"re-run 'solarkataster run'")
-        feature_id = props.get(id_field)
-        if feature_id is None:
-            raise ResultsError(f"{path}: feature #{i} has no '{id_field}' property; re-run 'solarkataster run'")
-        feature_id = str(feature_id)
-        if feature_id in index_by_id:
-            raise ResultsError(f"{path}: '{id_field}' {feature_id!r} occurs twice; ids must be unique")
-        index_by_id[feature_id] = i
-        indices_by_building.setdefault(str(props.get("building_id")), []).append(i)
-        g = _dumps(geometry)
-        geometry_json.append(g)
-        features_json.append('{"type":"Feature","id":' + _dumps(feature_id) + ',"properties":' + _dumps(props)
-                             + ',"geometry":' + g + "}")
-    try:
-        geometries = shapely.from_geojson(np.array(geometry_json, dtype=object)) if geometry_json \
-            else np.empty(0, dtype=object)
-    except shapely.errors.GEOSException as exc:
-        raise ResultsError(f"{path}: invalid geometry in the {name} layer ({exc}); re-run 'solarkataster run'") \
-            from None
-    bbox = collection.get("bbox")
-    bbox = tuple(float(v) for v in bbox[:4]) if isinstance(bbox, list) and len(bbox) >= 4 else None
-    metadata = collection.get("metadata") if isinstance(collection.get("metadata"), dict) else {}
-    log.info("loaded %d %s from %s", len(features_json), name, path)
-    return Layer(name=name, metadata=metadata, bbox=bbox, features_json=features_json,
-                 geometries=geometries, tree=shapely.STRtree(geometries), index_by_id=index_by_id,
-                 indices_by_building=indices_by_building)
+
+def _empty_layer(name) -> Layer:
+    empty = np.empty(0, dtype=np.int64)
+    return Layer(LayerIndex(name, {}, None, 0, b"", False, empty, empty, np.empty((0, 4)),
+                            np.empty(0, dtype="S1"), empty, empty, np.empty(0, dtype="S1"), empty))
 
 
 class ResultsStore:
@@ -194,8 +185,7 @@ class ResultsStore:
                     if path.is_file():
                         layer = load_layer(path, name)
                     else:  # an optional layer the run did not write
-                        layer = Layer(name, {}, None, [], np.empty(0, dtype=object),
-                                      shapely.STRtree(np.empty(0, dtype=object)))
+                        layer = _empty_layer(name)
                     self._layers[name] = layer
         return layer
 
@@ -250,22 +240,21 @@ class ResultsStore:
         layer = self.layer(name)
         if not len(layer):
             return FeatureSelection([], 0)
-        hits = layer.tree.query(shapely.box(*bbox), predicate="intersects")
-        hits.sort()
-        return FeatureSelection([layer.features_json[i] for i in hits[:limit]], int(hits.size))
+        hits = layer.intersecting(bbox)
+        return FeatureSelection([layer.features_json[int(i)] for i in hits[:limit]], int(hits.size))
 
     def feature(self, name: str, feature_id: str) -> dict:
         """One feature as a dict (parsed from its stored JSON)."""
         layer = self.layer(name)
-        i = layer.index_by_id.get(feature_id)
+        i = layer.find(feature_id)
         if i is None:
             raise NotFoundError(f"no {name[:-1]} with {ID_FIELDS[name]}={feature_id!r} in {self.results_dir}")
-        return json.loads(layer.features_json[i])
+        return orjson.loads(layer.features_json[i])
 
     def building_features(self, name: str, building_id: str) -> list[str]:
         """Pre-serialised features of one building in a layer (in file order)."""
         layer = self.layer(name)
-        return [layer.features_json[i] for i in layer.indices_by_building.get(building_id, [])]
+        return [layer.features_json[i] for i in layer.of_building(building_id)]
 
     def features_at_point(self, name: str, lon: float, lat: float, tolerance_m: float = 0.0) -> list[int]:
         """Find the indices of the features within ``tolerance_m`` [m] of a point, nearest first.
@@ -275,29 +264,39 @@ class ResultsStore:
         layer = self.layer(name)
         if not len(layer):
             return []
-        point = shapely.Point(lon, lat)
         if tolerance_m <= 0:
-            hits = layer.tree.query(point, predicate="intersects")
+            b = layer.index.boxes
+            near = np.flatnonzero((b[:, 0] <= lon) & (b[:, 2] >= lon) & (b[:, 1] <= lat) & (b[:, 3] >= lat))
+            geoms = layer.geometries(near)
+            inside = shapely.intersects(geoms, shapely.Point(lon, lat)) if near.size else np.zeros(0, bool)
+            hits, areas = near[inside], shapely.area(geoms[inside]) if near.size else []
             # overlapping faces: the smallest one is the one the user most likely aimed at
-            return sorted(hits.tolist(), key=lambda i: shapely.area(layer.geometries[i]))
+            return [int(hits[k]) for k in np.argsort(areas, kind="stable")]
         dlat = tolerance_m / 111_320.0
         dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-        hits = layer.tree.query(shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat))
+        b = layer.index.boxes
+        hits = np.flatnonzero((b[:, 0] <= lon + dlon) & (b[:, 2] >= lon - dlon) & (b[:, 1] <= lat + dlat)
+                              & (b[:, 3] >= lat - dlat))
         if not hits.size:
             return []
         # scale lon by cos(lat) so that distances are isotropic, then compare in metres
         scale = math.cos(math.radians(lat))
-        geoms = shapely.transform(layer.geometries[hits], lambda xy: xy * [scale, 1.0])
+        geoms = shapely.transform(layer.geometries(hits), lambda xy: xy * [scale, 1.0])
         dist_m = shapely.distance(geoms, shapely.Point(lon * scale, lat)) * 111_320.0
         order = np.argsort(dist_m, kind="stable")
         return [int(hits[k]) for k in order if dist_m[k] <= tolerance_m]
+
+    def prepare_search(self):
+        """Build the search index now (the warm-up thread does, so the first search answers at once)."""
+        self._search_index()
 
     def _search_index(self) -> list:
         """Per building: (index, id, [(field, lower-case text)]) over its string and number attributes."""
         if self._search is None:
             layer = self.layer("buildings")
             index = []
-            for i, text in enumerate(layer.features_json):
+            for i in range(len(layer)):
+                text = layer.features_json[i]
                 props = orjson.loads(text)["properties"]
                 fields = [(k, str(v).lower()) for k, v in props.items()
                           if isinstance(v, (str, int, float)) and not isinstance(v, bool) and k not in SEARCH_SKIP]
@@ -344,7 +343,7 @@ class ResultsStore:
         hits = []
         for _, i, name in ranked[:limit]:
             props = orjson.loads(layer.features_json[i])["properties"]
-            box = [float(v) for v in shapely.bounds(layer.geometries[i])]
+            box = [float(v) for v in layer.index.boxes[i]]
             hits.append({"building_id": str(props.get("building_id")), "field": name, "value": props.get(name),
                          "bbox": box, "center": [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]})
         return hits
@@ -358,8 +357,6 @@ class ResultsStore:
             layer = self.layer(name)
             if layer.bbox is not None:
                 boxes.append(layer.bbox)
-            elif len(layer):
-                boxes.append(tuple(float(v) for v in shapely.total_bounds(layer.geometries)))
         if not boxes:
             return None
         b = np.array(boxes)
