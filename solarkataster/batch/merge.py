@@ -78,6 +78,7 @@ def merge_outputs(out_dir, manifest, *, crs, warnings=None):
         projected = {name: gdf.to_crs(crs) for name, gdf in layers.items()}
         written.append(str(write_gpkg(out_dir / "solarkataster.gpkg", projected, metadata=meta)))
         written += merge_vector_tiles(out_dir, manifest)
+        written += merge_map_context(out_dir, manifest)
     from ..io.profiles import merge_profiles
 
     written += [str(out_dir / f) for f in merge_profiles([out_dir / "tiles" / tid for tid in done], out_dir)]
@@ -110,6 +111,30 @@ def merge_vector_tiles(out_dir, manifest) -> list:
     manifest["vector_tiles"] = {"path": path.name, "rebuilt": rebuilt,
                                 "layers": recorded_digests(path)}
     return [str(path)]
+
+
+def merge_map_context(out_dir, manifest) -> list:
+    """Index the merged layers for the service and (re)build the raster context archives of the map.
+
+    The layer index (:mod:`solarkataster.io.layer_index`) lets ``serve`` start without parsing the layers.
+    The hillshade and irradiation archives (:mod:`solarkataster.io.raster_tiles`) are rebuilt from the mosaics
+    when the vector tiles were rebuilt or an archive is missing.
+
+    Returns
+    -------
+    list of str
+        The context archives written.
+    """
+    from .. import layers
+    from ..io.layer_index import write_layer_index
+    from ..io.raster_tiles import CONTEXT, build_context_tiles
+
+    out_dir = Path(out_dir)
+    write_layer_index(out_dir, {n: layers.id_field(n) for n in ("roofs", "walls", "buildings")})
+    rebuilt = manifest.get("vector_tiles", {}).get("rebuilt", True)
+    if rebuilt or not all((out_dir / f).is_file() for f, *_ in CONTEXT.values()):
+        return [str(p) for p in build_context_tiles(out_dir)]
+    return []
 
 
 def _read_layer(path, tile_id):

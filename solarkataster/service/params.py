@@ -139,9 +139,9 @@ def economics_query(
                                                    "(default: the building's consumption_kwh)")] = None,
     battery_kwh: Annotated[float, Query(ge=0, le=10_000, description="Usable battery capacity [kWh]")] = 0.0,
     price_eur_kwh: Annotated[float | None, Query(ge=0, le=10, description="Electricity price [€/kWh] "
-                                                 "(default 0.40, BDEW 2025)")] = None,
+                                                 "(default 0.37, BDEW 2026)")] = None,
     feed_in_eur_kwh: Annotated[float | None, Query(ge=0, le=10, description="Feed-in tariff [€/kWh] "
-                                                   "(default: EEG partial feed-in by size, 2025-08)")] = None,
+                                                   "(default: EEG partial feed-in by size, 2026-08)")] = None,
     cost_eur_per_kwp: Annotated[float | None, Query(ge=0, le=100_000, description="System cost [€/kWp] "
                                                     "(default by size)")] = None,
 ) -> EconomicsQuery:
