@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import layers
-from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes
+from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes, vegetation_loss
 from .layers import SUITABILITY_CLASSES
 from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine
 from .pv import ModuleSpec, PVOptions, build_yield_tables
@@ -116,6 +116,7 @@ class CadastreResult:
     report: dict
     core: tuple | None = None
     profiles: object = None  # HourlyProfiles of the buildings (roof, walls, counted faces)
+    vegetation: object = None  # the run's Vegetation (canopy on the grid), None without
 
 
 def _ground_model(grid, dtm):
@@ -177,7 +178,7 @@ def reference_irradiation(sky, albedo=0.2):
 
 def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5, footprints=None, id_column=None,
                      dtm=None, weather="auto", year=2025, linke=None, options=None, core=None,
-                     progress=None) -> CadastreResult:
+                     progress=None, vegetation=None) -> CadastreResult:
     """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 
     Parameters
@@ -214,6 +215,12 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
         ``progress(stage, done, total)`` for the stages of :data:`PROGRESS_STAGES` in order ('reading',
         'buildings', 'engine', 'faces', 'walls'; the writer adds 'writing'); :func:`progress_fraction`
         turns it into a fraction of the whole run.
+    vegetation : str, Path, VegetationSpec or Vegetation, optional
+        Trees as vegetation (attenuating, seasonal) instead of opaque obstacles: ``'auto'`` (trees of the
+        surface model), a canopy height raster [m above ground] on any grid, a
+        :class:`~solarkataster.vegetation.VegetationSpec` (source and transmissivities), or a ready
+        :class:`~solarkataster.vegetation.Vegetation` on the DSM's grid. Canopy pixels leave the opaque
+        surface and never become roof faces (:func:`solarkataster.io.vegetation.prepare_vegetation`).
 
     Returns
     -------
@@ -222,13 +229,13 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     if roofs is not None or dsm is None:
         return _compute_lod2(dsm, roofs, roofs_crs, lod2_cellsize, footprints=footprints, id_column=id_column,
                              dtm=dtm, weather=weather, year=year, linke=linke, options=options, core=core,
-                             progress=progress)
+                             progress=progress, vegetation=vegetation)
     return _compute_lidar(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
-                          linke=linke, options=options, core=core, progress=progress)
+                          linke=linke, options=options, core=core, progress=progress, vegetation=vegetation)
 
 
 def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                   linke=None, options=None, core=None, progress=None) -> CadastreResult:
+                   linke=None, options=None, core=None, progress=None, vegetation=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
     from .roofs import RoofOptions, roof_faces
 
@@ -251,12 +258,15 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("buildings", 0, 1)
     fp, building_labels, report["footprints"] = _buildings(grid, ground, footprints, id_column)
     own = _owned(fp, grid, core)
+    grid, veg = _vegetation(vegetation, grid, ground, building_labels, report)
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
 
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
-                        inputs=[p for p in (footprints, dtm) if isinstance(p, (str, Path))])
+                        inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
+                        **_engine_vegetation(veg))
+    _record_vegetation(engine, veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -297,11 +307,11 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   inverter_efficiency=pv_opts.inverter_efficiency)
     buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
-                          profiles)
+                          profiles, veg)
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
-                  core, progress):
+                  core, progress, vegetation=None):
     """Compute the cadastre of an LoD2 model (:mod:`solarkataster.cadastre_lod2`) on a DSM or one rasterised from it."""
     from . import cadastre_lod2 as C
     from .errors import ParameterError
@@ -335,11 +345,14 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     stage("buildings", 0, 1)
     fp, owner, report["footprints"] = C.model_buildings(model, grid, footprints, id_column)
     own = _owned(fp, grid, core)
+    grid, veg = _vegetation(vegetation, grid, ground, C.building_labels(fp, grid), report)
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
-    inputs = [p for p in (roofs, footprints, dtm) if isinstance(p, (str, Path))]
+    inputs = [p for p in (roofs, footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))]
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
-                        extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs)
+                        extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs,
+                        **_engine_vegetation(veg))
+    _record_vegetation(engine, veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -368,7 +381,37 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
                   inverter_efficiency=pv_opts.inverter_efficiency)
     buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, face_labels, ref_irr, report, core,
-                          profiles)
+                          profiles, veg)
+
+
+def _vegetation(vegetation, grid, ground, building_labels, report):
+    """Return the opaque surface and the canopy of a run (:func:`solarkataster.io.vegetation.prepare_vegetation`)."""
+    if vegetation is None:
+        return grid, None
+    from .io.vegetation import prepare_vegetation
+
+    grid, veg = prepare_vegetation(vegetation, grid, ground, building_labels)
+    report["vegetation"] = veg.parameters()
+    return grid, veg
+
+
+def _canopy_path(vegetation):
+    """Return the canopy raster of a vegetation spec (recorded with its hash in the provenance), else None."""
+    source = getattr(vegetation, "source", vegetation)
+    if isinstance(source, (str, Path)) and str(source).lower() != "auto" and Path(source).exists():
+        return source
+    return None
+
+
+def _engine_vegetation(veg):
+    """Keyword arguments of the engine for a canopy: none without one (the engine's opaque path)."""
+    return {} if veg is None else {"vegetation": veg}
+
+
+def _record_vegetation(engine, veg):
+    """Record the vegetation source and parameters in the provenance (``run.json``)."""
+    if veg is not None:
+        engine.provenance["vegetation"] = veg.parameters()
 
 
 def _lap(timings, t0):
@@ -455,8 +498,16 @@ def _face_statistics(face_labels, engine, ground, ref_irr, threshold):
     monthly = np.stack([_mean_by_label(lab, irr.monthly[m].astype(np.float64), n)[0] for m in range(12)], axis=1)
     usable_share, _ = _mean_by_label(lab, (g >= threshold * ref_irr).astype(float), n)
     height = (_mean_by_label(lab, engine.grid.z - ground, n)[0] if ground is not None else np.full(n, np.nan))
+    lost = _vegetation_loss_raster(engine)
+    vegetation = _mean_by_label(lab, lost, n)[0] if lost is not None else np.full(n, np.nan)
     return {"n": n, "irradiation": mean, "pixels": npx, "quantiles": _quantiles_by_label(lab, g, n, (0.1, 0.5, 0.9)),
-            "monthly": monthly, "usable_share": usable_share, "height": height}
+            "monthly": monthly, "usable_share": usable_share, "height": height, "vegetation": vegetation}
+
+
+def _vegetation_loss_raster(engine):
+    """Irradiation lost to vegetation per pixel [kWh/m²/a] (float64), None when the run has no vegetation."""
+    lost = getattr(engine.irradiation, "vegetation_loss", None)
+    return None if lost is None else np.asarray(lost, dtype=np.float64)
 
 
 def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
@@ -476,6 +527,9 @@ def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
         stats["irradiation"][i] = g
         stats["quantiles"][:, i] = g
         stats["monthly"][i] = irr.monthly[:, r, c]
+        lost = getattr(irr, "vegetation_loss", None)
+        if lost is not None:
+            stats["vegetation"][i] = float(lost[r, c])
         stats["usable_share"][i] = float(g >= threshold * ref_irr)
         if ground is not None:
             stats["height"][i] = engine.grid.z[r, c] - ground[r, c]
@@ -514,7 +568,7 @@ def _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts):
     surfaces = pd.DataFrame({
         "_face": i + 1, "_building": f["building"].to_numpy(int), "tilt": tilt, "azimuth": azim,
         "geometry": _published(f.geometry), "irradiation": stats["irradiation"][i],
-        "usable_share": stats["usable_share"][i],
+        "usable_share": stats["usable_share"][i], "vegetation_irradiation": stats["vegetation"][i],
         "unobstructed_irradiation": unobstructed_irradiation(tilt, azim, engine.sky,
                                                              engine.options.albedo).global_,
         "source": f["source"].to_numpy(), "plane_rmse": f["plane_rmse"].to_numpy(float),
@@ -562,7 +616,9 @@ def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
         "monthly_irradiation": [[round(float(v), 2) for v in m] for m in stats["monthly"][i]],
         "specific_yield": np.where(has_modules, a["specific_yield"].to_numpy(float), np.nan),
         "source": surfaces["source"].to_numpy(), "plane_rmse": _round(surfaces["plane_rmse"], 3),
-        "plane_share": _round(surfaces["plane_share"], 3)})
+        "plane_share": _round(surfaces["plane_share"], 3),
+        "vegetation_loss": vegetation_loss(surfaces["vegetation_irradiation"],
+                                           surfaces["unobstructed_irradiation"])})
     return roof_layer_frame(out, a, surfaces["geometry"].to_list(), engine.grid.crs)
 
 
@@ -588,6 +644,8 @@ def roof_layer_frame(faces, assessed, geometry, crs):
     import geopandas as gpd
 
     out = faces.copy()
+    if "vegetation_loss" not in out:
+        out["vegetation_loss"] = np.nan  # no vegetation given
     for col in ("shading_loss", "usable_area", "modules", "kwp", "yield_kwh", "co2_savings_kg", "suitability",
                 "potential_kwp", "potential_yield_kwh"):
         out[col] = assessed[col].to_numpy()
@@ -640,6 +698,7 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
                                        spacing=options.wall_spacing, band_height=options.band_height,
                                        albedo=options.engine.albedo)
     report["problems"].extend(problems)
+    surfaces = with_vegetation_loss(surfaces)
     if len(surfaces):
         # a wall off the raster has no surface model in front of it: nothing to say about it
         grid = engine.grid
@@ -653,6 +712,19 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
     assessed = assess_surfaces(surfaces, tables, ref_irr, kind="wall", module=options.module, options=pv_opts,
                                facade=options.facade)
     return wall_table(surfaces, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
+
+
+def with_vegetation_loss(walls):
+    """Walls with their ``vegetation_loss`` share [-] (NaN where the run has no vegetation).
+
+    :func:`solarkataster.walls.wall_surfaces` gives the share with a vegetation; without one the column is
+    added empty.
+    """
+    if "vegetation_loss" in walls.columns:
+        return walls
+    out = walls.copy()
+    out["vegetation_loss"] = np.nan
+    return out
 
 
 def _sum_by(values, ids, order):
