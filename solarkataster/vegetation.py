@@ -116,9 +116,11 @@ class Vegetation:
 
 #: Lowest canopy [m] above ground: lower vegetation (lawn, low shrubs) is ground.
 MIN_CANOPY_HEIGHT = 1.0
-#: A surface-model pixel shows the canopy when it lies within this share of the canopy height of the
-#: canopy top (or, off buildings, higher than half the canopy height above ground).
-CANOPY_TOP_TOLERANCE = 0.25
+#: A building pixel of the surface model shows the canopy (a crown over the roof) when it lies within this
+#: share of the canopy height, and at least :data:`CANOPY_TOP_MIN_TOLERANCE`, of the canopy top; off
+#: buildings a pixel does when it stands higher than half the canopy height above ground.
+CANOPY_TOP_TOLERANCE = 0.1
+CANOPY_TOP_MIN_TOLERANCE = 0.5  # [m]
 
 
 @dataclass
@@ -203,7 +205,9 @@ def canopy_in_surface(z, ground, canopy_height, buildings=None, *, tolerance=CAN
         near the canopy top (a tree overhanging the roof); elsewhere it does where it stands higher than
         half the canopy height above ground.
     tolerance : float
-        Share of the canopy height within which a building pixel counts as the canopy top [0-1].
+        Share of the canopy height within which a building pixel counts as the canopy top [0-1] (at least
+        :data:`CANOPY_TOP_MIN_TOLERANCE`). A canopy model derived from the same LiDAR matches the crown to
+        centimetres; a roof that close under the crown top cannot be told from it.
 
     Returns
     -------
@@ -215,7 +219,7 @@ def canopy_in_surface(z, ground, canopy_height, buildings=None, *, tolerance=CAN
     canopy = ch >= MIN_CANOPY_HEIGHT
     with np.errstate(invalid="ignore"):
         above = z - ground
-        near_top = np.abs(z - (ground + ch)) <= tolerance * ch
+        near_top = np.abs(z - (ground + ch)) <= np.maximum(tolerance * ch, CANOPY_TOP_MIN_TOLERANCE)
         shows = canopy & np.isfinite(above) & (above > 0.5 * ch) & (above >= MIN_CANOPY_HEIGHT)
     if buildings is not None:
         b = np.asarray(buildings) > 0

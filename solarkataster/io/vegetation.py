@@ -74,6 +74,10 @@ def read_canopy(path, grid: Grid, *, crs=None) -> np.ndarray:
         src_crs = check_projected(resolve_crs(ds.crs, crs if crs is not None else (None if ds.crs else grid.crs),
                                               what=str(path)), what=str(path))
         window, transform = _window_over(ds, src_crs, grid)
+        if window is not None and grid.halo == 0 and (
+                window.col_off >= ds.width or window.row_off >= ds.height
+                or window.col_off + window.width <= 0 or window.row_off + window.height <= 0):
+            raise RasterError(f"{path}: the canopy raster does not overlap the surface model")
         try:
             data = ds.read(1, window=window, masked=True, boundless=window is not None, fill_value=np.nan)
         except Exception as exc:  # GDAL reports corrupt blocks only on read
