@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._kernels import irradiation as _k
-from .errors import check_range
+from .errors import ParameterError, check_range
 from .horizon import angles_to_codes
 from .sky import HORIZON_BAND, SkyTable, SunSteps
 from .surface import tilt_azimuth_to_normal
@@ -52,7 +52,11 @@ class Irradiation:
     monthly : ndarray, shape (12, ...)
         Monthly global irradiation [kWh/m²].
     sky_view_factor : ndarray
-        Share of the isotropic sky the surface sees [0-1] ((1 + cos tilt) / 2 when unobstructed).
+        Share of the isotropic sky the surface sees [0-1] ((1 + cos tilt) / 2 when unobstructed); the part
+        seen through a canopy counts with the canopy's annual diffuse-weighted transmissivity.
+    vegetation_loss : ndarray
+        Annual irradiation the canopy removes [kWh/m²]: the global irradiation with transparent trees minus
+        ``global_``; zeros without vegetation.
     """
 
     global_: np.ndarray
@@ -61,6 +65,11 @@ class Irradiation:
     reflected: np.ndarray
     monthly: np.ndarray
     sky_view_factor: np.ndarray
+    vegetation_loss: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.vegetation_loss is None:
+            object.__setattr__(self, "vegetation_loss", np.zeros_like(self.global_))
 
 
 def _table_arrays(sky: SkyTable):
@@ -80,9 +89,17 @@ def _table_arrays(sky: SkyTable):
         edges = lo + dt[b] * np.arange(_GRID + 1)
         grid[b] = a + np.searchsorted(tan_el[a:e], edges, side="right")
     centres = np.radians((np.arange(nb) + 0.5) * 360.0 / nb)
+    month_list, month_count, month_offset, month_compact = _compact_months(sky, sky.month_sum)
+    return dict(bin_sin=np.sin(centres), bin_cos=np.cos(centres), tan_el=tan_el, grid=grid, grid_t0=t0,
+                grid_dt=dt, month_list=month_list, month_count=month_count, month_offset=month_offset,
+                month_compact=month_compact)
+
+
+def _compact_months(sky: SkyTable, month_sum):
+    """Compact monthly suffix sums: per bin only its active months, rows of k * 3 floats."""
+    nb = sky.azimuth_bins
     month_list = np.zeros((nb, 12), np.int64)
     month_count = sky.bin_months.sum(axis=1).astype(np.int64)
-    # compact monthly suffix sums: per bin only its active months, rows of k * 3 floats
     month_offset = np.zeros(nb, np.int64)
     parts = []
     pos = 0
@@ -92,13 +109,34 @@ def _table_arrays(sky: SkyTable):
         a, e = sky.bin_start[b], sky.bin_start[b + 1]
         month_offset[b] = pos
         if e > a and ms.size:
-            block = np.ascontiguousarray(sky.month_sum[a:e][:, ms, :], np.float32).ravel()
+            block = np.ascontiguousarray(month_sum[a:e][:, ms, :], np.float32).ravel()
             parts.append(block)
             pos += block.size
     month_compact = np.concatenate(parts) if parts else np.zeros(1, np.float32)
-    return dict(bin_sin=np.sin(centres), bin_cos=np.cos(centres), tan_el=tan_el, grid=grid, grid_t0=t0,
-                grid_dt=dt, month_list=month_list, month_count=month_count, month_offset=month_offset,
-                month_compact=month_compact)
+    return month_list, month_count, month_offset, month_compact
+
+
+def _canopy_arrays(sky: SkyTable, vegetation):
+    """Kernel-ready leaf-on sums and transmissivities of a sky table for a canopy."""
+    season = sky.season
+    tau_on, tau_off = float(vegetation.transmissivity), float(vegetation.leaf_off_transmissivity)
+    if season is None:
+        if tau_on != tau_off:
+            raise ParameterError("the sky table has no leaf-on split: build it with "
+                                 "sky_table(steps, bins, leaf_on=vegetation.leaf_on) for seasonal transmissivity")
+        zeros12 = np.zeros(12)
+        season = {"beam_sum": np.zeros_like(sky.beam_sum), "month_sum": np.zeros_like(sky.month_sum),
+                  "isotropic": zeros12, "band": zeros12, "ghi": zeros12}
+    elif tuple(season["leaf_on"]) != tuple(vegetation.leaf_on):
+        raise ParameterError(f"the sky table's leaf-on days {season['leaf_on']} differ from the vegetation's "
+                             f"{vegetation.leaf_on}: build the sky table with leaf_on=vegetation.leaf_on")
+    iso_on = float(np.sum(season["isotropic"]))
+    iso_all = float(np.sum(sky.isotropic))
+    tau_svf = (tau_on * iso_on + tau_off * (iso_all - iso_on)) / iso_all if iso_all > 0 else tau_on
+    return _k.CanopyArrays(beam_on=np.ascontiguousarray(season["beam_sum"], np.float32),
+                           month_on=_compact_months(sky, season["month_sum"])[3],
+                           iso_on=np.asarray(season["isotropic"], float), band_on=np.asarray(season["band"], float),
+                           ghi_on=np.asarray(season["ghi"], float), tau_on=tau_on, tau_off=tau_off, tau_svf=tau_svf)
 
 
 def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
@@ -149,15 +187,24 @@ def irradiation_from_slopes(horizon_slopes, surface_tilt, surface_azimuth, sky, 
 _TAN_LUT = np.tan(np.radians(np.arange(-9000, 9001) / 100.0))
 
 
-def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, albedo=0.2):
+def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, albedo=0.2, *, canopy=None,
+                           vegetation=None):
     """Compute :func:`irradiation` from horizons given as int16 codes (the engine's path).
 
     Parameters
     ----------
     horizon_codes : array_like of int16, shape (sectors, ...)
-        Horizon elevation [0.01°] (see :func:`solarkataster.horizon.horizon_codes`).
+        Horizon elevation [0.01°] of the opaque surface (see :func:`solarkataster.horizon.horizon_codes`).
     surface_tilt, surface_azimuth, sky, albedo
         As :func:`irradiation`.
+    canopy : (ndarray, ndarray), optional
+        Canopy-top and canopy-bottom horizon codes shaped as ``horizon_codes``
+        (:func:`solarkataster.horizon.canopy_horizon_codes`); needs ``vegetation``. Beam, circumsolar, sky
+        diffuse and the horizon band through the canopy are attenuated by the day's transmissivity, via the
+        sky table's leaf-on sums (``sky_table(..., leaf_on=vegetation.leaf_on)``; needed only when the two
+        transmissivities differ), so the per-pixel cost stays independent of the time steps.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Transmissivities and leaf-on days of the canopy.
 
     Returns
     -------
@@ -181,11 +228,24 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     svf = np.empty(n)
     arrays = _k.SkyArrays(tan_lut=_TAN_LUT, sec_sin=np.sin(sec), sec_cos=np.cos(sec), bin_start=sky.bin_start,
                           beam_sum=sky.beam_sum, iso=sky.isotropic, band=sky.band, ghi=sky.ghi, **t)
-    _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
+    loss = None
+    if canopy is None:
+        _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
+    else:
+        if vegetation is None:
+            raise ParameterError("canopy horizons need the vegetation (its transmissivity and leaf-on days)")
+        top, low = (np.ascontiguousarray(np.asarray(c, np.int16).reshape(n_sec, -1)) for c in canopy)
+        if top.shape != hor2.shape or low.shape != hor2.shape:
+            raise ParameterError(f"canopy horizons {top.shape}, {low.shape} differ from the opaque {hor2.shape}")
+        loss = np.empty(n)
+        _k.evaluate_canopy(hor2, top, low, nrm, arrays, _canopy_arrays(sky, vegetation), albedo, HORIZON_BAND,
+                           beam, month, refl, svf, loss)
+        loss = loss.reshape(shape)
     glob = month.sum(axis=0)
     return Irradiation(global_=glob.reshape(shape), beam=beam.reshape(shape),
                        diffuse=(glob - beam - refl).reshape(shape), reflected=refl.reshape(shape),
-                       monthly=month.reshape((12,) + shape), sky_view_factor=svf.reshape(shape))
+                       monthly=month.reshape((12,) + shape), sky_view_factor=svf.reshape(shape),
+                       vegetation_loss=loss)
 
 
 def unobstructed_irradiation(surface_tilt, surface_azimuth, sky, albedo=0.2, sectors=72):

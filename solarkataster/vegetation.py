@@ -112,6 +112,19 @@ class Vegetation:
                 "canopy_share": round(float(self.mask.mean()), 4) if self.mask.size else 0.0, **self.extra}
 
 
+def leaf_on_days(day_of_year, leaf_on) -> np.ndarray:
+    """Return True for the days of year [1-366] within ``leaf_on`` = (first, last), inclusive.
+
+    ``first > last`` wraps over the new year (southern hemisphere); the same rule as
+    :meth:`Vegetation.is_leaf_on`, for code that has the days but not the canopy (the sky table).
+    """
+    doy = np.asarray(day_of_year)
+    first, last = (int(d) for d in leaf_on)
+    if first <= last:
+        return (doy >= first) & (doy <= last)
+    return (doy >= first) | (doy <= last)
+
+
 # ------------------------------------------------------------------------------------ canopy sources
 
 #: Lowest canopy [m] above ground: lower vegetation (lawn, low shrubs) is ground.

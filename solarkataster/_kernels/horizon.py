@@ -533,3 +533,110 @@ def slopes_to_codes(slopes, out):
                 out[r, c] = -32768
             else:
                 out[r, c] = int(round(math.degrees(math.atan(s)) * 100.0))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def sweep_pair_canopy(z, gc, gr, z_top, z_low, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, top_fwd,
+                      top_bwd, low_fwd, low_bwd):
+    """Canopy-top and canopy-bottom horizon slopes for azimuth ``phi`` [rad] and ``phi + pi``, in one sweep.
+
+    The lines, samples and queries of :func:`sweep_pair`, with queries at the opaque surface ``z`` (its
+    gradients ``gc``, ``gr``) and two profiles: ``z_top`` (the opaque surface with the canopy tops on it)
+    gives the highest slope as :func:`sweep_pair` does; ``z_low`` is the *negated* trunk-top height on
+    canopy pixels (NaN elsewhere), so its highest slope seen from the negated query height is minus the
+    lowest slope at which a ray still meets the canopy from below. Writes float32 slopes: ``top_*`` as
+    :func:`sweep_pair`; ``low_*`` negated (NEG where no canopy lies along the ray).
+    """
+    rows, cols = z.shape
+    dc, dr, lc, lr = direction(phi)
+    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    res = np.full((4, rows * cols, 2), NEG, np.float32)
+    for i in prange(n_lines):
+        _sweep_line_canopy(z, gc, gr, z_top, z_low, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r, anchor_c,
+                           t_min, t_max, near, max_dist, res)
+    for r in prange(rows):
+        _near_field_row_split(z, z_top, 1.0, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res[0],
+                              res[1], top_fwd, top_bwd)
+        _near_field_row_split(z, z_low, -1.0, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res[2],
+                              res[3], low_fwd, low_bwd)
+
+
+@njit(cache=True, nogil=True)
+def _sweep_line_canopy(z, gc, gr, z_top, z_low, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
+                       near, max_dist, res):
+    """Far-field canopy slopes of the pixels beside line ``k``: ``res[0..3]`` = top fwd/bwd, low fwd/bwd."""
+    rows, cols = z.shape
+    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
+    pix = np.empty(ecap, np.int64)
+    side = np.empty(ecap, np.int64)
+    weight = np.empty(ecap, np.float64)
+    tq = np.empty(ecap, np.float64)
+    ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+    if ne == 0:
+        return
+    u = k * du
+    inv_cs = 1.0 / cellsize
+    cap = int(2.0 * (t_max - t_min)) + 8
+    tb = np.empty(cap, np.float64)
+    zb = np.empty(cap, np.float64)
+    zq = np.empty(ne, np.float64)
+    for e in range(ne):
+        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
+    ht = np.empty(cap + 1, np.float64)
+    hz = np.empty(cap + 1, np.float64)
+    ns = crossings(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, z_top, anchor_r, anchor_c)
+    for i in range(ns):
+        zb[i] *= inv_cs
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res[0])
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res[1])
+    ns = crossings(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, z_low, anchor_r, anchor_c)
+    if ns == 0:
+        return
+    for i in range(ns):
+        zb[i] *= inv_cs
+    for e in range(ne):
+        zq[e] = -zq[e]
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, -1.0, True, ht, hz, res[2])
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, -1.0, False, ht, hz, res[3])
+
+
+@njit(cache=True, nogil=True)
+def _near_field_row_split(z, zp, sign, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res_fwd, res_bwd,
+                          out_fwd, out_bwd):
+    """Blend and add the near field as :func:`_near_field_row`, the profile ``zp`` seen from ``sign * z``."""
+    cols = z.shape[1]
+    inv_cs = 1.0 / cellsize
+    nb = int(near) + 3
+    tb = np.empty(4 * nb, np.float64)
+    zb = np.empty(4 * nb, np.float64)
+    for c in range(cols):
+        z0 = z[r, c]
+        if not np.isfinite(z0):
+            out_fwd[r, c] = np.nan
+            out_bwd[r, c] = np.nan
+            continue
+        p = r * cols + c
+        u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
+        w1 = u - math.floor(u)
+        sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
+        sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
+        out_fwd[r, c] = _near_field(zp, r, c, sign * z0, inv_cs, near, dr, dc, sf, tb, zb, anchor_r, anchor_c)
+        out_bwd[r, c] = _near_field(zp, r, c, sign * z0, inv_cs, near, -dr, -dc, sb, tb, zb, anchor_r, anchor_c)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def slopes_to_codes_low(slopes, out):
+    """Negated canopy-bottom slopes (see :func:`sweep_pair_canopy`) to int16 codes of the bottom elevation.
+
+    NEG (no canopy) becomes 9000 (90°: no ray meets the canopy); NaN 32767 (missing).
+    """
+    rows, cols = slopes.shape
+    for r in prange(rows):
+        for c in range(cols):
+            s = slopes[r, c]
+            if not np.isfinite(s):
+                out[r, c] = 32767
+            elif s <= NEG:
+                out[r, c] = 9000
+            else:
+                out[r, c] = int(round(math.degrees(math.atan(-s)) * 100.0))
