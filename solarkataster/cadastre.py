@@ -507,7 +507,9 @@ def _face_statistics(face_labels, engine, ground, ref_irr, threshold):
 def _vegetation_loss_raster(engine):
     """Irradiation lost to vegetation per pixel [kWh/m²/a] (float64), None when the run has no vegetation."""
     lost = getattr(engine.irradiation, "vegetation_loss", None)
-    return None if lost is None else np.asarray(lost, dtype=np.float64)
+    if lost is None or engine.provenance.get("vegetation") is None:
+        return None
+    return np.asarray(lost, dtype=np.float64)
 
 
 def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
@@ -527,7 +529,7 @@ def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
         stats["irradiation"][i] = g
         stats["quantiles"][:, i] = g
         stats["monthly"][i] = irr.monthly[:, r, c]
-        lost = getattr(irr, "vegetation_loss", None)
+        lost = _vegetation_loss_raster(engine)
         if lost is not None:
             stats["vegetation"][i] = float(lost[r, c])
         stats["usable_share"][i] = float(g >= threshold * ref_irr)

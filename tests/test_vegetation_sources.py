@@ -333,3 +333,75 @@ def test_irradiance_results_write_the_canopy_and_its_parameters(tmp_path):
         c = ds.read(1)
         assert c.shape == (10, 10) and np.nansum(c) == pytest.approx(4 * 9.0)
         assert np.isnan(c[5, 5]) and c[1, 1] == 9.0
+
+
+# ------------------------------------------------------------------------------------- the cadastre with trees
+
+WINTER = [0, 1, 10, 11]  # January, February, November, December: leaf-off by the default 97-300
+
+
+@pytest.fixture(scope="module")
+def town_runs():
+    """The sample town with footprints, trees opaque (no vegetation) and trees as vegetation ('auto')."""
+    from solarkataster.cadastre import CadastreOptions, compute_cadastre
+    from solarkataster.pipeline import EngineOptions, Site, load_grid
+    from solarkataster.sky import clear_sky_weather
+
+    site = Site.from_grid(load_grid(SAMPLE / "town_dsm.tif"))
+    weather = clear_sky_weather(site.latitude, site.longitude, site.altitude, 2025, freq="1h")
+    options = CadastreOptions(engine=EngineOptions(sectors=16, step_minutes=60), walls=False)
+    common = dict(footprints=SAMPLE / "town_footprints.gpkg", dtm=SAMPLE / "town_dtm.tif", weather=weather,
+                  options=options)
+    runs = {v: compute_cadastre(SAMPLE / "town_dsm.tif", vegetation=v, **common) for v in (None, "auto")}
+    # the reference without trees: the opaque surface 'auto' leaves (trees removed), no vegetation
+    runs["no trees"] = compute_cadastre(runs["auto"].irradiance.grid, **common)
+    return runs
+
+
+def test_auto_trees_are_no_roofs_and_shade_less_in_winter(town_runs):
+    truth = json.loads((SAMPLE / "town_truth.json").read_text())
+    opaque, veg = (town_runs[v].roofs.set_index("face_id") for v in (None, "auto"))
+    assert sorted(opaque.index) == sorted(veg.index)  # the same faces: trees took no roof away
+    assert town_runs["auto"].report["vegetation"]["removed_from_surface_px"] > 1000
+    assert opaque["vegetation_loss"].isna().all() and veg["vegetation_loss"].notna().all()
+    grid = town_runs["auto"].irradiance.grid
+    crowns = crown_pixels(grid, truth)
+    assert not (town_runs["auto"].face_labels[crowns] > 0).any()  # no face pixel on a tree
+    veg = veg.loc[opaque.index]
+    winter_opaque = np.array([sum(m[i] for i in WINTER) for m in opaque["monthly_irradiation"]])
+    winter_veg = np.array([sum(m[i] for i in WINTER) for m in veg["monthly_irradiation"]])
+    bare = town_runs["no trees"].roofs.set_index("face_id").loc[opaque.index]
+    winter_bare = np.array([sum(m[i] for i in WINTER) for m in bare["monthly_irradiation"]])
+    lost = winter_bare - winter_opaque  # what the opaque trees take in winter
+    shaded = lost > 1.0  # [kWh/m²]: the faces trees shade in winter
+    assert shaded.sum() >= 3
+    assert np.all(winter_veg >= winter_opaque - 0.02)  # bare branches never shade more than an opaque tree
+    assert np.all(winter_veg[shaded] > winter_opaque[shaded])  # and the tree-shaded faces get more light
+    assert np.all(winter_veg <= winter_bare + 0.02)  # but not more than without trees
+    # leaf-off transmissivity 0.5: about half of the trees' winter loss comes back (more under the trunk zone,
+    # less through two crowns)
+    gained = (winter_veg - winter_opaque)[shaded] / lost[shaded]
+    print("winter loss of the opaque trees [kWh/m²]:", np.round(lost[shaded], 2), "share back:", np.round(gained, 2))
+    assert np.all((gained > 0.4) & (gained < 0.75))
+    assert np.all(veg["irradiation"].to_numpy() >= opaque["irradiation"].to_numpy() - 0.1)
+
+
+def test_auto_on_detected_buildings_puts_no_face_on_a_tree(town_runs):
+    from shapely.geometry import Point
+
+    from solarkataster.cadastre import CadastreOptions, compute_cadastre
+    from solarkataster.pipeline import EngineOptions
+
+    truth = json.loads((SAMPLE / "town_truth.json").read_text())
+    weather = town_runs[None].irradiance.weather
+    options = CadastreOptions(engine=EngineOptions(sectors=8, step_minutes=60), walls=False)
+    result = compute_cadastre(SAMPLE / "town_dsm.tif", dtm=SAMPLE / "town_dtm.tif", weather=weather,
+                              options=options, vegetation="auto")
+    crowns = [Point(t["centre"]).buffer(t["radius"]) for t in truth["trees"]]
+    for face in result.roofs.geometry:
+        assert all(face.intersection(c).area < 0.5 for c in crowns)  # pixel-edge slivers at most
+    from solarkataster.detection import detect_buildings
+    from solarkataster.io.raster import read_surface
+
+    dsm, dtm = read_surface(SAMPLE / "town_dsm.tif"), read_surface(SAMPLE / "town_dtm.tif")
+    assert len(result.buildings) == detect_buildings(dsm.z, dsm.cellsize, dtm.z).max()  # trees took none away
