@@ -27,7 +27,7 @@ References
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -275,19 +275,27 @@ def unobstructed_irradiation(surface_tilt, surface_azimuth, sky, albedo=0.2, sec
     return irradiation(hor, surface_tilt, surface_azimuth, sky, albedo)
 
 
-def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSteps, albedo=0.2):
+def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSteps, albedo=0.2, *, canopy=None,
+                    vegetation=None):
     """Plane-of-array irradiance time series at points, step by step.
 
     Parameters
     ----------
     horizon_profile : array_like, shape (sectors, n)
-        Horizon elevation [°] per sector for each point.
+        Horizon elevation [°] per sector for each point (the opaque surface's when a canopy is given).
     surface_tilt, surface_azimuth : array_like, shape (n,)
         Orientation [°].
     steps : SunSteps
         Sub-hourly sun and sky steps.
     albedo : float
         Ground albedo [0-1].
+    canopy : (array_like, array_like), optional
+        Canopy-top and canopy-bottom elevation [°] per sector and point, shaped as ``horizon_profile``
+        (bottom 90 where no canopy lies along the azimuth); needs ``vegetation``. At each step the ray to
+        the sun between them is attenuated by that day's transmissivity, and so are the sky diffuse and the
+        horizon band seen through the canopy.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Transmissivities and leaf-on days.
 
     Returns
     -------
@@ -300,27 +308,65 @@ def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSt
     tilt = np.atleast_1d(np.asarray(surface_tilt, float))
     azi = np.atleast_1d(np.asarray(surface_azimuth, float))
     svf_all = irradiation(hor.astype(np.float32), tilt, azi, empty_sky(n_sec), albedo)
+    svf_band = np.zeros(hor.shape[1])
+    tau = np.ones(len(steps.time))
+    if canopy is not None:
+        if vegetation is None:
+            raise ParameterError("canopy horizons need the vegetation (its transmissivity and leaf-on days)")
+        top, low = (np.asarray(c, float) for c in canopy)
+        opaque_veg = replace(vegetation, transmissivity=0.0, leaf_off_transmissivity=0.0)
+        svf_clear = irradiation_from_codes(angles_to_codes(hor), tilt, azi, empty_sky(n_sec), albedo,
+                                           canopy=(angles_to_codes(top), angles_to_codes(low)),
+                                           vegetation=opaque_veg).sky_view_factor
+        svf_band = svf_all.sky_view_factor - svf_clear
+        tau = vegetation.transmissivity_on(steps.time.day_of_year.to_numpy()).astype(float)
     s = steps.sun_vectors()
     sec_w = 360.0 / n_sec
+    # the horizons at each step's azimuth, linear between sectors
+    f = steps.azimuth / sec_w
+    k0 = np.floor(f).astype(int) % n_sec
+    k1 = (k0 + 1) % n_sec
+    w = f - np.floor(f)
     out = []
     for i in range(hor.shape[1]):
         n = tilt_azimuth_to_normal(tilt[i], azi[i])
-        # terrain horizon at each step's azimuth, linear between sectors
-        f = steps.azimuth / sec_w
-        k0 = np.floor(f).astype(int) % n_sec
-        w = f - np.floor(f)
-        h = (1 - w) * hor[k0, i] + w * hor[(k0 + 1) % n_sec, i]
+        h = (1 - w) * hor[k0, i] + w * hor[k1, i]
         cos_aoi = s @ n
         visible = (steps.elevation > h) & (cos_aoi > 0) & (steps.apparent_zenith < 90)
-        beam = np.where(visible, steps.dni * cos_aoi, 0.0)
-        circ = np.where(visible, steps.circumsolar() * cos_aoi, 0.0)
-        svf = svf_all.sky_view_factor[i]
         hb = _band_factor(hor[:, i], n)
-        diffuse = circ + steps.dhi * (1 - steps.f1) * svf + steps.dhi * steps.f2 * hb
+        through = np.ones_like(tau)
+        hb_band = 0.0
+        if canopy is not None:
+            hi = np.maximum((1 - w) * top[k0, i] + w * top[k1, i], h)
+            lo0, lo1 = low[k0, i], low[k1, i]
+            lo = np.where((lo0 >= 89.99) | (lo1 >= 89.99), np.minimum(lo0, lo1), (1 - w) * lo0 + w * lo1)
+            inside = (steps.elevation >= np.maximum(lo, h)) & (steps.elevation < hi)
+            through = np.where(inside, tau, 1.0)
+            hb_band = _band_factor_canopy(hor[:, i], top[:, i], low[:, i], n)
+        beam = np.where(visible, steps.dni * cos_aoi * through, 0.0)
+        circ = np.where(visible, steps.circumsolar() * cos_aoi * through, 0.0)
+        svf = svf_all.sky_view_factor[i] - (1.0 - tau) * svf_band[i]
+        diffuse = circ + steps.dhi * (1 - steps.f1) * svf + steps.dhi * steps.f2 * (hb - (1.0 - tau) * hb_band)
         refl = albedo * steps.ghi * (1 - svf)
         out.append(pd.DataFrame({"poa_global": beam + diffuse + refl, "poa_beam": beam, "poa_diffuse": diffuse,
                                  "poa_reflected": refl, "sun_visible": visible}, index=steps.time))
     return out
+
+
+def _band_factor_canopy(hor_deg, top_deg, low_deg, normal):
+    """Share of the Perez horizon band seen through the canopy (to be attenuated), as :func:`_band_factor`."""
+    n_sec = hor_deg.size
+    phi = np.radians(np.arange(n_sec) * 360.0 / n_sec)
+    proj = np.maximum(normal[0] * np.sin(phi) + normal[1] * np.cos(phi), 0.0)
+
+    def vis(deg):
+        t = np.tan(np.radians(np.clip(deg, -89.0, 89.0)))
+        return np.clip(1.0 - np.maximum(t, 0.0) / np.tan(np.radians(HORIZON_BAND)), 0.0, 1.0)
+
+    hi = np.maximum(top_deg, hor_deg)
+    lo = np.maximum(low_deg, hor_deg)
+    part = np.where(lo < hi, vis(lo) - vis(hi), 0.0)
+    return float(np.sum(proj * part) * np.pi / n_sec)
 
 
 def _band_factor(hor_deg, normal):

@@ -320,7 +320,7 @@ def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS, leaf_on=None):
     if leaf_on is not None:
         from .vegetation import leaf_on_days
 
-        on = leaf_on_days(steps.time.dayofyear.to_numpy(), leaf_on)
+        on = leaf_on_days(steps.time.day_of_year.to_numpy(), leaf_on)
         on_sel = on[idx].astype(float)
         season = {"leaf_on": (int(leaf_on[0]), int(leaf_on[1])),
                   "beam_sum": np.ascontiguousarray(_suffix_by_bin(beam_vec * on_sel[:, None], bin_start),
