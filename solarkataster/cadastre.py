@@ -265,8 +265,7 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
                         inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
-                        **_engine_vegetation(veg))
-    _record_vegetation(engine, veg)
+                        vegetation=veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -290,7 +289,7 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("walls", 0, 1)
     walls_gdf = None
     if options.walls:
-        walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report)
+        walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report, veg)
     buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
                                     pv_opts.min_class, areas=_roof_areas(rf, fp))
     timings["walls_s"] = _lap(timings, t0)
@@ -318,6 +317,9 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
 
     if roofs is None:
         raise ParameterError("give a surface model (DSM), an LoD2 model (--roofs FILE), or both")
+    if vegetation is not None:  # the LoD2 surfaces are sampled on the opaque grid (lod2.lod2_surfaces)
+        raise ParameterError("--vegetation is not supported with an LoD2 model (--roofs) yet: leave it out (trees "
+                             "in the DSM then shade as opaque obstacles)")
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
     timings, t0 = {}, time.perf_counter()
@@ -345,14 +347,13 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     stage("buildings", 0, 1)
     fp, owner, report["footprints"] = C.model_buildings(model, grid, footprints, id_column)
     own = _owned(fp, grid, core)
-    grid, veg = _vegetation(vegetation, grid, ground, C.building_labels(fp, grid), report)
+    veg = None
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
     inputs = [p for p in (roofs, footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))]
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs,
-                        **_engine_vegetation(veg))
-    _record_vegetation(engine, veg)
+                        vegetation=veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -401,17 +402,6 @@ def _canopy_path(vegetation):
     if isinstance(source, (str, Path)) and str(source).lower() != "auto" and Path(source).exists():
         return source
     return None
-
-
-def _engine_vegetation(veg):
-    """Keyword arguments of the engine for a canopy: none without one (the engine's opaque path)."""
-    return {} if veg is None else {"vegetation": veg}
-
-
-def _record_vegetation(engine, veg):
-    """Record the vegetation source and parameters in the provenance (``run.json``)."""
-    if veg is not None:
-        engine.provenance["vegetation"] = veg.parameters()
 
 
 def _lap(timings, t0):
@@ -688,8 +678,11 @@ def shapely_area(geometries):
     return shapely.area(np.asarray(list(geometries), dtype=object)).astype(float)
 
 
-def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
-    """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment."""
+def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None):
+    """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment.
+
+    With a ``vegetation`` the walls are shaded by the canopy too and get their ``vegetation_loss`` share.
+    """
     from shapely.geometry import box
 
     from .walls import wall_surfaces, wall_table
@@ -698,9 +691,9 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
         return None
     surfaces, problems = wall_surfaces(fp, engine.grid, engine.skies[FINE_AZIMUTH_BINS], ground=ground,
                                        spacing=options.wall_spacing, band_height=options.band_height,
-                                       albedo=options.engine.albedo)
+                                       albedo=options.engine.albedo, vegetation=vegetation)
     report["problems"].extend(problems)
-    surfaces = with_vegetation_loss(surfaces)
+    surfaces = with_vegetation_loss(surfaces, vegetation is not None)
     if len(surfaces):
         # a wall off the raster has no surface model in front of it: nothing to say about it
         grid = engine.grid
@@ -716,13 +709,12 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
     return wall_table(surfaces, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
 
 
-def with_vegetation_loss(walls):
-    """Walls with their ``vegetation_loss`` share [-] (NaN where the run has no vegetation).
+def with_vegetation_loss(walls, has_vegetation=False):
+    """Walls with their ``vegetation_loss`` share [-]: NaN where the run has no vegetation (the contract's null).
 
-    :func:`solarkataster.walls.wall_surfaces` gives the share with a vegetation; without one the column is
-    added empty.
+    :func:`solarkataster.walls.wall_surfaces` gives the share with a vegetation (and zeros without).
     """
-    if "vegetation_loss" in walls.columns:
+    if has_vegetation and "vegetation_loss" in walls.columns:
         return walls
     out = walls.copy()
     out["vegetation_loss"] = np.nan

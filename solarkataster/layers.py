@@ -150,6 +150,9 @@ _BAND_ITEMS = {
         "z_max": {"type": "number", "description": "Band top above ground [m]"},
         "irradiation": {"type": ["number", "null"], "minimum": 0,
                         "description": f"Mean annual irradiation [{IRRADIATION_UNIT}]"},
+        "vegetation_loss": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                            "description": f"Fraction of the unobstructed wall's irradiation lost to vegetation, "
+                                           f"only with vegetation [{RATIO_UNIT}]"},
     },
 }
 

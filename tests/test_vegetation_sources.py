@@ -405,3 +405,78 @@ def test_auto_on_detected_buildings_puts_no_face_on_a_tree(town_runs):
 
     dsm, dtm = read_surface(SAMPLE / "town_dsm.tif"), read_surface(SAMPLE / "town_dtm.tif")
     assert len(result.buildings) == detect_buildings(dsm.z, dsm.cellsize, dtm.z).max()  # trees took none away
+
+
+# ------------------------------------------------------------------------------------- commands
+
+def _tree_scene(tmp_path):
+    """60 x 60 m at 1 m: ground 100 m, a 12 x 12 m flat-roofed building (8 m), a 14 m tree 9 m south of it.
+
+    Writes the DSM without the tree (UMEP style), the canopy model, and the DSM with the tree burnt in.
+    """
+    n = 60
+    rows, cols = np.mgrid[0:n, 0:n].astype(float)
+    z = np.full((n, n), 100.0)
+    building = (rows >= 18) & (rows < 30) & (cols >= 24) & (cols < 36)
+    z[building] = 108.0
+    tree = (rows + 0.5 - 43) ** 2 + (cols + 0.5 - 30) ** 2 <= 4.5 ** 2
+    canopy = np.where(tree, 14.0, 0.0)
+    t = Affine(1, 0, X0, 0, -1, Y0)
+    return (write_tif(tmp_path / "dsm.tif", z, t), write_tif(tmp_path / "cdsm.tif", canopy, t),
+            write_tif(tmp_path / "dsm_trees.tif", np.maximum(z, 100.0 + canopy), t))
+
+
+def test_run_with_a_canopy_raster_writes_vegetation_outputs(tmp_path):
+    from solarkataster.cli import cli
+
+    dsm, cdsm, _ = _tree_scene(tmp_path)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["run", str(dsm), "--out", str(out), "--weather", "clear-sky", "--sectors", "16",
+                                   "--step", "60", "--vegetation", str(cdsm), "--leaf-on", "100-280",
+                                   "--transmissivity", "0.05"])
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["vegetation"]["source"] == str(cdsm) and run["vegetation"]["leaf_on"] == "100-280"
+    assert run["vegetation"]["transmissivity"] == 0.05 and run["vegetation"]["removed_from_surface_px"] == 0
+    assert str(cdsm) in [f["path"] for f in run["inputs"]]  # hashed with the other inputs
+    with rasterio.open(out / "canopy_height.tif") as ds:
+        assert np.nanmax(ds.read(1)) == pytest.approx(14.0)
+    assert (out / "overview.png").exists()
+    walls = json.loads((out / "walls.geojson").read_text())["features"]
+    south = [f["properties"] for f in walls if abs(f["properties"]["azimuth"] - 180) < 5]
+    north = [f["properties"] for f in walls if abs(f["properties"]["azimuth"]) < 5
+             or abs(f["properties"]["azimuth"] - 360) < 5]
+    assert south and north
+    assert max(p["vegetation_loss"] for p in south) > 0.05  # the tree in front of it
+    assert max(p["vegetation_loss"] for p in north) < 0.01
+    roofs = json.loads((out / "roofs.geojson").read_text())["features"]
+    assert all(f["properties"]["vegetation_loss"] is not None for f in roofs)
+
+
+def test_point_season_follows_the_leaf_on_days(tmp_path):
+    """Leaf-on opaque, leaf-off transparent: summer months equal the opaque tree, winter months no tree."""
+    import io
+
+    import pandas as pd
+
+    from solarkataster.cli import cli
+
+    dsm, cdsm, dsm_trees = _tree_scene(tmp_path)
+    # a point on the ground 3 m north of the crown, facing south: the tree is between it and the sun
+    args = ["--x", str(X0 + 30), "--y", str(Y0 - 35.5), "--z", "101", "--tilt", "90", "--azimuth", "180",
+            "--weather", "clear-sky", "--step", "10", "--sectors", "72"]
+
+    def monthly(path, *extra):
+        res = CliRunner().invoke(cli, ["point", str(path), *args, *extra])
+        assert res.exit_code == 0, res.output
+        frame = pd.read_csv(io.StringIO(res.output), comment="#", parse_dates=["time"])
+        return frame.groupby(frame["time"].dt.month)["poa_global"].mean()
+
+    bare, opaque = monthly(dsm), monthly(dsm_trees)
+    veg = monthly(dsm, "--vegetation", str(cdsm), "--transmissivity", "0", "--leaf-off-transmissivity", "1",
+                  "--trunk-ratio", "0", "--leaf-on", "97-300")
+    assert (bare - opaque)[[5, 6, 7]].min() > 5  # the tree matters [W/m²]
+    for m in (5, 6, 7, 8, 9):
+        assert veg[m] == pytest.approx(opaque[m], rel=0.02), m
+    for m in (11, 12, 1, 2, 3):
+        assert veg[m] == pytest.approx(bare[m], rel=0.02), m

@@ -101,8 +101,7 @@ def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=No
 
     options = getattr(options, "engine", options)  # CadastreOptions carry the engine's
     dsm, veg = surface_vegetation(vegetation, dsm)
-    extra = {} if veg is None else {"vegetation": veg}
-    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options, **extra)
+    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options, vegetation=veg)
     write_irradiance_results(result, out_dir, cog=cog, core=core, vegetation=veg)
     return result
 

@@ -27,11 +27,6 @@ def progress_bar(desc):
     return update
 
 
-def engine_vegetation(veg):
-    """Keyword arguments of the engine for a canopy: none without one (the engine's opaque path)."""
-    return {} if veg is None else {"vegetation": veg}
-
-
 @click.command()
 @click.argument("dsm", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -55,7 +50,7 @@ def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, 
                          sky_model=sky_model)
     grid, veg = surface_vegetation(vegetation, read_surface(dsm, crs=crs), crs=crs)
     result = compute_irradiance(grid, weather=weather, year=year, linke=linke, options=opts,
-                                progress=progress_bar("irradiance"), **engine_vegetation(veg))
+                                progress=progress_bar("irradiance"), vegetation=veg)
     write_irradiance_results(result, out_dir, vegetation=veg)
     click.echo(f"wrote {out_dir}/irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif, run.json "
                f"({result.provenance['timings_s']['total_s']:.1f} s)", err=True)

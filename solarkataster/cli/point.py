@@ -43,7 +43,6 @@ def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, 
     from ..io.vegetation import surface_vegetation
     from ..io.weather import resolve_weather
     from ..points import COLUMN_DOCS, point_irradiance
-    from .irradiance import engine_vegetation
 
     grid, veg = surface_vegetation(vegetation, read_surface(dsm, crs=crs), crs=crs)
     lon, lat = grid.center_lonlat()
@@ -51,7 +50,7 @@ def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, 
     wy = resolve_weather(weather, latitude=lat, longitude=lon, altitude=float(np.nanmedian(grid.z)), year=year,
                          linke=linke)
     (frame,) = point_irradiance(grid, x, y, z, tilt, azimuth, wy, start=start, end=end, albedo=albedo,
-                                sectors=sectors, step_minutes=step, model=sky_model, **engine_vegetation(veg))
+                                sectors=sectors, step_minutes=step, model=sky_model, vegetation=veg)
     table = frame.reset_index()
     table["time"] = table["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     table["sun_visible"] = table["sun_visible"].round(4)
