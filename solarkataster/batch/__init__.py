@@ -190,6 +190,16 @@ def _options_doc(job, options, *, weather, year, linke, halo, min_elevation, hal
     return doc
 
 
+def _start_manifest(out_dir, tileset):
+    """Return the manifest of ``out_dir`` and a new summary, unreadable tiles recorded as failed in both."""
+    manifest = read_manifest(out_dir)
+    summary = BatchSummary(str(out_dir), len(tileset.tiles), warnings=list(tileset.warnings))
+    for t in tileset.corrupt:
+        summary.failed[t.tile_id] = t.error
+        manifest["tiles"][t.tile_id] = {"tile_id": t.tile_id, "path": t.path, "status": "failed", "error": t.error}
+    return manifest, summary
+
+
 def _batch_vegetation(vegetation):
     """Return the batch's vegetation spec (canopy raster path resolved), or None."""
     from ..io.vegetation import as_spec
@@ -278,9 +288,8 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
     crs : str, optional
         CRS assigned to tiles and footprints that declare none (a declared CRS is never overridden).
     vegetation : str, Path or VegetationSpec, optional
-        Trees as vegetation: ``'auto'`` (LAS tiles: their classes 3-5; raster tiles: the surface model's
-        trees) or a canopy height raster read per tile window, halo included
-        (:func:`solarkataster.io.vegetation.prepare_vegetation`).
+        Trees as vegetation: ``'auto'`` (LAS tiles: classes 3-5; rasters: the DSM's trees) or a canopy height
+        raster read per tile window, halo included (:func:`solarkataster.io.vegetation.prepare_vegetation`).
 
     Returns
     -------
@@ -293,11 +302,7 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
     job = tile_job or default_tile_job()
     options = _job_options(job, options)
     vegetation = _batch_vegetation(vegetation)
-    manifest = read_manifest(out_dir)
-    summary = BatchSummary(str(out_dir), len(tileset.tiles), warnings=list(tileset.warnings))
-    for t in tileset.corrupt:
-        summary.failed[t.tile_id] = t.error
-        manifest["tiles"][t.tile_id] = {"tile_id": t.tile_id, "path": t.path, "status": "failed", "error": t.error}
+    manifest, summary = _start_manifest(out_dir, tileset)
     doc = _options_doc(job, options, weather=weather, year=year, linke=linke, halo=halo,
                        min_elevation=min_elevation, halo_cap=halo_cap, cellsize=cs, id_column=id_column, crs=crs,
                        vegetation=vegetation)

@@ -99,6 +99,56 @@ def _grid_shape(bounds, resolution):
     return rows, cols
 
 
+def _accumulate(paths, headers, bounds, r, shape, vegetation):
+    """Read the points of ``paths`` into flat per-cell accumulators (see :func:`rasterize_las`).
+
+    Returns
+    -------
+    (dsm, veg, ground_sum, ground_count, total, kept)
+        Highest non-noise (and, with ``vegetation``, non-vegetation) return per cell (-inf where none), the
+        highest vegetation return (None without ``vegetation``), sum and count of ground returns, and the
+        numbers of points read and used.
+    """
+    import laspy
+
+    left, bottom, right, top = bounds
+    rows, cols = shape
+    n = rows * cols
+    dsm = np.full(n, -np.inf)
+    veg = np.full(n, -np.inf) if vegetation else None
+    ground_sum = np.zeros(n)
+    ground_count = np.zeros(n)
+    total = kept = 0
+    for p, h in zip(paths, headers):
+        if h.maxs[0] < left or h.mins[0] > right or h.maxs[1] < bottom or h.mins[1] > top:
+            continue
+        try:
+            with laspy.open(p) as f:
+                for pts in f.chunk_iterator(CHUNK_POINTS):
+                    x, y, z = np.asarray(pts.x), np.asarray(pts.y), np.asarray(pts.z)
+                    cls = np.asarray(pts.classification)
+                    withheld = np.asarray(pts.withheld).astype(bool)
+                    col = np.floor((x - left) / r).astype(np.int64)
+                    row = np.floor((top - y) / r).astype(np.int64)
+                    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+                    use = inside & ~withheld & ~np.isin(cls, NOISE_CLASSES)
+                    total += len(x)
+                    kept += int(use.sum())
+                    if veg is not None:
+                        v = use & np.isin(cls, VEGETATION_CLASSES)
+                        np.maximum.at(veg, row[v] * cols + col[v], z[v])
+                        use &= ~v
+                    idx = row[use] * cols + col[use]
+                    np.maximum.at(dsm, idx, z[use])
+                    g = use & (cls == GROUND_CLASS)
+                    gidx = row[g] * cols + col[g]
+                    ground_sum += np.bincount(gidx, weights=z[g], minlength=n)
+                    ground_count += np.bincount(gidx, minlength=n)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"{p}: cannot read points ({exc})") from None
+    return dsm, veg, ground_sum, ground_count, total, kept
+
+
 def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=None, vegetation=False):
     """Rasterise LAS/LAZ files into a DSM (highest non-noise return) and a DTM (ground class).
 
@@ -137,7 +187,6 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=
     InputError
         A file cannot be read.
     """
-    import laspy
     from affine import Affine
 
     if isinstance(paths, (str, Path)):
@@ -163,39 +212,8 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=
     left, bottom, right, top = (float(v) for v in bounds)
     check_scale_factor(crss[0], (left + right) / 2, (bottom + top) / 2, what=str(paths[0]))
     rows, cols = _grid_shape((left, bottom, right, top), r)
-    n = rows * cols
-    dsm = np.full(n, -np.inf)
-    veg = np.full(n, -np.inf) if vegetation else None
-    ground_sum = np.zeros(n)
-    ground_count = np.zeros(n)
-    total = kept = 0
-    for p, h in zip(paths, headers):
-        if h.maxs[0] < left or h.mins[0] > right or h.maxs[1] < bottom or h.mins[1] > top:
-            continue
-        try:
-            with laspy.open(p) as f:
-                for pts in f.chunk_iterator(CHUNK_POINTS):
-                    x, y, z = np.asarray(pts.x), np.asarray(pts.y), np.asarray(pts.z)
-                    cls = np.asarray(pts.classification)
-                    withheld = np.asarray(pts.withheld).astype(bool)
-                    col = np.floor((x - left) / r).astype(np.int64)
-                    row = np.floor((top - y) / r).astype(np.int64)
-                    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-                    use = inside & ~withheld & ~np.isin(cls, NOISE_CLASSES)
-                    total += len(x)
-                    kept += int(use.sum())
-                    if veg is not None:
-                        v = use & np.isin(cls, VEGETATION_CLASSES)
-                        np.maximum.at(veg, row[v] * cols + col[v], z[v])
-                        use &= ~v
-                    idx = row[use] * cols + col[use]
-                    np.maximum.at(dsm, idx, z[use])
-                    g = use & (cls == GROUND_CLASS)
-                    gidx = row[g] * cols + col[g]
-                    ground_sum += np.bincount(gidx, weights=z[g], minlength=n)
-                    ground_count += np.bincount(gidx, minlength=n)
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{p}: cannot read points ({exc})") from None
+    dsm, veg, ground_sum, ground_count, total, kept = _accumulate(paths, headers, (left, bottom, right, top), r,
+                                                                  (rows, cols), vegetation)
     log.info("rasterised %d of %d points into %d x %d cells of %g m", kept, total, rows, cols, r)
     dsm[~np.isfinite(dsm)] = np.nan
     dsm = dsm.reshape(rows, cols)
