@@ -258,7 +258,8 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("buildings", 0, 1)
     fp, building_labels, report["footprints"] = _buildings(grid, ground, footprints, id_column)
     own = _owned(fp, grid, core)
-    grid, veg = _vegetation(vegetation, grid, ground, building_labels, report)
+    grid, veg = _vegetation(vegetation, grid, ground, building_labels, report,
+                            detected=bool(len(fp)) and (fp["source"] == "detected").all())
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
 
@@ -385,13 +386,13 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
                           profiles, veg)
 
 
-def _vegetation(vegetation, grid, ground, building_labels, report):
+def _vegetation(vegetation, grid, ground, building_labels, report, detected=False):
     """Return the opaque surface and the canopy of a run (:func:`solarkataster.io.vegetation.prepare_vegetation`)."""
     if vegetation is None:
         return grid, None
     from .io.vegetation import prepare_vegetation
 
-    grid, veg = prepare_vegetation(vegetation, grid, ground, building_labels)
+    grid, veg = prepare_vegetation(vegetation, grid, ground, building_labels, detected=detected)
     report["vegetation"] = veg.parameters()
     return grid, veg
 

@@ -365,7 +365,7 @@ def _grow_buildings(elevated, supported, min_area, cellsize):
     return ndimage.label(mask, structure=eight)
 
 
-def vegetation_mask(z, cellsize, ground, buildings=None, *, min_height=MIN_HEIGHT, max_roughness=0.15,
+def vegetation_mask(z, cellsize, ground, buildings=None, *, detected=None, min_height=MIN_HEIGHT, max_roughness=0.15,
                     min_planarity=0.2, min_support=0.5, max_terrain_step=0.5):
     """Tree pixels of a surface model: above the ground, not buildings and not roof-like.
 
@@ -383,6 +383,9 @@ def vegetation_mask(z, cellsize, ground, buildings=None, *, min_height=MIN_HEIGH
     buildings : ndarray of bool or int, optional
         Building pixels (footprints); default: :func:`detect_buildings`. Buildings found by the detection
         are never trees either way.
+    detected : ndarray of int or bool, optional
+        The detection's buildings when already known (:func:`detect_buildings` with these parameters);
+        default: detected here.
     min_height : float
         Smallest height of a tree pixel above ground [m] (lower objects, cars and shrubs, stay opaque).
     max_roughness, min_planarity, min_support, max_terrain_step : float
@@ -405,9 +408,11 @@ def vegetation_mask(z, cellsize, ground, buildings=None, *, min_height=MIN_HEIGH
     trees = np.zeros(z.shape, bool)
     if not valid.any():
         return trees
-    detected = detect_buildings(z, cellsize, ground, min_height=min_height, max_roughness=max_roughness,
-                                min_planarity=min_planarity, min_support=min_support,
-                                max_terrain_step=max_terrain_step) > 0
+    if detected is None:
+        detected = detect_buildings(z, cellsize, ground, min_height=min_height, max_roughness=max_roughness,
+                                    min_planarity=min_planarity, min_support=min_support,
+                                    max_terrain_step=max_terrain_step)
+    detected = np.asarray(detected) > 0
     given = np.zeros(z.shape, bool) if buildings is None else np.asarray(buildings) > 0
     zf = _remove_pits(z)
     elevated = _elevated(zf, ground, valid, cellsize, min_height, 25.0, max_terrain_step)

@@ -480,3 +480,60 @@ def test_point_season_follows_the_leaf_on_days(tmp_path):
         assert veg[m] == pytest.approx(opaque[m], rel=0.02), m
     for m in (11, 12, 1, 2, 3):
         assert veg[m] == pytest.approx(bare[m], rel=0.02), m
+
+
+def test_batch_reads_the_canopy_per_tile_window(tmp_path):
+    """Four tiles of the sample town with a 1 m canopy raster: the mosaic matches the whole scene."""
+    from distributed import Client, LocalCluster
+    from rasterio.windows import Window
+
+    from solarkataster.batch import run_batch
+    from solarkataster.batch.execute import irradiance_tile_job
+    from solarkataster.io.raster import read_surface
+    from solarkataster.io.vegetation import surface_vegetation
+    from solarkataster.pipeline import EngineOptions, compute_irradiance
+
+    town = SAMPLE / "town_dsm.tif"
+    grid = read_surface(town)
+    truth = json.loads((SAMPLE / "town_truth.json").read_text())
+    # a canopy raster on its own 1 m grid: the truth crowns at their heights (the DSM contains the trees)
+    t = grid.transform
+    coarse = Grid(np.zeros((grid.shape[0] // 2, grid.shape[1] // 2)), Affine(1, 0, t.c, 0, -1, t.f), grid.crs)
+    rows, cols = np.mgrid[0:coarse.shape[0], 0:coarse.shape[1]]
+    x, y = coarse.xy(rows, cols)
+    ch = np.zeros(coarse.shape)
+    for tree in truth["trees"]:
+        cx, cy = tree["centre"]
+        ch[(x - cx) ** 2 + (y - cy) ** 2 <= tree["radius"] ** 2] = tree["height"]
+    cdsm = write_tif(tmp_path / "cdsm.tif", ch, coarse.transform)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    with rasterio.open(town) as src:
+        for i, (r, c) in enumerate([(0, 0), (0, 240), (200, 0), (200, 240)]):
+            w = Window(c, r, 240, 200)
+            with rasterio.open(tiles / f"t{i}.tif", "w", **dict(src.profile, width=240, height=200,
+                                                                 transform=src.window_transform(w))) as dst:
+                dst.write(src.read(1, window=w), 1)
+    options = EngineOptions(sectors=4)
+    spec = VegetationSpec(str(cdsm))
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(cluster) as client:
+            s = run_batch([tiles], tmp_path / "out", weather="clear-sky", options=options, client=client,
+                          tile_job=irradiance_tile_job, vegetation=spec)
+    finally:
+        cluster.close()
+    assert sorted(s.computed) == ["t0", "t1", "t2", "t3"] and not s.failed
+    opaque, veg = surface_vegetation(spec, grid)
+    whole = compute_irradiance(opaque, weather="clear-sky", options=options, vegetation=veg).irradiation.global_
+    with rasterio.open(tmp_path / "out" / "irradiation.vrt") as ds:
+        mosaic = ds.read(1)
+    with rasterio.open(tmp_path / "out" / "canopy_height.vrt") as ds:
+        canopy = np.nan_to_num(ds.read(1))
+    np.testing.assert_allclose(canopy, veg.canopy_height, atol=1e-4)  # read per window = read whole
+    # off the crowns (where each window's ground filter fills the ground under the trees) pixel for pixel
+    ok = np.isfinite(whole) & ~veg.mask
+    rel = np.abs(mosaic[ok] - whole[ok]) / np.maximum(whole[ok], 1.0)
+    assert (rel <= 0.01).mean() >= 0.999
+    run = json.loads((tmp_path / "out" / "tiles" / "t0" / "run.json").read_text())
+    assert run["vegetation"]["source"] == str(cdsm.resolve())

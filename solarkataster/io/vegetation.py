@@ -113,7 +113,7 @@ def _window_over(ds, src_crs, grid):
     return window, ds.window_transform(window)
 
 
-def prepare_vegetation(vegetation, grid: Grid, ground, buildings=None, *, crs=None):
+def prepare_vegetation(vegetation, grid: Grid, ground, buildings=None, *, crs=None, detected=False):
     """Return the opaque surface and the canopy of a run.
 
     Parameters
@@ -131,6 +131,9 @@ def prepare_vegetation(vegetation, grid: Grid, ground, buildings=None, *, crs=No
         Building pixels (footprints or detection): trees over them keep the roof under their crown.
     crs : str, optional
         CRS of a canopy raster that declares none.
+    detected : bool
+        ``buildings`` come from :func:`solarkataster.detection.detect_buildings` (with its defaults), so
+        ``'auto'`` need not detect them again.
 
     Returns
     -------
@@ -148,7 +151,8 @@ def prepare_vegetation(vegetation, grid: Grid, ground, buildings=None, *, crs=No
     if spec.is_auto:
         from ..detection import vegetation_mask
 
-        trees = vegetation_mask(grid.z, grid.cellsize, ground, buildings)
+        trees = vegetation_mask(grid.z, grid.cellsize, ground, None if detected else buildings,
+                                detected=buildings if detected else None)
         opaque, ch = canopy_from_surface(grid.z, ground, trees, buildings)
         extra = {"removed_from_surface_px": int((ch > 0).sum())}
         source = "auto (trees of the surface model)"
@@ -191,4 +195,4 @@ def surface_vegetation(vegetation, grid: Grid, *, crs=None):
 
     ground = ground_from_dsm(grid.z, grid.cellsize)
     buildings = detect_buildings(grid.z, grid.cellsize, ground)
-    return prepare_vegetation(spec, grid, ground, buildings, crs=crs)
+    return prepare_vegetation(spec, grid, ground, buildings, crs=crs, detected=True)
