@@ -397,8 +397,8 @@ def vegetation_mask(z, cellsize, ground, buildings=None, *, detected=None, min_h
     -------
     ndarray of bool
         True on tree pixels. A crown overhanging a footprint is tree there too where it is a rough blob
-        (5 x 5 opening of the unsupported pixels, as in :func:`detect_buildings`) connected to the crown
-        outside.
+        (5 x 5 opening of the unsupported pixels, as in :func:`detect_buildings`, grown back by two pixels
+        over unsupported ones) connected to the crown outside.
     """
     z, cellsize = _check_dsm(z, cellsize)
     ground = np.asarray(ground, dtype=np.float64)
@@ -428,7 +428,9 @@ def vegetation_mask(z, cellsize, ground, buildings=None, *, detected=None, min_h
         roof_like[0] = True
         trees = candidates & ~roof_like[lab]
     if given.any() and trees.any():
-        blobs = ndimage.binary_opening(elevated & ~supported & given & ~detected, structure=np.ones((5, 5), bool))
+        rough = elevated & ~supported & given & ~detected
+        blobs = ndimage.binary_opening(rough, structure=np.ones((5, 5), bool))
+        blobs |= rough & ndimage.binary_dilation(blobs, structure=eight, iterations=2)  # the opening's corners
         joint, _ = ndimage.label(trees | blobs, structure=eight)
         with_tree = np.unique(joint[trees])
         trees |= blobs & np.isin(joint, with_tree[with_tree > 0])

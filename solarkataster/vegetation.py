@@ -134,6 +134,9 @@ MIN_CANOPY_HEIGHT = 1.0
 #: buildings a pixel does when it stands higher than half the canopy height above ground.
 CANOPY_TOP_TOLERANCE = 0.1
 CANOPY_TOP_MIN_TOLERANCE = 0.5  # [m]
+#: Roof pixels around a crown that give the roof under it: 3 x 3 plane-fit residual at most this [m]
+#: (the planarity test of :func:`solarkataster.detection.detect_buildings`).
+ROOF_ROUGHNESS = 0.15
 
 
 @dataclass
@@ -244,8 +247,9 @@ def remove_canopy(z, ground, canopy, buildings=None):
     """Take canopy pixels out of a surface model: the opaque surface under the trees.
 
     Off buildings the opaque surface under a canopy pixel is the ground. On a building (a tree
-    overhanging its roof) it is the roof, interpolated linearly from the building's pixels around the
-    canopy (nearest roof pixel outside their hull), so the roof keeps its face and the tree shades it.
+    overhanging its roof) it is the roof, interpolated linearly from the building's smooth pixels around the
+    canopy (nearest roof pixel outside their hull; rough pixels are the crown's fringe), so the roof keeps
+    its face and the tree shades it.
 
     Parameters
     ----------
@@ -272,7 +276,13 @@ def remove_canopy(z, ground, canopy, buildings=None):
     out[off] = np.where(np.isfinite(ground[off]), ground[off], out[off])
     on = canopy & b
     if on.any():
-        out[on] = _interpolate_roof(out, on, b & ~canopy & np.isfinite(out))
+        from .detection import local_roughness
+
+        known = b & ~canopy & np.isfinite(out)
+        with np.errstate(invalid="ignore"):
+            # on the roof alone (walls and crown masked out), so eaves stay smooth and the crown's fringe rough
+            smooth = known & (local_roughness(np.where(known, out, np.nan), 1.0) <= ROOF_ROUGHNESS)
+        out[on] = _interpolate_roof(out, on, smooth if smooth.any() else known)
     return out
 
 

@@ -537,3 +537,29 @@ def test_batch_reads_the_canopy_per_tile_window(tmp_path):
     assert (rel <= 0.01).mean() >= 0.999
     run = json.loads((tmp_path / "out" / "tiles" / "t0" / "run.json").read_text())
     assert run["vegetation"]["source"] == str(cdsm.resolve())
+
+
+def test_auto_takes_a_crown_overhanging_a_footprint_and_keeps_the_roof_under_it():
+    from solarkataster.detection import vegetation_mask
+    from solarkataster.io.vegetation import prepare_vegetation
+
+    rng = np.random.default_rng(7)
+    n, cs = 120, 0.5
+    rows, cols = np.mgrid[0:n, 0:n]
+    ground = np.full((n, n), 100.0)
+    footprint = (rows >= 30) & (rows < 70) & (cols >= 30) & (cols < 70)  # 20 x 20 m, flat roof at 108 m
+    roof = np.where(footprint, 108.0, -np.inf)
+    d2 = ((rows - 50) ** 2 + (cols - 74) ** 2) * cs ** 2  # a crown of 5 m radius, 3 m of it over the roof
+    crown = np.where(d2 <= 25.0, 100.0 + 10.0 + 4.0 * np.sqrt(np.clip(1 - d2 / 25.0, 0, 1))
+                     + rng.normal(0, 0.5, (n, n)), -np.inf)
+    z = np.maximum(np.maximum(roof, crown), ground) + rng.normal(0, 0.03, (n, n))
+    trees = vegetation_mask(z, cs, ground, footprint)
+    over = (d2 <= 16.0) & footprint  # well inside the crown, over the roof
+    outside = (d2 <= 16.0) & ~footprint
+    assert trees[outside].all() and trees[over].mean() > 0.9
+    assert not trees[footprint & (d2 > 36.0)].any()  # the open roof is no tree
+    opaque, veg = prepare_vegetation("auto", Grid(z, Affine(cs, 0, X0, 0, -cs, Y0), CRS), ground, footprint)
+    under = veg.mask & footprint
+    np.testing.assert_allclose(opaque.z[under], 108.0, atol=0.15)  # the roof under the crown (±3 cm noise)
+    np.testing.assert_allclose(opaque.z[veg.mask & ~footprint], 100.0)
+    assert np.all(veg.canopy_top[under] > opaque.z[under] + 1.0)  # the crown stands over the roof it shades
