@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__, layers
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
-from .horizon import DEFAULT_SECTORS, canopy_horizon_codes, grid_anchor, horizon_codes
+from .horizon import DEFAULT_SECTORS, grid_anchor, horizon_codes, vegetation_horizon_codes
 from .irradiation import Irradiation, irradiation_from_codes
 from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
 from .surface import normal_to_tilt_azimuth, surface_normals
@@ -162,12 +162,13 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         if progress:
             progress(done, total)
 
-    hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress,
-                        anchor=anchor)
     canopy = None
     if vegetation is not None and vegetation.mask.any():
-        canopy = canopy_horizon_codes(z, cellsize, vegetation, options.sectors, options.max_distance,
-                                      anchor=anchor)
+        hor, *canopy = vegetation_horizon_codes(z, cellsize, vegetation, options.sectors, options.max_distance,
+                                                progress=hz_progress, anchor=anchor)
+    else:
+        hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress,
+                            anchor=anchor)
     shape = z.shape
     out = {k: np.full(shape, np.nan, np.float32) for k in ("global_", "beam", "diffuse", "reflected",
                                                           "sky_view_factor", "vegetation_loss")}

@@ -15,7 +15,7 @@ from test_walls import GROUND, at, scene
 
 from solarkataster import walls as W
 from solarkataster.errors import ParameterError
-from solarkataster.horizon import canopy_horizon_codes, codes_to_angles, horizon_codes
+from solarkataster.horizon import canopy_horizon_codes, codes_to_angles, horizon_codes, vegetation_horizon_codes
 from solarkataster.irradiation import irradiation_from_codes
 from solarkataster.pipeline import EngineOptions, Site, run_engine
 from solarkataster.points import point_canopy_horizons, point_irradiance
@@ -211,6 +211,21 @@ def test_canopy_horizons_of_the_sweep_match_a_march(flat, burnt, trunk_ratio):
         np.testing.assert_allclose(low[has, r, c], m_low[has, i], atol=5.0, err_msg=f"canopy bottom at {r, c}")
         diffs.extend(np.abs(low[has, r, c] - m_low[has, i]))
     assert np.mean(diffs) < 2.0
+
+
+def test_one_sweep_gives_the_opaque_horizons_bit_for_bit():
+    rng = np.random.default_rng(3)
+    z = BASE_HEIGHT + np.cumsum(rng.normal(0, 0.3, (N, N + 7)), axis=1)
+    z[5:9, 40:44] = np.nan
+    ch = np.zeros_like(z)
+    ch[20:26, 10:15] = 9.0
+    ch[40:44, 30:50] = 6.0
+    veg = Vegetation(ch, z - 1.0, trunk_ratio=0.3)
+    opaque, top, low = vegetation_horizon_codes(z, 0.5, veg, 24, anchor=(17, -5))
+    np.testing.assert_array_equal(opaque, horizon_codes(z, 0.5, 24, anchor=(17, -5)))
+    valid = opaque != 32767
+    assert (top[valid] >= opaque[valid]).all()
+    assert ((top == 32767) == ~valid).all() and ((low == 32767) == ~valid).all()
 
 
 def test_a_point_under_the_crown_is_shaded_above_the_trunk_zone(flat):
