@@ -210,6 +210,29 @@ def shading_loss(irradiation, unobstructed_irradiation):
     return np.where(unob > 0, loss, np.where(np.isfinite(irr), 1.0, np.nan))
 
 
+def vegetation_loss(lost_irradiation, unobstructed_irradiation):
+    """Share of the unobstructed plane-of-array irradiation lost to vegetation [-], in [0, 1].
+
+    Parameters
+    ----------
+    lost_irradiation : array_like
+        Irradiation the canopy takes [kWh/m²/a] (:attr:`solarkataster.irradiation.Irradiation.vegetation_loss`
+        averaged over the surface); NaN where the run has no vegetation.
+    unobstructed_irradiation : array_like
+        Irradiation of the same plane without any obstruction [kWh/m²/a].
+
+    Returns
+    -------
+    ndarray
+        NaN where ``lost_irradiation`` is NaN; 0 where the unobstructed plane gets nothing.
+    """
+    lost = np.asarray(lost_irradiation, float)
+    unob = np.asarray(unobstructed_irradiation, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.clip(lost / unob, 0.0, 1.0)
+    return np.where(unob > 0, share, np.where(np.isfinite(lost), 0.0, np.nan))
+
+
 def counted_classes(min_class="limited"):
     """Suitability classes that get modules: ``min_class`` and every better one."""
     if min_class not in SUITABILITY_CLASSES:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import layers
-from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes
+from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes, vegetation_loss
 from .layers import SUITABILITY_CLASSES
 from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine
 from .pv import ModuleSpec, PVOptions, build_yield_tables
@@ -116,6 +116,7 @@ class CadastreResult:
     report: dict
     core: tuple | None = None
     profiles: object = None  # HourlyProfiles of the buildings (roof, walls, counted faces)
+    vegetation: object = None  # the run's Vegetation (canopy on the grid), None without
 
 
 def _ground_model(grid, dtm):
@@ -177,7 +178,7 @@ def reference_irradiation(sky, albedo=0.2):
 
 def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5, footprints=None, id_column=None,
                      dtm=None, weather="auto", year=2025, linke=None, options=None, core=None,
-                     progress=None) -> CadastreResult:
+                     progress=None, vegetation=None) -> CadastreResult:
     """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 
     Parameters
@@ -214,6 +215,12 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
         ``progress(stage, done, total)`` for the stages of :data:`PROGRESS_STAGES` in order ('reading',
         'buildings', 'engine', 'faces', 'walls'; the writer adds 'writing'); :func:`progress_fraction`
         turns it into a fraction of the whole run.
+    vegetation : str, Path, VegetationSpec or Vegetation, optional
+        Trees as vegetation (attenuating, seasonal) instead of opaque obstacles: ``'auto'`` (trees of the
+        surface model), a canopy height raster [m above ground] on any grid, a
+        :class:`~solarkataster.vegetation.VegetationSpec` (source and transmissivities), or a ready
+        :class:`~solarkataster.vegetation.Vegetation` on the DSM's grid. Canopy pixels leave the opaque
+        surface and never become roof faces (:func:`solarkataster.io.vegetation.prepare_vegetation`).
 
     Returns
     -------
@@ -222,13 +229,13 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     if roofs is not None or dsm is None:
         return _compute_lod2(dsm, roofs, roofs_crs, lod2_cellsize, footprints=footprints, id_column=id_column,
                              dtm=dtm, weather=weather, year=year, linke=linke, options=options, core=core,
-                             progress=progress)
+                             progress=progress, vegetation=vegetation)
     return _compute_lidar(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
-                          linke=linke, options=options, core=core, progress=progress)
+                          linke=linke, options=options, core=core, progress=progress, vegetation=vegetation)
 
 
 def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                   linke=None, options=None, core=None, progress=None) -> CadastreResult:
+                   linke=None, options=None, core=None, progress=None, vegetation=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
     from .roofs import RoofOptions, roof_faces
 
@@ -251,12 +258,15 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("buildings", 0, 1)
     fp, building_labels, report["footprints"] = _buildings(grid, ground, footprints, id_column)
     own = _owned(fp, grid, core)
+    grid, veg = _vegetation(vegetation, grid, ground, building_labels, report,
+                            detected=bool(len(fp)) and (fp["source"] == "detected").all())
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
 
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
-                        inputs=[p for p in (footprints, dtm) if isinstance(p, (str, Path))])
+                        inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
+                        vegetation=veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -280,7 +290,7 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("walls", 0, 1)
     walls_gdf = None
     if options.walls:
-        walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report)
+        walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report, veg)
     buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
                                     pv_opts.min_class, areas=_roof_areas(rf, fp))
     timings["walls_s"] = _lap(timings, t0)
@@ -297,17 +307,20 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   inverter_efficiency=pv_opts.inverter_efficiency)
     buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
-                          profiles)
+                          profiles, veg)
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
-                  core, progress):
+                  core, progress, vegetation=None):
     """Compute the cadastre of an LoD2 model (:mod:`solarkataster.cadastre_lod2`) on a DSM or one rasterised from it."""
     from . import cadastre_lod2 as C
     from .errors import ParameterError
 
     if roofs is None:
         raise ParameterError("give a surface model (DSM), an LoD2 model (--roofs FILE), or both")
+    if vegetation is not None:  # the LoD2 surfaces are sampled on the opaque grid (lod2.lod2_surfaces)
+        raise ParameterError("--vegetation is not supported with an LoD2 model (--roofs) yet: leave it out (trees "
+                             "in the DSM then shade as opaque obstacles)")
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
     timings, t0 = {}, time.perf_counter()
@@ -335,11 +348,13 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     stage("buildings", 0, 1)
     fp, owner, report["footprints"] = C.model_buildings(model, grid, footprints, id_column)
     own = _owned(fp, grid, core)
+    veg = None
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
-    inputs = [p for p in (roofs, footprints, dtm) if isinstance(p, (str, Path))]
+    inputs = [p for p in (roofs, footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))]
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
-                        extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs)
+                        extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs,
+                        vegetation=veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -368,7 +383,26 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
                   inverter_efficiency=pv_opts.inverter_efficiency)
     buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, face_labels, ref_irr, report, core,
-                          profiles)
+                          profiles, veg)
+
+
+def _vegetation(vegetation, grid, ground, building_labels, report, detected=False):
+    """Return the opaque surface and the canopy of a run (:func:`solarkataster.io.vegetation.prepare_vegetation`)."""
+    if vegetation is None:
+        return grid, None
+    from .io.vegetation import prepare_vegetation
+
+    grid, veg = prepare_vegetation(vegetation, grid, ground, building_labels, detected=detected)
+    report["vegetation"] = veg.parameters()
+    return grid, veg
+
+
+def _canopy_path(vegetation):
+    """Return the canopy raster of a vegetation spec (recorded with its hash in the provenance), else None."""
+    source = getattr(vegetation, "source", vegetation)
+    if isinstance(source, (str, Path)) and str(source).lower() != "auto" and Path(source).exists():
+        return source
+    return None
 
 
 def _lap(timings, t0):
@@ -455,8 +489,18 @@ def _face_statistics(face_labels, engine, ground, ref_irr, threshold):
     monthly = np.stack([_mean_by_label(lab, irr.monthly[m].astype(np.float64), n)[0] for m in range(12)], axis=1)
     usable_share, _ = _mean_by_label(lab, (g >= threshold * ref_irr).astype(float), n)
     height = (_mean_by_label(lab, engine.grid.z - ground, n)[0] if ground is not None else np.full(n, np.nan))
+    lost = _vegetation_loss_raster(engine)
+    vegetation = _mean_by_label(lab, lost, n)[0] if lost is not None else np.full(n, np.nan)
     return {"n": n, "irradiation": mean, "pixels": npx, "quantiles": _quantiles_by_label(lab, g, n, (0.1, 0.5, 0.9)),
-            "monthly": monthly, "usable_share": usable_share, "height": height}
+            "monthly": monthly, "usable_share": usable_share, "height": height, "vegetation": vegetation}
+
+
+def _vegetation_loss_raster(engine):
+    """Irradiation lost to vegetation per pixel [kWh/m²/a] (float64), None when the run has no vegetation."""
+    lost = getattr(engine.irradiation, "vegetation_loss", None)
+    if lost is None or engine.provenance.get("vegetation") is None:
+        return None
+    return np.asarray(lost, dtype=np.float64)
 
 
 def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
@@ -476,6 +520,9 @@ def _pixel_statistics(stats, faces, engine, ground, ref_irr, threshold):
         stats["irradiation"][i] = g
         stats["quantiles"][:, i] = g
         stats["monthly"][i] = irr.monthly[:, r, c]
+        lost = _vegetation_loss_raster(engine)
+        if lost is not None:
+            stats["vegetation"][i] = float(lost[r, c])
         stats["usable_share"][i] = float(g >= threshold * ref_irr)
         if ground is not None:
             stats["height"][i] = engine.grid.z[r, c] - ground[r, c]
@@ -514,7 +561,7 @@ def _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts):
     surfaces = pd.DataFrame({
         "_face": i + 1, "_building": f["building"].to_numpy(int), "tilt": tilt, "azimuth": azim,
         "geometry": _published(f.geometry), "irradiation": stats["irradiation"][i],
-        "usable_share": stats["usable_share"][i],
+        "usable_share": stats["usable_share"][i], "vegetation_irradiation": stats["vegetation"][i],
         "unobstructed_irradiation": unobstructed_irradiation(tilt, azim, engine.sky,
                                                              engine.options.albedo).global_,
         "source": f["source"].to_numpy(), "plane_rmse": f["plane_rmse"].to_numpy(float),
@@ -562,7 +609,9 @@ def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
         "monthly_irradiation": [[round(float(v), 2) for v in m] for m in stats["monthly"][i]],
         "specific_yield": np.where(has_modules, a["specific_yield"].to_numpy(float), np.nan),
         "source": surfaces["source"].to_numpy(), "plane_rmse": _round(surfaces["plane_rmse"], 3),
-        "plane_share": _round(surfaces["plane_share"], 3)})
+        "plane_share": _round(surfaces["plane_share"], 3),
+        "vegetation_loss": vegetation_loss(surfaces["vegetation_irradiation"],
+                                           surfaces["unobstructed_irradiation"])})
     return roof_layer_frame(out, a, surfaces["geometry"].to_list(), engine.grid.crs)
 
 
@@ -588,6 +637,8 @@ def roof_layer_frame(faces, assessed, geometry, crs):
     import geopandas as gpd
 
     out = faces.copy()
+    if "vegetation_loss" not in out:
+        out["vegetation_loss"] = np.nan  # no vegetation given
     for col in ("shading_loss", "usable_area", "modules", "kwp", "yield_kwh", "co2_savings_kg", "suitability",
                 "potential_kwp", "potential_yield_kwh"):
         out[col] = assessed[col].to_numpy()
@@ -628,8 +679,11 @@ def shapely_area(geometries):
     return shapely.area(np.asarray(list(geometries), dtype=object)).astype(float)
 
 
-def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
-    """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment."""
+def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None):
+    """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment.
+
+    With a ``vegetation`` the walls are shaded by the canopy too and get their ``vegetation_loss`` share.
+    """
     from shapely.geometry import box
 
     from .walls import wall_surfaces, wall_table
@@ -638,8 +692,9 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
         return None
     surfaces, problems = wall_surfaces(fp, engine.grid, engine.skies[FINE_AZIMUTH_BINS], ground=ground,
                                        spacing=options.wall_spacing, band_height=options.band_height,
-                                       albedo=options.engine.albedo)
+                                       albedo=options.engine.albedo, vegetation=vegetation)
     report["problems"].extend(problems)
+    surfaces = with_vegetation_loss(surfaces, vegetation is not None)
     if len(surfaces):
         # a wall off the raster has no surface model in front of it: nothing to say about it
         grid = engine.grid
@@ -653,6 +708,18 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report):
     assessed = assess_surfaces(surfaces, tables, ref_irr, kind="wall", module=options.module, options=pv_opts,
                                facade=options.facade)
     return wall_table(surfaces, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
+
+
+def with_vegetation_loss(walls, has_vegetation=False):
+    """Walls with their ``vegetation_loss`` share [-]: NaN where the run has no vegetation (the contract's null).
+
+    :func:`solarkataster.walls.wall_surfaces` gives the share with a vegetation (and zeros without).
+    """
+    if has_vegetation and "vegetation_loss" in walls.columns:
+        return walls
+    out = walls.copy()
+    out["vegetation_loss"] = np.nan
+    return out
 
 
 def _sum_by(values, ids, order):

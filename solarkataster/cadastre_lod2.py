@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .assessment import assess_surfaces, surface_latitudes
-from .cadastre import FLAT_AZIMUTH_LIMIT, LAYER_COLUMNS, roof_layer_frame
+from .cadastre import FLAT_AZIMUTH_LIMIT, LAYER_COLUMNS, roof_layer_frame, with_vegetation_loss
 from .errors import ParameterError, RasterError, check_range
 
 log = logging.getLogger(__name__)
@@ -420,7 +420,7 @@ def lod2_wall_layer(walls, engine, ref_irr, tables, pv_opts, options):
                                                                  engine.options.albedo).global_
     assessed = assess_surfaces(walls, tables, ref_irr, kind="wall", module=options.module, options=pv_opts,
                                facade=options.facade)
-    return wall_table(walls, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
+    return wall_table(with_vegetation_loss(walls), assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
 
 
 def _surfaces(surfaces, engine, options, fine):

@@ -365,6 +365,79 @@ def _grow_buildings(elevated, supported, min_area, cellsize):
     return ndimage.label(mask, structure=eight)
 
 
+def vegetation_mask(z, cellsize, ground, buildings=None, *, detected=None, min_height=MIN_HEIGHT, max_roughness=0.15,
+                    min_planarity=0.2, min_support=0.5, max_terrain_step=0.5):
+    """Tree pixels of a surface model: above the ground, not buildings and not roof-like.
+
+    Used by ``--vegetation auto`` (:func:`solarkataster.vegetation.canopy_from_surface`): these pixels
+    become canopy and leave the opaque surface, so trees are never roofs.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m] (DSM), NaN where missing.
+    cellsize : float
+        Pixel size [m].
+    ground : ndarray
+        Terrain heights [m] on the same grid.
+    buildings : ndarray of bool or int, optional
+        Building pixels (footprints); default: :func:`detect_buildings`. Buildings found by the detection
+        are never trees either way.
+    detected : ndarray of int or bool, optional
+        The detection's buildings when already known (:func:`detect_buildings` with these parameters);
+        default: detected here.
+    min_height : float
+        Smallest height of a tree pixel above ground [m] (lower objects, cars and shrubs, stay opaque).
+    max_roughness, min_planarity, min_support, max_terrain_step : float
+        As in :func:`detect_buildings`: an elevated component off the buildings with the support and
+        planarity of a roof (a shed, a wall, a cut hedge) stays opaque; surfaces running into the ground
+        are terrain.
+
+    Returns
+    -------
+    ndarray of bool
+        True on tree pixels. A crown overhanging a footprint is tree there too where it is a rough blob
+        (5 x 5 opening of the unsupported pixels, as in :func:`detect_buildings`, grown back by two pixels
+        over unsupported ones) connected to the crown outside.
+    """
+    z, cellsize = _check_dsm(z, cellsize)
+    ground = np.asarray(ground, dtype=np.float64)
+    if ground.shape != z.shape:
+        raise ParameterError(f"ground shape {ground.shape} must equal the DSM's {z.shape}")
+    valid = np.isfinite(z)
+    trees = np.zeros(z.shape, bool)
+    if not valid.any():
+        return trees
+    if detected is None:
+        detected = detect_buildings(z, cellsize, ground, min_height=min_height, max_roughness=max_roughness,
+                                    min_planarity=min_planarity, min_support=min_support,
+                                    max_terrain_step=max_terrain_step)
+    detected = np.asarray(detected) > 0
+    given = np.zeros(z.shape, bool) if buildings is None else np.asarray(buildings) > 0
+    zf = _remove_pits(z)
+    elevated = _elevated(zf, ground, valid, cellsize, min_height, 25.0, max_terrain_step)
+    planar_window, supported = _roof_support(zf, elevated, cellsize, max_roughness)
+    eight = np.ones((3, 3), bool)
+    candidates = elevated & ~detected & ~given
+    lab, n = ndimage.label(candidates, structure=eight)
+    if n:
+        npx = np.bincount(lab.ravel(), minlength=n + 1)
+        nsup = np.bincount(lab.ravel(), weights=supported.ravel(), minlength=n + 1)
+        ncen = np.bincount(lab.ravel(), weights=planar_window.ravel(), minlength=n + 1)
+        roof_like = (nsup >= min_support * npx) & (ncen >= min_planarity * npx)
+        roof_like[0] = True
+        trees = candidates & ~roof_like[lab]
+    if given.any() and trees.any():
+        rough = elevated & ~supported & given & ~detected
+        blobs = ndimage.binary_opening(rough, structure=np.ones((5, 5), bool))
+        blobs |= rough & ndimage.binary_dilation(blobs, structure=eight, iterations=2)  # the opening's corners
+        joint, _ = ndimage.label(trees | blobs, structure=eight)
+        with_tree = np.unique(joint[trees])
+        trees |= blobs & np.isin(joint, with_tree[with_tree > 0])
+    log.debug("vegetation: %d tree pixels", int(trees.sum()))
+    return trees
+
+
 def polygonal(geom):
     """Only the polygon parts of ``geom`` (make_valid may return collections with lines/points)."""
     import shapely

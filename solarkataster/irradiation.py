@@ -27,13 +27,13 @@ References
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ._kernels import irradiation as _k
-from .errors import check_range
+from .errors import ParameterError, check_range
 from .horizon import angles_to_codes
 from .sky import HORIZON_BAND, SkyTable, SunSteps
 from .surface import tilt_azimuth_to_normal
@@ -52,7 +52,11 @@ class Irradiation:
     monthly : ndarray, shape (12, ...)
         Monthly global irradiation [kWh/m²].
     sky_view_factor : ndarray
-        Share of the isotropic sky the surface sees [0-1] ((1 + cos tilt) / 2 when unobstructed).
+        Share of the isotropic sky the surface sees [0-1] ((1 + cos tilt) / 2 when unobstructed); the part
+        seen through a canopy counts with the canopy's annual diffuse-weighted transmissivity.
+    vegetation_loss : ndarray
+        Annual irradiation the canopy removes [kWh/m²]: the global irradiation with transparent trees minus
+        ``global_``; zeros without vegetation.
     """
 
     global_: np.ndarray
@@ -61,6 +65,11 @@ class Irradiation:
     reflected: np.ndarray
     monthly: np.ndarray
     sky_view_factor: np.ndarray
+    vegetation_loss: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.vegetation_loss is None:
+            object.__setattr__(self, "vegetation_loss", np.zeros_like(self.global_))
 
 
 def _table_arrays(sky: SkyTable):
@@ -80,9 +89,17 @@ def _table_arrays(sky: SkyTable):
         edges = lo + dt[b] * np.arange(_GRID + 1)
         grid[b] = a + np.searchsorted(tan_el[a:e], edges, side="right")
     centres = np.radians((np.arange(nb) + 0.5) * 360.0 / nb)
+    month_list, month_count, month_offset, month_compact = _compact_months(sky, sky.month_sum)
+    return dict(bin_sin=np.sin(centres), bin_cos=np.cos(centres), tan_el=tan_el, grid=grid, grid_t0=t0,
+                grid_dt=dt, month_list=month_list, month_count=month_count, month_offset=month_offset,
+                month_compact=month_compact)
+
+
+def _compact_months(sky: SkyTable, month_sum):
+    """Compact monthly suffix sums: per bin only its active months, rows of k * 3 floats."""
+    nb = sky.azimuth_bins
     month_list = np.zeros((nb, 12), np.int64)
     month_count = sky.bin_months.sum(axis=1).astype(np.int64)
-    # compact monthly suffix sums: per bin only its active months, rows of k * 3 floats
     month_offset = np.zeros(nb, np.int64)
     parts = []
     pos = 0
@@ -92,13 +109,34 @@ def _table_arrays(sky: SkyTable):
         a, e = sky.bin_start[b], sky.bin_start[b + 1]
         month_offset[b] = pos
         if e > a and ms.size:
-            block = np.ascontiguousarray(sky.month_sum[a:e][:, ms, :], np.float32).ravel()
+            block = np.ascontiguousarray(month_sum[a:e][:, ms, :], np.float32).ravel()
             parts.append(block)
             pos += block.size
     month_compact = np.concatenate(parts) if parts else np.zeros(1, np.float32)
-    return dict(bin_sin=np.sin(centres), bin_cos=np.cos(centres), tan_el=tan_el, grid=grid, grid_t0=t0,
-                grid_dt=dt, month_list=month_list, month_count=month_count, month_offset=month_offset,
-                month_compact=month_compact)
+    return month_list, month_count, month_offset, month_compact
+
+
+def _canopy_arrays(sky: SkyTable, vegetation):
+    """Kernel-ready leaf-on sums and transmissivities of a sky table for a canopy."""
+    season = sky.season
+    tau_on, tau_off = float(vegetation.transmissivity), float(vegetation.leaf_off_transmissivity)
+    if season is None:
+        if tau_on != tau_off:
+            raise ParameterError("the sky table has no leaf-on split: build it with "
+                                 "sky_table(steps, bins, leaf_on=vegetation.leaf_on) for seasonal transmissivity")
+        zeros12 = np.zeros(12)
+        season = {"beam_sum": np.zeros_like(sky.beam_sum), "month_sum": np.zeros_like(sky.month_sum),
+                  "isotropic": zeros12, "band": zeros12, "ghi": zeros12}
+    elif tuple(season["leaf_on"]) != tuple(vegetation.leaf_on):
+        raise ParameterError(f"the sky table's leaf-on days {season['leaf_on']} differ from the vegetation's "
+                             f"{vegetation.leaf_on}: build the sky table with leaf_on=vegetation.leaf_on")
+    iso_on = float(np.sum(season["isotropic"]))
+    iso_all = float(np.sum(sky.isotropic))
+    tau_svf = (tau_on * iso_on + tau_off * (iso_all - iso_on)) / iso_all if iso_all > 0 else tau_on
+    return _k.CanopyArrays(beam_on=np.ascontiguousarray(season["beam_sum"], np.float32),
+                           month_on=_compact_months(sky, season["month_sum"])[3],
+                           iso_on=np.asarray(season["isotropic"], float), band_on=np.asarray(season["band"], float),
+                           ghi_on=np.asarray(season["ghi"], float), tau_on=tau_on, tau_off=tau_off, tau_svf=tau_svf)
 
 
 def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
@@ -149,15 +187,24 @@ def irradiation_from_slopes(horizon_slopes, surface_tilt, surface_azimuth, sky, 
 _TAN_LUT = np.tan(np.radians(np.arange(-9000, 9001) / 100.0))
 
 
-def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, albedo=0.2):
+def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, albedo=0.2, *, canopy=None,
+                           vegetation=None):
     """Compute :func:`irradiation` from horizons given as int16 codes (the engine's path).
 
     Parameters
     ----------
     horizon_codes : array_like of int16, shape (sectors, ...)
-        Horizon elevation [0.01°] (see :func:`solarkataster.horizon.horizon_codes`).
+        Horizon elevation [0.01°] of the opaque surface (see :func:`solarkataster.horizon.horizon_codes`).
     surface_tilt, surface_azimuth, sky, albedo
         As :func:`irradiation`.
+    canopy : (ndarray, ndarray), optional
+        Canopy-top and canopy-bottom horizon codes shaped as ``horizon_codes``
+        (:func:`solarkataster.horizon.canopy_horizon_codes`); needs ``vegetation``. Beam, circumsolar, sky
+        diffuse and the horizon band through the canopy are attenuated by the day's transmissivity, via the
+        sky table's leaf-on sums (``sky_table(..., leaf_on=vegetation.leaf_on)``; needed only when the two
+        transmissivities differ), so the per-pixel cost stays independent of the time steps.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Transmissivities and leaf-on days of the canopy.
 
     Returns
     -------
@@ -181,11 +228,24 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     svf = np.empty(n)
     arrays = _k.SkyArrays(tan_lut=_TAN_LUT, sec_sin=np.sin(sec), sec_cos=np.cos(sec), bin_start=sky.bin_start,
                           beam_sum=sky.beam_sum, iso=sky.isotropic, band=sky.band, ghi=sky.ghi, **t)
-    _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
+    loss = None
+    if canopy is None:
+        _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
+    else:
+        if vegetation is None:
+            raise ParameterError("canopy horizons need the vegetation (its transmissivity and leaf-on days)")
+        top, low = (np.ascontiguousarray(np.asarray(c, np.int16).reshape(n_sec, -1)) for c in canopy)
+        if top.shape != hor2.shape or low.shape != hor2.shape:
+            raise ParameterError(f"canopy horizons {top.shape}, {low.shape} differ from the opaque {hor2.shape}")
+        loss = np.empty(n)
+        _k.evaluate_canopy(hor2, top, low, nrm, arrays, _canopy_arrays(sky, vegetation), albedo, HORIZON_BAND,
+                           beam, month, refl, svf, loss)
+        loss = loss.reshape(shape)
     glob = month.sum(axis=0)
     return Irradiation(global_=glob.reshape(shape), beam=beam.reshape(shape),
                        diffuse=(glob - beam - refl).reshape(shape), reflected=refl.reshape(shape),
-                       monthly=month.reshape((12,) + shape), sky_view_factor=svf.reshape(shape))
+                       monthly=month.reshape((12,) + shape), sky_view_factor=svf.reshape(shape),
+                       vegetation_loss=loss)
 
 
 def unobstructed_irradiation(surface_tilt, surface_azimuth, sky, albedo=0.2, sectors=72):
@@ -215,19 +275,27 @@ def unobstructed_irradiation(surface_tilt, surface_azimuth, sky, albedo=0.2, sec
     return irradiation(hor, surface_tilt, surface_azimuth, sky, albedo)
 
 
-def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSteps, albedo=0.2):
+def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSteps, albedo=0.2, *, canopy=None,
+                    vegetation=None):
     """Plane-of-array irradiance time series at points, step by step.
 
     Parameters
     ----------
     horizon_profile : array_like, shape (sectors, n)
-        Horizon elevation [°] per sector for each point.
+        Horizon elevation [°] per sector for each point (the opaque surface's when a canopy is given).
     surface_tilt, surface_azimuth : array_like, shape (n,)
         Orientation [°].
     steps : SunSteps
         Sub-hourly sun and sky steps.
     albedo : float
         Ground albedo [0-1].
+    canopy : (array_like, array_like), optional
+        Canopy-top and canopy-bottom elevation [°] per sector and point, shaped as ``horizon_profile``
+        (bottom 90 where no canopy lies along the azimuth); needs ``vegetation``. At each step the ray to
+        the sun between them is attenuated by that day's transmissivity, and so are the sky diffuse and the
+        horizon band seen through the canopy.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Transmissivities and leaf-on days.
 
     Returns
     -------
@@ -240,27 +308,65 @@ def poa_time_series(horizon_profile, surface_tilt, surface_azimuth, steps: SunSt
     tilt = np.atleast_1d(np.asarray(surface_tilt, float))
     azi = np.atleast_1d(np.asarray(surface_azimuth, float))
     svf_all = irradiation(hor.astype(np.float32), tilt, azi, empty_sky(n_sec), albedo)
+    svf_band = np.zeros(hor.shape[1])
+    tau = np.ones(len(steps.time))
+    if canopy is not None:
+        if vegetation is None:
+            raise ParameterError("canopy horizons need the vegetation (its transmissivity and leaf-on days)")
+        top, low = (np.asarray(c, float) for c in canopy)
+        opaque_veg = replace(vegetation, transmissivity=0.0, leaf_off_transmissivity=0.0)
+        svf_clear = irradiation_from_codes(angles_to_codes(hor), tilt, azi, empty_sky(n_sec), albedo,
+                                           canopy=(angles_to_codes(top), angles_to_codes(low)),
+                                           vegetation=opaque_veg).sky_view_factor
+        svf_band = svf_all.sky_view_factor - svf_clear
+        tau = vegetation.transmissivity_on(steps.time.day_of_year.to_numpy()).astype(float)
     s = steps.sun_vectors()
     sec_w = 360.0 / n_sec
+    # the horizons at each step's azimuth, linear between sectors
+    f = steps.azimuth / sec_w
+    k0 = np.floor(f).astype(int) % n_sec
+    k1 = (k0 + 1) % n_sec
+    w = f - np.floor(f)
     out = []
     for i in range(hor.shape[1]):
         n = tilt_azimuth_to_normal(tilt[i], azi[i])
-        # terrain horizon at each step's azimuth, linear between sectors
-        f = steps.azimuth / sec_w
-        k0 = np.floor(f).astype(int) % n_sec
-        w = f - np.floor(f)
-        h = (1 - w) * hor[k0, i] + w * hor[(k0 + 1) % n_sec, i]
+        h = (1 - w) * hor[k0, i] + w * hor[k1, i]
         cos_aoi = s @ n
         visible = (steps.elevation > h) & (cos_aoi > 0) & (steps.apparent_zenith < 90)
-        beam = np.where(visible, steps.dni * cos_aoi, 0.0)
-        circ = np.where(visible, steps.circumsolar() * cos_aoi, 0.0)
-        svf = svf_all.sky_view_factor[i]
         hb = _band_factor(hor[:, i], n)
-        diffuse = circ + steps.dhi * (1 - steps.f1) * svf + steps.dhi * steps.f2 * hb
+        through = np.ones_like(tau)
+        hb_band = 0.0
+        if canopy is not None:
+            hi = np.maximum((1 - w) * top[k0, i] + w * top[k1, i], h)
+            lo0, lo1 = low[k0, i], low[k1, i]
+            lo = np.where((lo0 >= 89.99) | (lo1 >= 89.99), np.minimum(lo0, lo1), (1 - w) * lo0 + w * lo1)
+            inside = (steps.elevation >= np.maximum(lo, h)) & (steps.elevation < hi)
+            through = np.where(inside, tau, 1.0)
+            hb_band = _band_factor_canopy(hor[:, i], top[:, i], low[:, i], n)
+        beam = np.where(visible, steps.dni * cos_aoi * through, 0.0)
+        circ = np.where(visible, steps.circumsolar() * cos_aoi * through, 0.0)
+        svf = svf_all.sky_view_factor[i] - (1.0 - tau) * svf_band[i]
+        diffuse = circ + steps.dhi * (1 - steps.f1) * svf + steps.dhi * steps.f2 * (hb - (1.0 - tau) * hb_band)
         refl = albedo * steps.ghi * (1 - svf)
         out.append(pd.DataFrame({"poa_global": beam + diffuse + refl, "poa_beam": beam, "poa_diffuse": diffuse,
                                  "poa_reflected": refl, "sun_visible": visible}, index=steps.time))
     return out
+
+
+def _band_factor_canopy(hor_deg, top_deg, low_deg, normal):
+    """Share of the Perez horizon band seen through the canopy (to be attenuated), as :func:`_band_factor`."""
+    n_sec = hor_deg.size
+    phi = np.radians(np.arange(n_sec) * 360.0 / n_sec)
+    proj = np.maximum(normal[0] * np.sin(phi) + normal[1] * np.cos(phi), 0.0)
+
+    def vis(deg):
+        t = np.tan(np.radians(np.clip(deg, -89.0, 89.0)))
+        return np.clip(1.0 - np.maximum(t, 0.0) / np.tan(np.radians(HORIZON_BAND)), 0.0, 1.0)
+
+    hi = np.maximum(top_deg, hor_deg)
+    lo = np.maximum(low_deg, hor_deg)
+    part = np.where(lo < hi, vis(lo) - vis(hi), 0.0)
+    return float(np.sum(proj * part) * np.pi / n_sec)
 
 
 def _band_factor(hor_deg, normal):

@@ -150,6 +150,9 @@ _BAND_ITEMS = {
         "z_max": {"type": "number", "description": "Band top above ground [m]"},
         "irradiation": {"type": ["number", "null"], "minimum": 0,
                         "description": f"Mean annual irradiation [{IRRADIATION_UNIT}]"},
+        "vegetation_loss": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                            "description": f"Fraction of the unobstructed wall's irradiation lost to vegetation, "
+                                           f"only with vegetation [{RATIO_UNIT}]"},
     },
 }
 
@@ -295,6 +298,8 @@ ROOFS = Layer("roofs", "Roof faces", ("Polygon", "MultiPolygon"), "face_id", (
              2),
     _num("shading_loss", RATIO_UNIT, "Fraction of the unobstructed plane's irradiation lost to obstructions",
          4, nullable=True, maximum=1),
+    _num("vegetation_loss", RATIO_UNIT, "Fraction of the unobstructed plane's irradiation lost to vegetation "
+         "(the trees' part of shading_loss); null where no vegetation was given", 4, nullable=True, maximum=1),
     _num("usable_area", AREA_UNIT, "Area suitable for modules", 2),
     Column("modules", "integer", RATIO_UNIT, "Number of modules placed (0 where unsuitable)", minimum=0),
     _num("kwp", POWER_UNIT, "Installed peak power (0 where unsuitable)", 3),
@@ -326,6 +331,8 @@ WALLS = Layer("walls", "Wall segments", ("LineString",), "wall_id", (
          maximum=1),
     _num("covered_share", RATIO_UNIT, "Share of the wall's samples covered by a neighbouring structure", 4,
          nullable=True, maximum=1),
+    _num("vegetation_loss", RATIO_UNIT, "Fraction of the unobstructed wall's irradiation lost to vegetation; "
+         "null where no vegetation was given", 4, nullable=True, maximum=1),
     _num("usable_area", AREA_UNIT, "Facade area suitable for modules", 2),
     _num("kwp", POWER_UNIT, "Installed peak power (0 where unsuitable)", 3),
     _num("yield_kwh", ENERGY_UNIT, "Annual AC energy (0 where unsuitable)", 1, nullable=True),

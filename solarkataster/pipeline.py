@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__, layers
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
-from .horizon import DEFAULT_SECTORS, grid_anchor, horizon_codes
+from .horizon import DEFAULT_SECTORS, grid_anchor, horizon_codes, vegetation_horizon_codes
 from .irradiation import Irradiation, irradiation_from_codes
 from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
 from .surface import normal_to_tilt_azimuth, surface_normals
@@ -115,14 +115,20 @@ def resolve_weather(weather, site: Site, year=2025, linke=None):
                     linke=linke)
 
 
-def build_sky(weather: WeatherYear, site: Site, options: EngineOptions) -> SkyTable:
-    """Integrate the weather over time into a sky table at the site."""
+def build_sky(weather: WeatherYear, site: Site, options: EngineOptions, vegetation=None) -> SkyTable:
+    """Integrate the weather over time into a sky table at the site (with the leaf-on split for a canopy)."""
     steps = sun_steps(weather, site.latitude, site.longitude, site.altitude, options.step_minutes,
                       options.sky_model)
-    return sky_table(steps, options.azimuth_bins)
+    return sky_table(steps, options.azimuth_bins, leaf_on=_leaf_on(vegetation))
 
 
-def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, block_rows=128, anchor=(0, 0)):
+def _leaf_on(vegetation):
+    """Leaf-on days for the sky table: only when a canopy is given."""
+    return None if vegetation is None else vegetation.leaf_on
+
+
+def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, block_rows=128, anchor=(0, 0), *,
+                       vegetation=None):
     """Horizons, orientation and irradiation of every pixel of a height array.
 
     Parameters
@@ -138,6 +144,10 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
     anchor : (int, int)
         Global (row, col) of pixel (0, 0) (:func:`solarkataster.horizon.grid_anchor`), so that windows
         and tiles of one mosaic give the same horizons as the whole.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Canopy on the same grid; ``z`` is then the opaque surface (trees removed). Adds the canopy
+        horizons (:func:`solarkataster.horizon.canopy_horizon_codes`) and attenuates through them; ``sky``
+        needs the leaf-on split (:func:`build_sky` with the vegetation) when the transmissivities differ.
 
     Returns
     -------
@@ -152,11 +162,16 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         if progress:
             progress(done, total)
 
-    hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress,
-                        anchor=anchor)
+    canopy = None
+    if vegetation is not None and vegetation.mask.any():
+        hor, *canopy = vegetation_horizon_codes(z, cellsize, vegetation, options.sectors, options.max_distance,
+                                                progress=hz_progress, anchor=anchor)
+    else:
+        hor = horizon_codes(z, cellsize, options.sectors, options.max_distance, progress=hz_progress,
+                            anchor=anchor)
     shape = z.shape
     out = {k: np.full(shape, np.nan, np.float32) for k in ("global_", "beam", "diffuse", "reflected",
-                                                          "sky_view_factor")}
+                                                          "sky_view_factor", "vegetation_loss")}
     monthly = np.full((12,) + shape, np.nan, np.float32)
     for i, r0 in enumerate(range(0, rows, block_rows)):
         r1 = min(rows, r0 + block_rows)
@@ -164,18 +179,20 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         a, b = max(r0 - 1, 0), min(r1 + 1, rows)
         tilt, azimuth = normal_to_tilt_azimuth(surface_normals(z[a:b], cellsize))
         tilt, azimuth = tilt[r0 - a:r0 - a + (r1 - r0)], azimuth[r0 - a:r0 - a + (r1 - r0)]
-        res = irradiation_from_codes(hor[:, r0:r1], tilt, azimuth, sky, options.albedo)
+        block_canopy = None if canopy is None else (canopy[0][:, r0:r1], canopy[1][:, r0:r1])
+        res = irradiation_from_codes(hor[:, r0:r1], tilt, azimuth, sky, options.albedo, canopy=block_canopy,
+                                     vegetation=vegetation)
         for k in out:
             out[k][r0:r1] = getattr(res, k)
         monthly[:, r0:r1] = res.monthly
         if progress:
             progress(options.sectors + i + 1, total)
-    del hor
+    del hor, canopy
     return Irradiation(monthly=monthly, **out)
 
 
 def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site: Site | None = None,
-               progress=None, extra_azimuth_bins=(), inputs=None) -> IrradianceResult:
+               progress=None, extra_azimuth_bins=(), inputs=None, vegetation=None) -> IrradianceResult:
     """Run the engine once: sun steps, sky tables, horizons and irradiation of every pixel.
 
     Parameters
@@ -194,6 +211,9 @@ def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site
         :data:`solarkataster.sky.FINE_AZIMUTH_BINS` for walls.
     inputs : list of path, optional
         Further input files recorded (with hashes) in the provenance.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Canopy on the grid, whose ``z`` is then the opaque surface (trees removed). Every sky table gets
+        the leaf-on split; the provenance records ``vegetation.parameters()`` under "vegetation".
 
     Returns
     -------
@@ -207,17 +227,21 @@ def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site
     weather.require_full_year()
     steps = sun_steps(weather, site.latitude, site.longitude, site.altitude, options.step_minutes,
                       options.sky_model)
-    skies = {int(b): sky_table(steps, int(b)) for b in {options.azimuth_bins, *extra_azimuth_bins}}
+    skies = {int(b): sky_table(steps, int(b), leaf_on=_leaf_on(vegetation))
+             for b in {options.azimuth_bins, *extra_azimuth_bins}}
     sky = skies[options.azimuth_bins]
     t1 = time.perf_counter()
-    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress, anchor=grid_anchor(grid.transform))
+    irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress, anchor=grid_anchor(grid.transform),
+                             vegetation=vegetation)
     t2 = time.perf_counter()
     prov = provenance(grid, weather, site, options, {"sky_table_s": t1 - t0, "irradiation_s": t2 - t1},
                       inputs=inputs)
+    if vegetation is not None:
+        prov["vegetation"] = vegetation.parameters()
     return IrradianceResult(grid, irr, sky, weather, site, options, prov, skies)
 
 
-def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=None, progress=None,
+def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=None, progress=None, vegetation=None,
                        **option_kwargs) -> IrradianceResult:
     """Read a surface model and compute annual and monthly irradiation for every pixel.
 
@@ -236,6 +260,8 @@ def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=No
         Model choices; keyword arguments (albedo=..., sectors=...) build one when omitted.
     progress : callable, optional
         ``progress(done, total)``.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Canopy on the surface model's grid (see :func:`run_engine`); ``dsm`` is then the opaque surface.
 
     Returns
     -------
@@ -250,7 +276,7 @@ def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=No
     wy = resolve_weather(weather, site, year, linke)
     wy.require_full_year()
     t1 = time.perf_counter()
-    result = run_engine(grid, wy, options, site=site, progress=progress)
+    result = run_engine(grid, wy, options, site=site, progress=progress, vegetation=vegetation)
     timings = {"weather_s": t1 - t0, **result.provenance["timings_s"], "total_s": time.perf_counter() - t0}
     result.provenance["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return result

@@ -65,7 +65,8 @@ def _restrict(weather: WeatherYear, start, end) -> WeatherYear:
 
 
 def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather: WeatherYear, *, start=None,
-                     end=None, albedo=0.2, sectors=72, step_minutes=10, model="perez", max_distance=None):
+                     end=None, albedo=0.2, sectors=72, step_minutes=10, model="perez", max_distance=None,
+                     vegetation=None):
     """Plane-of-array irradiance time series at points.
 
     Parameters
@@ -92,6 +93,9 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
     model : {'perez', 'isotropic'}
     max_distance : float, optional
         Horizon search distance [m].
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Canopy on the grid, whose ``z`` is then the opaque surface (trees removed): each step's ray to the
+        sun through the canopy, and the sky seen through it, are attenuated with that day's transmissivity.
 
     Returns
     -------
@@ -99,7 +103,8 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
         One per point, indexed by the records' interval start (UTC), with the interval means of
         ``poa_global``, ``poa_beam``, ``poa_diffuse``, ``poa_reflected`` [W/m²] and ``sun_visible`` (share
         of sub-steps with the sun visible) [0-1]. ``frame.attrs`` holds ``period`` (first start, last end),
-        ``horizon`` (the horizon profile [°]) and ``sky_view_factor``.
+        ``horizon`` (the horizon profile [°]) and ``sky_view_factor``; with vegetation also
+        ``canopy_top`` and ``canopy_bottom`` [°] per sector (bottom 90 where no canopy).
 
     Raises
     ------
@@ -140,7 +145,10 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
     steps = sun_steps(weather, lat, lon, altitude, step_minutes=step_minutes, model=model)
     azimuths = np.arange(sectors) * 360.0 / sectors
     horizon = horizon_at_points(grid.z, grid.cellsize, rows, cols, z, azimuths, max_distance).T
-    per_step = poa_time_series(horizon, tilt, azimuth, steps, albedo)
+    canopy = None
+    if vegetation is not None and vegetation.mask.any():
+        canopy = point_canopy_horizons(grid.z, grid.cellsize, vegetation, rows, cols, z, azimuths, max_distance)
+    per_step = poa_time_series(horizon, tilt, azimuth, steps, albedo, canopy=canopy, vegetation=vegetation)
     svf = irradiation(horizon.astype(np.float32), tilt, azimuth, _no_sun(sectors), albedo).sky_view_factor
     n_rec = len(weather.data)
     w = steps.weight
@@ -156,9 +164,48 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
         series.index.name = "time"
         series.attrs.update(period=period, horizon=horizon[:, i].tolist(), sky_view_factor=float(svf[i]),
                             weather=dict(weather.source))
+        if canopy is not None:
+            series.attrs.update(canopy_top=canopy[0][:, i].tolist(), canopy_bottom=canopy[1][:, i].tolist())
         out.append(series)
     log.info("point irradiance for %d point(s) over %s to %s", x.size, *period)
     return out
+
+
+def point_canopy_horizons(z, cellsize, vegetation, rows, cols, heights, azimuths, max_distance=None, *,
+                          facing=None, clearance=0.0):
+    """Canopy-top and canopy-bottom horizons [°] seen from points, by the march of ``horizon_at_points``.
+
+    The top is the horizon of the opaque surface with the canopy tops on it; the bottom is the lowest
+    elevation at which a ray meets the canopy above its trunk zone (the march over the negated trunk tops
+    from the negated point height), as :func:`solarkataster.horizon.canopy_horizon_codes` defines them.
+
+    Parameters
+    ----------
+    z : ndarray
+        Opaque surface [m] (trees removed).
+    cellsize : float
+        Pixel size [m].
+    vegetation : solarkataster.vegetation.Vegetation
+        Canopy on the same grid.
+    rows, cols, heights, azimuths, max_distance, facing, clearance
+        As :func:`solarkataster.horizon.horizon_at_points`.
+
+    Returns
+    -------
+    top, bottom : ndarray of float64, shape (n_azimuths, n_points)
+        Elevation [°]; top -90 where open, bottom 90 where no canopy lies along the azimuth (also behind
+        a wall, where ``facing`` marks azimuths behind it as blocked).
+    """
+    from .horizon import canopy_surfaces, horizon_at_points
+
+    top_z, bottom_z = canopy_surfaces(z, vegetation)
+    heights = np.asarray(heights, float)
+    top = horizon_at_points(top_z, cellsize, rows, cols, heights, azimuths, max_distance, facing=facing,
+                            clearance=clearance)
+    neg = horizon_at_points(-bottom_z, cellsize, rows, cols, -heights, azimuths, max_distance, facing=facing,
+                            clearance=clearance)
+    bottom = np.where((neg <= -89.999) | (neg >= 89.999), 90.0, -neg)
+    return top.T, bottom.T
 
 
 def _no_sun(sectors):

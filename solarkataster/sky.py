@@ -252,6 +252,9 @@ class SkyTable:
     irradiation x sun vector [kWh/m²] for beam alone and for beam + circumsolar by month.
     Diffuse part, per month [kWh/m²]: ``isotropic`` (DHI (1 - F1)), ``band`` (DHI F2, the horizon band
     on a vertical plane) and ``ghi`` (for ground reflection).
+    ``season``: None, or (for vegetation) the leaf-on part of the sums, a dict with ``leaf_on`` (first and
+    last day of year), ``beam_sum``, ``month_sum``, ``isotropic``, ``band`` and ``ghi`` shaped as above;
+    the leaf-off part is the total minus it.
     """
 
     azimuth_bins: int
@@ -264,6 +267,7 @@ class SkyTable:
     band: np.ndarray
     ghi: np.ndarray
     info: dict = field(default_factory=dict)
+    season: dict | None = None
 
     @property
     def nbytes(self):
@@ -271,7 +275,7 @@ class SkyTable:
         return sum(a.nbytes for a in (self.bin_start, self.elevation, self.beam_sum, self.month_sum))
 
 
-def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS):
+def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS, leaf_on=None):
     """Integrate sub-steps into a `SkyTable`.
 
     Parameters
@@ -279,6 +283,10 @@ def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS):
     steps : SunSteps
     azimuth_bins : int
         Number of solar azimuth bins; the terrain and plane horizons are evaluated at bin centres.
+    leaf_on : (int, int), optional
+        First and last day of year with leaves (UTC days; ``first > last`` wraps over the new year): the
+        table then also carries the leaf-on part of its sums (``season``), so that a canopy's seasonal
+        transmissivity costs no more per pixel than one more suffix sum.
 
     Returns
     -------
@@ -308,6 +316,20 @@ def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS):
     def monthly(values):
         return np.bincount(steps.month, weights=values * w, minlength=12)
 
+    season = None
+    if leaf_on is not None:
+        from .vegetation import leaf_on_days
+
+        on = leaf_on_days(steps.time.day_of_year.to_numpy(), leaf_on)
+        on_sel = on[idx].astype(float)
+        season = {"leaf_on": (int(leaf_on[0]), int(leaf_on[1])),
+                  "beam_sum": np.ascontiguousarray(_suffix_by_bin(beam_vec * on_sel[:, None], bin_start),
+                                                   np.float32),
+                  "month_sum": np.ascontiguousarray(_suffix_by_bin(month_vec * on_sel[:, None, None], bin_start),
+                                                    np.float32),
+                  "isotropic": monthly(steps.dhi * (1.0 - steps.f1) * on), "band": monthly(steps.dhi * steps.f2 * on),
+                  "ghi": monthly(steps.ghi * on)}
+
     return SkyTable(
         azimuth_bins=azimuth_bins, bin_start=bin_start, elevation=np.ascontiguousarray(el, np.float64),
         beam_sum=np.ascontiguousarray(beam_sum, np.float32), month_sum=np.ascontiguousarray(month_sum, np.float32),
@@ -315,7 +337,8 @@ def sky_table(steps, azimuth_bins=DEFAULT_AZIMUTH_BINS):
         isotropic=monthly(steps.dhi * (1.0 - steps.f1)), band=monthly(steps.dhi * steps.f2),
         ghi=monthly(steps.ghi),
         info={"steps": int(steps.weight.size), "sun_steps": int(idx.size),
-              "period": f"{steps.time[0].isoformat()} / {steps.time[-1].isoformat()}"})
+              "period": f"{steps.time[0].isoformat()} / {steps.time[-1].isoformat()}"},
+        season=season)
 
 
 def _suffix_by_bin(values, bin_start):

@@ -423,7 +423,45 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
 
 # ------------------------------------------------------------------------------------- irradiation
 
-def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3.0):
+def wall_canopy_horizons(samples, grid: Grid, vegetation, sectors=WALL_SECTORS, max_distance=None, *,
+                         clearance=None):
+    """Canopy-top and canopy-bottom horizons of wall samples, by :func:`wall_horizons` on canopy surfaces.
+
+    The top is :func:`wall_horizons` on the opaque surface with the canopy tops on it; the bottom (the lowest
+    elevation at which a ray meets the canopy above its trunk zone) is :func:`wall_horizons` on the negated
+    trunk tops seen from the negated sample heights (see
+    :func:`solarkataster.horizon.canopy_horizon_codes`).
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        From :func:`wall_samples`.
+    grid : Grid
+        Opaque surface model [m] (trees removed).
+    vegetation : solarkataster.vegetation.Vegetation
+        Canopy on the grid.
+    sectors, max_distance, clearance
+        As :func:`wall_horizons`.
+
+    Returns
+    -------
+    top, bottom : ndarray of float32, shape (sectors, n_samples)
+        Elevation [°]; top as :func:`wall_horizons`, bottom 90 where no canopy lies along the azimuth or
+        behind the wall.
+    """
+    from dataclasses import replace
+
+    from .horizon import canopy_surfaces
+
+    top_z, bottom_z = canopy_surfaces(grid.z, vegetation)
+    top = wall_horizons(samples, replace(grid, z=top_z), sectors, max_distance, clearance=clearance)
+    negated = samples.assign(z=-samples["z"].to_numpy(float))
+    neg = wall_horizons(negated, replace(grid, z=-bottom_z), sectors, max_distance, clearance=clearance)
+    bottom = np.where((neg <= -89.999) | (neg >= 89.999), 90.0, -neg).astype(np.float32)
+    return top, bottom
+
+
+def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3.0, canopy=None, vegetation=None):
     """Irradiation of wall samples, aggregated per wall and per height band.
 
     Parameters
@@ -439,22 +477,41 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
         Ground albedo [0-1].
     band_height : float
         Height of the reporting bands, bottom to top (storeys) [m].
+    canopy : (ndarray, ndarray), optional
+        From :func:`wall_canopy_horizons`; needs ``vegetation`` and ``horizons`` of the opaque surface.
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Transmissivities and leaf-on days (the sky table needs the leaf-on split when they differ).
 
     Returns
     -------
     per_wall : pandas.DataFrame
         Indexed like ``walls``: ``irradiation`` (mean annual over uncovered samples) [kWh/m²],
         ``monthly_irradiation`` (list of 12) [kWh/m²], ``bands`` (list of dicts ``z_min``, ``z_max`` above
-        ground [m], ``irradiation`` [kWh/m²]), ``sky_view_factor`` (mean) [-], ``covered_share`` [-].
-        Walls without samples (shared, or all covered) have NaN / None.
+        ground [m], ``irradiation`` [kWh/m²], and with a canopy ``vegetation_loss`` [-]),
+        ``sky_view_factor`` (mean) [-], ``covered_share`` [-], ``vegetation_loss`` [-] (irradiation lost to
+        trees over the unobstructed irradiation of a vertical plane at the wall's azimuth, the denominator
+        of ``shading_loss``; 0 without a canopy). Walls without samples (shared, or all covered) have NaN
+        / None.
     sample_irradiation : solarkataster.irradiation.Irradiation
         Per sample (covered samples included as computed; use ``samples['covered']`` to drop them).
     """
-    from .irradiation import irradiation
+    from .horizon import angles_to_codes
+    from .irradiation import irradiation, irradiation_from_codes, unobstructed_irradiation
 
     band_height = check_range("band_height", band_height, 0.1, 100.0, " m")
     n_walls = len(walls)
-    irr = irradiation(horizons, 90.0, samples["surface_azimuth"].to_numpy(float), sky, albedo)
+    sample_azimuth = samples["surface_azimuth"].to_numpy(float)
+    if canopy is None:
+        irr = irradiation(horizons, 90.0, sample_azimuth, sky, albedo)
+        share = np.zeros(len(samples))
+    else:
+        irr = irradiation_from_codes(angles_to_codes(horizons), 90.0, sample_azimuth, sky, albedo,
+                                     canopy=tuple(angles_to_codes(c) for c in canopy), vegetation=vegetation)
+        # the denominator of shading_loss: the unobstructed vertical plane at the wall's azimuth
+        unique_azimuth, inverse = np.unique(sample_azimuth, return_inverse=True)
+        free = unobstructed_irradiation(90.0, unique_azimuth, sky, albedo).global_[inverse]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = irr.vegetation_loss / free
     wall_of = samples["wall"].to_numpy(int)
     use = ~samples["covered"].to_numpy(bool)
     glob = irr.global_
@@ -466,6 +523,7 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
         monthly = np.stack([np.bincount(wall_of[use], irr.monthly[m][use], minlength=n_walls) / count
                             for m in range(12)], axis=1)
         covered = 1.0 - count / total
+        veg_loss = np.bincount(wall_of[use], share[use], minlength=n_walls) / count
     band_of = np.floor(samples["height"].to_numpy(float) / band_height).astype(int)
     heights = walls["height"].to_numpy(float)
     bands = []
@@ -481,16 +539,19 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
             value = float(glob[s].mean()) if s.any() else None
             wb.append({"z_min": k * band_height, "z_max": min((k + 1) * band_height, float(heights[w])),
                        "irradiation": value})
+            if canopy is not None:
+                wb[-1]["vegetation_loss"] = float(share[s].mean()) if s.any() else None
         bands.append(wb)
     per_wall = pd.DataFrame({
         "irradiation": mean, "monthly_irradiation": [None if count[w] == 0 else monthly[w].tolist()
                                                      for w in range(n_walls)],
-        "bands": bands, "sky_view_factor": svf, "covered_share": covered}, index=walls.index)
+        "bands": bands, "sky_view_factor": svf, "covered_share": covered, "vegetation_loss": veg_loss},
+        index=walls.index)
     return per_wall, irr
 
 
 def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band_height=3.0, albedo=0.2,
-                  id_column="building_id", sectors=WALL_SECTORS, max_distance=None):
+                  id_column="building_id", sectors=WALL_SECTORS, max_distance=None, vegetation=None):
     """Walls with their irradiation: the surface table of the assessment (no PV yet).
 
     Parameters
@@ -514,6 +575,9 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
         Horizon azimuths per sample.
     max_distance : float, optional
         Horizon search distance [m].
+    vegetation : solarkataster.vegetation.Vegetation, optional
+        Canopy on the grid, whose ``z`` is then the opaque surface (trees removed); ``sky`` needs the
+        leaf-on split (``run_engine(..., vegetation=...)`` builds its tables so).
 
     Returns
     -------
@@ -521,7 +585,8 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
         ``building_id``, ``wall_id``, ``azimuth`` [°], ``length``, ``height`` [m], ``area`` [m²],
         ``irradiation`` [kWh/m²] (NaN without uncovered samples), ``monthly_irradiation``, ``bands``,
         ``shared``, ``sky_view_factor``, ``covered_share``, ``unobstructed_irradiation`` (vertical plane
-        at the wall's azimuth) [kWh/m²]; LineString geometry in the grid's CRS.
+        at the wall's azimuth) [kWh/m²], ``vegetation_loss`` [-] (see :func:`wall_irradiation`);
+        LineString geometry in the grid's CRS.
     problems : list of dict
         Per-building reports from :func:`wall_segments`.
     """
@@ -532,7 +597,11 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
     segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
     samples = wall_samples(segments, grid, spacing=spacing)
     horizons = wall_horizons(samples, grid, sectors=sectors, max_distance=max_distance)
-    per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height)
+    canopy = None
+    if vegetation is not None and vegetation.mask.any() and len(samples):
+        canopy = wall_canopy_horizons(samples, grid, vegetation, sectors, max_distance)
+    per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height,
+                                   canopy=canopy, vegetation=vegetation)
     azimuth = segments["azimuth"].to_numpy(float)
     out = segments[["building_id", "wall_id"]].copy()
     out["azimuth"] = np.round(azimuth, 2) % 360.0
@@ -546,12 +615,13 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
     out["covered_share"] = per_wall["covered_share"].to_numpy(float)
     out["unobstructed_irradiation"] = (unobstructed_irradiation(90.0, azimuth, sky, albedo).global_
                                        if len(segments) else np.zeros(0))
+    out["vegetation_loss"] = per_wall["vegetation_loss"].to_numpy(float)
     return gpd.GeoDataFrame(out, geometry=segments.geometry.values, crs=grid.crs), problems
 
 
 def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, ground=None, spacing=1.0,
                band_height=3.0, albedo=0.2, module=None, options=None, facade=None, id_column="building_id",
-               sectors=WALL_SECTORS, max_distance=None):
+               sectors=WALL_SECTORS, max_distance=None, vegetation=None):
     """Compute the walls layer: one LineString per wall with irradiation, height bands and facade PV.
 
     :func:`wall_surfaces` then the surface assessment (:func:`solarkataster.assessment.assess_surfaces`
@@ -559,7 +629,7 @@ def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, gr
 
     Parameters
     ----------
-    footprints, grid, sky, ground, spacing, band_height, albedo, id_column, sectors, max_distance
+    footprints, grid, sky, ground, spacing, band_height, albedo, id_column, sectors, max_distance, vegetation
         As in :func:`wall_surfaces`.
     tables : solarkataster.pv.YieldTables
         The run's yield tables (the facade table is used).
@@ -587,7 +657,7 @@ def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, gr
 
     surfaces, problems = wall_surfaces(footprints, grid, sky, ground=ground, spacing=spacing,
                                        band_height=band_height, albedo=albedo, id_column=id_column,
-                                       sectors=sectors, max_distance=max_distance)
+                                       sectors=sectors, max_distance=max_distance, vegetation=vegetation)
     assessed = assess_surfaces(surfaces, tables, reference_irradiation, kind="wall", module=module or ModuleSpec(),
                                options=options or PVOptions(),
                                facade=facade or FacadeOptions(storey_height=band_height))

@@ -533,3 +533,187 @@ def slopes_to_codes(slopes, out):
                 out[r, c] = -32768
             else:
                 out[r, c] = int(round(math.degrees(math.atan(s)) * 100.0))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, near, max_dist, du, anchor_r,
+                          anchor_c, out):
+    """Opaque, canopy-top and canopy-bottom horizon slopes for azimuth ``phi`` [rad] and ``phi + pi``, one sweep.
+
+    The opaque slopes are exactly those of :func:`sweep_pair` (same lines, samples, hulls and near field).
+    The same line walk samples ``z_top`` (the opaque surface with the canopy tops on it, NaN where ``z`` is)
+    and ``z_low`` (the *negated* height of the canopy bottom on canopy pixels, NaN elsewhere). The canopy
+    top's far field is the larger of the opaque hull's and a hull of only the samples where the canopy
+    rises above the opaque surface (a few per cent of them), so it equals a sweep over ``z_top``; the
+    bottom's hull holds only canopy samples and is queried from the negated query heights, which gives
+    minus the lowest slope at which a ray meets the canopy. The canopy near fields are marched only on
+    pixels flagged in ``near_canopy`` (canopy within the near-field reach); elsewhere they follow from the
+    far field and the opaque near field. ``out`` (6, rows, cols) float32: opaque fwd/bwd, top fwd/bwd
+    (never below the opaque), bottom fwd/bwd negated (NEG where no canopy lies along the ray).
+    """
+    rows, cols = z.shape
+    dc, dr, lc, lr = direction(phi)
+    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    res = np.full((6, rows * cols, 2), NEG, np.float32)
+    for i in prange(n_lines):
+        _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r,
+                               anchor_c, t_min, t_max, near, max_dist, res)
+    for r in prange(rows):
+        _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res[0], res[1], out[0],
+                        out[1])
+        _near_field_row_canopy(z, z_top, z_low, near_canopy, r, cellsize, near, dc, dr, lc, lr, du, anchor_r,
+                               anchor_c, res, out)
+
+
+@njit(cache=True, nogil=True)
+def _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min,
+                           t_max, near, max_dist, res):
+    """Far-field slopes beside line ``k``: ``res[0..5]`` = opaque, canopy-only top, negated bottom (fwd, bwd)."""
+    rows, cols = z.shape
+    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
+    pix = np.empty(ecap, np.int64)
+    side = np.empty(ecap, np.int64)
+    weight = np.empty(ecap, np.float64)
+    tq = np.empty(ecap, np.float64)
+    ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+    if ne == 0:
+        return
+    u = k * du
+    inv_cs = 1.0 / cellsize
+    cap = int(2.0 * (t_max - t_min)) + 8
+    tb = np.empty(cap, np.float64)
+    zb = np.empty(cap, np.float64)
+    zt = np.empty(cap, np.float64)
+    zl = np.empty(cap, np.float64)
+    ns = _crossings3(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, zt, zl, z, z_top, z_low, anchor_r, anchor_c)
+    # canopy samples: top above the opaque surface; bottom where there is canopy (compacted in place, t order)
+    nt = 0
+    nl = 0
+    tt = np.empty(ns + 1, np.float64)
+    tl = np.empty(ns + 1, np.float64)
+    for i in range(ns):
+        if zt[i] > zb[i]:
+            tt[nt] = tb[i]
+            zt[nt] = zt[i] * inv_cs
+            nt += 1
+        if np.isfinite(zl[i]):
+            tl[nl] = tb[i]
+            zl[nl] = zl[i] * inv_cs
+            nl += 1
+    for i in range(ns):
+        zb[i] *= inv_cs
+    zq = np.empty(ne, np.float64)
+    for e in range(ne):
+        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
+    ht = np.empty(ns + 1, np.float64)
+    hz = np.empty(ns + 1, np.float64)
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res[0])
+    _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res[1])
+    if nt > 0:
+        _hull_sweep(tt, zt, nt, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res[2])
+        _hull_sweep(tt, zt, nt, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res[3])
+    if nl > 0:
+        for e in range(ne):
+            zq[e] = -zq[e]
+        _hull_sweep(tl, zl, nl, tq, zq, pix, side, ne, near, -1.0, True, ht, hz, res[4])
+        _hull_sweep(tl, zl, nl, tq, zq, pix, side, ne, near, -1.0, False, ht, hz, res[5])
+
+
+@njit(cache=True, nogil=True)
+def _crossings3(r0, c0, dr, dc, t0, t1, tbuf, zbuf, ztop, zlow, z, z_top, z_low, anchor_r, anchor_c):
+    """:func:`crossings` of ``z`` that also samples ``z_top`` and ``z_low`` at the same points.
+
+    The t and ``z`` samples are computed exactly as :func:`crossings` computes them.
+    """
+    n = 0
+    sc = 1.0 if dc > 0 else -1.0
+    sr = 1.0 if dr > 0 else -1.0
+    inv_dc = 1.0 / dc if abs(dc) > 1e-12 else 0.0
+    inv_dr = 1.0 / dr if abs(dr) > 1e-12 else 0.0
+    if abs(dc) > 1e-12:
+        cc = c0 + t0 * dc
+        nxt_c = math.floor(cc) + 1.0 if dc > 0 else math.ceil(cc) - 1.0
+        tc = (nxt_c - c0) * inv_dc
+    else:
+        tc = 1e30
+        nxt_c = 0.0
+    if abs(dr) > 1e-12:
+        rr = r0 + t0 * dr
+        nxt_r = math.floor(rr) + 1.0 if dr > 0 else math.ceil(rr) - 1.0
+        tr = (nxt_r - r0) * inv_dr
+    else:
+        tr = 1e30
+        nxt_r = 0.0
+    while True:
+        if tc <= tr:
+            t = tc
+            if t > t1:
+                break
+            ri = (r0 + t * dr) - anchor_r
+            ci = nxt_c - anchor_c
+            nxt_c += sc
+            tc = (nxt_c - c0) * inv_dc
+        else:
+            t = tr
+            if t > t1:
+                break
+            ri = nxt_r - anchor_r
+            ci = (c0 + t * dc) - anchor_c
+            nxt_r += sr
+            tr = (nxt_r - r0) * inv_dr
+        zz = bilinear(z, ri, ci)
+        if np.isfinite(zz):
+            tbuf[n] = t
+            zbuf[n] = zz
+            ztop[n] = bilinear(z_top, ri, ci)
+            zlow[n] = bilinear(z_low, ri, ci)
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _near_field_row_canopy(z, z_top, z_low, near_canopy, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c,
+                           res, out):
+    """Canopy top and bottom of the pixels in row ``r`` from the far fields in ``res`` and the opaque ``out``."""
+    cols = z.shape[1]
+    inv_cs = 1.0 / cellsize
+    nb = int(near) + 3
+    tb = np.empty(4 * nb, np.float64)
+    zb = np.empty(4 * nb, np.float64)
+    for c in range(cols):
+        z0 = z[r, c]
+        if not np.isfinite(z0):
+            for q in range(2, 6):
+                out[q, r, c] = np.nan
+            continue
+        p = r * cols + c
+        u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
+        w1 = u - math.floor(u)
+        for d in range(2):
+            sgn = 1.0 if d == 0 else -1.0
+            top = _blend(max(res[d, p, 0], res[2 + d, p, 0]), max(res[d, p, 1], res[2 + d, p, 1]), w1)
+            low = _blend(res[4 + d, p, 0], res[4 + d, p, 1], w1)
+            if near_canopy[r, c]:
+                top = _near_field(z_top, r, c, z0, inv_cs, near, sgn * dr, sgn * dc, top, tb, zb, anchor_r, anchor_c)
+                low = _near_field(z_low, r, c, -z0, inv_cs, near, sgn * dr, sgn * dc, low, tb, zb, anchor_r,
+                                  anchor_c)
+            out[2 + d, r, c] = max(top, out[d, r, c])
+            out[4 + d, r, c] = low
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def slopes_to_codes_low(slopes, out):
+    """Negated canopy-bottom slopes (see :func:`sweep_pair_canopy`) to int16 codes of the bottom elevation.
+
+    NEG (no canopy) becomes 9000 (90°: no ray meets the canopy); NaN 32767 (missing).
+    """
+    rows, cols = slopes.shape
+    for r in prange(rows):
+        for c in range(cols):
+            s = slopes[r, c]
+            if not np.isfinite(s):
+                out[r, c] = 32767
+            elif s <= NEG:
+                out[r, c] = 9000
+            else:
+                out[r, c] = int(round(math.degrees(math.atan(-s)) * 100.0))

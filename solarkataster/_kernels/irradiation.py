@@ -168,3 +168,234 @@ def _first_lit_step(sky, b, a0, a1, t, n_grid):
     while i < a1 and sky.tan_el[i] <= t:
         i += 1
     return i
+
+
+#: Leaf-on parts of the sky table for a canopy (see :func:`evaluate_canopy`): ``beam_on`` (steps, 3),
+#: ``month_on`` laid out as ``month_compact``, and monthly ``iso_on``, ``band_on``, ``ghi_on``; the
+#: transmissivities ``tau_on``, ``tau_off`` and the diffuse-weighted annual one ``tau_svf``.
+CanopyArrays = namedtuple("CanopyArrays", ["beam_on", "month_on", "iso_on", "band_on", "ghi_on", "tau_on", "tau_off",
+                                           "tau_svf"])
+
+NO_CANOPY_CODE = 9000  # canopy-bottom code: no canopy along the azimuth
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def evaluate_canopy(hor, top, low, nrm, sky, can, albedo, band_width, out_beam, out_month, out_refl, out_svf,
+                    out_loss):
+    """:func:`evaluate` with a canopy: rays between the canopy bottom and top are attenuated once.
+
+    ``top``, ``low``: (N, P) int16 codes of the canopy-top and canopy-bottom horizons (see
+    :func:`solarkataster.horizon.canopy_horizon_codes`); ``can``: :data:`CanopyArrays`. A ray at tan
+    elevation e in a direction is blocked below the opaque horizon ``o`` (and the plane), attenuated by the
+    day's transmissivity in ``[max(o, low), max(o, top))`` and free above. ``out_loss`` gets the annual
+    irradiation the canopy removes (the global with transmissivity 1 minus the global).
+    """
+    n_sec = hor.shape[0]
+    n_pts = hor.shape[1]
+    band_tan = math.tan(math.radians(band_width))
+    chunk = 256
+    n_chunks = (n_pts + chunk - 1) // chunk
+    for ch in prange(n_chunks):
+        macc = np.empty((3, 12))
+        tans = np.empty((3, n_sec + 1))
+        for p in range(ch * chunk, min(n_pts, (ch + 1) * chunk)):
+            _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tans, out_beam, out_month,
+                        out_refl, out_svf, out_loss)
+
+
+@njit(cache=True, nogil=True)
+def _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tans, out_beam, out_month, out_refl,
+                out_svf, out_loss):
+    """Evaluate point ``p`` with a canopy; ``macc`` (3, 12): free, band leaf-on, band leaf-off monthly sums."""
+    n_sec = hor.shape[0]
+    nx = nrm[0, p]
+    ny = nrm[1, p]
+    nz = nrm[2, p]
+    if not np.isfinite(nx) or hor[0, p] == MISSING_CODE:
+        out_beam[p] = np.nan
+        out_refl[p] = np.nan
+        out_svf[p] = np.nan
+        out_loss[p] = np.nan
+        for m in range(12):
+            out_month[m, p] = np.nan
+        return
+    cos_b = nz
+    sin_b = math.sqrt(max(0.0, 1.0 - nz * nz))
+    loss_v, loss_band = _horizon_losses(p, hor, sky, nx, ny, nz, band_tan, tans[0])
+    band_v, band_b = _canopy_losses(p, hor, top, low, sky, nx, ny, nz, band_tan, tans)
+    svf_o = 0.5 * (1.0 + cos_b) - loss_v / n_sec
+    hb_o = sin_b - loss_band * math.pi / n_sec
+    svf_band = band_v / n_sec
+    hb_band = band_b * math.pi / n_sec
+    beam = _beam_and_months_canopy(nx, ny, nz, tans, n_sec, sky, can, macc)
+    refl = 0.0
+    loss = 0.0
+    for m in range(12):
+        iso_on = can.iso_on[m]
+        band_on = can.band_on[m]
+        ghi_on = can.ghi_on[m]
+        svf_on = svf_o - (1.0 - can.tau_on) * svf_band
+        svf_off = svf_o - (1.0 - can.tau_off) * svf_band
+        hb_on = hb_o - (1.0 - can.tau_on) * hb_band
+        hb_off = hb_o - (1.0 - can.tau_off) * hb_band
+        r = albedo * (ghi_on * (1.0 - svf_on) + (sky.ghi[m] - ghi_on) * (1.0 - svf_off))
+        refl += r
+        direct = macc[0, m] - (1.0 - can.tau_on) * macc[1, m] - (1.0 - can.tau_off) * macc[2, m]
+        g = (max(direct, 0.0) + iso_on * svf_on + (sky.iso[m] - iso_on) * svf_off + band_on * hb_on
+             + (sky.band[m] - band_on) * hb_off + r)
+        free = (max(macc[0, m], 0.0) + sky.iso[m] * svf_o + sky.band[m] * hb_o
+                + albedo * sky.ghi[m] * (1.0 - svf_o))
+        out_month[m, p] = g
+        loss += free - g
+    out_svf[p] = svf_o - (1.0 - can.tau_svf) * svf_band
+    out_beam[p] = max(beam, 0.0)
+    out_refl[p] = refl
+    out_loss[p] = loss
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _view_loss(code, th, proj, nz, cos_b):
+    """Loss of sky view factor (times the sector count) of a sector whose sky starts at code/tan ``th``."""
+    if nz > 1e-12:
+        free_t = max(-proj / nz, 0.0)
+    else:
+        free_t = 0.0 if proj > 0 else INF
+    if free_t >= INF or th <= free_t:
+        return 0.0
+    if free_t == 0.0:
+        f_free = cos_b + proj * 0.5 * math.pi
+    else:
+        q = 1.0 / (1.0 + free_t * free_t)
+        f_free = cos_b * q + proj * (0.5 * math.pi - math.atan(free_t) - free_t * q)
+    q = 1.0 / (1.0 + th * th)
+    f_obs = cos_b * q + proj * (0.5 * math.pi - code * (math.pi / 18000.0) - th * q)
+    return f_free - f_obs
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _band_hidden(th, proj, band_tan):
+    """Hidden share of the horizon band (times the projection) of a sector whose sky starts at tan ``th``."""
+    if proj > 0 and th > 0:
+        vis = 1.0 - th / band_tan if th < band_tan else 0.0
+        return proj * (1.0 - vis)
+    return 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _code_tan(code, sky):
+    return -INF if code == OPEN_CODE else sky.tan_lut[code + 9000]
+
+
+@njit(cache=True, nogil=True)
+def _canopy_losses(p, hor, top, low, sky, nx, ny, nz, band_tan, tans):
+    """View-factor and horizon-band share of the canopy band, summed over sectors; fills ``tans[1:]``.
+
+    ``tans[1, k]``, ``tans[2, k]``: tan of the canopy top and bottom in sector k (bottom INF where none).
+    """
+    n_sec = hor.shape[0]
+    band_v = 0.0
+    band_b = 0.0
+    for k in range(n_sec):
+        o = hor[k, p]
+        t = top[k, p]
+        lo = low[k, p]
+        tans[1, k] = _code_tan(t, sky)
+        tans[2, k] = INF if lo >= NO_CANOPY_CODE else _code_tan(lo, sky)
+        hi = max(t, o)
+        lo = max(lo, o)
+        if lo >= hi:
+            continue
+        proj = nx * sky.sec_sin[k] + ny * sky.sec_cos[k]
+        t_hi = _code_tan(hi, sky)
+        t_lo = _code_tan(lo, sky)
+        band_v += _view_loss(hi, t_hi, proj, nz, nz) - _view_loss(lo, t_lo, proj, nz, nz)
+        band_b += _band_hidden(t_hi, proj, band_tan) - _band_hidden(t_lo, proj, band_tan)
+    tans[1, n_sec] = tans[1, 0]
+    tans[2, n_sec] = tans[2, 0]
+    return band_v, band_b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _interp_tan(t0, t1, w, low):
+    """Tan horizon at weight ``w`` between two sectors; an open (or, for the bottom, canopy-free) side defers."""
+    if low:
+        if t0 >= INF or t1 >= INF:
+            return min(t0, t1)
+    elif t0 <= -INF or t1 <= -INF:
+        return max(t0, t1)
+    return (1.0 - w) * t0 + w * t1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dot_at(s, i, a1, nx, ny, nz):
+    if i >= a1:
+        return 0.0
+    return nx * s[i, 0] + ny * s[i, 1] + nz * s[i, 2]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _compact_at(mc, base, i, a0, a1, k, q, nx, ny, nz):
+    if i >= a1:
+        return 0.0
+    j = base + (i - a0) * k * 3 + 3 * q
+    return nx * mc[j] + ny * mc[j + 1] + nz * mc[j + 2]
+
+
+@njit(cache=True, nogil=True)
+def _beam_and_months_canopy(nx, ny, nz, tans, n_sec, sky, can, macc):
+    """Annual beam with the canopy's attenuation; monthly beam + circumsolar into ``macc``.
+
+    ``macc[0]``: free of canopy (above the opaque horizon and the plane); ``macc[1]``, ``macc[2]``: the
+    part through the canopy band on leaf-on and leaf-off days.
+    """
+    n_bins = sky.bin_start.shape[0] - 1
+    n_grid = sky.grid.shape[1] - 1
+    inv_nz = 1.0 / nz if nz > 1e-12 else 0.0
+    beam = 0.0
+    macc[:, :] = 0.0
+    sec_width = n_bins / n_sec
+    for b in range(n_bins):
+        a0 = sky.bin_start[b]
+        a1 = sky.bin_start[b + 1]
+        if a1 == a0:
+            continue
+        f = (b + 0.5) / sec_width
+        k0 = int(f)
+        w = f - k0
+        k0 = k0 % n_sec
+        th = _interp_tan(tans[0, k0], tans[0, k0 + 1], w, False)
+        t_top = _interp_tan(tans[1, k0], tans[1, k0 + 1], w, False)
+        t_low = _interp_tan(tans[2, k0], tans[2, k0 + 1], w, True)
+        proj = nx * sky.bin_sin[b] + ny * sky.bin_cos[b]
+        if nz > 1e-12:
+            tp = -proj * inv_nz
+        else:
+            tp = -INF if proj > 0 else INF
+        t = max(th, tp)
+        i = _first_lit_step(sky, b, a0, a1, t, n_grid)
+        if i >= a1:
+            continue
+        hi = max(t_top, t)
+        lo = max(t_low, t)
+        i_lo = a1
+        i_hi = a1
+        if lo < hi:
+            i_lo = _first_lit_step(sky, b, a0, a1, lo, n_grid)
+            i_hi = _first_lit_step(sky, b, a0, a1, hi, n_grid)
+        b_all = _dot_at(sky.beam_sum, i_lo, a1, nx, ny, nz) - _dot_at(sky.beam_sum, i_hi, a1, nx, ny, nz)
+        b_on = _dot_at(can.beam_on, i_lo, a1, nx, ny, nz) - _dot_at(can.beam_on, i_hi, a1, nx, ny, nz)
+        beam += (_dot_at(sky.beam_sum, i, a1, nx, ny, nz) - (1.0 - can.tau_on) * b_on
+                 - (1.0 - can.tau_off) * (b_all - b_on))
+        k = sky.month_count[b]
+        base = sky.month_offset[b]
+        for q in range(k):
+            m = sky.month_list[b, q]
+            macc[0, m] += _compact_at(sky.month_compact, base, i, a0, a1, k, q, nx, ny, nz)
+            if i_lo < i_hi:
+                m_all = (_compact_at(sky.month_compact, base, i_lo, a0, a1, k, q, nx, ny, nz)
+                         - _compact_at(sky.month_compact, base, i_hi, a0, a1, k, q, nx, ny, nz))
+                m_on = (_compact_at(can.month_on, base, i_lo, a0, a1, k, q, nx, ny, nz)
+                        - _compact_at(can.month_on, base, i_hi, a0, a1, k, q, nx, ny, nz))
+                macc[1, m] += m_on
+                macc[2, m] += m_all - m_on
+    return beam

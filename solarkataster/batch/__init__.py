@@ -173,16 +173,47 @@ def _make_plan(out_dir, tileset, dtm_set, opt_hash, common):
     raster_only = bool(getattr(common["job"], "raster_only", False))
     # the ground filter runs when the terrain comes from the DSM: no DTM tiles and no LAS ground class
     filters_ground = not raster_only and dtm_set is None and tileset.good[0].kind != "las"
-    inputs = [common["footprints"], common["weather"]]
+    inputs = [common["footprints"], common["weather"], getattr(common.get("vegetation"), "source", None)]
     return _Plan(out_dir, tileset, dtm_set, {}, {}, 0.0 if raster_only else CONTEXT_HALO_M,
                  ground_filter_alignment(tileset.cellsize) if filters_ground else 1, opt_hash,
                  [resolved(p) for p in inputs if isinstance(p, (str, Path)) and Path(p).is_file()], common)
 
 
-def _options_doc(job, options, *, weather, year, linke, halo, min_elevation, halo_cap, cellsize, id_column, crs):
-    return {"engine": dataclasses.asdict(options), "weather": str(weather), "year": year, "linke": linke,
-            "halo": halo, "min_elevation": min_elevation, "halo_cap": halo_cap, "resolution": cellsize,
-            "id_column": id_column, "job": job_name(job), "crs": crs}
+def _options_doc(job, options, *, weather, year, linke, halo, min_elevation, halo_cap, cellsize, id_column, crs,
+                 vegetation=None):
+    doc = {"engine": dataclasses.asdict(options), "weather": str(weather), "year": year, "linke": linke,
+           "halo": halo, "min_elevation": min_elevation, "halo_cap": halo_cap, "resolution": cellsize,
+           "id_column": id_column, "job": job_name(job), "crs": crs}
+    if vegetation is not None:  # absent without: the hash of a run without vegetation does not change
+        doc["vegetation"] = {k: (list(v) if isinstance(v, tuple) else str(v) if k == "source" else v)
+                             for k, v in dataclasses.asdict(vegetation).items()}
+    return doc
+
+
+def _start_manifest(out_dir, tileset):
+    """Return the manifest of ``out_dir`` and a new summary, unreadable tiles recorded as failed in both."""
+    manifest = read_manifest(out_dir)
+    summary = BatchSummary(str(out_dir), len(tileset.tiles), warnings=list(tileset.warnings))
+    for t in tileset.corrupt:
+        summary.failed[t.tile_id] = t.error
+        manifest["tiles"][t.tile_id] = {"tile_id": t.tile_id, "path": t.path, "status": "failed", "error": t.error}
+    return manifest, summary
+
+
+def _batch_vegetation(vegetation):
+    """Return the batch's vegetation spec (canopy raster path resolved), or None."""
+    from ..io.vegetation import as_spec
+    from ..vegetation import Vegetation
+
+    spec = as_spec(vegetation)
+    if isinstance(spec, Vegetation):
+        raise ParameterError("batch: give the vegetation as 'auto', a canopy raster or a VegetationSpec (a "
+                             "Vegetation on one grid cannot be split into tiles)")
+    if spec is not None and not spec.is_auto:
+        if not Path(spec.source).is_file():
+            raise ParameterError(f"{spec.source}: canopy raster not found (--vegetation FILE|auto)")
+        spec = dataclasses.replace(spec, source=resolved(spec.source))
+    return spec
 
 
 def _record_done(manifest, summary, out_dir, progress, total):
@@ -208,7 +239,7 @@ def _record_done(manifest, summary, out_dir, progress, total):
 def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
               linke=None, options=None, halo=None, min_elevation=DEFAULT_MIN_ELEVATION,
               halo_cap=DEFAULT_HALO_CAP, resolution=None, workers=None, scheduler=None, client=None,
-              tile_job=None, progress=None, on_client=None, crs=None) -> BatchSummary:
+              tile_job=None, progress=None, on_client=None, crs=None, vegetation=None) -> BatchSummary:
     """Compute a city from tiles on dask.distributed, resumably, and merge the outputs.
 
     Parameters
@@ -256,6 +287,9 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
         Called with the client once connected (the CLI prints the dashboard link).
     crs : str, optional
         CRS assigned to tiles and footprints that declare none (a declared CRS is never overridden).
+    vegetation : str, Path or VegetationSpec, optional
+        Trees as vegetation: ``'auto'`` (LAS tiles: classes 3-5; rasters: the DSM's trees) or a canopy height
+        raster read per tile window, halo included (:func:`solarkataster.io.vegetation.prepare_vegetation`).
 
     Returns
     -------
@@ -267,17 +301,15 @@ def run_batch(tiles, out_dir, *, footprints=None, id_column=None, dtm=None, weat
     cs, crs = tileset.cellsize, tileset.crs  # the tiles' (declared or assigned) CRS from here on
     job = tile_job or default_tile_job()
     options = _job_options(job, options)
-    manifest = read_manifest(out_dir)
-    summary = BatchSummary(str(out_dir), len(tileset.tiles), warnings=list(tileset.warnings))
-    for t in tileset.corrupt:
-        summary.failed[t.tile_id] = t.error
-        manifest["tiles"][t.tile_id] = {"tile_id": t.tile_id, "path": t.path, "status": "failed", "error": t.error}
+    vegetation = _batch_vegetation(vegetation)
+    manifest, summary = _start_manifest(out_dir, tileset)
     doc = _options_doc(job, options, weather=weather, year=year, linke=linke, halo=halo,
-                       min_elevation=min_elevation, halo_cap=halo_cap, cellsize=cs, id_column=id_column, crs=crs)
+                       min_elevation=min_elevation, halo_cap=halo_cap, cellsize=cs, id_column=id_column, crs=crs,
+                       vegetation=vegetation)
     manifest["options"], manifest["options_hash"] = doc, options_hash(doc)
     plan = _make_plan(out_dir, tileset, dtm_set, manifest["options_hash"], {
         "out_dir": str(out_dir), "cellsize": cs, "crs": crs, "id_column": id_column, "weather": weather,
-        "year": year, "linke": linke, "options": options, "job": job, "assigned_crs": crs,
+        "year": year, "linke": linke, "options": options, "job": job, "assigned_crs": crs, "vegetation": vegetation,
         "footprints": resolved(footprints) if isinstance(footprints, (str, Path)) else footprints})
     client_obj, cluster = connect(workers, scheduler, client)
     try:

@@ -7,8 +7,10 @@ complete. The client rewrites ``DIR/manifest.json`` after every tile, so a kille
 finished tile.
 
 A tile job is a function ``job(dsm, out_dir, *, footprints, id_column, dtm, weather, year, linke, options,
-core, cog)`` importable on the workers. :func:`cadastre_tile_job` (the default) writes rasters and roofs,
-walls and buildings; :func:`irradiance_tile_job` writes rasters only and is marked ``raster_only``.
+core, cog)`` importable on the workers (and ``vegetation`` when the batch has one: the spec, or for LAS
+tiles with ``--vegetation auto`` the canopy of their classes 3-5 on the window). :func:`cadastre_tile_job`
+(the default) writes rasters and roofs, walls and buildings; :func:`irradiance_tile_job` writes rasters only
+and is marked ``raster_only``.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------ tile jobs
 
 def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                      linke=None, options=None, core=None, cog=True):
+                      linke=None, options=None, core=None, cog=True, vegetation=None):
     """Compute the cadastre of one tile's window and write the core's rasters and layers.
 
     This is the batch's only call into the cadastre.
@@ -62,6 +64,9 @@ def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None
         lies in it are reported, rasters are cut to it.
     cog : bool
         Write Cloud Optimized GeoTIFFs.
+    vegetation : VegetationSpec or Vegetation, optional
+        Trees as vegetation (:func:`solarkataster.cadastre.compute_cadastre`); a canopy raster is read for
+        the window, halo included.
 
     Returns
     -------
@@ -74,13 +79,13 @@ def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None
     if isinstance(options, EngineOptions):
         options = CadastreOptions(engine=options)
     result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
-                              linke=linke, options=options, core=core)
+                              linke=linke, options=options, core=core, vegetation=vegetation)
     write_cadastre_results(result, out_dir, cog=cog, vector_tiles=False)  # built once from the merged layers
     return result
 
 
 def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                        linke=None, options=None, core=None, cog=True):
+                        linke=None, options=None, core=None, cog=True, vegetation=None):
     """Raster-only tile job: irradiation of the window, written for the core (no vector layers).
 
     Parameters are those of :func:`cadastre_tile_job`; ``footprints``, ``id_column`` and ``dtm`` are
@@ -91,11 +96,13 @@ def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=No
     IrradianceResult
     """
     from ..io.results import write_irradiance_results
+    from ..io.vegetation import surface_vegetation
     from ..pipeline import compute_irradiance
 
     options = getattr(options, "engine", options)  # CadastreOptions carry the engine's
-    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options)
-    write_irradiance_results(result, out_dir, cog=cog, core=core)
+    dsm, veg = surface_vegetation(vegetation, dsm)
+    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options, vegetation=veg)
+    write_irradiance_results(result, out_dir, cog=cog, core=core, vegetation=veg)
     return result
 
 
@@ -111,22 +118,28 @@ def job_name(job) -> str:
 # ------------------------------------------------------------------------------------------ the task
 
 def _read_window(task, warnings):
-    """Surface model and terrain (or None) of a task's window."""
+    """Surface model, terrain (or None) and vegetation (spec, canopy or None) of a task's window."""
     from ..io.tiles import TileInfo, read_mosaic
 
     sources = [TileInfo(**d) for d in task["sources"]]
     cs, crs, hb = task["cellsize"], task["crs"], task["window"]
+    veg = task.get("vegetation")
     if task["kind"] == "las":
         from ..io.pointcloud import rasterize_las
 
-        dsm, dtm = rasterize_las([s.path for s in sources], cs, hb, crs=crs)
+        if veg is not None and veg.is_auto:  # the point cloud's vegetation classes are the canopy
+            dsm, dtm, canopy = rasterize_las([s.path for s in sources], cs, hb, crs=crs, vegetation=True)
+            veg = veg.vegetation(canopy.z, dtm.z, source="LAS classes 3-5",
+                                 extra={"removed_from_surface_px": int((canopy.z > 0).sum())})
+        else:
+            dsm, dtm = rasterize_las([s.path for s in sources], cs, hb, crs=crs)
     else:
         dsm = read_mosaic(sources, hb, cs, crs, strict_ids={task["tile_id"]}, warnings=warnings)
         dtm = None
     dsm = dataclasses.replace(dsm, halo=task["halo_px"], source={"path": task["path"]})
     if task["dtm_sources"]:
         dtm = read_mosaic([TileInfo(**d) for d in task["dtm_sources"]], hb, cs, crs, warnings=warnings)
-    return dsm, dtm
+    return dsm, dtm, veg
 
 
 def _commit(partial, final):
@@ -162,14 +175,14 @@ def process_tile(task):
     record = dict(task["record"])
     warnings = []
     try:
-        dsm, dtm = _read_window(task, warnings)
+        dsm, dtm, veg = _read_window(task, warnings)
         footprints = footprints_near(task["footprints"], task["window"], task["crs"], task.get("assigned_crs"))
         if partial.exists():
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
         task["job"](dsm, partial, footprints=footprints, id_column=task["id_column"], dtm=dtm,
                     weather=task["weather"], year=task["year"], linke=task["linke"], options=task["options"],
-                    core=tuple(task["core"]), cog=True)
+                    core=tuple(task["core"]), cog=True, **({} if veg is None else {"vegetation": veg}))
         for name in RASTER_MOSAICS:
             if (partial / f"{name}.tif").exists():
                 ensure_cog(partial / f"{name}.tif")

@@ -19,7 +19,7 @@ from ..io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
-RASTER_MOSAICS = ("irradiation", "irradiation_monthly", "sky_view_factor")
+RASTER_MOSAICS = ("irradiation", "irradiation_monthly", "sky_view_factor", "canopy_height")  # canopy: with vegetation
 VECTOR_LAYERS = ("roofs", "walls", "buildings", "footprints_detected")
 
 

@@ -20,6 +20,7 @@ from .irradiance import progress_bar
               help="Terrain tiles: a file, directory, glob or VRT (repeat for several).")
 @options.crs
 @options.engine_options
+@options.vegetation
 @click.option("--workers", type=int, default=None,
               help="Worker processes of the local cluster (default: CPU count; one thread each).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -30,7 +31,7 @@ from .irradiance import progress_bar
 @click.option("--resolution", type=float, default=None,
               help="Pixel size [m] for LAS/LAZ tiles (default 0.5).")
 def batch(tiles, out_dir, footprints, id_column, dtm, crs, weather, year, albedo, sectors, max_distance, linke, step,
-          sky_model, workers, scheduler, halo, resolution):
+          sky_model, vegetation, workers, scheduler, halo, resolution):
     """Compute a whole city from LiDAR tiles on dask.distributed.
 
     TILES are GeoTIFFs, directories, glob patterns, VRTs or LAS/LAZ files. One task per tile computes
@@ -38,7 +39,8 @@ def batch(tiles, out_dir, footprints, id_column, dtm, crs, weather, year, albedo
     inputs (by resolved path and content hash) and options are unchanged (OUT/manifest.json). The tiles
     are merged into OUT/irradiation.vrt, OUT/irradiation_monthly.vrt, OUT/sky_view_factor.vrt,
     OUT/roofs.geojson, walls.geojson, buildings.geojson and OUT/solarkataster.gpkg. Exits with status 1
-    when a tile failed (rerun to resume).
+    when a tile failed (rerun to resume). With --vegetation a canopy raster is read per tile window (halo
+    included); --vegetation auto takes LAS/LAZ tiles' classes 3-5 as the canopy.
     """
     import logging
     import os
@@ -59,7 +61,7 @@ def batch(tiles, out_dir, footprints, id_column, dtm, crs, weather, year, albedo
     summary = run_batch(list(tiles), out_dir, footprints=footprints, id_column=id_column, dtm=list(dtm) or None,
                         weather=weather, year=year, linke=linke, options=opts, halo=halo, resolution=resolution,
                         workers=workers, scheduler=scheduler, progress=progress_bar("tiles"),
-                        on_client=show_dashboard, crs=crs)
+                        on_client=show_dashboard, crs=crs, vegetation=vegetation)
     for w in summary.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(f"{summary.tiles} tiles: {len(summary.computed)} computed, {len(summary.skipped)} unchanged, "

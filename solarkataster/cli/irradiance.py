@@ -33,22 +33,25 @@ def progress_bar(desc):
               help="Output folder.")
 @options.crs
 @options.engine_options
-def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, linke, step, sky_model):
+@options.vegetation
+def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, linke, step, sky_model, vegetation):
     """Annual and monthly irradiation rasters from a surface model.
 
     Writes OUT/irradiation.tif (bands global, beam, diffuse, reflected [kWh/m²/a]),
     OUT/irradiation_monthly.tif (12 bands of monthly global [kWh/m²]), OUT/sky_view_factor.tif and
-    OUT/run.json (provenance).
+    OUT/run.json (provenance); with --vegetation also OUT/canopy_height.tif.
     """
     from ..io.raster import read_surface
     from ..io.results import write_irradiance_results
+    from ..io.vegetation import surface_vegetation
     from ..pipeline import EngineOptions, compute_irradiance
 
     opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
                          sky_model=sky_model)
-    result = compute_irradiance(read_surface(dsm, crs=crs), weather=weather, year=year, linke=linke, options=opts,
-                                progress=progress_bar("irradiance"))
-    write_irradiance_results(result, out_dir)
+    grid, veg = surface_vegetation(vegetation, read_surface(dsm, crs=crs), crs=crs)
+    result = compute_irradiance(grid, weather=weather, year=year, linke=linke, options=opts,
+                                progress=progress_bar("irradiance"), vegetation=veg)
+    write_irradiance_results(result, out_dir, vegetation=veg)
     click.echo(f"wrote {out_dir}/irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif, run.json "
                f"({result.provenance['timings_s']['total_s']:.1f} s)", err=True)
 

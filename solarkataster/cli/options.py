@@ -87,3 +87,68 @@ crs = click.option(
     "--crs", "crs", default=None, metavar="EPSG", callback=check_crs,
     help="CRS of inputs that declare none (rasters, LAS/LAZ, footprints), e.g. EPSG:25832. A CRS an input "
          "declares is kept; a different --crs is an error.")
+
+
+# ----------------------------------------------------------------------------- vegetation
+
+_vegetation = click.option(
+    "--vegetation", "vegetation", default=None, metavar="FILE|auto",
+    help="Trees as vegetation that attenuates sun and sky light by season, instead of opaque obstacles: a "
+         "canopy height raster [m above ground] (UMEP CDSM, any grid; resampled to the DSM's; 0/nodata = none), "
+         "or 'auto' (the surface model's above-ground pixels that are not buildings). Trees the DSM contains "
+         "leave its opaque surface and never become roofs. Default: none (trees in the DSM are opaque).")
+_transmissivity = click.option(
+    "--transmissivity", type=float, default=None, metavar="T",
+    help="Share of light passing the canopy in leaf-on days [0-1] (default 0.03, SOLWEIG).")
+_leaf_off = click.option(
+    "--leaf-off-transmissivity", "leaf_off_transmissivity", type=float, default=None, metavar="T",
+    help="The same with bare branches [0-1] (default 0.5, UMEP maintainers' advice).")
+_leaf_on = click.option(
+    "--leaf-on", "leaf_on", default=None, metavar="DOY1-DOY2",
+    help="First and last day of year with leaves (default 97-300, SOLWEIG; DOY1 > DOY2 wraps over the new year).")
+_trunk_ratio = click.option(
+    "--trunk-ratio", "trunk_ratio", type=float, default=None, metavar="R",
+    help="Trunk zone below the crown as a share of the canopy height [0-1]; rays there pass freely (default "
+         "0.25, UMEP).")
+
+VEGETATION_PARAMETERS = ("transmissivity", "leaf_off_transmissivity", "leaf_on", "trunk_ratio")
+
+
+def vegetation_spec(source, transmissivity=None, leaf_off_transmissivity=None, leaf_on=None, trunk_ratio=None):
+    """Build the :class:`~solarkataster.vegetation.VegetationSpec` of the vegetation options (None without).
+
+    Raises
+    ------
+    ParameterError
+        A value is out of range, or a vegetation parameter is given without ``--vegetation``.
+    """
+    from ..errors import ParameterError
+    from ..vegetation import VegetationSpec
+
+    given = {k: v for k, v in zip(VEGETATION_PARAMETERS, (transmissivity, leaf_off_transmissivity, leaf_on,
+                                                          trunk_ratio)) if v is not None}
+    if source is None:
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ParameterError(f"{flags} need(s) --vegetation FILE|auto")
+        return None
+    return VegetationSpec(source="auto" if source.strip().lower() == "auto" else source, **given)
+
+
+def vegetation(f):
+    """Decorate a command with the vegetation options.
+
+    ``--vegetation``, ``--transmissivity``, ``--leaf-off-transmissivity``, ``--leaf-on`` and ``--trunk-ratio``:
+    the command receives one ``vegetation`` argument: a :class:`~solarkataster.vegetation.VegetationSpec`, or
+    None without ``--vegetation``. Bad values end the command with a one-line error (exit 2).
+    """
+
+    @functools.wraps(f)
+    def command(*args, **kwargs):
+        values = [kwargs.pop(k, None) for k in VEGETATION_PARAMETERS]
+        kwargs["vegetation"] = vegetation_spec(kwargs.get("vegetation"), *values)
+        return f(*args, **kwargs)
+
+    for opt in reversed([_vegetation, _transmissivity, _leaf_off, _leaf_on, _trunk_ratio]):
+        command = opt(command)
+    return command

@@ -28,7 +28,9 @@ from . import options
 @click.option("--end", default=None, metavar="ISO", help="End (exclusive), e.g. 2025-06-22T00:00Z.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="CSV file (default: stdout).")
-def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, sky_model, sectors, start, end, out):
+@options.vegetation
+def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, sky_model, sectors, start, end, out,
+          vegetation):
     """Plane-of-array irradiance at a point of DSM as CSV.
 
     One row per weather record: `time` is the record's interval start in UTC (ISO 8601), the values are
@@ -38,16 +40,17 @@ def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, 
     from pathlib import Path
 
     from ..io.raster import read_surface
+    from ..io.vegetation import surface_vegetation
     from ..io.weather import resolve_weather
     from ..points import COLUMN_DOCS, point_irradiance
 
-    grid = read_surface(dsm, crs=crs)
+    grid, veg = surface_vegetation(vegetation, read_surface(dsm, crs=crs), crs=crs)
     lon, lat = grid.center_lonlat()
     import numpy as np
     wy = resolve_weather(weather, latitude=lat, longitude=lon, altitude=float(np.nanmedian(grid.z)), year=year,
                          linke=linke)
     (frame,) = point_irradiance(grid, x, y, z, tilt, azimuth, wy, start=start, end=end, albedo=albedo,
-                                sectors=sectors, step_minutes=step, model=sky_model)
+                                sectors=sectors, step_minutes=step, model=sky_model, vegetation=veg)
     table = frame.reset_index()
     table["time"] = table["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     table["sun_visible"] = table["sun_visible"].round(4)
@@ -55,6 +58,9 @@ def point(dsm, x, y, z, tilt, azimuth, crs, weather, year, albedo, linke, step, 
               f"# weather: {wy.source.get('label') or wy.source.get('name', weather)}; period "
               f"{frame.attrs['period'][0]} to "
               f"{frame.attrs['period'][1]}; sky view factor {frame.attrs['sky_view_factor']:.3f}"]
+    if veg is not None:
+        p = veg.parameters()
+        header.append("# vegetation: " + ", ".join(f"{k}={v}" for k, v in p.items()))
     header += [f"# {k}: {v}" for k, v in COLUMN_DOCS.items()]
     text = "\n".join(header) + "\n" + table.to_csv(index=False, float_format="%.2f", lineterminator="\n")
     if out is None:

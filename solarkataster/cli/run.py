@@ -35,7 +35,7 @@ def stage_bar(desc):
 
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
-         sky_model, walls, crs=None, roofs=None, roofs_crs=None):
+         sky_model, walls, crs=None, roofs=None, roofs_crs=None, vegetation=None):
     from ..cadastre import CadastreOptions, compute_cadastre
     from ..errors import ParameterError
     from ..io.results import write_cadastre_results
@@ -65,7 +65,7 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
     progress = stage_bar("cadastre")
     result = compute_cadastre(dsm, roofs=roofs, roofs_crs=roofs_crs, footprints=footprints, id_column=id_column,
                               dtm=dtm, weather=weather, year=year,
-                              linke=linke, options=opts, progress=progress)
+                              linke=linke, options=opts, progress=progress, vegetation=vegetation)
     progress("writing", 0, 1)
     write_cadastre_results(result, out_dir)
     progress("writing", 1, 1)
@@ -78,7 +78,7 @@ def _summary(result, out_dir):
              f"({r['timings_s']['total_s']:.1f} s)"]
     for name in ("roofs.geojson", "walls.geojson", "buildings.geojson", "footprints_detected.geojson",
                  "solarkataster.gpkg", "irradiation.tif", "irradiation_monthly.tif", "sky_view_factor.tif",
-                 "overview.png", "run.json"):
+                 "canopy_height.tif", "overview.png", "run.json"):
         p = Path(out_dir) / name
         if p.exists():
             lines.append(f"  {p}")
@@ -104,19 +104,21 @@ def _summary(result, out_dir):
 @click.option("--walls/--no-walls", default=True, show_default=True, help="Compute facades.")
 @options.crs
 @options.engine_options
+@options.vegetation
 def run(dsms, out_dir, footprints, roofs, roofs_crs, id_column, dtm, walls, crs, weather, year, albedo, sectors,
-        max_distance, linke, step, sky_model):
+        max_distance, linke, step, sky_model, vegetation):
     """Compute the cadastre from surface models or an LoD2 model: roof faces, walls and buildings with PV potential.
 
     DSMS: one or more surface models (tiles of one scene); optional with --roofs FILE.
 
     Writes OUT/roofs.geojson, walls.geojson, buildings.geojson, solarkataster.gpkg, the engine's
-    rasters (irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif), overview.png and run.json.
+    rasters (irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif), overview.png and run.json; with
+    --vegetation also canopy_height.tif.
     """
     if not dsms and roofs is None:
         raise click.UsageError("give a surface model (DSM ...), an LoD2 model (--roofs FILE), or both")
     result = _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance,
-                  linke, step, sky_model, walls, crs, roofs, roofs_crs)
+                  linke, step, sky_model, walls, crs, roofs, roofs_crs, vegetation)
     click.echo(_summary(result, out_dir))
 
 

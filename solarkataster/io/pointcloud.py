@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 #: ASPRS classes never used for the surface: 7 low point (noise), 18 high noise.
 NOISE_CLASSES = (7, 18)
 GROUND_CLASS = 2
+#: ASPRS classes 3-5: low, medium and high vegetation (the canopy with ``vegetation=True``).
+VEGETATION_CLASSES = (3, 4, 5)
 CHUNK_POINTS = 2_000_000
 
 
@@ -97,7 +99,57 @@ def _grid_shape(bounds, resolution):
     return rows, cols
 
 
-def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=None):
+def _accumulate(paths, headers, bounds, r, shape, vegetation):
+    """Read the points of ``paths`` into flat per-cell accumulators (see :func:`rasterize_las`).
+
+    Returns
+    -------
+    (dsm, veg, ground_sum, ground_count, total, kept)
+        Highest non-noise (and, with ``vegetation``, non-vegetation) return per cell (-inf where none), the
+        highest vegetation return (None without ``vegetation``), sum and count of ground returns, and the
+        numbers of points read and used.
+    """
+    import laspy
+
+    left, bottom, right, top = bounds
+    rows, cols = shape
+    n = rows * cols
+    dsm = np.full(n, -np.inf)
+    veg = np.full(n, -np.inf) if vegetation else None
+    ground_sum = np.zeros(n)
+    ground_count = np.zeros(n)
+    total = kept = 0
+    for p, h in zip(paths, headers):
+        if h.maxs[0] < left or h.mins[0] > right or h.maxs[1] < bottom or h.mins[1] > top:
+            continue
+        try:
+            with laspy.open(p) as f:
+                for pts in f.chunk_iterator(CHUNK_POINTS):
+                    x, y, z = np.asarray(pts.x), np.asarray(pts.y), np.asarray(pts.z)
+                    cls = np.asarray(pts.classification)
+                    withheld = np.asarray(pts.withheld).astype(bool)
+                    col = np.floor((x - left) / r).astype(np.int64)
+                    row = np.floor((top - y) / r).astype(np.int64)
+                    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+                    use = inside & ~withheld & ~np.isin(cls, NOISE_CLASSES)
+                    total += len(x)
+                    kept += int(use.sum())
+                    if veg is not None:
+                        v = use & np.isin(cls, VEGETATION_CLASSES)
+                        np.maximum.at(veg, row[v] * cols + col[v], z[v])
+                        use &= ~v
+                    idx = row[use] * cols + col[use]
+                    np.maximum.at(dsm, idx, z[use])
+                    g = use & (cls == GROUND_CLASS)
+                    gidx = row[g] * cols + col[g]
+                    ground_sum += np.bincount(gidx, weights=z[g], minlength=n)
+                    ground_count += np.bincount(gidx, minlength=n)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"{p}: cannot read points ({exc})") from None
+    return dsm, veg, ground_sum, ground_count, total, kept
+
+
+def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=None, vegetation=False):
     """Rasterise LAS/LAZ files into a DSM (highest non-noise return) and a DTM (ground class).
 
     Parameters
@@ -114,12 +166,18 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=
         Largest hole in the DSM [m²] that is filled from its neighbours; larger holes stay NaN.
     crs : str or CRS, optional
         CRS assigned to files whose header declares none; see :func:`las_crs`.
+    vegetation : bool
+        Also return the canopy: the vegetation classes 3-5 (:data:`VEGETATION_CLASSES`) leave the DSM
+        (cells with vegetation returns only get the DTM, or the highest other return) and give the canopy
+        height above the DTM.
 
     Returns
     -------
     dsm, dtm : Grid
         float64 heights [m] on the same grid; NaN where there is no data (DTM: NaN only when the files
         hold no ground points at all).
+    canopy : Grid
+        Only with ``vegetation=True``: canopy height above the DTM [m], 0 where there is none.
 
     Raises
     ------
@@ -129,7 +187,6 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=
     InputError
         A file cannot be read.
     """
-    import laspy
     from affine import Affine
 
     if isinstance(paths, (str, Path)):
@@ -155,44 +212,51 @@ def rasterize_las(paths, resolution=0.5, bounds=None, *, max_hole_area=1.0, crs=
     left, bottom, right, top = (float(v) for v in bounds)
     check_scale_factor(crss[0], (left + right) / 2, (bottom + top) / 2, what=str(paths[0]))
     rows, cols = _grid_shape((left, bottom, right, top), r)
-    n = rows * cols
-    dsm = np.full(n, -np.inf)
-    ground_sum = np.zeros(n)
-    ground_count = np.zeros(n)
-    total = kept = 0
-    for p, h in zip(paths, headers):
-        if h.maxs[0] < left or h.mins[0] > right or h.maxs[1] < bottom or h.mins[1] > top:
-            continue
-        try:
-            with laspy.open(p) as f:
-                for pts in f.chunk_iterator(CHUNK_POINTS):
-                    x, y, z = np.asarray(pts.x), np.asarray(pts.y), np.asarray(pts.z)
-                    cls = np.asarray(pts.classification)
-                    withheld = np.asarray(pts.withheld).astype(bool)
-                    col = np.floor((x - left) / r).astype(np.int64)
-                    row = np.floor((top - y) / r).astype(np.int64)
-                    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-                    use = inside & ~withheld & ~np.isin(cls, NOISE_CLASSES)
-                    total += len(x)
-                    kept += int(use.sum())
-                    idx = row[use] * cols + col[use]
-                    np.maximum.at(dsm, idx, z[use])
-                    g = use & (cls == GROUND_CLASS)
-                    gidx = row[g] * cols + col[g]
-                    ground_sum += np.bincount(gidx, weights=z[g], minlength=n)
-                    ground_count += np.bincount(gidx, minlength=n)
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{p}: cannot read points ({exc})") from None
+    dsm, veg, ground_sum, ground_count, total, kept = _accumulate(paths, headers, (left, bottom, right, top), r,
+                                                                  (rows, cols), vegetation)
     log.info("rasterised %d of %d points into %d x %d cells of %g m", kept, total, rows, cols, r)
     dsm[~np.isfinite(dsm)] = np.nan
     dsm = dsm.reshape(rows, cols)
     with np.errstate(invalid="ignore", divide="ignore"):
         dtm = (ground_sum / ground_count).reshape(rows, cols)
-    dsm = fill_small_holes(dsm, max_cells=max(0, int(max_hole_area / (r * r))))
     dtm = interpolate_holes(dtm)
+    canopy = None
+    if veg is not None:
+        veg = veg.reshape(rows, cols)
+        veg[~np.isfinite(veg)] = np.nan
+        canopy = canopy_under_vegetation(dsm, dtm, veg)  # before the hole filling: under trees is ground
+    dsm = fill_small_holes(dsm, max_cells=max(0, int(max_hole_area / (r * r))))
     transform = Affine(r, 0, left, 0, -r, top)
     src = {"path": str(paths[0]) if len(paths) == 1 else None, "las": [str(p) for p in paths]}
-    return Grid(dsm, transform, crss[0], source=src), Grid(dtm, transform, crss[0], source=src)
+    grids = (Grid(dsm, transform, crss[0], source=src), Grid(dtm, transform, crss[0], source=src))
+    if canopy is None:
+        return grids
+    return grids + (Grid(canopy, transform, crss[0], source=dict(src, classes=list(VEGETATION_CLASSES))),)
+
+
+def canopy_under_vegetation(dsm, dtm, veg_top):
+    """Fill the DSM under vegetation-only cells and return the canopy height (see :func:`rasterize_las`).
+
+    Parameters
+    ----------
+    dsm : ndarray
+        Highest non-vegetation return per cell [m] (NaN where none); filled in place under the canopy.
+    dtm : ndarray
+        Terrain [m].
+    veg_top : ndarray
+        Highest vegetation return per cell [m] (NaN where none).
+
+    Returns
+    -------
+    ndarray
+        Canopy height above the terrain [m], 0 where there is no vegetation or it is below the DSM.
+    """
+    has_veg = np.isfinite(veg_top)
+    hole = has_veg & ~np.isfinite(dsm)
+    dsm[hole] = dtm[hole]
+    with np.errstate(invalid="ignore"):
+        ch = np.where(has_veg & (veg_top > dsm), veg_top - dtm, 0.0)
+    return np.nan_to_num(np.maximum(ch, 0.0))
 
 
 def fill_small_holes(z, max_cells):

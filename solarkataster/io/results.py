@@ -115,7 +115,7 @@ def crop_to_core(result, core):
                                irradiation=dataclasses.replace(irr, **cut))
 
 
-def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=None, core=None):
+def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=None, core=None, vegetation=None):
     """Write the engine's rasters and ``run.json`` into a results folder.
 
     Parameters
@@ -130,6 +130,9 @@ def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=Non
         Merged into ``run.json`` on top of the result's provenance.
     core : (int, int, int, int), optional
         Core window ``(row0, row1, col0, col1)``: the rasters are cut to it (:func:`crop_to_core`).
+    vegetation : Vegetation, optional
+        The run's canopy: written as ``canopy_height.tif`` [m above ground] and recorded in ``run.json``
+        (source and parameters, :meth:`solarkataster.vegetation.Vegetation.parameters`).
 
     Returns
     -------
@@ -156,6 +159,15 @@ def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=Non
     prov["weather_label"] = weather_label(result.weather.source)
     prov["units"] = dict(RASTER_UNITS)
     prov["outputs"] = [f"{name}.tif" for name in RASTER_UNITS]
+    if vegetation is not None:
+        ch = vegetation.canopy_height
+        if core is not None:
+            ch = ch[core[0]:core[1], core[2]:core[3]]
+        write_raster(out / "canopy_height.tif", np.where(ch > 0, ch, np.nan), result.grid,
+                     descriptions=["canopy_height"], units=layers.LENGTH_UNIT, tags=tags, cog=cog)
+        prov["vegetation"] = vegetation.parameters()
+        prov["units"]["canopy_height"] = layers.LENGTH_UNIT
+        prov["outputs"].append("canopy_height.tif")
     if extra_provenance:
         prov.update(extra_provenance)
     write_json_atomic(out / "run.json", prov)
@@ -241,7 +253,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
         from .profiles import write_profiles
 
         extra["outputs_profiles"] = write_profiles(out, result.profiles)
-    write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core)
+    write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core,
+                             vegetation=getattr(result, "vegetation", None))
     return out
 
 
@@ -286,8 +299,25 @@ def _hillshade(grid):
     return np.clip(0.6 + 0.4 * (-gx - gy) / np.sqrt(1 + gx ** 2 + gy ** 2) / 1.4, 0, 1)
 
 
+#: Colour of the canopy in the overview (RGBA).
+CANOPY_COLOR = (0.13, 0.55, 0.13, 0.55)
+
+
+def _draw_canopy(ax, vegetation, extent):
+    """Draw the canopy as a translucent green layer; return its legend handles ([] without vegetation)."""
+    from matplotlib.patches import Patch
+
+    if vegetation is None or not vegetation.mask.any():
+        return []
+    rgba = np.zeros(vegetation.mask.shape + (4,))
+    rgba[vegetation.mask] = CANOPY_COLOR
+    ax.imshow(rgba, extent=extent, interpolation="nearest")
+    return [Patch(color=CANOPY_COLOR, label=f"canopy (transmissivity {vegetation.transmissivity:g} / "
+                                            f"{vegetation.leaf_off_transmissivity:g})")]
+
+
 def write_overview(result, path):
-    """Draw a quick-look PNG: hillshade, roof faces by suitability class, walls by irradiation.
+    """Draw a quick-look PNG: hillshade, canopy, roof faces by suitability class, walls by irradiation.
 
     The class colours are the contract's (:data:`solarkataster.layers.SUITABILITY`); the title names the
     weather basis.
@@ -318,13 +348,14 @@ def write_overview(result, path):
     colors = layers.suitability_colors()
     fig, ax = plt.subplots(figsize=(9, 9 * rows / max(cols, 1) + 0.6), dpi=110)
     ax.imshow(_hillshade(grid), cmap="gray", extent=extent, vmin=0, vmax=1)
+    handles = _draw_canopy(ax, getattr(result, "vegetation", None), extent)
     if len(result.roofs):
         result.roofs.plot(ax=ax, color=[colors.get(s, layers.NO_CLASS_COLOR) for s in result.roofs["suitability"]],
                           edgecolor="k", linewidth=0.2, alpha=0.85)
     if result.walls is not None and len(result.walls):
         result.walls.plot(ax=ax, column="irradiation", cmap="viridis", linewidth=1.2)
-    ax.legend(handles=[Patch(color=c.color, label=c.label) for c in layers.SUITABILITY], loc="lower right",
-              fontsize=8, title="roof suitability")
+    ax.legend(handles=[Patch(color=c.color, label=c.label) for c in layers.SUITABILITY] + handles,
+              loc="lower right", fontsize=8, title="roof suitability")
     import textwrap
 
     weather = textwrap.fill(f"weather: {weather_label(result.irradiance.weather.source)}", 100)
