@@ -61,7 +61,7 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
         # above the plane: chimneys, dormers, installations; with ``below``, a metre below it: no roof
         # (ground, courtyard, a footprint beyond the roof); pixels just below it are mostly mixed eave pixels
         dz = z - plane_height(coef, filled, rows, cols, cellsize)
-        off = (dz > 2 * opts.distance_tolerance) | ((dz < -1.0) if below else False)
+        off = (dz > 2 * opts.distance_tolerance) | ((dz < -2 * opts.distance_tolerance) if below else False)
     cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))

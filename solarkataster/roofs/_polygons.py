@@ -54,7 +54,8 @@ def _boundary_rules(filled, face_building, coef, cellsize):
     d = coef[klo] - coef[khi]
     g = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
     dist = (d[inv, 0] * xm + d[inv, 1] * ym + d[inv, 2]) / g[inv]
-    ridge = np.sqrt(mean(dist ** 2)) <= 2 * cellsize
+    # the pixel boundary lies along the line, and is itself line-like (not the U around a dormer)
+    ridge = (np.sqrt(mean(dist ** 2)) <= 2 * cellsize) & (np.sqrt(np.maximum(lam_min, 0)) <= cellsize)
     side = mean(d[inv, 0] * (x_lo - x_hi) + d[inv, 1] * (y_lo - y_hi))
     rules = d * np.where(side >= 0, 1.0, -1.0)[:, None]
     # step edge: principal axis of the boundary midpoints

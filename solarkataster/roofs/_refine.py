@@ -17,23 +17,55 @@ from .segmentation import MAX_FACE_TILT, RoofSegmentation
 log = logging.getLogger(__name__)
 
 
-def _connected(fr, group, k, shape, share=0.9):
-    """Per group 0..k: its pixels (``group > 0``) form one 4-connected part holding ``share`` of them."""
+def _largest_parts(fr, group, k, shape):
+    """Per pixel: whether it lies in the largest 4-connected part of its group (``group > 0``)."""
     raster = np.zeros(shape, np.int32)
     raster[fr.rr, fr.cc] = group
     size = part_sizes(raster)[fr.rr, fr.cc]
     largest = np.zeros(k + 1, np.int64)
     np.maximum.at(largest, group, size)
-    return largest >= share * np.bincount(group, minlength=k + 1)
+    return (group > 0) & (size == largest[group])
 
 
-def add_misfit_planes(z, cellsize, building_labels, seg, opts):
+def _group_planes(fr, group, k, cellsize, opts, shape):
+    """Find the plane of each group that explains enough of it: per pixel the group id if accepted, else 0.
+
+    A group's trimmed plane is accepted when its inliers (within ``distance_tolerance``) cover
+    ``min_face_area``, are at least 2 pixels wide, no steeper than :data:`MAX_FACE_TILT`, and are 60 % of
+    the group, or form one connected part holding 25 % of it (a mansard side next to dormers); only that
+    connected part is taken then.
+    """
+    gc = trimmed_planes(group, fr, k, opts.distance_tolerance)
+    fit = np.isfinite(gc[:, 0])
+    gcf = np.where(np.isfinite(gc), gc, 0.0)
+    res = fr.zl - (gcf[group, 0] * fr.x + gcf[group, 1] * fr.y + gcf[group, 2])
+    nu = 1.0 / np.sqrt(gcf[:, 0] ** 2 + gcf[:, 1] ** 2 + 1.0)
+    inlier = np.where((group > 0) & (np.abs(res) * nu[group] <= opts.distance_tolerance), group, 0)
+    n_group = np.bincount(group, minlength=k + 1)
+    n_in = np.bincount(inlier, minlength=k + 1)
+    part = np.where(_largest_parts(fr, inlier, k, shape), inlier, 0)
+    n_part = np.bincount(part, minlength=k + 1)
+    whole = n_in >= 0.6 * n_group
+    take = np.where(whole[inlier], inlier, part)
+    n_take = np.where(whole, n_in, n_part)
+    tilt = np.degrees(np.arccos(np.clip(nu, 0, 1)))
+    ok = fit & (n_take * cellsize ** 2 >= opts.min_face_area) & (tilt <= MAX_FACE_TILT)
+    ok &= whole | (n_part >= 0.25 * n_group)
+    # at least 2 pixels wide in plan: spread across it >= 2 px / sqrt(12)
+    ok &= ~degenerate_faces(fr, take, k, cellsize, min_spread=0.5)
+    ok[0] = False
+    return np.where(ok[take], take, 0)
+
+
+def add_misfit_planes(z, cellsize, building_labels, seg, opts, rounds=4):
     """Planes of unassigned pixels that the faces next to them do not explain (steep mansard sides).
 
     The unassigned pixels of each building that lie off the plane of their nearest face are grouped by
-    connectivity and by that nearest face; the pixels of a group within ``distance_tolerance`` of its
-    robust plane become a face if they cover ``min_face_area`` and are 2 pixels wide. Region growing misses
-    such planes when they are 2-3 pixels wide in plan: their 3 x 3 normals straddle the edges.
+    connectivity and by that nearest face. Each group's robust plane becomes a face where it explains
+    enough of the group (:func:`_group_planes`); the pixels it leaves form the group of the next round,
+    up to ``rounds`` planes per group (a mansard's steep sides around a corner, a flat strip beside them).
+    Region growing misses such planes when they are 2-3 pixels wide in plan: their 3 x 3 normals
+    straddle the edges.
     """
     fr = building_frame(z, cellsize, building_labels)
     n = len(seg.faces)
@@ -59,33 +91,25 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     _, group = np.unique(key[fr.rr, fr.cc], return_inverse=True)
     group = group.astype(np.int64) + 1
     k = int(group.max())
-    gc = trimmed_planes(group, fr, k, opts.distance_tolerance)
-    fit = np.isfinite(gc[:, 0])
-    gcf = np.where(np.isfinite(gc), gc, 0.0)
-    res = fr.zl - (gcf[group, 0] * fr.x + gcf[group, 1] * fr.y + gcf[group, 2])
-    nu = 1.0 / np.sqrt(gcf[:, 0] ** 2 + gcf[:, 1] ** 2 + 1.0)
-    inlier = (group > 0) & (np.abs(res) * nu[group] <= opts.distance_tolerance)
-    group_px = group
-    group = np.where(inlier, group, 0)
-    n_all = np.bincount(np.where(inlier, 0, group_px), minlength=k + 1)
-    n_in = np.bincount(group, minlength=k + 1)
-    tilt = np.degrees(np.arccos(np.clip(nu, 0, 1)))
-    # a plane at least 2 pixels wide in plan: spread across it >= 2 px / sqrt(12); most of its group fits it
-    ok = fit & (n_in * cellsize ** 2 >= opts.min_face_area) & (tilt <= MAX_FACE_TILT)
-    # most of its group fits it, or a connected plane fits a good share (a mansard side next to dormers)
-    ok &= (n_in >= 0.6 * (n_in + n_all)) | ((n_in >= 0.4 * (n_in + n_all)) & _connected(fr, group, k, z.shape))
-    ok &= ~degenerate_faces(fr, group, k, cellsize, min_spread=0.5)
-    ok[0] = False
-    if not ok.any():
+    added = np.zeros(len(group), np.int64)
+    m = 0
+    for _ in range(rounds):
+        accepted = _group_planes(fr, group, k, cellsize, opts, z.shape)
+        ids = np.unique(accepted[accepted > 0])
+        if len(ids) == 0:
+            break
+        newid = np.zeros(k + 1, np.int64)
+        newid[ids] = m + np.arange(1, len(ids) + 1)
+        added = np.where(accepted > 0, newid[accepted], added)
+        m += len(ids)
+        group = np.where(accepted > 0, 0, group)
+    if m == 0:
         return seg
-    newid = np.zeros(k + 1, np.int64)
-    newid[ok] = n + np.arange(1, ok.sum() + 1)
-    added = np.where(newid[group] > 0, newid[group] - n, 0)
-    table = face_table(fr, added, int(ok.sum()), cellsize, opts.distance_tolerance / 3)
+    table = face_table(fr, added, m, cellsize, opts.distance_tolerance / 3)
     table["face"] += n
     face_labels = seg.face_labels.copy()
     face_labels[fr.rr[added > 0], fr.cc[added > 0]] = added[added > 0] + n
-    log.debug("%d planes added from unexplained pixels", ok.sum())
+    log.debug("%d planes added from unexplained pixels", m)
     return RoofSegmentation(face_labels, pd.concat([seg.faces, table], ignore_index=True))
 
 
@@ -185,3 +209,85 @@ def drop_stray_pixels(seg, min_pixels):
         return seg
     return RoofSegmentation(np.where(stray, 0, lab).astype(lab.dtype), seg.faces)
 
+
+
+def _coplanar_pairs(faces, cellsize, max_angle, max_offset):
+    """Pairs (i, j), i < j, of face rows of one building that may be one plane.
+
+    Their normals are within ``max_angle`` [°] and each plane passes within ``max_offset`` [m] of the
+    other's centroid.
+    """
+    t = pd.DataFrame({"building": faces["building"].to_numpy(), "row": np.arange(len(faces))})
+    pairs = t.merge(t, on="building")
+    i, j = pairs["row_x"].to_numpy(), pairs["row_y"].to_numpy()
+    keep = i < j
+    i, j = i[keep], j[keep]
+    nrm = faces[["normal_e", "normal_n", "normal_u"]].to_numpy()
+    centre = np.column_stack([(faces["col_centroid"].to_numpy() + 0.5) * cellsize,
+                              -(faces["row_centroid"].to_numpy() + 0.5) * cellsize, faces["z_centroid"].to_numpy()])
+    offset = faces["offset"].to_numpy()
+    ok = np.einsum("ij,ij->i", nrm[i], nrm[j]) >= np.cos(np.radians(max_angle))
+    ok &= np.abs(np.einsum("ij,ij->i", nrm[i], centre[j]) - offset[i]) <= max_offset
+    ok &= np.abs(np.einsum("ij,ij->i", nrm[j], centre[i]) - offset[j]) <= max_offset
+    return i[ok], j[ok]
+
+
+def _near(lab, f, g, max_gap):
+    """Whether pixels of faces ``f`` and ``g`` come within ``max_gap`` pixels of each other."""
+    from scipy.spatial import cKDTree
+
+    a = np.argwhere(lab == f)
+    b = np.argwhere(lab == g)
+    if len(a) == 0 or len(b) == 0:
+        return False
+    return bool(np.isfinite(cKDTree(b).query(a, k=1, distance_upper_bound=max_gap + 1e-9)[0]).any())
+
+
+def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0):
+    """Merge faces of one building that lie on one plane and come within ``max_gap`` [m] of each other.
+
+    Region growing stops at superstructures, so the parts of one roof plane between dormers, or on both
+    sides of a chimney row, become faces of their own. Two faces are one plane when their normals are
+    within ``max_angle`` [°] and each plane passes within ``distance_tolerance`` of the other's centroid;
+    the merged face is refitted robustly. ``building_labels`` must cover every face pixel (the raised ring).
+    """
+    faces = seg.faces
+    if len(faces) < 2:
+        return seg
+    i, j = _coplanar_pairs(faces, cellsize, max_angle, opts.distance_tolerance)
+    ids = faces["face"].to_numpy()
+    lab = seg.face_labels
+    n = int(ids.max())
+    target = np.arange(n + 1)
+
+    def root(a):
+        while target[a] != a:
+            a = target[a]
+        return a
+
+    gap = max_gap / cellsize
+    for a, b in zip(ids[i], ids[j]):
+        ra, rb = root(a), root(b)
+        if ra != rb and _near(lab, a, b, gap):
+            target[max(ra, rb)] = min(ra, rb)
+    target = np.array([root(a) for a in range(n + 1)])
+    merged = np.flatnonzero(np.bincount(target, minlength=n + 1) > 1)
+    if len(merged) == 0:
+        return seg
+    lab = target[lab].astype(lab.dtype)
+    # refit the merged faces on their pixels
+    face_b = np.zeros(n + 1, np.int64)
+    face_b[ids] = faces["building"].to_numpy()
+    mask = np.isin(lab, merged)
+    fr = building_frame(z, cellsize, np.where(mask, face_b[lab], 0))
+    local = np.zeros(n + 1, np.int64)
+    local[merged] = np.arange(1, len(merged) + 1)
+    table = face_table(fr, local[lab[fr.rr, fr.cc]], len(merged), cellsize, opts.distance_tolerance / 3)
+    table["face"] = merged
+    keep = faces[(target[ids] == ids) & ~np.isin(ids, merged)]
+    out = pd.concat([keep, table], ignore_index=True).sort_values("face", kind="stable").reset_index(drop=True)
+    log.debug("%d coplanar faces merged into %d", int(np.isin(target, merged).sum()), len(merged))
+    newid = np.zeros(n + 1, np.int64)
+    newid[out["face"].to_numpy()] = np.arange(1, len(out) + 1)
+    out["face"] = newid[out["face"].to_numpy()]
+    return RoofSegmentation(newid[lab].astype(lab.dtype), out)

@@ -27,7 +27,7 @@ from ._polygons import (
     resolve_overlaps,
     tidy_faces,
 )
-from ._refine import add_misfit_planes, drop_ridge_strips, drop_stray_pixels
+from ._refine import add_misfit_planes, drop_ridge_strips, drop_stray_pixels, merge_coplanar_faces
 from .segmentation import segment_roofs
 
 
@@ -243,8 +243,10 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     footprints = _as_mapping(footprints)
     seg = segment_roofs(z, cs, building_labels, min_face_area=opts.min_face_area,
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
-    seg = add_misfit_planes(z, cs, raised_ring(z, ground, building_labels, cs, opts.max_overhang), seg, opts)
+    ring = raised_ring(z, ground, building_labels, cs, opts.max_overhang)
+    seg = add_misfit_planes(z, cs, ring, seg, opts)
     seg = drop_ridge_strips(seg, cs)
+    seg = merge_coplanar_faces(z, cs, ring, seg, opts)
     seg = drop_stray_pixels(seg, opts.min_part_area / cs ** 2)
     n = int(seg.faces["face"].max()) if len(seg.faces) else 0
     if n == 0:
