@@ -17,17 +17,18 @@ from .segmentation import MAX_FACE_TILT, RoofSegmentation
 log = logging.getLogger(__name__)
 
 
-def _largest_parts(fr, group, k, shape):
+def _largest_parts(fr, group, k):
     """Per pixel: whether it lies in the largest 4-connected part of its group (``group > 0``)."""
-    raster = np.zeros(shape, np.int32)
-    raster[fr.rr, fr.cc] = group
-    size = part_sizes(raster)[fr.rr, fr.cc]
+    r0, c0 = fr.rr.min(), fr.cc.min()
+    raster = np.zeros((fr.rr.max() - r0 + 1, fr.cc.max() - c0 + 1), np.int32)
+    raster[fr.rr - r0, fr.cc - c0] = group
+    size = part_sizes(raster)[fr.rr - r0, fr.cc - c0]
     largest = np.zeros(k + 1, np.int64)
     np.maximum.at(largest, group, size)
     return (group > 0) & (size == largest[group])
 
 
-def _group_planes(fr, group, k, cellsize, opts, shape):
+def _group_planes(fr, group, k, cellsize, opts):
     """Find the plane of each group that explains enough of it: per pixel the group id if accepted, else 0.
 
     A group's trimmed plane is accepted when its inliers (within ``distance_tolerance``) cover
@@ -43,7 +44,7 @@ def _group_planes(fr, group, k, cellsize, opts, shape):
     inlier = np.where((group > 0) & (np.abs(res) * nu[group] <= opts.distance_tolerance), group, 0)
     n_group = np.bincount(group, minlength=k + 1)
     n_in = np.bincount(inlier, minlength=k + 1)
-    part = np.where(_largest_parts(fr, inlier, k, shape), inlier, 0)
+    part = np.where(_largest_parts(fr, inlier, k), inlier, 0)
     n_part = np.bincount(part, minlength=k + 1)
     whole = n_in >= 0.6 * n_group
     take = np.where(whole[inlier], inlier, part)
@@ -93,16 +94,26 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts, rounds=4):
     k = int(group.max())
     added = np.zeros(len(group), np.int64)
     m = 0
+    active = np.ones(len(group), bool)
     for _ in range(rounds):
-        accepted = _group_planes(fr, group, k, cellsize, opts, z.shape)
+        # only the pixels of groups that gave a plane in the last round go on
+        sub = np.flatnonzero(active)
+        if len(sub) == 0:
+            break
+        fs = dataclasses.replace(fr, rr=fr.rr[sub], cc=fr.cc[sub], bi=fr.bi[sub], x=fr.x[sub], y=fr.y[sub],
+                                 zl=fr.zl[sub])
+        accepted = _group_planes(fs, group[sub], k, cellsize, opts)
         ids = np.unique(accepted[accepted > 0])
         if len(ids) == 0:
             break
         newid = np.zeros(k + 1, np.int64)
         newid[ids] = m + np.arange(1, len(ids) + 1)
-        added = np.where(accepted > 0, newid[accepted], added)
+        added[sub] = np.where(accepted > 0, newid[accepted], added[sub])
         m += len(ids)
-        group = np.where(accepted > 0, 0, group)
+        group[sub] = np.where(accepted > 0, 0, group[sub])
+        more = np.zeros(k + 1, bool)
+        more[ids] = True
+        active = more[group] & (group > 0)
     if m == 0:
         return seg
     table = face_table(fr, added, m, cellsize, opts.distance_tolerance / 3)
@@ -232,15 +243,30 @@ def _coplanar_pairs(faces, cellsize, max_angle, max_offset):
     return i[ok], j[ok]
 
 
-def _near(lab, f, g, max_gap):
-    """Whether pixels of faces ``f`` and ``g`` come within ``max_gap`` pixels of each other."""
+def _near(pixels, f, g, max_gap):
+    """Whether the pixels of faces ``f`` and ``g`` come within ``max_gap`` pixels of each other.
+
+    ``pixels[f]`` holds the rows and columns of face ``f``'s pixels, shape (k, 2).
+    """
     from scipy.spatial import cKDTree
 
-    a = np.argwhere(lab == f)
-    b = np.argwhere(lab == g)
-    if len(a) == 0 or len(b) == 0:
+    a, b = pixels.get(f), pixels.get(g)
+    if a is None or b is None:
         return False
     return bool(np.isfinite(cKDTree(b).query(a, k=1, distance_upper_bound=max_gap + 1e-9)[0]).any())
+
+
+def _face_pixels(lab, wanted):
+    """Rows and columns of the pixels of each face id in ``wanted``: ``{face: (k, 2) array}``."""
+    want = np.zeros(int(lab.max()) + 1, bool)
+    want[wanted] = True
+    rr, cc = np.nonzero(want[lab])
+    f = lab[rr, cc]
+    order = np.argsort(f, kind="stable")
+    ids, starts = np.unique(f[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    rc = np.column_stack([rr[order], cc[order]])
+    return {int(i): rc[s:e] for i, s, e in zip(ids, starts, ends)}
 
 
 def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0):
@@ -266,9 +292,10 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
         return a
 
     gap = max_gap / cellsize
+    pixels = _face_pixels(lab, np.unique(np.concatenate([ids[i], ids[j]]))) if len(i) else {}
     for a, b in zip(ids[i], ids[j]):
         ra, rb = root(a), root(b)
-        if ra != rb and _near(lab, a, b, gap):
+        if ra != rb and _near(pixels, a, b, gap):
             target[max(ra, rb)] = min(ra, rb)
     target = np.array([root(a) for a in range(n + 1)])
     merged = np.flatnonzero(np.bincount(target, minlength=n + 1) > 1)
