@@ -25,7 +25,7 @@ def _boundary_pixels(filled, face_building):
     return [np.concatenate(v) for v in zip(*out)]
 
 
-def _boundary_rules(filled, face_building, coef, cellsize):
+def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
     """Straight boundary of each pair of adjacent faces: their planes' intersection, else a fitted step line.
 
     Returns sorted keys ``lo * (m + 1) + hi`` and rules ``(k, 3)``: ``g = r0 x + r1 y + r2`` is positive
@@ -54,8 +54,10 @@ def _boundary_rules(filled, face_building, coef, cellsize):
     d = coef[klo] - coef[khi]
     g = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
     dist = (d[inv, 0] * xm + d[inv, 1] * ym + d[inv, 2]) / g[inv]
-    # the pixel boundary lies along the line, and is itself line-like (not the U around a dormer)
-    ridge = (np.sqrt(mean(dist ** 2)) <= 2 * cellsize) & (np.sqrt(np.maximum(lam_min, 0)) <= cellsize)
+    # the pixel boundary lies along the line: within 2 px, or where the planes differ in slope so that
+    # 1 px off the line is a height step of over 2 tolerances, within 1 px (not the U around a dormer,
+    # whose sides are steps)
+    ridge = np.sqrt(mean(dist ** 2)) <= np.clip(2 * tolerance / g, cellsize, 2 * cellsize)
     side = mean(d[inv, 0] * (x_lo - x_hi) + d[inv, 1] * (y_lo - y_hi))
     rules = d * np.where(side >= 0, 1.0, -1.0)[:, None]
     # step edge: principal axis of the boundary midpoints
@@ -269,7 +271,7 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     fine_tr = transform @ Affine.scale(1.0 / factor)
     shape = (filled.shape[0] * factor, filled.shape[1] * factor)
     fine_b = _fine_buildings(outlines, shape, fine_tr)
-    keys, rules = _boundary_rules(filled, face_building, coef, cs)
+    keys, rules = _boundary_rules(filled, face_building, coef, cs, opts.distance_tolerance)
     fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
                             factor, 2, cs)
     fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)

@@ -269,18 +269,31 @@ def _face_pixels(lab, wanted):
     return {int(i): rc[s:e] for i, s, e in zip(ids, starts, ends)}
 
 
+def _joint_rmse(z, a, b, cellsize):
+    """RMS vertical residual [m] of one least-squares plane through the pixels ``a`` and ``b`` (rows, columns)."""
+    rc = np.concatenate([a, b])
+    zz = z[rc[:, 0], rc[:, 1]]
+    x, y = rc[:, 1] * cellsize, -rc[:, 0] * cellsize
+    design = np.column_stack([x - x.mean(), y - y.mean(), np.ones(len(x))])
+    coef = np.linalg.lstsq(design, zz - zz.mean(), rcond=None)[0]
+    return float(np.sqrt(np.mean((zz - zz.mean() - design @ coef) ** 2)))
+
+
 def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0):
     """Merge faces of one building that lie on one plane and come within ``max_gap`` [m] of each other.
 
     Region growing stops at superstructures, so the parts of one roof plane between dormers, or on both
-    sides of a chimney row, become faces of their own. Two faces are one plane when their normals are
-    within ``max_angle`` [°] and each plane passes within ``distance_tolerance`` of the other's centroid;
-    the merged face is refitted robustly. ``building_labels`` must cover every face pixel (the raised ring).
+    sides of a chimney row, become faces of their own, and a flat roof with drainage slopes of a degree or
+    two falls into patches. Two faces are one plane when their normals are within ``max_angle`` [°], each
+    plane passes within two ``distance_tolerance`` of the other's centroid, and one plane fitted to the
+    pixels of both leaves an RMS residual of at most 1.5 times the larger of their own (or a third of the
+    tolerance); the merged face is refitted robustly. ``building_labels`` must cover every face pixel (the
+    raised ring).
     """
     faces = seg.faces
     if len(faces) < 2:
         return seg
-    i, j = _coplanar_pairs(faces, cellsize, max_angle, opts.distance_tolerance)
+    i, j = _coplanar_pairs(faces, cellsize, max_angle, 2 * opts.distance_tolerance)
     ids = faces["face"].to_numpy()
     lab = seg.face_labels
     n = int(ids.max())
@@ -293,9 +306,12 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
 
     gap = max_gap / cellsize
     pixels = _face_pixels(lab, np.unique(np.concatenate([ids[i], ids[j]]))) if len(i) else {}
+    own = np.zeros(n + 1)
+    own[ids] = faces["rmse"].to_numpy()
     for a, b in zip(ids[i], ids[j]):
         ra, rb = root(a), root(b)
-        if ra != rb and _near(pixels, a, b, gap):
+        limit = max(1.5 * max(own[a], own[b]), opts.distance_tolerance / 3)
+        if ra != rb and _near(pixels, a, b, gap) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit:
             target[max(ra, rb)] = min(ra, rb)
     target = np.array([root(a) for a in range(n + 1)])
     merged = np.flatnonzero(np.bincount(target, minlength=n + 1) > 1)
