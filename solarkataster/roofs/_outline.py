@@ -55,13 +55,18 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
 
 
 def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=True):
-    """Excluded: unassigned roof pixels above the plane around them or far below it, in blobs of 2 x 2 px."""
+    """Excluded: unassigned roof pixels off the plane around them, in blobs of at least 2 x 2 px.
+
+    Off: more than two ``distance_tolerance`` above the plane (chimneys, dormers, installations); with
+    ``below`` (footprints given), more than 1.5 tolerances above or below it: also a small plane that is
+    no face (a kicked eave strip, a step) or no roof (ground, courtyard, a footprint beyond the roof).
+    Without footprints the outline is the roof pixels', and pixels below the plane there are mostly mixed
+    eave pixels, which stay with their face.
+    """
     rows, cols = np.indices(z.shape)
     with np.errstate(invalid="ignore"):
-        # above the plane: chimneys, dormers, installations; with ``below``, a metre below it: no roof
-        # (ground, courtyard, a footprint beyond the roof); pixels just below it are mostly mixed eave pixels
         dz = z - plane_height(coef, filled, rows, cols, cellsize)
-        off = (dz > 2 * opts.distance_tolerance) | ((dz < -2 * opts.distance_tolerance) if below else False)
+        off = (np.abs(dz) > 1.5 * opts.distance_tolerance) if below else (dz > 2 * opts.distance_tolerance)
     cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
