@@ -28,14 +28,19 @@ def nearest_face(face_labels, face_building, roof, near=None):
     return absorb(out, bad, roof.astype(np.int32), max(roof.shape)).astype(near.dtype)
 
 
-def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsize, opts):
+def outside_owner(building_labels):
+    """Distance [px] of every pixel to the nearest building pixel, and that pixel's label."""
+    dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
+    return dist, building_labels[ir, ic]
+
+
+def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsize, opts, outside=None):
     """Roof pixels outside the building labels that continue a face's plane (eaves overhangs)."""
     rings = int(np.floor(opts.max_overhang / cellsize + 0.5))
     roof = building_labels.astype(np.int32).copy()
     if rings <= 0 or not (near > 0).any():
         return roof
-    dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
-    owner = building_labels[ir, ic]
+    dist, owner = outside if outside is not None else outside_owner(building_labels)
     rows, cols = np.indices(z.shape)
     nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
     with np.errstate(invalid="ignore"):
@@ -155,7 +160,7 @@ def roof_outlines(roof, building_labels, transform, footprints, opts):
     return out
 
 
-def raised_ring(z, ground, building_labels, cellsize, max_overhang):
+def raised_ring(z, ground, building_labels, cellsize, max_overhang, outside=None):
     """Grow building labels by up to ``max_overhang`` over raised pixels (roof, not ground).
 
     Raised: at least 1 m above ``ground``, or without a ground model, above the lowest height within 10 m.
@@ -163,8 +168,7 @@ def raised_ring(z, ground, building_labels, cellsize, max_overhang):
     rings = int(np.floor(max_overhang / cellsize + 0.5))
     if rings <= 0 or not (building_labels > 0).any():
         return building_labels
-    dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
-    owner = building_labels[ir, ic]
+    dist, owner = outside if outside is not None else outside_owner(building_labels)
     if ground is None:
         # the ground shows within a few metres of a wall: the lowest height within 10 m stands in for it
         size = 2 * int(np.ceil(10.0 / cellsize)) + 1

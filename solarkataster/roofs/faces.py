@@ -16,7 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError
-from ._outline import excluded_pixels, nearest_any_face, nearest_face, overhang_roof, raised_ring, roof_outlines
+from ._outline import (
+    excluded_pixels,
+    nearest_any_face,
+    nearest_face,
+    outside_owner,
+    overhang_roof,
+    raised_ring,
+    roof_outlines,
+)
 from ._planes import plane_height, raster_planes
 from ._polygons import (
     face_geometries,
@@ -243,7 +251,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     footprints = _as_mapping(footprints)
     seg = segment_roofs(z, cs, building_labels, min_face_area=opts.min_face_area,
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
-    ring = raised_ring(z, ground, building_labels, cs, opts.max_overhang)
+    outside = outside_owner(building_labels) if (building_labels > 0).any() else None
+    ring = raised_ring(z, ground, building_labels, cs, opts.max_overhang, outside)
     seg = add_misfit_planes(z, cs, ring, seg, opts)
     seg = drop_ridge_strips(seg, cs)
     seg = merge_coplanar_faces(z, cs, ring, seg, opts)
@@ -255,7 +264,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
     near = nearest_any_face(seg.face_labels)
-    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, opts)
+    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, opts, outside)
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
