@@ -173,7 +173,7 @@ def drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
 
 
 def _on_intersection(lab, pairs, coef, cellsize):
-    """Strip faces whose pixels lie within a pixel of the intersection line of two of their steep neighbours.
+    """Strip faces whose pixels lie within a pixel of intersection lines of pairs of their steep neighbours.
 
     ``pairs`` lists (strip face, steep neighbour); returns the strip face ids that run along a ridge.
     """
@@ -194,16 +194,15 @@ def _on_intersection(lab, pairs, coef, cellsize):
     for f, gs in neigh.items():
         a, b = span[f]
         x, y = (cc[a:b] + 0.5) * cellsize, -(rr[a:b] + 0.5) * cellsize
+        # each pixel's distance to the nearest intersection line of two steep neighbours: a strip along
+        # the ridges of a courtyard roof follows several lines
+        near = np.full(len(x), np.inf)
         for i, g in enumerate(gs):
             for h in gs[i + 1:]:
                 d = coef[g] - coef[h]
-                dist = (d[0] * x + d[1] * y + d[2]) / max(np.hypot(d[0], d[1]), 1e-9)
-                if np.sqrt(np.mean(dist ** 2)) <= cellsize:
-                    drop.append(f)
-                    break
-            else:
-                continue
-            break
+                near = np.minimum(near, np.abs(d[0] * x + d[1] * y + d[2]) / max(np.hypot(d[0], d[1]), 1e-9))
+        if np.sqrt(np.mean(near ** 2)) <= cellsize:
+            drop.append(f)
     return np.array(drop, np.int64)
 
 
