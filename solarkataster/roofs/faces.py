@@ -220,8 +220,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     Notes
     -----
     1. :func:`segment_roofs` finds the planes. Steep planes that region growing missed are fitted to the
-       unexplained pixels, in rounds (a group's best plane is taken, its other pixels form the next
-       group); faces of one building within 3 m of each other that one plane explains are merged.
+       unexplained pixels; faces of one building within 3 m of each other that one plane explains are
+       merged, and flat strips along ridges are dropped.
     2. The roof is the building's pixels plus the pixels up to ``max_overhang`` outside it that continue
        the plane of the nearest face (eaves overhangs). With footprints, each footprint edge moves outward
        by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
