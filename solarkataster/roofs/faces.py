@@ -9,7 +9,7 @@ snapped onto those lines, simplified as a coverage and clipped to the outline. F
 with the excluded parts, tile the outline. Its cost is one pass over the 4 to 16 sub-pixels of every roof
 pixel plus polygon operations per face; on the Essen 1 km² tile (1 m, detected buildings) it takes about
 2.4 times the path without the polygon step (pixel outlines, :func:`segment_roofs`, pixel polygons), of
-which the regularised outlines are a seventh (``benchmarks/bench_segmentation.py``).
+which the regularised outlines are about a tenth (``benchmarks/bench_segmentation.py --stages``).
 """
 from __future__ import annotations
 
