@@ -7,7 +7,10 @@ under 1 m²; for today's path (pixel-outline footprints, ``segment_roofs`` and `
 to the footprints) and for ``roof_faces`` (outlines, segmentation and polygons), one after the other in
 the same process, and the ratio of their times.
 
-Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png]
+With ``--stages`` it also prints the time of each step of ``roof_faces`` (a profile without the overhead of
+cProfile: the steps are timed by wrapping the functions that ``solarkataster.roofs.faces`` calls).
+
+Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png] [--stages]
 """
 from __future__ import annotations
 
@@ -101,7 +104,42 @@ def current(z, transform, ground):
     return t, geometry_figures(polys, fb, outlines), rf
 
 
-def main(path=DEFAULT, png=None):
+#: Steps of roof_faces timed with --stages (names in solarkataster.roofs.faces and ._polygons).
+STAGES = {"faces": ["segment_roofs", "raised_ring", "add_misfit_planes", "drop_ridge_strips", "merge_coplanar_faces",
+                    "drop_stray_pixels", "nearest_any_face", "overhang_roof", "roof_outlines", "nearest_face",
+                    "excluded_pixels", "face_geometries", "merge_small_parts", "tidy_faces", "fill_slivers",
+                    "resolve_overlaps", "rasterise_faces", "_tables"],
+          "_polygons": ["_fine_buildings", "_boundary_rules", "assign_subpixels", "_absorb_small_parts",
+                        "_partition_polygons", "_snap_to_rules"]}
+
+
+def timed_stages():
+    """Wrap the steps of roof_faces with timers; returns the dict of accumulated seconds per step."""
+    import importlib
+    from collections import defaultdict
+
+    seconds = defaultdict(float)
+
+    def wrap(module, name):
+        fn = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds[name] += time.perf_counter() - t0
+
+        setattr(module, name, timed)
+
+    for mod, names in STAGES.items():
+        module = importlib.import_module(f"solarkataster.roofs.{mod}")
+        for name in names:
+            wrap(module, name)
+    return seconds
+
+
+def main(path=DEFAULT, png=None, stages=False):
     with rasterio.open(path) as ds:
         z = ds.read(1).astype(np.float64)
         transform = ds.transform
@@ -111,6 +149,7 @@ def main(path=DEFAULT, png=None):
     # numba compile / cache load, not timed
     segment_roofs(z[:50, :50], cs, np.ones((50, 50), int))
     current(z[:200, :200], transform, ground[:200, :200])
+    seconds = timed_stages() if stages else None
     print(f"{path.name}: {z.shape[0]} x {z.shape[1]} px at {cs} m")
     t_old, fig_old = legacy(z, transform, ground)
     t_new, fig_new, rf = current(z, transform, ground)
@@ -124,6 +163,10 @@ def main(path=DEFAULT, png=None):
     ratio = t_new["segmentation_and_polygons_s"] / (t_old["footprints_s"] + t_old["segmentation_s"]
                                                     + t_old["polygons_s"])
     print(f"roof_faces / (building_polygons + segment_roofs + face_polygons): {ratio:.2f}")
+    if seconds is not None:
+        print("steps of roof_faces (s; face_geometries includes the _polygons steps below it):")
+        for name, sec in sorted(seconds.items(), key=lambda kv: -kv[1]):
+            print(f"{name:>30s}: {sec:6.2f}")
     if png:
         _picture(z, rf, png)
 
@@ -151,5 +194,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--png", default=None)
+    parser.add_argument("--stages", action="store_true", help="time each step of roof_faces")
     args = parser.parse_args()
-    main(args.path, png=args.png)
+    main(args.path, png=args.png, stages=args.stages)

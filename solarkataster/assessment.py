@@ -7,8 +7,10 @@ indexed like the input. The chain is the same for every kind of surface; only th
    that fit, their orientation and the *mounting* whose yield table applies.
 
    * Roof faces: a regular module grid on the face polygon inside the edge ``setback``
-     (:func:`solarkataster.pv.module_layout`), capped by the usable area (the face area inside the setback
-     times the share of its pixels that reach ``irradiation_threshold`` of the reference). Faces flatter
+     (:func:`solarkataster.pv.module_layout`), capped by the usable area: the face area inside the setback,
+     measured in the roof plane (:func:`solarkataster.pv.setback_region`: ``setback``, 0.5 m, from every
+     edge, mitred), times the share of its pixels that reach ``irradiation_threshold`` of the reference.
+     Superstructures are not in the face polygon, so they and their setback are not usable. Faces flatter
      than ``flat_threshold`` carry racked rows (mounting ``'rack'``, tilt ``flat_rack_tilt``); the others
      carry modules flush with the roof (mounting ``'roof'``). This is the one place of the rack-or-roof
      rule.
@@ -56,7 +58,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError, check_range
-from .pv import SUITABILITY_CLASSES, ModuleSpec, PVOptions, co2_savings_kg, facade_layout, module_layout, suitability
+from .pv import (
+    SUITABILITY_CLASSES,
+    ModuleSpec,
+    PVOptions,
+    co2_savings_kg,
+    facade_layout,
+    module_layout,
+    setback_region,
+    suitability,
+)
 
 KINDS = ("roof", "wall")
 
@@ -130,8 +141,8 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         at_site = options if latitude[k] == options.latitude else replace(options, latitude=float(latitude[k]))
         lay = module_layout(poly, t, a, module, at_site)
         m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
-        stretch = max(np.cos(np.radians(min(t, 89.0))), 1e-3)  # horizontal projection -> roof plane
-        usable[k] = max(poly.buffer(-options.setback).area / stretch, 0.0) * np.nan_to_num(share)
+        if t < 89.0 and (np.isfinite(a) or is_racked(t, options)):
+            usable[k] = setback_region(poly, t, a, options).area * np.nan_to_num(share)
         if usable[k] > 0:
             count[k] = int(min(lay.count, np.floor(usable[k] / module.area)))
     mounting = np.where(is_racked(tilt, options), "rack", "roof")

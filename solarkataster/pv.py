@@ -389,6 +389,45 @@ def row_pitch(slant_length, rack_tilt, latitude, max_gcr=1.0):
     return float(max(pitch, slant_length / max_gcr))
 
 
+def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions()):
+    """Return the part of a roof face that may carry modules: the face in its own plane inside the setback.
+
+    Parameters
+    ----------
+    polygon : shapely Polygon or MultiPolygon
+        Horizontal projection of the face in a projected CRS [m].
+    surface_tilt : float
+        Face tilt [°] (below 89).
+    surface_azimuth : float
+        Face azimuth [°]; ignored for faces flatter than ``options.flat_threshold`` (their racks face
+        ``flat_rack_azimuth``).
+    options : PVOptions
+        ``setback`` [m], ``flat_threshold``, ``flat_rack_azimuth``.
+
+    Returns
+    -------
+    shapely geometry
+        The region in the face's frame (u along the contour, v down the slope, true lengths in the roof
+        plane) [m]; its area is the roof area inside the setback [m²].
+
+    Notes
+    -----
+    The face is rotated so that v points down the slope (towards ``surface_azimuth``) and stretched along v
+    by ``1 / cos(tilt)``, which maps the horizontal projection onto the true roof plane; flat faces are
+    only rotated. The setback is then a true distance on the roof, ``setback`` from every edge (eaves,
+    verge, ridge, hips, steps), with mitred corners, so a rectangular face loses a strip of exactly
+    ``setback`` on each side. Measured in the horizontal projection instead, the strip along the slope
+    would be ``1 / cos(tilt)`` wider on the roof (0.71 m instead of 0.5 m at 45°).
+    """
+    tilt = float(surface_tilt)
+    if tilt < options.flat_threshold:
+        plane = _face_frame(polygon, options.flat_rack_azimuth)
+    else:
+        plane = shapely.affinity.scale(_face_frame(polygon, float(surface_azimuth)), 1.0,
+                                       1.0 / np.cos(np.radians(min(tilt, 89.0))), origin=(0, 0))
+    return plane.buffer(-options.setback, join_style="mitre") if options.setback > 0 else plane
+
+
 def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions()):
     """Place a regular grid of modules on one roof face.
 
@@ -431,7 +470,6 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
     if flat:
         azimuth = options.flat_rack_azimuth
         module_tilt = options.flat_rack_tilt
-        plane = _face_frame(polygon, azimuth)
     else:
         azimuth = float(surface_azimuth)
         if not np.isfinite(azimuth):
@@ -439,9 +477,7 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
         module_tilt = tilt
         if tilt >= 89.0:  # a vertical face has no horizontal projection to stretch: use facade_layout
             return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
-        plane = shapely.affinity.scale(_face_frame(polygon, azimuth), 1.0, 1.0 / np.cos(np.radians(tilt)),
-                                       origin=(0, 0))
-    region = plane.buffer(-options.setback, join_style="mitre") if options.setback > 0 else plane
+    region = setback_region(polygon, tilt, azimuth, options)
     if region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
     best = (0, 0, "")

@@ -121,6 +121,29 @@ def test_rack_rule_lives_in_flat_threshold(clear_tables):
     assert steep["specific_yield"].iloc[1] == pytest.approx(float(expected), rel=1e-12)
 
 
+def test_usable_area_is_measured_in_the_roof_plane():
+    """The setback is a true distance on the roof: 0.5 m from every edge of the sloped face, mitred corners.
+
+    A 12 m x 8 m (plan) face sloping south at 45° is 12 m x 8 / cos 45° = 11.314 m on the roof; inside the
+    0.5 m setback 11 m x 10.314 m = 113.45 m² (hand calculation). In the horizontal projection the strip
+    along the slope would be 0.71 m on the roof (108.89 m²). A flat face keeps its plan area inside the
+    setback, a north face with no sunny pixel nothing.
+    """
+    faces = _roofs([45.0, 0.0, 45.0], [180.0, 180.0, 0.0], [1000.0] * 3, [1000.0] * 3)
+    faces["usable_share"] = [1.0, 1.0, 0.0]
+    out = A.roof_layout(faces)
+    np.testing.assert_allclose(out["usable_area"], [11.0 * (8.0 / np.cos(np.radians(45.0)) - 1.0), 11.0 * 7.0, 0.0],
+                               rtol=1e-9)
+    # half the pixels sunny: half the area inside the setback
+    faces["usable_share"] = 0.5
+    np.testing.assert_allclose(A.roof_layout(faces)["usable_area"].iloc[0], 0.5 * 11.0 * 10.3137085, rtol=1e-7)
+    # no more modules than the usable area holds, and a 0.3 m setback leaves more
+    module = pv.ModuleSpec()
+    assert (out["potential_modules"] <= np.floor(out["usable_area"] / module.area)).all()
+    narrow = A.roof_layout(faces, options=pv.PVOptions(setback=0.3))
+    np.testing.assert_allclose(narrow["usable_area"].iloc[0], 0.5 * 11.4 * (8.0 / np.cos(np.radians(45.0)) - 0.6))
+
+
 def test_honest_totals_roofs(clear_tables):
     ref = 1000.0
     faces = _roofs([30.0] * 4, [180.0] * 4, [900.0, 720.0, 560.0, 500.0], [950.0] * 4)

@@ -425,6 +425,78 @@ def test_superstructure_is_excluded_part():
     assert (rf.face_labels[r0 + 1, c0 + 1]) == 0
 
 
+def test_plane_split_by_a_superstructure_is_one_face():
+    """A 2 m wide box across the whole south slope splits it; both pieces are one plane, so one face."""
+    cs = 0.5
+    sc = rasterise_roofs(_gable("g", 0, 0, 16, 10, 6, 35), {"g": 0.0}, cs, noise=0.02,
+                         rng=np.random.default_rng(3))
+    z = sc.z.copy()
+    c0, r_ridge = (int(v) for v in ~sc.transform @ (7.0, 5.0))
+    _, r_eave = (int(v) for v in ~sc.transform @ (7.0, 0.0))
+    z[r_ridge:r_eave, c0:c0 + 4] = z.max() + 1.0
+    rf = roof_faces(z, sc.transform, sc.building_labels)
+    f = rf.faces
+    south = f[(np.abs(f["tilt"] - 35) <= 3) & (np.abs(f["azimuth"] - 180) <= 10)]
+    assert len(south) == 1, f[["face", "tilt", "azimuth", "area"]].to_string()
+    # true: 16 m x 5 m in plan minus the 2 m box, sloped at 35°
+    assert south["area"].iloc[0] == pytest.approx(14 * 5 / np.cos(np.radians(35)), rel=0.08)
+
+
+def test_mansard_sides_are_recovered():
+    """A mansard roof: 70° lower sides 1.5 m wide in plan (3 px at 0.5 m) under 30° upper planes."""
+    cs, x0, length, width, eave = 0.5, 0.0, 16.0, 11.0, 6.0
+    low_top = eave + 1.5 * np.tan(np.radians(70))
+    ridge = low_top + (width / 2 - 1.5) * np.tan(np.radians(30))
+    ym = width / 2
+    rings = [[[x0, 0, eave], [x0 + length, 0, eave], [x0 + length, 1.5, low_top], [x0, 1.5, low_top]],
+             [[x0, 1.5, low_top], [x0 + length, 1.5, low_top], [x0 + length, ym, ridge], [x0, ym, ridge]],
+             [[x0, ym, ridge], [x0 + length, ym, ridge], [x0 + length, width - 1.5, low_top],
+              [x0, width - 1.5, low_top]],
+             [[x0, width - 1.5, low_top], [x0 + length, width - 1.5, low_top], [x0 + length, width, eave],
+              [x0, width, eave]]]
+    roofs = [RoofPolygon("m", np.array(r, float), []) for r in rings]
+    sc = rasterise_roofs(roofs, {"m": 0.0}, cs, noise=0.02, rng=np.random.default_rng(5))
+    rf = roof_faces(sc.z, sc.transform, sc.building_labels)
+    f = rf.faces
+    for tilt in (70.0, 30.0):
+        for azimuth in (0.0, 180.0):
+            hit = f[(np.abs(f["tilt"] - tilt) <= 3)
+                    & (np.abs((f["azimuth"] - azimuth + 180) % 360 - 180) <= 10)]
+            assert len(hit) == 1, (tilt, azimuth, f[["face", "tilt", "azimuth", "area"]].to_string())
+
+
+def _ring_roof_faces(pitch=30.0, eave=6.0):
+    """roof_faces of a ring roof around a 8 m courtyard (20 m square, ridge 3 m in from both eaves)."""
+    ridge = eave + 3 * np.tan(np.radians(pitch))
+    o, r, i = [(0, 0), (20, 0), (20, 20), (0, 20)], [(3, 3), (17, 3), (17, 17), (3, 17)], [(6, 6), (14, 6),
+                                                                                          (14, 14), (6, 14)]
+    polys = []
+    for k in range(4):
+        a, b = k, (k + 1) % 4
+        polys.append(RoofPolygon("ring", np.array([[*o[a], eave], [*o[b], eave], [*r[b], ridge], [*r[a], ridge]],
+                                                  float), []))
+        polys.append(RoofPolygon("ring", np.array([[*r[a], ridge], [*r[b], ridge], [*i[b], eave], [*i[a], eave]],
+                                                  float), []))
+    sc = rasterise_roofs(polys, {"ring": 0.0}, 0.5, noise=0.02, rng=np.random.default_rng(9))
+    return roof_faces(sc.z, sc.transform, sc.building_labels).faces
+
+
+def test_courtyard_ring_roof_ridge_strip_is_no_face():
+    """The pixels straddling a ring roof's ridge are flatter than both slopes; as one strip they follow
+    four ridge lines, and must not survive as a (flat) face: the ring is 8 faces of 30°."""
+    f = _ring_roof_faces()
+    assert len(f) == 8 and (np.abs(f["tilt"] - 30.0) <= 3).all(), f[["tilt", "azimuth", "area"]].to_string()
+
+
+@pytest.mark.xfail(strict=True, reason="goal: every trapezoid of a ring roof has 4 corners; measured up to 41 "
+                   "(the valleys at the courtyard's corners stay pixel staircases although their plane "
+                   "intersection is a boundary rule)")
+def test_courtyard_ring_roof_faces_have_four_corners():
+    f = _ring_roof_faces()
+    corners = [len(shapely.get_coordinates(shapely.simplify(g, 0.05).exterior)) - 1 for g in f.geometry]
+    assert max(corners) <= 5, corners
+
+
 def test_roof_faces_options_and_errors():
     roofs, base = synthetic_roofs()
     sc = rasterise_roofs(roofs, base, 1.0, noise=0.03, rng=np.random.default_rng(7))
@@ -513,9 +585,12 @@ def test_karlsruhe_lod2_faces_on_ground_footprints():
     assert res["ok"].mean() >= 0.90, res[~res["ok"]].to_string()
 
 
-@pytest.mark.xfail(strict=True, reason="goal >= 90 % of visible planes, measured 70 % (126/180; tilt <= 55°: "
-                   "77 %): 90 % have the right tilt and azimuth, 78 % of those the area within 15 %, the others "
-                   "all too large: faces spread over unrecovered mansard sides and small planes they nearly fit")
+@pytest.mark.xfail(strict=True, reason="goal >= 90 % of visible planes, measured 74 % (134/180; tilt <= 55°: "
+                   "82 %): of the 46 misses, 18 have the wrong orientation (13 of them mansard sides steeper than "
+                   "55° and 1-2 px wide, mixed with the plane beside them), 21 the right one but an area over "
+                   "115 % (the face takes in an eave strip, a kicked eave or an unrecovered steep side under "
+                   "10 m²), 7 an area under 85 % (part of the plane went to a neighbouring face or lies beyond "
+                   "the outline)")
 def test_zurich_lod2_faces_on_ground_footprints():
     path = shared_file("zurich-lod2-cityjson", "zurich_subset_lod2.city.json")
     roofs, base = read_cityjson_roofs(path)

@@ -1,0 +1,186 @@
+"""The roof of each building: eaves overhangs, its outline, and the face or excluded class of each roof pixel."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .._kernels.roofs import absorb
+from ._planes import plane_height
+
+
+def nearest_any_face(face_labels):
+    _, (ir, ic) = ndimage.distance_transform_edt(face_labels == 0, return_indices=True)
+    return face_labels[ir, ic]
+
+
+def nearest_face(face_labels, face_building, roof, near=None):
+    """Face of every roof pixel: the nearest face pixel of the same building (0 where the building has none).
+
+    ``near`` is the nearest face of any building (:func:`nearest_any_face`), if already known.
+    """
+    if near is None:
+        near = nearest_any_face(face_labels)
+    bad = (roof > 0) & (face_building[near] != roof)
+    if not bad.any():
+        return np.where(roof > 0, near, 0)
+    # another building's face was nearer: take the face of a neighbour of the same building, repeatedly
+    out = np.where(bad | (roof <= 0), 0, near).astype(np.int32)
+    return absorb(out, bad, roof.astype(np.int32), max(roof.shape)).astype(near.dtype)
+
+
+def outside_owner(building_labels):
+    """Distance [px] of every pixel to the nearest building pixel, and that pixel's label."""
+    dist, (ir, ic) = ndimage.distance_transform_edt(building_labels == 0, return_indices=True)
+    return dist, building_labels[ir, ic]
+
+
+def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsize, opts, outside=None):
+    """Roof pixels outside the building labels that continue a face's plane (eaves overhangs)."""
+    rings = int(np.floor(opts.max_overhang / cellsize + 0.5))
+    roof = building_labels.astype(np.int32).copy()
+    if rings <= 0 or not (near > 0).any():
+        return roof
+    dist, owner = outside if outside is not None else outside_owner(building_labels)
+    rows, cols = np.indices(z.shape)
+    nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
+    with np.errstate(invalid="ignore"):
+        fits = np.abs(z - plane_height(coef, near, rows, cols, cellsize)) * nu <= opts.distance_tolerance
+        if ground is not None:
+            fits &= (z - ground) >= 1.0
+    cand = (building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner) & fits
+    grown = building_labels > 0
+    for _ in range(rings):
+        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
+        if not ring.any():
+            break
+        grown |= ring
+    over = grown & (building_labels == 0)
+    roof[over] = owner[over]
+    return roof
+
+
+def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=True):
+    """Excluded: unassigned roof pixels off the plane around them, in blobs of at least 2 x 2 px.
+
+    Off: more than two ``distance_tolerance`` above the plane (chimneys, dormers, installations); with
+    ``below`` (footprints given), more than 1.5 tolerances above or below it: also a small plane that is
+    no face (a kicked eave strip, a step) or no roof (ground, courtyard, a footprint beyond the roof).
+    Without footprints the outline is the roof pixels', and pixels below the plane there are mostly mixed
+    eave pixels, which stay with their face.
+    """
+    rows, cols = np.indices(z.shape)
+    with np.errstate(invalid="ignore"):
+        dz = z - plane_height(coef, filled, rows, cols, cellsize)
+        off = (np.abs(dz) > 1.5 * opts.distance_tolerance) if below else (dz > 2 * opts.distance_tolerance)
+    cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
+    # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
+    cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
+    lab, n = ndimage.label(cand)
+    if n == 0:
+        return cand
+    big = np.bincount(lab.ravel(), minlength=n + 1) * cellsize ** 2 >= opts.min_excluded_area
+    big[0] = False
+    return big[lab]
+
+
+def _offset_outline(footprint, points, cellsize, max_overhang):
+    """Footprint with each exterior edge moved outward by the overhang its nearest roof pixels show.
+
+    ``points`` are the centres (x, y) of the overhang pixels of this building, each counted for its nearest
+    edge. Their centres sit at distances d, d + cs, ... from the edge, so the eave lies at their mean
+    distance plus half their area per metre of edge.
+    """
+    import shapely
+    from shapely.geometry import Polygon
+    from shapely.geometry.polygon import orient
+
+    poly = max(shapely.get_parts(footprint), key=lambda p: p.area)
+    poly = orient(poly.simplify(0.01), 1.0)
+    ring = np.asarray(poly.exterior.coords)[:-1]
+    if len(points) == 0 or len(ring) < 3:
+        return footprint
+    p, q = ring, np.roll(ring, -1, axis=0)
+    u = q - p
+    length = np.maximum(np.hypot(u[:, 0], u[:, 1]), 1e-9)
+    u = u / length[:, None]
+    normal = np.column_stack([u[:, 1], -u[:, 0]])  # outward for a counter-clockwise ring
+    rel = points[:, None, :] - p[None, :, :]
+    t = np.clip((rel * u[None]).sum(-1), 0, length[None])
+    dist = np.hypot(rel[..., 0] - t * u[None, :, 0], rel[..., 1] - t * u[None, :, 1])
+    nearest = np.argmin(dist, axis=1)
+    counts = np.bincount(nearest, minlength=len(p))
+    # centres at d, d + cs, ... up to the eave: the eave lies half a pixel row beyond their mean distance
+    mean_d = np.bincount(nearest, weights=dist[np.arange(len(points)), nearest], minlength=len(p))
+    mean_d = mean_d / np.maximum(counts, 1)
+    depth = np.clip(mean_d + 0.5 * counts * cellsize ** 2 / length, 0.0, max_overhang)
+    depth[counts == 0] = 0.0
+    depth[depth < 0.25 * cellsize] = 0.0
+    if not depth.any():
+        return footprint
+    a = p + depth[:, None] * normal          # offset line of edge i: a_i + t u_i
+    verts = []
+    for i in range(len(p)):
+        j = i - 1
+        cross = u[j, 0] * u[i, 1] - u[j, 1] * u[i, 0]
+        if abs(cross) < 1e-6:
+            verts += [p[i] + depth[j] * normal[j], a[i]]
+            continue
+        w = a[i] - a[j]
+        s = (w[0] * u[i, 1] - w[1] * u[i, 0]) / cross
+        verts.append(a[j] + s * u[j])
+    grown = shapely.make_valid(Polygon(verts)).union(footprint)
+    from ..detection import polygonal
+
+    grown = polygonal(grown)
+    limit = footprint.area + footprint.length * max_overhang * 1.2
+    return footprint if grown is None or grown.area > limit else grown
+
+
+def roof_outlines(roof, building_labels, transform, footprints, opts):
+    """Roof outline of every building: footprints grown by their overhangs, else the regularised roof pixels."""
+    from ..detection import building_polygons
+
+    if footprints is None:
+        return building_polygons(roof, transform)
+    cs = float(transform.a)
+    over = (roof > 0) & (building_labels == 0)
+    rows, cols = np.nonzero(over)
+    xs, ys = transform @ (cols + 0.5, rows + 0.5)
+    owner = roof[rows, cols]
+    order = np.argsort(owner, kind="stable")
+    labels, starts = np.unique(owner[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    by_label = {int(b): order[s:e] for b, s, e in zip(labels, starts, ends)}
+    out = {}
+    for b, fp in footprints.items():
+        if fp is None or fp.is_empty:
+            continue
+        idx = by_label.get(int(b), np.zeros(0, int))
+        out[int(b)] = _offset_outline(fp, np.column_stack([xs[idx], ys[idx]]), cs, opts.max_overhang)
+    return out
+
+
+def raised_ring(z, ground, building_labels, cellsize, max_overhang, outside=None):
+    """Grow building labels by up to ``max_overhang`` over raised pixels (roof, not ground).
+
+    Raised: at least 1 m above ``ground``, or without a ground model, above the lowest height within 10 m.
+    """
+    rings = int(np.floor(max_overhang / cellsize + 0.5))
+    if rings <= 0 or not (building_labels > 0).any():
+        return building_labels
+    dist, owner = outside if outside is not None else outside_owner(building_labels)
+    if ground is None:
+        # the ground shows within a few metres of a wall: the lowest height within 10 m stands in for it
+        size = 2 * int(np.ceil(10.0 / cellsize)) + 1
+        ground = ndimage.minimum_filter(np.where(np.isfinite(z), z, np.inf), size=size, mode="nearest")
+    with np.errstate(invalid="ignore"):
+        raised = (z - ground) >= 1.0
+    cand = (building_labels == 0) & (dist <= rings) & raised
+    grown = building_labels > 0
+    for _ in range(rings):
+        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
+        if not ring.any():
+            break
+        grown |= ring
+    return np.where(grown, owner, 0)
+

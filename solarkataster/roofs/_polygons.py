@@ -1,0 +1,344 @@
+"""Face polygons: a sub-pixel partition with straight boundaries, snapped, simplified, clipped and tidied."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .._kernels.roofs import absorb, assign_subpixels, part_sizes
+
+
+def _boundary_pixels(filled, face_building):
+    """Pairs of 4-adjacent pixels of different faces of one building: (lo, hi, r_lo, c_lo, r_hi, c_hi)."""
+    out = []
+    for dr, dc in ((0, 1), (1, 0)):
+        a = filled[:filled.shape[0] - dr, :filled.shape[1] - dc]
+        b = filled[dr:, dc:]
+        ok = (a > 0) & (b > 0) & (a != b)
+        ok &= face_building[np.maximum(a, 0)] == face_building[np.maximum(b, 0)]
+        r, c = np.nonzero(ok)
+        fa, fb = a[r, c], b[r, c]
+        swap = fa > fb
+        lo, hi = np.where(swap, fb, fa), np.where(swap, fa, fb)
+        r_lo, c_lo = np.where(swap, r + dr, r), np.where(swap, c + dc, c)
+        r_hi, c_hi = np.where(swap, r, r + dr), np.where(swap, c, c + dc)
+        out.append((lo, hi, r_lo, c_lo, r_hi, c_hi))
+    return [np.concatenate(v) for v in zip(*out)]
+
+
+def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
+    """Straight boundary of each pair of adjacent faces: their planes' intersection, else a fitted step line.
+
+    Returns sorted keys ``lo * (m + 1) + hi`` and rules ``(k, 3)``: ``g = r0 x + r1 y + r2`` is positive
+    on lo's side (x, y as in :class:`RoofSegmentation`).
+    """
+    m1 = len(face_building)
+    lo, hi, r_lo, c_lo, r_hi, c_hi = _boundary_pixels(filled, face_building)
+    if len(lo) == 0:
+        return np.zeros(0, np.int64), np.zeros((0, 3))
+    keys, inv = np.unique(lo.astype(np.int64) * m1 + hi, return_inverse=True)
+    klo, khi = keys // m1, keys % m1
+    x_lo, y_lo = (c_lo + 0.5) * cellsize, -(r_lo + 0.5) * cellsize
+    x_hi, y_hi = (c_hi + 0.5) * cellsize, -(r_hi + 0.5) * cellsize
+    xm, ym = 0.5 * (x_lo + x_hi), 0.5 * (y_lo + y_hi)
+    n = np.bincount(inv).astype(float)
+
+    def mean(v):
+        return np.bincount(inv, weights=v, minlength=len(keys)) / n
+
+    mx, my = mean(xm), mean(ym)
+    cxx, cyy, cxy = mean((xm - mx[inv]) ** 2), mean((ym - my[inv]) ** 2), mean((xm - mx[inv]) * (ym - my[inv]))
+    half = np.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
+    lam_min, lam_max = 0.5 * (cxx + cyy) - half, 0.5 * (cxx + cyy) + half
+    theta = 0.5 * np.arctan2(2 * cxy, cxx - cyy)  # direction of the boundary's principal axis
+    # plane intersection: D = plane_lo - plane_hi = 0
+    d = coef[klo] - coef[khi]
+    g = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
+    dist = (d[inv, 0] * xm + d[inv, 1] * ym + d[inv, 2]) / g[inv]
+    # the pixel boundary lies along the line: within 2 px, or where the planes differ in slope so that
+    # 1 px off the line is a height step of over 2 tolerances, within 1 px (not the U around a dormer,
+    # whose sides are steps)
+    ridge = np.sqrt(mean(dist ** 2)) <= np.clip(2 * tolerance / g, cellsize, 2 * cellsize)
+    side = mean(d[inv, 0] * (x_lo - x_hi) + d[inv, 1] * (y_lo - y_hi))
+    rules = d * np.where(side >= 0, 1.0, -1.0)[:, None]
+    # step edge: principal axis of the boundary midpoints
+    nx, ny = -np.sin(theta), np.cos(theta)
+    long = np.sqrt(12 * np.maximum(lam_max, 0)) >= 3 * cellsize
+    # a long pixel boundary must run along the intersection line (not across it, as at a step)
+    ridge &= ~long | (np.abs(-d[:, 1] * np.sin(theta) - d[:, 0] * np.cos(theta)) / g <= np.sin(np.radians(20)))
+    step = ~ridge & (np.sqrt(np.maximum(lam_min, 0)) <= 0.75 * cellsize) & (n >= 3)
+    step &= np.sqrt(12 * np.maximum(lam_max, 0)) >= 2 * cellsize
+    s = np.where(mean(nx[inv] * (x_lo - x_hi) + ny[inv] * (y_lo - y_hi)) >= 0, 1.0, -1.0)
+    rules[step] = (s[:, None] * np.column_stack([nx, ny, -(nx * mx + ny * my)]))[step]
+    keep = ridge | step
+    return keys[keep], np.ascontiguousarray(rules[keep])
+
+
+def _absorb_small_parts(fine, fine_building, min_cells):
+    """Give connected parts of a face under ``min_cells`` sub-pixels to the adjacent faces of their building."""
+    small = (fine > 0) & (part_sizes(fine) < min_cells)
+    if not small.any():
+        return fine
+    return absorb(fine, small, fine_building, int(np.sqrt(min_cells)) + 2)
+
+
+def _fine_buildings(outlines, shape, fine_transform):
+    """Label sub-pixels by building (-1 none): inside an outline, touched by it, or up to two cells outside."""
+    from rasterio import features
+
+    shapes = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    if not shapes:
+        return np.full(shape, -1, np.int32)
+    centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
+    touched = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32",
+                                 all_touched=True)
+    out = np.where(centre >= 0, centre, touched)
+    # two more sub-pixels outside: ridges run past the outline and are cut exactly by it
+    return np.where(out >= 0, out, ndimage.maximum_filter(out, size=5))
+
+
+def _partition_polygons(fine, fine_transform, n_faces):
+    """Polygon (or MultiPolygon) of every face id > 0 of the sub-pixel partition; None where absent."""
+    import shapely
+    from rasterio import features
+
+    polys, values = [], []
+    for geom, value in features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform):
+        rings = [np.asarray(r) for r in geom["coordinates"]]
+        holes = [shapely.linearrings(r) for r in rings[1:]]
+        polys.append(shapely.polygons(shapely.linearrings(rings[0]), holes=holes or None))
+        values.append(int(value))
+    geoms = np.full(n_faces + 1, None, dtype=object)
+    if not polys:
+        return geoms
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    polys = np.asarray(polys, dtype=object)[order]
+    ids, starts = np.unique(values[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    for f, s, e in zip(ids, starts, ends):
+        geoms[f] = polys[s] if e - s == 1 else shapely.MultiPolygon(list(polys[s:e]))
+    return geoms
+
+
+def merge_small_parts(geoms, face_building, min_area, min_face_area):
+    """Small parts join the adjacent face of the same building with the longest shared boundary.
+
+    Small: under ``min_area``, or a secondary part (not the largest) under ``min_face_area``. Parts with no
+    such neighbour are dropped (they become excluded).
+    """
+    import shapely
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    if len(present) == 0:
+        return geoms
+    parts, idx = shapely.get_parts(np.array(list(geoms[present]), dtype=object), return_index=True)
+    owner = present[idx]
+    area = shapely.area(parts)
+    largest = np.zeros(len(parts), bool)
+    order = np.lexsort((-area, owner))
+    first = np.ones(len(order), bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    largest[order[first]] = True
+    small = (area < min_area) | (~largest & (area < min_face_area))
+    if not small.any():
+        return geoms
+    for f in np.unique(owner[small]):
+        keep = parts[(owner == f) & ~small]
+        geoms[f] = None if len(keep) == 0 else (keep[0] if len(keep) == 1 else shapely.MultiPolygon(list(keep)))
+    for k in np.flatnonzero(small):
+        f = owner[k]
+        same = np.array([j for j in np.flatnonzero(face_building == face_building[f])
+                         if j != f and geoms[j] is not None], dtype=np.int64)
+        if len(same) == 0:
+            continue
+        shared = shapely.length(shapely.intersection(parts[k].boundary, shapely.boundary(
+            np.array(list(geoms[same]), dtype=object))))
+        if shared.max() > 0:
+            j = same[int(np.argmax(shared))]
+            geoms[j] = _polygonal_union(geoms[j], parts[k])
+    return geoms
+
+
+def fill_slivers(geoms, face_building, outlines, min_area):
+    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with."""
+    import shapely
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    gains: dict[int, list] = {}
+    for b in np.unique(face_building[present]):
+        outline = outlines.get(int(b))
+        mine = present[face_building[present] == b]
+        if outline is None or len(mine) == 0:
+            continue
+        faces = np.array(list(geoms[mine]), dtype=object)
+        gaps = shapely.get_parts(outline.difference(faces_union(faces)))
+        gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
+        if len(gaps) == 0:
+            continue
+        shared = shapely.length(shapely.intersection(shapely.boundary(gaps)[:, None],
+                                                     shapely.boundary(faces)[None, :]))
+        for gap, row in zip(gaps, shared):
+            if row.max() > 0:
+                gains.setdefault(int(mine[int(np.argmax(row))]), []).append(gap)
+    if gains:
+        from ..detection import polygonal
+
+        targets = np.array(list(gains), dtype=np.int64)
+        grown = shapely.union(np.array(list(geoms[targets]), dtype=object),
+                              np.array([shapely.union_all(gains[f]) for f in targets], dtype=object))
+        for f, g in zip(targets, grown):
+            geoms[f] = polygonal(g)
+    return geoms
+
+
+def tidy_faces(geoms, width, face_building, outlines):
+    """Remove slivers thinner than ``2 width`` [m] (mitred opening) and collinear vertices."""
+    import shapely
+
+    from ..detection import polygonal
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    if len(present):
+        tidy = np.array(list(geoms[present]), dtype=object)
+        if width > 0:
+            opened = shapely.buffer(shapely.buffer(tidy, -width, join_style="mitre"), width, join_style="mitre")
+            tidy = shapely.intersection(opened, tidy)  # a mitred corner may overshoot
+            # a mitred corner may overshoot the outline by a hair
+            clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
+            has = np.array([c is not None for c in clip])
+            tidy[has] = shapely.intersection(tidy[has], clip[has])
+        tidy = shapely.simplify(tidy, 1e-3)
+        for f, g in zip(present, tidy):
+            geoms[f] = polygonal(g)
+    return geoms
+
+
+def resolve_overlaps(geoms, min_area):
+    """Make the later of two overlapping faces give way (where a snapped vertex fell back).
+
+    Parts under ``min_area`` that this leaves are dropped.
+    """
+    import shapely
+
+    from ..detection import polygonal
+
+    present = np.flatnonzero([g is not None for g in geoms])
+    if len(present) < 2:
+        return geoms
+    arr = np.array(list(geoms[present]), dtype=object)
+    left, right = shapely.STRtree(arr).query(arr, predicate="overlaps")
+    for i, j in zip(left, right):
+        if i >= j or geoms[present[i]] is None or geoms[present[j]] is None:
+            continue
+        rest = polygonal(geoms[present[j]].difference(geoms[present[i]]))
+        if rest is not None:
+            parts = [p for p in shapely.get_parts(rest) if p.area >= min_area]
+            rest = None if not parts else (parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
+        geoms[present[j]] = rest
+    return geoms
+
+
+def faces_union(faces):
+    """Union of the faces of one building: the fast coverage union where they are noded as one."""
+    import shapely
+
+    try:
+        union = shapely.coverage_union_all(faces)
+        if union.is_valid:
+            return union
+    except shapely.errors.GEOSException:
+        pass
+    return shapely.union_all(faces)
+
+
+def _polygonal_union(a, b):
+    from ..detection import polygonal
+
+    return polygonal(a.union(b).buffer(0))
+
+
+def face_geometries(filled, face_building, coef, outlines, transform, opts):
+    """Clean polygon of every face id (None where it vanishes): sub-pixel partition, simplified, clipped."""
+    import shapely
+    from affine import Affine
+
+    cs = float(transform.a)
+    n = len(face_building) - 1
+    geoms = np.full(n + 1, None, dtype=object)
+    if n == 0 or not (filled > 0).any():
+        return geoms
+    factor = int(np.clip(np.round(cs / opts.subcell), 2, 4))
+    fine_tr = transform @ Affine.scale(1.0 / factor)
+    shape = (filled.shape[0] * factor, filled.shape[1] * factor)
+    fine_b = _fine_buildings(outlines, shape, fine_tr)
+    keys, rules = _boundary_rules(filled, face_building, coef, cs, opts.distance_tolerance)
+    fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
+                            factor, 2, cs)
+    fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)
+    raw = _partition_polygons(fine, fine_tr, n)
+    present = np.flatnonzero([g is not None for g in raw])
+    tol = opts.simplify if opts.simplify is not None else max(1.5 * cs / factor, 0.75 * cs)
+    snapped = _snap_to_rules(np.array(list(raw[present]), dtype=object), fine, fine_tr, keys, rules, n + 1)
+    simple = shapely.coverage_simplify(snapped, tol)
+    clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
+    has = np.array([c is not None for c in clip])
+    clipped = simple.copy()
+    clipped[has] = shapely.intersection(simple[has], clip[has])
+    from ..detection import polygonal
+
+    for f, g in zip(present, clipped):
+        geoms[f] = polygonal(g)
+    return geoms
+
+
+def _snap_to_rules(geoms, fine, fine_transform, keys, rules, m1):
+    """Move the partition's vertices between exactly two faces onto their boundary line.
+
+    A vertex sits on a sub-pixel corner; when the four sub-pixels around it belong to two faces with a
+    boundary rule (and possibly to no face), it is projected onto that rule's line (if within 1.5
+    sub-pixels). Both faces share the vertex, so they move together and the partition stays a coverage;
+    the staircase becomes a straight line that the simplification reduces to its end points.
+    """
+    import shapely
+
+    if len(keys) == 0 or len(geoms) == 0:
+        return geoms
+    xy = shapely.get_coordinates(geoms)
+    sub = fine_transform.a
+    col = np.rint((xy[:, 0] - fine_transform.c) / sub).astype(np.int64)
+    row = np.rint((fine_transform.f - xy[:, 1]) / sub).astype(np.int64)
+    rows, cols = fine.shape
+    inside = (row >= 1) & (col >= 1) & (row < rows) & (col < cols)
+    r, c = np.where(inside, row, 1), np.where(inside, col, 1)
+    quad = np.stack([fine[r - 1, c - 1], fine[r - 1, c], fine[r, c - 1], fine[r, c]])
+    # the two faces among the four sub-pixels (cells outside the faces do not count: ridge ends at eaves)
+    pos = quad > 0
+    lo = np.where(pos, quad, np.iinfo(np.int32).max).min(0).astype(np.int64)
+    hi = quad.max(0).astype(np.int64)
+    two = inside & (hi > 0) & (lo != hi) & ((quad == lo) | (quad == hi) | ~pos).all(0)
+    key = lo * m1 + hi
+    k = np.clip(np.searchsorted(keys, key), 0, len(keys) - 1)
+    two &= keys[k] == key
+    # rules are in raster-local coordinates: x = X - c, y = Y - f (the fine and coarse origins coincide)
+    x, y = xy[:, 0] - fine_transform.c, xy[:, 1] - fine_transform.f
+    a, b, g0 = rules[k, 0], rules[k, 1], rules[k, 2]
+    norm = np.maximum(np.hypot(a, b), 1e-12)
+    dist = (a * x + b * y + g0) / norm
+    move = two & (np.abs(dist) <= 1.5 * sub)
+    xy[move, 0] -= (dist * a / norm)[move]
+    xy[move, 1] -= (dist * b / norm)[move]
+    out = shapely.set_coordinates(geoms.copy(), xy)
+    bad = ~shapely.is_valid(out)
+    if bad.any():
+        out[bad] = geoms[bad]
+    return out
+
+
+def rasterise_faces(geoms, shape, transform):
+    from rasterio import features
+
+    shapes = [(g, int(f)) for f, g in enumerate(geoms) if g is not None]
+    if not shapes:
+        return np.zeros(shape, np.int32)
+    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
+
