@@ -219,7 +219,6 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
         CONTEXT_HALO_M,
         DEFAULT_HALO_CAP,
         DEFAULT_MIN_ELEVATION,
-        cadastre_tile_job,
         ground_filter_alignment,
         irradiance_tile_job,
         survey_tile,
@@ -258,7 +257,7 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
     common = {"out_dir": str(work), "cellsize": cs, "crs": tileset.crs, "id_column": id_column,
               "weather": weather, "year": year, "linke": linke,
               "options": _job_options(job, options), "assigned_crs": crs,
-              "job": irradiance_tile_job if raster_only else cadastre_tile_job,
+              "job": irradiance_tile_job if raster_only else window_cadastre_job,
               "footprints": str(Path(footprints).resolve()) if isinstance(footprints, (str, Path)) else footprints}
     records = _compute_windows(windows, tileset, dtm_set, common, progress)
     run = _merge(work, out_dir, records, tileset.crs, raster_only, options=common["options"])
@@ -270,6 +269,21 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
     _write_run_json(work, out_dir, run, records)
     shutil.rmtree(work, ignore_errors=True)
     return run
+
+
+def window_cadastre_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
+                        linke=None, options=None, core=None, cog=True):
+    """Tile job of a windowed ``run``: the batch's cadastre job without the per-window overview and tiles.
+
+    Parameters and result as :func:`solarkataster.batch.cadastre_tile_job`.
+    """
+    from .cadastre import compute_cadastre
+    from .io.results import write_cadastre_results
+
+    result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
+                              linke=linke, options=options, core=core)
+    write_cadastre_results(result, out_dir, cog=cog, overview=False, vector_tiles=False)
+    return result
 
 
 def _job_options(job, options):
