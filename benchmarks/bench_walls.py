@@ -1,7 +1,8 @@
 """Benchmark: all facades of the 1 km² Essen tile (1 m DSM), buildings detected from the DSM.
 
-Run: ``python benchmarks/bench_walls.py``; prints the wall count, sample count and the time of each stage.
-Target: <= 60 s for segments + samples + horizons + irradiation on 2 cores.
+Run: ``python benchmarks/bench_walls.py [--march]``; prints the wall count, sample count and the time of each
+stage. Target: <= 60 s for segments + samples + horizons + irradiation on 2 cores. ``--march`` also times the
+former per-sample march (``wall_horizons(..., method='march')``) and prints how far it is from the sweep.
 """
 from __future__ import annotations
 
@@ -42,10 +43,17 @@ def main():
     t0 = time.perf_counter()
     hor = walls.wall_horizons(samples, grid)
     t["horizons"] = time.perf_counter() - t0
+    if "--march" in sys.argv:
+        t0 = time.perf_counter()
+        old = walls.wall_horizons(samples, grid, method="march")
+        t["horizons (march)"] = time.perf_counter() - t0
+        both = (np.abs(hor) < 89.9) & (np.abs(old) < 89.9)
+        d = np.abs(hor - old)[both]
+        print(f"sweep vs march: median {np.median(d):.2f}°, p90 {np.percentile(d, 90):.2f}°")
     t0 = time.perf_counter()
     per_wall, _ = walls.wall_irradiation(segs, samples, hor, sky)
     t["irradiation"] = time.perf_counter() - t0
-    total = sum(v for k, v in t.items() if k != "detection")
+    total = sum(v for k, v in t.items() if k not in ("detection", "horizons (march)"))
     print(f"buildings {len(footprints)}, walls {len(segs)} ({int(segs.shared.sum())} shared), "
           f"samples {len(samples)}, problems {len(problems)}")
     print("  ".join(f"{k} {v:.1f} s" for k, v in t.items()))

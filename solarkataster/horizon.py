@@ -351,11 +351,13 @@ def vegetation_horizon_codes(z, cellsize, vegetation, sectors=DEFAULT_SECTORS, m
 
 
 def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, step=0.5,
-                      growth=0.02, facing=None, clearance=0.0):
+                      growth=0.02, facing=None, clearance=0.0, method="march", anchor=(0, 0)):
     """Horizon angles [°] seen from arbitrary points (walls, sensors) along the given azimuths.
 
-    A bilinear march whose step grows slowly with distance (``step * (1 + growth * d)`` cells), which
-    keeps far obstacles' angular error below about ``growth`` radians of arc along the ray.
+    ``method='march'``: a bilinear march whose step grows slowly with distance (``step * (1 + growth * d)``
+    cells), which keeps far obstacles' angular error below about ``growth`` radians of arc along the ray.
+    ``method='sweep'``: tangent queries on the sweep's line hulls (:func:`point_horizons`), the cost of a
+    sweep over the raster per azimuth pair rather than per point; for many points (walls).
 
     Parameters
     ----------
@@ -371,17 +373,29 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
         Azimuths [°] to evaluate, clockwise from north.
     max_distance : float, optional
         Search distance [m]; default the raster's diagonal.
+    step, growth : float
+        March step [cells] and its growth with distance (``method='march'``; the sweep's near field
+        starts at ``step`` too).
     facing : array_like, optional
         Outward normal azimuth [°] per point of a wall the point sits on (NaN: none): azimuths behind
         the wall get +90 and the march starts ``clearance`` [m] off the wall plane.
     clearance : float
         See ``facing`` [m].
+    method : {'march', 'sweep'}
+        See above.
+    anchor : (int, int)
+        Global (row, col) of pixel (0, 0) (``method='sweep'``), see :func:`grid_anchor`.
 
     Returns
     -------
     ndarray of float64, shape (n_points, n_azimuths)
         Horizon elevation angles [°]; -90 where nothing lies along the azimuth.
     """
+    if method == "sweep":
+        return point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance, facing=facing,
+                              clearance=clearance, step=step, anchor=anchor).T.astype(np.float64)
+    if method != "march":
+        raise ParameterError(f"method must be 'march' or 'sweep', not {method!r}")
     z = np.ascontiguousarray(z, dtype=np.float64)
     rows = np.ascontiguousarray(rows, dtype=np.float64).ravel()
     cols = np.ascontiguousarray(cols, dtype=np.float64).ravel()
@@ -395,6 +409,89 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
     _k.march_points(z, float(cellsize), rows, cols, heights, az, float(step), float(growth),
                     float(max_cells), np.ascontiguousarray(face), float(clearance) / float(cellsize), out)
     return out
+
+
+def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, facing=None, clearance=0.0,
+                   step=0.5, near=NEAR_CELLS, line_spacing=LINE_SPACING, anchor=(0, 0)):
+    """Horizon angles [°] of many points as tangent queries on the sweep's line hulls.
+
+    For each azimuth the surface is sampled along the same global lines as :func:`horizon_angles` (one
+    set of lines for an azimuth and its opposite) and every point queries the upper hulls of the two
+    lines beside it from its own height, blended by lateral distance; an exact bilinear march of
+    ``near + 1`` cells along the point's own ray covers the near field. A point on a wall (``facing``)
+    ignores all terrain closer to the wall plane than ``clearance``, on its ray and on the lines beside
+    it, and sees +90° behind the wall (as :func:`horizon_at_points`' march). Cost: a sweep of the raster
+    per azimuth pair plus a tangent query per point and azimuth, instead of a march per point.
+
+    Parameters
+    ----------
+    z : ndarray, shape (rows, cols)
+        Surface heights [m]; NaN where missing.
+    cellsize : float
+        Pixel size [m].
+    rows, cols : array_like
+        Fractional pixel index of the points (pixel centres at integers).
+    heights : array_like
+        Absolute heights of the points [m].
+    azimuths : array_like
+        Azimuths [°], clockwise from north.
+    max_distance : float, optional
+        Search distance [m] (hull vertices farther away are not considered); default unlimited.
+    facing : array_like, optional
+        Outward wall normal azimuth [°] per point (NaN: none).
+    clearance : float
+        Distance from the wall plane within which terrain is ignored [m].
+    step : float
+        Shortest march distance [cells].
+    near : float
+        Length of the exact near field along the point's own ray [cells].
+    line_spacing : float
+        Lateral spacing of the sweep lines [cells].
+    anchor : (int, int)
+        Global (row, col) of pixel (0, 0), see :func:`grid_anchor`.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_azimuths, n_points)
+        Horizon elevation angles [°]; -90 where nothing lies along the azimuth, +90 behind the wall.
+    """
+    cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    rows = np.ascontiguousarray(rows, dtype=np.float64).ravel()
+    cols = np.ascontiguousarray(cols, dtype=np.float64).ravel()
+    heights = np.ascontiguousarray(heights, dtype=np.float64).ravel()
+    n = rows.size
+    face = np.full(n, np.nan) if facing is None else np.radians(
+        np.ascontiguousarray(facing, dtype=np.float64).ravel())
+    max_cells = -1.0 if max_distance is None else float(max_distance) / cellsize
+    az = np.ascontiguousarray(azimuths, dtype=np.float64).ravel() % 360.0
+    out = np.empty((az.size, n), np.float32)
+    if n == 0:
+        return out
+    fwd = np.empty(n, np.float64)
+    bwd = np.empty(n, np.float64)
+    done = np.zeros(az.size, bool)
+    for k in range(az.size):
+        if done[k]:
+            continue
+        _k.sweep_points_pair(z, cellsize, math.radians(az[k]), rows, cols, heights, np.ascontiguousarray(face),
+                             float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
+                             float(anchor[0]), float(anchor[1]), fwd, bwd)
+        for target, slopes in ((az[k], fwd), (az[k] + 180.0, bwd)):
+            d = (az - target) % 360.0
+            same = ~done & ((d < 1e-6) | (d > 360.0 - 1e-6))
+            if same.any():
+                out[same] = _slopes_to_degrees(slopes)
+                done |= same
+    return out
+
+
+def _slopes_to_degrees(s):
+    """Slopes (tan of elevation; NEG open, +inf behind a wall) to degrees: -90 open, +90 behind."""
+    with np.errstate(invalid="ignore"):
+        deg = np.degrees(np.arctan(s))
+    deg[s <= _k.NEG] = -90.0
+    return deg
 
 
 def shadow_mask(z, cellsize, sun_azimuth, sun_elevation, *, near=8.0, line_spacing=0.25,

@@ -50,7 +50,7 @@ from shapely.geometry.polygon import orient
 from . import layers
 from .errors import ParameterError, VectorError, check_range
 from .grid import Grid
-from .horizon import horizon_at_points
+from .horizon import grid_anchor, horizon_at_points, point_horizons
 
 log = logging.getLogger(__name__)
 
@@ -351,26 +351,29 @@ def wall_samples(walls, grid: Grid, spacing=1.0, offset=0.1):
     """
     spacing = check_range("spacing", spacing, 0.05, 100.0, " m")
     offset = check_range("offset", offset, 0.0, 10.0, " m")
-    parts = []
-    for w, wall in enumerate(walls.itertuples(index=False)):
-        if wall.shared or not (wall.height > 0):
-            continue
-        (x0, y0), (x1, y1) = wall.geometry.coords[0], wall.geometry.coords[-1]
-        nu = max(1, int(round(wall.length / spacing)))
-        nv = max(1, int(round(wall.height / spacing)))
-        u = (np.arange(nu) + 0.5) / nu
-        v = (np.arange(nv) + 0.5) / nv * wall.height
-        a = math.radians(wall.azimuth)
-        nx, ny = math.sin(a), math.cos(a)
-        uu, vv = np.meshgrid(u, v, indexing="ij")
-        parts.append(pd.DataFrame({
-            "wall": w, "x": (x0 + uu * (x1 - x0) + offset * nx).ravel(),
-            "y": (y0 + uu * (y1 - y0) + offset * ny).ravel(), "z": (wall.ground + vv).ravel(),
-            "height": vv.ravel(), "surface_azimuth": wall.azimuth}))
     cols = ["wall", "x", "y", "z", "height", "row", "col", "surface_azimuth", "covered"]
-    if not parts:
+    height = walls["height"].to_numpy(float) if len(walls) else np.zeros(0)
+    keep = np.flatnonzero(~walls["shared"].to_numpy(bool) & (height > 0)) if len(walls) else np.zeros(0, int)
+    if not keep.size:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    samples = pd.concat(parts, ignore_index=True)
+    # one u x v grid per wall, all walls at once: sample k of wall w is (u index, v index) = divmod(k, nv)
+    ends = np.array([(g.coords[0][0], g.coords[0][1], g.coords[-1][0], g.coords[-1][1])
+                     for g in walls.geometry.to_numpy()[keep]], float).reshape(-1, 4)
+    nu = np.maximum(1, np.round(walls["length"].to_numpy(float)[keep] / spacing).astype(np.int64))
+    nv = np.maximum(1, np.round(height[keep] / spacing).astype(np.int64))
+    count = nu * nv
+    w_of = np.repeat(np.arange(keep.size), count)
+    k = np.arange(w_of.size) - np.repeat(np.cumsum(count) - count, count)
+    iu, iv = np.divmod(k, nv[w_of])
+    u = (iu + 0.5) / nu[w_of]
+    vv = (iv + 0.5) / nv[w_of] * height[keep][w_of]
+    azimuth = walls["azimuth"].to_numpy(float)[keep]
+    a = np.radians(azimuth)[w_of]
+    x0, y0, x1, y1 = (ends[w_of, i] for i in range(4))
+    samples = pd.DataFrame({
+        "wall": keep[w_of], "x": x0 + u * (x1 - x0) + offset * np.sin(a),
+        "y": y0 + u * (y1 - y0) + offset * np.cos(a), "z": walls["ground"].to_numpy(float)[keep][w_of] + vv,
+        "height": vv, "surface_azimuth": azimuth[w_of]})
     samples["row"], samples["col"] = grid.rowcol(samples["x"].to_numpy(), samples["y"].to_numpy())
     # the DSM pixel one cell in front: above the sample means the sample faces a neighbour's body
     a = np.radians(samples["surface_azimuth"].to_numpy())
@@ -385,13 +388,18 @@ def wall_samples(walls, grid: Grid, spacing=1.0, offset=0.1):
 
 
 def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, *, clearance=None, step=0.5,
-                  growth=0.02):
+                  growth=0.02, method="sweep"):
     """Horizon profiles of wall samples over the half-space each wall faces.
+
+    Each sample is a tangent query on the horizon sweep's line hulls (:func:`solarkataster.horizon.
+    point_horizons`, one sweep of the raster per pair of opposite sectors), with an exact march of its near
+    field; ``method='march'`` marches every sample's rays instead (the former method, slower by an order of
+    magnitude on a city tile).
 
     Parameters
     ----------
     samples : pandas.DataFrame
-        From :func:`wall_samples`.
+        From :func:`wall_samples` (``row``, ``col``, ``z``, ``surface_azimuth``).
     grid : Grid
     sectors : int
         Azimuths k * 360 / sectors, clockwise from north.
@@ -399,9 +407,13 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
         Search distance [m]; default the raster's diagonal.
     clearance : float, optional
         Obstacles closer to the wall plane than this are ignored [m]; default one cell (see module notes).
-    step, growth : float
-        March step [cells] and its growth with distance, as in
+    step : float
+        Shortest march distance [cells].
+    growth : float
+        Growth of the march step with distance (``method='march'`` only), as in
         :func:`solarkataster.horizon.horizon_at_points`.
+    method : {'sweep', 'march'}
+        See above.
 
     Returns
     -------
@@ -414,10 +426,14 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
     n = len(samples)
     if not n:
         return np.empty((sectors, 0), np.float32)
-    out = horizon_at_points(grid.z, cs, samples["row"].to_numpy(float), samples["col"].to_numpy(float),
-                            samples["z"].to_numpy(float), np.arange(sectors) * 360.0 / sectors, max_distance,
-                            step=step, growth=growth, facing=samples["surface_azimuth"].to_numpy(float),
-                            clearance=clearance)
+    azimuths = np.arange(sectors) * 360.0 / sectors
+    rows, cols = samples["row"].to_numpy(float), samples["col"].to_numpy(float)
+    heights, facing = samples["z"].to_numpy(float), samples["surface_azimuth"].to_numpy(float)
+    if method == "sweep":
+        return point_horizons(grid.z, cs, rows, cols, heights, azimuths, max_distance, facing=facing,
+                              clearance=clearance, step=step, anchor=grid_anchor(grid.transform))
+    out = horizon_at_points(grid.z, cs, rows, cols, heights, azimuths, max_distance, step=step, growth=growth,
+                            facing=facing, clearance=clearance, method=method)
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 

@@ -31,10 +31,14 @@ def progress_bar(desc):
 @click.argument("dsm", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder.")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget, e.g. 4GB: a larger raster is computed in windows with halos, with the same "
+                   "results (default: 80 % of the available memory).")
 @options.crs
 @options.engine_options
 @options.vegetation
-def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, linke, step, sky_model, vegetation):
+def irradiance(dsm, out_dir, max_memory, crs, weather, year, albedo, sectors, max_distance, linke, step,
+               sky_model, vegetation):
     """Annual and monthly irradiation rasters from a surface model.
 
     Writes OUT/irradiation.tif (bands global, beam, diffuse, reflected [kWh/m²/a]),
@@ -45,9 +49,16 @@ def irradiance(dsm, out_dir, crs, weather, year, albedo, sectors, max_distance, 
     from ..io.results import write_irradiance_results
     from ..io.vegetation import surface_vegetation
     from ..pipeline import EngineOptions, compute_irradiance
+    from ..windowed import run_windowed
 
     opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
                          sky_model=sky_model)
+    windowed = run_windowed([dsm], out_dir, job="irradiance", weather=weather, year=year, linke=linke, options=opts,
+                            max_memory=max_memory, crs=crs, vegetation=vegetation)
+    if windowed is not None:
+        click.echo(f"wrote {out_dir}/irradiation.tif, irradiation_monthly.tif, sky_view_factor.tif, run.json "
+                   f"({len(windowed.windows)} windows, {windowed.report['timings_s']['total_s']:.1f} s)", err=True)
+        return
     grid, veg = surface_vegetation(vegetation, read_surface(dsm, crs=crs), crs=crs)
     result = compute_irradiance(grid, weather=weather, year=year, linke=linke, options=opts,
                                 progress=progress_bar("irradiance"), vegetation=veg)

@@ -35,12 +35,22 @@ def stage_bar(desc):
 
 
 def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance, linke, step,
-         sky_model, walls, crs=None, roofs=None, roofs_crs=None, vegetation=None):
+         sky_model, walls, crs=None, roofs=None, roofs_crs=None, vegetation=None, max_memory=None):
     from ..cadastre import CadastreOptions, compute_cadastre
     from ..errors import ParameterError
     from ..io.results import write_cadastre_results
     from ..pipeline import EngineOptions
 
+    opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
+                                                step_minutes=step, sky_model=sky_model), walls=walls)
+    if dsms and roofs is None:  # a raster beyond the memory budget is computed in windows
+        from ..windowed import run_windowed
+
+        windowed = run_windowed(dsms, out_dir, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather,
+                                year=year, linke=linke, options=opts, max_memory=max_memory, crs=crs,
+                                vegetation=vegetation)
+        if windowed is not None:
+            return windowed
     if len(dsms) > 1:
         from ..io.tiles import mosaic_grid  # several tiles of one scene: read them as one raster
 
@@ -60,8 +70,6 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
         dsm = read_surface(dsm, crs=crs) if dsm is not None and not hasattr(dsm, "z") else dsm
         dtm = read_surface(dtm, crs=crs) if dtm is not None else None
         footprints = read_footprint_layer(footprints, crs=crs) if footprints is not None else None
-    opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
-                                                step_minutes=step, sky_model=sky_model), walls=walls)
     progress = stage_bar("cadastre")
     result = compute_cadastre(dsm, roofs=roofs, roofs_crs=roofs_crs, footprints=footprints, id_column=id_column,
                               dtm=dtm, weather=weather, year=year,
@@ -102,11 +110,14 @@ def _summary(result, out_dir):
 @click.option("--dtm", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Terrain model (default: a ground filter of the DSM).")
 @click.option("--walls/--no-walls", default=True, show_default=True, help="Compute facades.")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget, e.g. 4GB: a larger raster is computed in windows with halos, with the same "
+                   "results (default: 80 % of the available memory).")
 @options.crs
 @options.engine_options
 @options.vegetation
-def run(dsms, out_dir, footprints, roofs, roofs_crs, id_column, dtm, walls, crs, weather, year, albedo, sectors,
-        max_distance, linke, step, sky_model, vegetation):
+def run(dsms, out_dir, footprints, roofs, roofs_crs, id_column, dtm, walls, max_memory, crs, weather, year, albedo,
+        sectors, max_distance, linke, step, sky_model, vegetation):
     """Compute the cadastre from surface models or an LoD2 model: roof faces, walls and buildings with PV potential.
 
     DSMS: one or more surface models (tiles of one scene); optional with --roofs FILE.
@@ -118,7 +129,7 @@ def run(dsms, out_dir, footprints, roofs, roofs_crs, id_column, dtm, walls, crs,
     if not dsms and roofs is None:
         raise click.UsageError("give a surface model (DSM ...), an LoD2 model (--roofs FILE), or both")
     result = _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, sectors, max_distance,
-                  linke, step, sky_model, walls, crs, roofs, roofs_crs, vegetation)
+                  linke, step, sky_model, walls, crs, roofs, roofs_crs, vegetation, max_memory)
     click.echo(_summary(result, out_dir))
 
 

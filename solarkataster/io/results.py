@@ -242,20 +242,47 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     frames = cadastre_layers(result)
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
+    # the tile encoder runs in its own process: let it work while this one writes the rest
+    tiles_job = _Background(_write_vector_tiles, out) if vector_tiles else None
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
-    tiles = _write_vector_tiles(out) + _write_context_tiles(out, result) + _write_layer_index(out) \
-        if vector_tiles else []
+    context = _write_context_tiles(out, result) + _write_layer_index(out) if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
     extra = {"cadastre": result.report,
-             "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + tiles}
+             "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + context}
     if getattr(result, "profiles", None) is not None:
         from .profiles import write_profiles
 
         extra["outputs_profiles"] = write_profiles(out, result.profiles)
+    extra["outputs_vector"] += tiles_job.result() if tiles_job else []
     write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core,
                              vegetation=getattr(result, "vegetation", None))
     return out
+
+
+class _Background:
+    """Run ``func(*args)`` in a thread; :meth:`result` waits for it and returns its value or raises its error."""
+
+    def __init__(self, func, *args):
+        import threading
+
+        self._value, self._error = None, None
+
+        def target():
+            try:
+                self._value = func(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        """Wait for the function and return its value (or raise what it raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _write_vector_tiles(out) -> list:
@@ -347,7 +374,8 @@ def write_overview(result, path):
     extent = (t.c, t.c + cols * t.a, t.f + rows * t.e, t.f)
     colors = layers.suitability_colors()
     fig, ax = plt.subplots(figsize=(9, 9 * rows / max(cols, 1) + 0.6), dpi=110)
-    ax.imshow(_hillshade(grid), cmap="gray", extent=extent, vmin=0, vmax=1)
+    step = max(1, int(max(rows, cols) // 1500))  # the figure is ~1000 px wide: no need for every pixel
+    ax.imshow(_hillshade(grid)[::step, ::step], cmap="gray", extent=extent, vmin=0, vmax=1)
     handles = _draw_canopy(ax, getattr(result, "vegetation", None), extent)
     if len(result.roofs):
         result.roofs.plot(ax=ax, color=[colors.get(s, layers.NO_CLASS_COLOR) for s in result.roofs["suitability"]],
