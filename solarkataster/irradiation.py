@@ -133,8 +133,12 @@ def _canopy_arrays(sky: SkyTable, vegetation):
     iso_on = float(np.sum(season["isotropic"]))
     iso_all = float(np.sum(sky.isotropic))
     tau_svf = (tau_on * iso_on + tau_off * (iso_all - iso_on)) / iso_all if iso_all > 0 else tau_on
-    return _k.CanopyArrays(beam_on=np.ascontiguousarray(season["beam_sum"], np.float32),
-                           month_on=_compact_months(sky, season["month_sum"])[3],
+    # what one crossing removes: (1 - tau) of the suffix sums, split by season
+    keep_on, keep_off = 1.0 - tau_on, 1.0 - tau_off
+    att_beam = keep_on * season["beam_sum"] + keep_off * (sky.beam_sum - season["beam_sum"])
+    att_month = keep_on * season["month_sum"] + keep_off * (sky.month_sum - season["month_sum"])
+    return _k.CanopyArrays(att_beam=np.ascontiguousarray(att_beam, np.float32),
+                           att_month=_compact_months(sky, att_month)[3],
                            iso_on=np.asarray(season["isotropic"], float), band_on=np.asarray(season["band"], float),
                            ghi_on=np.asarray(season["ghi"], float), tau_on=tau_on, tau_off=tau_off, tau_svf=tau_svf)
 
