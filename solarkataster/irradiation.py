@@ -95,16 +95,17 @@ def _table_arrays(sky: SkyTable):
                 month_compact=month_compact)
 
 
-def _compact_months(sky: SkyTable, month_sum):
-    """Compact monthly suffix sums: per bin only its active months, rows of k * 3 floats."""
+def _compact_months(sky: SkyTable, month_sum, bin_months=None):
+    """Compact monthly suffix sums: per bin only its active months (``bin_months``), rows of k * 3 floats."""
     nb = sky.azimuth_bins
-    month_list = np.zeros((nb, 12), np.int64)
-    month_count = sky.bin_months.sum(axis=1).astype(np.int64)
+    bin_months = sky.bin_months if bin_months is None else bin_months
+    month_list = np.zeros(bin_months.shape, np.int64)
+    month_count = bin_months.sum(axis=1).astype(np.int64)
     month_offset = np.zeros(nb, np.int64)
     parts = []
     pos = 0
     for b in range(nb):
-        ms = np.flatnonzero(sky.bin_months[b])
+        ms = np.flatnonzero(bin_months[b])
         month_list[b, :ms.size] = ms
         a, e = sky.bin_start[b], sky.bin_start[b + 1]
         month_offset[b] = pos
@@ -133,10 +134,17 @@ def _canopy_arrays(sky: SkyTable, vegetation):
     iso_on = float(np.sum(season["isotropic"]))
     iso_all = float(np.sum(sky.isotropic))
     tau_svf = (tau_on * iso_on + tau_off * (iso_all - iso_on)) / iso_all if iso_all > 0 else tau_on
-    return _k.CanopyArrays(beam_on=np.ascontiguousarray(season["beam_sum"], np.float32),
-                           month_on=_compact_months(sky, season["month_sum"])[3],
-                           iso_on=np.asarray(season["isotropic"], float), band_on=np.asarray(season["band"], float),
-                           ghi_on=np.asarray(season["ghi"], float), tau_on=tau_on, tau_off=tau_off, tau_svf=tau_svf)
+    # what one crossing removes: (1 - tau) of the suffix sums, split by season
+    keep_on, keep_off = 1.0 - tau_on, 1.0 - tau_off
+    att_beam = keep_on * season["beam_sum"] + keep_off * (sky.beam_sum - season["beam_sum"])
+    att_month = keep_on * season["month_sum"] + keep_off * (sky.month_sum - season["month_sum"])
+    # each step's row: the sums, then what a crossing removes (one cache line serves both)
+    beam2 = np.ascontiguousarray(np.concatenate([sky.beam_sum, att_beam], axis=1), np.float32)
+    both = np.concatenate([sky.month_sum, att_month], axis=1)  # (steps, 24, 3): months, then their attenuation
+    month2 = _compact_months(sky, both, np.concatenate([sky.bin_months, sky.bin_months], axis=1))[3]
+    return _k.CanopyArrays(beam2=beam2, month2=month2, iso_on=np.asarray(season["isotropic"], float),
+                           band_on=np.asarray(season["band"], float), ghi_on=np.asarray(season["ghi"], float),
+                           tau_on=tau_on, tau_off=tau_off, tau_svf=tau_svf)
 
 
 def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):

@@ -123,22 +123,7 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
         check_range(f"surface_azimuth (point {i})", azimuth[i], -360, 720, "°")
     azimuth = azimuth % 360.0
     sectors = int(check_range("sectors", sectors, 4, 720))
-    rows, cols = grid.rowcol(x, y)
-    nr, nc = grid.shape
-    for i in range(x.size):
-        where = f"point {i} (x={x[i]:.2f}, y={y[i]:.2f}, z={z[i]:.2f})"
-        if not (-0.5 <= rows[i] <= nr - 0.5 and -0.5 <= cols[i] <= nc - 0.5):
-            raise ParameterError(f"{where} lies outside the surface model; give coordinates in its CRS "
-                                 f"({grid.crs}) inside its extent")
-        # the pixel the point falls in (not bilinear: a facade sensor 0.1 m from a wall must not be lifted
-        # by the roof pixel next to it)
-        surface = grid.z[int(np.clip(np.rint(rows[i]), 0, nr - 1)), int(np.clip(np.rint(cols[i]), 0, nc - 1))]
-        if not np.isfinite(surface):
-            raise ParameterError(f"{where} lies on a nodata pixel of the surface model")
-        if z[i] < surface - BELOW_SURFACE_TOLERANCE:
-            raise ParameterError(f"{where} is {surface - z[i]:.2f} m below the surface model ({surface:.2f} m): "
-                                 "inside a building or under the ground; give z as the DSM height plus the "
-                                 "mounting height")
+    rows, cols = _check_points(grid, x, y, z)
     weather = _restrict(weather, start, end)
     lon, lat = grid.center_lonlat()
     altitude = float(np.nanmedian(grid.z))
@@ -169,6 +154,27 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
         out.append(series)
     log.info("point irradiance for %d point(s) over %s to %s", x.size, *period)
     return out
+
+
+def _check_points(grid: Grid, x, y, z):
+    """Fractional (row, col) of the points; ParameterError for one outside, on nodata or below the DSM."""
+    rows, cols = grid.rowcol(x, y)
+    nr, nc = grid.shape
+    for i in range(x.size):
+        where = f"point {i} (x={x[i]:.2f}, y={y[i]:.2f}, z={z[i]:.2f})"
+        if not (-0.5 <= rows[i] <= nr - 0.5 and -0.5 <= cols[i] <= nc - 0.5):
+            raise ParameterError(f"{where} lies outside the surface model; give coordinates in its CRS "
+                                 f"({grid.crs}) inside its extent")
+        # the pixel the point falls in (not bilinear: a facade sensor 0.1 m from a wall must not be lifted
+        # by the roof pixel next to it)
+        surface = grid.z[int(np.clip(np.rint(rows[i]), 0, nr - 1)), int(np.clip(np.rint(cols[i]), 0, nc - 1))]
+        if not np.isfinite(surface):
+            raise ParameterError(f"{where} lies on a nodata pixel of the surface model")
+        if z[i] < surface - BELOW_SURFACE_TOLERANCE:
+            raise ParameterError(f"{where} is {surface - z[i]:.2f} m below the surface model ({surface:.2f} m): "
+                                 "inside a building or under the ground; give z as the DSM height plus the "
+                                 "mounting height")
+    return rows, cols
 
 
 def point_canopy_horizons(z, cellsize, vegetation, rows, cols, heights, azimuths, max_distance=None, *,

@@ -170,10 +170,13 @@ def _first_lit_step(sky, b, a0, a1, t, n_grid):
     return i
 
 
-#: Leaf-on parts of the sky table for a canopy (see :func:`evaluate_canopy`): ``beam_on`` (steps, 3),
-#: ``month_on`` laid out as ``month_compact``, and monthly ``iso_on``, ``band_on``, ``ghi_on``; the
-#: transmissivities ``tau_on``, ``tau_off`` and the diffuse-weighted annual one ``tau_svf``.
-CanopyArrays = namedtuple("CanopyArrays", ["beam_on", "month_on", "iso_on", "band_on", "ghi_on", "tau_on", "tau_off",
+#: Canopy parts of the sky table (see :func:`evaluate_canopy`). ``att`` is what one canopy crossing removes from
+#: the suffix sums, ``A = (1 - tau_on) S_leaf_on + (1 - tau_off) S_leaf_off``, stored beside the sums S
+#: themselves so that one cache line serves both: ``beam2`` (steps, 6) holds beam S and A; ``month2`` holds per
+#: step first the ``k * 3`` monthly (beam + circumsolar) S then the ``k * 3`` A of the bin's k months, from
+#: ``2 * month_offset[b]``. Monthly leaf-on ``iso_on``, ``band_on``, ``ghi_on``; the transmissivities ``tau_on``,
+#: ``tau_off`` and the diffuse-weighted annual one ``tau_svf``.
+CanopyArrays = namedtuple("CanopyArrays", ["beam2", "month2", "iso_on", "band_on", "ghi_on", "tau_on", "tau_off",
                                            "tau_svf"])
 
 NO_CANOPY_CODE = 9000  # canopy-bottom code: no canopy along the azimuth
@@ -196,17 +199,19 @@ def evaluate_canopy(hor, top, low, nrm, sky, can, albedo, band_width, out_beam, 
     chunk = 256
     n_chunks = (n_pts + chunk - 1) // chunk
     for ch in prange(n_chunks):
-        macc = np.empty((3, 12))
-        tans = np.empty((3, n_sec + 1))
+        macc = np.empty((2, 12))
+        tan_h = np.empty(n_sec + 1)
+        band_t = np.empty((2, n_sec + 1))
+        flags = np.empty(n_sec + 1, np.bool_)
         for p in range(ch * chunk, min(n_pts, (ch + 1) * chunk)):
-            _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tans, out_beam, out_month,
-                        out_refl, out_svf, out_loss)
+            _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tan_h, band_t, flags, out_beam,
+                        out_month, out_refl, out_svf, out_loss)
 
 
 @njit(cache=True, nogil=True)
-def _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tans, out_beam, out_month, out_refl,
-                out_svf, out_loss):
-    """Evaluate point ``p`` with a canopy; ``macc`` (3, 12): free, band leaf-on, band leaf-off monthly sums."""
+def _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tan_h, band_t, flags, out_beam, out_month,
+                out_refl, out_svf, out_loss):
+    """Evaluate point ``p`` with a canopy; ``macc`` (2, 12): free and removed by the canopy, monthly sums."""
     n_sec = hor.shape[0]
     nx = nrm[0, p]
     ny = nrm[1, p]
@@ -221,13 +226,17 @@ def _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tans, o
         return
     cos_b = nz
     sin_b = math.sqrt(max(0.0, 1.0 - nz * nz))
-    loss_v, loss_band = _horizon_losses(p, hor, sky, nx, ny, nz, band_tan, tans[0])
-    band_v, band_b = _canopy_losses(p, hor, top, low, sky, nx, ny, nz, band_tan, tans)
+    loss_v, loss_band = _horizon_losses(p, hor, sky, nx, ny, nz, band_tan, tan_h)
+    band_v, band_b, any_band = _canopy_losses(p, hor, top, low, sky, nx, ny, nz, band_tan, tan_h, band_t, flags)
     svf_o = 0.5 * (1.0 + cos_b) - loss_v / n_sec
     hb_o = sin_b - loss_band * math.pi / n_sec
     svf_band = band_v / n_sec
     hb_band = band_b * math.pi / n_sec
-    beam = _beam_and_months_canopy(nx, ny, nz, tans, n_sec, sky, can, macc)
+    if any_band:
+        beam = _beam_and_months_canopy(nx, ny, nz, tan_h, band_t, flags, n_sec, sky, can, macc)
+    else:  # no canopy above the opaque horizon: the plain evaluation
+        beam = _beam_and_months(nx, ny, nz, tan_h, n_sec, sky, macc[0])
+        macc[1, :] = 0.0
     refl = 0.0
     loss = 0.0
     for m in range(12):
@@ -240,7 +249,7 @@ def _one_canopy(p, hor, top, low, nrm, sky, can, albedo, band_tan, macc, tans, o
         hb_off = hb_o - (1.0 - can.tau_off) * hb_band
         r = albedo * (ghi_on * (1.0 - svf_on) + (sky.ghi[m] - ghi_on) * (1.0 - svf_off))
         refl += r
-        direct = macc[0, m] - (1.0 - can.tau_on) * macc[1, m] - (1.0 - can.tau_off) * macc[2, m]
+        direct = macc[0, m] - macc[1, m]
         g = (max(direct, 0.0) + iso_on * svf_on + (sky.iso[m] - iso_on) * svf_off + band_on * hb_on
              + (sky.band[m] - band_on) * hb_off + r)
         free = (max(macc[0, m], 0.0) + sky.iso[m] * svf_o + sky.band[m] * hb_o
@@ -287,41 +296,47 @@ def _code_tan(code, sky):
 
 
 @njit(cache=True, nogil=True)
-def _canopy_losses(p, hor, top, low, sky, nx, ny, nz, band_tan, tans):
-    """View-factor and horizon-band share of the canopy band, summed over sectors; fills ``tans[1:]``.
+def _canopy_losses(p, hor, top, low, sky, nx, ny, nz, band_tan, tan_h, band_t, flags):
+    """View-factor and horizon-band share of the canopy band, summed over sectors; fills ``band_t``, ``flags``.
 
-    ``tans[1, k]``, ``tans[2, k]``: tan of the canopy top and bottom in sector k (bottom INF where none).
+    ``flags[k]``: the sector has a canopy band above its opaque horizon ``tan_h[k]``; ``band_t[0, k]``,
+    ``band_t[1, k]``: tan of the band's top and bottom, both the opaque horizon where there is no band (so
+    the band narrows to nothing between a sector with one and a sector without). Index ``sectors``
+    repeats sector 0. Returns the two sums and whether any sector has a band.
     """
     n_sec = hor.shape[0]
     band_v = 0.0
     band_b = 0.0
+    any_band = False
     for k in range(n_sec):
         o = hor[k, p]
         t = top[k, p]
         lo = low[k, p]
-        tans[1, k] = _code_tan(t, sky)
-        tans[2, k] = INF if lo >= NO_CANOPY_CODE else _code_tan(lo, sky)
         hi = max(t, o)
         lo = max(lo, o)
+        flags[k] = lo < hi
         if lo >= hi:
+            band_t[0, k] = tan_h[k]
+            band_t[1, k] = tan_h[k]
             continue
+        any_band = True
         proj = nx * sky.sec_sin[k] + ny * sky.sec_cos[k]
         t_hi = _code_tan(hi, sky)
         t_lo = _code_tan(lo, sky)
+        band_t[0, k] = t_hi
+        band_t[1, k] = t_lo
         band_v += _view_loss(hi, t_hi, proj, nz, nz) - _view_loss(lo, t_lo, proj, nz, nz)
         band_b += _band_hidden(t_hi, proj, band_tan) - _band_hidden(t_lo, proj, band_tan)
-    tans[1, n_sec] = tans[1, 0]
-    tans[2, n_sec] = tans[2, 0]
-    return band_v, band_b
+    flags[n_sec] = flags[0]
+    band_t[0, n_sec] = band_t[0, 0]
+    band_t[1, n_sec] = band_t[1, 0]
+    return band_v, band_b, any_band
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _interp_tan(t0, t1, w, low):
-    """Tan horizon at weight ``w`` between two sectors; an open (or, for the bottom, canopy-free) side defers."""
-    if low:
-        if t0 >= INF or t1 >= INF:
-            return min(t0, t1)
-    elif t0 <= -INF or t1 <= -INF:
+def _interp_tan(t0, t1, w):
+    """Tan horizon at weight ``w`` between two sectors; an open side defers to the other."""
+    if t0 <= -INF or t1 <= -INF:
         return max(t0, t1)
     return (1.0 - w) * t0 + w * t1
 
@@ -334,19 +349,27 @@ def _dot_at(s, i, a1, nx, ny, nz):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _compact_at(mc, base, i, a0, a1, k, q, nx, ny, nz):
+def _att_at(s, i, a1, nx, ny, nz):
     if i >= a1:
         return 0.0
-    j = base + (i - a0) * k * 3 + 3 * q
+    return nx * s[i, 3] + ny * s[i, 4] + nz * s[i, 5]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _month_att_at(mc, base, i, a0, a1, k, q, nx, ny, nz):
+    if i >= a1:
+        return 0.0
+    j = base + (i - a0) * k * 6 + k * 3 + 3 * q
     return nx * mc[j] + ny * mc[j + 1] + nz * mc[j + 2]
 
 
 @njit(cache=True, nogil=True)
-def _beam_and_months_canopy(nx, ny, nz, tans, n_sec, sky, can, macc):
+def _beam_and_months_canopy(nx, ny, nz, tan_h, band_t, flags, n_sec, sky, can, macc):
     """Annual beam with the canopy's attenuation; monthly beam + circumsolar into ``macc``.
 
-    ``macc[0]``: free of canopy (above the opaque horizon and the plane); ``macc[1]``, ``macc[2]``: the
-    part through the canopy band on leaf-on and leaf-off days.
+    ``macc[0]``: free of canopy (above the opaque horizon and the plane); ``macc[1]``: what the canopy
+    removes from it (the attenuation-weighted sums over the canopy band), in bins beside a sector with a
+    canopy band (``flags``), between the band's top and bottom (``band_t``) interpolated between sectors.
     """
     n_bins = sky.bin_start.shape[0] - 1
     n_grid = sky.grid.shape[1] - 1
@@ -363,9 +386,7 @@ def _beam_and_months_canopy(nx, ny, nz, tans, n_sec, sky, can, macc):
         k0 = int(f)
         w = f - k0
         k0 = k0 % n_sec
-        th = _interp_tan(tans[0, k0], tans[0, k0 + 1], w, False)
-        t_top = _interp_tan(tans[1, k0], tans[1, k0 + 1], w, False)
-        t_low = _interp_tan(tans[2, k0], tans[2, k0 + 1], w, True)
+        th = _interp_tan(tan_h[k0], tan_h[k0 + 1], w)
         proj = nx * sky.bin_sin[b] + ny * sky.bin_cos[b]
         if nz > 1e-12:
             tp = -proj * inv_nz
@@ -375,27 +396,27 @@ def _beam_and_months_canopy(nx, ny, nz, tans, n_sec, sky, can, macc):
         i = _first_lit_step(sky, b, a0, a1, t, n_grid)
         if i >= a1:
             continue
-        hi = max(t_top, t)
-        lo = max(t_low, t)
         i_lo = a1
         i_hi = a1
-        if lo < hi:
-            i_lo = _first_lit_step(sky, b, a0, a1, lo, n_grid)
-            i_hi = _first_lit_step(sky, b, a0, a1, hi, n_grid)
-        b_all = _dot_at(sky.beam_sum, i_lo, a1, nx, ny, nz) - _dot_at(sky.beam_sum, i_hi, a1, nx, ny, nz)
-        b_on = _dot_at(can.beam_on, i_lo, a1, nx, ny, nz) - _dot_at(can.beam_on, i_hi, a1, nx, ny, nz)
-        beam += (_dot_at(sky.beam_sum, i, a1, nx, ny, nz) - (1.0 - can.tau_on) * b_on
-                 - (1.0 - can.tau_off) * (b_all - b_on))
+        if flags[k0] or flags[k0 + 1]:
+            hi = max(_interp_tan(band_t[0, k0], band_t[0, k0 + 1], w), t)
+            lo = max(_interp_tan(band_t[1, k0], band_t[1, k0 + 1], w), t)
+            if lo < hi:
+                # a band starting at the horizon starts at the first lit step: no second search
+                i_lo = i if lo <= t else _first_lit_step(sky, b, a0, a1, lo, n_grid)
+                i_hi = _first_lit_step(sky, b, a0, a1, hi, n_grid)
+        beam += _dot_at(can.beam2, i, a1, nx, ny, nz)
         k = sky.month_count[b]
-        base = sky.month_offset[b]
+        base = 2 * sky.month_offset[b]
+        row = base + (i - a0) * k * 6
         for q in range(k):
-            m = sky.month_list[b, q]
-            macc[0, m] += _compact_at(sky.month_compact, base, i, a0, a1, k, q, nx, ny, nz)
-            if i_lo < i_hi:
-                m_all = (_compact_at(sky.month_compact, base, i_lo, a0, a1, k, q, nx, ny, nz)
-                         - _compact_at(sky.month_compact, base, i_hi, a0, a1, k, q, nx, ny, nz))
-                m_on = (_compact_at(can.month_on, base, i_lo, a0, a1, k, q, nx, ny, nz)
-                        - _compact_at(can.month_on, base, i_hi, a0, a1, k, q, nx, ny, nz))
-                macc[1, m] += m_on
-                macc[2, m] += m_all - m_on
+            j = row + 3 * q
+            macc[0, sky.month_list[b, q]] += nx * can.month2[j] + ny * can.month2[j + 1] + nz * can.month2[j + 2]
+        if i_lo >= i_hi:
+            continue
+        # the steps [i_lo, i_hi) pass the canopy once
+        beam -= _att_at(can.beam2, i_lo, a1, nx, ny, nz) - _att_at(can.beam2, i_hi, a1, nx, ny, nz)
+        for q in range(k):
+            macc[1, sky.month_list[b, q]] += (_month_att_at(can.month2, base, i_lo, a0, a1, k, q, nx, ny, nz)
+                                              - _month_att_at(can.month2, base, i_hi, a0, a1, k, q, nx, ny, nz))
     return beam
