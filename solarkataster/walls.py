@@ -540,30 +540,46 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
                             for m in range(12)], axis=1)
         covered = 1.0 - count / total
         veg_loss = np.bincount(wall_of[use], share[use], minlength=n_walls) / count
-    band_of = np.floor(samples["height"].to_numpy(float) / band_height).astype(int)
-    heights = walls["height"].to_numpy(float)
-    bands = []
-    for w in range(n_walls):
-        if count[w] == 0:
-            bands.append(None)
-            continue
-        sel = (wall_of == w) & use
-        nb = max(1, int(math.ceil(heights[w] / band_height - 1e-9)))
-        wb = []
-        for k in range(nb):
-            s = sel & (band_of == k)
-            value = float(glob[s].mean()) if s.any() else None
-            wb.append({"z_min": k * band_height, "z_max": min((k + 1) * band_height, float(heights[w])),
-                       "irradiation": value})
-            if canopy is not None:
-                wb[-1]["vegetation_loss"] = float(share[s].mean()) if s.any() else None
-        bands.append(wb)
+    bands = _band_tables(wall_of, use, samples["height"].to_numpy(float), walls["height"].to_numpy(float),
+                         band_height, glob, share if canopy is not None else None, count)
     per_wall = pd.DataFrame({
         "irradiation": mean, "monthly_irradiation": [None if count[w] == 0 else monthly[w].tolist()
                                                      for w in range(n_walls)],
         "bands": bands, "sky_view_factor": svf, "covered_share": covered, "vegetation_loss": veg_loss},
         index=walls.index)
     return per_wall, irr
+
+
+def _band_tables(wall_of, use, sample_height, wall_height, band_height, glob, share, count):
+    """Per wall, the list of its height bands with their mean irradiation (and vegetation loss), or None.
+
+    One ``bincount`` over (wall, band) keys: the cost is linear in the samples, not walls x samples.
+    """
+    n_walls = wall_height.size
+    n_bands = np.maximum(1, np.ceil(wall_height / band_height - 1e-9)).astype(int)
+    stride = int(n_bands.max()) if n_walls else 1
+    band_of = np.floor(sample_height / band_height).astype(int)
+    ok = use & (band_of >= 0) & (band_of < n_bands[wall_of])
+    key = wall_of[ok] * stride + band_of[ok]
+    size = n_walls * stride
+    n = np.bincount(key, minlength=size)
+    irr_sum = np.bincount(key, glob[ok].astype(float), minlength=size)
+    loss_sum = None if share is None else np.bincount(key, share[ok], minlength=size)
+    bands = []
+    for w in range(n_walls):
+        if count[w] == 0:
+            bands.append(None)
+            continue
+        wb = []
+        for k in range(n_bands[w]):
+            i = w * stride + k
+            band = {"z_min": k * band_height, "z_max": min((k + 1) * band_height, float(wall_height[w])),
+                    "irradiation": float(irr_sum[i] / n[i]) if n[i] else None}
+            if loss_sum is not None:
+                band["vegetation_loss"] = float(loss_sum[i] / n[i]) if n[i] else None
+            wb.append(band)
+        bands.append(wb)
+    return bands
 
 
 def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band_height=3.0, albedo=0.2,
