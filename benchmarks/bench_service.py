@@ -20,10 +20,8 @@ previous store's start (parsing every GeoJSON layer; git revision 1f00d01), for 
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,26 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 VIEW_W_M, VIEW_H_M = 250.0, 180.0
 
 
-def _serve(app):
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def bench(results_dir, n_queries=200, seed=1, label=""):
     """Print and return (p50, p95) [ms] of ``n_queries`` sequential bbox queries."""
     import httpx
 
     from solarkataster.service import create_app
+    from solarkataster.service.background import serving
 
     t0 = time.perf_counter()
     app = create_app(results_dir, preload=True)
@@ -61,13 +45,12 @@ def bench(results_dir, n_queries=200, seed=1, label=""):
     store = app.state.store
     extent = store.extent()
     n_faces = len(store.layer("roofs"))
-    server, thread, base = _serve(app)
     rng = np.random.default_rng(seed)
     lat_mid = (extent[1] + extent[3]) / 2
     dlat = VIEW_H_M / 111_320.0
     dlon = VIEW_W_M / (111_320.0 * np.cos(np.radians(lat_mid)))
     times, returned = [], []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with serving(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         client.get("/health")
         for _ in range(n_queries):
             lon0 = rng.uniform(extent[0], max(extent[0], extent[2] - dlon))
@@ -82,8 +65,6 @@ def bench(results_dir, n_queries=200, seed=1, label=""):
         t = time.perf_counter()
         whole = client.get("/api/roofs", params={"bbox": ",".join(map(str, extent))}).json()
         whole_ms = (time.perf_counter() - t) * 1e3
-    server.should_exit = True
-    thread.join(timeout=5)
     p50, p95 = np.percentile(times, [50, 95])
     print(f"{label}: {n_faces} faces, load {load_s:.2f} s; {n_queries} views of {VIEW_W_M:.0f} x {VIEW_H_M:.0f} m "
           f"(mean {np.mean(returned):.0f} faces each): p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms; "
@@ -110,6 +91,7 @@ def bench_city(folder, n_queries=200, n_requests=500, old_store=False):
     from solarkataster import layers
     from solarkataster.io.layer_index import INDEX_DIR, write_layer_index
     from solarkataster.service import create_app
+    from solarkataster.service.background import serving
 
     folder = Path(folder)
     t0 = time.perf_counter()
@@ -117,8 +99,7 @@ def bench_city(folder, n_queries=200, n_requests=500, old_store=False):
     print(f"layer index ({INDEX_DIR}/) present or written in {time.perf_counter() - t0:.1f} s (once, by the writer)")
     t0 = time.perf_counter()
     app = create_app(folder)
-    server, thread, base = _serve(app)
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with serving(app) as base, httpx.Client(base_url=base, timeout=60) as client:
         meta = client.get("/api/meta").json()
         r = client.get("/tiles/solarkataster.pmtiles", headers={"Range": "bytes=0-16383"})
         startup = time.perf_counter() - t0
@@ -144,8 +125,6 @@ def bench_city(folder, n_queries=200, n_requests=500, old_store=False):
         t = time.perf_counter()
         client.get("/api/search", params={"q": "Teststraße 4711"})
         first_search = time.perf_counter() - t
-    server.should_exit = True
-    thread.join(timeout=5)
     print(f"city: {meta['counts']}")
     print(f"start-up (create_app until /api/meta and a first range request answered over HTTP): {startup:.2f} s "
           f"(goal < 2 s); every layer open after {all_open:.2f} s")

@@ -27,10 +27,8 @@ import argparse
 import math
 import os
 import resource
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -118,31 +116,17 @@ def write_city(folder, n_buildings, n_faces, n_walls, seed=1):
         f.close()
 
 
-def _serve(app):
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.005)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def bench_service(folder, archive, n_requests, preload=False):
     """Print start-up and range latency; returns (start-up [s], p95 [ms])."""
     import httpx
 
     from solarkataster.service import create_app
+    from solarkataster.service.background import serving
 
     t0 = time.perf_counter()
     app = create_app(folder, warm=True)
-    server, thread, base = _serve(app)
-    with httpx.Client() as client:
+    with serving(app) as url, httpx.Client() as client:
+        base = url.rstrip("/")
         r = client.get(f"{base}/tiles/solarkataster.pmtiles", headers={"Range": "bytes=0-16383"})
         startup = time.perf_counter() - t0
         assert r.status_code == 206, r.status_code
@@ -158,8 +142,6 @@ def bench_service(folder, archive, n_requests, preload=False):
                            headers={"Range": f"bytes={start}-{start + 16383}"})
             times.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 206 and len(r.content) == min(16384, size - start)
-    server.should_exit = True
-    thread.join()
     p50, p95 = np.percentile(times, [50, 95])
     print(f"serve (warm=True) start-up to the first range answer: {startup:.2f} s  (goal < 2 s)")
     print(f"range requests (16 KiB, {n_requests} sequential, loopback HTTP): p50 {p50:.1f} ms, "

@@ -10,14 +10,13 @@ Needs /usr/bin/chromium (``apt-get install chromium``); skips otherwise. Never d
 from __future__ import annotations
 
 import math
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import shapely
 from results_fixture import load_features, write_results
+
+from solarkataster.service.background import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Software WebGL (SwiftShader through ANGLE): no GPU is needed
@@ -26,24 +25,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-quic", "--no-first-run
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
-
-
-def _serve(app):
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    return server, thread, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +67,8 @@ def write_context_rasters(folder):
 def server_url(results):
     from solarkataster.service import create_app
 
-    server, thread, url = _serve(create_app(results, preload=True))
-    yield url, results
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(create_app(results, preload=True)) as url:
+        yield url, results
 
 
 @pytest.fixture(scope="module")
@@ -253,10 +232,8 @@ def static_url(results, tmp_path_factory):
     from solarkataster.service.site import write_site
 
     site = write_site(results, tmp_path_factory.mktemp("site") / "site")
-    server, thread, url = _serve(Starlette(routes=[Mount("/", StaticFiles(directory=site, html=True))]))
-    yield url, results
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(Starlette(routes=[Mount("/", StaticFiles(directory=site, html=True))])) as url:
+        yield url, results
 
 
 def test_static_site_renders_popup_and_search_without_the_service(browser, static_url, tmp_path):
@@ -300,8 +277,7 @@ def test_online_basemap_style_goes_under_the_results(browser, server_url):
                         {"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#b8d8a0"}}]}
     app = Starlette(routes=[Route("/style.json", lambda request: JSONResponse(
         style, headers={"Access-Control-Allow-Origin": "*"}))])
-    server, thread, style_base = _serve(app)
-    try:
+    with serving(app) as style_base:
         url, folder = server_url
         page, errors, _ = open_map(browser, f"{url}?basemap={style_base}style.json")
         page.wait_for_function("window.solarkataster.state.basemap === 'style'", timeout=10_000)
@@ -311,6 +287,3 @@ def test_online_basemap_style_goes_under_the_results(browser, server_url):
         assert ids.index("land") < ids.index("roofs") < ids.index("walls")
         assert not errors, errors
         page.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
