@@ -79,7 +79,7 @@ def vegetation_tables():
     """Print trees as vegetation vs trees as opaque at GVC and Kronenhuset (hourly RMSE and bias [W/m²])."""
     import pandas as pd
 
-    from solarkataster.points import umep_met_weather
+    from solarkataster.io.weather import read_weather
 
     names = ("DSM_GVC_1m.tif", "DEM_GVC_1m.tif", "CDSM_GVC_1m.tif")
     table = vegetation_site(gvc.DATA, names, gvc.DATA / "poi.geojson", gvc.met_weather("Etc/GMT-1", "start"),
@@ -88,7 +88,7 @@ def vegetation_tables():
     print(table.round(1).to_string())
     if gvc.KRONENHUSET.exists():
         k = gvc.KRONENHUSET
-        weather = umep_met_weather(pd.read_csv(k / "MetFile_Prepared.txt", sep=r"\s+"), "Etc/GMT-1", label="end")
+        weather = read_weather(k / "MetFile_Prepared.txt", utc_offset=1.0, time_label="end")
         m = pd.read_csv(k / "measurements_kr.csv")
         end = pd.Timestamp("2005-10-07") + pd.to_timedelta(m["hour"], unit="h")
         m.index = pd.DatetimeIndex(end).tz_localize("Etc/GMT-1").tz_convert("UTC").as_unit("ns") - pd.Timedelta(hours=1)

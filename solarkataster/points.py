@@ -23,7 +23,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError, WeatherError, check_range
+from .errors import ParameterError, check_range
 from .grid import Grid
 from .weather import WeatherYear
 
@@ -217,68 +217,3 @@ def point_canopy_horizons(z, cellsize, vegetation, rows, cols, heights, azimuths
 def _no_sun(sectors):
     from .irradiation import empty_sky
     return empty_sky(sectors)
-
-
-def umep_met_weather(table: pd.DataFrame, timezone, *, label="end", source=None) -> WeatherYear:
-    r"""Build a weather period from a parsed UMEP/SUEWS meteorological table (SOLWEIG forcing files).
-
-    Files are read by :func:`solarkataster.io.weather.read_weather` (format 'umep', with validation and
-    ``utc_offset``); this adapter takes an already parsed table and a named time zone.
-
-    UMEP met files give, per row, ``iy`` (year), ``id`` (day of year), ``it`` (hour), ``imin`` (minute)
-    in local time, with the time stamp marking the *end* of the averaging interval (the SUEWS
-    convention), and ``kdown`` or ``kdn`` (global horizontal), ``kdiff`` (diffuse horizontal), ``kdir`` (direct
-    normal) [W/m²]; -999 is missing. Read the file with ``pandas.read_csv(path, sep=r'\s+')`` (the
-    first header cell is ``%iy``).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The parsed file (column names case-insensitive, a leading ``%`` ignored).
-    timezone : str or datetime.tzinfo
-        Time zone of the stamps, e.g. ``'Etc/GMT-1'`` for UTC+1 all year or ``'Europe/Stockholm'``.
-    label : {'end', 'start'}
-        Whether a stamp marks the end (SUEWS/SOLWEIG convention, default) or the start of its interval.
-    source : dict, optional
-        Provenance to record.
-
-    Returns
-    -------
-    WeatherYear
-        Interval-start UTC index; ``dhi`` from ``kdiff`` where given, else NaN is not allowed and
-        :class:`WeatherError` is raised.
-    """
-    if label not in ("end", "start"):
-        raise ParameterError(f"label={label!r}: use 'end' or 'start'")
-    t = table.rename(columns=lambda c: str(c).lstrip("%").strip().lower())
-    t = t.rename(columns={"kdn": "kdown"})
-    need = ["iy", "id", "it", "imin", "kdown"]
-    missing = [c for c in need if c not in t.columns]
-    if missing:
-        raise WeatherError(f"UMEP met table lacks column(s) {missing}")
-    minutes = t["imin"].astype(int).to_numpy()
-    hours = t["it"].astype(int).to_numpy()
-    if len(hours) > 1 and np.all(np.diff(hours) % 24 == 1) and np.all(minutes == minutes[0]) and minutes[0]:
-        # hourly rows with one constant nonzero minute (seen in UMEP-prepared files): not a time of day
-        log.warning("UMEP met table: constant imin=%d in hourly rows ignored", minutes[0])
-        minutes = np.zeros_like(minutes)
-    stamp = (pd.to_datetime(t["iy"].astype(int).astype(str), format="%Y")
-             + pd.to_timedelta(t["id"].astype(int) - 1, unit="D") + pd.to_timedelta(t["it"].astype(int), unit="h")
-             + pd.to_timedelta(minutes, unit="min"))
-    stamp = pd.DatetimeIndex(stamp).tz_localize(timezone).tz_convert("UTC")
-    if len(stamp) < 2:
-        raise WeatherError("UMEP met table needs at least two records to know its interval")
-    interval = pd.Timedelta(np.median(np.diff(stamp.as_unit("ns").asi8)), unit="ns")
-    ghi = t["kdown"].to_numpy(float)
-    dhi = t["kdiff"].to_numpy(float) if "kdiff" in t else np.full(ghi.shape, -999.0)
-    dni = t["kdir"].to_numpy(float) if "kdir" in t else np.full(ghi.shape, -999.0)
-    ghi, dhi, dni = (np.where(v <= -998, np.nan, v) for v in (ghi, dhi, dni))
-    if np.isnan(dhi).any() or np.isnan(ghi).any():
-        raise WeatherError("UMEP met table: kdown or kdiff missing (-999) in some rows; split global into "
-                           "diffuse and direct first (UMEP MetPreprocessor)")
-    frame = pd.DataFrame({"ghi": np.maximum(ghi, 0), "dni": np.maximum(dni, 0), "dhi": np.maximum(dhi, 0)},
-                         index=stamp - interval if label == "end" else stamp)
-    if "td" in t:
-        frame["temp_air"] = np.where(t["td"].to_numpy(float) <= -998, np.nan, t["td"].to_numpy(float))
-    meta = dict(source or {}, name="umep-met", time_convention=f"stamp = interval {label}, local time {timezone}")
-    return WeatherYear(frame, interval, meta)

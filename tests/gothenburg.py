@@ -34,11 +34,16 @@ def obstacle_grid(data=DATA, names=("DSM_GVC_1m.tif", "DEM_GVC_1m.tif", "CDSM_GV
     return Grid(z, dsm.transform, dsm.crs, source=dsm.source), dem
 
 
+def utc_offset(timezone):
+    """The fixed UTC offset [h] of an ``Etc/GMT±n`` zone (UMEP files are in local standard time)."""
+    return pd.Timestamp("2000-01-01", tz=timezone).utcoffset().total_seconds() / 3600.0
+
+
 def met_weather(timezone, label="end", data=DATA):
-    from solarkataster.points import umep_met_weather
+    from solarkataster.io.weather import read_weather
     from solarkataster.weather import WeatherYear
 
-    parts = [umep_met_weather(pd.read_csv(data / f"MetFile{d}_Prepared.txt", sep=r"\s+"), timezone, label=label)
+    parts = [read_weather(data / f"MetFile{d}_Prepared.txt", utc_offset=utc_offset(timezone), time_label=label)
              for d in DAYS]
     frame = pd.concat([p.data for p in parts])
     return WeatherYear(frame, parts[0].interval, dict(parts[0].source, files=[f"MetFile{d}_Prepared.txt"
@@ -75,10 +80,10 @@ def compare(timezone="Etc/GMT-1", label="end", data=DATA):
 
 def compare_kronenhuset(timezone="Etc/GMT-2", label="end"):
     """Kronenhuset courtyard on 2005-10-07: the same comparison (DSM/DEM/CDSM of the KRbig scene, 1 m)."""
-    from solarkataster.points import umep_met_weather
+    from solarkataster.io.weather import read_weather
 
     grid, dem = obstacle_grid(ROOT, ("DSM_KRbig.tif", "DEM_KRbig.tif", "CDSM_KRbig.tif"))
-    weather = umep_met_weather(pd.read_csv(KRONENHUSET / "MetFile_Prepared.txt", sep=r"\s+"), timezone, label=label)
+    weather = read_weather(KRONENHUSET / "MetFile_Prepared.txt", utc_offset=utc_offset(timezone), time_label=label)
     m = pd.read_csv(KRONENHUSET / "measurements_kr.csv")
     end = pd.Timestamp("2005-10-07") + pd.to_timedelta(m["hour"], unit="h")
     m.index = pd.DatetimeIndex(end).tz_localize(timezone).tz_convert("UTC").as_unit("ns")

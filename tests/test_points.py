@@ -16,7 +16,7 @@ from conftest import shared_file
 from test_walls import ALT, GROUND, LAT, LON, X0, Y0, at, scene
 
 from solarkataster.errors import ParameterError
-from solarkataster.points import point_irradiance, umep_met_weather
+from solarkataster.points import point_irradiance
 from solarkataster.sky import clear_sky_weather
 
 DAY = ("2025-06-21", "2025-06-22")
@@ -70,16 +70,6 @@ def test_points_inside_buildings_or_outside_are_errors(june):
     point_irradiance(grid, X0 + 40, Y0 + 40, GROUND + 10.5, 0, 0, june, start=DAY[0], end=DAY[1])
     with pytest.raises(ParameterError, match="no weather records"):
         point_irradiance(grid, X0 + 10, Y0 + 10, GROUND + 1, 0, 0, june, start="2030-01-01", end="2030-01-02")
-
-
-def test_umep_met_table():
-    table = pd.DataFrame({"%iy": 2010, "id": 188, "it": [10, 11], "imin": 0, "Kdn": [500.0, 600.0],
-                          "Kdiff": [100.0, 120.0], "Kdir": [700.0, 750.0]})
-    w = umep_met_weather(table, "Etc/GMT-1")
-    # stamp 10:00 UTC+1 ends the interval 08:00-09:00 UTC
-    assert w.data.index[0] == pd.Timestamp("2010-07-07 08:00", tz="UTC")
-    assert w.interval == pd.Timedelta(hours=1)
-    assert w.data["ghi"].tolist() == [500.0, 600.0] and w.data["dhi"].tolist() == [100.0, 120.0]
 
 
 def test_cli_point_writes_csv(tmp_path):
