@@ -113,7 +113,7 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
         (inside a building or under the ground).
     """
     from .horizon import horizon_at_points
-    from .irradiation import irradiation, poa_time_series
+    from .irradiation import poa_time_series
     from .sky import sun_steps
 
     x, y, z, tilt, azimuth = (np.atleast_1d(np.asarray(v, float)) for v in
@@ -134,7 +134,7 @@ def point_irradiance(grid: Grid, x, y, z, surface_tilt, surface_azimuth, weather
     if vegetation is not None and vegetation.mask.any():
         canopy = point_canopy_horizons(grid.z, grid.cellsize, vegetation, rows, cols, z, azimuths, max_distance)
     per_step = poa_time_series(horizon, tilt, azimuth, steps, albedo, canopy=canopy, vegetation=vegetation)
-    svf = irradiation(horizon.astype(np.float32), tilt, azimuth, _no_sun(sectors), albedo).sky_view_factor
+    svf = _sky_view_factor(horizon, canopy, tilt, azimuth, steps, albedo, vegetation)
     n_rec = len(weather.data)
     w = steps.weight
     hours = weather.interval / pd.Timedelta(hours=1)
@@ -214,6 +214,19 @@ def point_canopy_horizons(z, cellsize, vegetation, rows, cols, heights, azimuths
     return top.T, bottom.T
 
 
-def _no_sun(sectors):
-    from .irradiation import empty_sky
-    return empty_sky(sectors)
+def _sky_view_factor(horizon, canopy, tilt, azimuth, steps, albedo, vegetation):
+    """Sky view factor [0-1] of each point; the sky seen through a canopy counts with its transmissivity.
+
+    As the raster engine's: the transmissivity is the leaf-on/leaf-off mean weighted by the diffuse light of
+    the period (:func:`solarkataster.irradiation.irradiation_from_codes`).
+    """
+    from .horizon import angles_to_codes
+    from .irradiation import empty_sky, irradiation_from_codes
+    from .sky import sky_table
+
+    codes = angles_to_codes(horizon)
+    if canopy is None:
+        return irradiation_from_codes(codes, tilt, azimuth, empty_sky(len(horizon)), albedo).sky_view_factor
+    sky = sky_table(steps, leaf_on=vegetation.leaf_on)
+    return irradiation_from_codes(codes, tilt, azimuth, sky, albedo, canopy=tuple(angles_to_codes(c) for c in canopy),
+                                  vegetation=vegetation).sky_view_factor

@@ -94,6 +94,16 @@ def _monthly(irr):
     return irr.monthly[:, POINT[0], POINT[1]]
 
 
+def test_point_sky_view_factor_sees_the_canopy(flat, weather, runs):
+    """``point_irradiance``'s sky view factor counts the canopy as the raster engine does at the same pixel."""
+    x, y = flat.xy(*POINT)
+    for tau in (0.0, 0.5, 1.0):
+        got = point_irradiance(flat, x, y, BASE_HEIGHT + 0.01, 0.0, 180.0, weather,
+                               vegetation=_veg(tau))[0].attrs["sky_view_factor"]
+        assert got == pytest.approx(_at(runs[tau], "sky_view_factor"), abs=0.01)
+    assert _at(runs[0.0], "sky_view_factor") < _at(runs["open"], "sky_view_factor") - 0.02  # the test can fail
+
+
 def test_scene_is_shaded_by_the_tree(runs):
     # the test means something only if the tree takes a good share away
     assert _at(runs["opaque"]) < 0.9 * _at(runs["open"])
