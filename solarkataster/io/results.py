@@ -373,7 +373,7 @@ def write_overview(result, path):
     t = grid.transform
     extent = (t.c, t.c + cols * t.a, t.f + rows * t.e, t.f)
     colors = layers.suitability_colors()
-    fig, ax = plt.subplots(figsize=(9, 9 * rows / max(cols, 1) + 0.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 9 * rows / max(cols, 1) + 0.6), dpi=110)
     step = max(1, int(max(rows, cols) // 1500))  # the figure is ~1000 px wide: no need for every pixel
     ax.imshow(_hillshade(grid)[::step, ::step], cmap="gray", extent=extent, vmin=0, vmax=1)
     handles = _draw_canopy(ax, getattr(result, "vegetation", None), extent)
@@ -381,9 +381,11 @@ def write_overview(result, path):
         result.roofs.plot(ax=ax, color=[colors.get(s, layers.NO_CLASS_COLOR) for s in result.roofs["suitability"]],
                           edgecolor="k", linewidth=0.2, alpha=0.85)
     if result.walls is not None and len(result.walls):
-        result.walls.plot(ax=ax, column="irradiation", cmap="viridis", linewidth=1.2)
+        result.walls.plot(ax=ax, column="irradiation", cmap="viridis", linewidth=1.2, legend=True,
+                          legend_kwds={"label": "wall irradiation [kWh/m²]", "shrink": 0.5, "pad": 0.01})
+    # beside the map, never over a roof
     ax.legend(handles=[Patch(color=c.color, label=c.label) for c in layers.SUITABILITY] + handles,
-              loc="lower right", fontsize=8, title="roof suitability")
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, title="roof suitability")
     import textwrap
 
     weather = textwrap.fill(f"weather: {weather_label(result.irradiance.weather.source)}", 100)
@@ -392,9 +394,8 @@ def write_overview(result, path):
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_xlabel(f"x [m] ({grid.crs})")
     ax.set_ylabel("y [m]")
-    fig.tight_layout()
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"), ".png")
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), ".png")
     finally:
         plt.close(fig)
     return path
