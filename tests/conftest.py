@@ -87,13 +87,22 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = f"real-data test skipped although {SHARED} is present: {reason}"
     if report.failed:
-        _outcomes[item.nodeid] = "failed" if report.when == "call" else "error"
+        result = "failed" if report.when == "call" else "error"
     elif hasattr(report, "wasxfail"):
-        _outcomes[item.nodeid] = "xfailed" if report.skipped else "xpassed"
+        result = "xfailed" if report.skipped else "xpassed"
     elif report.skipped:
-        _outcomes[item.nodeid] = "skipped"
+        result = "skipped"
     elif report.when == "call":
-        _outcomes.setdefault(item.nodeid, "passed")
+        result = "passed"
+    else:
+        return
+    report.user_properties.append(("real_data_outcome", result))  # travels to the xdist controller too
+
+
+def pytest_runtest_logreport(report):
+    for key, result in report.user_properties:
+        if key == "real_data_outcome" and (result != "passed" or report.nodeid not in _outcomes):
+            _outcomes[report.nodeid] = result
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
