@@ -470,10 +470,10 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
     *Pitched faces* (tilt >= ``flat_threshold``): the polygon is rotated so that v points down the slope
     and stretched along v by ``1 / cos(tilt)``, which maps the horizontal projection onto the true roof
     plane. It is shrunk by ``setback`` (mitred; not along ``free_edges``) and a gap-free grid of modules,
-    portrait (long side along the slope) and landscape, is laid at 5 x 5 offsets (quarters of a module and the centred grid); the
-    largest count wins. A module counts when it lies fully inside the shrunk face, touching allowed (its
-    corners for convex faces, exact containment otherwise). Vertical faces (tilt >= 89°) get no layout
-    here: use :func:`facade_layout`.
+    portrait (long side along the slope) and landscape, is laid at 5 x 5 offsets (quarters of a module and
+    the centred grid); the largest count wins. A module counts when it lies fully inside the shrunk face,
+    touching allowed (its corners for convex faces, exact containment otherwise). Vertical faces
+    (tilt >= 89°) get no layout here: use :func:`facade_layout`.
 
     *Flat faces*: rows of modules racked at ``flat_rack_tilt`` facing ``flat_rack_azimuth``; each row's
     horizontal footprint is ``module x L cos(tilt)`` and rows repeat at :func:`row_pitch`, the spacing that
