@@ -66,7 +66,8 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
     ``below`` (footprints given), more than 1.5 tolerances above or below it: also a small plane that is
     no face (a kicked eave strip, a step) or no roof (ground, courtyard, a footprint beyond the roof).
     Without footprints the outline is the roof pixels', and pixels below the plane there are mostly mixed
-    eave pixels, which stay with their face.
+    eave pixels, which stay with their face. With footprints, an unassigned blob that is a plane of its
+    own, tilted from its face's, is excluded too (:func:`_other_planes`).
     """
     rows, cols = np.indices(z.shape)
     with np.errstate(invalid="ignore"):
@@ -76,11 +77,49 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
     lab, n = ndimage.label(cand)
-    if n == 0:
-        return cand
     big = np.bincount(lab.ravel(), minlength=n + 1) * cellsize ** 2 >= opts.min_excluded_area
     big[0] = False
-    return big[lab]
+    out = big[lab]
+    if below:
+        out |= _other_planes(z, roof, face_labels, filled, coef, cellsize, opts)
+    return out
+
+
+def _other_planes(z, roof, face_labels, filled, coef, cellsize, opts):
+    """Unassigned blobs of at least ``min_excluded_area`` that are a plane of their own, not their face's.
+
+    A kicked eave strip or a dormer cheek too small to be a face lies partly within the tolerance of the
+    face beside it; its own least-squares plane explains it (RMS within ``distance_tolerance``) and is
+    tilted from the face's by more than ``angle_tolerance``.
+    """
+    from ._planes import moment_sums, planes_from_moments, squared_residuals
+
+    mask = (roof > 0) & (face_labels == 0) & (filled > 0) & np.isfinite(z)
+    comp, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    rows, cols = np.nonzero(mask)
+    # a blob: the pixels of one connected unassigned part that the fill gives to one face
+    pair = comp[rows, cols].astype(np.int64) * (int(filled.max()) + 1) + filled[rows, cols]
+    keys, b = np.unique(pair, return_inverse=True)
+    b = b.ravel() + 1
+    n = len(keys)
+    if n == 0:
+        return np.zeros(z.shape, bool)
+    face = np.concatenate([[0], keys % (int(filled.max()) + 1)])
+    x, y = (cols + 0.5) * cellsize, -(rows + 0.5) * cellsize
+    zz = z[rows, cols]
+    m = moment_sums(b, x - x.mean(), y - y.mean(), zz - zz.mean(), np.ones(len(b)), n)
+    own = planes_from_moments(m)
+    rms = np.sqrt(squared_residuals(m, own) / np.maximum(m["n"], 1))
+    # both planes are z = a x + b y + c with x = (col + 0.5) cellsize, y = -(row + 0.5) cellsize
+    nf = np.column_stack([-coef[face, 0], -coef[face, 1], np.ones(n + 1)])
+    no = np.column_stack([-own[:, 0], -own[:, 1], np.ones(n + 1)])
+    cosang = np.einsum("ij,ij->i", nf, no) / np.linalg.norm(nf, axis=1) / np.linalg.norm(no, axis=1)
+    ok = ((m["n"] * cellsize ** 2 >= opts.min_excluded_area) & np.isfinite(own[:, 0])
+          & (rms <= opts.distance_tolerance) & (cosang < np.cos(np.radians(opts.angle_tolerance))))
+    ok[0] = False
+    out = np.zeros(z.shape, bool)
+    out[rows, cols] = ok[b]
+    return out
 
 
 def _offset_outline(footprint, points, cellsize, max_overhang):
