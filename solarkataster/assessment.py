@@ -9,7 +9,9 @@ indexed like the input. The chain is the same for every kind of surface; only th
    * Roof faces: a regular module grid on the face polygon inside the edge ``setback``
      (:func:`solarkataster.pv.module_layout`), capped by the usable area: the face area inside the setback,
      measured in the roof plane (:func:`solarkataster.pv.setback_region`: ``setback``, 0.5 m, from every
-     edge, mitred), times the share of its pixels that reach ``irradiation_threshold`` of the reference.
+     edge, mitred; with a ``building`` column not from ridges and hips between faces of one roof,
+     :func:`ridge_edges`), times the share of its pixels that reach ``irradiation_threshold`` of the
+     reference.
      Superstructures are not in the face polygon, so they and their setback are not usable. Faces flatter
      than ``flat_threshold`` carry racked rows (mounting ``'rack'``, tilt ``flat_rack_tilt``); the others
      carry modules flush with the roof (mounting ``'roof'``). This is the one place of the rack-or-roof
@@ -38,7 +40,8 @@ all kinds
     [kWh/m²], ``unobstructed_irradiation`` (same orientation, no obstructions) [kWh/m²].
 ``kind='roof'``
     ``tilt`` [°], ``geometry`` (shapely polygon: horizontal projection of the face) [m], ``usable_share``
-    (share of the face's pixels whose irradiation reaches the threshold) [-].
+    (share of the face's pixels whose irradiation reaches the threshold) [-]; optional ``building`` (roof
+    id: ridges and hips between its faces keep no setback).
 ``kind='wall'``
     ``length``, ``height`` (above ground) [m], ``shared`` (party wall, bool).
 
