@@ -86,39 +86,49 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
 
 
 def _other_planes(z, roof, face_labels, filled, coef, cellsize, opts):
-    """Unassigned blobs of at least ``min_excluded_area`` that are a plane of their own, not their face's.
+    """Unassigned pixels on a plane of their own, tilted from their face's: excluded, not absorbed.
 
-    A kicked eave strip or a dormer cheek too small to be a face lies partly within the tolerance of the
-    face beside it; its own least-squares plane explains it (RMS within ``distance_tolerance``) and is
-    tilted from the face's by more than ``angle_tolerance``.
+    A blob is one connected unassigned part, split by the face the fill gives its pixels. Its dominant
+    plane is a trimmed least-squares fit (:func:`trimmed_planes`: a kicked eave strip or a dormer cheek
+    too small to be a face, next to mixed eave pixels or the face's own overhang). The pixels within
+    ``distance_tolerance`` of that plane and closer to it than to the face's plane are excluded when they
+    cover at least ``min_excluded_area`` and the plane is tilted from the face's by more than
+    ``angle_tolerance``.
     """
-    from ._planes import moment_sums, planes_from_moments, squared_residuals
+    from types import SimpleNamespace
+
+    from ._planes import trimmed_planes
 
     mask = (roof > 0) & (face_labels == 0) & (filled > 0) & np.isfinite(z)
     comp, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     rows, cols = np.nonzero(mask)
-    # a blob: the pixels of one connected unassigned part that the fill gives to one face
-    pair = comp[rows, cols].astype(np.int64) * (int(filled.max()) + 1) + filled[rows, cols]
-    keys, b = np.unique(pair, return_inverse=True)
+    out = np.zeros(z.shape, bool)
+    if len(rows) == 0:
+        return out
+    f = filled[rows, cols].astype(np.int64)
+    keys, b = np.unique(comp[rows, cols].astype(np.int64) * (int(f.max()) + 1) + f, return_inverse=True)
     b = b.ravel() + 1
     n = len(keys)
-    if n == 0:
-        return np.zeros(z.shape, bool)
-    face = np.concatenate([[0], keys % (int(filled.max()) + 1)])
-    x, y = (cols + 0.5) * cellsize, -(rows + 0.5) * cellsize
-    zz = z[rows, cols]
-    m = moment_sums(b, x - x.mean(), y - y.mean(), zz - zz.mean(), np.ones(len(b)), n)
-    own = planes_from_moments(m)
-    rms = np.sqrt(squared_residuals(m, own) / np.maximum(m["n"], 1))
+    x, y, zz = (cols + 0.5) * cellsize, -(rows + 0.5) * cellsize, z[rows, cols]
+    own = trimmed_planes(b, SimpleNamespace(x=x - x.mean(), y=y - y.mean(), zl=zz - zz.mean()), n,
+                         opts.distance_tolerance)
+    fine = np.isfinite(own[:, 0])
+    own = np.where(fine[:, None], own, 0.0)
+    nu_own = 1.0 / np.sqrt(own[b, 0] ** 2 + own[b, 1] ** 2 + 1.0)
+    off_own = np.abs(zz - zz.mean() - own[b, 0] * (x - x.mean()) - own[b, 1] * (y - y.mean()) - own[b, 2]) * nu_own
+    nu_face = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+    off_face = np.abs(zz - plane_height(coef, f, rows, cols, cellsize)) * nu_face
+    inlier = (off_own <= opts.distance_tolerance) & (off_own < off_face)
+    area = np.bincount(b, weights=inlier, minlength=n + 1) * cellsize ** 2
     # both planes are z = a x + b y + c with x = (col + 0.5) cellsize, y = -(row + 0.5) cellsize
+    face = np.zeros(n + 1, np.int64)
+    face[b] = f
     nf = np.column_stack([-coef[face, 0], -coef[face, 1], np.ones(n + 1)])
     no = np.column_stack([-own[:, 0], -own[:, 1], np.ones(n + 1)])
     cosang = np.einsum("ij,ij->i", nf, no) / np.linalg.norm(nf, axis=1) / np.linalg.norm(no, axis=1)
-    ok = ((m["n"] * cellsize ** 2 >= opts.min_excluded_area) & np.isfinite(own[:, 0])
-          & (rms <= opts.distance_tolerance) & (cosang < np.cos(np.radians(opts.angle_tolerance))))
+    ok = fine & (area >= opts.min_excluded_area) & (cosang < np.cos(np.radians(opts.angle_tolerance)))
     ok[0] = False
-    out = np.zeros(z.shape, bool)
-    out[rows, cols] = ok[b]
+    out[rows, cols] = ok[b] & inlier
     return out
 
 
