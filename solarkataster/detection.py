@@ -550,42 +550,36 @@ def label_orientations(labels, sigma=1.0):
     return np.degrees(np.angle(vec)) / 4 % 90.0
 
 
-def _edge_runs(ring, cellsize):
-    """Pixel corners of a ring split at its Douglas-Peucker vertices (tolerance one pixel), in order."""
-    raw = np.asarray(ring.coords)[:-1]
+def _edge_lines(ring, cellsize, theta, snap):
+    """Straight edges of a pixel ring as lines (point, direction, length).
+
+    Douglas-Peucker segments (tolerance one pixel), each a line through the mean of the pixel corners it
+    replaces, snapped to theta + k 90° where within ``snap``; unsnapped ones up to 5 pixels long
+    (chamfered corners) are dropped. Vectorised over the segments: the corner means are differences of
+    one cumulative sum over the ring (taken relative to its first corner, so no precision is lost).
+    """
+    coords = np.asarray(ring.coords)
+    raw = coords[:-1]
     simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
     # Douglas-Peucker keeps a subset of the vertices, in order
     at = np.flatnonzero(np.isin(raw[:, 0] + 1j * raw[:, 1], simple[:, 0] + 1j * simple[:, 1]))
     if len(simple) < 3 or len(at) != len(simple):
-        return []
-    n = len(raw)
-    return [raw[np.arange(at[k], at[(k + 1) % len(at)] + (n if at[(k + 1) % len(at)] <= at[k] else 0) + 1) % n]
-            for k in range(len(at))]
-
-
-def _edge_lines(ring, cellsize, theta, snap):
-    """Straight edges of a pixel ring as lines (point, direction, length).
-
-    Douglas-Peucker segments, each a line through the mean of the pixel corners it replaces, snapped to
-    theta + k 90° where within ``snap``; unsnapped ones up to 5 pixels long (chamfered corners) are dropped.
-    """
-    runs = _edge_runs(ring, cellsize)
-    if not runs:
         return None
-    lines = []
-    for pts in runs:
-        d = pts[-1] - pts[0]
-        length = float(np.hypot(*d))
-        phi = np.degrees(np.arctan2(d[1], d[0]))
-        delta = (phi - theta + 45.0) % 90.0 - 45.0
-        snapped = abs(delta) <= snap
-        if snapped:
-            phi -= delta
-        elif length <= 5.0 * cellsize:
-            continue
-        u = np.array([np.cos(np.radians(phi)), np.sin(np.radians(phi))])
-        lines.append([pts.mean(0) if len(pts) > 2 else 0.5 * (pts[0] + pts[-1]), u, length])
-    return lines
+    n = len(raw)
+    start = at
+    end = np.roll(at, -1)
+    end = np.where(end <= start, end + n, end)
+    twice = np.concatenate([raw, raw]) - raw[0]
+    csum = np.vstack([np.zeros((1, 2)), np.cumsum(twice, axis=0)])
+    mean = (csum[end + 1] - csum[start]) / (end - start + 1)[:, None] + raw[0]
+    d = twice[end] - twice[start]
+    length = np.hypot(d[:, 0], d[:, 1])
+    phi = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+    delta = (phi - theta + 45.0) % 90.0 - 45.0
+    snapped = np.abs(delta) <= snap
+    phi = np.where(snapped, phi - delta, phi)
+    u = np.stack([np.cos(np.radians(phi)), np.sin(np.radians(phi))], axis=1)
+    return [[mean[k], u[k], float(length[k])] for k in np.flatnonzero(snapped | (length > 5.0 * cellsize))]
 
 
 def _merge_collinear(lines, tol):
@@ -619,17 +613,27 @@ def _meet(a, b):
 
 
 def _ring_from_lines(lines, min_edge):
-    """Vertices where consecutive lines meet; lines whose edge ends up shorter than ``min_edge`` are dropped."""
-    while True:
-        corners = [_meet(lines[k - 1], lines[k]) for k in range(len(lines))]
-        if len(lines) <= 3:
-            break
-        length = np.array([np.dot(corners[(k + 1) % len(lines)][0] - corners[k][-1], lines[k][1])
-                           for k in range(len(lines))])
+    """Vertices where consecutive lines meet; lines whose edge ends up shorter than ``min_edge`` are dropped.
+
+    The shortest edge goes first; dropping a line changes only the corner where its neighbours now meet
+    and the lengths of those two neighbours.
+    """
+    lines = list(lines)
+    corners = [_meet(lines[k - 1], lines[k]) for k in range(len(lines))]
+
+    def edge(k):
+        return float(np.dot(corners[(k + 1) % len(lines)][0] - corners[k][-1], lines[k][1]))
+
+    length = [edge(k) for k in range(len(lines))]
+    while len(lines) > 3:
         k = int(np.argmin(length))
         if length[k] >= min_edge:
             break
-        del lines[k]
+        del lines[k], corners[k], length[k]
+        k %= len(lines)
+        corners[k] = _meet(lines[k - 1], lines[k])
+        length[k - 1] = edge(k - 1)
+        length[k] = edge(k)
     return np.asarray([v for c in corners for v in c])
 
 

@@ -389,7 +389,7 @@ def row_pitch(slant_length, rack_tilt, latitude, max_gcr=1.0):
     return float(max(pitch, slant_length / max_gcr))
 
 
-def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions()):
+def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions(), free_edges=None):
     """Return the part of a roof face that may carry modules: the face in its own plane inside the setback.
 
     Parameters
@@ -403,6 +403,9 @@ def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions()):
         ``flat_rack_azimuth``).
     options : PVOptions
         ``setback`` [m], ``flat_threshold``, ``flat_rack_azimuth``.
+    free_edges : shapely LineString or MultiLineString, optional
+        Edges of the face that need no setback [m, horizontal projection]: ridges and hips shared with
+        another face of the same roof (:func:`solarkataster.assessment.ridge_edges`). None: every edge.
 
     Returns
     -------
@@ -418,17 +421,31 @@ def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions()):
     verge, ridge, hips, steps), with mitred corners, so a rectangular face loses a strip of exactly
     ``setback`` on each side. Measured in the horizontal projection instead, the strip along the slope
     would be ``1 / cos(tilt)`` wider on the roof (0.71 m instead of 0.5 m at 45°).
+
+    ``free_edges`` are exempt: the setback is then a flat-ended, mitred strip along the other edges only.
     """
     tilt = float(surface_tilt)
     if tilt < options.flat_threshold:
-        plane = _face_frame(polygon, options.flat_rack_azimuth)
+        def frame(g):
+            return _face_frame(g, options.flat_rack_azimuth)
     else:
-        plane = shapely.affinity.scale(_face_frame(polygon, float(surface_azimuth)), 1.0,
-                                       1.0 / np.cos(np.radians(min(tilt, 89.0))), origin=(0, 0))
-    return plane.buffer(-options.setback, join_style="mitre") if options.setback > 0 else plane
+        def frame(g):
+            return shapely.affinity.scale(_face_frame(g, float(surface_azimuth)), 1.0,
+                                          1.0 / np.cos(np.radians(min(tilt, 89.0))), origin=(0, 0))
+    plane = frame(polygon)
+    if options.setback <= 0:
+        return plane
+    if free_edges is None or free_edges.is_empty:
+        return plane.buffer(-options.setback, join_style="mitre")
+    # the edges that keep their setback: the boundary less the free edges (matched within 1 cm)
+    kept = plane.boundary.difference(frame(free_edges).buffer(0.01))
+    if kept.is_empty:
+        return plane
+    return plane.difference(kept.buffer(options.setback, cap_style="flat", join_style="mitre"))
 
 
-def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions()):
+def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions(),
+                  free_edges=None):
     """Place a regular grid of modules on one roof face.
 
     Parameters
@@ -441,6 +458,8 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
         Face azimuth [°] (ignored, may be NaN, for faces flatter than ``options.flat_threshold``).
     module : ModuleSpec
     options : PVOptions
+    free_edges : shapely LineString or MultiLineString, optional
+        Edges without setback (see :func:`setback_region`).
 
     Returns
     -------
@@ -450,11 +469,11 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
     -----
     *Pitched faces* (tilt >= ``flat_threshold``): the polygon is rotated so that v points down the slope
     and stretched along v by ``1 / cos(tilt)``, which maps the horizontal projection onto the true roof
-    plane. It is shrunk by ``setback`` (mitred) and a gap-free grid of modules, portrait (long side along
-    the slope) and landscape, is laid at 5 x 5 offsets (quarters of a module and the centred grid); the
-    largest count wins. A module counts when it lies fully inside the shrunk face, touching allowed (its
-    corners for convex faces, exact containment otherwise). Vertical faces (tilt >= 89°) get no layout
-    here: use :func:`facade_layout`.
+    plane. It is shrunk by ``setback`` (mitred; not along ``free_edges``) and a gap-free grid of modules,
+    portrait (long side along the slope) and landscape, is laid at 5 x 5 offsets (quarters of a module and
+    the centred grid); the largest count wins. A module counts when it lies fully inside the shrunk face,
+    touching allowed (its corners for convex faces, exact containment otherwise). Vertical faces
+    (tilt >= 89°) get no layout here: use :func:`facade_layout`.
 
     *Flat faces*: rows of modules racked at ``flat_rack_tilt`` facing ``flat_rack_azimuth``; each row's
     horizontal footprint is ``module x L cos(tilt)`` and rows repeat at :func:`row_pitch`, the spacing that
@@ -477,7 +496,7 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
         module_tilt = tilt
         if tilt >= 89.0:  # a vertical face has no horizontal projection to stretch: use facade_layout
             return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
-    region = setback_region(polygon, tilt, azimuth, options)
+    region = setback_region(polygon, tilt, azimuth, options, free_edges)
     if region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
     best = (0, 0, "")

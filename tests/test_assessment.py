@@ -224,3 +224,43 @@ def test_yield_tables_built_once_per_mounting():
     assert 40.0 in tables.rack.tilts  # the rack tilt is always inside the rack table
     assert tables.roof.tilts.tolist() == list(pv.ROOF_TILTS)
     assert pv.build_yield_tables(weather, LAT, LON, ALT, facade=False).facade is None
+
+
+def test_ridges_and_hips_keep_no_setback_valleys_and_party_walls_do():
+    """A hipped roof (plan 12 m x 8 m, 45°, ridge from x=4 to x=8 at y=4): the south face is a trapezoid whose
+    top edge is the ridge and whose sides are the hips. With the ridge and hips free, only the eaves keep
+    0.5 m: the region is the trapezoid on the roof (4 / cos 45° = 5.657 m deep) less a 0.5 m strip along
+    the eaves, built directly in the roof frame (independent of the free-edge difference; the free edges
+    are matched within 1 cm, hence rel 1e-4).
+    Two houses of a row (different buildings) share no ridge: each keeps the full setback.
+    """
+    c = 1.0 / np.cos(np.radians(45.0))
+    south = shapely.Polygon([(0, 0), (12, 0), (8, 4), (4, 4)])
+    north = shapely.Polygon([(0, 8), (4, 4), (8, 4), (12, 8)])
+    west = shapely.Polygon([(0, 0), (4, 4), (0, 8)])
+    east = shapely.Polygon([(12, 0), (12, 8), (8, 4)])
+    faces = pd.DataFrame({"tilt": 45.0, "azimuth": [180.0, 0.0, 270.0, 90.0],
+                          "geometry": [south, north, west, east], "usable_share": 1.0, "irradiation": 1000.0,
+                          "unobstructed_irradiation": 1000.0, "building": 1})
+    free = A.ridge_edges(faces["geometry"], faces["tilt"], faces["azimuth"], faces["building"])
+    # south: ridge + two hips; west: two hips
+    assert free[0] is not None and free[0].length == pytest.approx(4.0 + 2 * 4 * np.sqrt(2), rel=1e-9)
+    assert free[2].length == pytest.approx(2 * 4 * np.sqrt(2), rel=1e-9)
+    out = A.roof_layout(faces)
+    # independent: the south face on the roof (u = -x, v = -y stretched by 1/cos) minus the eave strip only
+    on_roof = shapely.Polygon([(0, 0), (12, 0), (8, 4 * c), (4, 4 * c)])
+    expected = on_roof.intersection(shapely.box(-1, 0.5, 13, 10)).area
+    assert out["usable_area"].iloc[0] == pytest.approx(expected, rel=1e-4)
+    without = A.roof_layout(faces.drop(columns="building"))
+    assert without["usable_area"].iloc[0] == pytest.approx(on_roof.buffer(-0.5, join_style="mitre").area, rel=1e-6)
+    assert (out["potential_modules"] >= without["potential_modules"]).all()
+    # a valley (both faces slope towards the shared edge) and a party wall between two houses keep it
+    valley = pd.DataFrame({"tilt": 45.0, "azimuth": [90.0, 270.0], "geometry": [shapely.box(0, 0, 4, 6),
+                           shapely.box(4, 0, 8, 6)], "usable_share": 1.0, "irradiation": 1000.0,
+                           "unobstructed_irradiation": 1000.0, "building": [1, 1]})
+    assert A.ridge_edges(valley["geometry"], valley["tilt"], valley["azimuth"], valley["building"]) == [None, None]
+    row = valley.assign(azimuth=[270.0, 90.0], building=[1, 2])
+    assert A.ridge_edges(row["geometry"], row["tilt"], row["azimuth"], row["building"]) == [None, None]
+    ridge = row.assign(building=1)
+    assert [g.length for g in A.ridge_edges(ridge["geometry"], ridge["tilt"], ridge["azimuth"],
+                                            ridge["building"])] == [6.0, 6.0]

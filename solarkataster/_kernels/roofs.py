@@ -313,3 +313,23 @@ def absorb(labels, small, building, passes):
             if todo[r, c]:
                 out[r, c] = 0
     return out
+
+
+@njit(cache=True)
+def lower_medians(values, order, starts, counts):
+    """Lower median of ``values`` per label: the ``(count - 1) // 2``-th smallest of each label's values.
+
+    ``order`` lists the value indices grouped by label (a stable argsort of the labels), label ``k``'s
+    ``counts[k]`` indices starting at ``starts[k]``; labels without values get 0.
+    """
+    out = np.zeros(len(counts))
+    for k in range(len(counts)):
+        c = counts[k]
+        if c == 0:
+            continue
+        seg = np.empty(c)
+        for i in range(c):
+            seg[i] = values[order[starts[k] + i]]
+        seg.sort()
+        out[k] = seg[(c - 1) // 2]
+    return out

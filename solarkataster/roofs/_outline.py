@@ -66,7 +66,8 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
     ``below`` (footprints given), more than 1.5 tolerances above or below it: also a small plane that is
     no face (a kicked eave strip, a step) or no roof (ground, courtyard, a footprint beyond the roof).
     Without footprints the outline is the roof pixels', and pixels below the plane there are mostly mixed
-    eave pixels, which stay with their face.
+    eave pixels, which stay with their face. With footprints, an unassigned blob that is a plane of its
+    own, tilted from its face's, is excluded too (:func:`_other_planes`).
     """
     rows, cols = np.indices(z.shape)
     with np.errstate(invalid="ignore"):
@@ -76,11 +77,63 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
     lab, n = ndimage.label(cand)
-    if n == 0:
-        return cand
     big = np.bincount(lab.ravel(), minlength=n + 1) * cellsize ** 2 >= opts.min_excluded_area
     big[0] = False
-    return big[lab]
+    out = big[lab]
+    if below:
+        out |= _other_planes(z, roof, face_labels, filled, coef, cellsize, opts)
+    return out
+
+
+def _other_planes(z, roof, face_labels, filled, coef, cellsize, opts):
+    """Unassigned pixels on a plane of their own, tilted from their face's: excluded, not absorbed.
+
+    A blob is one connected unassigned part, split by the face the fill gives its pixels. Its dominant
+    plane is a trimmed least-squares fit (:func:`trimmed_planes`: a kicked eave strip or a dormer cheek
+    too small to be a face, next to mixed eave pixels or the face's own overhang). The pixels within
+    ``distance_tolerance`` of that plane and closer to it than to the face's plane are excluded when they
+    cover at least ``min_excluded_area`` and the plane is tilted from the face's by more than
+    ``angle_tolerance`` and flatter than it: on real LiDAR (Gothenburg, 1 m) the steeper blob planes are
+    lines of mixed eave and ridge pixels, which stay with their face.
+    """
+    from types import SimpleNamespace
+
+    from ._planes import trimmed_planes
+
+    mask = (roof > 0) & (face_labels == 0) & (filled > 0) & np.isfinite(z)
+    comp, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    rows, cols = np.nonzero(mask)
+    out = np.zeros(z.shape, bool)
+    if len(rows) == 0:
+        return out
+    f = filled[rows, cols].astype(np.int64)
+    keys, b = np.unique(comp[rows, cols].astype(np.int64) * (int(f.max()) + 1) + f, return_inverse=True)
+    b = b.ravel() + 1
+    n = len(keys)
+    x, y, zz = (cols + 0.5) * cellsize, -(rows + 0.5) * cellsize, z[rows, cols]
+    own = trimmed_planes(b, SimpleNamespace(x=x - x.mean(), y=y - y.mean(), zl=zz - zz.mean()), n,
+                         opts.distance_tolerance)
+    fine = np.isfinite(own[:, 0])
+    own = np.where(fine[:, None], own, 0.0)
+    nu_own = 1.0 / np.sqrt(own[b, 0] ** 2 + own[b, 1] ** 2 + 1.0)
+    off_own = np.abs(zz - zz.mean() - own[b, 0] * (x - x.mean()) - own[b, 1] * (y - y.mean()) - own[b, 2]) * nu_own
+    nu_face = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+    off_face = np.abs(zz - plane_height(coef, f, rows, cols, cellsize)) * nu_face
+    inlier = (off_own <= opts.distance_tolerance) & (off_own < off_face)
+    area = np.bincount(b, weights=inlier, minlength=n + 1) * cellsize ** 2
+    # both planes are z = a x + b y + c with x = (col + 0.5) cellsize, y = -(row + 0.5) cellsize
+    face = np.zeros(n + 1, np.int64)
+    face[b] = f
+    nf = np.column_stack([-coef[face, 0], -coef[face, 1], np.ones(n + 1)])
+    no = np.column_stack([-own[:, 0], -own[:, 1], np.ones(n + 1)])
+    cosang = np.einsum("ij,ij->i", nf, no) / np.linalg.norm(nf, axis=1) / np.linalg.norm(no, axis=1)
+    # a kicked eave is flatter than its face; a steeper blob plane is mostly mixed eave or ridge pixels
+    flatter = np.abs(no[:, 2]) / np.linalg.norm(no, axis=1) > np.abs(nf[:, 2]) / np.linalg.norm(nf, axis=1)
+    ok = (fine & flatter & (area >= opts.min_excluded_area)
+          & (cosang < np.cos(np.radians(opts.angle_tolerance))))
+    ok[0] = False
+    out[rows, cols] = ok[b] & inlier
+    return out
 
 
 def _offset_outline(footprint, points, cellsize, max_overhang):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._kernels.roofs import lower_medians
+
 
 def moment_sums(lab, x, y, zl, w, n_labels):
     """Weighted moment sums per label (index 0 unused)."""
@@ -43,9 +45,18 @@ def upward_normals(coef):
     return np.stack([-coef[:, 0] / nrm, -coef[:, 1] / nrm, 1.0 / nrm], axis=1)
 
 
+def _by_label(lab, n_labels):
+    """Return the indices grouped by label (stable), and each label's start and count in that order."""
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab, minlength=n_labels + 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return order, starts, counts
+
+
 def robust_planes(lab, x, y, zl, n_faces, noise_floor, iterations=4):
     """Per-label planes by IRLS with Tukey's biweight (c = 4.685 robust sigma)."""
     w = np.ones_like(x)
+    order, starts, counts = _by_label(lab, n_faces)
     for it in range(iterations + 1):
         m = moment_sums(lab, x, y, zl, w, n_faces)
         coef = planes_from_moments(m)
@@ -54,12 +65,8 @@ def robust_planes(lab, x, y, zl, n_faces, noise_floor, iterations=4):
         good = np.isfinite(coef[lab, 0])
         res = np.where(good, zl - (coef[lab, 0] * x + coef[lab, 1] * y + coef[lab, 2]), 0.0)
         absr = np.abs(res)
-        # robust sigma per label: 1.4826 * median absolute residual
-        order = np.lexsort((absr, lab))
-        counts = np.bincount(lab, minlength=n_faces + 1)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        mid = np.minimum(starts + np.maximum(counts - 1, 0) // 2, len(lab) - 1)
-        med = absr[order][mid] if len(lab) else np.zeros(n_faces + 1)
+        # robust sigma per label: 1.4826 * (lower) median absolute residual
+        med = lower_medians(absr, order, starts, counts)
         sigma = np.maximum(1.4826 * med, noise_floor)
         u = res / (4.685 * sigma[lab])
         w = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
@@ -95,6 +102,7 @@ def trimmed_planes(group, fr, k, distance_tolerance, rounds=4):
     """
     w = np.ones_like(fr.x)
     coef = None
+    order, starts, counts = _by_label(group, k)
     for it in range(rounds + 1):
         coef = planes_from_moments(moment_sums(group, fr.x, fr.y, fr.zl, w, k))
         cf = np.where(np.isfinite(coef), coef, 0.0)
@@ -102,10 +110,7 @@ def trimmed_planes(group, fr, k, distance_tolerance, rounds=4):
         if it == rounds - 1:
             w = (absr * np.sqrt(1.0 / (cf[group, 0] ** 2 + cf[group, 1] ** 2 + 1.0)) <= distance_tolerance) * 1.0
             continue
-        order = np.lexsort((absr, group))
-        counts = np.bincount(group, minlength=k + 1)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        med = absr[order][np.minimum(starts + np.maximum(counts - 1, 0) // 2, len(group) - 1)]
+        med = lower_medians(absr, order, starts, counts)
         w = (absr <= med[group]) * 1.0
     return coef
 

@@ -79,11 +79,19 @@ class RoofSegmentation:
 
 
 def _merge_coplanar(face, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_floor, max_rounds=50):
-    """Merge adjacent regions of the same building whose union is one plane (greedy, best pairs first)."""
-    lab = face.copy()
+    """Merge adjacent regions of the same building whose union is one plane (greedy, best pairs first).
+
+    The moment sums are additive: they are summed over the pixels once and then merged label by label,
+    and the adjacency is kept as pairs of labels.
+    """
+    fi, fj = face[pairs_i].astype(np.int64), face[pairs_j].astype(np.int64)
+    adjacent = np.unique(np.minimum(fi, fj) * (n_faces + 1) + np.maximum(fi, fj))
+    fi, fj = adjacent // (n_faces + 1), adjacent % (n_faces + 1)
+    root = np.arange(n_faces + 1)
+    m = moment_sums(face, x, y, zl, np.ones_like(x), n_faces)
     for _ in range(max_rounds):
-        la = lab[pairs_i]
-        lb = lab[pairs_j]
+        la = root[fi]
+        lb = root[fj]
         sel = (la > 0) & (lb > 0) & (la != lb)
         if not sel.any():
             break
@@ -92,7 +100,6 @@ def _merge_coplanar(face, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_fl
         key = np.unique(lo * (n_faces + 1) + hi)
         lo = key // (n_faces + 1)
         hi = key % (n_faces + 1)
-        m = moment_sums(lab, x, y, zl, np.ones_like(x), n_faces)
         coef = planes_from_moments(m)
         sse = squared_residuals(m, coef)
         mj = {k: v[lo] + v[hi] for k, v in m.items()}
@@ -123,8 +130,9 @@ def _merge_coplanar(face, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_fl
                 continue
             used[a] = used[b] = True
             target[b] = a
-        lab = target[lab]
-    return lab
+        root = target[root]
+        m = {k: np.bincount(target, weights=v, minlength=n_faces + 1) for k, v in m.items()}
+    return root[face]
 
 
 def _empty_faces():
