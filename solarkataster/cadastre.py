@@ -559,7 +559,8 @@ def _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts):
     i = f["face"].to_numpy(int) - 1
     tilt, azim = f["tilt"].to_numpy(float), f["azimuth"].to_numpy(float)
     surfaces = pd.DataFrame({
-        "_face": i + 1, "_building": f["building"].to_numpy(int), "tilt": tilt, "azimuth": azim,
+        "_face": i + 1, "building": f["building"].to_numpy(int),
+        "tilt": tilt, "azimuth": azim,
         "geometry": _published(f.geometry), "irradiation": stats["irradiation"][i],
         "usable_share": stats["usable_share"][i], "vegetation_irradiation": stats["vegetation"][i],
         "unobstructed_irradiation": unobstructed_irradiation(tilt, azim, engine.sky,
@@ -600,7 +601,7 @@ def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
     q = stats["quantiles"]
     has_modules = a["potential_modules"].to_numpy() > 0
     out = pd.DataFrame({
-        "building_id": fp["building_id"].to_numpy()[surfaces["_building"].to_numpy() - 1],
+        "building_id": fp["building_id"].to_numpy()[surfaces["building"].to_numpy() - 1],
         "_face": surfaces["_face"].to_numpy(),
         "tilt": tilt, "azimuth": np.where(tilt < FLAT_AZIMUTH_LIMIT, np.nan, surfaces["azimuth"].to_numpy(float)),
         "area": fa / np.maximum(np.cos(np.radians(np.minimum(tilt, 89.0))), 1e-3), "footprint_area": fa,

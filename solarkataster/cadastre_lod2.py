@@ -365,7 +365,7 @@ def lod2_face_layer(faces, engine, ref_irr, tables, pv_opts, options):
     tilt, azimuth = faces["tilt"].to_numpy(float), faces["azimuth"].to_numpy(float)
     surfaces = pd.DataFrame({
         "tilt": tilt, "azimuth": azimuth, "geometry": faces.geometry.to_list(),
-        "irradiation": faces["irradiation"].to_numpy(float),
+        "building": faces["building_id"].to_numpy(), "irradiation": faces["irradiation"].to_numpy(float),
         "usable_share": _usable_share(labels, faces, engine, pv_opts.irradiation_threshold * ref_irr),
         "unobstructed_irradiation": unobstructed_irradiation(tilt, azimuth, engine.sky,
                                                              engine.options.albedo).global_})
