@@ -210,32 +210,48 @@ def _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weigh
     """Pixels between global line ``k`` and its neighbours (u in [u_k - du, u_k + du)), sorted by along-track t.
 
     ``side`` is 0 when the line is the pixel's lower neighbour (floor(u)), 1 when it is the upper one.
-    Returns the number of entries written.
+    Returns the number of entries written. The per-pixel test is written out in the loop: a helper call
+    per candidate pixel with the five arrays costs about ten times the test itself in numba.
     """
     rows, cols = z.shape
     uk = k * du
     ar = int(anchor_r)
     ac = int(anchor_c)
     n = 0
-    # walk in the direction of increasing t so the insertion sort below stays linear
-    if abs(lr) >= abs(lc):
-        for ci in range(cols):
-            c = ci if dc >= 0 else cols - 1 - ci
-            ra = (uk - du - (c + anchor_c) * lc) / lr
-            rb = (uk + du - (c + anchor_c) * lc) / lr
-            lo = max(0, int(math.floor(min(ra, rb))) - ar)
-            hi = min(rows - 1, int(math.ceil(max(ra, rb))) - ar)
-            for r in range(lo, hi + 1):
-                n = _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n)
-    else:
-        for ri in range(rows):
-            r = ri if dr >= 0 else rows - 1 - ri
-            ca = (uk - du - (r + anchor_r) * lr) / lc
-            cb = (uk + du - (r + anchor_r) * lr) / lc
-            lo = max(0, int(math.floor(min(ca, cb))) - ac)
-            hi = min(cols - 1, int(math.ceil(max(ca, cb))) - ac)
-            for c in range(lo, hi + 1):
-                n = _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n)
+    # walk in the direction of increasing t so the insertion sort below stays linear: along the columns
+    # when the line is closer to the rows' direction, else along the rows
+    by_col = abs(lr) >= abs(lc)
+    for oi in range(cols if by_col else rows):
+        if by_col:
+            o = oi if dc >= 0 else cols - 1 - oi
+            a = (uk - du - (o + anchor_c) * lc) / lr
+            b = (uk + du - (o + anchor_c) * lc) / lr
+            lo = max(0, int(math.floor(min(a, b))) - ar)
+            hi = min(rows - 1, int(math.ceil(max(a, b))) - ar)
+        else:
+            o = oi if dr >= 0 else rows - 1 - oi
+            a = (uk - du - (o + anchor_r) * lr) / lc
+            b = (uk + du - (o + anchor_r) * lr) / lc
+            lo = max(0, int(math.floor(min(a, b))) - ac)
+            hi = min(cols - 1, int(math.ceil(max(a, b))) - ac)
+        for i in range(lo, hi + 1):
+            r = i if by_col else o
+            c = o if by_col else i
+            if not np.isfinite(z[r, c]):
+                continue
+            u = ((c + anchor_c) * lc + (r + anchor_r) * lr) / du  # as _lateral
+            k0 = int(math.floor(u))
+            if k0 == k:
+                side[n] = 0
+                weight[n] = 1.0 - (u - k0)
+            elif k0 == k - 1:
+                side[n] = 1
+                weight[n] = u - k0
+            else:
+                continue
+            pix[n] = r * cols + c
+            tq[n] = (c + anchor_c) * dc + (r + anchor_r) * dr
+            n += 1
     # the walk is nearly sorted by t: insertion sort finishes in about linear time
     for i in range(1, n):
         t = tq[i]
@@ -260,25 +276,6 @@ def _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weigh
 def _lateral(r, c, lc, lr, du, anchor_r, anchor_c):
     """Lateral position of pixel (r, c) in line spacings, global: line k passes at k."""
     return ((c + anchor_c) * lc + (r + anchor_r) * lr) / du
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n):
-    if not np.isfinite(z[r, c]):
-        return n
-    u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
-    k0 = int(math.floor(u))
-    if k0 == k:
-        side[n] = 0
-        weight[n] = 1.0 - (u - k0)
-    elif k0 == k - 1:
-        side[n] = 1
-        weight[n] = u - k0
-    else:
-        return n
-    pix[n] = r * z.shape[1] + c
-    tq[n] = (c + anchor_c) * dc + (r + anchor_r) * dr
-    return n + 1
 
 
 @njit(cache=True, nogil=True, parallel=True)
