@@ -417,12 +417,53 @@ def _near_field(z, r, c, z0, inv_cs, near, dr, dc, s, tb, zb, anchor_r, anchor_c
     zf = _bilinear_near(z, r, c, EPS * dr, EPS * dc)
     if np.isfinite(zf):
         s = max(s, (zf - z0) * inv_cs / EPS)
-    z0s = z0 * inv_cs
-    n = crossings(r + anchor_r, c + anchor_c, dr, dc, 1e-9, near + 1.0, tb, zb, z, anchor_r, anchor_c)
-    for i in range(n):
-        v = (zb[i] * inv_cs - z0s) / tb[i]
-        if v > s:
-            s = v
+    return _ray_max_slope(z, r + anchor_r, c + anchor_c, dr, dc, near + 1.0, z0 * inv_cs, inv_cs, s, anchor_r,
+                          anchor_c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ray_max_slope(z, r0, c0, dr, dc, t1, z0s, inv_cs, s, anchor_r, anchor_c):
+    """Largest of ``s`` and the slopes from height ``z0s`` [cells] to the ray's :func:`crossings` in (0, t1].
+
+    The samples are those of :func:`crossings` from t = 1e-9 (same t, same heights), folded into the
+    maximum as they come instead of through buffers.
+    """
+    sc = 1.0 if dc > 0 else -1.0
+    sr = 1.0 if dr > 0 else -1.0
+    inv_dc = 1.0 / dc if abs(dc) > 1e-12 else 0.0
+    inv_dr = 1.0 / dr if abs(dr) > 1e-12 else 0.0
+    t0 = 1e-9
+    tc = 1e30
+    nxt_c = 0.0
+    tr = 1e30
+    nxt_r = 0.0
+    if abs(dc) > 1e-12:
+        cc = c0 + t0 * dc
+        nxt_c = math.floor(cc) + 1.0 if dc > 0 else math.ceil(cc) - 1.0
+        tc = (nxt_c - c0) * inv_dc
+    if abs(dr) > 1e-12:
+        rr = r0 + t0 * dr
+        nxt_r = math.floor(rr) + 1.0 if dr > 0 else math.ceil(rr) - 1.0
+        tr = (nxt_r - r0) * inv_dr
+    while True:
+        if tc <= tr:
+            t = tc
+            if t > t1:
+                break
+            zz = bilinear(z, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
+            nxt_c += sc
+            tc = (nxt_c - c0) * inv_dc
+        else:
+            t = tr
+            if t > t1:
+                break
+            zz = bilinear(z, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
+            nxt_r += sr
+            tr = (nxt_r - r0) * inv_dr
+        if np.isfinite(zz):
+            v = (zz * inv_cs - z0s) / t
+            if v > s:
+                s = v
     return s
 
 
