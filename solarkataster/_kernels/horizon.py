@@ -297,9 +297,12 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     res_fwd = np.full((rows * cols, 2), NEG, np.float32)
     res_bwd = np.full((rows * cols, 2), NEG, np.float32)
-    for i in prange(n_lines):
-        _sweep_line(z, gc, gr, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near,
-                    max_dist, res_fwd, res_bwd)
+    n_tasks = (n_lines + LINES_PER_TASK - 1) // LINES_PER_TASK
+    for task in prange(n_tasks):
+        scr = _line_scratch(rows, cols, du, t_min, t_max)
+        for i in range(task * LINES_PER_TASK, min(n_lines, (task + 1) * LINES_PER_TASK)):
+            _sweep_line(z, gc, gr, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
+                        near, max_dist, scr, res_fwd, res_bwd)
     for r in prange(rows):
         _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res_fwd, res_bwd, out_fwd,
                         out_bwd)
@@ -328,33 +331,67 @@ def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
     return t_min - 1.0, t_max + 1.0, k_first, n_lines
 
 
+#: Sweep lines per parallel task: the task allocates its scratch arrays once, and adjacent lines write
+#: to the same pixels' results.
+LINES_PER_TASK = 32
+
+
 @njit(cache=True, nogil=True)
-def _sweep_line(z, gc, gr, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near, max_dist,
-                res_fwd, res_bwd):
-    """Far-field slopes of the pixels beside line ``k`` in both directions, into ``res_fwd`` / ``res_bwd``."""
-    rows, cols = z.shape
+def _line_scratch(rows, cols, du, t_min, t_max):
+    """Scratch arrays of one line's sweep, reused line after line (see :func:`_line_queries`, :func:`_sweep_line`).
+
+    Entries: ``pix, side, weight, tq, zq``; samples: ``tb, zb`` and the canopy's ``zt, zl, tt, tl``; the hull
+    stack ``ht, hz``.
+    """
     ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
-    pix = np.empty(ecap, np.int64)
-    side = np.empty(ecap, np.int64)
-    weight = np.empty(ecap, np.float64)
-    tq = np.empty(ecap, np.float64)
+    cap = int(2.0 * (t_max - t_min)) + 8
+    return (np.empty(ecap, np.int64), np.empty(ecap, np.int64), np.empty(ecap, np.float64),
+            np.empty(ecap, np.float64), np.empty(ecap, np.float64), np.empty(cap, np.float64),
+            np.empty(cap, np.float64), np.empty(cap, np.float64), np.empty(cap, np.float64),
+            np.empty(cap + 1, np.float64), np.empty(cap + 1, np.float64), np.empty(cap + 1, np.float64),
+            np.empty(cap + 1, np.float64))
+
+
+@njit(cache=True, nogil=True)
+def _line_queries(z, gc, gr, cellsize, k, du, lc, lr, dc, dr, anchor_r, anchor_c, pix, side, weight, tq, zq):
+    """Collect the queries of line ``k``: its entries (:func:`_line_entries`) and their foot heights ``zq`` [cells].
+
+    A pixel queries the line from its foot point, where the line passes beside it: its height plus its
+    lateral gradient times the lateral offset, which makes the line's profile relative to the query exact
+    on planes (roofs up to ~60°) whatever the offset. Across a wall (lateral slope above FOOT_MAX_SLOPE)
+    the pixel's own height is kept. Returns the number of entries.
+    """
     ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+    u = k * du
+    inv_cs = 1.0 / cellsize
+    cols = z.shape[1]
+    g_max = FOOT_MAX_SLOPE * cellsize
+    for e in range(ne):
+        r = pix[e] // cols
+        c = pix[e] % cols
+        delta = u - ((c + anchor_c) * lc + (r + anchor_r) * lr)
+        g = gc[r, c] * lc + gr[r, c] * lr
+        zq[e] = (z[r, c] + delta * g if abs(g) <= g_max else z[r, c]) * inv_cs
+    return ne
+
+
+@njit(cache=True, nogil=True)
+def _sweep_line(z, gc, gr, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near, max_dist, scr,
+                res_fwd, res_bwd):
+    """Far-field slopes of the pixels beside line ``k`` in both directions, into ``res_fwd`` / ``res_bwd``.
+
+    ``scr``: :func:`_line_scratch`.
+    """
+    pix, side, weight, tq, zq, tb, zb, _, _, _, _, ht, hz = scr
+    ne = _line_queries(z, gc, gr, cellsize, k, du, lc, lr, dc, dr, anchor_r, anchor_c, pix, side, weight, tq, zq)
     if ne == 0:
         return
     u = k * du
     inv_cs = 1.0 / cellsize
-    cap = int(2.0 * (t_max - t_min)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
     # the line's point at t = 0 is the foot of the global origin: t is the global along-track coordinate
     ns = crossings(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, z, anchor_r, anchor_c)
     for i in range(ns):
         zb[i] *= inv_cs
-    zq = np.empty(ne, np.float64)
-    for e in range(ne):
-        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res_fwd)
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res_bwd)
 
@@ -467,25 +504,6 @@ def _ray_max_slope(z, r0, c0, dr, dc, t1, z0s, inv_cs, s, anchor_r, anchor_c):
     return s
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _foot_height(z, gc, gr, p, u_line, lc, lr, cs, anchor_r, anchor_c):
-    """Surface height where the line at lateral position u_line [cells] passes beside pixel p (its foot point).
-
-    Querying a line from the foot point instead of the pixel makes the line's profile relative to the
-    query exact on planes (roofs up to ~60°), whatever the lateral offset: the foot lies at the pixel's
-    height plus its lateral gradient times the offset. Across a wall (lateral slope above
-    FOOT_MAX_SLOPE) the pixel's own height is kept.
-    """
-    cols = z.shape[1]
-    r = p // cols
-    c = p % cols
-    delta = u_line - ((c + anchor_c) * lc + (r + anchor_r) * lr)  # lateral offset [cells] to the line
-    g = gc[r, c] * lc + gr[r, c] * lr  # lateral gradient [m per cell]
-    if abs(g) <= FOOT_MAX_SLOPE * cs:
-        return z[r, c] + delta * g
-    return z[r, c]
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def central_gradients(z, gc, gr):
     """Central-difference gradients [m per cell] along columns and rows; 0 where a neighbour is missing."""
@@ -593,9 +611,12 @@ def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, n
     dc, dr, lc, lr = direction(phi)
     t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     res = np.full((6, rows * cols, 2), NEG, np.float32)
-    for i in prange(n_lines):
-        _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r,
-                               anchor_c, t_min, t_max, near, max_dist, res)
+    n_tasks = (n_lines + LINES_PER_TASK - 1) // LINES_PER_TASK
+    for task in prange(n_tasks):
+        scr = _line_scratch(rows, cols, du, t_min, t_max)
+        for i in range(task * LINES_PER_TASK, min(n_lines, (task + 1) * LINES_PER_TASK)):
+            _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r,
+                                   anchor_c, t_min, t_max, near, max_dist, scr, res)
     for r in prange(rows):
         _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res[0], res[1], out[0],
                         out[1])
@@ -605,30 +626,21 @@ def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, n
 
 @njit(cache=True, nogil=True)
 def _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min,
-                           t_max, near, max_dist, res):
-    """Far-field slopes beside line ``k``: ``res[0..5]`` = opaque, canopy-only top, negated bottom (fwd, bwd)."""
-    rows, cols = z.shape
-    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
-    pix = np.empty(ecap, np.int64)
-    side = np.empty(ecap, np.int64)
-    weight = np.empty(ecap, np.float64)
-    tq = np.empty(ecap, np.float64)
-    ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+                           t_max, near, max_dist, scr, res):
+    """Far-field slopes beside line ``k``: ``res[0..5]`` = opaque, canopy-only top, negated bottom (fwd, bwd).
+
+    The opaque part is :func:`_sweep_line`'s (same queries, samples and hulls); ``scr``: :func:`_line_scratch`.
+    """
+    pix, side, weight, tq, zq, tb, zb, zt, zl, tt, tl, ht, hz = scr
+    ne = _line_queries(z, gc, gr, cellsize, k, du, lc, lr, dc, dr, anchor_r, anchor_c, pix, side, weight, tq, zq)
     if ne == 0:
         return
     u = k * du
     inv_cs = 1.0 / cellsize
-    cap = int(2.0 * (t_max - t_min)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
-    zt = np.empty(cap, np.float64)
-    zl = np.empty(cap, np.float64)
     ns = _crossings3(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, zt, zl, z, z_top, z_low, anchor_r, anchor_c)
     # canopy samples: top above the opaque surface; bottom where there is canopy (compacted in place, t order)
     nt = 0
     nl = 0
-    tt = np.empty(ns + 1, np.float64)
-    tl = np.empty(ns + 1, np.float64)
     for i in range(ns):
         if zt[i] > zb[i]:
             tt[nt] = tb[i]
@@ -640,11 +652,6 @@ def _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k, du, dc, dr, lc,
             nl += 1
     for i in range(ns):
         zb[i] *= inv_cs
-    zq = np.empty(ne, np.float64)
-    for e in range(ne):
-        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res[0])
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res[1])
     if nt > 0:
