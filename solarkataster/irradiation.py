@@ -219,13 +219,41 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     Irradiation
         As :func:`irradiation`.
     """
+    hor = np.asarray(horizon_codes, dtype=np.int16)
+    shape = hor.shape[1:]
+    tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
+    azi = np.broadcast_to(np.asarray(surface_azimuth, float), shape)
+    return irradiation_from_normals(hor, tilt_azimuth_to_normal(tilt, azi), sky, albedo, canopy=canopy,
+                                    vegetation=vegetation)
+
+
+def irradiation_from_normals(horizon_codes, normals, sky, albedo=0.2, *, canopy=None, vegetation=None):
+    """Compute :func:`irradiation_from_codes` for surfaces given by their unit normals.
+
+    The engine's path for rasters: :func:`solarkataster.surface.surface_normals` goes in as it is, without
+    the round trip through tilt and azimuth.
+
+    Parameters
+    ----------
+    horizon_codes : array_like of int16, shape (sectors, ...)
+        Horizon elevation [0.01°] (see :func:`irradiation_from_codes`).
+    normals : array_like, shape (3, ...)
+        Upward unit normals (east, north, up) [-] of the surfaces; NaN where missing.
+    sky, albedo, canopy, vegetation
+        As :func:`irradiation_from_codes`.
+
+    Returns
+    -------
+    Irradiation
+        As :func:`irradiation`.
+    """
     albedo = check_range("albedo", albedo, 0.0, 1.0)
     hor = np.asarray(horizon_codes, dtype=np.int16)
     shape = hor.shape[1:]
     n_sec = hor.shape[0]
-    tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
-    azi = np.broadcast_to(np.asarray(surface_azimuth, float), shape)
-    nrm = np.ascontiguousarray(tilt_azimuth_to_normal(tilt, azi).reshape(3, -1))
+    if np.shape(normals) != (3,) + shape:
+        raise ParameterError(f"normals {np.shape(normals)} do not match the horizons: expected {(3,) + shape}")
+    nrm = np.ascontiguousarray(np.asarray(normals, np.float64).reshape(3, -1))
     hor2 = np.ascontiguousarray(hor.reshape(n_sec, -1))
     n = hor2.shape[1]
     sec = np.radians(np.arange(n_sec) * 360.0 / n_sec)
