@@ -965,3 +965,46 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
             if j >= 0:
                 hint = j
                 res[e] = (hz[j] - zq[q]) / abs(ht[j] - tq[q])
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def plane_normals(z, cellsize, out):
+    """Write the unit normals (east, north, up) of the 3 x 3 least-squares plane (Horn weights) of each pixel.
+
+    A missing neighbour (NaN or outside the raster) takes the centre's height; NaN where ``z`` is NaN.
+    ``out``: (3, rows, cols) float64. The arithmetic follows :func:`solarkataster.surface.surface_normals`
+    term by term.
+    """
+    rows, cols = z.shape
+    inv = 8 * cellsize
+    for r in prange(rows):
+        for c in range(cols):
+            z0 = z[r, c]
+            if not np.isfinite(z0):
+                out[0, r, c] = np.nan
+                out[1, r, c] = np.nan
+                out[2, r, c] = np.nan
+                continue
+            nw = _neighbour(z, r - 1, c - 1, z0)
+            n_ = _neighbour(z, r - 1, c, z0)
+            ne = _neighbour(z, r - 1, c + 1, z0)
+            w_ = _neighbour(z, r, c - 1, z0)
+            e_ = _neighbour(z, r, c + 1, z0)
+            sw = _neighbour(z, r + 1, c - 1, z0)
+            s_ = _neighbour(z, r + 1, c, z0)
+            se = _neighbour(z, r + 1, c + 1, z0)
+            dzdx = ((ne + 2 * e_ + se) - (nw + 2 * w_ + sw)) / inv
+            dzdy = ((nw + 2 * n_ + ne) - (sw + 2 * s_ + se)) / inv
+            norm = math.sqrt(dzdx * dzdx + dzdy * dzdy + 1.0)
+            out[0, r, c] = -dzdx / norm
+            out[1, r, c] = -dzdy / norm
+            out[2, r, c] = 1.0 / norm
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _neighbour(z, r, c, z0):
+    """Height of pixel (r, c), or ``z0`` where it is missing or outside the raster."""
+    if r < 0 or c < 0 or r >= z.shape[0] or c >= z.shape[1]:
+        return z0
+    v = z[r, c]
+    return v if np.isfinite(v) else z0
