@@ -192,24 +192,35 @@ def _sweep_all(z, cellsize, sectors, max_distance, near, line_spacing, progress,
     _k.central_gradients(z, gc, gr)
     fwd = np.empty(z.shape, np.float32)
     bwd = np.empty(z.shape, np.float32)
-    az = sector_azimuths(sectors)
-    done = np.zeros(sectors, bool)
-    for k in range(sectors):
+    for phi, same, opposite, n_done in _sector_pairs(sector_azimuths(sectors)):
+        _k.sweep_pair(z, gc, gr, cellsize, math.radians(phi), float(near), max_cells, float(line_spacing),
+                      float(anchor[0]), float(anchor[1]), fwd, bwd)
+        for idx, slopes in ((same, fwd), (opposite, bwd)):
+            if idx.size:
+                out[idx] = slopes if convert is None else convert(slopes)
+        if progress is not None:
+            progress(n_done, sectors)
+    return out
+
+
+def _sector_pairs(azimuths):
+    """Group azimuths [°] into sweeps: one per azimuth and its opposite, which share the sweep's lines.
+
+    Yields ``(phi, same, opposite, n_done)``: the sweep's azimuth [°], the indices of the azimuths equal to
+    it and to ``phi + 180`` (within 1e-6°) not yet covered, and how many are covered so far.
+    """
+    az = np.asarray(azimuths, dtype=np.float64) % 360.0
+    done = np.zeros(az.size, bool)
+    for k in range(az.size):
         if done[k]:
             continue
-        opposite = (az[k] + 180.0) % 360.0
-        j = int(round(opposite / (360.0 / sectors))) % sectors
-        paired = abs(az[j] - opposite) < 1e-9 and not done[j] and j != k
-        _k.sweep_pair(z, gc, gr, cellsize, math.radians(az[k]), float(near), max_cells, float(line_spacing),
-                      float(anchor[0]), float(anchor[1]), fwd, bwd)
-        out[k] = fwd if convert is None else convert(fwd)
-        done[k] = True
-        if paired:
-            out[j] = bwd if convert is None else convert(bwd)
-            done[j] = True
-        if progress is not None:
-            progress(int(done.sum()), sectors)
-    return out
+        groups = []
+        for target in (az[k], az[k] + 180.0):
+            d = (az - target) % 360.0
+            idx = np.flatnonzero(~done & ((d < 1e-6) | (d > 360.0 - 1e-6)))
+            done[idx] = True
+            groups.append(idx)
+        yield float(az[k]), groups[0], groups[1], int(done.sum())
 
 
 def canopy_surfaces(z, vegetation):
@@ -327,26 +338,18 @@ def vegetation_horizon_codes(z, cellsize, vegetation, sectors=DEFAULT_SECTORS, m
     gr = np.empty(z.shape, np.float32)
     _k.central_gradients(z, gc, gr)
     buf = np.empty((6,) + z.shape, np.float32)
-    az = sector_azimuths(sectors)
-    done = np.zeros(sectors, bool)
-    for k in range(sectors):
-        if done[k]:
-            continue
-        opposite = (az[k] + 180.0) % 360.0
-        j = int(round(opposite / (360.0 / sectors))) % sectors
-        paired = abs(az[j] - opposite) < 1e-9 and not done[j] and j != k
-        _k.sweep_pair_vegetation(z, gc, gr, np.ascontiguousarray(top_z), np.ascontiguousarray(-bottom_z),
-                                 near_canopy, cellsize, math.radians(az[k]), float(near), max_cells,
-                                 float(line_spacing), float(anchor[0]), float(anchor[1]), buf)
-        for d, idx in enumerate((k, j)):
-            if d == 1 and not paired:
-                continue
-            _k.slopes_to_codes(buf[d], out[0][idx])
-            _k.slopes_to_codes(buf[2 + d], out[1][idx])
-            _k.slopes_to_codes_low(buf[4 + d], out[2][idx])
-            done[idx] = True
+    top_z = np.ascontiguousarray(top_z)
+    low_z = np.ascontiguousarray(-bottom_z)
+    for phi, same, opposite, n_done in _sector_pairs(sector_azimuths(sectors)):
+        _k.sweep_pair_vegetation(z, gc, gr, top_z, low_z, near_canopy, cellsize, math.radians(phi), float(near),
+                                 max_cells, float(line_spacing), float(anchor[0]), float(anchor[1]), buf)
+        for d, group in enumerate((same, opposite)):
+            for idx in group:
+                _k.slopes_to_codes(buf[d], out[0][idx])
+                _k.slopes_to_codes(buf[2 + d], out[1][idx])
+                _k.slopes_to_codes_low(buf[4 + d], out[2][idx])
         if progress is not None:
-            progress(int(done.sum()), sectors)
+            progress(n_done, sectors)
     return tuple(out)
 
 
@@ -470,19 +473,13 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
         return out
     fwd = np.empty(n, np.float64)
     bwd = np.empty(n, np.float64)
-    done = np.zeros(az.size, bool)
-    for k in range(az.size):
-        if done[k]:
-            continue
-        _k.sweep_points_pair(z, cellsize, math.radians(az[k]), rows, cols, heights, np.ascontiguousarray(face),
+    for phi, same, opposite, _ in _sector_pairs(az):
+        _k.sweep_points_pair(z, cellsize, math.radians(phi), rows, cols, heights, np.ascontiguousarray(face),
                              float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
                              float(anchor[0]), float(anchor[1]), fwd, bwd)
-        for target, slopes in ((az[k], fwd), (az[k] + 180.0, bwd)):
-            d = (az - target) % 360.0
-            same = ~done & ((d < 1e-6) | (d > 360.0 - 1e-6))
-            if same.any():
-                out[same] = _slopes_to_degrees(slopes)
-                done |= same
+        for idx, slopes in ((same, fwd), (opposite, bwd)):
+            if idx.size:
+                out[idx] = _slopes_to_degrees(slopes)
     return out
 
 

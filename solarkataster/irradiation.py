@@ -147,6 +147,34 @@ def _canopy_arrays(sky: SkyTable, vegetation):
                            tau_on=tau_on, tau_off=tau_off, tau_svf=tau_svf)
 
 
+_LAST_KERNEL_SKY = {}  # the last sky table's kernel arrays: a raster's row blocks share one table
+
+
+def _kernel_sky(sky: SkyTable, n_sec):
+    """Kernel-ready :data:`SkyArrays` of a sky table for ``n_sec`` sectors, reused while the table is the same."""
+    key = ("sky", n_sec)
+    hit = _LAST_KERNEL_SKY.get(key)
+    if hit is not None and hit[0] is sky:
+        return hit[1]
+    sec = np.radians(np.arange(n_sec) * 360.0 / n_sec)
+    arrays = _k.SkyArrays(tan_lut=_TAN_LUT, sec_sin=np.sin(sec), sec_cos=np.cos(sec), bin_start=sky.bin_start,
+                          beam_sum=sky.beam_sum, iso=sky.isotropic, band=sky.band, ghi=sky.ghi,
+                          **_table_arrays(sky))
+    _LAST_KERNEL_SKY[key] = (sky, arrays)
+    return arrays
+
+
+def _kernel_canopy(sky: SkyTable, vegetation):
+    """:func:`_canopy_arrays`, reused while the sky table and the canopy's transmissivities are the same."""
+    key = (float(vegetation.transmissivity), float(vegetation.leaf_off_transmissivity), tuple(vegetation.leaf_on))
+    hit = _LAST_KERNEL_SKY.get("canopy")
+    if hit is not None and hit[0] is sky and hit[1] == key:
+        return hit[2]
+    arrays = _canopy_arrays(sky, vegetation)
+    _LAST_KERNEL_SKY["canopy"] = (sky, key, arrays)
+    return arrays
+
+
 def irradiation(horizon_angles, surface_tilt, surface_azimuth, sky, albedo=0.2):
     """Annual and monthly irradiation of surfaces with given horizons and orientations.
 
@@ -219,23 +247,48 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
     Irradiation
         As :func:`irradiation`.
     """
+    hor = np.asarray(horizon_codes, dtype=np.int16)
+    shape = hor.shape[1:]
+    tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
+    azi = np.broadcast_to(np.asarray(surface_azimuth, float), shape)
+    return irradiation_from_normals(hor, tilt_azimuth_to_normal(tilt, azi), sky, albedo, canopy=canopy,
+                                    vegetation=vegetation)
+
+
+def irradiation_from_normals(horizon_codes, normals, sky, albedo=0.2, *, canopy=None, vegetation=None):
+    """Compute :func:`irradiation_from_codes` for surfaces given by their unit normals.
+
+    The engine's path for rasters: :func:`solarkataster.surface.surface_normals` goes in as it is, without
+    the round trip through tilt and azimuth.
+
+    Parameters
+    ----------
+    horizon_codes : array_like of int16, shape (sectors, ...)
+        Horizon elevation [0.01°] (see :func:`irradiation_from_codes`).
+    normals : array_like, shape (3, ...)
+        Upward unit normals (east, north, up) [-] of the surfaces; NaN where missing.
+    sky, albedo, canopy, vegetation
+        As :func:`irradiation_from_codes`.
+
+    Returns
+    -------
+    Irradiation
+        As :func:`irradiation`.
+    """
     albedo = check_range("albedo", albedo, 0.0, 1.0)
     hor = np.asarray(horizon_codes, dtype=np.int16)
     shape = hor.shape[1:]
     n_sec = hor.shape[0]
-    tilt = np.broadcast_to(np.asarray(surface_tilt, float), shape)
-    azi = np.broadcast_to(np.asarray(surface_azimuth, float), shape)
-    nrm = np.ascontiguousarray(tilt_azimuth_to_normal(tilt, azi).reshape(3, -1))
+    if np.shape(normals) != (3,) + shape:
+        raise ParameterError(f"normals {np.shape(normals)} do not match the horizons: expected {(3,) + shape}")
+    nrm = np.ascontiguousarray(np.asarray(normals, np.float64).reshape(3, -1))
     hor2 = np.ascontiguousarray(hor.reshape(n_sec, -1))
     n = hor2.shape[1]
-    sec = np.radians(np.arange(n_sec) * 360.0 / n_sec)
-    t = _table_arrays(sky)
     beam = np.empty(n)
     month = np.empty((12, n))
     refl = np.empty(n)
     svf = np.empty(n)
-    arrays = _k.SkyArrays(tan_lut=_TAN_LUT, sec_sin=np.sin(sec), sec_cos=np.cos(sec), bin_start=sky.bin_start,
-                          beam_sum=sky.beam_sum, iso=sky.isotropic, band=sky.band, ghi=sky.ghi, **t)
+    arrays = _kernel_sky(sky, n_sec)
     loss = None
     if canopy is None:
         _k.evaluate(hor2, nrm, arrays, albedo, HORIZON_BAND, beam, month, refl, svf)
@@ -246,7 +299,7 @@ def irradiation_from_codes(horizon_codes, surface_tilt, surface_azimuth, sky, al
         if top.shape != hor2.shape or low.shape != hor2.shape:
             raise ParameterError(f"canopy horizons {top.shape}, {low.shape} differ from the opaque {hor2.shape}")
         loss = np.empty(n)
-        _k.evaluate_canopy(hor2, top, low, nrm, arrays, _canopy_arrays(sky, vegetation), albedo, HORIZON_BAND,
+        _k.evaluate_canopy(hor2, top, low, nrm, arrays, _kernel_canopy(sky, vegetation), albedo, HORIZON_BAND,
                            beam, month, refl, svf, loss)
         loss = loss.reshape(shape)
     glob = month.sum(axis=0)

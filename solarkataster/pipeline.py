@@ -18,9 +18,9 @@ from . import __version__, layers
 from .errors import ParameterError, RasterError, check_range
 from .grid import Grid
 from .horizon import DEFAULT_SECTORS, grid_anchor, horizon_codes, vegetation_horizon_codes
-from .irradiation import Irradiation, irradiation_from_codes
+from .irradiation import Irradiation, irradiation_from_normals
 from .sky import DEFAULT_AZIMUTH_BINS, SkyTable, sky_table, sun_steps
-from .surface import normal_to_tilt_azimuth, surface_normals
+from .surface import surface_normals
 from .weather import WeatherYear
 
 log = logging.getLogger(__name__)
@@ -177,11 +177,10 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
         r1 = min(rows, r0 + block_rows)
         # orientation per block (with a one-row margin for the 3 x 3 fit) keeps float64 temporaries small
         a, b = max(r0 - 1, 0), min(r1 + 1, rows)
-        tilt, azimuth = normal_to_tilt_azimuth(surface_normals(z[a:b], cellsize))
-        tilt, azimuth = tilt[r0 - a:r0 - a + (r1 - r0)], azimuth[r0 - a:r0 - a + (r1 - r0)]
+        normals = surface_normals(z[a:b], cellsize)[:, r0 - a:r0 - a + (r1 - r0)]
         block_canopy = None if canopy is None else (canopy[0][:, r0:r1], canopy[1][:, r0:r1])
-        res = irradiation_from_codes(hor[:, r0:r1], tilt, azimuth, sky, options.albedo, canopy=block_canopy,
-                                     vegetation=vegetation)
+        res = irradiation_from_normals(hor[:, r0:r1], normals, sky, options.albedo, canopy=block_canopy,
+                                       vegetation=vegetation)
         for k in out:
             out[k][r0:r1] = getattr(res, k)
         monthly[:, r0:r1] = res.monthly

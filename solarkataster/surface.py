@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._kernels import horizon as _k
+
 
 def surface_normals(z, cellsize):
     """Compute unit normals of the local least-squares plane at every pixel.
@@ -29,20 +31,11 @@ def surface_normals(z, cellsize):
     normal : ndarray, shape (3, rows, cols)
         Components (east, north, up) of the upward unit normal; NaN where ``z`` is NaN.
     """
-    z = np.asarray(z, dtype=np.float64)
-    pad = np.pad(z, 1, mode="constant", constant_values=np.nan)  # outside = missing, like a tile's halo
-    centre = pad[1:-1, 1:-1]
-
-    def nb(dr, dc):
-        v = pad[1 + dr:pad.shape[0] - 1 + dr, 1 + dc:pad.shape[1] - 1 + dc]
-        return np.where(np.isfinite(v), v, centre)
-
-    # least-squares plane over 3x3 (Horn weights): dz/dx (east), dz/dy (north; rows grow southwards)
-    dzdx = ((nb(-1, 1) + 2 * nb(0, 1) + nb(1, 1)) - (nb(-1, -1) + 2 * nb(0, -1) + nb(1, -1))) / (8 * cellsize)
-    dzdy = ((nb(-1, -1) + 2 * nb(-1, 0) + nb(-1, 1)) - (nb(1, -1) + 2 * nb(1, 0) + nb(1, 1))) / (8 * cellsize)
-    norm = np.sqrt(dzdx ** 2 + dzdy ** 2 + 1.0)
-    normal = np.stack([-dzdx / norm, -dzdy / norm, 1.0 / norm])
-    normal[:, ~np.isfinite(z)] = np.nan
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    # least-squares plane over 3x3 (Horn weights): dz/dx (east), dz/dy (north; rows grow southwards); a
+    # missing neighbour (outside = missing, like a tile's halo) takes the centre's height
+    normal = np.empty((3,) + z.shape)
+    _k.plane_normals(z, float(cellsize), normal)
     return normal
 
 

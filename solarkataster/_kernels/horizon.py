@@ -210,32 +210,48 @@ def _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weigh
     """Pixels between global line ``k`` and its neighbours (u in [u_k - du, u_k + du)), sorted by along-track t.
 
     ``side`` is 0 when the line is the pixel's lower neighbour (floor(u)), 1 when it is the upper one.
-    Returns the number of entries written.
+    Returns the number of entries written. The per-pixel test is written out in the loop: a helper call
+    per candidate pixel with the five arrays costs about ten times the test itself in numba.
     """
     rows, cols = z.shape
     uk = k * du
     ar = int(anchor_r)
     ac = int(anchor_c)
     n = 0
-    # walk in the direction of increasing t so the insertion sort below stays linear
-    if abs(lr) >= abs(lc):
-        for ci in range(cols):
-            c = ci if dc >= 0 else cols - 1 - ci
-            ra = (uk - du - (c + anchor_c) * lc) / lr
-            rb = (uk + du - (c + anchor_c) * lc) / lr
-            lo = max(0, int(math.floor(min(ra, rb))) - ar)
-            hi = min(rows - 1, int(math.ceil(max(ra, rb))) - ar)
-            for r in range(lo, hi + 1):
-                n = _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n)
-    else:
-        for ri in range(rows):
-            r = ri if dr >= 0 else rows - 1 - ri
-            ca = (uk - du - (r + anchor_r) * lr) / lc
-            cb = (uk + du - (r + anchor_r) * lr) / lc
-            lo = max(0, int(math.floor(min(ca, cb))) - ac)
-            hi = min(cols - 1, int(math.ceil(max(ca, cb))) - ac)
-            for c in range(lo, hi + 1):
-                n = _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n)
+    # walk in the direction of increasing t so the insertion sort below stays linear: along the columns
+    # when the line is closer to the rows' direction, else along the rows
+    by_col = abs(lr) >= abs(lc)
+    for oi in range(cols if by_col else rows):
+        if by_col:
+            o = oi if dc >= 0 else cols - 1 - oi
+            a = (uk - du - (o + anchor_c) * lc) / lr
+            b = (uk + du - (o + anchor_c) * lc) / lr
+            lo = max(0, int(math.floor(min(a, b))) - ar)
+            hi = min(rows - 1, int(math.ceil(max(a, b))) - ar)
+        else:
+            o = oi if dr >= 0 else rows - 1 - oi
+            a = (uk - du - (o + anchor_r) * lr) / lc
+            b = (uk + du - (o + anchor_r) * lr) / lc
+            lo = max(0, int(math.floor(min(a, b))) - ac)
+            hi = min(cols - 1, int(math.ceil(max(a, b))) - ac)
+        for i in range(lo, hi + 1):
+            r = i if by_col else o
+            c = o if by_col else i
+            if not np.isfinite(z[r, c]):
+                continue
+            u = ((c + anchor_c) * lc + (r + anchor_r) * lr) / du  # as _lateral
+            k0 = int(math.floor(u))
+            if k0 == k:
+                side[n] = 0
+                weight[n] = 1.0 - (u - k0)
+            elif k0 == k - 1:
+                side[n] = 1
+                weight[n] = u - k0
+            else:
+                continue
+            pix[n] = r * cols + c
+            tq[n] = (c + anchor_c) * dc + (r + anchor_r) * dr
+            n += 1
     # the walk is nearly sorted by t: insertion sort finishes in about linear time
     for i in range(1, n):
         t = tq[i]
@@ -262,25 +278,6 @@ def _lateral(r, c, lc, lr, du, anchor_r, anchor_c):
     return ((c + anchor_c) * lc + (r + anchor_r) * lr) / du
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add_entry(z, r, c, du, k, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq, n):
-    if not np.isfinite(z[r, c]):
-        return n
-    u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
-    k0 = int(math.floor(u))
-    if k0 == k:
-        side[n] = 0
-        weight[n] = 1.0 - (u - k0)
-    elif k0 == k - 1:
-        side[n] = 1
-        weight[n] = u - k0
-    else:
-        return n
-    pix[n] = r * z.shape[1] + c
-    tq[n] = (c + anchor_c) * dc + (r + anchor_r) * dr
-    return n + 1
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
     """Horizon slopes (tan of elevation) for azimuth ``phi`` [rad] and ``phi + pi``.
@@ -300,9 +297,12 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     res_fwd = np.full((rows * cols, 2), NEG, np.float32)
     res_bwd = np.full((rows * cols, 2), NEG, np.float32)
-    for i in prange(n_lines):
-        _sweep_line(z, gc, gr, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near,
-                    max_dist, res_fwd, res_bwd)
+    n_tasks = (n_lines + LINES_PER_TASK - 1) // LINES_PER_TASK
+    for task in prange(n_tasks):
+        scr = _line_scratch(rows, cols, du, t_min, t_max)
+        for i in range(task * LINES_PER_TASK, min(n_lines, (task + 1) * LINES_PER_TASK)):
+            _sweep_line(z, gc, gr, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
+                        near, max_dist, scr, res_fwd, res_bwd)
     for r in prange(rows):
         _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res_fwd, res_bwd, out_fwd,
                         out_bwd)
@@ -331,33 +331,67 @@ def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
     return t_min - 1.0, t_max + 1.0, k_first, n_lines
 
 
+#: Sweep lines per parallel task: the task allocates its scratch arrays once, and adjacent lines write
+#: to the same pixels' results.
+LINES_PER_TASK = 32
+
+
 @njit(cache=True, nogil=True)
-def _sweep_line(z, gc, gr, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near, max_dist,
-                res_fwd, res_bwd):
-    """Far-field slopes of the pixels beside line ``k`` in both directions, into ``res_fwd`` / ``res_bwd``."""
-    rows, cols = z.shape
+def _line_scratch(rows, cols, du, t_min, t_max):
+    """Scratch arrays of one line's sweep, reused line after line (see :func:`_line_queries`, :func:`_sweep_line`).
+
+    Entries: ``pix, side, weight, tq, zq``; samples: ``tb, zb`` and the canopy's ``zt, zl, tt, tl``; the hull
+    stack ``ht, hz``.
+    """
     ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
-    pix = np.empty(ecap, np.int64)
-    side = np.empty(ecap, np.int64)
-    weight = np.empty(ecap, np.float64)
-    tq = np.empty(ecap, np.float64)
+    cap = int(2.0 * (t_max - t_min)) + 8
+    return (np.empty(ecap, np.int64), np.empty(ecap, np.int64), np.empty(ecap, np.float64),
+            np.empty(ecap, np.float64), np.empty(ecap, np.float64), np.empty(cap, np.float64),
+            np.empty(cap, np.float64), np.empty(cap, np.float64), np.empty(cap, np.float64),
+            np.empty(cap + 1, np.float64), np.empty(cap + 1, np.float64), np.empty(cap + 1, np.float64),
+            np.empty(cap + 1, np.float64))
+
+
+@njit(cache=True, nogil=True)
+def _line_queries(z, gc, gr, cellsize, k, du, lc, lr, dc, dr, anchor_r, anchor_c, pix, side, weight, tq, zq):
+    """Collect the queries of line ``k``: its entries (:func:`_line_entries`) and their foot heights ``zq`` [cells].
+
+    A pixel queries the line from its foot point, where the line passes beside it: its height plus its
+    lateral gradient times the lateral offset, which makes the line's profile relative to the query exact
+    on planes (roofs up to ~60°) whatever the offset. Across a wall (lateral slope above FOOT_MAX_SLOPE)
+    the pixel's own height is kept. Returns the number of entries.
+    """
     ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+    u = k * du
+    inv_cs = 1.0 / cellsize
+    cols = z.shape[1]
+    g_max = FOOT_MAX_SLOPE * cellsize
+    for e in range(ne):
+        r = pix[e] // cols
+        c = pix[e] % cols
+        delta = u - ((c + anchor_c) * lc + (r + anchor_r) * lr)
+        g = gc[r, c] * lc + gr[r, c] * lr
+        zq[e] = (z[r, c] + delta * g if abs(g) <= g_max else z[r, c]) * inv_cs
+    return ne
+
+
+@njit(cache=True, nogil=True)
+def _sweep_line(z, gc, gr, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, near, max_dist, scr,
+                res_fwd, res_bwd):
+    """Far-field slopes of the pixels beside line ``k`` in both directions, into ``res_fwd`` / ``res_bwd``.
+
+    ``scr``: :func:`_line_scratch`.
+    """
+    pix, side, weight, tq, zq, tb, zb, _, _, _, _, ht, hz = scr
+    ne = _line_queries(z, gc, gr, cellsize, k, du, lc, lr, dc, dr, anchor_r, anchor_c, pix, side, weight, tq, zq)
     if ne == 0:
         return
     u = k * du
     inv_cs = 1.0 / cellsize
-    cap = int(2.0 * (t_max - t_min)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
     # the line's point at t = 0 is the foot of the global origin: t is the global along-track coordinate
     ns = crossings(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, z, anchor_r, anchor_c)
     for i in range(ns):
         zb[i] *= inv_cs
-    zq = np.empty(ne, np.float64)
-    for e in range(ne):
-        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res_fwd)
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res_bwd)
 
@@ -420,32 +454,54 @@ def _near_field(z, r, c, z0, inv_cs, near, dr, dc, s, tb, zb, anchor_r, anchor_c
     zf = _bilinear_near(z, r, c, EPS * dr, EPS * dc)
     if np.isfinite(zf):
         s = max(s, (zf - z0) * inv_cs / EPS)
-    z0s = z0 * inv_cs
-    n = crossings(r + anchor_r, c + anchor_c, dr, dc, 1e-9, near + 1.0, tb, zb, z, anchor_r, anchor_c)
-    for i in range(n):
-        v = (zb[i] * inv_cs - z0s) / tb[i]
-        if v > s:
-            s = v
-    return s
+    return _ray_max_slope(z, r + anchor_r, c + anchor_c, dr, dc, near + 1.0, z0 * inv_cs, inv_cs, s, anchor_r,
+                          anchor_c)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _foot_height(z, gc, gr, p, u_line, lc, lr, cs, anchor_r, anchor_c):
-    """Surface height where the line at lateral position u_line [cells] passes beside pixel p (its foot point).
+def _ray_max_slope(z, r0, c0, dr, dc, t1, z0s, inv_cs, s, anchor_r, anchor_c):
+    """Largest of ``s`` and the slopes from height ``z0s`` [cells] to the ray's :func:`crossings` in (0, t1].
 
-    Querying a line from the foot point instead of the pixel makes the line's profile relative to the
-    query exact on planes (roofs up to ~60°), whatever the lateral offset: the foot lies at the pixel's
-    height plus its lateral gradient times the offset. Across a wall (lateral slope above
-    FOOT_MAX_SLOPE) the pixel's own height is kept.
+    The samples are those of :func:`crossings` from t = 1e-9 (same t, same heights), folded into the
+    maximum as they come instead of through buffers.
     """
-    cols = z.shape[1]
-    r = p // cols
-    c = p % cols
-    delta = u_line - ((c + anchor_c) * lc + (r + anchor_r) * lr)  # lateral offset [cells] to the line
-    g = gc[r, c] * lc + gr[r, c] * lr  # lateral gradient [m per cell]
-    if abs(g) <= FOOT_MAX_SLOPE * cs:
-        return z[r, c] + delta * g
-    return z[r, c]
+    sc = 1.0 if dc > 0 else -1.0
+    sr = 1.0 if dr > 0 else -1.0
+    inv_dc = 1.0 / dc if abs(dc) > 1e-12 else 0.0
+    inv_dr = 1.0 / dr if abs(dr) > 1e-12 else 0.0
+    t0 = 1e-9
+    tc = 1e30
+    nxt_c = 0.0
+    tr = 1e30
+    nxt_r = 0.0
+    if abs(dc) > 1e-12:
+        cc = c0 + t0 * dc
+        nxt_c = math.floor(cc) + 1.0 if dc > 0 else math.ceil(cc) - 1.0
+        tc = (nxt_c - c0) * inv_dc
+    if abs(dr) > 1e-12:
+        rr = r0 + t0 * dr
+        nxt_r = math.floor(rr) + 1.0 if dr > 0 else math.ceil(rr) - 1.0
+        tr = (nxt_r - r0) * inv_dr
+    while True:
+        if tc <= tr:
+            t = tc
+            if t > t1:
+                break
+            zz = bilinear(z, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
+            nxt_c += sc
+            tc = (nxt_c - c0) * inv_dc
+        else:
+            t = tr
+            if t > t1:
+                break
+            zz = bilinear(z, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
+            nxt_r += sr
+            tr = (nxt_r - r0) * inv_dr
+        if np.isfinite(zz):
+            v = (zz * inv_cs - z0s) / t
+            if v > s:
+                s = v
+    return s
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -555,9 +611,12 @@ def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, n
     dc, dr, lc, lr = direction(phi)
     t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     res = np.full((6, rows * cols, 2), NEG, np.float32)
-    for i in prange(n_lines):
-        _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r,
-                               anchor_c, t_min, t_max, near, max_dist, res)
+    n_tasks = (n_lines + LINES_PER_TASK - 1) // LINES_PER_TASK
+    for task in prange(n_tasks):
+        scr = _line_scratch(rows, cols, du, t_min, t_max)
+        for i in range(task * LINES_PER_TASK, min(n_lines, (task + 1) * LINES_PER_TASK)):
+            _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k_first + i, du, dc, dr, lc, lr, anchor_r,
+                                   anchor_c, t_min, t_max, near, max_dist, scr, res)
     for r in prange(rows):
         _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c, res[0], res[1], out[0],
                         out[1])
@@ -567,30 +626,21 @@ def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, n
 
 @njit(cache=True, nogil=True)
 def _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min,
-                           t_max, near, max_dist, res):
-    """Far-field slopes beside line ``k``: ``res[0..5]`` = opaque, canopy-only top, negated bottom (fwd, bwd)."""
-    rows, cols = z.shape
-    ecap = int(4 * (max(rows, cols) + 2) * 2 * max(1.0, du))
-    pix = np.empty(ecap, np.int64)
-    side = np.empty(ecap, np.int64)
-    weight = np.empty(ecap, np.float64)
-    tq = np.empty(ecap, np.float64)
-    ne = _line_entries(z, k, du, dc, dr, lc, lr, anchor_r, anchor_c, pix, side, weight, tq)
+                           t_max, near, max_dist, scr, res):
+    """Far-field slopes beside line ``k``: ``res[0..5]`` = opaque, canopy-only top, negated bottom (fwd, bwd).
+
+    The opaque part is :func:`_sweep_line`'s (same queries, samples and hulls); ``scr``: :func:`_line_scratch`.
+    """
+    pix, side, weight, tq, zq, tb, zb, zt, zl, tt, tl, ht, hz = scr
+    ne = _line_queries(z, gc, gr, cellsize, k, du, lc, lr, dc, dr, anchor_r, anchor_c, pix, side, weight, tq, zq)
     if ne == 0:
         return
     u = k * du
     inv_cs = 1.0 / cellsize
-    cap = int(2.0 * (t_max - t_min)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
-    zt = np.empty(cap, np.float64)
-    zl = np.empty(cap, np.float64)
     ns = _crossings3(u * lr, u * lc, dr, dc, t_min, t_max, tb, zb, zt, zl, z, z_top, z_low, anchor_r, anchor_c)
     # canopy samples: top above the opaque surface; bottom where there is canopy (compacted in place, t order)
     nt = 0
     nl = 0
-    tt = np.empty(ns + 1, np.float64)
-    tl = np.empty(ns + 1, np.float64)
     for i in range(ns):
         if zt[i] > zb[i]:
             tt[nt] = tb[i]
@@ -602,11 +652,6 @@ def _sweep_line_vegetation(z, gc, gr, z_top, z_low, cellsize, k, du, dc, dr, lc,
             nl += 1
     for i in range(ns):
         zb[i] *= inv_cs
-    zq = np.empty(ne, np.float64)
-    for e in range(ne):
-        zq[e] = _foot_height(z, gc, gr, pix[e], u, lc, lr, cellsize, anchor_r, anchor_c) * inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, True, ht, hz, res[0])
     _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, False, ht, hz, res[1])
     if nt > 0:
@@ -920,3 +965,46 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
             if j >= 0:
                 hint = j
                 res[e] = (hz[j] - zq[q]) / abs(ht[j] - tq[q])
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def plane_normals(z, cellsize, out):
+    """Write the unit normals (east, north, up) of the 3 x 3 least-squares plane (Horn weights) of each pixel.
+
+    A missing neighbour (NaN or outside the raster) takes the centre's height; NaN where ``z`` is NaN.
+    ``out``: (3, rows, cols) float64. The arithmetic follows :func:`solarkataster.surface.surface_normals`
+    term by term.
+    """
+    rows, cols = z.shape
+    inv = 8 * cellsize
+    for r in prange(rows):
+        for c in range(cols):
+            z0 = z[r, c]
+            if not np.isfinite(z0):
+                out[0, r, c] = np.nan
+                out[1, r, c] = np.nan
+                out[2, r, c] = np.nan
+                continue
+            nw = _neighbour(z, r - 1, c - 1, z0)
+            n_ = _neighbour(z, r - 1, c, z0)
+            ne = _neighbour(z, r - 1, c + 1, z0)
+            w_ = _neighbour(z, r, c - 1, z0)
+            e_ = _neighbour(z, r, c + 1, z0)
+            sw = _neighbour(z, r + 1, c - 1, z0)
+            s_ = _neighbour(z, r + 1, c, z0)
+            se = _neighbour(z, r + 1, c + 1, z0)
+            dzdx = ((ne + 2 * e_ + se) - (nw + 2 * w_ + sw)) / inv
+            dzdy = ((nw + 2 * n_ + ne) - (sw + 2 * s_ + se)) / inv
+            norm = math.sqrt(dzdx * dzdx + dzdy * dzdy + 1.0)
+            out[0, r, c] = -dzdx / norm
+            out[1, r, c] = -dzdy / norm
+            out[2, r, c] = 1.0 / norm
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _neighbour(z, r, c, z0):
+    """Height of pixel (r, c), or ``z0`` where it is missing or outside the raster."""
+    if r < 0 or c < 0 or r >= z.shape[0] or c >= z.shape[1]:
+        return z0
+    v = z[r, c]
+    return v if np.isfinite(v) else z0

@@ -23,54 +23,130 @@ SkyArrays = namedtuple("SkyArrays", ["tan_lut", "sec_sin", "sec_cos", "bin_sin",
                                      "beam_sum", "month_compact", "iso", "band", "ghi"])
 
 
+CHUNK = 128  # points per block: a bin's table rows are reused by all of them while in cache
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def evaluate(hor, nrm, sky, albedo, band_width, out_beam, out_month, out_refl, out_svf):
     """Annual beam, monthly global, annual reflected and sky view factor for each point.
 
     hor: (N, P) int16 horizon codes (hundredths of a degree, see solarkataster.horizon); nrm: (3, P) unit
     normals (east, north, up); sky: :data:`SkyArrays`, where ``month_compact`` holds, per bin from
-    ``month_offset[b]``, one row of ``month_count[b] * 3`` suffix sums per step.
+    ``month_offset[b]``, one row of ``month_count[b] * 3`` suffix sums per step. Points go in blocks of
+    :data:`CHUNK`, bin by bin within a block (:func:`_beam_and_months_block`), so each bin's suffix rows
+    are read from cache by the whole block; every point's sums keep the bin order of a point-by-point loop.
     """
     n_sec = hor.shape[0]
     n_pts = hor.shape[1]
     band_tan = math.tan(math.radians(band_width))
-    chunk = 256
-    n_chunks = (n_pts + chunk - 1) // chunk
+    n_chunks = (n_pts + CHUNK - 1) // CHUNK
     for ch in prange(n_chunks):
-        macc = np.empty(12)
-        tan_h = np.empty(n_sec + 1)
-        for p in range(ch * chunk, min(n_pts, (ch + 1) * chunk)):
-            _one(p, hor, nrm, sky, albedo, band_tan, macc, tan_h, out_beam, out_month, out_refl, out_svf)
+        p0 = ch * CHUNK
+        m = min(n_pts, p0 + CHUNK) - p0
+        tan_h = np.empty((m, n_sec + 1))
+        macc = np.empty((m, 12))
+        beam = np.empty(m)
+        svf = np.empty(m)
+        hb = np.empty(m)
+        valid = np.empty(m, np.bool_)
+        for q in range(m):
+            p = p0 + q
+            nz = nrm[2, p]
+            valid[q] = np.isfinite(nrm[0, p]) and hor[0, p] != MISSING_CODE
+            if not valid[q]:
+                continue
+            loss_v, loss_band = _horizon_losses(p, hor, sky, nrm[0, p], nrm[1, p], nz, band_tan, tan_h[q])
+            svf[q] = 0.5 * (1.0 + nz) - loss_v / n_sec
+            hb[q] = math.sqrt(max(0.0, 1.0 - nz * nz)) - loss_band * math.pi / n_sec
+        _beam_and_months_block(nrm, p0, m, valid, tan_h, n_sec, sky, beam, macc)
+        for q in range(m):
+            p = p0 + q
+            if not valid[q]:  # missing data
+                out_beam[p] = np.nan
+                out_refl[p] = np.nan
+                out_svf[p] = np.nan
+                for mo in range(12):
+                    out_month[mo, p] = np.nan
+                continue
+            refl = 0.0
+            for mo in range(12):
+                r = albedo * sky.ghi[mo] * (1.0 - svf[q])
+                refl += r
+                out_month[mo, p] = max(macc[q, mo], 0.0) + sky.iso[mo] * svf[q] + sky.band[mo] * hb[q] + r
+            out_svf[p] = svf[q]
+            out_beam[p] = max(beam[q], 0.0)
+            out_refl[p] = refl
 
 
 @njit(cache=True, nogil=True)
-def _one(p, hor, nrm, sky, albedo, band_tan, macc, tan_h, out_beam, out_month, out_refl, out_svf):
-    """Evaluate point ``p`` (see :func:`evaluate`); ``macc`` (12) and ``tan_h`` (sectors + 1) are scratch."""
-    n_sec = hor.shape[0]
-    nx = nrm[0, p]
-    ny = nrm[1, p]
-    nz = nrm[2, p]
-    if not np.isfinite(nx) or hor[0, p] == MISSING_CODE:  # missing data
-        out_beam[p] = np.nan
-        out_refl[p] = np.nan
-        out_svf[p] = np.nan
-        for m in range(12):
-            out_month[m, p] = np.nan
-        return
-    cos_b = nz
-    sin_b = math.sqrt(max(0.0, 1.0 - nz * nz))
-    loss_v, loss_band = _horizon_losses(p, hor, sky, nx, ny, nz, band_tan, tan_h)
-    svf = 0.5 * (1.0 + cos_b) - loss_v / n_sec
-    hb = sin_b - loss_band * math.pi / n_sec
-    out_svf[p] = svf
-    beam = _beam_and_months(nx, ny, nz, tan_h, n_sec, sky, macc)
-    refl = 0.0
-    for m in range(12):
-        r = albedo * sky.ghi[m] * (1.0 - svf)
-        refl += r
-        out_month[m, p] = max(macc[m], 0.0) + sky.iso[m] * svf + sky.band[m] * hb + r
-    out_beam[p] = max(beam, 0.0)
-    out_refl[p] = refl
+def _beam_and_months_block(nrm, p0, m, valid, tan_h, n_sec, sky, beam, macc):
+    """:func:`_beam_and_months` of points ``p0 .. p0 + m`` (rows of ``tan_h``), bin by bin.
+
+    The step search and the suffix-sum reads are written out in the loop over points (no helper call
+    per point and bin).
+    """
+    n_bins = sky.bin_start.shape[0] - 1
+    n_grid = sky.grid.shape[1] - 1
+    sec_width = n_bins / n_sec  # bins per sector
+    beam[:] = 0.0
+    macc[:, :] = 0.0
+    tan_el = sky.tan_el
+    for b in range(n_bins):
+        a0 = sky.bin_start[b]
+        a1 = sky.bin_start[b + 1]
+        if a1 == a0:
+            continue
+        f = (b + 0.5) / sec_width
+        k0 = int(f)
+        w = f - k0
+        k0 = k0 % n_sec
+        bs = sky.bin_sin[b]
+        bc = sky.bin_cos[b]
+        t_first = tan_el[a0]
+        t_last = tan_el[a1 - 1]
+        g0 = sky.grid_t0[b]
+        gdt = sky.grid_dt[b]
+        k = sky.month_count[b]
+        off = sky.month_offset[b]
+        for q in range(m):
+            if not valid[q]:
+                continue
+            p = p0 + q
+            nx = nrm[0, p]
+            ny = nrm[1, p]
+            nz = nrm[2, p]
+            t0 = tan_h[q, k0]
+            t1 = tan_h[q, k0 + 1]
+            if t0 <= -INF or t1 <= -INF:
+                th = max(t0, t1)
+            else:
+                th = (1.0 - w) * t0 + w * t1
+            proj = nx * bs + ny * bc
+            if nz > 1e-12:
+                tp = -proj * (1.0 / nz)
+            else:
+                tp = -INF if proj > 0 else INF
+            t = max(th, tp)
+            # first step whose sun is above t (as _first_lit_step)
+            if t >= t_last:
+                continue
+            if t < t_first:
+                i = a0
+            else:
+                g = int((t - g0) / gdt)
+                if g >= n_grid:
+                    g = n_grid - 1
+                i = sky.grid[b, g]
+                while i < a1 and tan_el[i] <= t:
+                    i += 1
+                if i >= a1:
+                    continue
+            beam[q] += nx * sky.beam_sum[i, 0] + ny * sky.beam_sum[i, 1] + nz * sky.beam_sum[i, 2]
+            base = off + (i - a0) * k * 3
+            for j in range(k):
+                c = base + 3 * j
+                macc[q, sky.month_list[b, j]] += (nx * sky.month_compact[c] + ny * sky.month_compact[c + 1]
+                                                  + nz * sky.month_compact[c + 2])
 
 
 @njit(cache=True, nogil=True, inline="always")
