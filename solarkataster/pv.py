@@ -428,7 +428,8 @@ def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions()):
     return plane.buffer(-options.setback, join_style="mitre") if options.setback > 0 else plane
 
 
-def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions()):
+def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions(), *,
+                  region=None):
     """Place a regular grid of modules on one roof face.
 
     Parameters
@@ -441,6 +442,8 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
         Face azimuth [°] (ignored, may be NaN, for faces flatter than ``options.flat_threshold``).
     module : ModuleSpec
     options : PVOptions
+    region : shapely geometry, optional
+        ``setback_region(polygon, surface_tilt, surface_azimuth, options)`` when the caller has it already.
 
     Returns
     -------
@@ -477,7 +480,8 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
         module_tilt = tilt
         if tilt >= 89.0:  # a vertical face has no horizontal projection to stretch: use facade_layout
             return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
-    region = setback_region(polygon, tilt, azimuth, options)
+    if region is None:
+        region = setback_region(polygon, tilt, azimuth, options)
     if region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
     best = (0, 0, "")
