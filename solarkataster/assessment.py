@@ -146,10 +146,13 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         if poly is None or poly.is_empty or not np.isfinite(t):
             continue
         at_site = options if latitude[k] == options.latitude else replace(options, latitude=float(latitude[k]))
-        lay = module_layout(poly, t, a, module, at_site, free[k])
+        # the setback region (latitude plays no part in it) once, for the layout and the usable area
+        region = (setback_region(poly, t, a, options, free[k])
+                  if t < 89.0 and (np.isfinite(a) or is_racked(t, options)) else None)
+        lay = module_layout(poly, t, a, module, at_site, free[k], region=region)
         m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
-        if t < 89.0 and (np.isfinite(a) or is_racked(t, options)):
-            usable[k] = setback_region(poly, t, a, options, free[k]).area * np.nan_to_num(share)
+        if region is not None:
+            usable[k] = region.area * np.nan_to_num(share)
         if usable[k] > 0:
             count[k] = int(min(lay.count, np.floor(usable[k] / module.area)))
     mounting = np.where(is_racked(tilt, options), "rack", "roof")

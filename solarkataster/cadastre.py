@@ -274,6 +274,9 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("faces", 0, 3)
     tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
                                 facade=options.walls)
+    # the walls (mostly numba kernels without the GIL) run in a thread beside the roof faces (mostly Python)
+    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables, pv_opts, options, veg) if options.walls \
+        else None
     timings["yield_tables_s"] = _lap(timings, t0)
     stage("faces", 1, 3)
     given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
@@ -289,8 +292,10 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
 
     stage("walls", 0, 1)
     walls_gdf = None
-    if options.walls:
-        walls_gdf = _wall_layer(fp[own], engine, ground, ref_irr, tables, pv_opts, options, report, veg)
+    if walls_job is not None:
+        walls_gdf, wall_report = walls_job.result()
+        report["problems"].extend(wall_report.pop("problems"))
+        report.update(wall_report)
     buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
                                     pv_opts.min_class, areas=_roof_areas(rf, fp))
     timings["walls_s"] = _lap(timings, t0)
@@ -678,6 +683,35 @@ def shapely_area(geometries):
     import shapely
 
     return shapely.area(np.asarray(list(geometries), dtype=object)).astype(float)
+
+
+def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation=None):
+    """Start :func:`_wall_layer` in a thread; a future of (layer, report with its ``problems``).
+
+    The walls' horizons and irradiation are numba kernels that release the GIL, so on two cores they take
+    the core that the roof faces' Python leaves idle. Where numba's threading layer is not thread-safe
+    (``workqueue``) the walls are computed here and now.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def call():
+        report = {"problems": []}
+        return _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation), report
+
+    try:
+        import numba
+
+        layer = numba.threading_layer()
+    except (ImportError, ValueError):  # no parallel kernel has run yet
+        layer = "workqueue"
+    if layer == "workqueue":
+        done = Future()
+        done.set_result(call())
+        return done
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walls")
+    job = pool.submit(call)
+    pool.shutdown(wait=False)
+    return job
 
 
 def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None):

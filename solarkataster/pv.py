@@ -445,7 +445,7 @@ def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions(), 
 
 
 def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions(),
-                  free_edges=None):
+                  free_edges=None, *, region=None):
     """Place a regular grid of modules on one roof face.
 
     Parameters
@@ -460,6 +460,9 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
     options : PVOptions
     free_edges : shapely LineString or MultiLineString, optional
         Edges without setback (see :func:`setback_region`).
+    region : shapely geometry, optional
+        ``setback_region(polygon, surface_tilt, surface_azimuth, options, free_edges)`` when the caller has it
+        already.
 
     Returns
     -------
@@ -496,7 +499,8 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
         module_tilt = tilt
         if tilt >= 89.0:  # a vertical face has no horizontal projection to stretch: use facade_layout
             return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
-    region = setback_region(polygon, tilt, azimuth, options, free_edges)
+    if region is None:
+        region = setback_region(polygon, tilt, azimuth, options, free_edges)
     if region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
     best = (0, 0, "")

@@ -48,9 +48,11 @@ from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
 from . import layers
+from ._kernels import wall_horizon as _wk
+from ._kernels.horizon import NEG
 from .errors import ParameterError, VectorError, check_range
 from .grid import Grid
-from .horizon import grid_anchor, horizon_at_points, point_horizons
+from .horizon import LINE_SPACING, NEAR_CELLS, grid_anchor, horizon_at_points
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +139,21 @@ def _distance_to_segment(px, py, x0, y0, x1, y1):
     return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
 
 
+def _edge_window(xs, ys, x0, y0, x1, y1, reach):
+    """Index slices (rows, cols) of the pixel centres ``ys`` x ``xs`` within ``reach`` of an edge's bounding box."""
+    cols = np.flatnonzero((xs >= min(x0, x1) - reach) & (xs <= max(x0, x1) + reach))
+    rows = np.flatnonzero((ys >= min(y0, y1) - reach) & (ys <= max(y0, y1) + reach))
+    if not cols.size or not rows.size:
+        return slice(0, 0), slice(0, 0)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 def _building_walls(b, bid, plist, ctx, rows_out, problems):
     """Append the walls of one building (its polygon parts ``plist``) to ``rows_out``."""
     z, labels, ground, grid = ctx["z"], ctx["labels"], ctx["ground"], ctx["grid"]
     cs, shape, t, near = grid.cellsize, grid.shape, grid.transform, ctx["near"]
     tree, part_building, part_polys = ctx["tree"], ctx["part_building"], ctx["part_polys"]
+    buffered = ctx["buffered"]
     min_length, collinear_tolerance = ctx["min_length"], ctx["collinear_tolerance"]
     # pixel window around the building
     minx, miny, maxx, maxy = shapely.bounds(MultiPolygon([p for _, p in plist]) if len(plist) > 1
@@ -165,6 +177,8 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
                              detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
         return
     roof_all = np.percentile(zw[inside], EAVE_PERCENTILE)
+    xs, ys = px[0], py[:, 0]  # pixel centres along a row and down a column (north up)
+    reach = max(near, 3 * cs + 0.5) + cs
     if ground is not None:
         gw = ground[r0:r1, c0:c1]
     ring_no = 0
@@ -185,21 +199,24 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
                 if length < min_length:
                     continue
                 azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
-                dist = _distance_to_segment(px, py, x0, y0, x1, y1)
-                roof = inside & (dist <= near)
-                eave = np.percentile(zw[roof], EAVE_PERCENTILE) if roof.any() else roof_all
+                sub = _edge_window(xs, ys, x0, y0, x1, y1, reach)  # the pixels that can lie near the edge
+                dist = _distance_to_segment(px[sub], py[sub], x0, y0, x1, y1)
+                roof = inside[sub] & (dist <= near)
+                eave = np.percentile(zw[sub][roof], EAVE_PERCENTILE) if roof.any() else roof_all
                 if ground is not None:
-                    gsel = (dist <= near) & np.isfinite(gw)
-                    g = np.median(gw[gsel]) if gsel.any() else np.nan
+                    gsel = (dist <= near) & np.isfinite(gw[sub])
+                    g = np.median(gw[sub][gsel]) if gsel.any() else np.nan
                 else:
-                    gsel = outside & (dist <= 3 * cs + 0.5)
-                    g = np.percentile(zw[gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
+                    gsel = outside[sub] & (dist <= 3 * cs + 0.5)
+                    g = np.percentile(zw[sub][gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
                 edge = LineString([(x0, y0), (x1, y1)])
                 shared = False
                 for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
                     if part_building[j] == b:
                         continue
-                    overlap = edge.intersection(part_polys[j].buffer(PARTY_WALL_DISTANCE)).length
+                    if j not in buffered:  # each neighbour's buffer once, not once per edge near it
+                        buffered[j] = part_polys[j].buffer(PARTY_WALL_DISTANCE)
+                    overlap = edge.intersection(buffered[j]).length
                     if overlap >= 0.5 * length:
                         shared = True
                         break
@@ -317,7 +334,7 @@ def wall_segments(footprints, grid: Grid, ground=None, *, id_column="building_id
     for pi, (b, poly) in enumerate(parts):
         by_building.setdefault(b, []).append((pi, poly))
     ctx = dict(z=z, labels=labels, ground=ground, grid=grid, near=near, tree=tree, part_building=part_building,
-               part_polys=part_polys, min_length=min_length, collinear_tolerance=collinear_tolerance)
+               part_polys=part_polys, min_length=min_length, collinear_tolerance=collinear_tolerance, buffered={})
     for b, plist in by_building.items():
         _building_walls(b, ids[b], plist, ctx, rows_out, problems)
     return _finish_walls(rows_out, problems, grid.crs)
@@ -430,11 +447,46 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
     rows, cols = samples["row"].to_numpy(float), samples["col"].to_numpy(float)
     heights, facing = samples["z"].to_numpy(float), samples["surface_azimuth"].to_numpy(float)
     if method == "sweep":
-        return point_horizons(grid.z, cs, rows, cols, heights, azimuths, max_distance, facing=facing,
-                              clearance=clearance, step=step, anchor=grid_anchor(grid.transform))
+        return _sweep_horizons(grid.z, cs, rows, cols, heights, azimuths, max_distance, facing, clearance, step,
+                               grid_anchor(grid.transform))
     out = horizon_at_points(grid.z, cs, rows, cols, heights, azimuths, max_distance, step=step, growth=growth,
                             facing=facing, clearance=clearance, method=method)
     return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+def _sweep_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance, facing, clearance, step, anchor):
+    """Horizons [°] (sectors, points) of wall points by tangent queries on the sweep's line hulls.
+
+    :func:`solarkataster.horizon.point_horizons` with its defaults (near field, line spacing), on the kernel
+    :mod:`solarkataster._kernels.wall_horizon`, which samples each line only where it crosses the raster:
+    the same results, sooner.
+    """
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    rows, cols, heights = (np.ascontiguousarray(a, dtype=np.float64).ravel() for a in (rows, cols, heights))
+    face = np.ascontiguousarray(np.radians(np.asarray(facing, dtype=np.float64).ravel()))
+    max_cells = -1.0 if max_distance is None else float(max_distance) / cellsize
+    az = np.ascontiguousarray(azimuths, dtype=np.float64).ravel() % 360.0
+    out = np.empty((az.size, rows.size), np.float32)
+    if rows.size == 0:
+        return out
+    fwd, bwd = np.empty(rows.size), np.empty(rows.size)
+    done = np.zeros(az.size, bool)
+    for k in range(az.size):
+        if done[k]:
+            continue
+        _wk.sweep_wall_pair(z, cellsize, math.radians(az[k]), rows, cols, heights, face, float(step),
+                            float(clearance) / cellsize, float(NEAR_CELLS), max_cells, float(LINE_SPACING),
+                            float(anchor[0]), float(anchor[1]), fwd, bwd)
+        for target, slopes in ((az[k], fwd), (az[k] + 180.0, bwd)):
+            d = (az - target) % 360.0
+            same = ~done & ((d < 1e-6) | (d > 360.0 - 1e-6))
+            if same.any():
+                with np.errstate(invalid="ignore"):
+                    deg = np.degrees(np.arctan(slopes))
+                deg[slopes <= NEG] = -90.0
+                out[same] = deg
+                done |= same
+    return out
 
 
 # ------------------------------------------------------------------------------------- irradiation

@@ -236,6 +236,24 @@ def test_sweep_horizons_match_brute_force_ray_cast():
     assert np.percentile(err, 90) <= np.percentile(err_march, 90) + 0.25  # no worse than the march it replaces
 
 
+def test_wall_kernel_equals_the_sweeps_point_queries():
+    """The walls' own kernel (lines sampled only on the raster) gives exactly the horizon module's point queries,
+    on a window cut from a larger lattice (anchor), with diagonal and axis-parallel sectors and NaN holes."""
+    from solarkataster.horizon import grid_anchor, point_horizons
+
+    north, south = at(40, 50, 40, 10), at(40, 32, 40, 10)
+    grid = scene([(north, 12.0), (south, 9.0), (at(70, 20, 6, 6), 30.0), (at(15, 25, 8, 14, 35.0), 7.0)], size=90)
+    grid.z[5:9, 60:70] = np.nan
+    walls, _ = W.wall_segments({"n": north, "s": south}, grid)
+    samples = W.wall_samples(walls, grid)
+    mine = W.wall_horizons(samples, grid, sectors=72)
+    ref = point_horizons(grid.z, grid.cellsize, samples["row"], samples["col"], samples["z"],
+                         np.arange(72) * 5.0, facing=samples["surface_azimuth"], clearance=grid.cellsize,
+                         anchor=grid_anchor(grid.transform))
+    assert mine.shape == ref.shape == (72, len(samples))
+    np.testing.assert_array_equal(mine, ref)
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 def test_bad_footprints_are_reported_not_raised():

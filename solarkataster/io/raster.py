@@ -125,7 +125,7 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
         arr = arr[None]
     profile = dict(driver="COG" if cog else "GTiff", dtype="float32", count=arr.shape[0], height=arr.shape[1],
                    width=arr.shape[2], crs=grid.crs, transform=grid.transform, nodata=np.nan,
-                   compress="deflate", predictor=3)
+                   compress="deflate", predictor=3, num_threads="ALL_CPUS")  # deflate on every core
     if cog:
         profile.update(blocksize=256, overview_resampling="average")
     else:
@@ -145,7 +145,7 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
                 with mf.open(**mem_profile) as ds:
                     _fill(ds, arr, descriptions, units, tags)
                     rasterio.shutil.copy(ds, tmp, driver="COG", compress="deflate", predictor=3,
-                                         blocksize=256, overview_resampling="average")
+                                         blocksize=256, overview_resampling="average", num_threads="ALL_CPUS")
         else:
             with rasterio.open(tmp, "w", **profile) as ds:
                 _fill(ds, arr, descriptions, units, tags)

@@ -139,11 +139,20 @@ def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=Non
     pathlib.Path
         The folder.
     """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prov = _write_rasters(result, out, cog, core, vegetation)
+    if extra_provenance:
+        prov.update(extra_provenance)
+    write_json_atomic(out / "run.json", prov)
+    return out
+
+
+def _write_rasters(result, out, cog, core, vegetation):
+    """Write the engine's rasters (:func:`write_irradiance_results`) into ``out``; return the provenance."""
     from .. import __version__
     from .raster import write_raster
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     result = crop_to_core(result, core)
     irr = result.irradiation
     tags = {"software": f"solarkataster {__version__}", "weather": result.weather.source.get("name")}
@@ -168,10 +177,7 @@ def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=Non
         prov["vegetation"] = vegetation.parameters()
         prov["units"]["canopy_height"] = layers.LENGTH_UNIT
         prov["outputs"].append("canopy_height.tif")
-    if extra_provenance:
-        prov.update(extra_provenance)
-    write_json_atomic(out / "run.json", prov)
-    return out
+    return prov
 
 
 # ---------------------------------------------------------------------------------------- cadastre
@@ -240,6 +246,9 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     out.mkdir(parents=True, exist_ok=True)
     meta = layer_metadata(result)
     frames = cadastre_layers(result)
+    # GDAL compresses the rasters without the GIL: in a thread while this one writes the layers
+    rasters_job = _Background(_write_rasters, result.irradiance, out, cog, result.core,
+                              getattr(result, "vegetation", None))
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
     # the tile encoder runs in its own process: let it work while this one writes the rest
@@ -255,8 +264,9 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
 
         extra["outputs_profiles"] = write_profiles(out, result.profiles)
     extra["outputs_vector"] += tiles_job.result() if tiles_job else []
-    write_irradiance_results(result.irradiance, out, cog=cog, extra_provenance=extra, core=result.core,
-                             vegetation=getattr(result, "vegetation", None))
+    prov = rasters_job.result()
+    prov.update(extra)
+    write_json_atomic(out / "run.json", prov)
     return out
 
 

@@ -1,0 +1,357 @@
+"""Numba kernels for wall-sample horizons: tangent queries on the sweep's line hulls. Private: cell units.
+
+The same algorithm as the point queries of :mod:`solarkataster._kernels.horizon` (same lines, samples,
+hulls and near field, so the same results to the last bit), with each line's surface sampled only where the
+line crosses the raster instead of over the raster's whole along-track extent: a diagonal line near a corner
+crosses a few cells, not the diagonal's length. Index space and conventions as in that module.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .horizon import NEG, bilinear, crossings, direction
+
+
+@njit(cache=True, nogil=True)
+def _hull_push(ht, hz, n, t, zz, forward):
+    """Add point (t, zz) to an upper hull stack (points added in order of approach) and return its size.
+
+    ``forward``: points arrive with decreasing t (hull looks towards +t); otherwise increasing t.
+    """
+    while n >= 2:
+        # a = top, b = below top; drop a if it lies on or under the segment new -> b
+        ta = ht[n - 1]
+        za = hz[n - 1]
+        tb = ht[n - 2]
+        zb = hz[n - 2]
+        cross = (ta - t) * (zb - zz) - (za - zz) * (tb - t)
+        if forward:
+            drop = cross >= 0.0
+        else:
+            drop = cross <= 0.0
+        if drop:
+            n -= 1
+        else:
+            break
+    ht[n] = t
+    hz[n] = zz
+    return n + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _steeper(ht, hz, a, b, tq, zq):
+    """Tell whether hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
+    return (hz[a] - zq) * abs(ht[b] - tq) > (hz[b] - zq) * abs(ht[a] - tq)
+
+
+@njit(cache=True, nogil=True)
+def _hull_tangent(ht, hz, n, tq, zq, dmax, hint):
+    """Index of the hull point seen at the largest slope from (tq, zq), or -1 if none within dmax.
+
+    Stack index 0 is the farthest point, n-1 the nearest; the slope along the stack is unimodal, so a
+    short walk from ``hint`` (the previous query's answer) usually finds it; else a binary search.
+    """
+    if n == 0:
+        return -1
+    lo = 0
+    if dmax > 0.0:
+        a = 0
+        b = n
+        while a < b:
+            m = (a + b) // 2
+            if abs(ht[m] - tq) > dmax:
+                a = m + 1
+            else:
+                b = m
+        lo = a
+        if lo >= n:
+            return -1
+    i = min(max(hint, lo), n - 1)
+    for _ in range(8):
+        if i + 1 < n and _steeper(ht, hz, i + 1, i, tq, zq):
+            i += 1
+        elif i - 1 >= lo and _steeper(ht, hz, i - 1, i, tq, zq):
+            i -= 1
+        else:
+            return i
+    hi = n - 1
+    while lo < hi:
+        m = (lo + hi) // 2
+        if _steeper(ht, hz, m + 1, m, tq, zq):
+            lo = m + 1
+        else:
+            hi = m
+    return lo
+
+
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
+    """Global along-track extent ``(t_min, t_max)`` [cells], first line index and line count of a raster.
+
+    The extent covers the pixel centres with one cell to spare; line k lies at lateral position k * du.
+    """
+    t_min = 1e30
+    t_max = -1e30
+    u_min = 1e30
+    u_max = -1e30
+    for cr in range(2):
+        for cc in range(2):
+            rr = cr * (rows - 1.0) + anchor_r
+            c_ = cc * (cols - 1.0) + anchor_c
+            t_min = min(t_min, c_ * dc + rr * dr)
+            t_max = max(t_max, c_ * dc + rr * dr)
+            u_min = min(u_min, c_ * lc + rr * lr)
+            u_max = max(u_max, c_ * lc + rr * lr)
+    k_first = int(math.floor((u_min - 1.0) / du))
+    n_lines = int(math.floor((u_max + 1.0) / du)) - k_first + 2
+    return t_min - 1.0, t_max + 1.0, k_first, n_lines
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _blend(s0, s1, w1):
+    """Blend two lines' slopes by lateral weight; a line without terrain defers to the other."""
+    if s0 > NEG and s1 > NEG:
+        return (1.0 - w1) * s0 + w1 * s1
+    if s0 > NEG:
+        return s0
+    if s1 > NEG:
+        return s1
+    return NEG
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _raster_span(rows, cols, r0, c0, dr, dc, anchor_r, anchor_c):
+    """Along-track interval [cells] where the line ``(r0, c0) + t (dr, dc)`` lies on the raster, plus one cell.
+
+    Returns ``(a, b)`` with ``a > b`` when the line misses the raster.
+    """
+    a = -1e30
+    b = 1e30
+    for p0, d, lo, hi in ((r0, dr, anchor_r, anchor_r + rows - 1.0), (c0, dc, anchor_c, anchor_c + cols - 1.0)):
+        if abs(d) > 1e-12:
+            ta = (lo - p0) / d
+            tb = (hi - p0) / d
+            a = max(a, min(ta, tb) - 1.0)
+            b = min(b, max(ta, tb) + 1.0)
+        elif p0 < lo - 1.0 or p0 > hi + 1.0:
+            return 1e30, -1e30
+    return a, b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _point_start(dc, dr, sn, cn, has_wall, step0, clearance):
+    """Along-ray distance [cells] where a point's march starts; -1 when the azimuth lies behind its wall."""
+    if not has_wall:
+        return step0
+    cos_t = dc * sn - dr * cn
+    if cos_t < -1e-9:
+        return -1.0
+    return max(step0, clearance / max(cos_t, 0.05))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _point_lines(rows_f, cols_f, facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0, clearance,
+                 e_line, e_dir):
+    """Lines and directions of every point query, in parallel; line -1 where the point needs no query.
+
+    Entry ``4 * i + 2 * dir + side`` is point i, direction dir (0: along +t, 1: -t), line floor(u) + side.
+    """
+    n = rows_f.shape[0]
+    for i in prange(n):
+        has_wall = np.isfinite(facing[i])
+        sn = math.sin(facing[i]) if has_wall else 0.0
+        cn = math.cos(facing[i]) if has_wall else 0.0
+        u = ((cols_f[i] + anchor_c) * lc + (rows_f[i] + anchor_r) * lr) / du
+        k0 = int(math.floor(u)) - k_first
+        for d in range(2):
+            e0 = 4 * i + 2 * d
+            e_line[e0] = -1
+            e_line[e0 + 1] = -1
+            sgn = 1.0 if d == 0 else -1.0
+            if _point_start(sgn * dc, sgn * dr, sn, cn, has_wall, step0, clearance) < 0.0:
+                continue
+            for s in range(2):
+                k = k0 + s
+                if 0 <= k < n_lines:
+                    e_line[e0 + s] = k
+                    e_dir[e0 + s] = d
+
+
+@njit(cache=True, nogil=True)
+def _group_by_line(e_line, n_lines, counts, order):
+    """Group the entries by line (a counting sort) and return their number.
+
+    ``counts`` gets the prefix sums (length n_lines + 1), ``order`` the entry indices line by line.
+    """
+    for j in range(n_lines + 1):
+        counts[j] = 0
+    for e in range(e_line.shape[0]):
+        if e_line[e] >= 0:
+            counts[e_line[e] + 1] += 1
+    for j in range(n_lines):
+        counts[j + 1] += counts[j]
+    fill = counts[:n_lines].copy()
+    for e in range(e_line.shape[0]):
+        k = e_line[e]
+        if k >= 0:
+            order[fill[k]] = e
+            fill[k] += 1
+    return counts[n_lines]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def sweep_wall_pair(z, cellsize, phi, rows_f, cols_f, heights, facing, step0, clearance, near, max_dist, du,
+                      anchor_r, anchor_c, out_fwd, out_bwd):
+    """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
+
+    The point counterpart of :func:`sweep_pair` on the same lines (global frame, ``du`` apart, samples at
+    grid-line crossings): each point queries the upper hulls of the two lines beside it from its own
+    height, blended by lateral distance, plus an exact near field of ``near + 1`` cells along its own ray.
+    A point with a wall (``facing`` [rad], NaN: none) ignores everything closer to the wall plane than
+    ``clearance`` [cells]: along its ray at angle θ from the normal the march starts at
+    ``clearance / cos θ`` (at least ``step0``), and on a line beside it at the distance where that line is
+    ``clearance`` off the wall plane; azimuths behind the wall get +inf. Points: fractional (row, col)
+    index of ``z``, absolute heights [m]. Writes slopes (tan of elevation) into ``out_fwd`` / ``out_bwd``;
+    NEG where nothing lies along the ray.
+    """
+    rows, cols = z.shape
+    n = rows_f.shape[0]
+    dc, dr, lc, lr = direction(phi)
+    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    counts = np.empty(n_lines + 1, np.int64)
+    order = np.empty(4 * n, np.int64)
+    e_line = np.empty(4 * n, np.int64)
+    e_dir = np.empty(4 * n, np.int64)
+    _point_lines(rows_f, cols_f, facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0, clearance,
+                 e_line, e_dir)
+    _group_by_line(e_line, n_lines, counts, order)
+    res = np.full(4 * n, NEG, np.float64)
+    for j in prange(n_lines):
+        if counts[j + 1] > counts[j]:
+            _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
+                        order[counts[j]:counts[j + 1]], e_dir, rows_f, cols_f, heights, facing, step0, clearance,
+                        near, max_dist, res)
+    n_blocks = (n + 255) // 256
+    for b in prange(n_blocks):
+        _point_near_block(z, cellsize, b * 256, min(n, b * 256 + 256), dc, dr, lc, lr, du, anchor_r, anchor_c,
+                          rows_f, cols_f, heights, facing, step0, clearance, near, res, out_fwd, out_bwd)
+
+
+@njit(cache=True, nogil=True)
+def _point_near_block(z, cellsize, i0, i1, dc, dr, lc, lr, du, anchor_r, anchor_c, rows_f, cols_f, heights,
+                      facing, step0, clearance, near, res, out_fwd, out_bwd):
+    """Blend the two lines' far-field slopes of points i0..i1 and add each one's exact near field."""
+    inv_cs = 1.0 / cellsize
+    nb = int(near) + 3
+    tb = np.empty(4 * nb, np.float64)
+    zb = np.empty(4 * nb, np.float64)
+    for i in range(i0, i1):
+        has_wall = np.isfinite(facing[i])
+        sn = math.sin(facing[i]) if has_wall else 0.0
+        cn = math.cos(facing[i]) if has_wall else 0.0
+        u = ((cols_f[i] + anchor_c) * lc + (rows_f[i] + anchor_r) * lr) / du
+        w1 = u - math.floor(u)
+        r0 = rows_f[i] + anchor_r
+        c0 = cols_f[i] + anchor_c
+        z0s = heights[i] * inv_cs
+        for d in range(2):
+            sgn = 1.0 if d == 0 else -1.0
+            start = _point_start(sgn * dc, sgn * dr, sn, cn, has_wall, step0, clearance)
+            if start < 0.0:
+                s = math.inf
+            else:
+                s = _blend(res[4 * i + 2 * d], res[4 * i + 2 * d + 1], w1)
+                # the march's first point: nearest to the point, often the steepest (an obstacle's foot)
+                zs = bilinear(z, rows_f[i] + sgn * dr * start, cols_f[i] + sgn * dc * start)
+                if np.isfinite(zs):
+                    s = max(s, (zs * inv_cs - z0s) / start)
+                m = crossings(r0, c0, sgn * dr, sgn * dc, start, start + near + 1.0, tb, zb, z, anchor_r,
+                              anchor_c)
+                for q in range(m):
+                    v = (zb[q] * inv_cs - z0s) / tb[q]
+                    if v > s:
+                        s = v
+            if d == 0:
+                out_fwd[i] = s
+            else:
+                out_bwd[i] = s
+
+
+@njit(cache=True, nogil=True)
+def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, rows_f,
+                cols_f, heights, facing, step0, clearance, near, max_dist, res):
+    """Far-field slopes of the point queries ``entries`` on line ``k``, both directions, into ``res``."""
+    ne = entries.shape[0]
+    inv_cs = 1.0 / cellsize
+    u_line = k * du
+    tq = np.empty(ne, np.float64)
+    zq = np.empty(ne, np.float64)
+    cut = np.empty(ne, np.float64)
+    lo = 1e30
+    hi = -1e30
+    for q in range(ne):
+        e = entries[q]
+        i = e // 4
+        sgn = 1.0 if e_dir[e] == 0 else -1.0
+        r0 = rows_f[i] + anchor_r
+        c0 = cols_f[i] + anchor_c
+        t = c0 * dc + r0 * dr
+        start = step0
+        if np.isfinite(facing[i]):
+            sn = math.sin(facing[i])
+            cn = math.cos(facing[i])
+            cos_t = sgn * (dc * sn - dr * cn)
+            # the line's offset from the point, along the wall's normal [cells]
+            off = (u_line - (c0 * lc + r0 * lr)) * (lc * sn - lr * cn)
+            start = max(step0, (clearance - off) / max(cos_t, 0.05))
+        tq[q] = t
+        zq[q] = heights[i] * inv_cs
+        cut[q] = t + sgn * (start + near)
+        if sgn > 0.0:
+            lo = min(lo, cut[q])
+        else:
+            hi = max(hi, cut[q])
+    # only the stretch beyond the queries' cut-offs: forward views need t > lo, backward ones t < hi
+    t0 = t_min if hi > -1e30 else max(t_min, lo)
+    t1 = t_max if lo < 1e30 else min(t_max, hi)
+    # and only where the line crosses the raster (outside it the surface is NaN and skipped anyway)
+    a, b = _raster_span(z.shape[0], z.shape[1], u_line * lr, u_line * lc, dr, dc, anchor_r, anchor_c)
+    t0 = max(t0, a)
+    t1 = min(t1, b)
+    cap = int(2.0 * max(t1 - t0, 0.0)) + 8
+    tb = np.empty(cap, np.float64)
+    zb = np.empty(cap, np.float64)
+    ns = crossings(u_line * lr, u_line * lc, dr, dc, t0, t1, tb, zb, z, anchor_r, anchor_c)
+    for s in range(ns):
+        zb[s] *= inv_cs
+    ht = np.empty(ns + 1, np.float64)
+    hz = np.empty(ns + 1, np.float64)
+    srt = np.argsort(cut)
+    for d in range(2):
+        forward = d == 0
+        n = 0
+        hint = 0
+        i_s = ns - 1 if forward else 0
+        for step in range(ne):
+            q = srt[ne - 1 - step] if forward else srt[step]
+            e = entries[q]
+            if e_dir[e] != d:
+                continue
+            c_ = cut[q]
+            if forward:
+                while i_s >= 0 and tb[i_s] > c_:
+                    n = _hull_push(ht, hz, n, tb[i_s], zb[i_s], True)
+                    i_s -= 1
+            else:
+                while i_s < ns and tb[i_s] < c_:
+                    n = _hull_push(ht, hz, n, tb[i_s], zb[i_s], False)
+                    i_s += 1
+            j = _hull_tangent(ht, hz, n, tq[q], zq[q], max_dist, hint)
+            if j >= 0:
+                hint = j
+                res[e] = (hz[j] - zq[q]) / abs(ht[j] - tq[q])
