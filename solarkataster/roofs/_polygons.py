@@ -159,8 +159,12 @@ def merge_small_parts(geoms, face_building, min_area, min_face_area):
     return geoms
 
 
-def fill_slivers(geoms, face_building, outlines, min_area):
-    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with."""
+def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
+    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with.
+
+    ``rests``, a dict, if given, receives ``{building: (faces, outline minus their union)}`` for the faces
+    before the gaps join them (:func:`building_rest` reuses it where the faces have not changed since).
+    """
     import shapely
 
     present = np.flatnonzero([g is not None for g in geoms])
@@ -171,7 +175,10 @@ def fill_slivers(geoms, face_building, outlines, min_area):
         if outline is None or len(mine) == 0:
             continue
         faces = np.array(list(geoms[mine]), dtype=object)
-        gaps = shapely.get_parts(outline.difference(faces_union(faces)))
+        rest = outline.difference(faces_union(faces))
+        if rests is not None:
+            rests[int(b)] = (list(faces), rest)
+        gaps = shapely.get_parts(rest)
         gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
         if len(gaps) == 0:
             continue
@@ -236,6 +243,17 @@ def resolve_overlaps(geoms, min_area):
             rest = None if not parts else (parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
         geoms[present[j]] = rest
     return geoms
+
+
+def building_rest(outline, faces, rests, building):
+    """Return the outline minus the union of its faces, from ``rests`` (:func:`fill_slivers`) if they are unchanged."""
+    import shapely
+
+    known = rests.get(building) if rests is not None else None
+    if known is not None and len(known[0]) == len(faces) and all(a is b for a, b in zip(known[0], faces)):
+        return known[1]
+    covered = faces_union(faces) if len(faces) else shapely.Polygon()
+    return outline.difference(covered) if not covered.is_empty else outline
 
 
 def faces_union(faces):
