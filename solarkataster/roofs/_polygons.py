@@ -85,7 +85,8 @@ def _fine_buildings(outlines, shape, fine_transform):
     """Label sub-pixels by building (-1 none): inside an outline, touched by it, or up to two cells outside."""
     from rasterio import features
 
-    shapes = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    # GeoJSON mappings once for both rasterisations
+    shapes = [(g.__geo_interface__, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
     if not shapes:
         return np.full(shape, -1, np.int32)
     centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
@@ -233,7 +234,15 @@ def resolve_overlaps(geoms, min_area):
     if len(present) < 2:
         return geoms
     arr = np.array(list(geoms[present]), dtype=object)
-    left, right = shapely.STRtree(arr).query(arr, predicate="overlaps")
+    # bounding-box pairs, each once (i < j; overlaps is symmetric), then the predicate on prepared faces: the
+    # pairs and their order are those of a query with predicate="overlaps", for half the predicate tests
+    left, right = shapely.STRtree(arr).query(arr)
+    once = left < right
+    left, right = left[once], right[once]
+    shapely.prepare(arr)
+    hit = shapely.overlaps(arr[left], arr[right])
+    shapely.destroy_prepared(arr)
+    left, right = left[hit], right[hit]
     for i, j in zip(left, right):
         if i >= j or geoms[present[i]] is None or geoms[present[j]] is None:
             continue
