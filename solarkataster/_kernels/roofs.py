@@ -251,33 +251,38 @@ def part_sizes(labels):
     """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
     rows, cols = labels.shape
     n = rows * cols
-    parent = np.arange(n)
+    parent = np.empty(n, np.int32)
     for r in range(rows):
         for c in range(cols):
+            i = r * cols + c
+            parent[i] = i
             v = labels[r, c]
             if v <= 0:
                 continue
-            i = r * cols + c
-            if c + 1 < cols and labels[r, c + 1] == v:
-                a = _find(parent, i)
-                b = _find(parent, i + 1)
+            # the left and upper neighbours are already set up
+            if c > 0 and labels[r, c - 1] == v:
+                a = _find(parent, i - 1)
+                b = _find(parent, i)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-            if r + 1 < rows and labels[r + 1, c] == v:
-                a = _find(parent, i)
-                b = _find(parent, i + cols)
+            if r > 0 and labels[r - 1, c] == v:
+                a = _find(parent, i - cols)
+                b = _find(parent, i)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    size = np.zeros(n, np.int64)
-    root = np.empty(n, np.int64)
-    for i in range(n):
-        if labels[i // cols, i % cols] > 0:
-            root[i] = _find(parent, i)
-            size[root[i]] += 1
+    size = np.zeros(n, np.int32)
+    for r in range(rows):
+        for c in range(cols):
+            if labels[r, c] > 0:
+                i = r * cols + c
+                root = _find(parent, i)
+                parent[i] = root
+                size[root] += 1
     out = np.zeros((rows, cols), np.int64)
-    for i in range(n):
-        if labels[i // cols, i % cols] > 0:
-            out[i // cols, i % cols] = size[root[i]]
+    for r in range(rows):
+        for c in range(cols):
+            if labels[r, c] > 0:
+                out[r, c] = size[parent[r * cols + c]]
     return out
 
 
