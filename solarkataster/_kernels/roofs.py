@@ -328,13 +328,13 @@ def lower_medians(values, order, starts, counts):
     ``counts[k]`` indices starting at ``starts[k]``; labels without values get 0.
     """
     out = np.zeros(len(counts))
+    buf = np.empty(max(counts.max(), 1) if len(counts) else 1)
     for k in range(len(counts)):
         c = counts[k]
         if c == 0:
             continue
-        seg = np.empty(c)
         for i in range(c):
-            seg[i] = values[order[starts[k] + i]]
-        seg.sort()
-        out[k] = seg[(c - 1) // 2]
+            buf[i] = values[order[starts[k] + i]]
+        # the k-th smallest by selection: the same value as after a full sort
+        out[k] = np.partition(buf[:c], (c - 1) // 2)[(c - 1) // 2]
     return out

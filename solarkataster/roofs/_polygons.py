@@ -121,6 +121,23 @@ def _partition_polygons(fine, fine_transform, n_faces):
     return geoms
 
 
+def _shared_lengths(a, b):
+    """Length [m] of the boundary that each polygon of ``a`` shares with each of ``b``, shape (len(a), len(b)).
+
+    Only pairs whose bounding boxes meet are intersected; the others share nothing.
+    """
+    import shapely
+
+    ba, bb = shapely.bounds(a), shapely.bounds(b)
+    meet = ((ba[:, None, 0] <= bb[None, :, 2]) & (bb[None, :, 0] <= ba[:, None, 2])
+            & (ba[:, None, 1] <= bb[None, :, 3]) & (bb[None, :, 1] <= ba[:, None, 3]))
+    out = np.zeros(meet.shape)
+    i, j = np.nonzero(meet)
+    if len(i):
+        out[i, j] = shapely.length(shapely.intersection(shapely.boundary(a[i]), shapely.boundary(b[j])))
+    return out
+
+
 def merge_small_parts(geoms, face_building, min_area, min_face_area):
     """Small parts join the adjacent face of the same building with the longest shared boundary.
 
@@ -152,8 +169,7 @@ def merge_small_parts(geoms, face_building, min_area, min_face_area):
                          if j != f and geoms[j] is not None], dtype=np.int64)
         if len(same) == 0:
             continue
-        shared = shapely.length(shapely.intersection(parts[k].boundary, shapely.boundary(
-            np.array(list(geoms[same]), dtype=object))))
+        shared = _shared_lengths(np.array([parts[k]], dtype=object), np.array(list(geoms[same]), dtype=object))[0]
         if shared.max() > 0:
             j = same[int(np.argmax(shared))]
             geoms[j] = _polygonal_union(geoms[j], parts[k])
@@ -183,8 +199,7 @@ def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
         gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
         if len(gaps) == 0:
             continue
-        shared = shapely.length(shapely.intersection(shapely.boundary(gaps)[:, None],
-                                                     shapely.boundary(faces)[None, :]))
+        shared = _shared_lengths(gaps, faces)
         for gap, row in zip(gaps, shared):
             if row.max() > 0:
                 gains.setdefault(int(mine[int(np.argmax(row))]), []).append(gap)
