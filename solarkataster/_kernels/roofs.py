@@ -338,3 +338,30 @@ def lower_medians(values, order, starts, counts):
         # the k-th smallest by selection: the same value as after a full sort
         out[k] = np.partition(buf[:c], (c - 1) // 2)[(c - 1) // 2]
     return out
+
+
+@njit(cache=True)
+def moment_sums(lab, x, y, zl, w, n_labels):
+    """Weighted moment sums per label, shape (10, n_labels + 1), one pass over the values.
+
+    Rows: ``sxx, sxy, syy, sx, sy, n, sxz, syz, sz, szz`` (each product taken left to right and summed in
+    the order of the values, as ``np.bincount`` does).
+    """
+    out = np.zeros((10, n_labels + 1))
+    for i in range(lab.shape[0]):
+        k = lab[i]
+        wi = w[i]
+        xi = x[i]
+        yi = y[i]
+        zi = zl[i]
+        out[0, k] += wi * xi * xi
+        out[1, k] += wi * xi * yi
+        out[2, k] += wi * yi * yi
+        out[3, k] += wi * xi
+        out[4, k] += wi * yi
+        out[5, k] += wi
+        out[6, k] += wi * xi * zi
+        out[7, k] += wi * yi * zi
+        out[8, k] += wi * zi
+        out[9, k] += wi * zi * zi
+    return out
