@@ -102,15 +102,21 @@ def _partition_polygons(fine, fine_transform, n_faces):
     import shapely
     from rasterio import features
 
-    polys, values = [], []
-    for geom, value in features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform):
-        rings = [np.asarray(r) for r in geom["coordinates"]]
-        holes = [shapely.linearrings(r) for r in rings[1:]]
-        polys.append(shapely.polygons(shapely.linearrings(rings[0]), holes=holes or None))
+    # all rings' coordinates in one array, then rings and polygons (shell first) built by index arrays
+    coords, ring_size, ring_poly, values = [], [], [], []
+    shapes = features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform)
+    for k, (geom, value) in enumerate(shapes):
+        for ring in geom["coordinates"]:
+            coords.extend(ring)
+            ring_size.append(len(ring))
+            ring_poly.append(k)
         values.append(int(value))
     geoms = np.full(n_faces + 1, None, dtype=object)
-    if not polys:
+    if not values:
         return geoms
+    rings = shapely.linearrings(np.asarray(coords, dtype=np.float64),
+                                indices=np.repeat(np.arange(len(ring_size)), ring_size))
+    polys = shapely.polygons(rings, indices=np.asarray(ring_poly))
     values = np.asarray(values)
     order = np.argsort(values, kind="stable")
     polys = np.asarray(polys, dtype=object)[order]
