@@ -224,7 +224,6 @@ def tidy_faces(geoms, width, face_building, outlines):
     """Remove slivers thinner than ``2 width`` [m] (mitred opening) and collinear vertices."""
     import shapely
 
-    from ..detection import polygonal
 
     present = np.flatnonzero([g is not None for g in geoms])
     if len(present):
@@ -236,9 +235,7 @@ def tidy_faces(geoms, width, face_building, outlines):
             clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
             has = np.array([c is not None for c in clip])
             tidy[has] = shapely.intersection(tidy[has], clip[has])
-        tidy = shapely.simplify(tidy, 1e-3)
-        for f, g in zip(present, tidy):
-            geoms[f] = polygonal(g)
+        geoms[present] = _polygonal_array(shapely.simplify(tidy, 1e-3))
     return geoms
 
 
@@ -299,6 +296,28 @@ def faces_union(faces):
     return shapely.union_all(faces)
 
 
+def _polygonal_array(geoms):
+    """:func:`solarkataster.detection.polygonal` of each geometry (object array in, object array out).
+
+    Valid non-empty (Multi)Polygons are kept as they are, tested in one array call; only the others go
+    through ``polygonal`` one by one.
+    """
+    import shapely
+
+    from ..detection import polygonal
+
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    there = ~shapely.is_missing(geoms)
+    plain = there.copy()
+    g = geoms[there]
+    plain[there] = (np.isin(shapely.get_type_id(g), (3, 6)) & ~shapely.is_empty(g)) & shapely.is_valid(g)
+    out[plain] = geoms[plain]
+    for i in np.flatnonzero(there & ~plain):
+        out[i] = polygonal(geoms[i])
+    return out
+
+
 def _polygonal_union(a, b):
     from ..detection import polygonal
 
@@ -332,10 +351,7 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     has = np.array([c is not None for c in clip])
     clipped = simple.copy()
     clipped[has] = shapely.intersection(simple[has], clip[has])
-    from ..detection import polygonal
-
-    for f, g in zip(present, clipped):
-        geoms[f] = polygonal(g)
+    geoms[present] = _polygonal_array(clipped)
     return geoms
 
 
