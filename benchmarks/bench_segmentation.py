@@ -10,7 +10,13 @@ the same process, and the ratio of their times.
 With ``--stages`` it also prints the time of each step of ``roof_faces`` (a profile without the overhead of
 cProfile: the steps are timed by wrapping the functions that ``solarkataster.roofs.faces`` calls).
 
+With ``--only legacy`` or ``--only roof_faces`` it times just that path once, without detection (cached
+inputs: the buildings are detected first, untimed), and prints one line ``<path> <seconds>``. Run it
+alternately for two checkouts (``PYTHONPATH=<checkout>``) in separate processes and take the minimum of
+several runs: on a shared machine a single run varies by up to 30 %.
+
 Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png] [--stages] [--cpu]
+     [--only legacy|roof_faces]
 """
 from __future__ import annotations
 
@@ -197,11 +203,44 @@ def _picture(z, rf, png):
     print(f"wrote {png}")
 
 
+def only(path, which, cpu=True):
+    """Time one path (``legacy``: pixel outlines + segment_roofs + face_polygons; or ``roof_faces``)."""
+    from solarkataster.roofs import roof_faces
+
+    clock = time.process_time if cpu else time.perf_counter
+    with rasterio.open(path) as ds:
+        z = ds.read(1).astype(np.float64)
+        transform = ds.transform
+    cs = float(transform.a)
+    ground = ground_from_dsm(z, cs)
+    labels = detect_buildings(z, cs, ground)
+
+    def run(zz, lab, gr):
+        if which == "roof_faces":
+            roof_faces(zz, transform, lab, ground=gr)
+            return
+        footprints = building_polygons(lab, transform, regularise=False)
+        seg = segment_roofs(zz, cs, lab)
+        fb = dict(zip(seg.faces["face"], seg.faces["building"]))
+        face_polygons(seg.face_labels, transform, clip={f: footprints.get(b) for f, b in fb.items()})
+
+    run(z[:200, :200], labels[:200, :200], ground[:200, :200])  # numba compile / cache load, not timed
+    t0 = clock()
+    run(z, labels, ground)
+    print(f"{which} {clock() - t0:.2f}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--png", default=None)
     parser.add_argument("--stages", action="store_true", help="time each step of roof_faces")
     parser.add_argument("--cpu", action="store_true", help="CPU time of this process instead of wall time")
+    parser.add_argument("--only", choices=["legacy", "roof_faces"], default=None,
+                        help="time only this path, detection cached (CPU time unless --wall)")
+    parser.add_argument("--wall", action="store_true", help="with --only: wall time instead of CPU time")
     args = parser.parse_args()
-    main(args.path, png=args.png, stages=args.stages, cpu=args.cpu)
+    if args.only:
+        only(args.path, args.only, cpu=not args.wall)
+    else:
+        main(args.path, png=args.png, stages=args.stages, cpu=args.cpu)

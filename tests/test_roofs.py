@@ -639,3 +639,34 @@ def test_essen_faces_without_footprints():
     # NaN only for faces without a pixel centre inside (thin faces of under a pixel)
     assert (f["plane_share"].between(0, 1) | (f["n_pixels"] == 0)).all()
     assert (f["n_pixels"] == 0).mean() < 0.01
+
+
+def test_plane_kernels_match_numpy_references():
+    """The numba kernels behind the plane fits equal plain numpy/scipy computations bit for bit."""
+    from scipy import ndimage
+
+    from solarkataster._kernels.roofs import lower_medians, part_sizes
+    from solarkataster.roofs._planes import moment_sums
+
+    rng = np.random.default_rng(3)
+    lab = rng.integers(0, 40, 5000)
+    x, y, zl, w = (rng.normal(size=5000) * 30 for _ in range(4))
+    zl[::11] = np.nan
+    got = moment_sums(lab, x, y, zl, w, 45)
+    products = dict(sxx=w * x * x, sxy=w * x * y, syy=w * y * y, sx=w * x, sy=w * y, n=w, sxz=w * x * zl,
+                    syz=w * y * zl, sz=w * zl, szz=w * zl * zl)
+    for key, v in products.items():
+        assert np.array_equal(got[key], np.bincount(lab, weights=v, minlength=46), equal_nan=True), key
+    vals = np.abs(rng.normal(size=5000))
+    vals[::13] = np.nan
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab, minlength=42)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ref = [np.sort(vals[lab == k])[(c - 1) // 2] if c else 0.0 for k, c in enumerate(counts)]
+    assert np.array_equal(lower_medians(vals, order, starts, counts), ref, equal_nan=True)
+    grid = rng.integers(-1, 4, (60, 70)).astype(np.int32)
+    expect = np.zeros(grid.shape, np.int64)
+    for v in range(1, 4):
+        parts, _ = ndimage.label(grid == v)
+        expect[parts > 0] = np.bincount(parts.ravel())[parts[parts > 0]]
+    assert np.array_equal(part_sizes(grid), expect)

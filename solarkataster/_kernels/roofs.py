@@ -251,33 +251,38 @@ def part_sizes(labels):
     """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
     rows, cols = labels.shape
     n = rows * cols
-    parent = np.arange(n)
+    parent = np.empty(n, np.int32)
     for r in range(rows):
         for c in range(cols):
+            i = r * cols + c
+            parent[i] = i
             v = labels[r, c]
             if v <= 0:
                 continue
-            i = r * cols + c
-            if c + 1 < cols and labels[r, c + 1] == v:
-                a = _find(parent, i)
-                b = _find(parent, i + 1)
+            # the left and upper neighbours are already set up
+            if c > 0 and labels[r, c - 1] == v:
+                a = _find(parent, i - 1)
+                b = _find(parent, i)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-            if r + 1 < rows and labels[r + 1, c] == v:
-                a = _find(parent, i)
-                b = _find(parent, i + cols)
+            if r > 0 and labels[r - 1, c] == v:
+                a = _find(parent, i - cols)
+                b = _find(parent, i)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    size = np.zeros(n, np.int64)
-    root = np.empty(n, np.int64)
-    for i in range(n):
-        if labels[i // cols, i % cols] > 0:
-            root[i] = _find(parent, i)
-            size[root[i]] += 1
+    size = np.zeros(n, np.int32)
+    for r in range(rows):
+        for c in range(cols):
+            if labels[r, c] > 0:
+                i = r * cols + c
+                root = _find(parent, i)
+                parent[i] = root
+                size[root] += 1
     out = np.zeros((rows, cols), np.int64)
-    for i in range(n):
-        if labels[i // cols, i % cols] > 0:
-            out[i // cols, i % cols] = size[root[i]]
+    for r in range(rows):
+        for c in range(cols):
+            if labels[r, c] > 0:
+                out[r, c] = size[parent[r * cols + c]]
     return out
 
 
@@ -323,13 +328,40 @@ def lower_medians(values, order, starts, counts):
     ``counts[k]`` indices starting at ``starts[k]``; labels without values get 0.
     """
     out = np.zeros(len(counts))
+    buf = np.empty(max(counts.max(), 1) if len(counts) else 1)
     for k in range(len(counts)):
         c = counts[k]
         if c == 0:
             continue
-        seg = np.empty(c)
         for i in range(c):
-            seg[i] = values[order[starts[k] + i]]
-        seg.sort()
-        out[k] = seg[(c - 1) // 2]
+            buf[i] = values[order[starts[k] + i]]
+        # the k-th smallest by selection: the same value as after a full sort
+        out[k] = np.partition(buf[:c], (c - 1) // 2)[(c - 1) // 2]
+    return out
+
+
+@njit(cache=True)
+def moment_sums(lab, x, y, zl, w, n_labels):
+    """Weighted moment sums per label, shape (10, n_labels + 1), one pass over the values.
+
+    Rows: ``sxx, sxy, syy, sx, sy, n, sxz, syz, sz, szz`` (each product taken left to right and summed in
+    the order of the values, as ``np.bincount`` does).
+    """
+    out = np.zeros((10, n_labels + 1))
+    for i in range(lab.shape[0]):
+        k = lab[i]
+        wi = w[i]
+        xi = x[i]
+        yi = y[i]
+        zi = zl[i]
+        out[0, k] += wi * xi * xi
+        out[1, k] += wi * xi * yi
+        out[2, k] += wi * yi * yi
+        out[3, k] += wi * xi
+        out[4, k] += wi * yi
+        out[5, k] += wi
+        out[6, k] += wi * xi * zi
+        out[7, k] += wi * yi * zi
+        out[8, k] += wi * zi
+        out[9, k] += wi * zi * zi
     return out

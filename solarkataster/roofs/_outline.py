@@ -9,7 +9,7 @@ from ._planes import plane_height
 
 
 def nearest_any_face(face_labels):
-    _, (ir, ic) = ndimage.distance_transform_edt(face_labels == 0, return_indices=True)
+    ir, ic = ndimage.distance_transform_edt(face_labels == 0, return_distances=False, return_indices=True)
     return face_labels[ir, ic]
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels.roofs import lower_medians
+from .._kernels.roofs import moment_sums as _moment_sums
 
 
 def moment_sums(lab, x, y, zl, w, n_labels):
     """Weighted moment sums per label (index 0 unused)."""
-    def bc(v):
-        return np.bincount(lab, weights=v, minlength=n_labels + 1)
-
-    return dict(sxx=bc(w * x * x), sxy=bc(w * x * y), syy=bc(w * y * y), sx=bc(w * x), sy=bc(w * y),
-                n=bc(w), sxz=bc(w * x * zl), syz=bc(w * y * zl), sz=bc(w * zl), szz=bc(w * zl * zl))
+    lab = np.ascontiguousarray(lab)
+    n_labels = max(int(n_labels), int(lab.max()) if len(lab) else 0)  # np.bincount's length
+    sums = _moment_sums(lab, np.ascontiguousarray(x, dtype=np.float64),
+                        np.ascontiguousarray(y, dtype=np.float64), np.ascontiguousarray(zl, dtype=np.float64),
+                        np.ascontiguousarray(w, dtype=np.float64), n_labels)
+    return dict(zip(("sxx", "sxy", "syy", "sx", "sy", "n", "sxz", "syz", "sz", "szz"), sums))
 
 
 def planes_from_moments(m):

@@ -85,7 +85,8 @@ def _fine_buildings(outlines, shape, fine_transform):
     """Label sub-pixels by building (-1 none): inside an outline, touched by it, or up to two cells outside."""
     from rasterio import features
 
-    shapes = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    # GeoJSON mappings once for both rasterisations
+    shapes = [(g.__geo_interface__, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
     if not shapes:
         return np.full(shape, -1, np.int32)
     centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
@@ -101,15 +102,21 @@ def _partition_polygons(fine, fine_transform, n_faces):
     import shapely
     from rasterio import features
 
-    polys, values = [], []
-    for geom, value in features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform):
-        rings = [np.asarray(r) for r in geom["coordinates"]]
-        holes = [shapely.linearrings(r) for r in rings[1:]]
-        polys.append(shapely.polygons(shapely.linearrings(rings[0]), holes=holes or None))
+    # all rings' coordinates in one array, then rings and polygons (shell first) built by index arrays
+    coords, ring_size, ring_poly, values = [], [], [], []
+    shapes = features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform)
+    for k, (geom, value) in enumerate(shapes):
+        for ring in geom["coordinates"]:
+            coords.extend(ring)
+            ring_size.append(len(ring))
+            ring_poly.append(k)
         values.append(int(value))
     geoms = np.full(n_faces + 1, None, dtype=object)
-    if not polys:
+    if not values:
         return geoms
+    rings = shapely.linearrings(np.asarray(coords, dtype=np.float64),
+                                indices=np.repeat(np.arange(len(ring_size)), ring_size))
+    polys = shapely.polygons(rings, indices=np.asarray(ring_poly))
     values = np.asarray(values)
     order = np.argsort(values, kind="stable")
     polys = np.asarray(polys, dtype=object)[order]
@@ -118,6 +125,23 @@ def _partition_polygons(fine, fine_transform, n_faces):
     for f, s, e in zip(ids, starts, ends):
         geoms[f] = polys[s] if e - s == 1 else shapely.MultiPolygon(list(polys[s:e]))
     return geoms
+
+
+def _shared_lengths(a, b):
+    """Length [m] of the boundary that each polygon of ``a`` shares with each of ``b``, shape (len(a), len(b)).
+
+    Only pairs whose bounding boxes meet are intersected; the others share nothing.
+    """
+    import shapely
+
+    ba, bb = shapely.bounds(a), shapely.bounds(b)
+    meet = ((ba[:, None, 0] <= bb[None, :, 2]) & (bb[None, :, 0] <= ba[:, None, 2])
+            & (ba[:, None, 1] <= bb[None, :, 3]) & (bb[None, :, 1] <= ba[:, None, 3]))
+    out = np.zeros(meet.shape)
+    i, j = np.nonzero(meet)
+    if len(i):
+        out[i, j] = shapely.length(shapely.intersection(shapely.boundary(a[i]), shapely.boundary(b[j])))
+    return out
 
 
 def merge_small_parts(geoms, face_building, min_area, min_face_area):
@@ -151,16 +175,19 @@ def merge_small_parts(geoms, face_building, min_area, min_face_area):
                          if j != f and geoms[j] is not None], dtype=np.int64)
         if len(same) == 0:
             continue
-        shared = shapely.length(shapely.intersection(parts[k].boundary, shapely.boundary(
-            np.array(list(geoms[same]), dtype=object))))
+        shared = _shared_lengths(np.array([parts[k]], dtype=object), np.array(list(geoms[same]), dtype=object))[0]
         if shared.max() > 0:
             j = same[int(np.argmax(shared))]
             geoms[j] = _polygonal_union(geoms[j], parts[k])
     return geoms
 
 
-def fill_slivers(geoms, face_building, outlines, min_area):
-    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with."""
+def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
+    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with.
+
+    ``rests``, a dict, if given, receives ``{building: (faces, outline minus their union)}`` for the faces
+    before the gaps join them (:func:`building_rest` reuses it where the faces have not changed since).
+    """
     import shapely
 
     present = np.flatnonzero([g is not None for g in geoms])
@@ -171,12 +198,14 @@ def fill_slivers(geoms, face_building, outlines, min_area):
         if outline is None or len(mine) == 0:
             continue
         faces = np.array(list(geoms[mine]), dtype=object)
-        gaps = shapely.get_parts(outline.difference(faces_union(faces)))
+        rest = outline.difference(faces_union(faces))
+        if rests is not None:
+            rests[int(b)] = (list(faces), rest)
+        gaps = shapely.get_parts(rest)
         gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
         if len(gaps) == 0:
             continue
-        shared = shapely.length(shapely.intersection(shapely.boundary(gaps)[:, None],
-                                                     shapely.boundary(faces)[None, :]))
+        shared = _shared_lengths(gaps, faces)
         for gap, row in zip(gaps, shared):
             if row.max() > 0:
                 gains.setdefault(int(mine[int(np.argmax(row))]), []).append(gap)
@@ -195,7 +224,6 @@ def tidy_faces(geoms, width, face_building, outlines):
     """Remove slivers thinner than ``2 width`` [m] (mitred opening) and collinear vertices."""
     import shapely
 
-    from ..detection import polygonal
 
     present = np.flatnonzero([g is not None for g in geoms])
     if len(present):
@@ -207,9 +235,7 @@ def tidy_faces(geoms, width, face_building, outlines):
             clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
             has = np.array([c is not None for c in clip])
             tidy[has] = shapely.intersection(tidy[has], clip[has])
-        tidy = shapely.simplify(tidy, 1e-3)
-        for f, g in zip(present, tidy):
-            geoms[f] = polygonal(g)
+        geoms[present] = _polygonal_array(shapely.simplify(tidy, 1e-3))
     return geoms
 
 
@@ -226,7 +252,15 @@ def resolve_overlaps(geoms, min_area):
     if len(present) < 2:
         return geoms
     arr = np.array(list(geoms[present]), dtype=object)
-    left, right = shapely.STRtree(arr).query(arr, predicate="overlaps")
+    # bounding-box pairs, each once (i < j; overlaps is symmetric), then the predicate on prepared faces: the
+    # pairs and their order are those of a query with predicate="overlaps", for half the predicate tests
+    left, right = shapely.STRtree(arr).query(arr)
+    once = left < right
+    left, right = left[once], right[once]
+    shapely.prepare(arr)
+    hit = shapely.overlaps(arr[left], arr[right])
+    shapely.destroy_prepared(arr)
+    left, right = left[hit], right[hit]
     for i, j in zip(left, right):
         if i >= j or geoms[present[i]] is None or geoms[present[j]] is None:
             continue
@@ -236,6 +270,17 @@ def resolve_overlaps(geoms, min_area):
             rest = None if not parts else (parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
         geoms[present[j]] = rest
     return geoms
+
+
+def building_rest(outline, faces, rests, building):
+    """Return the outline minus the union of its faces, from ``rests`` (:func:`fill_slivers`) if they are unchanged."""
+    import shapely
+
+    known = rests.get(building) if rests is not None else None
+    if known is not None and len(known[0]) == len(faces) and all(a is b for a, b in zip(known[0], faces)):
+        return known[1]
+    covered = faces_union(faces) if len(faces) else shapely.Polygon()
+    return outline.difference(covered) if not covered.is_empty else outline
 
 
 def faces_union(faces):
@@ -249,6 +294,28 @@ def faces_union(faces):
     except shapely.errors.GEOSException:
         pass
     return shapely.union_all(faces)
+
+
+def _polygonal_array(geoms):
+    """:func:`solarkataster.detection.polygonal` of each geometry (object array in, object array out).
+
+    Valid non-empty (Multi)Polygons are kept as they are, tested in one array call; only the others go
+    through ``polygonal`` one by one.
+    """
+    import shapely
+
+    from ..detection import polygonal
+
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    there = ~shapely.is_missing(geoms)
+    plain = there.copy()
+    g = geoms[there]
+    plain[there] = (np.isin(shapely.get_type_id(g), (3, 6)) & ~shapely.is_empty(g)) & shapely.is_valid(g)
+    out[plain] = geoms[plain]
+    for i in np.flatnonzero(there & ~plain):
+        out[i] = polygonal(geoms[i])
+    return out
 
 
 def _polygonal_union(a, b):
@@ -284,10 +351,7 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     has = np.array([c is not None for c in clip])
     clipped = simple.copy()
     clipped[has] = shapely.intersection(simple[has], clip[has])
-    from ..detection import polygonal
-
-    for f, g in zip(present, clipped):
-        geoms[f] = polygonal(g)
+    geoms[present] = _polygonal_array(clipped)
     return geoms
 
 

@@ -8,8 +8,9 @@ intersection (ridge, hip, valley) or a fitted step edge, on a sub-pixel partitio
 snapped onto those lines, simplified as a coverage and clipped to the outline. Faces never overlap and,
 with the excluded parts, tile the outline. Its cost is one pass over the 4 to 16 sub-pixels of every roof
 pixel plus polygon operations per face; on the Essen 1 km² tile (1 m, detected buildings) it takes about
-2.4 times the path without the polygon step (pixel outlines, :func:`segment_roofs`, pixel polygons), of
-which the regularised outlines are about a tenth (``benchmarks/bench_segmentation.py --stages``).
+2.1 times the path without the polygon step at the start of issue 11 (pixel outlines, :func:`segment_roofs`,
+pixel polygons), of which the regularised outlines are about a seventh
+(``benchmarks/bench_segmentation.py --stages`` and ``--only``).
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from ._outline import (
 )
 from ._planes import plane_height, raster_planes
 from ._polygons import (
+    building_rest,
     face_geometries,
-    faces_union,
     fill_slivers,
     merge_small_parts,
     rasterise_faces,
@@ -130,7 +131,7 @@ def _face_stats(z, face_labels, coef, n, cellsize, distance_tolerance):
         return npx, nin / npx, np.sqrt(sse / nin)
 
 
-def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts):
+def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts, rests=None):
     import geopandas as gpd
     import shapely
 
@@ -154,8 +155,7 @@ def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, o
     for b, outline in sorted(outlines.items()):
         if outline is None or outline.is_empty:
             continue
-        covered = faces_union(by_b[b]) if b in by_b else shapely.Polygon()
-        rest = outline.difference(covered) if not covered.is_empty else outline
+        rest = building_rest(outline, by_b.get(b, []), rests, b)
         fp = footprints.get(b) if footprints is not None else None
         recs.append(dict(building=b, footprint_area=float((fp if fp is not None else outline).area),
                          roof_area=float(outline.area), excluded_area=float(rest.area),
@@ -277,9 +277,10 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
-    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area)
+    rests = {}
+    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, rests)
     geoms = resolve_overlaps(geoms, opts.min_part_area)
     face_labels = rasterise_faces(geoms, z.shape, transform)
-    faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts)
+    faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts, rests)
     return RoofFaces(faces, buildings, face_labels, transform)
 
