@@ -563,18 +563,17 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
     sample_irradiation : solarkataster.irradiation.Irradiation
         Per sample (covered samples included as computed; use ``samples['covered']`` to drop them).
     """
-    from .horizon import angles_to_codes
-    from .irradiation import irradiation, irradiation_from_codes, unobstructed_irradiation
+    from .irradiation import irradiation_from_codes, unobstructed_irradiation
 
     band_height = check_range("band_height", band_height, 0.1, 100.0, " m")
     n_walls = len(walls)
     sample_azimuth = samples["surface_azimuth"].to_numpy(float)
     if canopy is None:
-        irr = irradiation(horizons, 90.0, sample_azimuth, sky, albedo)
+        irr = irradiation_from_codes(_horizon_codes(horizons), 90.0, sample_azimuth, sky, albedo)
         share = np.zeros(len(samples))
     else:
-        irr = irradiation_from_codes(angles_to_codes(horizons), 90.0, sample_azimuth, sky, albedo,
-                                     canopy=tuple(angles_to_codes(c) for c in canopy), vegetation=vegetation)
+        irr = irradiation_from_codes(_horizon_codes(horizons), 90.0, sample_azimuth, sky, albedo,
+                                     canopy=tuple(_horizon_codes(c) for c in canopy), vegetation=vegetation)
         # the denominator of shading_loss: the unobstructed vertical plane at the wall's azimuth
         unique_azimuth, inverse = np.unique(sample_azimuth, return_inverse=True)
         free = unobstructed_irradiation(90.0, unique_azimuth, sky, albedo).global_[inverse]
@@ -600,6 +599,21 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
         "bands": bands, "sky_view_factor": svf, "covered_share": covered, "vegetation_loss": veg_loss},
         index=walls.index)
     return per_wall, irr
+
+
+def _horizon_codes(horizons, chunk=32768):
+    """:func:`solarkataster.horizon.angles_to_codes` of (sectors, samples) horizons, block of samples by block.
+
+    The conversion's float64 temporaries are several times the float32 horizons; by blocks they stay small
+    (a city's walls have millions of samples). The same codes.
+    """
+    from .horizon import angles_to_codes
+
+    horizons = np.asarray(horizons)
+    out = np.empty(horizons.shape, np.int16)
+    for j in range(0, horizons.shape[-1], chunk):
+        out[..., j:j + chunk] = angles_to_codes(horizons[..., j:j + chunk])
+    return out
 
 
 def _band_tables(wall_of, use, sample_height, wall_height, band_height, glob, share, count):

@@ -340,6 +340,21 @@ def test_face_ids_unique_and_stable_across_runs(town, town_weather):
         assert a.at[fid, "tilt"] == b.at[fid, "tilt"] and a.at[fid, "irradiation"] == b.at[fid, "irradiation"]
 
 
+def test_walls_in_a_thread_equal_walls_in_line(town, town_weather, monkeypatch):
+    """The walls run in a thread beside the roof faces; where numba's threading layer is not thread-safe they run
+    in line: both give the same walls layer, buildings and problems."""
+    import numba
+
+    result, _ = town
+    monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
+    again = compute_cadastre(TOWN_DSM, footprints=TOWN_FOOTPRINTS, dtm=TOWN_DTM, weather=town_weather,
+                             options=TOWN_OPTIONS)
+    assert len(result.walls) > 50
+    pd.testing.assert_frame_equal(pd.DataFrame(result.walls), pd.DataFrame(again.walls))
+    pd.testing.assert_frame_equal(pd.DataFrame(result.buildings), pd.DataFrame(again.buildings))
+    assert result.report["problems"] == again.report["problems"]
+
+
 def test_buildings_once_and_gpkg_matches_geojson(town, town_layers):
     _, out = town
     ids = [f["properties"]["building_id"] for f in town_layers["buildings"]["features"]]
