@@ -32,6 +32,7 @@ def main():
     args = ap.parse_args()
 
     from scenes import essen_grid
+
     from solarkataster.pipeline import EngineOptions, Site, build_sky, irradiation_raster, resolve_weather
 
     grid = essen_grid()
