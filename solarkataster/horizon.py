@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from ._kernels import horizon as _k
+from ._kernels import point_horizon as _pk
 from .errors import ParameterError, check_range
 
 #: Default sector count: the convergence study (benchmarks/convergence.py) gives a mean error of 0.5 % of
@@ -474,9 +475,9 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     fwd = np.empty(n, np.float64)
     bwd = np.empty(n, np.float64)
     for phi, same, opposite, _ in _sector_pairs(az):
-        _k.sweep_points_pair(z, cellsize, math.radians(phi), rows, cols, heights, np.ascontiguousarray(face),
-                             float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
-                             float(anchor[0]), float(anchor[1]), fwd, bwd)
+        _pk.sweep_points_pair(z, cellsize, math.radians(phi), rows, cols, heights, np.ascontiguousarray(face),
+                              float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
+                              float(anchor[0]), float(anchor[1]), fwd, bwd)
         for idx, slopes in ((same, fwd), (opposite, bwd)):
             if idx.size:
                 out[idx] = _slopes_to_degrees(slopes)

@@ -48,11 +48,9 @@ from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
 from . import layers
-from ._kernels import wall_horizon as _wk
-from ._kernels.horizon import NEG
 from .errors import ParameterError, VectorError, check_range
 from .grid import Grid
-from .horizon import LINE_SPACING, NEAR_CELLS, grid_anchor, horizon_at_points
+from .horizon import grid_anchor, horizon_at_points, point_horizons
 
 log = logging.getLogger(__name__)
 
@@ -447,46 +445,11 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
     rows, cols = samples["row"].to_numpy(float), samples["col"].to_numpy(float)
     heights, facing = samples["z"].to_numpy(float), samples["surface_azimuth"].to_numpy(float)
     if method == "sweep":
-        return _sweep_horizons(grid.z, cs, rows, cols, heights, azimuths, max_distance, facing, clearance, step,
-                               grid_anchor(grid.transform))
+        return point_horizons(grid.z, cs, rows, cols, heights, azimuths, max_distance, facing=facing,
+                              clearance=clearance, step=step, anchor=grid_anchor(grid.transform))
     out = horizon_at_points(grid.z, cs, rows, cols, heights, azimuths, max_distance, step=step, growth=growth,
                             facing=facing, clearance=clearance, method=method)
     return np.ascontiguousarray(out.T, dtype=np.float32)
-
-
-def _sweep_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance, facing, clearance, step, anchor):
-    """Horizons [°] (sectors, points) of wall points by tangent queries on the sweep's line hulls.
-
-    :func:`solarkataster.horizon.point_horizons` with its defaults (near field, line spacing), on the kernel
-    :mod:`solarkataster._kernels.wall_horizon`, which samples each line only where it crosses the raster:
-    the same results, sooner.
-    """
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    rows, cols, heights = (np.ascontiguousarray(a, dtype=np.float64).ravel() for a in (rows, cols, heights))
-    face = np.ascontiguousarray(np.radians(np.asarray(facing, dtype=np.float64).ravel()))
-    max_cells = -1.0 if max_distance is None else float(max_distance) / cellsize
-    az = np.ascontiguousarray(azimuths, dtype=np.float64).ravel() % 360.0
-    out = np.empty((az.size, rows.size), np.float32)
-    if rows.size == 0:
-        return out
-    fwd, bwd = np.empty(rows.size), np.empty(rows.size)
-    done = np.zeros(az.size, bool)
-    for k in range(az.size):
-        if done[k]:
-            continue
-        _wk.sweep_wall_pair(z, cellsize, math.radians(az[k]), rows, cols, heights, face, float(step),
-                            float(clearance) / cellsize, float(NEAR_CELLS), max_cells, float(LINE_SPACING),
-                            float(anchor[0]), float(anchor[1]), fwd, bwd)
-        for target, slopes in ((az[k], fwd), (az[k] + 180.0, bwd)):
-            d = (az - target) % 360.0
-            same = ~done & ((d < 1e-6) | (d > 360.0 - 1e-6))
-            if same.any():
-                with np.errstate(invalid="ignore"):
-                    deg = np.degrees(np.arctan(slopes))
-                deg[slopes <= NEG] = -90.0
-                out[same] = deg
-                done |= same
-    return out
 
 
 # ------------------------------------------------------------------------------------- irradiation

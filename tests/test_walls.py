@@ -237,8 +237,9 @@ def test_sweep_horizons_match_brute_force_ray_cast():
 
 
 def test_wall_kernel_equals_the_sweeps_point_queries():
-    """The walls' own kernel (lines sampled only on the raster) gives exactly the horizon module's point queries,
-    on a window cut from a larger lattice (anchor), with diagonal and axis-parallel sectors and NaN holes."""
+    """Wall samples (rows, heights, facing, clearance and anchor taken from the samples and the grid) get exactly
+    the horizon module's point queries, on a window cut from a larger lattice, with diagonal and axis-parallel
+    sectors and NaN holes."""
     from solarkataster.horizon import grid_anchor, point_horizons
 
     north, south = at(40, 50, 40, 10), at(40, 32, 40, 10)

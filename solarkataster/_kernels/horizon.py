@@ -66,7 +66,7 @@ def _bilinear_near(z, r, c, off_r, off_c):
 
 
 @njit(cache=True, nogil=True)
-def _hull_push(ht, hz, n, t, zz, forward):
+def hull_push(ht, hz, n, t, zz, forward):
     """Add point (t, zz) to an upper hull stack (points added in order of approach) and return its size.
 
     ``forward``: points arrive with decreasing t (hull looks towards +t); otherwise increasing t.
@@ -98,7 +98,7 @@ def _steeper(ht, hz, a, b, tq, zq):
 
 
 @njit(cache=True, nogil=True)
-def _hull_tangent(ht, hz, n, tq, zq, dmax, hint):
+def hull_tangent(ht, hz, n, tq, zq, dmax, hint):
     """Index of the hull point seen at the largest slope from (tq, zq), or -1 if none within dmax.
 
     Stack index 0 is the farthest point, n-1 the nearest; the slope along the stack is unimodal, so a
@@ -294,7 +294,7 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
     """
     rows, cols = z.shape
     dc, dr, lc, lr = direction(phi)
-    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    t_min, t_max, k_first, n_lines = line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     res_fwd = np.full((rows * cols, 2), NEG, np.float32)
     res_bwd = np.full((rows * cols, 2), NEG, np.float32)
     n_tasks = (n_lines + LINES_PER_TASK - 1) // LINES_PER_TASK
@@ -309,7 +309,7 @@ def sweep_pair(z, gc, gr, cellsize, phi, near, max_dist, du, anchor_r, anchor_c,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
+def line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
     """Global along-track extent ``(t_min, t_max)`` [cells], first line index and line count of a raster.
 
     The extent covers the pixel centres with one cell to spare; line k lies at lateral position k * du.
@@ -411,13 +411,13 @@ def _hull_sweep(tb, zb, ns, tq, zq, pix, side, ne, near, max_dist, forward, ht, 
         t = tq[e]
         if forward:
             while i >= 0 and tb[i] > t + near:
-                n = _hull_push(ht, hz, n, tb[i], zb[i], True)
+                n = hull_push(ht, hz, n, tb[i], zb[i], True)
                 i -= 1
         else:
             while i < ns and tb[i] < t - near:
-                n = _hull_push(ht, hz, n, tb[i], zb[i], False)
+                n = hull_push(ht, hz, n, tb[i], zb[i], False)
                 i += 1
-        j = _hull_tangent(ht, hz, n, t, zq[e], max_dist, hint)
+        j = hull_tangent(ht, hz, n, t, zq[e], max_dist, hint)
         if j >= 0:
             hint = j
             res[pix[e], side[e]] = (hz[j] - zq[e]) / abs(ht[j] - t)
@@ -441,8 +441,8 @@ def _near_field_row(z, r, cellsize, near, dc, dr, lc, lr, du, anchor_r, anchor_c
         p = r * cols + c
         u = _lateral(r, c, lc, lr, du, anchor_r, anchor_c)
         w1 = u - math.floor(u)
-        sf = _blend(res_fwd[p, 0], res_fwd[p, 1], w1)
-        sb = _blend(res_bwd[p, 0], res_bwd[p, 1], w1)
+        sf = blend(res_fwd[p, 0], res_fwd[p, 1], w1)
+        sb = blend(res_bwd[p, 0], res_bwd[p, 1], w1)
         out_fwd[r, c] = _near_field(z, r, c, z0, inv_cs, near, dr, dc, sf, tb, zb, anchor_r, anchor_c)
         out_bwd[r, c] = _near_field(z, r, c, z0, inv_cs, near, -dr, -dc, sb, tb, zb, anchor_r, anchor_c)
 
@@ -519,7 +519,7 @@ def central_gradients(z, gc, gr):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _blend(s0, s1, w1):
+def blend(s0, s1, w1):
     """Blend two lines' slopes by lateral weight; a line without terrain defers to the other."""
     if s0 > NEG and s1 > NEG:
         return (1.0 - w1) * s0 + w1 * s1
@@ -609,7 +609,7 @@ def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, n
     """
     rows, cols = z.shape
     dc, dr, lc, lr = direction(phi)
-    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    t_min, t_max, k_first, n_lines = line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     res = np.full((6, rows * cols, 2), NEG, np.float32)
     n_tasks = (n_lines + LINES_PER_TASK - 1) // LINES_PER_TASK
     for task in prange(n_tasks):
@@ -736,8 +736,8 @@ def _near_field_row_canopy(z, z_top, z_low, near_canopy, r, cellsize, near, dc, 
         w1 = u - math.floor(u)
         for d in range(2):
             sgn = 1.0 if d == 0 else -1.0
-            top = _blend(max(res[d, p, 0], res[2 + d, p, 0]), max(res[d, p, 1], res[2 + d, p, 1]), w1)
-            low = _blend(res[4 + d, p, 0], res[4 + d, p, 1], w1)
+            top = blend(max(res[d, p, 0], res[2 + d, p, 0]), max(res[d, p, 1], res[2 + d, p, 1]), w1)
+            low = blend(res[4 + d, p, 0], res[4 + d, p, 1], w1)
             if near_canopy[r, c]:
                 top = _near_field(z_top, r, c, z0, inv_cs, near, sgn * dr, sgn * dc, top, tb, zb, anchor_r, anchor_c)
                 low = _near_field(z_low, r, c, -z0, inv_cs, near, sgn * dr, sgn * dc, low, tb, zb, anchor_r,
@@ -762,209 +762,6 @@ def slopes_to_codes_low(slopes, out):
                 out[r, c] = 9000
             else:
                 out[r, c] = int(round(math.degrees(math.atan(-s)) * 100.0))
-
-
-# ------------------------------------------------------------------------ point queries on the sweep
-
-@njit(cache=True, nogil=True, inline="always")
-def _point_start(dc, dr, sn, cn, has_wall, step0, clearance):
-    """Along-ray distance [cells] where a point's march starts; -1 when the azimuth lies behind its wall."""
-    if not has_wall:
-        return step0
-    cos_t = dc * sn - dr * cn
-    if cos_t < -1e-9:
-        return -1.0
-    return max(step0, clearance / max(cos_t, 0.05))
-
-
-@njit(cache=True, nogil=True)
-def _point_entries(rows_f, cols_f, facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
-                   clearance, counts, order, e_line, e_dir):
-    """Group the point queries of one line pair by line: two lines per point, the view side(s) it faces.
-
-    Fills ``counts`` (per line, length n_lines + 1, prefix sums on return) and ``order`` (entry indices
-    grouped by line); entry ``4 * i + 2 * dir + side`` is point i, direction dir (0: along +t, 1: -t),
-    line floor(u) + side. Returns the number of entries.
-    """
-    n = rows_f.shape[0]
-    for j in range(n_lines + 1):
-        counts[j] = 0
-    for i in range(n):
-        has_wall = np.isfinite(facing[i])
-        sn = math.sin(facing[i]) if has_wall else 0.0
-        cn = math.cos(facing[i]) if has_wall else 0.0
-        u = ((cols_f[i] + anchor_c) * lc + (rows_f[i] + anchor_r) * lr) / du
-        k0 = int(math.floor(u)) - k_first
-        for d in range(2):
-            e0 = 4 * i + 2 * d
-            e_line[e0] = -1
-            e_line[e0 + 1] = -1
-            sgn = 1.0 if d == 0 else -1.0
-            if _point_start(sgn * dc, sgn * dr, sn, cn, has_wall, step0, clearance) < 0.0:
-                continue
-            for s in range(2):
-                k = k0 + s
-                if 0 <= k < n_lines:
-                    e_line[e0 + s] = k
-                    e_dir[e0 + s] = d
-                    counts[k + 1] += 1
-    for j in range(n_lines):
-        counts[j + 1] += counts[j]
-    fill = counts[:n_lines].copy()
-    for e in range(4 * n):
-        k = e_line[e]
-        if k >= 0:
-            order[fill[k]] = e
-            fill[k] += 1
-    return counts[n_lines]
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def sweep_points_pair(z, cellsize, phi, rows_f, cols_f, heights, facing, step0, clearance, near, max_dist, du,
-                      anchor_r, anchor_c, out_fwd, out_bwd):
-    """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
-
-    The point counterpart of :func:`sweep_pair` on the same lines (global frame, ``du`` apart, samples at
-    grid-line crossings): each point queries the upper hulls of the two lines beside it from its own
-    height, blended by lateral distance, plus an exact near field of ``near + 1`` cells along its own ray.
-    A point with a wall (``facing`` [rad], NaN: none) ignores everything closer to the wall plane than
-    ``clearance`` [cells]: along its ray at angle θ from the normal the march starts at
-    ``clearance / cos θ`` (at least ``step0``), and on a line beside it at the distance where that line is
-    ``clearance`` off the wall plane; azimuths behind the wall get +inf. Points: fractional (row, col)
-    index of ``z``, absolute heights [m]. Writes slopes (tan of elevation) into ``out_fwd`` / ``out_bwd``;
-    NEG where nothing lies along the ray.
-    """
-    rows, cols = z.shape
-    n = rows_f.shape[0]
-    dc, dr, lc, lr = direction(phi)
-    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
-    counts = np.empty(n_lines + 1, np.int64)
-    order = np.empty(4 * n, np.int64)
-    e_line = np.empty(4 * n, np.int64)
-    e_dir = np.empty(4 * n, np.int64)
-    _point_entries(rows_f, cols_f, facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
-                   clearance, counts, order, e_line, e_dir)
-    res = np.full(4 * n, NEG, np.float64)
-    for j in prange(n_lines):
-        if counts[j + 1] > counts[j]:
-            _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
-                        order[counts[j]:counts[j + 1]], e_dir, rows_f, cols_f, heights, facing, step0, clearance,
-                        near, max_dist, res)
-    n_blocks = (n + 255) // 256
-    for b in prange(n_blocks):
-        _point_near_block(z, cellsize, b * 256, min(n, b * 256 + 256), dc, dr, lc, lr, du, anchor_r, anchor_c,
-                          rows_f, cols_f, heights, facing, step0, clearance, near, res, out_fwd, out_bwd)
-
-
-@njit(cache=True, nogil=True)
-def _point_near_block(z, cellsize, i0, i1, dc, dr, lc, lr, du, anchor_r, anchor_c, rows_f, cols_f, heights,
-                      facing, step0, clearance, near, res, out_fwd, out_bwd):
-    """Blend the two lines' far-field slopes of points i0..i1 and add each one's exact near field."""
-    inv_cs = 1.0 / cellsize
-    nb = int(near) + 3
-    tb = np.empty(4 * nb, np.float64)
-    zb = np.empty(4 * nb, np.float64)
-    for i in range(i0, i1):
-        has_wall = np.isfinite(facing[i])
-        sn = math.sin(facing[i]) if has_wall else 0.0
-        cn = math.cos(facing[i]) if has_wall else 0.0
-        u = ((cols_f[i] + anchor_c) * lc + (rows_f[i] + anchor_r) * lr) / du
-        w1 = u - math.floor(u)
-        r0 = rows_f[i] + anchor_r
-        c0 = cols_f[i] + anchor_c
-        z0s = heights[i] * inv_cs
-        for d in range(2):
-            sgn = 1.0 if d == 0 else -1.0
-            start = _point_start(sgn * dc, sgn * dr, sn, cn, has_wall, step0, clearance)
-            if start < 0.0:
-                s = math.inf
-            else:
-                s = _blend(res[4 * i + 2 * d], res[4 * i + 2 * d + 1], w1)
-                # the march's first point: nearest to the point, often the steepest (an obstacle's foot)
-                zs = bilinear(z, rows_f[i] + sgn * dr * start, cols_f[i] + sgn * dc * start)
-                if np.isfinite(zs):
-                    s = max(s, (zs * inv_cs - z0s) / start)
-                m = crossings(r0, c0, sgn * dr, sgn * dc, start, start + near + 1.0, tb, zb, z, anchor_r,
-                              anchor_c)
-                for q in range(m):
-                    v = (zb[q] * inv_cs - z0s) / tb[q]
-                    if v > s:
-                        s = v
-            if d == 0:
-                out_fwd[i] = s
-            else:
-                out_bwd[i] = s
-
-
-@njit(cache=True, nogil=True)
-def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, rows_f,
-                cols_f, heights, facing, step0, clearance, near, max_dist, res):
-    """Far-field slopes of the point queries ``entries`` on line ``k``, both directions, into ``res``."""
-    ne = entries.shape[0]
-    inv_cs = 1.0 / cellsize
-    u_line = k * du
-    tq = np.empty(ne, np.float64)
-    zq = np.empty(ne, np.float64)
-    cut = np.empty(ne, np.float64)
-    lo = 1e30
-    hi = -1e30
-    for q in range(ne):
-        e = entries[q]
-        i = e // 4
-        sgn = 1.0 if e_dir[e] == 0 else -1.0
-        r0 = rows_f[i] + anchor_r
-        c0 = cols_f[i] + anchor_c
-        t = c0 * dc + r0 * dr
-        start = step0
-        if np.isfinite(facing[i]):
-            sn = math.sin(facing[i])
-            cn = math.cos(facing[i])
-            cos_t = sgn * (dc * sn - dr * cn)
-            # the line's offset from the point, along the wall's normal [cells]
-            off = (u_line - (c0 * lc + r0 * lr)) * (lc * sn - lr * cn)
-            start = max(step0, (clearance - off) / max(cos_t, 0.05))
-        tq[q] = t
-        zq[q] = heights[i] * inv_cs
-        cut[q] = t + sgn * (start + near)
-        if sgn > 0.0:
-            lo = min(lo, cut[q])
-        else:
-            hi = max(hi, cut[q])
-    # only the stretch beyond the queries' cut-offs: forward views need t > lo, backward ones t < hi
-    t0 = t_min if hi > -1e30 else max(t_min, lo)
-    t1 = t_max if lo < 1e30 else min(t_max, hi)
-    cap = int(2.0 * (t_max - t_min)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
-    ns = crossings(u_line * lr, u_line * lc, dr, dc, t0, t1, tb, zb, z, anchor_r, anchor_c)
-    for s in range(ns):
-        zb[s] *= inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
-    srt = np.argsort(cut)
-    for d in range(2):
-        forward = d == 0
-        n = 0
-        hint = 0
-        i_s = ns - 1 if forward else 0
-        for step in range(ne):
-            q = srt[ne - 1 - step] if forward else srt[step]
-            e = entries[q]
-            if e_dir[e] != d:
-                continue
-            c_ = cut[q]
-            if forward:
-                while i_s >= 0 and tb[i_s] > c_:
-                    n = _hull_push(ht, hz, n, tb[i_s], zb[i_s], True)
-                    i_s -= 1
-            else:
-                while i_s < ns and tb[i_s] < c_:
-                    n = _hull_push(ht, hz, n, tb[i_s], zb[i_s], False)
-                    i_s += 1
-            j = _hull_tangent(ht, hz, n, tq[q], zq[q], max_dist, hint)
-            if j >= 0:
-                hint = j
-                res[e] = (hz[j] - zq[q]) / abs(ht[j] - tq[q])
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -1,9 +1,9 @@
-"""Numba kernels for wall-sample horizons: tangent queries on the sweep's line hulls. Private: cell units.
+"""Numba kernels for the horizons of arbitrary points (wall samples): tangent queries on the sweep's line hulls.
 
-The same algorithm as the point queries of :mod:`solarkataster._kernels.horizon` (same lines, samples,
-hulls and near field, so the same results to the last bit), with each line's surface sampled only where the
-line crosses the raster instead of over the raster's whole along-track extent: a diagonal line near a corner
-crosses a few cells, not the diagonal's length. Index space and conventions as in that module.
+Private: cell units. The lines, samples, hulls and blending are those of the pixel sweep in
+:mod:`solarkataster._kernels.horizon` (whose helpers this module uses); each line's surface is sampled only
+where the line crosses the raster, not over the raster's whole along-track extent: a diagonal line near a
+corner crosses a few cells, not the diagonal's length. Index space and conventions as in that module.
 """
 from __future__ import annotations
 
@@ -12,116 +12,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .horizon import NEG, bilinear, crossings, direction
-
-
-@njit(cache=True, nogil=True)
-def _hull_push(ht, hz, n, t, zz, forward):
-    """Add point (t, zz) to an upper hull stack (points added in order of approach) and return its size.
-
-    ``forward``: points arrive with decreasing t (hull looks towards +t); otherwise increasing t.
-    """
-    while n >= 2:
-        # a = top, b = below top; drop a if it lies on or under the segment new -> b
-        ta = ht[n - 1]
-        za = hz[n - 1]
-        tb = ht[n - 2]
-        zb = hz[n - 2]
-        cross = (ta - t) * (zb - zz) - (za - zz) * (tb - t)
-        if forward:
-            drop = cross >= 0.0
-        else:
-            drop = cross <= 0.0
-        if drop:
-            n -= 1
-        else:
-            break
-    ht[n] = t
-    hz[n] = zz
-    return n + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _steeper(ht, hz, a, b, tq, zq):
-    """Tell whether hull point a is seen from (tq, zq) at a larger slope than point b (no divisions)."""
-    return (hz[a] - zq) * abs(ht[b] - tq) > (hz[b] - zq) * abs(ht[a] - tq)
-
-
-@njit(cache=True, nogil=True)
-def _hull_tangent(ht, hz, n, tq, zq, dmax, hint):
-    """Index of the hull point seen at the largest slope from (tq, zq), or -1 if none within dmax.
-
-    Stack index 0 is the farthest point, n-1 the nearest; the slope along the stack is unimodal, so a
-    short walk from ``hint`` (the previous query's answer) usually finds it; else a binary search.
-    """
-    if n == 0:
-        return -1
-    lo = 0
-    if dmax > 0.0:
-        a = 0
-        b = n
-        while a < b:
-            m = (a + b) // 2
-            if abs(ht[m] - tq) > dmax:
-                a = m + 1
-            else:
-                b = m
-        lo = a
-        if lo >= n:
-            return -1
-    i = min(max(hint, lo), n - 1)
-    for _ in range(8):
-        if i + 1 < n and _steeper(ht, hz, i + 1, i, tq, zq):
-            i += 1
-        elif i - 1 >= lo and _steeper(ht, hz, i - 1, i, tq, zq):
-            i -= 1
-        else:
-            return i
-    hi = n - 1
-    while lo < hi:
-        m = (lo + hi) // 2
-        if _steeper(ht, hz, m + 1, m, tq, zq):
-            lo = m + 1
-        else:
-            hi = m
-    return lo
-
-
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c):
-    """Global along-track extent ``(t_min, t_max)`` [cells], first line index and line count of a raster.
-
-    The extent covers the pixel centres with one cell to spare; line k lies at lateral position k * du.
-    """
-    t_min = 1e30
-    t_max = -1e30
-    u_min = 1e30
-    u_max = -1e30
-    for cr in range(2):
-        for cc in range(2):
-            rr = cr * (rows - 1.0) + anchor_r
-            c_ = cc * (cols - 1.0) + anchor_c
-            t_min = min(t_min, c_ * dc + rr * dr)
-            t_max = max(t_max, c_ * dc + rr * dr)
-            u_min = min(u_min, c_ * lc + rr * lr)
-            u_max = max(u_max, c_ * lc + rr * lr)
-    k_first = int(math.floor((u_min - 1.0) / du))
-    n_lines = int(math.floor((u_max + 1.0) / du)) - k_first + 2
-    return t_min - 1.0, t_max + 1.0, k_first, n_lines
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _blend(s0, s1, w1):
-    """Blend two lines' slopes by lateral weight; a line without terrain defers to the other."""
-    if s0 > NEG and s1 > NEG:
-        return (1.0 - w1) * s0 + w1 * s1
-    if s0 > NEG:
-        return s0
-    if s1 > NEG:
-        return s1
-    return NEG
+from .horizon import NEG, bilinear, blend, crossings, direction, hull_push, hull_tangent, line_frame
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -205,7 +96,7 @@ def _group_by_line(e_line, n_lines, counts, order):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def sweep_wall_pair(z, cellsize, phi, rows_f, cols_f, heights, facing, step0, clearance, near, max_dist, du,
+def sweep_points_pair(z, cellsize, phi, rows_f, cols_f, heights, facing, step0, clearance, near, max_dist, du,
                       anchor_r, anchor_c, out_fwd, out_bwd):
     """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
 
@@ -222,7 +113,7 @@ def sweep_wall_pair(z, cellsize, phi, rows_f, cols_f, heights, facing, step0, cl
     rows, cols = z.shape
     n = rows_f.shape[0]
     dc, dr, lc, lr = direction(phi)
-    t_min, t_max, k_first, n_lines = _line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
+    t_min, t_max, k_first, n_lines = line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     counts = np.empty(n_lines + 1, np.int64)
     order = np.empty(4 * n, np.int64)
     e_line = np.empty(4 * n, np.int64)
@@ -265,7 +156,7 @@ def _point_near_block(z, cellsize, i0, i1, dc, dr, lc, lr, du, anchor_r, anchor_
             if start < 0.0:
                 s = math.inf
             else:
-                s = _blend(res[4 * i + 2 * d], res[4 * i + 2 * d + 1], w1)
+                s = blend(res[4 * i + 2 * d], res[4 * i + 2 * d + 1], w1)
                 # the march's first point: nearest to the point, often the steepest (an obstacle's foot)
                 zs = bilinear(z, rows_f[i] + sgn * dr * start, cols_f[i] + sgn * dc * start)
                 if np.isfinite(zs):
@@ -345,13 +236,13 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
             c_ = cut[q]
             if forward:
                 while i_s >= 0 and tb[i_s] > c_:
-                    n = _hull_push(ht, hz, n, tb[i_s], zb[i_s], True)
+                    n = hull_push(ht, hz, n, tb[i_s], zb[i_s], True)
                     i_s -= 1
             else:
                 while i_s < ns and tb[i_s] < c_:
-                    n = _hull_push(ht, hz, n, tb[i_s], zb[i_s], False)
+                    n = hull_push(ht, hz, n, tb[i_s], zb[i_s], False)
                     i_s += 1
-            j = _hull_tangent(ht, hz, n, tq[q], zq[q], max_dist, hint)
+            j = hull_tangent(ht, hz, n, tq[q], zq[q], max_dist, hint)
             if j >= 0:
                 hint = j
                 res[e] = (hz[j] - zq[q]) / abs(ht[j] - tq[q])
