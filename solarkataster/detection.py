@@ -550,103 +550,6 @@ def label_orientations(labels, sigma=1.0):
     return np.degrees(np.angle(vec)) / 4 % 90.0
 
 
-def _edge_lines(ring, cellsize, theta, snap):
-    """Straight edges of a pixel ring as lines (point, direction, length).
-
-    Douglas-Peucker segments (tolerance one pixel), each a line through the mean of the pixel corners it
-    replaces, snapped to theta + k 90° where within ``snap``; unsnapped ones up to 5 pixels long
-    (chamfered corners) are dropped. Vectorised over the segments: the corner means are differences of
-    one cumulative sum over the ring (taken relative to its first corner, so no precision is lost).
-    """
-    coords = np.asarray(ring.coords)
-    raw = coords[:-1]
-    simple = np.asarray(ring.simplify(cellsize).coords)[:-1]
-    # Douglas-Peucker keeps a subset of the vertices, in order
-    at = np.flatnonzero(np.isin(raw[:, 0] + 1j * raw[:, 1], simple[:, 0] + 1j * simple[:, 1]))
-    if len(simple) < 3 or len(at) != len(simple):
-        return None
-    n = len(raw)
-    start = at
-    end = np.roll(at, -1)
-    end = np.where(end <= start, end + n, end)
-    twice = np.concatenate([raw, raw]) - raw[0]
-    csum = np.vstack([np.zeros((1, 2)), np.cumsum(twice, axis=0)])
-    mean = (csum[end + 1] - csum[start]) / (end - start + 1)[:, None] + raw[0]
-    d = twice[end] - twice[start]
-    length = np.hypot(d[:, 0], d[:, 1])
-    phi = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
-    delta = (phi - theta + 45.0) % 90.0 - 45.0
-    snapped = np.abs(delta) <= snap
-    phi = np.where(snapped, phi - delta, phi)
-    u = np.stack([np.cos(np.radians(phi)), np.sin(np.radians(phi))], axis=1)
-    return [[mean[k], u[k], float(length[k])] for k in np.flatnonzero(snapped | (length > 5.0 * cellsize))]
-
-
-def _merge_collinear(lines, tol):
-    """Merge consecutive lines of the same direction less than ``tol`` apart (length-weighted)."""
-    i = 0
-    while len(lines) > 3 and i < len(lines):
-        j = (i + 1) % len(lines)
-        a, b = lines[i], lines[j]
-        cross = a[1][0] * b[1][1] - a[1][1] * b[1][0]
-        off = abs((b[0] - a[0])[0] * a[1][1] - (b[0] - a[0])[1] * a[1][0])
-        if abs(cross) < 1e-9 and np.dot(a[1], b[1]) > 0 and off < tol:
-            w = a[2] + b[2]
-            lines[i] = [(a[0] * a[2] + b[0] * b[2]) / w, a[1], w]
-            del lines[j]
-            if j < i:
-                i -= 1
-            continue
-        i += 1
-    return lines
-
-
-def _meet(a, b):
-    """Where line ``a`` ends and line ``b`` starts: their intersection, or a perpendicular step if parallel."""
-    (pa, ua, _), (pb, ub, _) = a, b
-    cross = ua[0] * ub[1] - ua[1] * ub[0]
-    if abs(cross) < 1e-6:
-        c = 0.5 * (pa + pb)
-        return [pa + np.dot(c - pa, ua) * ua, pb + np.dot(c - pb, ub) * ub]
-    w = pb - pa
-    return [pa + (w[0] * ub[1] - w[1] * ub[0]) / cross * ua]
-
-
-def _ring_from_lines(lines, min_edge):
-    """Vertices where consecutive lines meet; lines whose edge ends up shorter than ``min_edge`` are dropped.
-
-    The shortest edge goes first; dropping a line changes only the corner where its neighbours now meet
-    and the lengths of those two neighbours.
-    """
-    lines = list(lines)
-    corners = [_meet(lines[k - 1], lines[k]) for k in range(len(lines))]
-
-    def edge(k):
-        return float(np.dot(corners[(k + 1) % len(lines)][0] - corners[k][-1], lines[k][1]))
-
-    length = [edge(k) for k in range(len(lines))]
-    while len(lines) > 3:
-        k = int(np.argmin(length))
-        if length[k] >= min_edge:
-            break
-        del lines[k], corners[k], length[k]
-        k %= len(lines)
-        corners[k] = _meet(lines[k - 1], lines[k])
-        length[k - 1] = edge(k - 1)
-        length[k] = edge(k)
-    return np.asarray([v for c in corners for v in c])
-
-
-def _regular_ring(ring, cellsize, theta, snap):
-    lines = _edge_lines(ring, cellsize, theta, snap)
-    if lines is None or len(lines) < 3:
-        return np.asarray(ring.simplify(cellsize).coords)
-    lines = _merge_collinear(lines, cellsize)
-    if len(lines) < 3:
-        return np.asarray(ring.simplify(cellsize).coords)
-    return _ring_from_lines(lines, cellsize)
-
-
 #: Largest relative change of a building's area by :func:`regularise_outline`; beyond it the simplified
 #: pixel outline is kept.
 MAX_AREA_CHANGE = 0.15
@@ -679,18 +582,47 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
     import shapely
     from shapely.geometry import Polygon
 
+    from ._kernels.detection import regular_rings, ring_segments
+
     theta = dominant_orientation(polygon) if orientation is None else float(orientation)
+    parts = shapely.get_parts(polygon)
+    # all rings of all parts at once: Douglas-Peucker segments, snapped lines, corners (kernels)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    simple = shapely.simplify(rings, cellsize)
+    xy, ri = shapely.get_coordinates(rings, return_index=True)
+    sxy, si = shapely.get_coordinates(simple, return_index=True)
+    size, s_size = np.bincount(ri, minlength=len(rings)), np.bincount(si, minlength=len(rings))
+    start, s_start = np.cumsum(size) - size, np.cumsum(s_size) - s_size
+    # corners without the closing one: the rings' and the simplified rings' own layouts
+    closed, s_closed = size > 0, s_size > 0
+    open_ = np.ones(len(xy), bool)
+    open_[(start + size - 1)[closed]] = False
+    s_open = np.ones(len(sxy), bool)
+    s_open[(s_start + s_size - 1)[s_closed]] = False
+    o_start, os_start = start - np.cumsum(closed) + closed, s_start - np.cumsum(s_closed) + s_closed
+    ok, mean, d = ring_segments(xy[open_], o_start, np.maximum(size - 1, 0), sxy[s_open], os_start,
+                                np.maximum(s_size - 1, 0))
+    length = np.hypot(d[:, 0], d[:, 1])
+    phi = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+    delta = (phi - theta + 45.0) % 90.0 - 45.0
+    snapped = np.abs(delta) <= snap_angle
+    phi = np.where(snapped, phi - delta, phi)
+    u = np.stack([np.cos(np.radians(phi)), np.sin(np.radians(phi))], axis=1)
+    keep = snapped | (length > 5.0 * cellsize)
+    corners, c_start, c_size, regular = regular_rings(mean, u, length, keep, os_start, np.maximum(s_size - 1, 0),
+                                                      ok, float(cellsize))
     out = []
-    for p in shapely.get_parts(polygon):
-        simple = p.simplify(cellsize)
-        rings = [_regular_ring(r, cellsize, theta, snap_angle) for r in (p.exterior, *p.interiors)]
+    for k, p in enumerate(parts):
+        # a ring without enough straight edges keeps its simplified form (closed)
+        ring_xy = [corners[c_start[r]:c_start[r] + c_size[r]] if regular[r]
+                   else sxy[s_start[r]:s_start[r] + s_size[r]] for r in np.flatnonzero(ring_part == k)]
         try:
-            reg = Polygon(rings[0], [r for r in rings[1:] if len(r) >= 3])
+            reg = Polygon(ring_xy[0], [r for r in ring_xy[1:] if len(r) >= 3])
         except (ValueError, shapely.errors.GEOSException):
-            reg = simple
+            reg = None
         tolerance = min(0.5 * cellsize * p.length, MAX_AREA_CHANGE * p.area)
-        if not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > tolerance:
-            reg = simple
+        if reg is None or not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > tolerance:
+            reg = p.simplify(cellsize)
         out.append(reg)
     return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])
 
