@@ -177,65 +177,102 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
     rows, cols = filled.shape
     m1 = face_building.shape[0]
     out = np.zeros((fr_n, fc_n), np.int32)
-    cand = np.empty((2 * radius + 1) ** 2, np.int32)
+    n_max = (2 * radius + 1) ** 2
+    cand = np.empty(n_max, np.int32)
+    # rule index of each pair of candidates (-1: no rule), for the candidates of one pixel and building
+    pair_rule = np.empty((n_max, n_max), np.int64)
     sub = cellsize / factor
-    for fr in range(fr_n):
-        for fc in range(fc_n):
-            b = fine_building[fr, fc]
-            if b < 0:
-                continue
-            r = fr // factor
-            c = fc // factor
+    # the candidates depend on the pixel and the sub-pixel's building only: found once per pixel
+    for r in range(min(rows, fr_n // factor)):
+        for c in range(min(cols, fc_n // factor)):
             own = filled[r, c]
-            if own == -1:
-                out[fr, fc] = -1
-                continue
+            scanned = -1
             k = 0
             best = 0
-            best_d = 1 << 30
-            for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
-                for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
-                    f = filled[rr, cc]
-                    if f <= 0 or face_building[f] != b:
+            for i in range(factor):
+                fr = r * factor + i
+                for j in range(factor):
+                    fc = c * factor + j
+                    b = fine_building[fr, fc]
+                    if b < 0:
                         continue
-                    d = (rr - r) * (rr - r) + (cc - c) * (cc - c)
-                    if d < best_d:
-                        best_d = d
-                        best = f
-                    dup = False
-                    for j in range(k):
-                        if cand[j] == f:
-                            dup = True
+                    if own == -1:
+                        out[fr, fc] = -1
+                        continue
+                    if b != scanned:
+                        scanned = b
+                        k, best = _candidates(filled, face_building, r, c, b, radius, cand)
+                        _pair_rules(cand, k, m1, rule_keys, pair_rule)
+                    if k == 0:
+                        continue
+                    cur = own if (own > 0 and face_building[own] == b) else best
+                    ci = 0
+                    while cand[ci] != cur:
+                        ci += 1
+                    x = (fc + 0.5) * sub
+                    y = -(fr + 0.5) * sub
+                    for _ in range(k + 1):
+                        changed = False
+                        for q in range(k):
+                            if q == ci:
+                                continue
+                            ri = pair_rule[q, ci]
+                            if ri < 0:
+                                continue
+                            f = cand[q]
+                            g = rules[ri, 0] * x + rules[ri, 1] * y + rules[ri, 2]
+                            win = min(f, cur) if g > 0 else max(f, cur)
+                            if win != cur:
+                                cur = win
+                                ci = q
+                                changed = True
+                        if not changed:
                             break
-                    if not dup:
-                        cand[k] = f
-                        k += 1
-            if k == 0:
-                continue
-            cur = own if (own > 0 and face_building[own] == b) else best
-            x = (fc + 0.5) * sub
-            y = -(fr + 0.5) * sub
-            for _ in range(k + 1):
-                changed = False
-                for j in range(k):
-                    f = cand[j]
-                    if f == cur:
-                        continue
-                    lo = min(f, cur)
-                    hi = max(f, cur)
-                    key = lo * m1 + hi
-                    i = np.searchsorted(rule_keys, key)
-                    if i >= rule_keys.shape[0] or rule_keys[i] != key:
-                        continue
-                    g = rules[i, 0] * x + rules[i, 1] * y + rules[i, 2]
-                    win = lo if g > 0 else hi
-                    if win != cur:
-                        cur = win
-                        changed = True
-                if not changed:
-                    break
-            out[fr, fc] = cur
+                    out[fr, fc] = cur
     return out
+
+
+@njit(cache=True)
+def _candidates(filled, face_building, r, c, b, radius, cand):
+    """Faces of building ``b`` within ``radius`` pixels of (r, c), in scan order, and the nearest of them."""
+    rows, cols = filled.shape
+    k = 0
+    best = 0
+    best_d = 1 << 30
+    for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
+        for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
+            f = filled[rr, cc]
+            if f <= 0 or face_building[f] != b:
+                continue
+            d = (rr - r) * (rr - r) + (cc - c) * (cc - c)
+            if d < best_d:
+                best_d = d
+                best = f
+            dup = False
+            for j in range(k):
+                if cand[j] == f:
+                    dup = True
+                    break
+            if not dup:
+                cand[k] = f
+                k += 1
+    return k, best
+
+
+@njit(cache=True)
+def _pair_rules(cand, k, m1, rule_keys, pair_rule):
+    """Index into ``rule_keys`` of the rule of each pair of the ``k`` candidates (-1 where none)."""
+    for p in range(k):
+        for q in range(k):
+            pair_rule[p, q] = -1
+            if p == q:
+                continue
+            lo = min(cand[p], cand[q])
+            hi = max(cand[p], cand[q])
+            key = lo * m1 + hi
+            i = np.searchsorted(rule_keys, key)
+            if i < rule_keys.shape[0] and rule_keys[i] == key:
+                pair_rule[p, q] = i
 
 
 @njit(cache=True)

@@ -85,6 +85,9 @@ def _merge_coplanar(face, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_fl
     and the adjacency is kept as pairs of labels.
     """
     fi, fj = face[pairs_i].astype(np.int64), face[pairs_j].astype(np.int64)
+    # pairs within one region or with an unlabelled pixel never merge anything
+    differ = (fi != fj) & (fi > 0) & (fj > 0)
+    fi, fj = fi[differ], fj[differ]
     adjacent = np.unique(np.minimum(fi, fj) * (n_faces + 1) + np.maximum(fi, fj))
     fi, fj = adjacent // (n_faces + 1), adjacent % (n_faces + 1)
     root = np.arange(n_faces + 1)
