@@ -402,3 +402,17 @@ def moment_sums(lab, x, y, zl, w, n_labels):
         out[8, k] += wi * zi
         out[9, k] += wi * zi * zi
     return out
+
+
+@njit(cache=True)
+def group_minima(rows, cols, values, group, n_groups):
+    """Smallest row, column and value of each group 0..n_groups-1 (one pass)."""
+    row0 = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
+    col0 = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
+    vmin = np.full(n_groups, np.inf)
+    for i in range(len(group)):
+        g = group[i]
+        row0[g] = min(row0[g], rows[i])
+        col0[g] = min(col0[g], cols[i])
+        vmin[g] = min(vmin[g], values[i])
+    return row0, col0, vmin

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
+from .._kernels.roofs import group_minima
 from ..surface import normal_to_tilt_azimuth
 from ._planes import moment_sums, planes_from_moments, robust_planes, squared_residuals, upward_normals
 
@@ -33,16 +33,14 @@ def building_frame(z, cellsize, building_labels):
     inside = (building_labels > 0) & np.isfinite(z)
     if not inside.any():
         return None
-    blab = np.where(inside, building_labels, 0).astype(np.int64)
-    ids = np.concatenate([[0], np.unique(blab[inside])])
-    bidx = (np.searchsorted(ids, blab) - 1).astype(np.int32)
-    bidx[~inside] = -1
-    n_bld = len(ids) - 1
     rr, cc = np.nonzero(inside)
-    bi = bidx[rr, cc]
-    row0 = ndimage.minimum(rr, bi, index=np.arange(n_bld)).astype(np.int64)
-    col0 = ndimage.minimum(cc, bi, index=np.arange(n_bld)).astype(np.int64)
-    zref = ndimage.minimum(z[rr, cc], bi, index=np.arange(n_bld)).astype(np.float64)
+    lab = building_labels[rr, cc].astype(np.int64)
+    ids = np.concatenate([[0], np.unique(lab)])
+    bi = (np.searchsorted(ids, lab) - 1).astype(np.int32)
+    bidx = np.full(inside.shape, -1, np.int32)
+    bidx[rr, cc] = bi
+    n_bld = len(ids) - 1
+    row0, col0, zref = group_minima(rr, cc, z[rr, cc], bi, n_bld)
     x = (cc - col0[bi]) * cellsize
     y = (row0[bi] - rr) * cellsize
     return Frame(inside, bidx, ids, rr, cc, bi, row0, col0, zref, x, y, z[rr, cc] - zref[bi])

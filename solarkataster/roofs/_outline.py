@@ -41,13 +41,17 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
     if rings <= 0 or not (near > 0).any():
         return roof
     dist, owner = outside if outside is not None else outside_owner(building_labels)
-    rows, cols = np.indices(z.shape)
-    nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
+    # the plane test at the pixels near a face of their owner only
+    rows, cols = np.nonzero((building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner))
+    f = near[rows, cols]
+    nu = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+    zz = z[rows, cols]
     with np.errstate(invalid="ignore"):
-        fits = np.abs(z - plane_height(coef, near, rows, cols, cellsize)) * nu <= opts.distance_tolerance
+        fits = np.abs(zz - plane_height(coef, f, rows, cols, cellsize)) * nu <= opts.distance_tolerance
         if ground is not None:
-            fits &= (z - ground) >= 1.0
-    cand = (building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner) & fits
+            fits &= (zz - ground[rows, cols]) >= 1.0
+    cand = np.zeros(z.shape, bool)
+    cand[rows[fits], cols[fits]] = True
     grown = building_labels > 0
     for _ in range(rings):
         ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
@@ -69,11 +73,15 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
     eave pixels, which stay with their face. With footprints, an unassigned blob that is a plane of its
     own, tilted from its face's, is excluded too (:func:`_other_planes`).
     """
-    rows, cols = np.indices(z.shape)
+    # the plane test at the unassigned roof pixels only
+    rows, cols = np.nonzero((roof > 0) & (face_labels == 0) & (filled > 0))
+    zz = z[rows, cols]
     with np.errstate(invalid="ignore"):
-        dz = z - plane_height(coef, filled, rows, cols, cellsize)
+        dz = zz - plane_height(coef, filled[rows, cols], rows, cols, cellsize)
         off = (np.abs(dz) > 1.5 * opts.distance_tolerance) if below else (dz > 2 * opts.distance_tolerance)
-    cand = (roof > 0) & (face_labels == 0) & (filled > 0) & (off | ~np.isfinite(z))
+    off |= ~np.isfinite(zz)
+    cand = np.zeros(z.shape, bool)
+    cand[rows[off], cols[off]] = True
     # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
     cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
     lab, n = ndimage.label(cand)

@@ -70,11 +70,14 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
     filled = nearest_face(seg.face_labels, face_building, np.where(fr.inside, building_labels, 0))
-    rows, cols = np.indices(z.shape)
-    nu = 1.0 / np.sqrt(coef[filled, 0] ** 2 + coef[filled, 1] ** 2 + 1.0)
+    # off the plane: tested at the unassigned pixels only
+    rows, cols = np.nonzero(fr.inside & (seg.face_labels == 0) & (filled > 0))
+    f = filled[rows, cols]
+    nu = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
     with np.errstate(invalid="ignore"):
-        off = np.abs(z - plane_height(coef, filled, rows, cols, cellsize)) * nu > opts.distance_tolerance
-    mis = fr.inside & (seg.face_labels == 0) & (filled > 0) & off
+        off = np.abs(z[rows, cols] - plane_height(coef, f, rows, cols, cellsize)) * nu > opts.distance_tolerance
+    mis = np.zeros(z.shape, bool)
+    mis[rows[off], cols[off]] = True
     comp, _ = ndimage.label(mis)
     key = np.where(mis, comp.astype(np.int64) * (n + 1) + filled, 0)
     if not mis.any():

@@ -151,7 +151,9 @@ def _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, o
     f["source"] = "lidar"
     faces = gpd.GeoDataFrame(f[FACE_LAYER_COLUMNS].reset_index(drop=True), geometry=poly)
     recs, outl, excl = [], [], []
-    by_b = {b: list(g.geometry) for b, g in faces.groupby("building")} if len(faces) else {}
+    by_b: dict = {}
+    for b, g in zip(faces["building"].to_numpy(), poly):
+        by_b.setdefault(b, []).append(g)
     for b, outline in sorted(outlines.items()):
         if outline is None or outline.is_empty:
             continue

@@ -150,10 +150,12 @@ def _seeds_by_planarity(fr, normal):
     Edge normals are biased, and a ring of eave pixels at one height would otherwise pass for a flat face.
     """
     rows, cols = fr.inside.shape
-    nfin = np.nan_to_num(normal)
     cnt = ndimage.uniform_filter(fr.inside.astype(float), 3, mode="constant")
-    mean_n = np.stack([ndimage.uniform_filter(nfin[k], 3, mode="constant") for k in range(3)])
-    spread = 1.0 - np.sqrt((mean_n ** 2).sum(0)) / np.maximum(cnt, 1e-12)
+    # squared length of the mean normal, components summed in order (normals are unit vectors or NaN)
+    sq = np.zeros(fr.inside.shape)
+    for k in range(3):
+        sq += ndimage.uniform_filter(np.where(np.isnan(normal[k]), 0.0, normal[k]), 3, mode="constant") ** 2
+    spread = 1.0 - np.sqrt(sq) / np.maximum(cnt, 1e-12)
     same = np.ones(fr.inside.shape, bool)
     padded = np.pad(fr.bidx, 1, constant_values=-1)
     for dr in (-1, 0, 1):
