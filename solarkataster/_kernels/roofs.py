@@ -416,3 +416,17 @@ def group_minima(rows, cols, values, group, n_groups):
         col0[g] = min(col0[g], cols[i])
         vmin[g] = min(vmin[g], values[i])
     return row0, col0, vmin
+
+
+@njit(cache=True)
+def pair_keys(label, pairs_i, pairs_j, m1):
+    """Keys ``lo * m1 + hi`` of the pairs (``label[pairs_i]``, ``label[pairs_j]``) of two different labels > 0."""
+    out = np.empty(len(pairs_i), np.int64)
+    k = 0
+    for p in range(len(pairs_i)):
+        a = label[pairs_i[p]]
+        b = label[pairs_j[p]]
+        if a != b and a > 0 and b > 0:
+            out[k] = min(a, b) * m1 + max(a, b)
+            k += 1
+    return out[:k]

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .._kernels.roofs import Planes, grow_regions, reassign
+from .._kernels.roofs import Planes, grow_regions, pair_keys, reassign
 from ..errors import ParameterError, check_range
 from ..surface import surface_normals
 from ._frame import building_frame, degenerate_faces, face_table
@@ -84,11 +84,8 @@ def _merge_coplanar(face, pairs_i, pairs_j, x, y, zl, n_faces, cos_tol, noise_fl
     The moment sums are additive: they are summed over the pixels once and then merged label by label,
     and the adjacency is kept as pairs of labels.
     """
-    fi, fj = face[pairs_i].astype(np.int64), face[pairs_j].astype(np.int64)
     # pairs within one region or with an unlabelled pixel never merge anything
-    differ = (fi != fj) & (fi > 0) & (fj > 0)
-    fi, fj = fi[differ], fj[differ]
-    adjacent = np.unique(np.minimum(fi, fj) * (n_faces + 1) + np.maximum(fi, fj))
+    adjacent = np.unique(pair_keys(face.astype(np.int64), pairs_i, pairs_j, n_faces + 1))
     fi, fj = adjacent // (n_faces + 1), adjacent % (n_faces + 1)
     root = np.arange(n_faces + 1)
     m = moment_sums(face, x, y, zl, np.ones_like(x), n_faces)
