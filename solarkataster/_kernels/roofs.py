@@ -430,3 +430,25 @@ def pair_keys(label, pairs_i, pairs_j, m1):
             out[k] = min(a, b) * m1 + max(a, b)
             k += 1
     return out[:k]
+
+
+@njit(cache=True)
+def fill_from_window_max(labels, radius):
+    """Cells at -1 take the largest label in the (2 radius + 1)² window around them (clipped at the edges).
+
+    ``labels`` are -1 or >= 0; the others keep theirs. Equals ``np.where(labels >= 0, labels,
+    maximum_filter(labels, 2 radius + 1))`` (the reflected border of ``maximum_filter`` adds no values
+    beyond the clipped window). Each labelled cell raises the -1 cells around it.
+    """
+    rows, cols = labels.shape
+    out = labels.copy()
+    for r in range(rows):
+        for c in range(cols):
+            v = labels[r, c]
+            if v < 0:
+                continue
+            for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
+                for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
+                    if labels[rr, cc] < 0 and out[rr, cc] < v:
+                        out[rr, cc] = v
+    return out

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from .._kernels.roofs import absorb, assign_subpixels, part_sizes
+from .._kernels.roofs import absorb, assign_subpixels, fill_from_window_max, part_sizes
 
 
 def _boundary_pixels(filled, face_building):
@@ -86,7 +85,8 @@ def _fine_buildings(outlines, shape, fine_transform):
     from rasterio import features
 
     # GeoJSON mappings once for both rasterisations
-    shapes = [(g.__geo_interface__, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    there = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    shapes = list(zip(_mappings([g for g, _ in there]), [b for _, b in there]))
     if not shapes:
         return np.full(shape, -1, np.int32)
     centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
@@ -94,7 +94,7 @@ def _fine_buildings(outlines, shape, fine_transform):
                                  all_touched=True)
     out = np.where(centre >= 0, centre, touched)
     # two more sub-pixels outside: ridges run past the outline and are cut exactly by it
-    return np.where(out >= 0, out, ndimage.maximum_filter(out, size=5))
+    return fill_from_window_max(out, 2)
 
 
 def _partition_polygons(fine, fine_transform, n_faces):
@@ -398,11 +398,44 @@ def _snap_to_rules(geoms, fine, fine_transform, keys, rules, m1):
     return out
 
 
+def _mappings(geoms):
+    """GeoJSON-like mappings of (Multi)Polygons for rasterio, their coordinates read in one array call.
+
+    The same coordinates as ``__geo_interface__`` (rings as lists of [x, y]); other geometry types use it.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return []
+    parts, part_geom = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    ends = np.cumsum(np.bincount(ring_of, minlength=len(rings))).tolist()
+    points = xy.tolist()
+    part_rings = [[] for _ in range(len(parts))]
+    for p, s, e in zip(ring_part.tolist(), [0] + ends[:-1], ends):
+        part_rings[p].append(points[s:e])
+    geom_parts = [[] for _ in range(len(geoms))]
+    for g, rs in zip(part_geom.tolist(), part_rings):
+        geom_parts[g].append(rs)
+    out = []
+    for g, t, ps in zip(geoms, shapely.get_type_id(geoms).tolist(), geom_parts):
+        if t == 3 and len(ps) == 1:
+            out.append({"type": "Polygon", "coordinates": ps[0]})
+        elif t == 6:
+            out.append({"type": "MultiPolygon", "coordinates": ps})
+        else:
+            out.append(g.__geo_interface__)
+    return out
+
+
 def rasterise_faces(geoms, shape, transform):
     from rasterio import features
 
-    shapes = [(g, int(f)) for f, g in enumerate(geoms) if g is not None]
-    if not shapes:
+    ids = [f for f, g in enumerate(geoms) if g is not None]
+    if not ids:
         return np.zeros(shape, np.int32)
+    shapes = list(zip(_mappings([geoms[f] for f in ids]), ids))
     return features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
 
