@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from solarkataster._kernels.roofs import assign_subpixels, fill_from_window_max, group_minima, pair_keys
+from solarkataster._kernels.roofs import (
+    assign_subpixels,
+    fill_from_window_max,
+    group_minima,
+    neighbour_pairs,
+    pair_keys,
+)
 
 
 def test_group_minima_equal_ndimage_minimum():
@@ -25,6 +31,26 @@ def test_pair_keys_equal_numpy():
     ok = (a != b) & (a > 0) & (b > 0)
     expect = np.minimum(a, b)[ok] * 13 + np.maximum(a, b)[ok]
     assert np.array_equal(pair_keys(label, i, j, 13), expect)
+
+
+def test_neighbour_pairs_equal_shifted_arrays():
+    rng = np.random.default_rng(4)
+    inside = rng.random((23, 31)) < 0.7
+    pix = np.full(inside.shape, -1, np.int64)
+    pix[inside] = np.arange(inside.sum())
+    group = rng.integers(0, 3, inside.sum())
+    shifts = np.array([(0, 1), (1, -1), (1, 0), (2, 2), (2, -2), (1, -2)], np.int64)
+    rows, cols = inside.shape
+    ei, ej = [], []
+    for dr, dc in shifts:
+        a = pix[:rows - dr, max(0, -dc):cols - max(0, dc)]
+        b = pix[dr:, max(0, dc):cols - max(0, -dc)]
+        ok = (a >= 0) & (b >= 0)
+        a, b = a[ok], b[ok]
+        ei.append(a[group[a] == group[b]])
+        ej.append(b[group[a] == group[b]])
+    pi, pj = neighbour_pairs(pix, group, shifts)
+    assert np.array_equal(pi, np.concatenate(ei)) and np.array_equal(pj, np.concatenate(ej))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 40), (37, 29)])

@@ -452,3 +452,34 @@ def fill_from_window_max(labels, radius):
                     if labels[rr, cc] < 0 and out[rr, cc] < v:
                         out[rr, cc] = v
     return out
+
+
+@njit(cache=True)
+def neighbour_pairs(pix, group, shifts):
+    """Pairs of cells (``pix`` >= 0: their index) at each offset (dr >= 0, dc) whose ``group`` is the same.
+
+    Offset by offset, each in raster order of the first cell; returns the two index arrays.
+    """
+    rows, cols = pix.shape
+    n = 0
+    for r in range(rows):
+        for c in range(cols):
+            if pix[r, c] >= 0:
+                n += 1
+    pi = np.empty(n * len(shifts), np.int64)
+    pj = np.empty(n * len(shifts), np.int64)
+    k = 0
+    for s in range(len(shifts)):
+        dr = shifts[s, 0]
+        dc = shifts[s, 1]
+        for r in range(rows - dr):
+            for c in range(max(0, -dc), cols - max(0, dc)):
+                a = pix[r, c]
+                if a < 0:
+                    continue
+                b = pix[r + dr, c + dc]
+                if b >= 0 and group[a] == group[b]:
+                    pi[k] = a
+                    pj[k] = b
+                    k += 1
+    return pi[:k], pj[:k]

@@ -169,10 +169,15 @@ def merge_small_parts(geoms, face_building, min_area, min_face_area):
     for f in np.unique(owner[small]):
         keep = parts[(owner == f) & ~small]
         geoms[f] = None if len(keep) == 0 else (keep[0] if len(keep) == 1 else shapely.MultiPolygon(list(keep)))
+    # faces of each building with small parts, in id order
+    order = np.argsort(face_building, kind="stable")
+    by_building: dict = {}
+    for b in np.unique(face_building[owner[small]]):
+        lo, hi = np.searchsorted(face_building[order], [b, b + 1])
+        by_building[b] = order[lo:hi].tolist()
     for k in np.flatnonzero(small):
         f = owner[k]
-        same = np.array([j for j in np.flatnonzero(face_building == face_building[f])
-                         if j != f and geoms[j] is not None], dtype=np.int64)
+        same = np.array([j for j in by_building[face_building[f]] if j != f and geoms[j] is not None], dtype=np.int64)
         if len(same) == 0:
             continue
         shared = _shared_lengths(np.array([parts[k]], dtype=object), np.array(list(geoms[same]), dtype=object))[0]

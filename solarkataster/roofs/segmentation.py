@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .._kernels.roofs import Planes, grow_regions, pair_keys, reassign
+from .._kernels.roofs import Planes, grow_regions, neighbour_pairs, pair_keys, reassign
 from ..errors import ParameterError, check_range
 from ..surface import surface_normals
 from ._frame import building_frame, degenerate_faces, face_table
@@ -164,21 +164,12 @@ def _seeds_by_planarity(fr, normal):
 
 def _neighbour_pairs(fr):
     """Pairs of pixels (indices into the pixel list) up to 2 px apart in the same building."""
-    rows, cols = fr.inside.shape
     pix = np.full(fr.inside.shape, -1, np.int64)
     pix[fr.rr, fr.cc] = np.arange(len(fr.rr))
-    pi_list, pj_list = [], []
-    for dr, dc in [(0, 1), (1, -1), (1, 0), (1, 1), (0, 2), (2, 0), (2, 2), (2, -2), (1, 2), (2, 1), (1, -2),
-                   (2, -1)]:
-        # dr >= 0 for every shift, so (r, c) pairs with (r + dr, c + dc)
-        a = pix[:rows - dr, max(0, -dc):cols - max(0, dc)]
-        b = pix[dr:, max(0, dc):cols - max(0, -dc)]
-        ok = (a >= 0) & (b >= 0)
-        a, b = a[ok], b[ok]
-        same = fr.bi[a] == fr.bi[b]
-        pi_list.append(a[same])
-        pj_list.append(b[same])
-    return np.concatenate(pi_list), np.concatenate(pj_list)
+    # (r, c) pairs with (r + dr, c + dc), dr >= 0; shift by shift, in raster order (kernel)
+    shifts = np.array([(0, 1), (1, -1), (1, 0), (1, 1), (0, 2), (2, 0), (2, 2), (2, -2), (1, 2), (2, 1), (1, -2),
+                       (2, -1)], np.int64)
+    return neighbour_pairs(pix, fr.bi, shifts)
 
 
 def _fit_planes(fr, lab, n_faces, noise_floor, robust):
