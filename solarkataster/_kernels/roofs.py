@@ -285,41 +285,59 @@ def _find(parent, a):
 
 @njit(cache=True)
 def part_sizes(labels):
-    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
+    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere).
+
+    Runs of equal labels along the rows are joined with the overlapping runs of the row above (union-find
+    over runs, not cells).
+    """
     rows, cols = labels.shape
-    n = rows * cols
-    parent = np.empty(n, np.int32)
+    # runs: row, first and last column, label; at most one per cell
+    run_row = np.empty(rows * cols, np.int32)
+    run_c0 = np.empty(rows * cols, np.int32)
+    run_c1 = np.empty(rows * cols, np.int32)
+    row_start = np.zeros(rows + 1, np.int64)
+    n = 0
     for r in range(rows):
-        for c in range(cols):
-            i = r * cols + c
-            parent[i] = i
+        row_start[r] = n
+        c = 0
+        while c < cols:
             v = labels[r, c]
             if v <= 0:
+                c += 1
                 continue
-            # the left and upper neighbours are already set up
-            if c > 0 and labels[r, c - 1] == v:
-                a = _find(parent, i - 1)
-                b = _find(parent, i)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            if r > 0 and labels[r - 1, c] == v:
-                a = _find(parent, i - cols)
-                b = _find(parent, i)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    size = np.zeros(n, np.int32)
-    for r in range(rows):
-        for c in range(cols):
-            if labels[r, c] > 0:
-                i = r * cols + c
-                root = _find(parent, i)
-                parent[i] = root
-                size[root] += 1
+            c0 = c
+            while c + 1 < cols and labels[r, c + 1] == v:
+                c += 1
+            run_row[n] = r
+            run_c0[n] = c0
+            run_c1[n] = c
+            n += 1
+            c += 1
+    row_start[rows] = n
+    parent = np.arange(n).astype(np.int32)
+    for r in range(1, rows):
+        # runs of this row against the runs of the row above, both sorted by column
+        j = row_start[r - 1]
+        for i in range(row_start[r], row_start[r + 1]):
+            v = labels[r, run_c0[i]]
+            while j < row_start[r] and run_c1[j] < run_c0[i]:
+                j += 1
+            k = j
+            while k < row_start[r] and run_c0[k] <= run_c1[i]:
+                if labels[r - 1, run_c0[k]] == v:
+                    a = _find(parent, i)
+                    b = _find(parent, k)
+                    if a != b:
+                        parent[max(a, b)] = min(a, b)
+                k += 1
+    size = np.zeros(n, np.int64)
+    for i in range(n):
+        size[_find(parent, i)] += run_c1[i] - run_c0[i] + 1
     out = np.zeros((rows, cols), np.int64)
-    for r in range(rows):
-        for c in range(cols):
-            if labels[r, c] > 0:
-                out[r, c] = size[parent[r * cols + c]]
+    for i in range(n):
+        sz = size[_find(parent, i)]
+        for c in range(run_c0[i], run_c1[i] + 1):
+            out[run_row[i], c] = sz
     return out
 
 
