@@ -15,8 +15,13 @@ inputs: the buildings are detected first, untimed), and prints one line ``<path>
 alternately for two checkouts (``PYTHONPATH=<checkout>``) in separate processes and take the minimum of
 several runs: on a shared machine a single run varies by up to 30 %.
 
+With ``--compare OLD NEW`` (two checkouts) it runs ``--only legacy`` and ``--only roof_faces`` of each
+checkout in separate processes, alternating old and new ``--repeat`` times, and prints the minimum CPU
+seconds of each and the ratio of roof_faces to a reference time (``--reference``, default the legacy path at
+the start of issue 11's polygon step: 2.02 s).
+
 Run: .venv/bin/python benchmarks/bench_segmentation.py [path/to/dom1.tif] [--png out.png] [--stages] [--cpu]
-     [--only legacy|roof_faces]
+     [--only legacy|roof_faces] [--compare OLD NEW [--repeat 3] [--reference 2.02]]
 """
 from __future__ import annotations
 
@@ -230,6 +235,29 @@ def only(path, which, cpu=True):
     print(f"{which} {clock() - t0:.2f}")
 
 
+def compare(path, old, new, repeat=3, reference=2.02):
+    """Alternate ``--only`` runs of two checkouts; print the minimum CPU seconds per path and checkout."""
+    import os
+    import subprocess
+    import sys
+
+    times = {}
+    for _ in range(repeat):
+        for name, checkout in (("old", old), ("new", new)):
+            for which in ("legacy", "roof_faces"):
+                env = dict(os.environ, PYTHONPATH=str(Path(checkout).resolve()))
+                script = Path(checkout) / "benchmarks" / "bench_segmentation.py"
+                out = subprocess.run([sys.executable, str(script), str(path), "--only", which], env=env,
+                                     capture_output=True, text=True, check=True).stdout.split()
+                times.setdefault((name, which), []).append(float(out[-1]))
+    print(f"CPU s, minimum of {repeat} alternating runs (detection cached); reference {reference:.2f} s")
+    print(f"{'':>12s} {'legacy':>8s} {'roof_faces':>11s} {'roof_faces / reference':>24s}")
+    for name in ("old", "new"):
+        leg, rf = min(times[(name, "legacy")]), min(times[(name, "roof_faces")])
+        print(f"{name:>12s} {leg:8.2f} {rf:11.2f} {rf / reference:24.2f}")
+    print("all runs:", {f"{k[0]} {k[1]}": v for k, v in times.items()})
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
@@ -239,8 +267,15 @@ if __name__ == "__main__":
     parser.add_argument("--only", choices=["legacy", "roof_faces"], default=None,
                         help="time only this path, detection cached (CPU time unless --wall)")
     parser.add_argument("--wall", action="store_true", help="with --only: wall time instead of CPU time")
+    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
+                        help="two checkouts: alternate --only runs of both and print the minima")
+    parser.add_argument("--repeat", type=int, default=3, help="with --compare: runs per checkout and path")
+    parser.add_argument("--reference", type=float, default=2.02,
+                        help="with --compare: reference CPU seconds (the legacy path at the issue's start)")
     args = parser.parse_args()
-    if args.only:
+    if args.compare:
+        compare(args.path, *args.compare, repeat=args.repeat, reference=args.reference)
+    elif args.only:
         only(args.path, args.only, cpu=not args.wall)
     else:
         main(args.path, png=args.png, stages=args.stages, cpu=args.cpu)

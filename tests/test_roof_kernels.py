@@ -9,6 +9,8 @@ from solarkataster._kernels.roofs import (
     group_minima,
     neighbour_pairs,
     pair_keys,
+    strip_neighbours,
+    uniform_3x3,
 )
 
 
@@ -59,6 +61,25 @@ def test_fill_from_window_max_equals_maximum_filter(shape):
     labels = np.where(rng.random(shape) < 0.85, -1, rng.integers(0, 50, shape)).astype(np.int32)
     expect = np.where(labels >= 0, labels, ndimage.maximum_filter(labels, size=5))
     assert np.array_equal(fill_from_window_max(labels, 2), expect)
+
+
+def test_uniform_3x3_and_strip_neighbours_equal_numpy():
+    rng = np.random.default_rng(10)
+    lab = ndimage.median_filter(rng.integers(0, 6, (41, 37)), 3).astype(np.int32)
+    core = ndimage.grey_erosion(lab, size=(3, 3)) == ndimage.grey_dilation(lab, size=(3, 3))
+    assert np.array_equal(uniform_3x3(lab), core)
+    building = np.array([-1, 0, 0, 0, 1, 1])
+    cand, steep = rng.random(6) < 0.5, rng.random(6) < 0.5
+    expect = set()
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = lab[:lab.shape[0] - dr, max(0, -dc):lab.shape[1] - max(dc, 0)]
+        b = lab[dr:, max(dc, 0):lab.shape[1] + min(dc, 0)]
+        ok = (a > 0) & (b > 0) & (a != b) & (building[a] == building[b])
+        for f, g in ((a[ok], b[ok]), (b[ok], a[ok])):
+            sel = cand[f] & steep[g]
+            expect.update(zip(f[sel].tolist(), g[sel].tolist()))
+    f, g = strip_neighbours(lab, building, cand, steep)
+    assert set(zip(f.tolist(), g.tolist())) == expect and expect
 
 
 def _assign_reference(fine_building, filled, face_building, keys, rules, factor, radius, cellsize):

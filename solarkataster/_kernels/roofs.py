@@ -501,3 +501,52 @@ def neighbour_pairs(pix, group, shifts):
                     pj[k] = b
                     k += 1
     return pi[:k], pj[:k]
+
+
+@njit(cache=True)
+def uniform_3x3(labels):
+    """Whether all cells of the 3 x 3 window (clipped at the edges) hold the cell's label.
+
+    Equals ``grey_erosion(labels, 3) == grey_dilation(labels, 3)`` (their reflected border adds no values
+    beyond the clipped window).
+    """
+    rows, cols = labels.shape
+    out = np.zeros((rows, cols), np.bool_)
+    for r in range(rows):
+        for c in range(cols):
+            v = labels[r, c]
+            same = True
+            for rr in range(max(r - 1, 0), min(r + 2, rows)):
+                for cc in range(max(c - 1, 0), min(c + 2, cols)):
+                    if labels[rr, cc] != v:
+                        same = False
+            out[r, c] = same
+    return out
+
+
+@njit(cache=True)
+def strip_neighbours(labels, building, cand, steep):
+    """Pairs (f, g) of 8-adjacent cells of different faces of one building with ``cand[f]`` and ``steep[g]``."""
+    rows, cols = labels.shape
+    fs = []
+    gs = []
+    for r in range(rows):
+        for c in range(cols):
+            a = labels[r, c]
+            if a <= 0:
+                continue
+            for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                rr = r + dr
+                cc = c + dc
+                if rr >= rows or cc < 0 or cc >= cols:
+                    continue
+                b = labels[rr, cc]
+                if b <= 0 or b == a or building[a] != building[b]:
+                    continue
+                if cand[a] and steep[b]:
+                    fs.append(a)
+                    gs.append(b)
+                if cand[b] and steep[a]:
+                    fs.append(b)
+                    gs.append(a)
+    return np.array(fs, np.int64), np.array(gs, np.int64)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .._kernels.roofs import part_sizes
+from .._kernels.roofs import part_sizes, strip_neighbours, uniform_3x3
 from ._frame import building_frame, degenerate_faces, face_table
 from ._outline import nearest_face
 from ._planes import plane_height, raster_planes, trimmed_planes
@@ -124,21 +124,14 @@ def drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
     building = np.full(n + 1, -1, np.int64)
     building[faces["face"].to_numpy()] = faces["building"].to_numpy()
     count = np.bincount(lab.ravel(), minlength=n + 1)
-    core = np.bincount(lab[ndimage.grey_erosion(lab, size=(3, 3)) == ndimage.grey_dilation(lab, size=(3, 3))
-                           ].ravel(), minlength=n + 1)
+    core = np.bincount(lab[uniform_3x3(lab)].ravel(), minlength=n + 1)
     cand = (tilt < max_tilt) & (core <= 0.1 * count) & (count > 0)
     cand[0] = False
     if not cand.any():
         return seg
     # steep faces next to each candidate: pairs of 8-adjacent pixels of different faces of one building
-    pairs = set()
-    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a = lab[max(0, -dr) if dr >= 0 else 0:lab.shape[0] - dr, max(0, -dc):lab.shape[1] - max(dc, 0)]
-        b = lab[dr:, max(dc, 0):lab.shape[1] + min(dc, 0)]
-        ok = (a > 0) & (b > 0) & (a != b) & (building[a] == building[b])
-        for f, g in ((a[ok], b[ok]), (b[ok], a[ok])):
-            sel = cand[f] & (tilt[g] >= min_neighbour_tilt)
-            pairs.update(zip(f[sel].tolist(), g[sel].tolist()))
+    f, g = strip_neighbours(lab, building, cand, tilt >= min_neighbour_tilt)
+    pairs = set(zip(f.tolist(), g.tolist()))
     drop = _on_intersection(lab, sorted(pairs), raster_planes(faces, n), cellsize)
     if not drop.any():
         return seg
