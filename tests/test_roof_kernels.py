@@ -5,8 +5,10 @@ from scipy import ndimage
 
 from solarkataster._kernels.roofs import (
     assign_subpixels,
+    boundary_pairs,
     fill_from_window_max,
     group_minima,
+    grow_rings,
     neighbour_pairs,
     pair_keys,
     strip_neighbours,
@@ -80,6 +82,43 @@ def test_uniform_3x3_and_strip_neighbours_equal_numpy():
             expect.update(zip(f[sel].tolist(), g[sel].tolist()))
     f, g = strip_neighbours(lab, building, cand, steep)
     assert set(zip(f.tolist(), g.tolist())) == expect and expect
+
+
+@pytest.mark.parametrize("rings", [1, 2, 5])
+def test_grow_rings_equals_binary_dilation(rings):
+    rng = np.random.default_rng(11)
+    grown = rng.random((45, 52)) < 0.05
+    cand = rng.random((45, 52)) < 0.6
+    expect = grown.copy()
+    for _ in range(rings):
+        ring = ndimage.binary_dilation(expect, structure=np.ones((3, 3), bool)) & cand & ~expect
+        if not ring.any():
+            break
+        expect |= ring
+    got = grow_rings(grown, cand, rings)
+    assert np.array_equal(got, expect) and not np.array_equal(got, grown)
+
+
+def test_boundary_pairs_equal_shifted_arrays():
+    rng = np.random.default_rng(12)
+    filled = ndimage.median_filter(rng.integers(-1, 7, (33, 28)), 3).astype(np.int32)
+    face_building = np.array([-1, 0, 0, 1, 1, 1, 2, 2])
+    out = []
+    for dr, dc in ((0, 1), (1, 0)):
+        a = filled[:filled.shape[0] - dr, :filled.shape[1] - dc]
+        b = filled[dr:, dc:]
+        ok = (a > 0) & (b > 0) & (a != b)
+        ok &= face_building[np.maximum(a, 0)] == face_building[np.maximum(b, 0)]
+        r, c = np.nonzero(ok)
+        fa, fb = a[r, c], b[r, c]
+        swap = fa > fb
+        out.append((np.where(swap, fb, fa), np.where(swap, fa, fb), np.where(swap, r + dr, r),
+                    np.where(swap, c + dc, c), np.where(swap, r, r + dr), np.where(swap, c, c + dc)))
+    expect = [np.concatenate(v) for v in zip(*out)]
+    got = boundary_pairs(filled, face_building)
+    assert len(expect[0]) > 10
+    for g, e in zip(got, expect):
+        assert g.dtype == e.dtype and np.array_equal(g, e)
 
 
 def _assign_reference(fine_building, filled, face_building, keys, rules, factor, radius, cellsize):

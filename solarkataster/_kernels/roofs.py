@@ -550,3 +550,75 @@ def strip_neighbours(labels, building, cand, steep):
                     fs.append(b)
                     gs.append(a)
     return np.array(fs, np.int64), np.array(gs, np.int64)
+
+
+@njit(cache=True)
+def grow_rings(grown, cand, rings):
+    """Grow a mask by up to ``rings`` rings of 8-neighbours, over ``cand`` cells only.
+
+    Each ring is ``binary_dilation(grown, 3 x 3) & cand & ~grown`` of the mask before it; stops early when a
+    ring is empty. Returns the grown mask (a copy).
+    """
+    rows, cols = grown.shape
+    out = grown.copy()
+    new_r = np.empty(rows * cols, np.int64)
+    new_c = np.empty(rows * cols, np.int64)
+    for _ in range(rings):
+        n = 0
+        for r in range(rows):
+            for c in range(cols):
+                if not cand[r, c] or out[r, c]:
+                    continue
+                hit = False
+                for rr in range(max(r - 1, 0), min(r + 2, rows)):
+                    for cc in range(max(c - 1, 0), min(c + 2, cols)):
+                        if out[rr, cc]:
+                            hit = True
+                if hit:
+                    new_r[n] = r
+                    new_c[n] = c
+                    n += 1
+        if n == 0:
+            break
+        for i in range(n):
+            out[new_r[i], new_c[i]] = True
+    return out
+
+
+@njit(cache=True)
+def boundary_pairs(filled, face_building):
+    """Pairs of 4-adjacent cells of different faces > 0 of one building: (lo, hi, r_lo, c_lo, r_hi, c_hi).
+
+    East neighbours first, then south neighbours, each in raster order of the first cell; lo < hi are the
+    faces and (r_lo, c_lo), (r_hi, c_hi) their cells.
+    """
+    rows, cols = filled.shape
+    n = 0
+    for dr, dc in ((0, 1), (1, 0)):
+        for r in range(rows - dr):
+            for c in range(cols - dc):
+                a = filled[r, c]
+                b = filled[r + dr, c + dc]
+                if a > 0 and b > 0 and a != b and face_building[a] == face_building[b]:
+                    n += 1
+    lo = np.empty(n, filled.dtype)
+    hi = np.empty(n, filled.dtype)
+    r_lo = np.empty(n, np.int64)
+    c_lo = np.empty(n, np.int64)
+    r_hi = np.empty(n, np.int64)
+    c_hi = np.empty(n, np.int64)
+    k = 0
+    for dr, dc in ((0, 1), (1, 0)):
+        for r in range(rows - dr):
+            for c in range(cols - dc):
+                a = filled[r, c]
+                b = filled[r + dr, c + dc]
+                if a > 0 and b > 0 and a != b and face_building[a] == face_building[b]:
+                    if a > b:
+                        lo[k], hi[k] = b, a
+                        r_lo[k], c_lo[k], r_hi[k], c_hi[k] = r + dr, c + dc, r, c
+                    else:
+                        lo[k], hi[k] = a, b
+                        r_lo[k], c_lo[k], r_hi[k], c_hi[k] = r, c, r + dr, c + dc
+                    k += 1
+    return lo, hi, r_lo, c_lo, r_hi, c_hi

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .._kernels.roofs import absorb
+from .._kernels.roofs import absorb, grow_rings
 from ._planes import plane_height
 
 
@@ -52,12 +52,7 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
             fits &= (zz - ground[rows, cols]) >= 1.0
     cand = np.zeros(z.shape, bool)
     cand[rows[fits], cols[fits]] = True
-    grown = building_labels > 0
-    for _ in range(rings):
-        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
-        if not ring.any():
-            break
-        grown |= ring
+    grown = grow_rings(building_labels > 0, cand, rings)
     over = grown & (building_labels == 0)
     roof[over] = owner[over]
     return roof
@@ -237,11 +232,6 @@ def raised_ring(z, ground, building_labels, cellsize, max_overhang, outside=None
     with np.errstate(invalid="ignore"):
         raised = (z - ground) >= 1.0
     cand = (building_labels == 0) & (dist <= rings) & raised
-    grown = building_labels > 0
-    for _ in range(rings):
-        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
-        if not ring.any():
-            break
-        grown |= ring
+    grown = grow_rings(building_labels > 0, cand, rings)
     return np.where(grown, owner, 0)
 

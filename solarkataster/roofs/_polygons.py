@@ -3,25 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.roofs import absorb, assign_subpixels, fill_from_window_max, part_sizes
+from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, part_sizes
 
 
 def _boundary_pixels(filled, face_building):
     """Pairs of 4-adjacent pixels of different faces of one building: (lo, hi, r_lo, c_lo, r_hi, c_hi)."""
-    out = []
-    for dr, dc in ((0, 1), (1, 0)):
-        a = filled[:filled.shape[0] - dr, :filled.shape[1] - dc]
-        b = filled[dr:, dc:]
-        ok = (a > 0) & (b > 0) & (a != b)
-        ok &= face_building[np.maximum(a, 0)] == face_building[np.maximum(b, 0)]
-        r, c = np.nonzero(ok)
-        fa, fb = a[r, c], b[r, c]
-        swap = fa > fb
-        lo, hi = np.where(swap, fb, fa), np.where(swap, fa, fb)
-        r_lo, c_lo = np.where(swap, r + dr, r), np.where(swap, c + dc, c)
-        r_hi, c_hi = np.where(swap, r, r + dr), np.where(swap, c, c + dc)
-        out.append((lo, hi, r_lo, c_lo, r_hi, c_hi))
-    return [np.concatenate(v) for v in zip(*out)]
+    # east neighbours, then south neighbours, each in raster order (kernel)
+    return list(boundary_pairs(filled, face_building))
 
 
 def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
