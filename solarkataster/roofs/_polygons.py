@@ -1,6 +1,9 @@
 """Face polygons: a sub-pixel partition with straight boundaries, snapped, simplified, clipped and tidied."""
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import numpy as np
 
 from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, part_sizes
@@ -77,9 +80,10 @@ def _fine_buildings(outlines, shape, fine_transform):
     shapes = list(zip(_mappings([g for g, _ in there]), [b for _, b in there]))
     if not shapes:
         return np.full(shape, -1, np.int32)
-    centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
-    touched = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32",
-                                 all_touched=True)
+    with _no_gc():
+        centre = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32")
+        touched = features.rasterize(shapes, out_shape=shape, transform=fine_transform, fill=-1, dtype="int32",
+                                     all_touched=True)
     out = np.where(centre >= 0, centre, touched)
     # two more sub-pixels outside: ridges run past the outline and are cut exactly by it
     return fill_from_window_max(out, 2)
@@ -93,12 +97,13 @@ def _partition_polygons(fine, fine_transform, n_faces):
     # all rings' coordinates in one array, then rings and polygons (shell first) built by index arrays
     coords, ring_size, ring_poly, values = [], [], [], []
     shapes = features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform)
-    for k, (geom, value) in enumerate(shapes):
-        for ring in geom["coordinates"]:
-            coords.extend(ring)
-            ring_size.append(len(ring))
-            ring_poly.append(k)
-        values.append(int(value))
+    with _no_gc():
+        for k, (geom, value) in enumerate(shapes):
+            for ring in geom["coordinates"]:
+                coords.extend(ring)
+                ring_size.append(len(ring))
+                ring_poly.append(k)
+            values.append(int(value))
     geoms = np.full(n_faces + 1, None, dtype=object)
     if not values:
         return geoms
@@ -391,6 +396,21 @@ def _snap_to_rules(geoms, fine, fine_transform, keys, rules, m1):
     return out
 
 
+@contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector while many small lists are built (they hold no cycles).
+
+    Each burst of allocations would otherwise trigger full collections over every live object.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _mappings(geoms):
     """GeoJSON-like mappings of (Multi)Polygons for rasterio, their coordinates read in one array call.
 
@@ -405,21 +425,23 @@ def _mappings(geoms):
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)
     ends = np.cumsum(np.bincount(ring_of, minlength=len(rings))).tolist()
-    points = xy.tolist()
-    part_rings = [[] for _ in range(len(parts))]
-    for p, s, e in zip(ring_part.tolist(), [0] + ends[:-1], ends):
-        part_rings[p].append(points[s:e])
-    geom_parts = [[] for _ in range(len(geoms))]
-    for g, rs in zip(part_geom.tolist(), part_rings):
-        geom_parts[g].append(rs)
-    out = []
-    for g, t, ps in zip(geoms, shapely.get_type_id(geoms).tolist(), geom_parts):
-        if t == 3 and len(ps) == 1:
-            out.append({"type": "Polygon", "coordinates": ps[0]})
-        elif t == 6:
-            out.append({"type": "MultiPolygon", "coordinates": ps})
-        else:
-            out.append(g.__geo_interface__)
+    types = shapely.get_type_id(geoms).tolist()
+    with _no_gc():
+        points = xy.tolist()
+        part_rings = [[] for _ in range(len(parts))]
+        for p, s, e in zip(ring_part.tolist(), [0] + ends[:-1], ends):
+            part_rings[p].append(points[s:e])
+        geom_parts = [[] for _ in range(len(geoms))]
+        for g, rs in zip(part_geom.tolist(), part_rings):
+            geom_parts[g].append(rs)
+        out = []
+        for g, t, ps in zip(geoms, types, geom_parts):
+            if t == 3 and len(ps) == 1:
+                out.append({"type": "Polygon", "coordinates": ps[0]})
+            elif t == 6:
+                out.append({"type": "MultiPolygon", "coordinates": ps})
+            else:
+                out.append(g.__geo_interface__)
     return out
 
 
@@ -430,5 +452,6 @@ def rasterise_faces(geoms, shape, transform):
     if not ids:
         return np.zeros(shape, np.int32)
     shapes = list(zip(_mappings([geoms[f] for f in ids]), ids))
-    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
+    with _no_gc():
+        return features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
 
