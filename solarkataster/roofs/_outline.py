@@ -41,18 +41,19 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
     if rings <= 0 or not (near > 0).any():
         return roof
     dist, owner = outside if outside is not None else outside_owner(building_labels)
-    # the plane test at the pixels near a face of their owner only
-    rows, cols = np.nonzero((building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner))
-    f = near[rows, cols]
-    nu = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
-    zz = z[rows, cols]
+    rows, cols = np.indices(z.shape)
+    nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
     with np.errstate(invalid="ignore"):
-        fits = np.abs(zz - plane_height(coef, f, rows, cols, cellsize)) * nu <= opts.distance_tolerance
+        fits = np.abs(z - plane_height(coef, near, rows, cols, cellsize)) * nu <= opts.distance_tolerance
         if ground is not None:
-            fits &= (zz - ground[rows, cols]) >= 1.0
-    cand = np.zeros(z.shape, bool)
-    cand[rows[fits], cols[fits]] = True
-    grown = grow_rings(building_labels > 0, cand, rings)
+            fits &= (z - ground) >= 1.0
+    cand = (building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner) & fits
+    grown = building_labels > 0
+    for _ in range(rings):
+        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
+        if not ring.any():
+            break
+        grown |= ring
     over = grown & (building_labels == 0)
     roof[over] = owner[over]
     return roof
