@@ -9,6 +9,7 @@ from solarkataster._kernels.roofs import (
     fill_from_window_max,
     group_minima,
     grow_rings,
+    lower_medians,
     neighbour_pairs,
     pair_keys,
     strip_neighbours,
@@ -25,6 +26,20 @@ def test_group_minima_equal_ndimage_minimum():
     assert np.array_equal(r0, ndimage.minimum(rows, group, index=index).astype(np.int64))
     assert np.array_equal(c0, ndimage.minimum(cols, group, index=index).astype(np.int64))
     assert np.array_equal(v0, ndimage.minimum(vals, group, index=index))
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "sorted", "reversed", "nan"])
+def test_lower_medians_equal_sort(kind):
+    rng = np.random.default_rng(13)
+    lab = rng.integers(0, 25, 3000)
+    vals = {"normal": rng.normal(size=3000), "ties": np.round(rng.normal(size=3000), 1),
+            "sorted": np.sort(rng.normal(size=3000)), "reversed": -np.sort(rng.normal(size=3000)),
+            "nan": np.where(rng.random(3000) < 0.3, np.nan, rng.normal(size=3000))}[kind]
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab, minlength=27)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    expect = [np.sort(vals[lab == k])[(c - 1) // 2] if c else 0.0 for k, c in enumerate(counts)]
+    assert np.array_equal(lower_medians(vals, order, starts, counts), expect, equal_nan=True)
 
 
 def test_pair_keys_equal_numpy():

@@ -376,11 +376,47 @@ def absorb(labels, small, building, passes):
 
 
 @njit(cache=True)
+def _select(buf, n, k):
+    """Return the ``k``-th smallest of ``buf[:n]`` (no NaN), by quickselect in place (median-of-three pivots)."""
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        # median of three to buf[mid], then Hoare partition around it
+        if buf[mid] < buf[lo]:
+            buf[mid], buf[lo] = buf[lo], buf[mid]
+        if buf[hi] < buf[lo]:
+            buf[hi], buf[lo] = buf[lo], buf[hi]
+        if buf[hi] < buf[mid]:
+            buf[hi], buf[mid] = buf[mid], buf[hi]
+        pivot = buf[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while buf[i] < pivot:
+                i += 1
+            while buf[j] > pivot:
+                j -= 1
+            if i <= j:
+                buf[i], buf[j] = buf[j], buf[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return buf[k]
+    return buf[k]
+
+
+@njit(cache=True)
 def lower_medians(values, order, starts, counts):
     """Lower median of ``values`` per label: the ``(count - 1) // 2``-th smallest of each label's values.
 
     ``order`` lists the value indices grouped by label (a stable argsort of the labels), label ``k``'s
-    ``counts[k]`` indices starting at ``starts[k]``; labels without values get 0.
+    ``counts[k]`` indices starting at ``starts[k]``; labels without values get 0. NaN counts as the largest
+    value (as in a sort).
     """
     out = np.zeros(len(counts))
     buf = np.empty(max(counts.max(), 1) if len(counts) else 1)
@@ -388,10 +424,15 @@ def lower_medians(values, order, starts, counts):
         c = counts[k]
         if c == 0:
             continue
+        # the values without NaN first: the k-th smallest is NaN only beyond them
+        m = 0
         for i in range(c):
-            buf[i] = values[order[starts[k] + i]]
-        # the k-th smallest by selection: the same value as after a full sort
-        out[k] = np.partition(buf[:c], (c - 1) // 2)[(c - 1) // 2]
+            v = values[order[starts[k] + i]]
+            if v == v:
+                buf[m] = v
+                m += 1
+        kth = (c - 1) // 2
+        out[k] = _select(buf, m, kth) if kth < m else np.nan
     return out
 
 
