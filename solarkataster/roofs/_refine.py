@@ -12,6 +12,7 @@ from .._kernels.roofs import part_sizes
 from ._frame import building_frame, degenerate_faces, face_table
 from ._outline import nearest_face
 from ._planes import plane_height, raster_planes, trimmed_planes
+from ._split import sequential_group_planes
 from .segmentation import MAX_FACE_TILT, RoofSegmentation
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _group_planes(fr, group, k, cellsize, opts):
     return np.where(ok[inlier], inlier, 0)
 
 
-def add_misfit_planes(z, cellsize, building_labels, seg, opts):
+def add_misfit_planes(z, cellsize, building_labels, seg, opts, several=False):
     """Planes of unassigned pixels that the faces next to them do not explain (steep mansard sides).
 
     The unassigned pixels of each building that lie off the plane of their nearest face are grouped by
@@ -61,6 +62,8 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     enough of the group (:func:`_group_planes`). Region growing misses such planes when they are 2-3
     pixels wide in plan: their 3 x 3 normals straddle the edges. (Further rounds on the pixels a plane
     leaves found no more true planes on the Zürich LoD2 scenes and added steep fragments on Essen.)
+    With ``several`` (footprints given), a group that no single plane explains may give several planes,
+    found one after another (:func:`sequential_group_planes`).
     """
     fr = building_frame(z, cellsize, building_labels)
     n = len(seg.faces)
@@ -87,11 +90,13 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     group = group.astype(np.int64) + 1
     k = int(group.max())
     accepted = _group_planes(fr, group, k, cellsize, opts)
+    if several:
+        accepted = _with_sequential_planes(fr, group, k, accepted, cellsize, opts)
     ids = np.unique(accepted[accepted > 0])
     m = len(ids)
     if m == 0:
         return seg
-    newid = np.zeros(k + 1, np.int64)
+    newid = np.zeros(int(accepted.max()) + 1, np.int64)
     newid[ids] = np.arange(1, m + 1)
     added = newid[accepted]
     table = face_table(fr, added, m, cellsize, opts.distance_tolerance / 3)
@@ -100,6 +105,14 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     face_labels[fr.rr[added > 0], fr.cc[added > 0]] = added[added > 0] + n
     log.debug("%d planes added from unexplained pixels", m)
     return RoofSegmentation(face_labels, pd.concat([seg.faces, table], ignore_index=True))
+
+
+def _with_sequential_planes(fr, group, k, accepted, cellsize, opts):
+    """Return the accepted group id per pixel, plus planes (ids k+1..) of groups no single plane explains."""
+    skip = np.zeros(k + 1, bool)
+    skip[accepted] = True
+    more = sequential_group_planes(fr, group, k, skip, cellsize, opts)
+    return np.where(more > 0, more + k, accepted)
 
 
 def drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):

@@ -39,6 +39,7 @@ from ._polygons import (
     tidy_faces,
 )
 from ._refine import add_misfit_planes, drop_ridge_strips, drop_stray_pixels, merge_coplanar_faces
+from ._split import split_two_plane_faces
 from .segmentation import segment_roofs
 
 
@@ -257,7 +258,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
     outside = outside_owner(building_labels) if (building_labels > 0).any() else None
     ring = raised_ring(z, ground, building_labels, cs, opts.max_overhang, outside)
-    seg = add_misfit_planes(z, cs, ring, seg, opts)
+    seg = add_misfit_planes(z, cs, ring, seg, opts, several=footprints is not None)
     seg = drop_ridge_strips(seg, cs)
     seg = merge_coplanar_faces(z, cs, ring, seg, opts)
     seg = drop_stray_pixels(seg, opts.min_part_area / cs ** 2)
@@ -273,6 +274,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
     filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
+    filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
     geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
