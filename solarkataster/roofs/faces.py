@@ -227,7 +227,11 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
        the plane of the nearest face (eaves overhangs). With footprints, each footprint edge moves outward
        by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
        regularised. Every roof pixel takes the nearest face of its building, unless it belongs to a blob of
-       at least ``min_excluded_area`` that no plane explains (superstructures, excluded).
+       at least ``min_excluded_area`` that no plane explains (superstructures, excluded). With footprints,
+       a group of unexplained pixels may give several planes (RANSAC, a steep mansard side next to a flat
+       strip), and a face whose pixels hold a second plane (a 1-2 px mansard side or kicked eave that the
+       fill gave it, off its plane on one side) is split when two planes explain them much better than
+       one (:func:`split_two_plane_faces`).
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
@@ -274,7 +278,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
     filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
-    filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
+    if footprints is not None:
+        filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
     geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
