@@ -269,7 +269,7 @@ def _joint_rmse(z, a, b, cellsize):
     return float(np.sqrt(np.mean((zz - zz.mean() - design @ coef) ** 2)))
 
 
-def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0):
+def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0, sloped_gap_factor=2.0):
     """Merge faces of one building that lie on one plane and come within ``max_gap`` [m] of each other.
 
     Region growing stops at superstructures, so the parts of one roof plane between dormers, or on both
@@ -277,7 +277,10 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
     two falls into patches. Two faces are one plane when their normals are within ``max_angle`` [°], each
     plane passes within two ``distance_tolerance`` of the other's centroid, and one plane fitted to the
     pixels of both leaves an RMS residual of at most 1.5 times the larger of their own (or a third of the
-    tolerance); the merged face is refitted robustly. ``building_labels`` must cover every face pixel (the
+    tolerance); the merged face is refitted robustly. Two sloped faces (both tilted 5° or more) may be
+    ``sloped_gap_factor`` times further apart: a dormer 3-6 m wide splits a mansard side or a pitched
+    plane, and two sloped pieces on one plane within 0.3 m are one roof surface, whereas flat roofs at one
+    height across such a gap are often separate roofs. ``building_labels`` must cover every face pixel (the
     raised ring).
     """
     faces = seg.faces
@@ -298,10 +301,13 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
     pixels = _face_pixels(lab, np.unique(np.concatenate([ids[i], ids[j]]))) if len(i) else {}
     own = np.zeros(n + 1)
     own[ids] = faces["rmse"].to_numpy()
+    tilt = np.zeros(n + 1)
+    tilt[ids] = faces["tilt"].to_numpy()
     for a, b in zip(ids[i], ids[j]):
         ra, rb = root(a), root(b)
         limit = max(1.5 * max(own[a], own[b]), opts.distance_tolerance / 3)
-        if ra != rb and _near(pixels, a, b, gap) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit:
+        reach = gap * (sloped_gap_factor if min(tilt[a], tilt[b]) >= 5.0 else 1.0)
+        if ra != rb and _near(pixels, a, b, reach) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit:
             target[max(ra, rb)] = min(ra, rb)
     target = np.array([root(a) for a in range(n + 1)])
     merged = np.flatnonzero(np.bincount(target, minlength=n + 1) > 1)
