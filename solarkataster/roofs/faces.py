@@ -14,6 +14,7 @@ pixel polygons), of which the regularised outlines are about a seventh
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,11 @@ class RoofOptions:
     max_overhang : float
         Widest eaves overhang beyond a footprint [m]: pixels outside the footprint that continue a face's
         plane up to this distance are roof.
+    max_flat_overhang : float
+        Widest overhang of a flat face (tilt under 5°) beyond a footprint [m]: upper storeys and flat roofs
+        that project over the ground floor (a LoD2 ground surface, a cadastral footprint) reach further than
+        eaves; 2.5 m recovers those of the Zürich LoD2 scenes. Pitched eaves keep ``max_overhang``, and so
+        does every face without footprints (the detected outline is the roof).
     min_part_area : float
         Smallest part of a face polygon [m²]; smaller parts, and secondary parts under ``min_face_area``,
         join the adjacent face of the same building with the longest shared boundary, or are dropped.
@@ -76,6 +82,7 @@ class RoofOptions:
     angle_tolerance: float = 10.0
     distance_tolerance: float = 0.15
     max_overhang: float = 1.5
+    max_flat_overhang: float = 2.5
     min_part_area: float = 1.0
     min_excluded_area: float = 1.0
     subcell: float = 0.5
@@ -221,10 +228,11 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     Notes
     -----
     1. :func:`segment_roofs` finds the planes. Steep planes that region growing missed are fitted to the
-       unexplained pixels; faces of one building within 3 m of each other that one plane explains are
-       merged, and flat strips along ridges are dropped.
+       unexplained pixels; faces of one building within 3 m of each other (6 m when both are sloped) that
+       one plane explains are merged, and flat strips along ridges are dropped.
     2. The roof is the building's pixels plus the pixels up to ``max_overhang`` outside it that continue
-       the plane of the nearest face (eaves overhangs). With footprints, each footprint edge moves outward
+       the plane of the nearest face (eaves overhangs; with footprints, ``max_flat_overhang`` for a flat
+       face). With footprints, each footprint edge moves outward
        by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
        regularised. Every roof pixel takes the nearest face of its building, unless it belongs to a blob of
        at least ``min_excluded_area`` that no plane explains (superstructures, excluded). With footprints,
@@ -273,7 +281,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
     near = nearest_any_face(seg.face_labels)
-    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, opts, outside)
+    # without footprints the detected outline is the roof: no storey projects past it
+    grow = opts if footprints is not None else dataclasses.replace(opts, max_flat_overhang=opts.max_overhang)
+    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, grow, outside)
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
