@@ -199,6 +199,15 @@ def _as_mapping(footprints):
     return {i + 1: g for i, g in enumerate(footprints)}
 
 
+def _growth(opts, footprints):
+    """Return the options of the overhang growth.
+
+    Without footprints the detected outline is the roof, and no storey projects past it
+    (``max_flat_overhang`` falls back to ``max_overhang``).
+    """
+    return opts if footprints is not None else dataclasses.replace(opts, max_flat_overhang=opts.max_overhang)
+
+
 def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, options=None):
     """Roof faces a city can publish: one clean polygon per plane, tiling each building's whole roof.
 
@@ -281,9 +290,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
     near = nearest_any_face(seg.face_labels)
-    # without footprints the detected outline is the roof: no storey projects past it
-    grow = opts if footprints is not None else dataclasses.replace(opts, max_flat_overhang=opts.max_overhang)
-    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, grow, outside)
+    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, _growth(opts, footprints),
+                         outside)
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
