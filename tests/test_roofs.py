@@ -407,6 +407,24 @@ def test_overhang_beyond_footprint():
     assert rf0.buildings["roof_area"].iloc[0] == pytest.approx(footprint.area, rel=1e-6)
 
 
+def test_flat_roof_projecting_past_its_footprint():
+    """An upper storey's flat roof projects 2.2 m past the ground floor: the roof reaches it (up to
+    max_flat_overhang, 2.5 m); a 30° shed projecting as far keeps max_overhang (1.5 m)."""
+    from rasterio.features import rasterize
+
+    cs = 0.5
+    footprint = shapely.box(0, 2.2, 12, 10)  # the roof is 12 m x 10 m, the ground floor 12 m x 7.8 m
+    labels = None
+    for roofs, plan in ((_flat("f", [(0, 0), (12, 0), (12, 10), (0, 10)], 8.0), 120.0),
+                        (_shed("s", 0, 0, 12, 10, 6.0, 30.0), 12 * (7.8 + 1.5))):
+        sc = rasterise_roofs(roofs, {roofs[0].building: 0.0}, cs, noise=0.02, rng=np.random.default_rng(6))
+        labels = rasterize([(footprint, 1)], out_shape=sc.z.shape, transform=sc.transform, dtype="int32")
+        rf = roof_faces(sc.z, sc.transform, labels, footprints={1: footprint})
+        assert len(rf.faces) == 1
+        assert rf.faces["area_horizontal"].iloc[0] == pytest.approx(plan, rel=0.04), roofs[0].building
+        assert rf.buildings["footprint_area"].iloc[0] == pytest.approx(footprint.area)
+
+
 def test_superstructure_is_excluded_part():
     """A 1.5 m x 1.5 m chimney is an excluded part of the roof; the faces and it tile the outline."""
     cs = 0.5
@@ -585,15 +603,16 @@ def test_karlsruhe_lod2_faces_on_ground_footprints():
     assert res["ok"].mean() >= 0.90, res[~res["ok"]].to_string()
 
 
-@pytest.mark.xfail(strict=True, reason="goal >= 90 % of visible planes, measured 77 % (138/180; tilt <= 55°: "
-                   "85 %). Of the 42 misses, 18 have the wrong orientation (13 mansard sides steeper than 55° and "
-                   "1-2 px wide, mixed with the plane beside them); 17 the right one but an area over 115 %, 12 of "
-                   "them because the face took in unrecovered true planes under 10 m² (kicked eaves 1 m wide at "
-                   "25-30° beside 45-60°, dormer cheeks, steep strips whose pixels lie within the tolerance of "
-                   "the face's plane); 7 an area under 85 % (4 mostly beyond the outline: flat roofs overhanging "
-                   "the ground footprint by over 1.5 m; 3 went to a neighbouring face). The polygon step keeps "
-                   "the pixel areas (median ratio 1.00, p5-p95 0.97-1.04); segment_roofs scores 85 % only on the "
-                   "true roof mask, 57 % on the ground footprints")
+@pytest.mark.xfail(strict=True, reason="goal >= 90 % of visible planes, measured 80 % (144/180; tilt <= 55°: "
+                   "88 %, 135/153; 138 before the two-plane split, the RANSAC planes of unexplained groups, the "
+                   "6 m merge gap of sloped coplanar pieces and the 2.5 m reach of flat roofs). Of the 36 misses, "
+                   "14 have the wrong orientation (12 mansard sides steeper than 55°, 1-2 px wide in plan and "
+                   "mostly beyond the ground footprint, where one group of unexplained pixels mixes them with "
+                   "dormer planes, or 1 px wide); 17 the right one but an area over 115 % (the face holds dormers "
+                   "of 1-2 m² at the eave, 1 px steep strips off its plane, or coplanar pieces on both sides of a "
+                   "dormer that the truth keeps apart); 5 an area under 85 % (the eave row beyond the footprint "
+                   "goes to a dormer's face, or to none). The polygon step keeps the pixel areas; segment_roofs "
+                   "scores 85 % only on the true roof mask")
 def test_zurich_lod2_faces_on_ground_footprints():
     path = shared_file("zurich-lod2-cityjson", "zurich_subset_lod2.city.json")
     roofs, base = read_cityjson_roofs(path)
@@ -670,3 +689,50 @@ def test_plane_kernels_match_numpy_references():
         parts, _ = ndimage.label(grid == v)
         expect[parts > 0] = np.bincount(parts.ravel())[parts[parts > 0]]
     assert np.array_equal(part_sizes(grid), expect)
+
+
+def test_second_plane_split_from_a_face():
+    """A face that the fill gave a 2 px wide 70° strip along its eave (under 40°) splits into both planes,
+    and a plane on two sides of a flat strip is found in one group of unexplained pixels (analytic planes)."""
+    from types import SimpleNamespace
+
+    from solarkataster.roofs._frame import building_frame, face_table
+    from solarkataster.roofs._planes import raster_planes
+    from solarkataster.roofs._split import sequential_group_planes, split_two_plane_faces
+    from solarkataster.roofs.segmentation import RoofSegmentation
+
+    cs, rows, cols = 0.5, 24, 30
+    rng = np.random.default_rng(4)
+    y = -(np.arange(rows) + 0.5)[:, None] * cs + np.zeros((1, cols))  # north up: y falls with the row
+    yb = -(rows - 2) * cs  # the strip: the last two rows, 70° down to the south
+    z = 10.0 + (y - yb) * np.tan(np.radians(40))
+    strip = y < yb
+    z[strip] = 10.0 + (y[strip] - yb) * np.tan(np.radians(70))
+    z += rng.normal(0, 0.02, z.shape)
+    filled = np.ones((rows, cols), np.int32)
+    fr = building_frame(z, cs, np.where(~strip, 1, 0))
+    faces = face_table(fr, np.ones(len(fr.rr), np.int64), 1, cs, 0.05)
+    # the face table's offsets are in the raster's frame (x = (col + 0.5) cs, y = -(row + 0.5) cs)
+    seg = RoofSegmentation(np.where(strip, 0, 1).astype(np.int32), faces)
+    opts = RoofOptions()
+    coef = raster_planes(faces, 1)
+    filled2, seg2, _, fb = split_two_plane_faces(z, cs, filled, seg, coef, np.array([-1, 1]), opts)
+    assert len(seg2.faces) == 2 and list(fb) == [-1, 1, 1]
+    new = seg2.faces.set_index("face").loc[2]
+    assert new["tilt"] == pytest.approx(70.0, abs=3.0) and new["azimuth"] == pytest.approx(180.0, abs=10.0)
+    assert ((filled2 == 2) == strip).mean() > 0.97
+    assert seg2.faces.set_index("face").loc[1, "tilt"] == pytest.approx(40.0, abs=1.0)
+    # one face's pixels without a second plane stay one face
+    z1 = 10.0 + (y - yb) * np.tan(np.radians(40)) + rng.normal(0, 0.02, z.shape)
+    fr1 = building_frame(z1, cs, filled)
+    seg1 = RoofSegmentation(filled.copy(), face_table(fr1, np.ones(len(fr1.rr), np.int64), 1, cs, 0.05))
+    out = split_two_plane_faces(z1, cs, filled, seg1, raster_planes(seg1.faces, 1), np.array([-1, 1]), opts)
+    assert len(out[1].faces) == 1 and (out[0] == 1).all()
+    # a group of a 65° strip 2 px wide (south) and a flat strip beside it: one trimmed fit matches neither
+    zz = np.where(y < -6.0, 8.0 + (y + 6.0) * np.tan(np.radians(65)), 8.0) + rng.normal(0, 0.02, z.shape)
+    sel = (y < -4.0) & (y > -7.0)
+    g = building_frame(zz, cs, sel.astype(int))
+    planes = sequential_group_planes(g, np.ones(len(g.rr), np.int64), 1, np.zeros(2, bool), cs, opts)
+    got = SimpleNamespace(steep=planes[g.y < g.y.max() - 2.0 - 1e-9], flat=planes[g.y > g.y.max() - 1.5])
+    assert len(np.unique(planes[planes > 0])) == 2
+    assert len(np.unique(got.steep)) == 1 and len(np.unique(got.flat)) == 1 and got.steep[0] != got.flat[0]

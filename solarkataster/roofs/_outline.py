@@ -35,10 +35,15 @@ def outside_owner(building_labels):
 
 
 def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsize, opts, outside=None):
-    """Roof pixels outside the building labels that continue a face's plane (eaves overhangs)."""
+    """Roof pixels outside the building labels that continue a face's plane (eaves overhangs).
+
+    They reach ``opts.max_overhang`` beyond the labels, or ``opts.max_flat_overhang`` where the nearest
+    face is flat (tilt under 5°).
+    """
     rings = int(np.floor(opts.max_overhang / cellsize + 0.5))
+    flat_rings = max(int(np.floor(opts.max_flat_overhang / cellsize + 0.5)), rings)
     roof = building_labels.astype(np.int32).copy()
-    if rings <= 0 or not (near > 0).any():
+    if flat_rings <= 0 or not (near > 0).any():
         return roof
     dist, owner = outside if outside is not None else outside_owner(building_labels)
     rows, cols = np.indices(z.shape)
@@ -47,9 +52,11 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
         fits = np.abs(z - plane_height(coef, near, rows, cols, cellsize)) * nu <= opts.distance_tolerance
         if ground is not None:
             fits &= (z - ground) >= 1.0
-    cand = (building_labels == 0) & (dist <= rings) & (near > 0) & (face_building[near] == owner) & fits
+    # a flat roof may project further (an upper storey over the ground floor, a canopy): tilt under 5°
+    reach = np.where(nu >= np.cos(np.radians(5.0)), flat_rings, rings)
+    cand = (building_labels == 0) & (dist <= reach) & (near > 0) & (face_building[near] == owner) & fits
     grown = building_labels > 0
-    for _ in range(rings):
+    for _ in range(flat_rings):
         ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
         if not ring.any():
             break
@@ -213,7 +220,8 @@ def roof_outlines(roof, building_labels, transform, footprints, opts):
         if fp is None or fp.is_empty:
             continue
         idx = by_label.get(int(b), np.zeros(0, int))
-        out[int(b)] = _offset_outline(fp, np.column_stack([xs[idx], ys[idx]]), cs, opts.max_overhang)
+        out[int(b)] = _offset_outline(fp, np.column_stack([xs[idx], ys[idx]]), cs,
+                                      max(opts.max_overhang, opts.max_flat_overhang))
     return out
 
 

@@ -12,6 +12,7 @@ from .._kernels.roofs import part_sizes, strip_neighbours, uniform_3x3
 from ._frame import building_frame, degenerate_faces, face_table
 from ._outline import nearest_face
 from ._planes import plane_height, raster_planes, trimmed_planes
+from ._split import sequential_group_planes
 from .segmentation import MAX_FACE_TILT, RoofSegmentation
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _group_planes(fr, group, k, cellsize, opts):
     return np.where(ok[inlier], inlier, 0)
 
 
-def add_misfit_planes(z, cellsize, building_labels, seg, opts):
+def add_misfit_planes(z, cellsize, building_labels, seg, opts, several=False):
     """Planes of unassigned pixels that the faces next to them do not explain (steep mansard sides).
 
     The unassigned pixels of each building that lie off the plane of their nearest face are grouped by
@@ -61,6 +62,8 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     enough of the group (:func:`_group_planes`). Region growing misses such planes when they are 2-3
     pixels wide in plan: their 3 x 3 normals straddle the edges. (Further rounds on the pixels a plane
     leaves found no more true planes on the Zürich LoD2 scenes and added steep fragments on Essen.)
+    With ``several`` (footprints given), a group that no single plane explains may give several planes,
+    found one after another (:func:`sequential_group_planes`).
     """
     fr = building_frame(z, cellsize, building_labels)
     n = len(seg.faces)
@@ -90,11 +93,13 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     group = group.astype(np.int64) + 1
     k = int(group.max())
     accepted = _group_planes(fr, group, k, cellsize, opts)
+    if several:
+        accepted = _with_sequential_planes(fr, group, k, accepted, cellsize, opts)
     ids = np.unique(accepted[accepted > 0])
     m = len(ids)
     if m == 0:
         return seg
-    newid = np.zeros(k + 1, np.int64)
+    newid = np.zeros(int(accepted.max()) + 1, np.int64)
     newid[ids] = np.arange(1, m + 1)
     added = newid[accepted]
     table = face_table(fr, added, m, cellsize, opts.distance_tolerance / 3)
@@ -103,6 +108,14 @@ def add_misfit_planes(z, cellsize, building_labels, seg, opts):
     face_labels[fr.rr[added > 0], fr.cc[added > 0]] = added[added > 0] + n
     log.debug("%d planes added from unexplained pixels", m)
     return RoofSegmentation(face_labels, pd.concat([seg.faces, table], ignore_index=True))
+
+
+def _with_sequential_planes(fr, group, k, accepted, cellsize, opts):
+    """Return the accepted group id per pixel, plus planes (ids k+1..) of groups no single plane explains."""
+    skip = np.zeros(k + 1, bool)
+    skip[accepted] = True
+    more = sequential_group_planes(fr, group, k, skip, cellsize, opts)
+    return np.where(more > 0, more + k, accepted)
 
 
 def drop_ridge_strips(seg, cellsize, max_tilt=10.0, min_neighbour_tilt=15.0):
@@ -252,7 +265,7 @@ def _joint_rmse(z, a, b, cellsize):
     return float(np.sqrt(np.mean((zz - zz.mean() - design @ coef) ** 2)))
 
 
-def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0):
+def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0, sloped_gap_factor=2.0):
     """Merge faces of one building that lie on one plane and come within ``max_gap`` [m] of each other.
 
     Region growing stops at superstructures, so the parts of one roof plane between dormers, or on both
@@ -260,7 +273,10 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
     two falls into patches. Two faces are one plane when their normals are within ``max_angle`` [°], each
     plane passes within two ``distance_tolerance`` of the other's centroid, and one plane fitted to the
     pixels of both leaves an RMS residual of at most 1.5 times the larger of their own (or a third of the
-    tolerance); the merged face is refitted robustly. ``building_labels`` must cover every face pixel (the
+    tolerance); the merged face is refitted robustly. Two sloped faces (both tilted 5° or more) may be
+    ``sloped_gap_factor`` times further apart: a dormer 3-6 m wide splits a mansard side or a pitched
+    plane, and two sloped pieces on one plane within 0.3 m are one roof surface, whereas flat roofs at one
+    height across such a gap are often separate roofs. ``building_labels`` must cover every face pixel (the
     raised ring).
     """
     faces = seg.faces
@@ -281,10 +297,13 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
     pixels = _face_pixels(lab, np.unique(np.concatenate([ids[i], ids[j]]))) if len(i) else {}
     own = np.zeros(n + 1)
     own[ids] = faces["rmse"].to_numpy()
+    tilt = np.zeros(n + 1)
+    tilt[ids] = faces["tilt"].to_numpy()
     for a, b in zip(ids[i], ids[j]):
         ra, rb = root(a), root(b)
         limit = max(1.5 * max(own[a], own[b]), opts.distance_tolerance / 3)
-        if ra != rb and _near(pixels, a, b, gap) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit:
+        reach = gap * (sloped_gap_factor if min(tilt[a], tilt[b]) >= 5.0 else 1.0)
+        if ra != rb and _near(pixels, a, b, reach) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit:
             target[max(ra, rb)] = min(ra, rb)
     target = np.array([root(a) for a in range(n + 1)])
     merged = np.flatnonzero(np.bincount(target, minlength=n + 1) > 1)

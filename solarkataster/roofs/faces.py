@@ -14,6 +14,7 @@ two fifths (``benchmarks/bench_segmentation.py --stages``, ``--only`` and ``--co
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ from ._polygons import (
     tidy_faces,
 )
 from ._refine import add_misfit_planes, drop_ridge_strips, drop_stray_pixels, merge_coplanar_faces
+from ._split import split_two_plane_faces
 from .segmentation import segment_roofs
 
 
@@ -58,6 +60,11 @@ class RoofOptions:
     max_overhang : float
         Widest eaves overhang beyond a footprint [m]: pixels outside the footprint that continue a face's
         plane up to this distance are roof.
+    max_flat_overhang : float
+        Widest overhang of a flat face (tilt under 5°) beyond a footprint [m]: upper storeys and flat roofs
+        that project over the ground floor (a LoD2 ground surface, a cadastral footprint) reach further than
+        eaves; 2.5 m recovers those of the Zürich LoD2 scenes. Pitched eaves keep ``max_overhang``, and so
+        does every face without footprints (the detected outline is the roof).
     min_part_area : float
         Smallest part of a face polygon [m²]; smaller parts, and secondary parts under ``min_face_area``,
         join the adjacent face of the same building with the longest shared boundary, or are dropped.
@@ -75,6 +82,7 @@ class RoofOptions:
     angle_tolerance: float = 10.0
     distance_tolerance: float = 0.15
     max_overhang: float = 1.5
+    max_flat_overhang: float = 2.5
     min_part_area: float = 1.0
     min_excluded_area: float = 1.0
     subcell: float = 0.5
@@ -193,6 +201,15 @@ def _as_mapping(footprints):
     return {i + 1: g for i, g in enumerate(footprints)}
 
 
+def _growth(opts, footprints):
+    """Return the options of the overhang growth.
+
+    Without footprints the detected outline is the roof, and no storey projects past it
+    (``max_flat_overhang`` falls back to ``max_overhang``).
+    """
+    return opts if footprints is not None else dataclasses.replace(opts, max_flat_overhang=opts.max_overhang)
+
+
 def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, options=None):
     """Roof faces a city can publish: one clean polygon per plane, tiling each building's whole roof.
 
@@ -222,13 +239,18 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     Notes
     -----
     1. :func:`segment_roofs` finds the planes. Steep planes that region growing missed are fitted to the
-       unexplained pixels; faces of one building within 3 m of each other that one plane explains are
-       merged, and flat strips along ridges are dropped.
+       unexplained pixels; faces of one building within 3 m of each other (6 m when both are sloped) that
+       one plane explains are merged, and flat strips along ridges are dropped.
     2. The roof is the building's pixels plus the pixels up to ``max_overhang`` outside it that continue
-       the plane of the nearest face (eaves overhangs). With footprints, each footprint edge moves outward
+       the plane of the nearest face (eaves overhangs; with footprints, ``max_flat_overhang`` for a flat
+       face). With footprints, each footprint edge moves outward
        by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
        regularised. Every roof pixel takes the nearest face of its building, unless it belongs to a blob of
-       at least ``min_excluded_area`` that no plane explains (superstructures, excluded).
+       at least ``min_excluded_area`` that no plane explains (superstructures, excluded). With footprints,
+       a group of unexplained pixels may give several planes (RANSAC, a steep mansard side next to a flat
+       strip), and a face whose pixels hold a second plane (a 1-2 px mansard side or kicked eave that the
+       fill gave it, off its plane on one side) is split when two planes explain them much better than
+       one (:func:`split_two_plane_faces`).
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
@@ -259,7 +281,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
                         angle_tolerance=opts.angle_tolerance, distance_tolerance=opts.distance_tolerance)
     outside = outside_owner(building_labels) if (building_labels > 0).any() else None
     ring = raised_ring(z, ground, building_labels, cs, opts.max_overhang, outside)
-    seg = add_misfit_planes(z, cs, ring, seg, opts)
+    seg = add_misfit_planes(z, cs, ring, seg, opts, several=footprints is not None)
     seg = drop_ridge_strips(seg, cs)
     seg = merge_coplanar_faces(z, cs, ring, seg, opts)
     seg = drop_stray_pixels(seg, opts.min_part_area / cs ** 2)
@@ -270,11 +292,14 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
     near = nearest_any_face(seg.face_labels)
-    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, opts, outside)
+    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, _growth(opts, footprints),
+                         outside)
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
     filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
+    if footprints is not None:
+        filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
     geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)

@@ -1,0 +1,319 @@
+"""Faces that hold a second plane: split where two planes explain the pixels much better than one.
+
+A face takes every roof pixel the fill gives it, and the segmentation gives it the pixels within
+``distance_tolerance`` of its plane. A plane under about 3 px wide in plan next to it (a steep mansard
+side 1-2 px wide, a kicked eave 1 m wide, a dormer cheek) then ends up inside the face: its first pixel
+column lies within the tolerance, the others form a 1 px line that no blob test keeps. Its pixels are not
+noise, though: their residuals from the face's plane have one sign and grow away from the break line.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from ._frame import building_frame, face_table
+from ._planes import plane_height, raster_planes
+from .segmentation import MAX_FACE_TILT
+
+log = logging.getLogger(__name__)
+
+
+def _lstsq_plane(x, y, zz):
+    """Least-squares plane ``z = a x + b y + c`` (NaN where the points are collinear)."""
+    xm, ym, zm = x.mean(), y.mean(), zz.mean()
+    design = np.column_stack([x - xm, y - ym, np.ones(len(x))])
+    sol, _, rank, _ = np.linalg.lstsq(design, zz - zm, rcond=None)
+    if rank < 3:
+        return np.full(3, np.nan)
+    return np.array([sol[0], sol[1], zm + sol[2] - sol[0] * xm - sol[1] * ym])
+
+
+def _perp(p, x, y, zz):
+    """Perpendicular distance [m] of points from the plane ``p`` (a, b, c)."""
+    return np.abs(zz - p[0] * x - p[1] * y - p[2]) / np.sqrt(p[0] ** 2 + p[1] ** 2 + 1.0)
+
+
+def _cos_angle(p, q):
+    u = np.array([-p[0], -p[1], 1.0])
+    v = np.array([-q[0], -q[1], 1.0])
+    return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+
+
+def _min_spread(x, y):
+    """Return the spread [m] of the points across their principal axis (a strip's width / sqrt(12))."""
+    c = np.cov(np.vstack([x, y]))
+    return float(np.sqrt(max(0.5 * (c[0, 0] + c[1, 1]) - np.sqrt(0.25 * (c[0, 0] - c[1, 1]) ** 2 + c[0, 1] ** 2),
+                             0.0)))
+
+
+def _two_planes(x, y, zz, seed, face_plane, opts, cellsize, shape_rc):
+    """Second plane of a face grown from the ``seed`` pixels: its pixels (bool per pixel) or None.
+
+    Two-plane assignment (k-planes): each pixel goes to the nearer plane, the second plane is refitted on its
+    pixels, kept to its connected parts that meet the seed, three times. Accepted when its pixels are at
+    least 2 px wide, tilted from the face's plane by more than ``angle_tolerance``, no steeper than
+    :data:`MAX_FACE_TILT`, lie on it within the noise (RMS under a third of ``distance_tolerance``) and
+    lie off the face's plane by at least twice that, the F-test of one plane against two for these pixels.
+    """
+    rr, cc, local = shape_rc
+    b = _lstsq_plane(x[seed], y[seed], zz[seed])
+    a = face_plane
+    inb = seed
+    floor = opts.distance_tolerance / 3.0
+    for _ in range(3):
+        if not np.isfinite(b).all():
+            return None
+        db, da = _perp(b, x, y, zz), _perp(a, x, y, zz)
+        cand = (db < da) & (db <= opts.distance_tolerance)
+        local[:] = 0
+        local[rr[cand], cc[cand]] = 1
+        comp, _ = ndimage.label(local)
+        keep = np.unique(comp[rr[cand & seed], cc[cand & seed]])
+        keep = keep[keep > 0]
+        inb = cand & np.isin(comp[rr, cc], keep)
+        if inb.sum() < 3:
+            return None
+        b = _lstsq_plane(x[inb], y[inb], zz[inb])
+        if (~inb).sum() >= 3:
+            rest = ~inb & (da <= opts.distance_tolerance)
+            if rest.sum() >= 3:
+                a = _lstsq_plane(x[rest], y[rest], zz[rest])
+                if not np.isfinite(a).all():
+                    return None
+    if not np.isfinite(b).all() or inb.sum() * cellsize ** 2 < opts.min_excluded_area:
+        return None
+    rms_b = np.sqrt(np.mean(_perp(b, x[inb], y[inb], zz[inb]) ** 2))
+    rms_a = np.sqrt(np.mean(_perp(a, x[inb], y[inb], zz[inb]) ** 2))
+    tilt_b = np.degrees(np.arccos(1.0 / np.sqrt(b[0] ** 2 + b[1] ** 2 + 1.0)))
+    ok = (rms_b <= floor and rms_a >= 2 * floor and tilt_b <= MAX_FACE_TILT
+          and _cos_angle(a, b) < np.cos(np.radians(opts.angle_tolerance))
+          and _min_spread(x[inb], y[inb]) >= 0.5 * cellsize)
+    return inb if ok else None
+
+
+def _candidates(z, filled, coef, cellsize, opts):
+    """Find connected parts of a face's pixels off its plane by more than the noise, on one side of it.
+
+    Returns (face, rows, cols) per part of at least ``min_excluded_area`` that survives a 2 x 2 opening.
+    """
+    rows, cols = np.indices(z.shape)
+    f = np.maximum(filled, 0)
+    nu = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+    with np.errstate(invalid="ignore"):
+        perp = (z - plane_height(coef, f, rows, cols, cellsize)) * nu
+    floor = opts.distance_tolerance / 3.0
+    out = []
+    min_px = opts.min_excluded_area / cellsize ** 2
+    for side in (perp > floor, perp < -floor):
+        mask = ndimage.binary_opening(side & (filled > 0), structure=np.ones((2, 2), bool))
+        comp, n = ndimage.label(mask)
+        if n == 0:
+            continue
+        rr, cc = np.nonzero(mask)
+        key = comp[rr, cc].astype(np.int64) * (int(filled.max()) + 1) + filled[rr, cc]
+        keys, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        order = np.argsort(inv, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for k in np.flatnonzero(counts >= min_px):
+            idx = order[starts[k]:starts[k] + counts[k]]
+            out.append((int(filled[rr[idx[0]], cc[idx[0]]]), rr[idx], cc[idx]))
+    out.sort(key=lambda t: -len(t[1]))
+    return out
+
+
+def split_two_plane_faces(z, cellsize, filled, seg, coef, face_building, opts):
+    """Split off the second plane of faces whose pixels two planes explain much better than one.
+
+    Parameters
+    ----------
+    z : ndarray
+        Surface heights [m].
+    cellsize : float
+        Pixel size [m].
+    filled : ndarray of int
+        Face id of every roof pixel, 0 outside, -1 excluded.
+    seg : RoofSegmentation
+        Segmentation whose face table ``filled`` refers to (face ids 1..n).
+    coef : ndarray, shape (n + 1, 3)
+        Plane coefficients per face id (:func:`raster_planes`).
+    face_building : ndarray of int
+        Building of each face id.
+    opts : RoofOptions
+        Tolerances.
+
+    Returns
+    -------
+    tuple
+        ``(filled, seg, coef, face_building)`` with the second planes as new faces (ids n+1..) where they
+        cover ``min_face_area``, excluded (-1) where smaller, and the split faces refitted.
+    """
+    n = len(face_building) - 1
+    cands = _candidates(z, filled, coef, cellsize, opts) if n else []
+    if not cands:
+        return filled, seg, coef, face_building
+    filled = filled.copy()
+    new_faces, changed = [], set()
+    local = np.zeros(z.shape, np.int8)
+    for f, cr, cc_ in cands:
+        if not (filled[cr, cc_] == f).all():
+            continue
+        rr, cc = np.nonzero(filled == f)
+        ok = np.isfinite(z[rr, cc])
+        rr, cc = rr[ok], cc[ok]
+        x, y, zz = (cc + 0.5) * cellsize, -(rr + 0.5) * cellsize, z[rr, cc]
+        local[:] = 0
+        local[cr, cc_] = 1
+        seed = local[rr, cc] > 0
+        inb = _two_planes(x, y, zz, seed, coef[f], opts, cellsize, (rr, cc, local))
+        if inb is None or (~inb).sum() * cellsize ** 2 < opts.min_face_area:
+            continue
+        changed.add(f)
+        if inb.sum() * cellsize ** 2 >= opts.min_face_area:
+            new_faces.append(f)
+            filled[rr[inb], cc[inb]] = n + len(new_faces)
+        else:
+            filled[rr[inb], cc[inb]] = -1
+    if not changed:
+        return filled, seg, coef, face_building
+    log.debug("%d faces split, %d second planes became faces", len(changed), len(new_faces))
+    ids = np.array(sorted(changed) + list(range(n + 1, n + len(new_faces) + 1)), np.int64)
+    face_building = np.concatenate([face_building, face_building[np.array(new_faces, np.int64)]])
+    sel = np.isin(filled, ids)
+    fr = building_frame(z, cellsize, np.where(sel, face_building[np.maximum(filled, 0)], 0))
+    local_id = np.zeros(len(face_building), np.int64)
+    local_id[ids] = np.arange(1, len(ids) + 1)
+    table = face_table(fr, local_id[filled[fr.rr, fr.cc]], len(ids), cellsize, opts.distance_tolerance / 3)
+    table["face"] = ids
+    keep = seg.faces[~seg.faces["face"].isin(ids)]
+    faces = pd.concat([keep, table], ignore_index=True).sort_values("face", kind="stable").reset_index(drop=True)
+    coef = raster_planes(faces, len(face_building) - 1)
+    return filled, type(seg)(seg.face_labels, faces), coef, face_building
+
+
+def _sample_planes(x, y, zz, rem, rng, tries, radius):
+    """Planes through random triples of the pixels ``rem`` (indices), the 2nd and 3rd within ``radius`` [m]."""
+    a = rng.choice(rem, tries)
+    planes = []
+    for i in a:
+        d = np.maximum(np.abs(x[rem] - x[i]), np.abs(y[rem] - y[i]))
+        near = rem[(d <= radius) & (d > 0)]
+        if len(near) < 2:
+            continue
+        j, k = rng.choice(near, 2, replace=False)
+        m = np.array([[x[i], y[i], 1.0], [x[j], y[j], 1.0], [x[k], y[k], 1.0]])
+        if abs(np.linalg.det(m)) < 1e-9:
+            continue
+        planes.append(np.linalg.solve(m, np.array([zz[i], zz[j], zz[k]])))
+    return np.array(planes).reshape(-1, 3)
+
+
+def _largest_part(rr, cc, sel):
+    """Mask of the largest 8-connected part of the pixels ``sel`` (rows ``rr``, columns ``cc``)."""
+    r0, c0 = rr.min(), cc.min()
+    grid = np.zeros((rr.max() - r0 + 1, cc.max() - c0 + 1), bool)
+    grid[rr[sel] - r0, cc[sel] - c0] = True
+    comp, n = ndimage.label(grid, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return sel
+    lab = comp[rr - r0, cc - c0]
+    sizes = np.bincount(lab[sel], minlength=n + 1)
+    sizes[0] = 0
+    return sel & (lab == np.argmax(sizes))
+
+
+def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts):
+    """Best-supported plane of the pixels ``rem``: its connected inliers (bool per pixel) or None."""
+    planes = _sample_planes(x, y, zz, rem, rng, 200, 2.0 * cellsize)
+    if len(planes) == 0:
+        return None
+    nu = 1.0 / np.sqrt(planes[:, 0] ** 2 + planes[:, 1] ** 2 + 1.0)
+    planes, nu = planes[nu >= np.cos(np.radians(MAX_FACE_TILT))], nu[nu >= np.cos(np.radians(MAX_FACE_TILT))]
+    if len(planes) == 0:
+        return None
+    dist = np.abs(zz[rem][None, :] - planes[:, :1] * x[rem] - planes[:, 1:2] * y[rem] - planes[:, 2:]) * nu[:, None]
+    best = planes[np.argmax((dist <= opts.distance_tolerance).sum(1))]
+    mask = np.zeros(len(x), bool)
+    mask[rem] = True
+    inl = None
+    for _ in range(2):
+        inl = _largest_part(rr, cc, mask & (_perp(best, x, y, zz) <= opts.distance_tolerance))
+        if inl.sum() < 3:
+            return None
+        best = _lstsq_plane(x[inl], y[inl], zz[inl])
+        if not np.isfinite(best).all():
+            return None
+    inl = _largest_part(rr, cc, mask & (_perp(best, x, y, zz) <= opts.distance_tolerance))
+    tilt = np.degrees(np.arccos(1.0 / np.sqrt(best[0] ** 2 + best[1] ** 2 + 1.0)))
+    ok = (inl.sum() * cellsize ** 2 >= opts.min_face_area and tilt <= MAX_FACE_TILT
+          and np.sqrt(np.mean(_perp(best, x[inl], y[inl], zz[inl]) ** 2)) <= opts.distance_tolerance / 3.0
+          and _min_spread(x[inl], y[inl]) >= 0.5 * cellsize)
+    return inl if ok else None
+
+
+def sequential_group_planes(fr, group, k, skip, cellsize, opts, max_planes=4):
+    """Planes of pixel groups that no single plane explains, found one after another (RANSAC).
+
+    Parameters
+    ----------
+    fr : Frame
+        The groups' pixels (:func:`building_frame`, restricted to the grouped pixels).
+    group : ndarray of int
+        Group id 1..k of every pixel of ``fr``.
+    k : int
+        Number of groups.
+    skip : ndarray of bool, shape (k + 1,)
+        Groups already explained by one plane.
+    cellsize : float
+        Pixel size [m].
+    opts : RoofOptions
+        Tolerances.
+    max_planes : int
+        Most planes taken from one group.
+
+    Returns
+    -------
+    ndarray of int
+        Per pixel 0 or a plane id 1..m; each plane's pixels are one connected part of at least
+        ``min_face_area``, at least 2 px wide, within a third of ``distance_tolerance`` RMS of the plane.
+
+    Notes
+    -----
+    A group of unexplained pixels along the outline can hold parts of several planes: a steep mansard
+    side 1-2 px wide, a flat strip beside it and the corner of the next side. One trimmed fit to all of
+    them matches none. Here the plane supported by most pixels among 200 planes through random triples of
+    nearby pixels (RANSAC [4]_, a fixed seed) is taken with its connected inliers, and the search repeats
+    on the rest.
+
+    References
+    ----------
+    .. [4] Fischler, M. A., & Bolles, R. C. (1981). Random sample consensus: a paradigm for model fitting
+       with applications to image analysis and automated cartography. Communications of the ACM, 24(6),
+       381-395. https://doi.org/10.1145/358669.358692
+    """
+    rng = np.random.default_rng(0)
+    out = np.zeros(len(group), np.int64)
+    min_px = opts.min_face_area / cellsize ** 2
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=k + 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    m = 0
+    for g in np.flatnonzero((counts >= min_px) & ~skip):
+        if g == 0:
+            continue
+        idx = order[starts[g]:starts[g] + counts[g]]
+        x, y, zz, rr, cc = fr.x[idx], fr.y[idx], fr.zl[idx], fr.rr[idx], fr.cc[idx]
+        free = np.ones(len(idx), bool)
+        for _ in range(max_planes):
+            rem = np.flatnonzero(free)
+            if len(rem) < min_px:
+                break
+            inl = _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts)
+            if inl is None:
+                break
+            m += 1
+            out[idx[inl]] = m
+            free &= ~inl
+    return out
