@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -272,11 +273,18 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("engine", 1, 1)
 
     stage("faces", 0, 3)
-    tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
-                                facade=options.walls)
-    # the walls (mostly numba kernels without the GIL) run in a thread beside the roof faces (mostly Python)
-    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables, pv_opts, options, veg) if options.walls \
-        else None
+    # the walls (mostly numba kernels without the GIL) run in a thread beside the yield tables and the roof
+    # faces (mostly Python); they need the tables only for their assessment, at the end
+    tables_ready = Future()
+    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_ready, pv_opts, options, veg) \
+        if options.walls else None
+    try:
+        tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
+                                    facade=options.walls)
+    except BaseException as exc:
+        tables_ready.set_exception(exc)
+        raise
+    tables_ready.set_result(tables)
     timings["yield_tables_s"] = _lap(timings, t0)
     stage("faces", 1, 3)
     given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
@@ -689,10 +697,11 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     """Start :func:`_wall_layer` in a thread; a future of (layer, report with its ``problems``).
 
     The walls' horizons and irradiation are numba kernels that release the GIL, so on two cores they take
-    the core that the roof faces' Python leaves idle. Where numba's threading layer is not thread-safe
-    (``workqueue``) the walls are computed here and now.
+    the core that the roof faces' Python leaves idle. ``tables`` is a future of the run's yield tables (the
+    walls wait for it only before their assessment). Where numba's threading layer is not thread-safe
+    (``workqueue``) the walls are computed in the caller's thread when their result is asked for.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     def call():
         report = {"problems": []}
@@ -705,19 +714,29 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     except (ImportError, ValueError):  # no parallel kernel has run yet
         layer = "workqueue"
     if layer == "workqueue":
-        done = Future()
-        done.set_result(call())
-        return done
+        return _Deferred(call)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walls")
     job = pool.submit(call)
     pool.shutdown(wait=False)
     return job
 
 
+class _Deferred:
+    """A job run in the caller's thread when its :meth:`result` is first asked for."""
+
+    def __init__(self, call):
+        self._call = call
+
+    def result(self):
+        """Run the job and return its value."""
+        return self._call()
+
+
 def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None):
     """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment.
 
     With a ``vegetation`` the walls are shaded by the canopy too and get their ``vegetation_loss`` share.
+    ``tables`` are the run's yield tables, or a future of them.
     """
     from shapely.geometry import box
 
@@ -740,6 +759,8 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, v
         if not on.all():
             report["walls_outside_raster"] = int((~on).sum())
             surfaces = surfaces[on].reset_index(drop=True)
+    if hasattr(tables, "result"):
+        tables = tables.result()
     assessed = assess_surfaces(surfaces, tables, ref_irr, kind="wall", module=options.module, options=pv_opts,
                                facade=options.facade)
     return wall_table(surfaces, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
