@@ -527,11 +527,28 @@ def building_profiles(building_ids, roofs, walls, tables, options=PVOptions()):
         if sel.any():
             faces[sel] = _hourly(tables.table(mounting), m_tilt[sel], m_az[sel], loss[sel], kwp[sel])
     roof = _sum_rows(faces, r["building_id"].to_numpy(), ids)
-    wall = None
-    if walls is not None and tables.facade is not None:
-        w = walls[walls["kwp"].to_numpy(float) > 0]
-        wk, az = w["kwp"].to_numpy(float), w["azimuth"].to_numpy(float)
-        tilt90 = np.full(len(w), 90.0)
-        wloss = _shading_from_yield(tables.facade, tilt90, az, w["yield_kwh"].to_numpy(float) / np.maximum(wk, 1e-9))
-        wall = _sum_rows(_hourly(tables.facade, tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)
+    wall = wall_profiles(ids, walls, tables) if walls is not None and tables.facade is not None else None
     return HourlyProfiles(tables.roof.times, ids, roof, wall, r["face_id"].to_numpy(object), faces)
+
+
+def wall_profiles(building_ids, walls, tables):
+    """Hourly AC yield of the walls per building [kWh per record], shape (buildings, records), float32.
+
+    The walls' part of :func:`building_profiles` (which see): the shading loss of each wall is recovered
+    from ``yield_kwh / kwp`` on the facade table.
+
+    Parameters
+    ----------
+    building_ids : sequence of str
+        Buildings, in output order.
+    walls : pandas.DataFrame
+        Walls layer: ``building_id``, ``azimuth`` [°], ``kwp`` [kWp], ``yield_kwh`` [kWh/a].
+    tables : solarkataster.pv.YieldTables
+        Built with a facade table with hourly values.
+    """
+    ids = np.asarray(building_ids, dtype=object)
+    w = walls[walls["kwp"].to_numpy(float) > 0]
+    wk, az = w["kwp"].to_numpy(float), w["azimuth"].to_numpy(float)
+    tilt90 = np.full(len(w), 90.0)
+    wloss = _shading_from_yield(tables.facade, tilt90, az, w["yield_kwh"].to_numpy(float) / np.maximum(wk, 1e-9))
+    return _sum_rows(_hourly(tables.facade, tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)

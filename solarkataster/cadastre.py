@@ -298,14 +298,19 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     timings["roofs_pv_s"] = _lap(timings, t0)
     stage("faces", 3, 3)
 
+    # the buildings' roof totals and household economics need no walls: done while the walls finish
+    buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, None, grid, ground,
+                                    pv_opts.min_class, areas=_roof_areas(rf, fp))
+    buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, None, fp, tables, pv_opts)
+    timings["economics_s"] = _lap(timings, t0)
+
     stage("walls", 0, 1)
     walls_gdf = None
     if walls_job is not None:
         walls_gdf, wall_report = walls_job.result()
         report["problems"].extend(wall_report.pop("problems"))
         report.update(wall_report)
-    buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
-                                    pv_opts.min_class, areas=_roof_areas(rf, fp))
+        buildings_gdf, profiles = _with_walls(buildings_gdf, profiles, walls_gdf, tables)
     timings["walls_s"] = _lap(timings, t0)
     timings["total_s"] = time.perf_counter() - t0
     stage("walls", 1, 1)
@@ -318,9 +323,33 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   min_class=pv_opts.min_class,
                   pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
                   inverter_efficiency=pv_opts.inverter_efficiency)
-    buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
                           profiles, veg)
+
+
+def _with_walls(buildings, profiles, walls, tables):
+    """Add the walls' totals to a buildings layer and their hourly yield to its profiles (in place of zeros).
+
+    The same columns and rounding as :func:`_building_layer` with the walls, the same wall profiles as
+    :func:`solarkataster.assessment.building_profiles` with them.
+    """
+    from .assessment import wall_profiles
+
+    out = buildings.copy()
+    ids = out["building_id"].to_numpy()
+    for col, values in _wall_totals(walls, ids).items():
+        out[col] = _round(values, ROUNDING[col]) if col in ROUNDING else values
+    if walls is not None and tables.facade is not None:
+        profiles = replace(profiles, walls=wall_profiles(profiles.building_ids, walls, tables))
+    return out, profiles
+
+
+def _wall_totals(walls, ids):
+    """Wall area [m²], kWp and yield [kWh/a] per building of ``ids`` (0 without walls)."""
+    w = walls if walls is not None else pd.DataFrame({c: [] for c in ("building_id", "area", "kwp", "yield_kwh")})
+    wid = w["building_id"].to_numpy()
+    return {"wall_area": _sum_by(w["area"], wid, ids), "wall_kwp": _sum_by(w["kwp"], wid, ids),
+            "wall_yield_kwh": _sum_by(np.nan_to_num(w["yield_kwh"].to_numpy(float)), wid, ids)}
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
@@ -832,9 +861,6 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
     height = np.full(len(idx), np.nan)
     if ground is not None:
         height = _quantiles_by_label(building_labels, grid.z - ground, len(fp), (0.95,))[0][idx]
-    w = walls_gdf if walls_gdf is not None else pd.DataFrame({c: [] for c in ("building_id", "area", "kwp",
-                                                                             "yield_kwh")})
-    wid = w["building_id"].to_numpy()
     out = pd.DataFrame({
         "building_id": ids, "source": fp["source"].to_numpy()[idx],
         "status": building_status(valid_px, n_faces, low),
@@ -846,8 +872,7 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
         "co2_savings_kg": _sum_by(r["co2_savings_kg"], bid, ids),
         "monthly_yield": [[round(float(v), 1) for v in m] for m in monthly],
         "suitability": [SUITABILITY_CLASSES[int(b)] if np.isfinite(b) else "unsuitable" for b in best],
-        "wall_area": _sum_by(w["area"], wid, ids), "wall_kwp": _sum_by(w["kwp"], wid, ids),
-        "wall_yield_kwh": _sum_by(np.nan_to_num(w["yield_kwh"].to_numpy(float)), wid, ids),
+        **_wall_totals(walls_gdf, ids),
         "height": height, "footprint_area": shapely_area(fp.geometry.to_numpy()[idx]),
         "roof_plan_area": np.nan})
     if areas is not None:
