@@ -333,3 +333,16 @@ def test_wall_layer_properties_and_schema(year_sky, tmp_path):
     doc = json.loads(path.read_text())
     export.validate_layer(doc, "walls")
     assert len(doc["features"]) == len(layer)
+
+
+def test_eave_and_ground_percentiles_equal_numpy():
+    """The walls' percentile and median helpers give NumPy's floats exactly (linear method), any size."""
+    from solarkataster.walls import _median, _percentile
+
+    rng = np.random.default_rng(7)
+    for n in list(range(1, 40)) + [257, 1000]:
+        for values in (rng.normal(250.0, 8.0, n), np.round(rng.normal(250.0, 2.0, n), 1),
+                       rng.normal(250.0, 8.0, n).astype(np.float32)):
+            for q in (10.0, 25.0, 50.0, 90.0):
+                assert _percentile(values.copy(), q) == float(np.percentile(values, q))
+            assert _median(values.copy()) == float(np.median(values))
