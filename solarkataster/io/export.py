@@ -80,7 +80,7 @@ def _json_value(value):
     if isinstance(value, dict):
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_value(v) for v in value]
+        return [(v if math.isfinite(v) else None) if type(v) is float else _json_value(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     try:  # pandas NA / NaT and other missing markers
@@ -92,6 +92,15 @@ def _json_value(value):
     except (TypeError, ValueError):
         pass
     return str(value)
+
+
+def _json_column(values):
+    """:func:`_json_value` of every cell of a column, as a list; numeric and boolean columns in one pass."""
+    if values.dtype.kind in "biu":
+        return values.tolist()
+    if values.dtype.kind == "f":
+        return [v if math.isfinite(v) else None for v in values.tolist()]
+    return [_json_value(v) for v in values]
 
 
 def contract_frame(gdf, layer, *, warn=True):
@@ -185,7 +194,7 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
     order = [c for c in frame.columns if c != frame.geometry.name]
     geoms = _wgs84_geometries(frame, str(path))
     meta = build_metadata(layer, frame.crs, metadata)
-    values = {c: frame[c].to_numpy() for c in order}
+    values = {c: _json_column(frame[c].to_numpy()) for c in order}
 
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
@@ -193,7 +202,7 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
             f.write(json.dumps(meta, ensure_ascii=False, allow_nan=False))
             f.write(', "features": [')
             for i, geom in enumerate(geoms):
-                props = {c: _json_value(values[c][i]) for c in order}
+                props = {c: values[c][i] for c in order}
                 feature = {"type": "Feature", "geometry": _geometry_json(geom), "properties": props}
                 f.write(("\n" if i == 0 else ",\n") + json.dumps(feature, ensure_ascii=False, allow_nan=False))
             f.write("\n]}\n")
