@@ -688,10 +688,15 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
 
     segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
     samples = wall_samples(segments, grid, spacing=spacing)
-    horizons = wall_horizons(samples, grid, sectors=sectors, max_distance=max_distance)
+    # covered samples are left out of every mean (wall_irradiation): no horizons for them (they see none)
+    use = ~samples["covered"].to_numpy(bool)
+    horizons = np.full((sectors, len(samples)), 90.0, np.float32)
+    horizons[:, use] = wall_horizons(samples[use], grid, sectors=sectors, max_distance=max_distance)
     canopy = None
     if vegetation is not None and vegetation.mask.any() and len(samples):
-        canopy = wall_canopy_horizons(samples, grid, vegetation, sectors, max_distance)
+        canopy = tuple(np.full((sectors, len(samples)), 90.0, np.float32) for _ in range(2))
+        for full, part in zip(canopy, wall_canopy_horizons(samples[use], grid, vegetation, sectors, max_distance)):
+            full[:, use] = part
     per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height,
                                    canopy=canopy, vegetation=vegetation)
     azimuth = segments["azimuth"].to_numpy(float)
