@@ -241,9 +241,14 @@ def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolera
     tree = shapely.STRtree(geoms[pitched])
     a, b = tree.query(geoms[pitched], predicate="dwithin", distance=tolerance)
     keep = (a < b) & (building[pitched[a]] == building[pitched[b]])
+    first, second = pitched[a[keep]], pitched[b[keep]]
+    # the shared boundary of every pair in one array call each (the same GEOS operations, pair by pair)
+    near = np.unique(second)
+    buffered = np.empty(len(geoms), dtype=object)
+    buffered[near] = shapely.buffer(shapely.boundary(geoms[near]), tolerance, quad_segs=16)  # as geom.buffer
+    shared_all = shapely.intersection(shapely.boundary(geoms[first]), buffered[second])
     lines = {}
-    for i, j in zip(pitched[a[keep]], pitched[b[keep]]):
-        shared = shapely.intersection(geoms[i].boundary, geoms[j].boundary.buffer(tolerance))
+    for i, j, shared in zip(first, second, shared_all):
         if shared.is_empty:
             continue
         for p, q in _edge_segments(shared, 4 * tolerance):
