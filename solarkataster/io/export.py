@@ -94,15 +94,6 @@ def _json_value(value):
     return str(value)
 
 
-def _json_column(values):
-    """:func:`_json_value` of every cell of a column, as a list; numeric and boolean columns in one pass."""
-    if values.dtype.kind in "biu":
-        return values.tolist()
-    if values.dtype.kind == "f":
-        return [v if math.isfinite(v) else None for v in values.tolist()]
-    return [_json_value(v) for v in values]
-
-
 def contract_frame(gdf, layer, *, warn=True):
     """Apply the layer contract to a frame: contract columns first, rounded; missing ones as null.
 
@@ -194,7 +185,7 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
     order = [c for c in frame.columns if c != frame.geometry.name]
     geoms = _wgs84_geometries(frame, str(path))
     meta = build_metadata(layer, frame.crs, metadata)
-    values = {c: _json_column(frame[c].to_numpy()) for c in order}
+    values = {c: frame[c].to_numpy() for c in order}
 
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
@@ -202,7 +193,7 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
             f.write(json.dumps(meta, ensure_ascii=False, allow_nan=False))
             f.write(', "features": [')
             for i, geom in enumerate(geoms):
-                props = {c: values[c][i] for c in order}
+                props = {c: _json_value(values[c][i]) for c in order}
                 feature = {"type": "Feature", "geometry": _geometry_json(geom), "properties": props}
                 f.write(("\n" if i == 0 else ",\n") + json.dumps(feature, ensure_ascii=False, allow_nan=False))
             f.write("\n]}\n")
