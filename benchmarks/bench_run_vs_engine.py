@@ -11,9 +11,10 @@ pre-resolved weather (the CLI's 10-minute clear-sky year). The two alternate and
 On a loaded machine the second figure is steadier: run's time against its own engine stage, scaled by
 irradiance's total over its engine time (the same engine, timed in the same run).
 
-The walls are computed in a thread beside the roof faces (:func:`solarkataster.cadastre.compute_cadastre`):
-run's ``walls`` stage is only the wait for that thread after ``roofs_pv``, and ``segmentation`` and
-``roofs_pv`` share the cores with the walls' kernels meanwhile.
+The walls are computed in a thread beside the yield tables and the roof faces
+(:func:`solarkataster.cadastre.compute_cadastre`): run's ``walls`` stage is only the wait for that thread after
+``roofs_pv`` and ``economics`` (the buildings' roof totals and household economics, which need no walls), and
+``yield_tables``, ``segmentation``, ``roofs_pv`` and ``economics`` share the cores with the walls meanwhile.
 
 Run: ``python benchmarks/bench_run_vs_engine.py [--scene essen|town|both] [--repeat 3]``
 """

@@ -241,9 +241,14 @@ def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolera
     tree = shapely.STRtree(geoms[pitched])
     a, b = tree.query(geoms[pitched], predicate="dwithin", distance=tolerance)
     keep = (a < b) & (building[pitched[a]] == building[pitched[b]])
+    first, second = pitched[a[keep]], pitched[b[keep]]
+    # the shared boundary of every pair in one array call each (the same GEOS operations, pair by pair)
+    near = np.unique(second)
+    buffered = np.empty(len(geoms), dtype=object)
+    buffered[near] = shapely.buffer(shapely.boundary(geoms[near]), tolerance, quad_segs=16)  # as geom.buffer
+    shared_all = shapely.intersection(shapely.boundary(geoms[first]), buffered[second])
     lines = {}
-    for i, j in zip(pitched[a[keep]], pitched[b[keep]]):
-        shared = shapely.intersection(geoms[i].boundary, geoms[j].boundary.buffer(tolerance))
+    for i, j, shared in zip(first, second, shared_all):
         if shared.is_empty:
             continue
         for p, q in _edge_segments(shared, 4 * tolerance):
@@ -527,11 +532,28 @@ def building_profiles(building_ids, roofs, walls, tables, options=PVOptions()):
         if sel.any():
             faces[sel] = _hourly(tables.table(mounting), m_tilt[sel], m_az[sel], loss[sel], kwp[sel])
     roof = _sum_rows(faces, r["building_id"].to_numpy(), ids)
-    wall = None
-    if walls is not None and tables.facade is not None:
-        w = walls[walls["kwp"].to_numpy(float) > 0]
-        wk, az = w["kwp"].to_numpy(float), w["azimuth"].to_numpy(float)
-        tilt90 = np.full(len(w), 90.0)
-        wloss = _shading_from_yield(tables.facade, tilt90, az, w["yield_kwh"].to_numpy(float) / np.maximum(wk, 1e-9))
-        wall = _sum_rows(_hourly(tables.facade, tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)
+    wall = wall_profiles(ids, walls, tables) if walls is not None and tables.facade is not None else None
     return HourlyProfiles(tables.roof.times, ids, roof, wall, r["face_id"].to_numpy(object), faces)
+
+
+def wall_profiles(building_ids, walls, tables):
+    """Hourly AC yield of the walls per building [kWh per record], shape (buildings, records), float32.
+
+    The walls' part of :func:`building_profiles` (which see): the shading loss of each wall is recovered
+    from ``yield_kwh / kwp`` on the facade table.
+
+    Parameters
+    ----------
+    building_ids : sequence of str
+        Buildings, in output order.
+    walls : pandas.DataFrame
+        Walls layer: ``building_id``, ``azimuth`` [°], ``kwp`` [kWp], ``yield_kwh`` [kWh/a].
+    tables : solarkataster.pv.YieldTables
+        Built with a facade table with hourly values.
+    """
+    ids = np.asarray(building_ids, dtype=object)
+    w = walls[walls["kwp"].to_numpy(float) > 0]
+    wk, az = w["kwp"].to_numpy(float), w["azimuth"].to_numpy(float)
+    tilt90 = np.full(len(w), 90.0)
+    wloss = _shading_from_yield(tables.facade, tilt90, az, w["yield_kwh"].to_numpy(float) / np.maximum(wk, 1e-9))
+    return _sum_rows(_hourly(tables.facade, tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)

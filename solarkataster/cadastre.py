@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -272,11 +273,18 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("engine", 1, 1)
 
     stage("faces", 0, 3)
-    tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
-                                facade=options.walls)
-    # the walls (mostly numba kernels without the GIL) run in a thread beside the roof faces (mostly Python)
-    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables, pv_opts, options, veg) if options.walls \
-        else None
+    # the walls (mostly numba kernels without the GIL) run in a thread beside the yield tables and the roof
+    # faces (mostly Python); they need the tables only for their assessment, at the end
+    tables_ready = Future()
+    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_ready, pv_opts, options, veg) \
+        if options.walls else None
+    try:
+        tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
+                                    facade=options.walls)
+    except BaseException as exc:
+        tables_ready.set_exception(exc)
+        raise
+    tables_ready.set_result(tables)
     timings["yield_tables_s"] = _lap(timings, t0)
     stage("faces", 1, 3)
     given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
@@ -290,14 +298,19 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     timings["roofs_pv_s"] = _lap(timings, t0)
     stage("faces", 3, 3)
 
+    # the buildings' roof totals and household economics need no walls: done while the walls finish
+    buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, None, grid, ground,
+                                    pv_opts.min_class, areas=_roof_areas(rf, fp))
+    buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, None, fp, tables, pv_opts)
+    timings["economics_s"] = _lap(timings, t0)
+
     stage("walls", 0, 1)
     walls_gdf = None
     if walls_job is not None:
         walls_gdf, wall_report = walls_job.result()
         report["problems"].extend(wall_report.pop("problems"))
         report.update(wall_report)
-    buildings_gdf = _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf, grid, ground,
-                                    pv_opts.min_class, areas=_roof_areas(rf, fp))
+        buildings_gdf, profiles = _with_walls(buildings_gdf, profiles, walls_gdf, tables)
     timings["walls_s"] = _lap(timings, t0)
     timings["total_s"] = time.perf_counter() - t0
     stage("walls", 1, 1)
@@ -310,9 +323,33 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   min_class=pv_opts.min_class,
                   pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
                   inverter_efficiency=pv_opts.inverter_efficiency)
-    buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
                           profiles, veg)
+
+
+def _with_walls(buildings, profiles, walls, tables):
+    """Add the walls' totals to a buildings layer and their hourly yield to its profiles (in place of zeros).
+
+    The same columns and rounding as :func:`_building_layer` with the walls, the same wall profiles as
+    :func:`solarkataster.assessment.building_profiles` with them.
+    """
+    from .assessment import wall_profiles
+
+    out = buildings.copy()
+    ids = out["building_id"].to_numpy()
+    for col, values in _wall_totals(walls, ids).items():
+        out[col] = _round(values, ROUNDING[col]) if col in ROUNDING else values
+    if walls is not None and tables.facade is not None:
+        profiles = replace(profiles, walls=wall_profiles(profiles.building_ids, walls, tables))
+    return out, profiles
+
+
+def _wall_totals(walls, ids):
+    """Wall area [m²], kWp and yield [kWh/a] per building of ``ids`` (0 without walls)."""
+    w = walls if walls is not None else pd.DataFrame({c: [] for c in ("building_id", "area", "kwp", "yield_kwh")})
+    wid = w["building_id"].to_numpy()
+    return {"wall_area": _sum_by(w["area"], wid, ids), "wall_kwp": _sum_by(w["kwp"], wid, ids),
+            "wall_yield_kwh": _sum_by(np.nan_to_num(w["yield_kwh"].to_numpy(float)), wid, ids)}
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
@@ -689,10 +726,11 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     """Start :func:`_wall_layer` in a thread; a future of (layer, report with its ``problems``).
 
     The walls' horizons and irradiation are numba kernels that release the GIL, so on two cores they take
-    the core that the roof faces' Python leaves idle. Where numba's threading layer is not thread-safe
-    (``workqueue``) the walls are computed here and now.
+    the core that the roof faces' Python leaves idle. ``tables`` is a future of the run's yield tables (the
+    walls wait for it only before their assessment). Where numba's threading layer is not thread-safe
+    (``workqueue``) the walls are computed in the caller's thread when their result is asked for.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     def call():
         report = {"problems": []}
@@ -705,19 +743,29 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     except (ImportError, ValueError):  # no parallel kernel has run yet
         layer = "workqueue"
     if layer == "workqueue":
-        done = Future()
-        done.set_result(call())
-        return done
+        return _Deferred(call)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walls")
     job = pool.submit(call)
     pool.shutdown(wait=False)
     return job
 
 
+class _Deferred:
+    """A job run in the caller's thread when its :meth:`result` is first asked for."""
+
+    def __init__(self, call):
+        self._call = call
+
+    def result(self):
+        """Run the job and return its value."""
+        return self._call()
+
+
 def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None):
     """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment.
 
     With a ``vegetation`` the walls are shaded by the canopy too and get their ``vegetation_loss`` share.
+    ``tables`` are the run's yield tables, or a future of them.
     """
     from shapely.geometry import box
 
@@ -740,6 +788,8 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, v
         if not on.all():
             report["walls_outside_raster"] = int((~on).sum())
             surfaces = surfaces[on].reset_index(drop=True)
+    if hasattr(tables, "result"):
+        tables = tables.result()
     assessed = assess_surfaces(surfaces, tables, ref_irr, kind="wall", module=options.module, options=pv_opts,
                                facade=options.facade)
     return wall_table(surfaces, assessed)[LAYER_COLUMNS["walls"] + ["geometry"]]
@@ -811,9 +861,6 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
     height = np.full(len(idx), np.nan)
     if ground is not None:
         height = _quantiles_by_label(building_labels, grid.z - ground, len(fp), (0.95,))[0][idx]
-    w = walls_gdf if walls_gdf is not None else pd.DataFrame({c: [] for c in ("building_id", "area", "kwp",
-                                                                             "yield_kwh")})
-    wid = w["building_id"].to_numpy()
     out = pd.DataFrame({
         "building_id": ids, "source": fp["source"].to_numpy()[idx],
         "status": building_status(valid_px, n_faces, low),
@@ -825,8 +872,7 @@ def _building_layer(fp, own, building_labels, roofs_gdf, roof_monthly, walls_gdf
         "co2_savings_kg": _sum_by(r["co2_savings_kg"], bid, ids),
         "monthly_yield": [[round(float(v), 1) for v in m] for m in monthly],
         "suitability": [SUITABILITY_CLASSES[int(b)] if np.isfinite(b) else "unsuitable" for b in best],
-        "wall_area": _sum_by(w["area"], wid, ids), "wall_kwp": _sum_by(w["kwp"], wid, ids),
-        "wall_yield_kwh": _sum_by(np.nan_to_num(w["yield_kwh"].to_numpy(float)), wid, ids),
+        **_wall_totals(walls_gdf, ids),
         "height": height, "footprint_area": shapely_area(fp.geometry.to_numpy()[idx]),
         "roof_plan_area": np.nan})
     if areas is not None:

@@ -27,7 +27,7 @@ import logging
 import numpy as np
 from scipy import ndimage
 
-from ._kernels.detection import continuous_surfaces
+from ._kernels.detection import continuous_surfaces, third_lowest_3x3
 from .errors import ParameterError, check_range
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,17 @@ def _remove_pits(z, depth=0.5):
     filled = _fill_nearest(z)
     if filled is None:
         return z.copy()
-    third = ndimage.rank_filter(filled, 2, size=3, mode="nearest")
+    third = np.empty_like(filled)
+    third_lowest_3x3(filled, third)  # ndimage.rank_filter(filled, 2, size=3, mode="nearest"), in one pass
     pit = np.isfinite(z) & (filled < third - depth)
     out = z.copy()
     if pit.any():
-        out[pit] = ndimage.median_filter(filled, size=3, mode="nearest")[pit]
+        # the 3 x 3 median (edges repeated) at the pits only: ndimage.median_filter's value there
+        r, c = np.nonzero(pit)
+        rows, cols = filled.shape
+        window = np.stack([filled[np.clip(r + dr, 0, rows - 1), np.clip(c + dc, 0, cols - 1)]
+                           for dr in (-1, 0, 1) for dc in (-1, 0, 1)], axis=1)
+        out[pit] = np.sort(window, axis=1)[:, 4]
     return out
 
 

@@ -443,8 +443,11 @@ def _round_nested(value, decimals):
     """Round every finite float in a list, tuple, array or dict cell; other values stay as they are."""
     if isinstance(value, dict):
         return {k: _round_nested(v, decimals) for k, v in value.items()}
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":  # most cells: one pass over Python floats
+        return [round(v, decimals) if math.isfinite(v) else v for v in value.tolist()]
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_round_nested(v, decimals) for v in value]
+        return [round(v, decimals) if type(v) is float and math.isfinite(v) else _round_nested(v, decimals)
+                for v in value]
     if isinstance(value, (float, np.floating)):
         return round(float(value), decimals) if math.isfinite(value) else value
     return value

@@ -84,6 +84,7 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
+from ._kernels import layout as _kl
 from .decomposition import complete_irradiance
 from .errors import ParameterError, check_range
 from .hours import to_utc_hours
@@ -296,6 +297,32 @@ class ModuleLayout:
 
 
 _N_OFFSETS = 4  # grid offsets tried per axis (fractions k/4 of a module)
+#: Points closer to a region's edge than this many units in the last place of its coordinates are tested
+#: by GEOS's exact predicate; farther ones by the floating-point parity test (its error is a few units).
+_EXACT_BAND_ULPS = 100.0
+
+
+def _grid_contains_xy(region, xs, ys):
+    """``shapely.contains_xy(region, x, y)`` for every point ``(xs[j], ys[i])`` of a grid, shape (ny, nx).
+
+    The parity test of :func:`solarkataster._kernels.layout.grid_in_rings` decides the points clear of the
+    edges, a row of points at a time; GEOS decides the few within :data:`_EXACT_BAND_ULPS` of one, so the
+    answers are GEOS's, point for point.
+    """
+    rings = _kl.ring_arrays(region)
+    xs = np.ascontiguousarray(xs, dtype=np.float64)
+    ys = np.ascontiguousarray(ys, dtype=np.float64)
+    if rings is None:
+        gx, gy = np.meshgrid(xs, ys)
+        return shapely.contains_xy(region, gx, gy)
+    scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
+    code = np.empty((ys.size, xs.size), np.int8)
+    _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _EXACT_BAND_ULPS * np.spacing(scale), code)
+    inside = code == 1
+    near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
+    if near_y.size:
+        inside[near_y, near_x] = shapely.contains_xy(region, xs[near_x], ys[near_y])
+    return inside
 
 
 def _face_frame(polygon, azimuth):
@@ -324,19 +351,20 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
     if nu < 1 or nv < 1:
         return 0, 0
-    off_u, off_v = np.meshgrid(_grid_offsets(maxx - minx, cell_u, cell_u),
-                               _grid_offsets(maxy - miny, cell_v, pitch_v), indexing="ij")
-    off_u, off_v = off_u.ravel(), off_v.ravel()
-    iu, iv = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
-    iu, iv = iu.ravel(), iv.ravel()
+    # the corners of every candidate at every offset: x0 = minx + offset + i * cell + eps (and the far side)
+    # lie on a grid of 2 x offsets x nu columns and 2 x offsets x nv rows, tested in one pass
     eps = 1e-6  # modules may touch the setback line: test corners pulled in by 1 micrometre
-    x0 = minx + off_u[:, None] + iu[None, :] * cell_u + eps          # (offsets, candidates)
-    y0 = miny + off_v[:, None] + iv[None, :] * pitch_v + eps
-    x1, y1 = x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps
+    ou = _grid_offsets(maxx - minx, cell_u, cell_u)
+    ov = _grid_offsets(maxy - miny, cell_v, pitch_v)
+    gx0 = minx + ou[:, None] + np.arange(nu)[None, :] * cell_u + eps           # (offsets, nu)
+    gy0 = miny + ov[:, None] + np.arange(nv)[None, :] * pitch_v + eps          # (offsets, nv)
+    gx1, gy1 = gx0 + cell_u - 2 * eps, gy0 + cell_v - 2 * eps
     shapely.prepare(region)
-    corners_x = np.stack([x0, x1, x1, x0])
-    corners_y = np.stack([y0, y0, y1, y1])
-    inside = shapely.contains_xy(region, corners_x.ravel(), corners_y.ravel()).reshape(corners_x.shape).all(0)
+    grid = _grid_contains_xy(region, np.concatenate([gx0.ravel(), gx1.ravel()]),
+                             np.concatenate([gy0.ravel(), gy1.ravel()]))
+    # axes (y side, v offset, v index, x side, u offset, u index): a candidate is in when all 4 corners are
+    grid = grid.reshape(2, ov.size, nv, 2, ou.size, nu).all(axis=(0, 3))
+    inside = grid.transpose(2, 0, 3, 1).reshape(ou.size * ov.size, nu * nv)  # (offsets, candidates)
     counts = inside.sum(axis=1)
     if region.area < shapely.convex_hull(region).area * (1 - 1e-9):
         # corners inside prove containment only for convex regions: check exactly, best offsets first,
@@ -347,13 +375,15 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
             if counts[k] <= best_exact:
                 break
             j = np.nonzero(inside[k])[0]
-            ok = shapely.contains(region, shapely.box(x0[k, j], y0[k, j], x1[k, j], y1[k, j]))
+            x0 = minx + ou[k // ov.size] + (j // nv) * cell_u + eps
+            y0 = miny + ov[k % ov.size] + (j % nv) * pitch_v + eps
+            ok = shapely.contains(region, shapely.box(x0, y0, x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps))
             inside[k, j] = ok
             exact[k] = ok.sum()
             best_exact = max(best_exact, exact[k])
         counts = exact
     best = int(np.argmax(counts))
-    rows = int(np.unique(iv[inside[best]]).size)
+    rows = int(inside[best].reshape(nu, nv).any(axis=0).sum())
     return int(counts[best]), rows
 
 

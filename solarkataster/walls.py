@@ -130,6 +130,37 @@ def _ring_edges(coords, tolerance):
     return np.roll(pts, -int(key[0]), axis=0), zero
 
 
+def _percentile(values, q):
+    """``np.percentile(values, q)`` (linear method) of a small 1-D array of finite values, without its overhead.
+
+    The same selection and the same interpolation arithmetic as NumPy's, so the same float.
+    """
+    if values.dtype != np.float64:  # NumPy interpolates in the values' own precision: leave it to NumPy
+        return float(np.percentile(values, q))
+    n = values.size
+    index = (n - 1) * (q / 100.0)
+    k = int(math.floor(index))
+    if k >= n - 1:
+        return float(np.partition(values, n - 1)[n - 1])
+    part = np.partition(values, (k, k + 1))
+    a, b = float(part[k]), float(part[k + 1])
+    g = index - k
+    diff = b - a
+    return b - diff * (1.0 - g) if g >= 0.5 else a + diff * g
+
+
+def _median(values):
+    """``np.median(values)`` of a small 1-D array of finite values, without its overhead (the same float)."""
+    if values.dtype != np.float64:
+        return float(np.median(values))
+    n = values.size
+    h = n // 2
+    if n % 2:
+        return float(np.partition(values, h)[h])
+    part = np.partition(values, (h - 1, h))
+    return float((part[h - 1] + part[h]) / 2.0)
+
+
 def _distance_to_segment(px, py, x0, y0, x1, y1):
     dx, dy = x1 - x0, y1 - y0
     ll = dx * dx + dy * dy
@@ -174,7 +205,7 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
         problems.append(dict(building_id=bid, problem="no height",
                              detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
         return
-    roof_all = np.percentile(zw[inside], EAVE_PERCENTILE)
+    roof_all = _percentile(zw[inside], EAVE_PERCENTILE)
     xs, ys = px[0], py[:, 0]  # pixel centres along a row and down a column (north up)
     reach = max(near, 3 * cs + 0.5) + cs
     if ground is not None:
@@ -200,13 +231,13 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
                 sub = _edge_window(xs, ys, x0, y0, x1, y1, reach)  # the pixels that can lie near the edge
                 dist = _distance_to_segment(px[sub], py[sub], x0, y0, x1, y1)
                 roof = inside[sub] & (dist <= near)
-                eave = np.percentile(zw[sub][roof], EAVE_PERCENTILE) if roof.any() else roof_all
+                eave = _percentile(zw[sub][roof], EAVE_PERCENTILE) if roof.any() else roof_all
                 if ground is not None:
                     gsel = (dist <= near) & np.isfinite(gw[sub])
-                    g = np.median(gw[sub][gsel]) if gsel.any() else np.nan
+                    g = _median(gw[sub][gsel]) if gsel.any() else np.nan
                 else:
                     gsel = outside[sub] & (dist <= 3 * cs + 0.5)
-                    g = np.percentile(zw[sub][gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
+                    g = _percentile(zw[sub][gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
                 edge = LineString([(x0, y0), (x1, y1)])
                 shared = False
                 for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
@@ -657,10 +688,15 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
 
     segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
     samples = wall_samples(segments, grid, spacing=spacing)
-    horizons = wall_horizons(samples, grid, sectors=sectors, max_distance=max_distance)
+    # covered samples are left out of every mean (wall_irradiation): no horizons for them (they see none)
+    use = ~samples["covered"].to_numpy(bool)
+    horizons = np.full((sectors, len(samples)), 90.0, np.float32)
+    horizons[:, use] = wall_horizons(samples[use], grid, sectors=sectors, max_distance=max_distance)
     canopy = None
     if vegetation is not None and vegetation.mask.any() and len(samples):
-        canopy = wall_canopy_horizons(samples, grid, vegetation, sectors, max_distance)
+        canopy = tuple(np.full((sectors, len(samples)), 90.0, np.float32) for _ in range(2))
+        for full, part in zip(canopy, wall_canopy_horizons(samples[use], grid, vegetation, sectors, max_distance)):
+            full[:, use] = part
     per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height,
                                    canopy=canopy, vegetation=vegetation)
     azimuth = segments["azimuth"].to_numpy(float)

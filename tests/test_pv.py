@@ -285,3 +285,31 @@ def test_module_spec_and_options():
         pv.PVOptions(setback=-1)
     with pytest.raises(ParameterError, match="iam_model"):
         pv.PVOptions(iam_model="sapm")
+
+
+def test_grid_containment_equals_geos_point_for_point():
+    """The layout's corner test (numba parity, GEOS near edges) equals shapely.contains_xy on every point,
+    including vertices, points on edges and points a hair inside or outside, for polygons with holes and
+    multipolygons far from the origin (UTM-sized coordinates)."""
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    from solarkataster.pv import _grid_contains_xy
+
+    x0, y0 = 356_123.25, 5_699_871.5
+    shell = [(x0, y0), (x0 + 12, y0 + 0.5), (x0 + 13, y0 + 9), (x0 + 6, y0 + 6), (x0 + 1, y0 + 10)]
+    hole = [(x0 + 4, y0 + 2), (x0 + 8, y0 + 2), (x0 + 8, y0 + 4), (x0 + 4, y0 + 4)]
+    region = MultiPolygon([Polygon(shell, [hole]), Polygon([(x0 + 20, y0), (x0 + 25, y0), (x0 + 25, y0 + 5)])])
+    rng = np.random.default_rng(3)
+    c = shapely.get_coordinates(region)
+    mid = 0.5 * (c[:-1] + c[1:])
+    xs = np.concatenate([rng.uniform(x0 - 1, x0 + 26, 60), c[:, 0], mid[:, 0], c[:, 0] + 1e-9, c[:, 0] - 1e-6,
+                         np.full(3, x0 + 4.0)])
+    ys = np.concatenate([rng.uniform(y0 - 1, y0 + 11, 60), c[:, 1], mid[:, 1], c[:, 1] - 1e-9, c[:, 1] + 1e-6,
+                         [y0 + 2.0, y0 + 3.0, y0 + 4.0]])
+    got = _grid_contains_xy(region, xs, ys)
+    gx, gy = np.meshgrid(xs, ys)
+    want = shapely.contains_xy(region, gx, gy)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert want.any() and not want.all()

@@ -333,3 +333,33 @@ def test_wall_layer_properties_and_schema(year_sky, tmp_path):
     doc = json.loads(path.read_text())
     export.validate_layer(doc, "walls")
     assert len(doc["features"]) == len(layer)
+
+
+def test_eave_and_ground_percentiles_equal_numpy():
+    """The walls' percentile and median helpers give NumPy's floats exactly (linear method), any size."""
+    from solarkataster.walls import _median, _percentile
+
+    rng = np.random.default_rng(7)
+    for n in list(range(1, 40)) + [257, 1000]:
+        for values in (rng.normal(250.0, 8.0, n), np.round(rng.normal(250.0, 2.0, n), 1),
+                       rng.normal(250.0, 8.0, n).astype(np.float32)):
+            for q in (10.0, 25.0, 50.0, 90.0):
+                assert _percentile(values.copy(), q) == float(np.percentile(values, q))
+            assert _median(values.copy()) == float(np.median(values))
+
+
+def test_covered_samples_need_no_horizons(year_sky):
+    """wall_surfaces skips the horizons of covered samples: the walls equal those computed from every sample's
+    horizons (segments, samples, horizons of all, wall_irradiation), and some samples are covered here."""
+    _, sky = year_sky
+    fp = {"low": at(30, 40, 10, 12), "high": at(40, 48, 10, 12), "far": at(40, 15, 8, 8)}
+    grid = scene([(fp["low"], 6.0), (fp["high"], 15.0), (fp["far"], 9.0)])
+    got, _ = W.wall_surfaces(fp, grid, sky)
+    segments, _ = W.wall_segments(fp, grid)
+    samples = W.wall_samples(segments, grid)
+    assert samples["covered"].sum() > 10
+    per_wall, _ = W.wall_irradiation(segments, samples, W.wall_horizons(samples, grid), sky)
+    for col in ("irradiation", "sky_view_factor", "covered_share"):
+        np.testing.assert_array_equal(got[col].to_numpy(float), per_wall[col].to_numpy(float))
+    assert got["bands"].to_list() == per_wall["bands"].to_list()
+    assert got["monthly_irradiation"].to_list() == per_wall["monthly_irradiation"].to_list()

@@ -283,3 +283,32 @@ def regular_rings(mean, u, length, keep, s_start, s_length, ok, cellsize):
         out_length[k] = m
         pos += m
     return out[:pos], out_start, out_length, regular
+
+
+@njit(cache=True, nogil=True)
+def third_lowest_3x3(z, out):
+    """Third-lowest value of each pixel's 3 x 3 window, edges repeated (``ndimage.rank_filter(z, 2, 3, 'nearest')``).
+
+    ``z`` holds no NaN; ``out`` has its shape and dtype.
+    """
+    rows, cols = z.shape
+    for r in range(rows):
+        for c in range(cols):
+            a = np.inf  # the three lowest so far, a <= b <= d
+            b = np.inf
+            d = np.inf
+            for dr in range(-1, 2):
+                rr = min(max(r + dr, 0), rows - 1)
+                for dc in range(-1, 2):
+                    v = z[rr, min(max(c + dc, 0), cols - 1)]
+                    if v < d:
+                        if v < b:
+                            d = b
+                            if v < a:
+                                b = a
+                                a = v
+                            else:
+                                b = v
+                        else:
+                            d = v
+            out[r, c] = d

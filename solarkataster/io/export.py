@@ -80,7 +80,7 @@ def _json_value(value):
     if isinstance(value, dict):
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_value(v) for v in value]
+        return [(v if math.isfinite(v) else None) if type(v) is float else _json_value(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     try:  # pandas NA / NaT and other missing markers

@@ -249,14 +249,17 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     # GDAL compresses the rasters without the GIL: in a thread while this one writes the layers
     rasters_job = _Background(_write_rasters, result.irradiance, out, cog, result.core,
                               getattr(result, "vegetation", None))
+    # so do GDAL's reprojection and the WebP encoder of the context tiles
+    context_job = _Background(_write_context_tiles, out, result) if vector_tiles else None
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
     # the tile encoder runs in its own process: let it work while this one writes the rest
     tiles_job = _Background(_write_vector_tiles, out) if vector_tiles else None
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
-    context = _write_context_tiles(out, result) + _write_layer_index(out) if vector_tiles else []
+    index = _write_layer_index(out) if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
+    context = (context_job.result() if context_job is not None else []) + index
     extra = {"cadastre": result.report,
              "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + context}
     if getattr(result, "profiles", None) is not None:

@@ -1,0 +1,84 @@
+"""Numba kernels of the module layout: points in a polygon's interior, many points at once.
+
+Private: plain arrays in the caller's units. The test is GEOS's own rule for a point in an areal geometry
+(the parity of the crossings of a ray with every ring segment, shell and holes alike), in floating point;
+a point closer to an edge than ``tol`` is left undecided so that the caller asks GEOS's exact predicate
+for it, and the answers equal ``shapely.contains_xy`` point for point.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Code of a point the kernel leaves to the exact predicate (closer than the tolerance to an edge).
+UNDECIDED = 2
+
+
+@njit(cache=True, nogil=True)
+def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
+    """Classify the points ``(xs[j], ys[i])``: ``out[i, j]`` 1 inside, 0 outside, :data:`UNDECIDED` near an edge.
+
+    One row of points at a time: only the segments that reach within ``tol`` of the row's ``y`` can cross
+    its rays or lie near its points, so each point meets a few segments, not all of them.
+
+    Parameters
+    ----------
+    xs : ndarray of float64, shape (nx,)
+    ys : ndarray of float64, shape (ny,)
+        The points' coordinates.
+    ring_x, ring_y : ndarray of float64
+        Ring vertices, each ring closed (last vertex = first), rings one after another.
+    ring_start : ndarray of int64, shape (rings + 1,)
+        Offsets of the rings in ``ring_x``/``ring_y`` (the last one = their length).
+    tol : float
+        Points closer than this to a segment are undecided.
+    out : ndarray of int8, shape (ny, nx)
+    """
+    tol2 = tol * tol
+    seg = np.empty(ring_x.size, np.int64)
+    for iy in range(ys.size):
+        py = ys[iy]
+        m = 0
+        for r in range(ring_start.size - 1):
+            for i in range(ring_start[r], ring_start[r + 1] - 1):
+                if min(ring_y[i], ring_y[i + 1]) - tol <= py <= max(ring_y[i], ring_y[i + 1]) + tol:
+                    seg[m] = i
+                    m += 1
+        for ix in range(xs.size):
+            px = xs[ix]
+            inside = False
+            near = False
+            for s in range(m):
+                i = seg[s]
+                x0 = ring_x[i]
+                y0 = ring_y[i]
+                x1 = ring_x[i + 1]
+                y1 = ring_y[i + 1]
+                if min(x0, x1) - tol <= px <= max(x0, x1) + tol:
+                    dx = x1 - x0
+                    dy = y1 - y0
+                    ll = dx * dx + dy * dy
+                    t = ((px - x0) * dx + (py - y0) * dy) / ll if ll > 0 else 0.0
+                    t = min(max(t, 0.0), 1.0)
+                    ex = px - (x0 + t * dx)
+                    ey = py - (y0 + t * dy)
+                    if ex * ex + ey * ey < tol2:
+                        near = True
+                        break
+                if (y0 > py) != (y1 > py):
+                    if px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
+                        inside = not inside
+            out[iy, ix] = UNDECIDED if near else (1 if inside else 0)
+
+
+def ring_arrays(region):
+    """Vertex arrays of a (Multi)Polygon's rings for :func:`grid_in_rings`; None for other geometries."""
+    import shapely
+
+    if region.geom_type not in ("Polygon", "MultiPolygon"):
+        return None
+    rings = shapely.get_rings(shapely.get_parts(region))
+    xy, index = shapely.get_coordinates(rings, return_index=True)
+    start = np.zeros(len(rings) + 1, np.int64)
+    np.cumsum(np.bincount(index, minlength=len(rings)), out=start[1:])
+    return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), start
