@@ -134,3 +134,14 @@ def test_default_budget_fits_16_mpx_in_few_windows():
     wins = plan_windows((0.0, 0.0, 2000.0, 2000.0), 0.5, window_pixels(DEFAULT_BUDGET, 200), 250.0, clip=False)
     assert all((w.bounds[2] - w.bounds[0]) * (w.bounds[3] - w.bounds[1]) / 0.25 <= window_pixels(DEFAULT_BUDGET, 200)
                for w in wins)
+
+
+@pytest.mark.parametrize("command", ["run", "irradiance"])
+def test_cli_refuses_a_bad_budget(command, tmp_path):
+    from click.testing import CliRunner
+
+    from solarkataster.cli import cli
+
+    res = CliRunner().invoke(cli, [command, str(TOWN), "--out", str(tmp_path / "o"), "--max-memory", "lots"])
+    assert res.exit_code == 2 and "--max-memory 'lots'" in res.output and "Traceback" not in res.output
+    assert "2.5GB" in CliRunner().invoke(cli, [command, "--help"]).output  # the default is documented
