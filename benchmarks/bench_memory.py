@@ -97,9 +97,9 @@ def main(argv=None):
               f"{args.max_memory}" + (f" ({budget / 2**30:.2f} GiB)" if budget else "") + f": exit {rc}, "
               f"{seconds:.0f} s, {len(windows) or 1} window(s), peak {peak / 2**30:.2f} GiB "
               f"({peak / 1e9:.2f} GB)")
-        print(f"  peak while computing {peaks.get('compute', 0) / 2**30:.2f} GiB, while merging "
-              f"{peaks.get('merge', 0) / 2**30:.2f} GiB; load {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end "
-              f"on {os.cpu_count()} CPUs")
+        print(f"  peak while computing {peaks.get('compute', 0) / 2**30:.2f} GiB, while "
+              f"{'merging' if windows else 'writing'} {peaks.get('merge', 0) / 2**30:.2f} GiB; load {load0:.1f} at "
+              f"start, {os.getloadavg()[0]:.1f} at end on {os.cpu_count()} CPUs")
         for w in windows:
             px = round((w["window"][2] - w["window"][0]) * (w["window"][3] - w["window"][1]) / 0.25)
             print(f"  window {w['id']}: {px / 1e6:.2f} Mpx, {w['seconds']:.0f} s, process peak so far "

@@ -39,6 +39,9 @@ RUN_BYTES_PER_PIXEL = 300
 IRRADIANCE_BYTES_PER_PIXEL = 200
 #: Resident bytes besides the window (interpreter, numpy, GDAL, numba kernels, geopandas, what a window leaves).
 BASE_BYTES = 600 * 2**20
+#: What writing a one-window cadastre adds to its peak (overview, GeoPackage, vector tiles and rasters at once;
+#: measured 0.7 GiB at 4 Mpx): a raster is computed in one window only when this fits too.
+ONE_WINDOW_WRITE_BYTES = 768 * 2**20
 #: Default memory budget [bytes]: a 16 Mpx run in 2 x 2 windows under 2.5 GB (benchmarks/bench_memory.py).
 DEFAULT_BUDGET = int(2.5 * 2**30)
 #: Largest share of the available memory a run takes by default (on a machine with less than the budget).
@@ -280,7 +283,8 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
         raise TileError(f"{tileset.corrupt[0].path}: {tileset.corrupt[0].error}")
     cs, bounds = tileset.cellsize, tileset.bounds
     max_px = window_pixels(budget, bpp)
-    if core_px is None and round((bounds[2] - bounds[0]) / cs) * round((bounds[3] - bounds[1]) / cs) <= max_px:
+    one_px = window_pixels(budget - (ONE_WINDOW_WRITE_BYTES if job == "cadastre" else 0), bpp)
+    if core_px is None and round((bounds[2] - bounds[0]) / cs) * round((bounds[3] - bounds[1]) / cs) <= one_px:
         return None
     t0 = time.perf_counter()
     dtm_set = scan_tiles(discover_tiles(dtm), crs=crs) if dtm else None
