@@ -72,7 +72,7 @@ def bench_batch(dsm, dtm, fp, tmp, tile, workers):
     print(f"batch: {len(recs)} tiles of {tile} px on {workers} worker(s), {cores} cores, {km2:.2f} km² in "
           f"{seconds:.0f} s ({len(summary.failed)} failed)")
     print(f"  outputs: {', '.join(Path(p).name for p in summary.outputs)}")
-    print(f"  {rate:.2f} km² per hour per core; peak memory per worker {peak / 2**30:.2f} GB "
+    print(f"  {rate:.2f} km² per hour per core; peak memory per worker {peak / 2**30:.2f} GiB "
           f"(load {os.getloadavg()[0]:.1f})")
     print(f"  a {CITY_KM2:.0f} km² city at 0.5 m on one 2-core machine: {CITY_KM2 / (2 * rate):.1f} h")
     return rate, peak
@@ -115,7 +115,7 @@ def bench_run(dsm, dtm, fp, tmp, max_memory):
     windows = len(json.loads(run_json.read_text()).get("windowed", {}).get("windows", [])) \
         if run_json.exists() else 0
     print(f"run, memory budget {max_memory}: exit {proc.returncode}, {seconds:.0f} s, {windows or 1} window(s), "
-          f"peak memory {peak[0] / 2**30:.2f} GB (load {os.getloadavg()[0]:.1f})")
+          f"peak memory {peak[0] / 2**30:.2f} GiB (load {os.getloadavg()[0]:.1f})")
     if proc.returncode:
         print(out[-3000:])
     return seconds, peak[0]

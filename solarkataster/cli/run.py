@@ -112,7 +112,8 @@ def _summary(result, out_dir):
 @click.option("--walls/--no-walls", default=True, show_default=True, help="Compute facades.")
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="Memory budget, e.g. 4GB: a larger raster is computed in windows with halos, with the same "
-                   "results (default: 80 % of the available memory).")
+                   "results (default: 2.5GB, or 80 % of the available memory where that is less; a larger "
+                   "budget means fewer windows, so less halo computed twice).")
 @options.crs
 @options.engine_options
 @options.vegetation
