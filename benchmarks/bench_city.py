@@ -87,38 +87,28 @@ def _area_km2(dsm):
 
 def bench_run(dsm, dtm, fp, tmp, max_memory):
     """Run ``solarkataster run [--max-memory]`` in a subprocess; print its time and peak memory."""
-    import psutil
+    from bench_memory import sample
 
     exe = Path(sys.executable).with_name("solarkataster")
     cmd = [str(exe), "run", str(dsm), "--footprints", str(fp), "--dtm", str(dtm), "--weather", "clear-sky",
            "--out", str(tmp / "run_out")] + ([] if max_memory == "default" else ["--max-memory", max_memory])
-    peak = [0]
+    state = {}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def sample():
-        p = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-            except psutil.Error:
-                break
-            peak[0] = max(peak[0], rss)
-            time.sleep(0.2)
-
-    th = threading.Thread(target=sample, daemon=True)
+    th = threading.Thread(target=sample, args=(proc, tmp / "run_out", state), daemon=True)
     th.start()
     out, _ = proc.communicate()
     th.join()
+    peak = max(state.values(), default=0)
     seconds = time.perf_counter() - t0
     run_json = tmp / "run_out" / "run.json"
     windows = len(json.loads(run_json.read_text()).get("windowed", {}).get("windows", [])) \
         if run_json.exists() else 0
     print(f"run, memory budget {max_memory}: exit {proc.returncode}, {seconds:.0f} s, {windows or 1} window(s), "
-          f"peak memory {peak[0] / 2**30:.2f} GiB (load {os.getloadavg()[0]:.1f})")
+          f"peak memory {peak / 2**30:.2f} GiB (load {os.getloadavg()[0]:.1f})")
     if proc.returncode:
         print(out[-3000:])
-    return seconds, peak[0]
+    return seconds, peak
 
 
 def main(argv=None):

@@ -136,14 +136,7 @@ def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
                 for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
                     f = face[rr, cc]
                     if f > 0 and bidx[rr, cc] == bi:
-                        dup = False
-                        for j in range(k):
-                            if cand[j] == f:
-                                dup = True
-                                break
-                        if not dup:
-                            cand[k] = f
-                            k += 1
+                        k = _add_candidate(cand, k, f)
             if k == 0:
                 continue
             x = (c - col0[bi]) * cellsize
@@ -248,15 +241,18 @@ def _candidates(filled, face_building, r, c, b, radius, cand):
             if d < best_d:
                 best_d = d
                 best = f
-            dup = False
-            for j in range(k):
-                if cand[j] == f:
-                    dup = True
-                    break
-            if not dup:
-                cand[k] = f
-                k += 1
+            k = _add_candidate(cand, k, f)
     return k, best
+
+
+@njit(cache=True)
+def _add_candidate(cand, k, f):
+    """Append face ``f`` to the first ``k`` entries of ``cand`` unless it is there; return the new count."""
+    for j in range(k):
+        if cand[j] == f:
+            return k
+    cand[k] = f
+    return k + 1
 
 
 @njit(cache=True)
