@@ -179,7 +179,7 @@ def reference_irradiation(sky, albedo=0.2):
 
 def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5, footprints=None, id_column=None,
                      dtm=None, weather="auto", year=2025, linke=None, options=None, core=None,
-                     progress=None, vegetation=None) -> CadastreResult:
+                     progress=None, vegetation=None, site=None) -> CadastreResult:
     """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 
     Parameters
@@ -222,6 +222,9 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
         :class:`~solarkataster.vegetation.VegetationSpec` (source and transmissivities), or a ready
         :class:`~solarkataster.vegetation.Vegetation` on the DSM's grid. Canopy pixels leave the opaque
         surface and never become roof faces (:func:`solarkataster.io.vegetation.prepare_vegetation`).
+    site : Site, optional
+        Where the sun is computed and the weather resolved; default :meth:`Site.from_grid` of the grid (a
+        windowed run passes its whole raster's, so that every window sees the same sun).
 
     Returns
     -------
@@ -230,13 +233,14 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     if roofs is not None or dsm is None:
         return _compute_lod2(dsm, roofs, roofs_crs, lod2_cellsize, footprints=footprints, id_column=id_column,
                              dtm=dtm, weather=weather, year=year, linke=linke, options=options, core=core,
-                             progress=progress, vegetation=vegetation)
+                             progress=progress, vegetation=vegetation, site=site)
     return _compute_lidar(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
-                          linke=linke, options=options, core=core, progress=progress, vegetation=vegetation)
+                          linke=linke, options=options, core=core, progress=progress, vegetation=vegetation,
+                          site=site)
 
 
 def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                   linke=None, options=None, core=None, progress=None, vegetation=None) -> CadastreResult:
+                   linke=None, options=None, core=None, progress=None, vegetation=None, site=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
     from .roofs import RoofOptions, roof_faces
 
@@ -245,7 +249,7 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     timings, t0 = {}, time.perf_counter()
     stage("reading", 0, 1)
     grid = load_grid(dsm)
-    site = Site.from_grid(grid)
+    site = site or Site.from_grid(grid)
     pv_opts = options.pv
     if pv_opts.latitude != round(site.latitude, 3):
         pv_opts = replace(pv_opts, latitude=round(site.latitude, 3))
@@ -353,7 +357,7 @@ def _wall_totals(walls, ids):
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
-                  core, progress, vegetation=None):
+                  core, progress, vegetation=None, site=None):
     """Compute the cadastre of an LoD2 model (:mod:`solarkataster.cadastre_lod2`) on a DSM or one rasterised from it."""
     from . import cadastre_lod2 as C
     from .errors import ParameterError
@@ -381,7 +385,7 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
         else:  # the model knows its ground: no need to filter it out of the DSM
             ground = C.interpolated_ground(model.surfaces, grid.transform, grid.shape)
             report["ground"] = "interpolated between the LoD2 buildings' ground heights"
-    site = Site.from_grid(grid, ground)
+    site = site or Site.from_grid(grid, ground)
     pv_opts = replace(options.pv, latitude=round(site.latitude, 3))
     wy = resolve_weather(weather, site, year, linke)
     wy.require_full_year()

@@ -241,7 +241,7 @@ def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site
 
 
 def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=None, progress=None, vegetation=None,
-                       **option_kwargs) -> IrradianceResult:
+                       site=None, **option_kwargs) -> IrradianceResult:
     """Read a surface model and compute annual and monthly irradiation for every pixel.
 
     Parameters
@@ -261,6 +261,9 @@ def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=No
         ``progress(done, total)``.
     vegetation : solarkataster.vegetation.Vegetation, optional
         Canopy on the surface model's grid (see :func:`run_engine`); ``dsm`` is then the opaque surface.
+    site : Site, optional
+        Where the sun is computed and the weather resolved; default :meth:`Site.from_grid` (a windowed run
+        passes its whole raster's, so that every window sees the same sun).
 
     Returns
     -------
@@ -271,7 +274,7 @@ def compute_irradiance(dsm, *, weather="auto", year=2025, linke=None, options=No
     grid = load_grid(dsm)
     if not np.isfinite(grid.z).any():
         raise RasterError(f"{grid.source.get('path', 'surface model')}: every pixel is nodata")
-    site = Site.from_grid(grid)
+    site = site or Site.from_grid(grid)
     wy = resolve_weather(weather, site, year, linke)
     wy.require_full_year()
     t1 = time.perf_counter()

@@ -7,9 +7,10 @@ and each window is computed by the batch's own tile task (:func:`solarkataster.b
 process, one after the other. The windows are the batch's: a core on the mosaic's pixel grid plus the larger
 of the shading halo (relief / tan 5°, at most 250 m) and the context halo of building detection (150 m),
 snapped to the ground filter's blocks when the terrain comes from the DSM (:mod:`solarkataster.batch.plan`).
-So the windows equal the whole raster as batch tiles do: the same buildings, and irradiation within float
-tolerance (``tests/test_windowed.py``). A building is reported by the window whose core holds its
-representative point.
+So the windows equal the whole raster as batch tiles do: the same buildings. Unlike batch tiles, every window
+computes the sun and resolves the weather at the whole raster's site (:func:`mosaic_site`), so its numbers equal
+the one-window run's within float32 rounding (``tests/test_windowed.py``). A building is reported by the window
+whose core holds its representative point.
 
 The outputs are then merged into the results folder of a one-window run: the rasters are copied block by block
 from a VRT over the windows' cores into one GeoTIFF, the vector layers are concatenated
@@ -239,8 +240,8 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
     job : {'cadastre', 'irradiance'}
         ``solarkataster run`` (rasters, roofs, walls, buildings) or ``solarkataster irradiance`` (rasters).
     footprints, id_column, dtm, weather, year, linke
-        As for :func:`solarkataster.cadastre.compute_cadastre` (each window resolves the weather at its own
-        centre, as a batch tile does; give a WeatherYear to share one).
+        As for :func:`solarkataster.cadastre.compute_cadastre`. The weather is resolved once, and the sun
+        computed for every window, at the whole raster's site (:func:`mosaic_site`), as a one-window run does.
     options : CadastreOptions or EngineOptions, optional
         Model choices.
     max_memory : str or int, optional
@@ -273,6 +274,8 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
         tile_halos,
     )
     from .io.tiles import discover_tiles, scan_tiles
+    from .pipeline import resolve_weather
+    from .weather import WeatherYear
 
     if job not in ("cadastre", "irradiance"):
         raise ParameterError(f"job={job!r}: use 'cadastre' or 'irradiance'")
@@ -288,6 +291,9 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
         return None
     t0 = time.perf_counter()
     dtm_set = scan_tiles(discover_tiles(dtm), crs=crs) if dtm else None
+    site = mosaic_site(tileset)
+    if not isinstance(weather, WeatherYear):
+        weather = resolve_weather(weather, site, year, linke)
     good = tileset.good
     if halo is None:
         halos = tile_halos(good, {t.tile_id: survey_tile(t.path, t.kind) for t in good},
@@ -304,7 +310,7 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
         shutil.rmtree(work)
     (work / "tiles").mkdir(parents=True)
     common = {"out_dir": str(work), "cellsize": cs, "crs": tileset.crs, "id_column": id_column,
-              "weather": weather, "year": year, "linke": linke,
+              "weather": weather, "year": year, "linke": linke, "site": site,
               "options": _job_options(job, options), "assigned_crs": crs,
               "job": irradiance_tile_job if raster_only else window_cadastre_job,
               "footprints": str(Path(footprints).resolve()) if isinstance(footprints, (str, Path)) else footprints}
@@ -322,6 +328,90 @@ def run_windowed(dsms, out_dir, *, job="cadastre", footprints=None, id_column=No
     return run
 
 
+def mosaic_site(tileset, block_rows=1024):
+    """Return the site of the whole raster as a one-window run computes it, read strip by strip.
+
+    Its centre and the median of every finite height: :meth:`solarkataster.pipeline.Site.from_grid` of the
+    raster read whole, without holding it.
+
+    Parameters
+    ----------
+    tileset : solarkataster.io.tiles.TileSet
+        The raster's tiles.
+    block_rows : int
+        Rows read at once.
+
+    Returns
+    -------
+    solarkataster.pipeline.Site
+    """
+    from pyproj import Transformer
+
+    from .io.tiles import read_mosaic
+    from .pipeline import Site
+
+    left, bottom, right, top = tileset.bounds
+    cs = tileset.cellsize
+    rows = int(round((top - bottom) / cs))
+
+    def strips():
+        for r in range(0, rows, block_rows):
+            b = (left, max(bottom, top - (r + block_rows) * cs), right, top - r * cs)
+            yield read_mosaic(tileset.overlapping(b), b, cs, tileset.crs).z
+
+    tr = Transformer.from_crs(tileset.crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform((left + right) / 2, (bottom + top) / 2)
+    return Site(latitude=float(lat), longitude=float(lon), altitude=exact_nanmedian(strips))
+
+
+def exact_nanmedian(blocks, bits=16):
+    """``np.nanmedian`` of values that arrive in blocks, in two passes and without holding them all.
+
+    The first pass counts the values per bin of their float32 order key's top ``bits`` bits, the second
+    keeps only the bins of the middle rank(s) and sorts them.
+
+    Parameters
+    ----------
+    blocks : callable
+        Returns a fresh iterator over the arrays (called twice).
+    bits : int
+        Bits of the order key that make a bin.
+
+    Returns
+    -------
+    float
+        The median of the finite values; 0.0 when there are none (as :meth:`Site.from_grid`).
+    """
+    import numpy as np
+
+    shift = np.uint32(32 - bits)
+
+    def bins(v):
+        key = np.asarray(v, np.float32).view(np.uint32)
+        key = np.where(key >> np.uint32(31), ~key, key | np.uint32(0x80000000))
+        return (key >> shift).astype(np.int64)
+
+    counts = np.zeros(2**bits, np.int64)
+    for z in blocks():
+        v = z[np.isfinite(z)]
+        counts += np.bincount(bins(v), minlength=2**bits)
+    n = int(counts.sum())
+    if n == 0:
+        return 0.0
+    below = np.concatenate([[0], np.cumsum(counts)])
+    lo, hi = (n - 1) // 2, n // 2
+    b_lo = int(np.searchsorted(below, lo, side="right") - 1)
+    b_hi = int(np.searchsorted(below, hi, side="right") - 1)
+    kept = []
+    for z in blocks():
+        v = z[np.isfinite(z)]
+        b = bins(v)
+        kept.append(v[(b == b_lo) | (b == b_hi)])
+    kept = np.sort(np.concatenate(kept).astype(np.float64))
+    pair = kept[[lo - below[b_lo], hi - below[b_lo]]]
+    return float(np.mean(pair))
+
+
 def _window_vegetation(vegetation):
     """Return the vegetation spec of a windowed run (a canopy already on one grid cannot be cut into windows)."""
     from .io.vegetation import as_spec
@@ -336,7 +426,7 @@ def _window_vegetation(vegetation):
 
 
 def window_cadastre_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                        linke=None, options=None, core=None, cog=True, vegetation=None):
+                        linke=None, options=None, core=None, cog=True, vegetation=None, site=None):
     """Tile job of a windowed ``run``: the batch's cadastre job without the per-window overview and tiles.
 
     Parameters and result as :func:`solarkataster.batch.cadastre_tile_job`.
@@ -345,7 +435,7 @@ def window_cadastre_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=No
     from .io.results import write_cadastre_results
 
     result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
-                              linke=linke, options=options, core=core, vegetation=vegetation)
+                              linke=linke, options=options, core=core, vegetation=vegetation, site=site)
     write_cadastre_results(result, out_dir, cog=cog, overview=False, vector_tiles=False)
     return result
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------ tile jobs
 
 def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                      linke=None, options=None, core=None, cog=True, vegetation=None):
+                      linke=None, options=None, core=None, cog=True, vegetation=None, site=None):
     """Compute the cadastre of one tile's window and write the core's rasters and layers.
 
     This is the batch's only call into the cadastre.
@@ -67,6 +67,9 @@ def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None
     vegetation : VegetationSpec or Vegetation, optional
         Trees as vegetation (:func:`solarkataster.cadastre.compute_cadastre`); a canopy raster is read for
         the window, halo included.
+    site : Site, optional
+        Where the sun is computed and the weather resolved; default the window's own centre (a batch tile),
+        a windowed run passes its whole raster's.
 
     Returns
     -------
@@ -79,13 +82,13 @@ def cadastre_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None
     if isinstance(options, EngineOptions):
         options = CadastreOptions(engine=options)
     result = compute_cadastre(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
-                              linke=linke, options=options, core=core, vegetation=vegetation)
+                              linke=linke, options=options, core=core, vegetation=vegetation, site=site)
     write_cadastre_results(result, out_dir, cog=cog, vector_tiles=False)  # built once from the merged layers
     return result
 
 
 def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                        linke=None, options=None, core=None, cog=True, vegetation=None):
+                        linke=None, options=None, core=None, cog=True, vegetation=None, site=None):
     """Raster-only tile job: irradiation of the window, written for the core (no vector layers).
 
     Parameters are those of :func:`cadastre_tile_job`; ``footprints``, ``id_column`` and ``dtm`` are
@@ -101,7 +104,8 @@ def irradiance_tile_job(dsm, out_dir, *, footprints=None, id_column=None, dtm=No
 
     options = getattr(options, "engine", options)  # CadastreOptions carry the engine's
     dsm, veg = surface_vegetation(vegetation, dsm)
-    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options, vegetation=veg)
+    result = compute_irradiance(dsm, weather=weather, year=year, linke=linke, options=options, vegetation=veg,
+                                site=site)
     write_irradiance_results(result, out_dir, cog=cog, core=core, vegetation=veg)
     return result
 
@@ -182,7 +186,8 @@ def process_tile(task):
         partial.mkdir(parents=True)
         task["job"](dsm, partial, footprints=footprints, id_column=task["id_column"], dtm=dtm,
                     weather=task["weather"], year=task["year"], linke=task["linke"], options=task["options"],
-                    core=tuple(task["core"]), cog=True, **({} if veg is None else {"vegetation": veg}))
+                    core=tuple(task["core"]), cog=True, site=task.get("site"),
+                    **({} if veg is None else {"vegetation": veg}))
         for name in RASTER_MOSAICS:
             if (partial / f"{name}.tif").exists():
                 ensure_cog(partial / f"{name}.tif")
