@@ -472,16 +472,43 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     out = np.empty((az.size, n), np.float32)
     if n == 0:
         return out
-    fwd = np.empty(n, np.float64)
-    bwd = np.empty(n, np.float64)
-    for phi, same, opposite, _ in _sector_pairs(az):
-        _pk.sweep_points_pair(z, cellsize, math.radians(phi), rows, cols, heights, np.ascontiguousarray(face),
-                              float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
-                              float(anchor[0]), float(anchor[1]), fwd, bwd)
+    # a wall's samples one above the other share their lines, hull positions and near-field samples
+    col_start = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+                                     | ~((face[1:] == face[:-1]) | (np.isnan(face[1:]) & np.isnan(face[:-1])))])
+    starts = np.append(col_start, n).astype(np.int64)
+    col_rows, col_cols = rows[col_start], cols[col_start]
+    col_face = np.ascontiguousarray(face[col_start])
+    scalars = (float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
+               float(anchor[0]), float(anchor[1]))
+
+    def pair(phi, same, opposite):
+        fwd = np.empty(n, np.float64)
+        bwd = np.empty(n, np.float64)
+        _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+                              *scalars, fwd, bwd)
         for idx, slopes in ((same, fwd), (opposite, bwd)):
             if idx.size:
                 out[idx] = _slopes_to_degrees(slopes)
+
+    # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores
+    _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in _sector_pairs(az)])
     return out
+
+
+def _run_threads(task, args):
+    """Call ``task(*a)`` for every ``a`` in ``args`` on numba's thread count (in order with one thread)."""
+    import numba
+
+    workers = min(numba.get_num_threads(), len(args))
+    if workers <= 1:
+        for a in args:
+            task(*a)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="horizon") as pool:
+        for future in [pool.submit(task, *a) for a in args]:
+            future.result()
 
 
 def _slopes_to_degrees(s):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .horizon import NEG, bilinear, blend, crossings, direction, hull_push, hull_tangent, line_frame
 
@@ -45,22 +45,22 @@ def _point_start(dc, dr, sn, cn, has_wall, step0, clearance):
     return max(step0, clearance / max(cos_t, 0.05))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _point_lines(rows_f, cols_f, facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0, clearance,
-                 e_line, e_dir):
-    """Lines and directions of every point query, in parallel; line -1 where the point needs no query.
+@njit(cache=True, nogil=True)
+def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
+                 clearance, e_line, e_dir):
+    """Lines and directions of every column's query; line -1 where the column needs no query.
 
-    Entry ``4 * i + 2 * dir + side`` is point i, direction dir (0: along +t, 1: -t), line floor(u) + side.
+    Entry ``4 * j + 2 * dir + side`` is column j, direction dir (0: along +t, 1: -t), line floor(u) + side.
     """
-    n = rows_f.shape[0]
-    for i in prange(n):
-        has_wall = np.isfinite(facing[i])
-        sn = math.sin(facing[i]) if has_wall else 0.0
-        cn = math.cos(facing[i]) if has_wall else 0.0
-        u = ((cols_f[i] + anchor_c) * lc + (rows_f[i] + anchor_r) * lr) / du
+    m = col_rows.shape[0]
+    for j in range(m):
+        has_wall = np.isfinite(col_facing[j])
+        sn = math.sin(col_facing[j]) if has_wall else 0.0
+        cn = math.cos(col_facing[j]) if has_wall else 0.0
+        u = ((col_cols[j] + anchor_c) * lc + (col_rows[j] + anchor_r) * lr) / du
         k0 = int(math.floor(u)) - k_first
         for d in range(2):
-            e0 = 4 * i + 2 * d
+            e0 = 4 * j + 2 * d
             e_line[e0] = -1
             e_line[e0 + 1] = -1
             sgn = 1.0 if d == 0 else -1.0
@@ -95,113 +95,115 @@ def _group_by_line(e_line, n_lines, counts, order):
     return counts[n_lines]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def sweep_points_pair(z, cellsize, phi, rows_f, cols_f, heights, facing, step0, clearance, near, max_dist, du,
-                      anchor_r, anchor_c, out_fwd, out_bwd):
+@njit(cache=True, nogil=True)
+def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+                      max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
     """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
 
     The point counterpart of :func:`sweep_pair` on the same lines (global frame, ``du`` apart, samples at
     grid-line crossings): each point queries the upper hulls of the two lines beside it from its own
     height, blended by lateral distance, plus an exact near field of ``near + 1`` cells along its own ray.
-    A point with a wall (``facing`` [rad], NaN: none) ignores everything closer to the wall plane than
-    ``clearance`` [cells]: along its ray at angle θ from the normal the march starts at
-    ``clearance / cos θ`` (at least ``step0``), and on a line beside it at the distance where that line is
-    ``clearance`` off the wall plane; azimuths behind the wall get +inf. Points: fractional (row, col)
-    index of ``z``, absolute heights [m]. Writes slopes (tan of elevation) into ``out_fwd`` / ``out_bwd``;
-    NEG where nothing lies along the ray.
+    Points come in columns (a wall's samples one above the other): column j is the fractional (row, col)
+    index ``col_rows[j], col_cols[j]`` of ``z`` with the wall normal ``col_facing[j]`` [rad] (NaN: no
+    wall), and holds the points ``starts[j]`` to ``starts[j + 1]`` (absolute ``heights`` [m]). A column
+    finds its lines, its place on them and its near-field samples once for all its points.
+    A point with a wall ignores everything closer to the wall plane than ``clearance`` [cells]: along its
+    ray at angle θ from the normal the march starts at ``clearance / cos θ`` (at least ``step0``), and on a
+    line beside it at the distance where that line is ``clearance`` off the wall plane; azimuths behind the
+    wall get +inf. Writes slopes (tan of elevation) into ``out_fwd`` / ``out_bwd`` (one per point); NEG
+    where nothing lies along the ray. Serial and without the GIL: callers run azimuth pairs in threads.
     """
     rows, cols = z.shape
-    n = rows_f.shape[0]
+    m = col_rows.shape[0]
+    n = heights.shape[0]
     dc, dr, lc, lr = direction(phi)
     t_min, t_max, k_first, n_lines = line_frame(rows, cols, dc, dr, lc, lr, du, anchor_r, anchor_c)
     counts = np.empty(n_lines + 1, np.int64)
-    order = np.empty(4 * n, np.int64)
-    e_line = np.empty(4 * n, np.int64)
-    e_dir = np.empty(4 * n, np.int64)
-    _point_lines(rows_f, cols_f, facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0, clearance,
-                 e_line, e_dir)
+    order = np.empty(4 * m, np.int64)
+    e_line = np.empty(4 * m, np.int64)
+    e_dir = np.empty(4 * m, np.int64)
+    _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
+                 clearance, e_line, e_dir)
     _group_by_line(e_line, n_lines, counts, order)
     res = np.full(4 * n, NEG, np.float64)
-    for j in prange(n_lines):
+    for j in range(n_lines):
         if counts[j + 1] > counts[j]:
             _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
-                        order[counts[j]:counts[j + 1]], e_dir, rows_f, cols_f, heights, facing, step0, clearance,
-                        near, max_dist, res)
-    n_blocks = (n + 255) // 256
-    for b in prange(n_blocks):
-        _point_near_block(z, cellsize, b * 256, min(n, b * 256 + 256), dc, dr, lc, lr, du, anchor_r, anchor_c,
-                          rows_f, cols_f, heights, facing, step0, clearance, near, res, out_fwd, out_bwd)
+                        order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_facing, starts, heights,
+                        step0, clearance, near, max_dist, res)
+    _point_near(z, cellsize, dc, dr, lc, lr, du, anchor_r, anchor_c, col_rows, col_cols, col_facing, starts, heights,
+                step0, clearance, near, res, out_fwd, out_bwd)
 
 
 @njit(cache=True, nogil=True)
-def _point_near_block(z, cellsize, i0, i1, dc, dr, lc, lr, du, anchor_r, anchor_c, rows_f, cols_f, heights,
-                      facing, step0, clearance, near, res, out_fwd, out_bwd):
-    """Blend the two lines' far-field slopes of points i0..i1 and add each one's exact near field."""
+def _point_near(z, cellsize, dc, dr, lc, lr, du, anchor_r, anchor_c, col_rows, col_cols, col_facing, starts, heights,
+                step0, clearance, near, res, out_fwd, out_bwd):
+    """Blend the two lines' far-field slopes of every point and add its exact near field.
+
+    The near field's samples along a column's ray are found once and seen from each of its points.
+    """
     inv_cs = 1.0 / cellsize
     nb = int(near) + 3
     tb = np.empty(4 * nb, np.float64)
     zb = np.empty(4 * nb, np.float64)
-    for i in range(i0, i1):
-        has_wall = np.isfinite(facing[i])
-        sn = math.sin(facing[i]) if has_wall else 0.0
-        cn = math.cos(facing[i]) if has_wall else 0.0
-        u = ((cols_f[i] + anchor_c) * lc + (rows_f[i] + anchor_r) * lr) / du
+    for j in range(col_rows.shape[0]):
+        has_wall = np.isfinite(col_facing[j])
+        sn = math.sin(col_facing[j]) if has_wall else 0.0
+        cn = math.cos(col_facing[j]) if has_wall else 0.0
+        u = ((col_cols[j] + anchor_c) * lc + (col_rows[j] + anchor_r) * lr) / du
         w1 = u - math.floor(u)
-        r0 = rows_f[i] + anchor_r
-        c0 = cols_f[i] + anchor_c
-        z0s = heights[i] * inv_cs
+        r0 = col_rows[j] + anchor_r
+        c0 = col_cols[j] + anchor_c
         for d in range(2):
+            out = out_fwd if d == 0 else out_bwd
             sgn = 1.0 if d == 0 else -1.0
             start = _point_start(sgn * dc, sgn * dr, sn, cn, has_wall, step0, clearance)
             if start < 0.0:
-                s = math.inf
-            else:
+                for i in range(starts[j], starts[j + 1]):
+                    out[i] = math.inf
+                continue
+            # the march's first point: nearest to the point, often the steepest (an obstacle's foot)
+            zs = bilinear(z, col_rows[j] + sgn * dr * start, col_cols[j] + sgn * dc * start)
+            nm = crossings(r0, c0, sgn * dr, sgn * dc, start, start + near + 1.0, tb, zb, z, anchor_r, anchor_c)
+            for i in range(starts[j], starts[j + 1]):
+                z0s = heights[i] * inv_cs
                 s = blend(res[4 * i + 2 * d], res[4 * i + 2 * d + 1], w1)
-                # the march's first point: nearest to the point, often the steepest (an obstacle's foot)
-                zs = bilinear(z, rows_f[i] + sgn * dr * start, cols_f[i] + sgn * dc * start)
                 if np.isfinite(zs):
                     s = max(s, (zs * inv_cs - z0s) / start)
-                m = crossings(r0, c0, sgn * dr, sgn * dc, start, start + near + 1.0, tb, zb, z, anchor_r,
-                              anchor_c)
-                for q in range(m):
+                for q in range(nm):
                     v = (zb[q] * inv_cs - z0s) / tb[q]
                     if v > s:
                         s = v
-            if d == 0:
-                out_fwd[i] = s
-            else:
-                out_bwd[i] = s
+                out[i] = s
 
 
 @njit(cache=True, nogil=True)
-def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, rows_f,
-                cols_f, heights, facing, step0, clearance, near, max_dist, res):
-    """Far-field slopes of the point queries ``entries`` on line ``k``, both directions, into ``res``."""
+def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, col_rows,
+                col_cols, col_facing, starts, heights, step0, clearance, near, max_dist, res):
+    """Far-field slopes of the column queries ``entries`` on line ``k``, both directions, into ``res``."""
     ne = entries.shape[0]
     inv_cs = 1.0 / cellsize
     u_line = k * du
     tq = np.empty(ne, np.float64)
-    zq = np.empty(ne, np.float64)
     cut = np.empty(ne, np.float64)
     lo = 1e30
     hi = -1e30
     for q in range(ne):
         e = entries[q]
-        i = e // 4
+        j = e // 4
         sgn = 1.0 if e_dir[e] == 0 else -1.0
-        r0 = rows_f[i] + anchor_r
-        c0 = cols_f[i] + anchor_c
+        r0 = col_rows[j] + anchor_r
+        c0 = col_cols[j] + anchor_c
         t = c0 * dc + r0 * dr
         start = step0
-        if np.isfinite(facing[i]):
-            sn = math.sin(facing[i])
-            cn = math.cos(facing[i])
+        if np.isfinite(col_facing[j]):
+            sn = math.sin(col_facing[j])
+            cn = math.cos(col_facing[j])
             cos_t = sgn * (dc * sn - dr * cn)
             # the line's offset from the point, along the wall's normal [cells]
             off = (u_line - (c0 * lc + r0 * lr)) * (lc * sn - lr * cn)
             start = max(step0, (clearance - off) / max(cos_t, 0.05))
         tq[q] = t
-        zq[q] = heights[i] * inv_cs
         cut[q] = t + sgn * (start + near)
         if sgn > 0.0:
             lo = min(lo, cut[q])
@@ -242,7 +244,10 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
                 while i_s < ns and tb[i_s] < c_:
                     n = hull_push(ht, hz, n, tb[i_s], zb[i_s], False)
                     i_s += 1
-            j = hull_tangent(ht, hz, n, tq[q], zq[q], max_dist, hint)
-            if j >= 0:
-                hint = j
-                res[e] = (hz[j] - zq[q]) / abs(ht[j] - tq[q])
+            slot = e % 4
+            for i in range(starts[e // 4], starts[e // 4 + 1]):
+                zq = heights[i] * inv_cs
+                jh = hull_tangent(ht, hz, n, tq[q], zq, max_dist, hint)
+                if jh >= 0:
+                    hint = jh
+                    res[4 * i + slot] = (hz[jh] - zq) / abs(ht[jh] - tq[q])
