@@ -44,10 +44,11 @@ import math
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
 from . import layers
+from ._kernels import walls as _kw
 from .errors import ParameterError, VectorError, check_range
 from .grid import Grid
 from .horizon import grid_anchor, horizon_at_points, point_horizons
@@ -149,40 +150,10 @@ def _percentile(values, q):
     return b - diff * (1.0 - g) if g >= 0.5 else a + diff * g
 
 
-def _median(values):
-    """``np.median(values)`` of a small 1-D array of finite values, without its overhead (the same float)."""
-    if values.dtype != np.float64:
-        return float(np.median(values))
-    n = values.size
-    h = n // 2
-    if n % 2:
-        return float(np.partition(values, h)[h])
-    part = np.partition(values, (h - 1, h))
-    return float((part[h - 1] + part[h]) / 2.0)
-
-
-def _distance_to_segment(px, py, x0, y0, x1, y1):
-    dx, dy = x1 - x0, y1 - y0
-    ll = dx * dx + dy * dy
-    t = np.clip(((px - x0) * dx + (py - y0) * dy) / max(ll, 1e-12), 0.0, 1.0)
-    return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
-
-
-def _edge_window(xs, ys, x0, y0, x1, y1, reach):
-    """Index slices (rows, cols) of the pixel centres ``ys`` x ``xs`` within ``reach`` of an edge's bounding box."""
-    cols = np.flatnonzero((xs >= min(x0, x1) - reach) & (xs <= max(x0, x1) + reach))
-    rows = np.flatnonzero((ys >= min(y0, y1) - reach) & (ys <= max(y0, y1) + reach))
-    if not cols.size or not rows.size:
-        return slice(0, 0), slice(0, 0)
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-
-
 def _building_walls(b, bid, plist, ctx, rows_out, problems):
     """Append the walls of one building (its polygon parts ``plist``) to ``rows_out``."""
     z, labels, ground, grid = ctx["z"], ctx["labels"], ctx["ground"], ctx["grid"]
     cs, shape, t, near = grid.cellsize, grid.shape, grid.transform, ctx["near"]
-    tree, part_building, part_polys = ctx["tree"], ctx["part_building"], ctx["part_polys"]
-    buffered = ctx["buffered"]
     min_length, collinear_tolerance = ctx["min_length"], ctx["collinear_tolerance"]
     # pixel window around the building
     minx, miny, maxx, maxy = shapely.bounds(MultiPolygon([p for _, p in plist]) if len(plist) > 1
@@ -198,21 +169,12 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
         return
     zw = z[r0:r1, c0:c1]
     lw = labels[r0:r1, c0:c1]
-    px, py = grid.xy(*np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij"))
     inside = (lw == b + 1) & np.isfinite(zw)
-    outside = (lw == 0) & np.isfinite(zw)
     if not inside.any():
         problems.append(dict(building_id=bid, problem="no height",
                              detail="no valid DSM pixel centre inside the footprint (too small, or nodata)"))
         return
-    roof_all = _percentile(zw[inside], EAVE_PERCENTILE)
-    xs, ys = px[0], py[:, 0]  # pixel centres along a row and down a column (north up)
-    reach = max(near, 3 * cs + 0.5) + cs
-    if ground is not None:
-        gw = ground[r0:r1, c0:c1]
-    ring_no = 0
-    k = 0
-    zero_edges = 0
+    edges, ring_of, zero_edges, ring_no = [], [], 0, 0
     for pi, poly in plist:
         rings = [poly.exterior] + sorted(poly.interiors, key=lambda r: (round(r.bounds[1], 3),
                                                                         round(r.bounds[0], 3)))
@@ -220,43 +182,43 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
             verts, zero = _ring_edges(ring.coords, collinear_tolerance)
             zero_edges += zero
             n = len(verts)
-            if n < 3:
-                continue
-            for e in range(n):
+            for e in range(n if n >= 3 else 0):
                 (x0, y0), (x1, y1) = verts[e], verts[(e + 1) % n]
-                length = math.hypot(x1 - x0, y1 - y0)
-                if length < min_length:
-                    continue
-                azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
-                sub = _edge_window(xs, ys, x0, y0, x1, y1, reach)  # the pixels that can lie near the edge
-                dist = _distance_to_segment(px[sub], py[sub], x0, y0, x1, y1)
-                roof = inside[sub] & (dist <= near)
-                eave = _percentile(zw[sub][roof], EAVE_PERCENTILE) if roof.any() else roof_all
-                if ground is not None:
-                    gsel = (dist <= near) & np.isfinite(gw[sub])
-                    g = _median(gw[sub][gsel]) if gsel.any() else np.nan
-                else:
-                    gsel = outside[sub] & (dist <= 3 * cs + 0.5)
-                    g = _percentile(zw[sub][gsel], GROUND_PERCENTILE) if gsel.any() else np.nan
-                edge = LineString([(x0, y0), (x1, y1)])
-                shared = False
-                for j in tree.query(edge, predicate="dwithin", distance=PARTY_WALL_DISTANCE):
-                    if part_building[j] == b:
-                        continue
-                    if j not in buffered:  # each neighbour's buffer once, not once per edge near it
-                        buffered[j] = part_polys[j].buffer(PARTY_WALL_DISTANCE)
-                    overlap = edge.intersection(buffered[j]).length
-                    if overlap >= 0.5 * length:
-                        shared = True
-                        break
-                rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_no + ri,
-                                     azimuth=azimuth, length=length, eave=float(eave), ground=float(g),
-                                     shared=shared, label=b + 1, geometry=edge))
-                k += 1
+                if math.hypot(x1 - x0, y1 - y0) >= min_length:
+                    edges.append((x0, y0, x1, y1))
+                    ring_of.append(ring_no + ri)
         ring_no += len(rings)
+    if edges:
+        ends = np.array(edges, float)
+        # eave and ground of every edge from the pixels near it (pixel centres along a row and down a column)
+        heights = np.empty((len(edges), 2))
+        _kw.edge_heights(zw, lw, b + 1, np.empty((0, 0)) if ground is None else ground[r0:r1, c0:c1],
+                         grid.xy(0, np.arange(c0, c1))[0], grid.xy(np.arange(r0, r1), 0)[1], ends, near,
+                         3 * cs + 0.5, max(near, 3 * cs + 0.5) + cs, EAVE_PERCENTILE, GROUND_PERCENTILE,
+                         _percentile(zw[inside], EAVE_PERCENTILE), heights)
+        lines = shapely.linestrings(ends.reshape(-1, 2, 2))
+        shared = _party_walls(b, lines, ctx)
+        for k, ((x0, y0, x1, y1), edge) in enumerate(zip(edges, lines)):
+            azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
+            rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_of[k], azimuth=azimuth,
+                                 length=math.hypot(x1 - x0, y1 - y0), eave=float(heights[k, 0]),
+                                 ground=float(heights[k, 1]), shared=bool(shared[k]), label=b + 1, geometry=edge))
     if zero_edges:
         problems.append(dict(building_id=bid, problem="zero-length edges removed",
                              detail=f"{zero_edges} repeated vertex(es) dropped"))
+
+
+def _party_walls(b, lines, ctx):
+    """Tell which edges of building ``b`` lie at least half their length within PARTY_WALL_DISTANCE of another."""
+    tree, part_building, part_polys, buffered = ctx["tree"], ctx["part_building"], ctx["part_polys"], ctx["buffered"]
+    shared = np.zeros(len(lines), bool)
+    for e, j in zip(*tree.query(lines, predicate="dwithin", distance=PARTY_WALL_DISTANCE)):
+        if shared[e] or part_building[j] == b:
+            continue
+        if j not in buffered:  # each neighbour's buffer once, not once per edge near it
+            buffered[j] = part_polys[j].buffer(PARTY_WALL_DISTANCE)
+        shared[e] = lines[e].intersection(buffered[j]).length >= 0.5 * lines[e].length
+    return shared
 
 
 def _finish_walls(rows_out, problems, crs):

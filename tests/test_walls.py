@@ -336,8 +336,10 @@ def test_wall_layer_properties_and_schema(year_sky, tmp_path):
 
 
 def test_eave_and_ground_percentiles_equal_numpy():
-    """The walls' percentile and median helpers give NumPy's floats exactly (linear method), any size."""
-    from solarkataster.walls import _median, _percentile
+    """The walls' percentile helper and the wall-height kernel's percentile and median give NumPy's floats
+    exactly (linear method), any size."""
+    from solarkataster._kernels.walls import _median_sorted, _percentile_sorted
+    from solarkataster.walls import _percentile
 
     rng = np.random.default_rng(7)
     for n in list(range(1, 40)) + [257, 1000]:
@@ -345,7 +347,10 @@ def test_eave_and_ground_percentiles_equal_numpy():
                        rng.normal(250.0, 8.0, n).astype(np.float32)):
             for q in (10.0, 25.0, 50.0, 90.0):
                 assert _percentile(values.copy(), q) == float(np.percentile(values, q))
-            assert _median(values.copy()) == float(np.median(values))
+                if values.dtype == np.float64:
+                    assert _percentile_sorted(np.sort(values), n, q) == float(np.percentile(values, q))
+            if values.dtype == np.float64:
+                assert _median_sorted(np.sort(values), n) == float(np.median(values))
 
 
 def test_covered_samples_need_no_horizons(year_sky):
@@ -363,3 +368,31 @@ def test_covered_samples_need_no_horizons(year_sky):
         np.testing.assert_array_equal(got[col].to_numpy(float), per_wall[col].to_numpy(float))
     assert got["bands"].to_list() == per_wall["bands"].to_list()
     assert got["monthly_irradiation"].to_list() == per_wall["monthly_irradiation"].to_list()
+
+
+@pytest.mark.parametrize("with_dtm", [False, True])
+def test_eave_and_ground_equal_a_per_pixel_reference(with_dtm):
+    """wall_segments' eave and ground (one numba kernel per building) equal NumPy's percentile / median of the
+    pixels chosen pixel by pixel: the building's pixels within 1.5 cells of the edge (eave), the free pixels
+    within 3.5 cells (ground without a DTM) or the DTM within 1.5 cells; on a rough roof and rough ground."""
+    rng = np.random.default_rng(3)
+    fp = {"a": at(30, 40, 14, 9, angle=17.0), "b": at(52, 30, 9, 12)}
+    grid = scene([(fp["a"], 9.0), (fp["b"], 12.0)])
+    z = grid.z + rng.normal(0.0, 0.4, grid.z.shape)
+    grid = Grid(z, grid.transform, grid.crs)
+    dtm = GROUND + rng.normal(0.0, 0.2, z.shape) if with_dtm else None
+    walls, _ = W.wall_segments(fp, grid, dtm)
+    labels = rasterize([(fp[k], i + 1) for i, k in enumerate(fp)], out_shape=z.shape, transform=grid.transform,
+                       fill=0, dtype="int32")
+    px, py = grid.xy(*np.meshgrid(np.arange(z.shape[0]), np.arange(z.shape[1]), indexing="ij"))
+    assert len(walls) == 8
+    for _, w in walls.iterrows():
+        (x0, y0), (x1, y1) = w.geometry.coords
+        dist = np.array([[shapely.Point(x, y).distance(w.geometry) for x, y in zip(rx, ry)] for rx, ry in zip(px, py)])
+        roof = (labels == w.label) & (dist <= 1.5)
+        assert w.eave == pytest.approx(np.percentile(z[roof], W.EAVE_PERCENTILE), abs=1e-9)
+        if with_dtm:
+            expected = np.median(dtm[dist <= 1.5])
+        else:
+            expected = np.percentile(z[(labels == 0) & (dist <= 3.5)], W.GROUND_PERCENTILE)
+        assert w.ground == pytest.approx(expected, abs=1e-9)
