@@ -414,8 +414,8 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
 
     Each sample is a tangent query on the horizon sweep's line hulls (:func:`solarkataster.horizon.
     point_horizons`, one sweep of the raster per pair of opposite sectors, lines :data:`WALL_LINE_SPACING`
-    apart), with an exact march of its near field (:data:`WALL_NEAR_CELLS`); ``method='march'`` marches every sample's rays instead (the former method, slower by an order of
-    magnitude on a city tile).
+    apart), with an exact march of its near field (:data:`WALL_NEAR_CELLS`); ``method='march'`` marches every
+    sample's rays instead (the former method, slower by an order of magnitude on a city tile).
 
     Parameters
     ----------
