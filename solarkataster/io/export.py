@@ -197,7 +197,7 @@ def _geometry_objects(geoms) -> list:
 
 
 def _feature_encoder():
-    """The JSON encoder of one feature (one instance per layer, not one per feature)."""
+    """Return the JSON encoder of one feature (one instance per layer, not one per feature)."""
     return json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
