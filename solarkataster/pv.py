@@ -747,7 +747,7 @@ def _weather_arrays(weather, latitude, longitude, altitude):
 
 def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAULT_TILTS,
                          azimuths=DEFAULT_AZIMUTHS, shading=DEFAULT_SHADING, mounting="roof",
-                         options=PVOptions()):
+                         options=PVOptions(), weather_arrays=None):
     """Annual and monthly AC specific yield for a grid of orientations and shading losses.
 
     Parameters
@@ -766,6 +766,9 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     mounting : {'rack', 'roof', 'facade'}
         Selects the Faiman parameter set (open rack, close roof mount, insulated-back facade).
     options : PVOptions
+    weather_arrays : dict, optional
+        The per-record arrays of ``weather`` at the site (sun position, irradiance, temperature), when the
+        caller has them from building another table of the same weather (:func:`build_yield_tables`).
 
     Returns
     -------
@@ -773,6 +776,9 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
 
     Notes
     -----
+    Only records with any irradiance (GHI, DNI or DHI not 0) are computed: in the others every
+    plane-of-array irradiance, and so the yield, is exactly 0.
+
     Per time step (solar position at interval midpoints, apparent zenith, Kasten-Young air mass):
     Perez transposition [5]_ with ``options.albedo``; the plane-of-array beam and diffuse are both scaled
     by ``1 - shading_loss`` (a simplification: obstructions take beam and sky light in proportion);
@@ -798,16 +804,21 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     if tilts.min() < 0 or tilts.max() > 180 or shading.min() < 0 or shading.max() > 1:
         raise ParameterError("tilts must lie in [0, 180]° and shading in [0, 1]")
 
-    w = _weather_arrays(weather, latitude, longitude, altitude)
-    zenith, sun_azimuth, dni_extra, airmass = w["zenith"], w["sun_azimuth"], w["dni_extra"], w["airmass"]
-    ghi, dhi, dni, temp_air, wind, hours = w["ghi"], w["dhi"], w["dni"], w["temp_air"], w["wind"], w["hours"]
+    w = weather_arrays if weather_arrays is not None else _weather_arrays(weather, latitude, longitude, altitude)
+    records = w["ghi"].size
+    # night: no irradiance, no yield; the chain runs on the records with light only (about half)
+    lit = np.flatnonzero((w["ghi"] != 0) | (w["dhi"] != 0) | (w["dni"] != 0))
+    zenith, sun_azimuth, dni_extra, airmass, ghi, dhi, dni, temp_air, wind = (
+        w[key][lit] for key in ("zenith", "sun_azimuth", "dni_extra", "airmass", "ghi", "dhi", "dni", "temp_air",
+                                "wind"))
+    hours = w["hours"]
     u0, u1 = options.temperature_parameters[mounting]
     month_onehot = np.zeros((ghi.size, 12))
-    month_onehot[np.arange(ghi.size), w["month"]] = hours / 1000.0  # W -> kWh per record
+    month_onehot[np.arange(ghi.size), w["month"][lit]] = hours / 1000.0  # W -> kWh per record
 
     annual = np.empty((tilts.size, azimuths.size, shading.size))
     monthly = np.empty(annual.shape + (12,))
-    hourly = np.empty(annual.shape + (ghi.size,), dtype=np.float32)
+    hourly = np.zeros(annual.shape + (records,), dtype=np.float32)
     poa_irradiation = np.empty((tilts.size, azimuths.size))
     for k, tilt in enumerate(tilts):  # one tilt at a time keeps memory at azimuths x records
         irrad = pvlib.irradiance.get_total_irradiance(
@@ -828,7 +839,7 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
             pac = pvlib.inverter.pvwatts(pdc, 1000.0, eta_inv_nom=options.inverter_efficiency)
             pac = np.nan_to_num(np.asarray(pac, dtype=float))
             monthly[k, :, j] = pac @ month_onehot
-            hourly[k, :, j] = pac * (hours / 1000.0)
+            hourly[k, :, j][:, lit] = pac * (hours / 1000.0)
             annual[k, :, j] = monthly[k, :, j].sum(axis=1)
     source = {"weather": dict(weather.source), "latitude": float(latitude), "longitude": float(longitude),
               "altitude": float(altitude), "mounting": mounting, "transposition": "perez",
@@ -910,9 +921,11 @@ def build_yield_tables(weather, latitude, longitude, altitude, *, options=PVOpti
     if not RACK_TILTS[0] <= options.flat_rack_tilt <= RACK_TILTS[-1]:
         rack_tilts = tuple(sorted(set(RACK_TILTS) | {float(options.flat_rack_tilt)}))
 
+    arrays = _weather_arrays(hourly, latitude, longitude, altitude)  # the sun's path once for all tables
+
     def table(mounting, tilts):
         return specific_yield_table(hourly, latitude, longitude, altitude, mounting=mounting, tilts=tilts,
-                                    azimuths=TABLE_AZIMUTHS, options=options)
+                                    azimuths=TABLE_AZIMUTHS, options=options, weather_arrays=arrays)
 
     return YieldTables(table("roof", ROOF_TILTS), table("rack", rack_tilts),
                        table("facade", FACADE_TILTS) if facade else None)
