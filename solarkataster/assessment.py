@@ -490,7 +490,7 @@ def _hourly(table, tilt, azimuth, loss, kwp, chunk=256):
     out = np.zeros((len(kwp), table.hourly.shape[-1]), dtype=np.float32)
     for k in range(0, len(kwp), chunk):
         s = slice(k, k + chunk)
-        out[s] = kwp[s, None] * np.nan_to_num(table.hourly_specific_yield(tilt[s], azimuth[s], loss[s]))
+        out[s] = table.hourly_yield(tilt[s], azimuth[s], loss[s], kwp[s])
     return out
 
 
