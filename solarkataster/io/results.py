@@ -362,8 +362,9 @@ def _load_pyplot():
     """Import pyplot with the Agg backend and return it.
 
     Call it before starting threads that use rasterio: importing pyplot the first time enters
-    :class:`warnings.catch_warnings`, which swaps the process-wide warning filters and is not thread-safe, so
-    a thread's filter set meanwhile is lost (a stray ``NotGeoreferencedWarning`` from the raster tiles).
+    :class:`warnings.catch_warnings`, which swaps the process-wide warning filters and is not thread-safe: a
+    filter another thread sets meanwhile can be lost (the likely source of a stray
+    ``NotGeoreferencedWarning`` while the raster tiles were written).
     """
     import matplotlib
 
@@ -373,8 +374,8 @@ def _load_pyplot():
     return plt
 
 
-#: zlib level of ``overview.png``: level 3 is about twice as fast as PIL's default 6 on this picture, for a
-#: file a few per cent larger.
+#: zlib level of ``overview.png``: on the Essen picture level 3 took 0.09 CPU-s against 0.23 for PIL's default
+#: 6, and the file came out smaller (0.95 against 1.09 MB).
 OVERVIEW_PNG_COMPRESSION = 3
 
 
