@@ -160,36 +160,66 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
                          "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
 
 
-def _edge_segments(line, min_length):
-    """Return the straight segments of a (multi)line at least ``min_length`` long, as (start, end) arrays."""
+def _edge_segments(lines, min_length):
+    """Straight segments at least ``min_length`` long of an array of (multi)lines, all at once.
+
+    Parameters
+    ----------
+    lines : ndarray of shapely geometries
+        Multi-lines are merged first; parts that are not line strings (points) are skipped.
+    min_length : float
+        Shortest segment kept [m].
+
+    Returns
+    -------
+    p, q : ndarray, shape (segments, 2)
+        Start and end of every segment [m], line by line and along each line.
+    line : ndarray of int
+        Index into ``lines`` of each segment.
+    """
     import shapely
 
-    out = []
-    for part in shapely.get_parts(shapely.line_merge(line) if line.geom_type == "MultiLineString" else line):
-        if part.geom_type != "LineString":
-            continue
-        xy = shapely.get_coordinates(part)
-        for p, q in zip(xy[:-1], xy[1:]):
-            if np.hypot(*(q - p)) >= min_length:
-                out.append((p, q))
-    return out
+    lines = np.array(lines, dtype=object)
+    multi = shapely.get_type_id(lines) == 5  # MultiLineString
+    lines[multi] = shapely.line_merge(lines[multi])
+    parts, line_of_part = shapely.get_parts(lines, return_index=True)
+    straight = shapely.get_type_id(parts) == 1  # LineString
+    xy, part = shapely.get_coordinates(parts[straight], return_index=True)
+    same = part[:-1] == part[1:]
+    p, q = xy[:-1][same], xy[1:][same]
+    long_enough = np.hypot(*(q - p).T) >= min_length
+    return p[long_enough], q[long_enough], line_of_part[straight][part[:-1][same][long_enough]]
 
 
-def _top_of(polygon, p, q, azimuth, probe):
-    """Whether segment p-q is a top edge of ``polygon``: the face lies downslope, 17° or more off the slope line."""
+def _top_of(polygons, p, q, azimuth, probe):
+    """Whether each segment p-q is a top edge of its polygon: the face lies downslope, 17° or more off it.
+
+    Parameters
+    ----------
+    polygons : ndarray of shapely Polygon or MultiPolygon
+        One face per segment [m].
+    p, q : ndarray, shape (segments, 2)
+        Segment ends [m].
+    azimuth : ndarray
+        Face azimuth per segment [°].
+    probe : float
+        Distance from the segment's midpoint at which the face is looked for, on either side [m].
+
+    Returns
+    -------
+    ndarray of bool
+    """
     import shapely
 
-    d = (q - p) / np.hypot(*(q - p))
-    normal = np.array([-d[1], d[0]])
+    d = (q - p) / np.hypot(*(q - p).T)[:, None]
+    normal = np.stack([-d[:, 1], d[:, 0]], axis=1)
     mid = 0.5 * (p + q)
-    if shapely.contains_xy(polygon, *(mid + probe * normal)):
-        into = normal
-    elif shapely.contains_xy(polygon, *(mid - probe * normal)):
-        into = -normal
-    else:
-        return False
-    down = np.array([np.sin(np.radians(azimuth)), np.cos(np.radians(azimuth))])
-    return float(down @ into) >= 0.3
+    ahead, behind = mid + probe * normal, mid - probe * normal
+    inside_ahead = shapely.contains_xy(polygons, ahead[:, 0], ahead[:, 1])
+    inside_behind = shapely.contains_xy(polygons, behind[:, 0], behind[:, 1])
+    into = np.where(inside_ahead[:, None], normal, -normal)
+    down = np.stack([np.sin(np.radians(azimuth)), np.cos(np.radians(azimuth))], axis=1)
+    return (inside_ahead | inside_behind) & (np.einsum("ij,ij->i", down, into) >= 0.3)
 
 
 def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolerance=0.05):
@@ -233,7 +263,7 @@ def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolera
     azimuth = np.asarray(azimuth, float)
     building = np.asarray(building)
     out = [None] * len(geoms)
-    valid = np.array([g is not None and not g.is_empty for g in geoms], bool)
+    valid = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     pitched = np.nonzero(valid & np.isfinite(tilt) & (tilt >= options.flat_threshold) & (tilt < 89.0)
                          & np.isfinite(azimuth))[0]
     if len(pitched) < 2:
@@ -247,19 +277,19 @@ def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolera
     buffered = np.empty(len(geoms), dtype=object)
     buffered[near] = shapely.buffer(shapely.boundary(geoms[near]), tolerance, quad_segs=16)  # as geom.buffer
     shared_all = shapely.intersection(shapely.boundary(geoms[first]), buffered[second])
-    lines = {}
-    for i, j, shared in zip(first, second, shared_all):
-        if shared.is_empty:
-            continue
-        for p, q in _edge_segments(shared, 4 * tolerance):
-            if (_top_of(geoms[i], p, q, azimuth[i], 2 * tolerance)
-                    and _top_of(geoms[j], p, q, azimuth[j], 2 * tolerance)):
-                seg = shapely.LineString([p, q])
-                lines.setdefault(i, []).append(seg)
-                lines.setdefault(j, []).append(seg)
-    for i, segs in lines.items():
-        out[i] = shapely.MultiLineString(segs)
-    return out
+    # every straight piece of every shared boundary, then the top-edge test on both faces, in array calls
+    p, q, pair = _edge_segments(shared_all, 4 * tolerance)
+    i, j = first[pair], second[pair]
+    ridge = (_top_of(geoms[i], p, q, azimuth[i], 2 * tolerance)
+             & _top_of(geoms[j], p, q, azimuth[j], 2 * tolerance))
+    segments = shapely.linestrings(np.stack([p[ridge], q[ridge]], axis=1))
+    # each face's ridges in the order found (pair by pair along each boundary), as one MultiLineString
+    face = np.concatenate([i[ridge], j[ridge]])
+    order = np.argsort(face * 2 * len(segments) + np.concatenate([np.arange(len(segments))] * 2), kind="stable")
+    ridges = np.full(len(geoms), None, dtype=object)  # faces without ridges stay None
+    if len(order):
+        shapely.multilinestrings(np.concatenate([segments, segments])[order], indices=face[order], out=ridges)
+    return ridges.tolist()
 
 
 def surface_latitudes(geometries, crs):
@@ -460,7 +490,7 @@ def _hourly(table, tilt, azimuth, loss, kwp, chunk=256):
     out = np.zeros((len(kwp), table.hourly.shape[-1]), dtype=np.float32)
     for k in range(0, len(kwp), chunk):
         s = slice(k, k + chunk)
-        out[s] = kwp[s, None] * np.nan_to_num(table.hourly_specific_yield(tilt[s], azimuth[s], loss[s]))
+        out[s] = table.hourly_yield(tilt[s], azimuth[s], loss[s], kwp[s])
     return out
 
 

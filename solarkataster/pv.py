@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -698,6 +699,35 @@ class YieldTable:
             raise ParameterError(f"the {self.mounting} yield table was built without hourly values")
         return self._interpolate(self.hourly, surface_tilt, surface_azimuth, shading_loss)
 
+    @cached_property
+    def _lit_hours(self):
+        """(hours with any yield in the table, the table's hourly values at those hours only)."""
+        lit = np.flatnonzero(self.hourly.reshape(-1, self.hourly.shape[-1]).any(axis=0))
+        return lit, np.ascontiguousarray(self.hourly[..., lit])
+
+    def hourly_yield(self, surface_tilt, surface_azimuth, shading_loss, kwp):
+        """Hourly AC yield of surfaces [kWh per hour], float32, shape ``(surfaces, hours)``.
+
+        ``kwp`` [kWp] times :meth:`hourly_specific_yield` (NaN read as 0), the same values, but interpolated
+        only at the hours when the table has any yield (about half of them, the rest are ``kwp * 0``).
+
+        Parameters
+        ----------
+        surface_tilt, surface_azimuth, shading_loss : ndarray, shape (surfaces,)
+            As for :meth:`specific_yield` [°], [°], [-].
+        kwp : ndarray, shape (surfaces,)
+            Installed power [kWp].
+        """
+        if self.hourly is None:
+            raise ParameterError(f"the {self.mounting} yield table was built without hourly values")
+        lit, compact = self._lit_hours
+        kwp = np.asarray(kwp, dtype=float)
+        out = np.empty((len(kwp), self.hourly.shape[-1]), dtype=np.float32)
+        out[:] = (kwp * 0.0)[:, None]  # NaN where kwp is, as kwp times the night's 0
+        values = self._interpolate(compact, surface_tilt, surface_azimuth, shading_loss)
+        out[:, lit] = kwp[:, None] * np.nan_to_num(values)
+        return out
+
     def irradiation(self, surface_tilt, surface_azimuth):
         """Unobstructed annual plane-of-array irradiation [kWh/m²], interpolated."""
         values = self.poa_irradiation[:, :, None] * np.ones(len(self.shading))
@@ -747,7 +777,7 @@ def _weather_arrays(weather, latitude, longitude, altitude):
 
 def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAULT_TILTS,
                          azimuths=DEFAULT_AZIMUTHS, shading=DEFAULT_SHADING, mounting="roof",
-                         options=PVOptions()):
+                         options=PVOptions(), weather_arrays=None):
     """Annual and monthly AC specific yield for a grid of orientations and shading losses.
 
     Parameters
@@ -766,6 +796,9 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     mounting : {'rack', 'roof', 'facade'}
         Selects the Faiman parameter set (open rack, close roof mount, insulated-back facade).
     options : PVOptions
+    weather_arrays : dict, optional
+        The per-record arrays of ``weather`` at the site (sun position, irradiance, temperature), when the
+        caller has them from building another table of the same weather (:func:`build_yield_tables`).
 
     Returns
     -------
@@ -773,6 +806,9 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
 
     Notes
     -----
+    Only records with any irradiance (GHI, DNI or DHI not 0) are computed: in the others every
+    plane-of-array irradiance, and so the yield, is exactly 0.
+
     Per time step (solar position at interval midpoints, apparent zenith, Kasten-Young air mass):
     Perez transposition [5]_ with ``options.albedo``; the plane-of-array beam and diffuse are both scaled
     by ``1 - shading_loss`` (a simplification: obstructions take beam and sky light in proportion);
@@ -798,7 +834,9 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     if tilts.min() < 0 or tilts.max() > 180 or shading.min() < 0 or shading.max() > 1:
         raise ParameterError("tilts must lie in [0, 180]° and shading in [0, 1]")
 
-    w = _weather_arrays(weather, latitude, longitude, altitude)
+    w = weather_arrays if weather_arrays is not None else _weather_arrays(weather, latitude, longitude, altitude)
+    records = w["ghi"].size
+    lit, w = _lit_records(w)
     zenith, sun_azimuth, dni_extra, airmass = w["zenith"], w["sun_azimuth"], w["dni_extra"], w["airmass"]
     ghi, dhi, dni, temp_air, wind, hours = w["ghi"], w["dhi"], w["dni"], w["temp_air"], w["wind"], w["hours"]
     u0, u1 = options.temperature_parameters[mounting]
@@ -807,7 +845,7 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
 
     annual = np.empty((tilts.size, azimuths.size, shading.size))
     monthly = np.empty(annual.shape + (12,))
-    hourly = np.empty(annual.shape + (ghi.size,), dtype=np.float32)
+    hourly = np.zeros(annual.shape + (records,), dtype=np.float32)
     poa_irradiation = np.empty((tilts.size, azimuths.size))
     for k, tilt in enumerate(tilts):  # one tilt at a time keeps memory at azimuths x records
         irrad = pvlib.irradiance.get_total_irradiance(
@@ -828,19 +866,34 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
             pac = pvlib.inverter.pvwatts(pdc, 1000.0, eta_inv_nom=options.inverter_efficiency)
             pac = np.nan_to_num(np.asarray(pac, dtype=float))
             monthly[k, :, j] = pac @ month_onehot
-            hourly[k, :, j] = pac * (hours / 1000.0)
+            hourly[k, :, j][:, lit] = pac * (hours / 1000.0)
             annual[k, :, j] = monthly[k, :, j].sum(axis=1)
-    source = {"weather": dict(weather.source), "latitude": float(latitude), "longitude": float(longitude),
-              "altitude": float(altitude), "mounting": mounting, "transposition": "perez",
-              "albedo": options.albedo, "temperature_model": "faiman", "faiman_u0_u1": [u0, u1],
-              "iam_model": options.iam_model, "dc_model": "pvwatts", "gamma_pdc": options.gamma_pdc,
-              "losses_percent": dict(options.losses), "system_loss_percent": round(options.system_loss, 3),
-              "inverter": "pvwatts",
-              "inverter_efficiency": options.inverter_efficiency}
     index = weather.data.index
     hours_utc, hourly = to_utc_hours(hourly, index, weather.interval, year=index[len(index) // 2].year)
-    return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting, source, hourly,
-                      hours_utc)
+    return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting,
+                      _table_source(weather, latitude, longitude, altitude, mounting, options), hourly, hours_utc)
+
+
+def _lit_records(weather_arrays):
+    """Return the records with any irradiance (indices) and :func:`_weather_arrays` at those records only.
+
+    In the other records (the night) every plane-of-array irradiance, and so the yield, is exactly 0: the
+    yield chain runs on about half the records.
+    """
+    w = weather_arrays
+    lit = np.flatnonzero((w["ghi"] != 0) | (w["dhi"] != 0) | (w["dni"] != 0))
+    return lit, {key: value[lit] if isinstance(value, np.ndarray) else value for key, value in w.items()}
+
+
+def _table_source(weather, latitude, longitude, altitude, mounting, options):
+    """Provenance of a yield table: weather, site and model choices (:attr:`YieldTable.source`)."""
+    return {"weather": dict(weather.source), "latitude": float(latitude), "longitude": float(longitude),
+            "altitude": float(altitude), "mounting": mounting, "transposition": "perez",
+            "albedo": options.albedo, "temperature_model": "faiman",
+            "faiman_u0_u1": list(options.temperature_parameters[mounting]),
+            "iam_model": options.iam_model, "dc_model": "pvwatts", "gamma_pdc": options.gamma_pdc,
+            "losses_percent": dict(options.losses), "system_loss_percent": round(options.system_loss, 3),
+            "inverter": "pvwatts", "inverter_efficiency": options.inverter_efficiency}
 
 
 #: Orientation grid of the roof yield table (specific yield is smooth in both: interpolation error < 0.5 %).
@@ -910,9 +963,11 @@ def build_yield_tables(weather, latitude, longitude, altitude, *, options=PVOpti
     if not RACK_TILTS[0] <= options.flat_rack_tilt <= RACK_TILTS[-1]:
         rack_tilts = tuple(sorted(set(RACK_TILTS) | {float(options.flat_rack_tilt)}))
 
+    arrays = _weather_arrays(hourly, latitude, longitude, altitude)  # the sun's path once for all tables
+
     def table(mounting, tilts):
         return specific_yield_table(hourly, latitude, longitude, altitude, mounting=mounting, tilts=tilts,
-                                    azimuths=TABLE_AZIMUTHS, options=options)
+                                    azimuths=TABLE_AZIMUTHS, options=options, weather_arrays=arrays)
 
     return YieldTables(table("roof", ROOF_TILTS), table("rack", rack_tilts),
                        table("facade", FACADE_TILTS) if facade else None)

@@ -185,19 +185,25 @@ def test_validation_reports_missing_and_wrong_type(tmp_path, roofs):
 def test_atomic_geojson_leaves_old_file_on_failure(tmp_path, roofs, monkeypatch):
     target = tmp_path / "roofs.geojson"
     target.write_text("previous content")
-    calls = {"n": 0}
-    real = export._json_value
+    calls = {"n": 0, "partial": []}
+    real = export._feature_encoder
 
-    def failing(value):
-        calls["n"] += 1
-        if calls["n"] > 30:  # well into the second feature: the temp file already holds the first
-            raise RuntimeError("disk full")
-        return real(value)
+    def failing_encoder():
+        encode = real()
 
-    monkeypatch.setattr(export, "_json_value", failing)
+        def encode_or_fail(feature):
+            calls["n"] += 1
+            if calls["n"] > 1:  # the second feature: the temp file already holds the header and the first
+                calls["partial"] = [p.name for p in tmp_path.iterdir() if p.name != target.name]
+                raise RuntimeError("disk full")
+            return encode(feature)
+
+        return encode_or_fail
+
+    monkeypatch.setattr(export, "_feature_encoder", failing_encoder)
     with pytest.raises(RuntimeError, match="disk full"):
         export.write_geojson(target, roofs, layer="roofs")
-    assert calls["n"] > 30
+    assert calls["n"] == 2 and len(calls["partial"]) == 1  # it failed mid-write, into a temp file
     assert target.read_text() == "previous content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roofs.geojson"]
 
@@ -259,3 +265,26 @@ def test_weather_label_names_the_basis():
     assert weather_label({"name": "dwd-try", "label": "DWD TRY 2010 region 12 (Mannheim)", "region": 12}) \
         == "DWD TRY 2010 region 12 (Mannheim)"
     assert weather_label({}) == "unknown weather"
+
+
+def test_geometry_objects_equal_geos_geojson():
+    """The array-built GeoJSON geometries are shapely's (GEOS's) own, for every kind a layer can hold."""
+    from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon
+
+    square = Polygon([(0, 0), (1, 0), (1, 1), (0, 1)], [[(0.25, 0.25), (0.25, 0.5), (0.5, 0.5)]])
+    geoms = [square, None, Polygon(), MultiPolygon([square, Polygon([(2, 2), (3.1234567, 2), (3, 2.7)])]),
+             LineString([(7.0123456, 51.4), (7.0123457, 51.5)]), MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 3)]]),
+             Point(1, 2), LineString([(0, 0, 1), (1, 1, 2)]), shapely.from_wkt("GEOMETRYCOLLECTION (POINT (1 1))")]
+    expected = [None if g is None or g.is_empty else json.loads(shapely.to_geojson(g)) for g in geoms]
+    assert export._geometry_objects(np.array(geoms, dtype=object)) == expected
+    assert export._geometry_objects(np.array([], dtype=object)) == []
+
+
+def test_json_column_equals_json_value_per_cell():
+    columns = [np.array([1.5, np.nan, np.inf, -2.0]), np.array([1.5, np.nan], dtype=np.float32),
+               np.array([3, -1], dtype=np.int64), np.array([True, False]),
+               np.array(["a", None, [1.0, float("nan")], {"k": np.float64(2.0)}], dtype=object)]
+    for values in columns:
+        converted = export._json_column(values)
+        assert converted == [export._json_value(v) for v in values]
+        assert [type(v) for v in converted] == [type(export._json_value(v)) for v in values]

@@ -136,10 +136,69 @@ def _wgs84_geometries(gdf, source):
     return shapely.orient_polygons(geoms, exterior_cw=False)
 
 
-def _geometry_json(geom):
-    if geom is None or shapely.is_missing(geom) or geom.is_empty:
-        return None
-    return json.loads(shapely.to_geojson(geom))
+def _json_column(values) -> list:
+    """Convert one column to plain JSON values at once (:func:`_json_value` of every cell, same results).
+
+    Numeric columns convert in one ``tolist`` (NaN and infinities become None); other columns cell by cell.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    if arr.dtype.kind == "f" and arr.dtype.itemsize <= 8:  # tolist gives Python floats up to float64
+        cells = arr.tolist()
+        for i in np.flatnonzero(~np.isfinite(arr)).tolist():
+            cells[i] = None
+        return cells
+    return [_json_value(v) for v in arr]
+
+
+#: Geometry types whose GeoJSON :func:`_geometry_objects` builds from coordinate arrays (shapely type ids).
+_LINESTRING, _POLYGON, _MULTILINESTRING, _MULTIPOLYGON = 1, 3, 5, 6
+
+
+def _geometry_objects(geoms) -> list:
+    """GeoJSON geometry objects (dicts; None for missing or empty) of a geometry array.
+
+    Polygons, line strings and their multi-part forms (2D) are built from whole coordinate arrays; others
+    go through :func:`shapely.to_geojson` one by one. Both give the same objects: GEOS writes the shortest
+    text that reads back as the same double.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    objects = [None] * len(geoms)
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    kind = shapely.get_type_id(geoms)
+    fast = present & ~shapely.has_z(geoms) & np.isin(kind, (_LINESTRING, _POLYGON, _MULTILINESTRING, _MULTIPOLYGON))
+    for i in np.flatnonzero(present & ~fast).tolist():
+        objects[i] = json.loads(shapely.to_geojson(geoms[i]))
+    index = np.flatnonzero(fast)
+    if not index.size:
+        return objects
+    parts, part_of = shapely.get_parts(geoms[index], return_index=True)
+    polygon = shapely.get_type_id(parts) == _POLYGON
+    # a polygon part is the list of its rings, a line part one ring of its own
+    polygon_rings, ring_of = shapely.get_rings(parts[polygon], return_index=True)
+    ring_part = np.concatenate([np.flatnonzero(polygon)[ring_of], np.flatnonzero(~polygon)])
+    order = np.argsort(ring_part, kind="stable")
+    rings, ring_part = np.concatenate([polygon_rings, parts[~polygon]])[order], ring_part[order]
+    xy, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+    vertices = xy.tolist()
+    ends = np.searchsorted(vertex_ring, np.arange(len(rings) + 1)).tolist()
+    ring_lists = [vertices[a:b] for a, b in zip(ends[:-1], ends[1:])]
+    ends = np.searchsorted(ring_part, np.arange(len(parts) + 1)).tolist()
+    part_lists = [ring_lists[a:b] if is_polygon else ring_lists[a]
+                  for a, b, is_polygon in zip(ends[:-1], ends[1:], polygon.tolist())]
+    ends = np.searchsorted(part_of, np.arange(len(index) + 1)).tolist()
+    names = {_LINESTRING: "LineString", _POLYGON: "Polygon", _MULTILINESTRING: "MultiLineString",
+             _MULTIPOLYGON: "MultiPolygon"}
+    for i, k, a, b in zip(index.tolist(), kind[index].tolist(), ends[:-1], ends[1:]):
+        coordinates = part_lists[a:b] if k in (_MULTILINESTRING, _MULTIPOLYGON) else part_lists[a]
+        objects[i] = {"type": names[k], "coordinates": coordinates}
+    return objects
+
+
+def _feature_encoder():
+    """Return the JSON encoder of one feature (one instance per layer, not one per feature)."""
+    return json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 # ----------------------------------------------------------------------------------------- writers
@@ -185,17 +244,18 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
     order = [c for c in frame.columns if c != frame.geometry.name]
     geoms = _wgs84_geometries(frame, str(path))
     meta = build_metadata(layer, frame.crs, metadata)
-    values = {c: frame[c].to_numpy() for c in order}
+    columns = [_json_column(frame[c].to_numpy()) for c in order]
+    geometries = _geometry_objects(geoms)
 
     def write(tmp):
+        encode = _feature_encoder()
         with open(tmp, "w", encoding="utf-8") as f:
             f.write('{"type": "FeatureCollection", "metadata": ')
             f.write(json.dumps(meta, ensure_ascii=False, allow_nan=False))
             f.write(', "features": [')
-            for i, geom in enumerate(geoms):
-                props = {c: _json_value(values[c][i]) for c in order}
-                feature = {"type": "Feature", "geometry": _geometry_json(geom), "properties": props}
-                f.write(("\n" if i == 0 else ",\n") + json.dumps(feature, ensure_ascii=False, allow_nan=False))
+            for i, (geometry, *props) in enumerate(zip(geometries, *columns)):
+                feature = {"type": "Feature", "geometry": geometry, "properties": dict(zip(order, props))}
+                f.write(("\n" if i == 0 else ",\n") + encode(feature))
             f.write("\n]}\n")
             f.flush()
             os.fsync(f.fileno())
