@@ -26,6 +26,7 @@ from ._outline import (
     nearest_face,
     outside_owner,
     overhang_roof,
+    raised_in_outline,
     raised_ring,
     roof_outlines,
 )
@@ -297,7 +298,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
-    filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
+    beyond = raised_in_outline(z, filled, near, coef, outlines, transform, opts) if footprints is not None else None
+    filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None,
+                           beyond=beyond)] = -1
     if footprints is not None:
         filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
     geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
