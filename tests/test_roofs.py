@@ -443,6 +443,29 @@ def test_superstructure_is_excluded_part():
     assert (rf.face_labels[r0 + 1, c0 + 1]) == 0
 
 
+def test_superstructure_at_the_eave_is_excluded_with_footprints():
+    """A 1 m x 1 m box 0.6 m above the plane straddles the wall line at the eave (half of it over the 0.8 m
+    overhang): with the footprint given it is excluded, not part of the slope's face (issue 11: Zürich LoD2
+    faces swallowed such small dormers at the eave)."""
+    from rasterio.features import rasterize
+
+    cs = 0.5
+    sc = rasterise_roofs(_gable("g", 0, 0, 16, 10, 6, 35), {"g": 0.0}, cs, noise=0.02,
+                         rng=np.random.default_rng(4))
+    footprint = shapely.box(0.8, 0.8, 15.2, 9.2)
+    labels = rasterize([(footprint, 1)], out_shape=sc.z.shape, transform=sc.transform, dtype="int32")
+    z = sc.z.copy()
+    col, row = ~sc.transform @ (6.0, 1.5)
+    r0, c0 = int(round(row)), int(round(col))
+    assert labels[r0, c0] == 1 and labels[r0 + 1, c0] == 0  # one row inside the wall line, one beyond
+    z[r0:r0 + 2, c0:c0 + 2] += 0.6
+    rf = roof_faces(z, sc.transform, labels, footprints={1: footprint})
+    box = shapely.box(*(sc.transform @ (c0, r0 + 2)), *(sc.transform @ (c0 + 2, r0)))
+    assert rf.buildings["excluded"].iloc[0].intersection(box).area >= 0.5 * box.area
+    assert (rf.face_labels[r0:r0 + 2, c0:c0 + 2] == 0).sum() >= 3
+    assert len(rf.faces) == 2
+
+
 def test_plane_split_by_a_superstructure_is_one_face():
     """A 2 m wide box across the whole south slope splits it; both pieces are one plane, so one face."""
     cs = 0.5
