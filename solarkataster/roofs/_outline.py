@@ -66,15 +66,61 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
     return roof
 
 
-def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=True):
-    """Excluded: unassigned roof pixels off the plane around them, in blobs of at least 2 x 2 px.
+def _thick(lab, n, min_spread=0.3):
+    """Whether each labelled blob is more than a line: spread across its principal axis >= ``min_spread`` [px]."""
+    rr, cc = np.nonzero(lab)
+    k = lab[rr, cc]
+    cnt = np.maximum(np.bincount(k, minlength=n + 1), 1)
+
+    def mean(v):
+        return np.bincount(k, weights=v, minlength=n + 1) / cnt
+
+    mr, mc = mean(rr), mean(cc)
+    vrr, vcc, vrc = mean(rr * rr) - mr ** 2, mean(cc * cc) - mc ** 2, mean(rr * cc) - mr * mc
+    lam = 0.5 * (vrr + vcc) - np.sqrt(0.25 * (vrr - vcc) ** 2 + vrc ** 2)
+    out = np.sqrt(np.maximum(lam, 0.0)) >= min_spread
+    out[0] = False
+    return out
+
+
+def raised_in_outline(z, filled, near, coef, outlines, transform, opts):
+    """Pixels inside the roof outlines but off the roof that stand above the nearest face's plane.
+
+    With footprints the outline is the footprint moved out by the mean overhang along each edge, so it
+    also covers pixels next to the eaves overhang that the overhang growth left out: a small dormer or
+    superstructure standing on the eave, more than 1.5 ``distance_tolerance`` above the plane. Left
+    alone they take the nearest face; :func:`excluded_pixels` excludes them where they form a blob with
+    the superstructure's pixels on the roof. (Pixels below the plane there are mostly ground along a
+    slanted footprint edge; the face keeps them, as its polygon follows the outline.)
+    """
+    from rasterio import features
+
+    out = np.zeros(filled.shape, bool)
+    shapes = [(g, int(b)) for b, g in outlines.items() if g is not None and not g.is_empty]
+    if not shapes:
+        return out
+    inside = features.rasterize(shapes, out_shape=filled.shape, transform=transform, fill=0, dtype="int32")
+    rows, cols = np.nonzero((inside > 0) & (filled == 0) & (near > 0))
+    f = near[rows, cols]
+    with np.errstate(invalid="ignore"):
+        above = z[rows, cols] - plane_height(coef, f, rows, cols, float(transform.a)) > 1.5 * opts.distance_tolerance
+    out[rows[above], cols[above]] = True
+    return out
+
+
+def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=True, beyond=None):
+    """Excluded: unassigned roof pixels off the plane around them, in blobs of at least ``min_excluded_area``.
 
     Off: more than two ``distance_tolerance`` above the plane (chimneys, dormers, installations); with
     ``below`` (footprints given), more than 1.5 tolerances above or below it: also a small plane that is
     no face (a kicked eave strip, a step) or no roof (ground, courtyard, a footprint beyond the roof).
     Without footprints the outline is the roof pixels', and pixels below the plane there are mostly mixed
-    eave pixels, which stay with their face. With footprints, an unassigned blob that is a plane of its
-    own, tilted from its face's, is excluded too (:func:`_other_planes`).
+    eave pixels, which stay with their face; a blob must then survive a 2 x 2 opening. With footprints a
+    blob is 8-connected and may include the pixels ``beyond`` the roof (:func:`raised_in_outline`): a
+    dormer of 1-2 m² at the eave is a diagonal blob of 4-6 pixels at 0.5 m that an opening removes; only
+    lines (spread across their axis under 0.3 px: mixed pixels along an eave or step) are left out. With
+    footprints, an unassigned blob that is a plane of its own, tilted from its face's, is excluded too
+    (:func:`_other_planes`).
     """
     # the plane test at the unassigned roof pixels only
     rows, cols = np.nonzero((roof > 0) & (face_labels == 0) & (filled > 0))
@@ -85,9 +131,15 @@ def excluded_pixels(z, roof, face_labels, filled, coef, cellsize, opts, below=Tr
     off |= ~np.isfinite(zz)
     cand = np.zeros(z.shape, bool)
     cand[rows[off], cols[off]] = True
-    # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
-    cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
-    lab, n = ndimage.label(cand)
+    if below:
+        if beyond is not None:
+            cand |= beyond
+        lab, n = ndimage.label(cand, structure=np.ones((3, 3), bool))
+        lab = np.where(_thick(lab, n)[lab], lab, 0)
+    else:
+        # a superstructure is at least 2 x 2 pixels: lines of mixed pixels along eaves and steps are not
+        cand = ndimage.binary_opening(cand, structure=np.ones((2, 2), bool))
+        lab, n = ndimage.label(cand)
     big = np.bincount(lab.ravel(), minlength=n + 1) * cellsize ** 2 >= opts.min_excluded_area
     big[0] = False
     out = big[lab]

@@ -26,6 +26,7 @@ from ._outline import (
     nearest_face,
     outside_owner,
     overhang_roof,
+    raised_in_outline,
     raised_ring,
     roof_outlines,
 )
@@ -246,7 +247,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
        face). With footprints, each footprint edge moves outward
        by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
        regularised. Every roof pixel takes the nearest face of its building, unless it belongs to a blob of
-       at least ``min_excluded_area`` that no plane explains (superstructures, excluded). With footprints,
+       at least ``min_excluded_area`` that no plane explains (superstructures, excluded); with footprints
+       such a blob is 8-connected and includes the pixels inside the outline, off the roof, that stand
+       above the plane (a dormer of 1-2 m² at the eave, :func:`raised_in_outline`). With footprints,
        a group of unexplained pixels may give several planes (RANSAC, a steep mansard side next to a flat
        strip), and a face whose pixels hold a second plane (a 1-2 px mansard side or kicked eave that the
        fill gave it, off its plane on one side) is split when two planes explain them much better than
@@ -297,7 +300,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
     filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
-    filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None)] = -1
+    beyond = raised_in_outline(z, filled, near, coef, outlines, transform, opts) if footprints is not None else None
+    filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None,
+                           beyond=beyond)] = -1
     if footprints is not None:
         filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
     geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
