@@ -160,36 +160,53 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
                          "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
 
 
-def _edge_segments(line, min_length):
-    """Return the straight segments of a (multi)line at least ``min_length`` long, as (start, end) arrays."""
+def _edge_segments(lines, min_length):
+    """Return the straight segments at least ``min_length`` long of an array of (multi)lines, in order.
+
+    A MultiLineString is merged first (:func:`shapely.line_merge`); of other collections only the
+    LineString parts count.
+
+    Returns
+    -------
+    (ndarray of int, ndarray, ndarray)
+        Index into ``lines`` of each segment, and its start and end points, shape (segments, 2) [m].
+    """
     import shapely
 
-    out = []
-    for part in shapely.get_parts(shapely.line_merge(line) if line.geom_type == "MultiLineString" else line):
-        if part.geom_type != "LineString":
-            continue
-        xy = shapely.get_coordinates(part)
-        for p, q in zip(xy[:-1], xy[1:]):
-            if np.hypot(*(q - p)) >= min_length:
-                out.append((p, q))
-    return out
+    lines = np.asarray(lines, dtype=object)
+    merged = lines.copy()
+    multi = shapely.get_type_id(lines) == 5
+    if multi.any():
+        merged[multi] = shapely.line_merge(lines[multi])
+    parts, owner = shapely.get_parts(merged, return_index=True)
+    straight = shapely.get_type_id(parts) == 1
+    parts, owner = parts[straight], owner[straight]
+    xy, part = shapely.get_coordinates(parts, return_index=True)
+    # consecutive vertices of one part
+    k = np.flatnonzero(part[:-1] == part[1:])
+    p, q = xy[k], xy[k + 1]
+    d = q - p
+    long = np.hypot(d[:, 0], d[:, 1]) >= min_length
+    return owner[part[k[long]]], p[long], q[long]
 
 
-def _top_of(polygon, p, q, azimuth, probe):
-    """Whether segment p-q is a top edge of ``polygon``: the face lies downslope, 17° or more off the slope line."""
+def _top_of(polygons, p, q, down, probe):
+    """Whether each segment p-q is a top edge of its polygon: the face lies downslope, 17° or more off the slope line.
+
+    ``polygons``, ``p``, ``q`` and ``down`` (the unit vector down the face's slope, east and north) are per
+    segment; ``probe`` [m] is how far from the segment's middle the face is looked for on either side.
+    """
     import shapely
 
-    d = (q - p) / np.hypot(*(q - p))
-    normal = np.array([-d[1], d[0]])
+    d = q - p
+    d = d / np.hypot(d[:, 0], d[:, 1])[:, None]
+    normal = np.column_stack([-d[:, 1], d[:, 0]])
     mid = 0.5 * (p + q)
-    if shapely.contains_xy(polygon, *(mid + probe * normal)):
-        into = normal
-    elif shapely.contains_xy(polygon, *(mid - probe * normal)):
-        into = -normal
-    else:
-        return False
-    down = np.array([np.sin(np.radians(azimuth)), np.cos(np.radians(azimuth))])
-    return float(down @ into) >= 0.3
+    ahead, behind = mid + probe * normal, mid - probe * normal
+    left = shapely.contains_xy(polygons, ahead[:, 0], ahead[:, 1])
+    right = ~left & shapely.contains_xy(polygons, behind[:, 0], behind[:, 1])
+    into = np.where(left[:, None], normal, -normal)
+    return (left | right) & (down[:, 0] * into[:, 0] + down[:, 1] * into[:, 1] >= 0.3)
 
 
 def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolerance=0.05):
@@ -247,18 +264,27 @@ def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolera
     buffered = np.empty(len(geoms), dtype=object)
     buffered[near] = shapely.buffer(shapely.boundary(geoms[near]), tolerance, quad_segs=16)  # as geom.buffer
     shared_all = shapely.intersection(shapely.boundary(geoms[first]), buffered[second])
-    lines = {}
-    for i, j, shared in zip(first, second, shared_all):
-        if shared.is_empty:
-            continue
-        for p, q in _edge_segments(shared, 4 * tolerance):
-            if (_top_of(geoms[i], p, q, azimuth[i], 2 * tolerance)
-                    and _top_of(geoms[j], p, q, azimuth[j], 2 * tolerance)):
-                seg = shapely.LineString([p, q])
-                lines.setdefault(i, []).append(seg)
-                lines.setdefault(j, []).append(seg)
-    for i, segs in lines.items():
-        out[i] = shapely.MultiLineString(segs)
+    seg, p, q = _edge_segments(shared_all, 4 * tolerance)
+    i, j = first[seg], second[seg]
+    # the direction down each face's slope, one face at a time as before (scalar sin and cos)
+    down = np.full((len(geoms), 2), np.nan)
+    for f in np.unique(np.concatenate([i, j])):
+        down[f] = np.sin(np.radians(azimuth[f])), np.cos(np.radians(azimuth[f]))
+    top = (_top_of(geoms[i], p, q, down[i], 2 * tolerance)
+           & _top_of(geoms[j], p, q, down[j], 2 * tolerance))
+    i, j, p, q = i[top], j[top], p[top], q[top]
+    if len(i) == 0:
+        return out
+    segments = shapely.linestrings(np.stack([p, q], axis=1))
+    # each segment goes to both faces, in the order of the pairs
+    face = np.stack([i, j], axis=1).ravel()
+    segments = np.repeat(segments, 2)
+    order = np.argsort(face, kind="stable")
+    faces, starts = np.unique(face[order], return_index=True)
+    multi = shapely.multilinestrings(segments[order], indices=np.repeat(np.arange(len(faces)),
+                                                                           np.diff(np.append(starts, len(order)))))
+    for f, m in zip(faces, multi):
+        out[f] = m
     return out
 
 

@@ -302,26 +302,57 @@ _N_OFFSETS = 4  # grid offsets tried per axis (fractions k/4 of a module)
 _EXACT_BAND_ULPS = 100.0
 
 
+@dataclass(frozen=True)
+class _Region:
+    """A setback region with what every grid test of it needs, computed once for all module orientations.
+
+    Attributes
+    ----------
+    geometry : shapely geometry
+        The region (prepared).
+    bounds : tuple of float
+        ``(minx, miny, maxx, maxy)`` [m].
+    rings : tuple of ndarray or None
+        :func:`solarkataster._kernels.layout.ring_arrays` of the region.
+    convex : bool
+        Whether the region fills its convex hull (then corners inside prove a rectangle inside).
+    """
+
+    geometry: object
+    bounds: tuple
+    rings: tuple | None
+    convex: bool
+
+    @classmethod
+    def of(cls, region):
+        """Return the region's bounds, rings and convexity."""
+        shapely.prepare(region)
+        return cls(region, region.bounds, _kl.ring_arrays(region),
+                   not region.area < shapely.convex_hull(region).area * (1 - 1e-9))
+
+
 def _grid_contains_xy(region, xs, ys):
     """``shapely.contains_xy(region, x, y)`` for every point ``(xs[j], ys[i])`` of a grid, shape (ny, nx).
 
     The parity test of :func:`solarkataster._kernels.layout.grid_in_rings` decides the points clear of the
     edges, a row of points at a time; GEOS decides the few within :data:`_EXACT_BAND_ULPS` of one, so the
-    answers are GEOS's, point for point.
+    answers are GEOS's, point for point. ``region`` is a shapely geometry or a :class:`_Region`.
     """
-    rings = _kl.ring_arrays(region)
+    if not isinstance(region, _Region):
+        region = _Region(region, region.bounds, _kl.ring_arrays(region), True)
+    rings = region.rings
     xs = np.ascontiguousarray(xs, dtype=np.float64)
     ys = np.ascontiguousarray(ys, dtype=np.float64)
     if rings is None:
         gx, gy = np.meshgrid(xs, ys)
-        return shapely.contains_xy(region, gx, gy)
+        return shapely.contains_xy(region.geometry, gx, gy)
     scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
     code = np.empty((ys.size, xs.size), np.int8)
     _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _EXACT_BAND_ULPS * np.spacing(scale), code)
     inside = code == 1
     near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
     if near_y.size:
-        inside[near_y, near_x] = shapely.contains_xy(region, xs[near_x], ys[near_y])
+        inside[near_y, near_x] = shapely.contains_xy(region.geometry, xs[near_x], ys[near_y])
     return inside
 
 
@@ -343,9 +374,11 @@ def _grid_offsets(extent, cell, pitch):
 def _best_grid(region, cell_u, cell_v, pitch_v):
     """Count the ``cell_u`` x ``cell_v`` rectangles on a grid with row pitch ``pitch_v`` inside ``region``.
 
-    Rectangles must lie fully inside ``region`` (touching its boundary allowed). Tries (_N_OFFSETS + 1)²
-    grid offsets and returns the best (count, rows).
+    Rectangles must lie fully inside ``region`` (a shapely geometry or a :class:`_Region`; touching its
+    boundary allowed). Tries (_N_OFFSETS + 1)² grid offsets and returns the best (count, rows).
     """
+    if not isinstance(region, _Region):
+        region = _Region.of(region)
     minx, miny, maxx, maxy = region.bounds
     nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
@@ -359,14 +392,13 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     gx0 = minx + ou[:, None] + np.arange(nu)[None, :] * cell_u + eps           # (offsets, nu)
     gy0 = miny + ov[:, None] + np.arange(nv)[None, :] * pitch_v + eps          # (offsets, nv)
     gx1, gy1 = gx0 + cell_u - 2 * eps, gy0 + cell_v - 2 * eps
-    shapely.prepare(region)
     grid = _grid_contains_xy(region, np.concatenate([gx0.ravel(), gx1.ravel()]),
                              np.concatenate([gy0.ravel(), gy1.ravel()]))
     # axes (y side, v offset, v index, x side, u offset, u index): a candidate is in when all 4 corners are
     grid = grid.reshape(2, ov.size, nv, 2, ou.size, nu).all(axis=(0, 3))
     inside = grid.transpose(2, 0, 3, 1).reshape(ou.size * ov.size, nu * nv)  # (offsets, candidates)
     counts = inside.sum(axis=1)
-    if region.area < shapely.convex_hull(region).area * (1 - 1e-9):
+    if not region.convex:
         # corners inside prove containment only for convex regions: check exactly, best offsets first,
         # until no remaining offset's corner count can beat the best exact count
         exact = np.zeros_like(counts)
@@ -377,7 +409,7 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
             j = np.nonzero(inside[k])[0]
             x0 = minx + ou[k // ov.size] + (j // nv) * cell_u + eps
             y0 = miny + ov[k % ov.size] + (j % nv) * pitch_v + eps
-            ok = shapely.contains(region, shapely.box(x0, y0, x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps))
+            ok = shapely.contains(region.geometry, shapely.box(x0, y0, x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps))
             inside[k, j] = ok
             exact[k] = ok.sum()
             best_exact = max(best_exact, exact[k])
@@ -534,6 +566,7 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
     if region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
     best = (0, 0, "")
+    region = _Region.of(region)  # both orientations test the same region
     for orientation, across, along in (("portrait", module.width, module.length),
                                        ("landscape", module.length, module.width)):
         # across: module side along the contour / the row; along: side up the slope / across the row
