@@ -82,7 +82,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
-import shapely.affinity
 
 from ._kernels import layout as _kl
 from .decomposition import complete_irradiance
@@ -356,14 +355,6 @@ def _grid_contains_xy(region, xs, ys):
     return inside
 
 
-def _face_frame(polygon, azimuth):
-    """Coordinates of ``polygon`` in a frame with v pointing towards ``azimuth`` and u along the contour."""
-    a = np.radians(azimuth)
-    sa, ca = np.sin(a), np.cos(a)
-    # u = p . (cos a, -sin a) (horizontal, along the contour); v = p . (sin a, cos a) (towards azimuth)
-    return shapely.affinity.affine_transform(polygon, [ca, -sa, sa, ca, 0.0, 0.0])
-
-
 def _grid_offsets(extent, cell, pitch):
     """Grid offsets along one axis: k/4 of the pitch, plus the one that centres the grid in ``extent``."""
     n = np.floor((extent - cell) / pitch) + 1 if extent >= cell else 0
@@ -486,24 +477,80 @@ def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions(), 
 
     ``free_edges`` are exempt: the setback is then a flat-ended, mitred strip along the other edges only.
     """
-    tilt = float(surface_tilt)
-    if tilt < options.flat_threshold:
-        def frame(g):
-            return _face_frame(g, options.flat_rack_azimuth)
-    else:
-        def frame(g):
-            return shapely.affinity.scale(_face_frame(g, float(surface_azimuth)), 1.0,
-                                          1.0 / np.cos(np.radians(min(tilt, 89.0))), origin=(0, 0))
-    plane = frame(polygon)
-    if options.setback <= 0:
+    return setback_regions([polygon], [surface_tilt], [surface_azimuth], options, [free_edges])[0]
+
+
+def _affine_each(geoms, a, b, d, e):
+    """``shapely.affinity.affine_transform(g, [a, b, d, e, 0, 0])`` of every geometry, coefficients per geometry.
+
+    The same arithmetic as shapely's, coordinate by coordinate, for all geometries in one pass.
+    """
+    xy, index = shapely.get_coordinates(geoms, return_index=True)
+    x, y = xy.T
+    xp = a[index] * x + b[index] * y + 0.0
+    yp = d[index] * x + e[index] * y + 0.0
+    return shapely.set_coordinates(np.array(geoms, dtype=object), np.stack([xp, yp]).T)
+
+
+def setback_regions(polygons, surface_tilt, surface_azimuth, options=PVOptions(), free_edges=None):
+    """:func:`setback_region` of many faces: the same regions, each GEOS operation in one array call.
+
+    Parameters
+    ----------
+    polygons : sequence of shapely Polygon or MultiPolygon
+        Horizontal projections of the faces [m] (none empty).
+    surface_tilt, surface_azimuth : array_like
+        Face tilts (below 89) and azimuths [°].
+    options : PVOptions
+    free_edges : sequence of shapely LineString, MultiLineString or None, optional
+        Per face, its edges without setback (:func:`setback_region`).
+
+    Returns
+    -------
+    ndarray of shapely geometries
+        The regions in the faces' frames [m].
+    """
+    polygons = np.asarray(list(polygons) + [None], dtype=object)[:-1]
+    n = len(polygons)
+    tilt = np.asarray(surface_tilt, dtype=float).reshape(n)
+    azimuth = np.asarray(surface_azimuth, dtype=float).reshape(n)
+    free = np.asarray(list(free_edges) + [None], dtype=object)[:-1] if free_edges is not None \
+        else np.full(n, None, dtype=object)
+    # the frame of each face, with the scalar sin and cos of shapely.affinity (one face at a time)
+    sa, ca, stretch = np.empty(n), np.empty(n), np.empty(n)
+    flat = tilt < options.flat_threshold
+    for k in range(n):
+        r = np.radians(options.flat_rack_azimuth if flat[k] else float(azimuth[k]))
+        sa[k], ca[k] = np.sin(r), np.cos(r)
+        stretch[k] = 1.0 if flat[k] else 1.0 / np.cos(np.radians(min(float(tilt[k]), 89.0)))
+    ones, zeros = np.ones(n), np.zeros(n)
+
+    def frame(geoms, k):
+        # rotate (v towards the azimuth, u along the contour), then stretch v onto the roof plane
+        out = _affine_each(geoms, ca[k], -sa[k], sa[k], ca[k])
+        steep = ~flat[k]
+        if steep.any():
+            out[steep] = _affine_each(out[steep], ones[k][steep], zeros[k][steep], zeros[k][steep], stretch[k][steep])
+        return out
+
+    every = np.arange(n)
+    plane = frame(polygons, every)
+    if options.setback <= 0 or n == 0:
         return plane
-    if free_edges is None or free_edges.is_empty:
-        return plane.buffer(-options.setback, join_style="mitre")
-    # the edges that keep their setback: the boundary less the free edges (matched within 1 cm)
-    kept = plane.boundary.difference(frame(free_edges).buffer(0.01))
-    if kept.is_empty:
-        return plane
-    return plane.difference(kept.buffer(options.setback, cap_style="flat", join_style="mitre"))
+    out = np.empty(n, dtype=object)
+    has_free = np.array([f is not None and not f.is_empty for f in free], bool)
+    whole = ~has_free
+    out[whole] = shapely.buffer(plane[whole], -options.setback, quad_segs=16, join_style="mitre")
+    k = every[has_free]
+    if len(k):
+        # the edges that keep their setback: the boundary less the free edges (matched within 1 cm)
+        kept = shapely.difference(shapely.boundary(plane[k]), shapely.buffer(frame(free[k], k), 0.01, quad_segs=16))
+        empty = shapely.is_empty(kept)
+        out[k[empty]] = plane[k[empty]]
+        k, kept = k[~empty], kept[~empty]
+        out[k] = shapely.difference(plane[k], shapely.buffer(kept, options.setback, quad_segs=16, cap_style="flat",
+                                                             join_style="mitre"))
+    return out
 
 
 def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions(),
