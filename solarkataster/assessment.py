@@ -488,13 +488,9 @@ class HourlyProfiles:
     faces: np.ndarray
 
 
-def _hourly(table, tilt, azimuth, loss, kwp, chunk=256):
-    """Return kWp x hourly specific yield of surfaces on one table, float32, in chunks (memory)."""
-    out = np.zeros((len(kwp), table.hourly.shape[-1]), dtype=np.float32)
-    for k in range(0, len(kwp), chunk):
-        s = slice(k, k + chunk)
-        out[s] = kwp[s, None] * np.nan_to_num(table.hourly_specific_yield(tilt[s], azimuth[s], loss[s]))
-    return out
+def _hourly(table, tilt, azimuth, loss, kwp):
+    """Return kWp x hourly specific yield of surfaces on one table, float32 (no (n, records) float64 temporaries)."""
+    return table.scaled_hourly_yield(tilt, azimuth, loss, kwp)
 
 
 def _shading_from_yield(table, tilt, azimuth, specific):

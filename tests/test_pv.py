@@ -359,3 +359,26 @@ def test_setback_regions_equal_face_by_face():
         expected = _reference_setback_region(p, t, a, options, f)
         assert not g.is_empty
         assert g.wkb == expected.wkb
+
+
+def test_scaled_hourly_yield_equals_numpy_interpolation(coarse_table):
+    """The numba kernel of scaled_hourly_yield gives kwp x hourly_specific_yield (NaN as 0) to the bit.
+
+    Orientations on and off the grid, beyond its ends, azimuths that wrap, NaN azimuths (flat) and losses
+    (no value: 0).
+    """
+    rng = np.random.default_rng(3)
+    n = 300
+    tilt = rng.uniform(-5.0, 95.0, n)
+    azimuth = rng.uniform(-10.0, 400.0, n)
+    azimuth[::7] = np.nan
+    loss = rng.uniform(-0.1, 1.1, n)
+    loss[::11] = np.nan
+    tilt[:4], azimuth[:4], loss[:4] = [30.0, 60.0, 0.0, 90.0], [180.0, 270.0, 0.0, 90.0], [0.5, 0.0, 1.0, 0.0]
+    kwp = rng.uniform(0.0, 30.0, n)
+    hourly = coarse_table.hourly_specific_yield(tilt, azimuth, loss)
+    expected = (kwp[:, None] * np.nan_to_num(hourly)).astype(np.float32)
+    got = coarse_table.scaled_hourly_yield(tilt, azimuth, loss, kwp)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    assert got[0].sum() > 0 and got[7].sum() > 0 and not got[11].any()  # NaN azimuth: flat; NaN loss: 0
