@@ -68,7 +68,7 @@ from .pv import (
     co2_savings_kg,
     facade_layout,
     module_layout,
-    setback_region,
+    setback_regions,
     suitability,
 )
 
@@ -141,14 +141,21 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     tilt = surfaces["tilt"].to_numpy(float)
     latitude = (surfaces["latitude"].to_numpy(float) if "latitude" in surfaces
                 else np.full(n, options.latitude))
-    for k, (poly, t, a, share) in enumerate(zip(surfaces["geometry"], tilt, surfaces["azimuth"].to_numpy(float),
-                                                surfaces["usable_share"].to_numpy(float))):
-        if poly is None or poly.is_empty or not np.isfinite(t):
+    azimuth = surfaces["azimuth"].to_numpy(float)
+    geoms = np.asarray(list(surfaces["geometry"]) + [None], dtype=object)[:-1]
+    present = np.array([g is not None and not g.is_empty for g in geoms], bool) & np.isfinite(tilt)
+    # the setback regions (latitude plays no part in them) once, for the layout and the usable area
+    regions = np.full(n, None, dtype=object)
+    with np.errstate(invalid="ignore"):
+        laid = present & (tilt < 89.0) & (np.isfinite(azimuth) | is_racked(tilt, options))
+    if laid.any():
+        regions[laid] = setback_regions(geoms[laid], tilt[laid], azimuth[laid], options,
+                                        [free[k] for k in np.flatnonzero(laid)])
+    for k, (poly, t, a, share, region) in enumerate(zip(geoms, tilt, azimuth,
+                                                        surfaces["usable_share"].to_numpy(float), regions)):
+        if not present[k]:
             continue
         at_site = options if latitude[k] == options.latitude else replace(options, latitude=float(latitude[k]))
-        # the setback region (latitude plays no part in it) once, for the layout and the usable area
-        region = (setback_region(poly, t, a, options, free[k])
-                  if t < 89.0 and (np.isfinite(a) or is_racked(t, options)) else None)
         lay = module_layout(poly, t, a, module, at_site, free[k], region=region)
         m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
         if region is not None:
@@ -485,13 +492,9 @@ class HourlyProfiles:
     faces: np.ndarray
 
 
-def _hourly(table, tilt, azimuth, loss, kwp, chunk=256):
-    """Return kWp x hourly specific yield of surfaces on one table, float32, in chunks (memory)."""
-    out = np.zeros((len(kwp), table.hourly.shape[-1]), dtype=np.float32)
-    for k in range(0, len(kwp), chunk):
-        s = slice(k, k + chunk)
-        out[s] = table.hourly_yield(tilt[s], azimuth[s], loss[s], kwp[s])
-    return out
+def _hourly(table, tilt, azimuth, loss, kwp):
+    """Return kWp x hourly specific yield of surfaces on one table, float32 (no (n, records) float64 temporaries)."""
+    return table.scaled_hourly_yield(tilt, azimuth, loss, kwp)
 
 
 def _shading_from_yield(table, tilt, azimuth, specific):

@@ -454,10 +454,14 @@ def household_columns(times, roof_profiles, kwp, consumption_kwh, kinds):
     """
     n = len(kwp)
     out = {f"{f}{s}": np.full(n, np.nan) for f in HOUSEHOLD_FIELDS for s in ("", "_5kwh")}
+    unit = {}  # load profile of 1 kWh/a per kind, once: load_profile(times, c, kind) is exactly c times it
     for i in range(n):
         if not kwp[i] > 0:
             continue
-        load = load_profile(times, consumption_kwh[i], kinds[i])
+        if kinds[i] not in unit:
+            unit[kinds[i]] = load_profile(times, 1.0, kinds[i])
+        check_range("consumption_kwh", consumption_kwh[i], 0, 1e9, " kWh")
+        load = float(consumption_kwh[i]) * unit[kinds[i]]
         for suffix, battery in (("", 0.0), ("_5kwh", DEFAULT_BATTERY_KWH)):
             e = evaluate(roof_profiles[i], load, kwp[i], battery_kwh=battery).as_dict()
             for f in HOUSEHOLD_FIELDS:

@@ -83,7 +83,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import shapely
-import shapely.affinity
 
 from ._kernels import layout as _kl
 from .decomposition import complete_irradiance
@@ -303,35 +302,58 @@ _N_OFFSETS = 4  # grid offsets tried per axis (fractions k/4 of a module)
 _EXACT_BAND_ULPS = 100.0
 
 
+@dataclass(frozen=True)
+class _Region:
+    """A setback region with what every grid test of it needs, computed once for all module orientations.
+
+    Attributes
+    ----------
+    geometry : shapely geometry
+        The region (prepared).
+    bounds : tuple of float
+        ``(minx, miny, maxx, maxy)`` [m].
+    rings : tuple of ndarray or None
+        :func:`solarkataster._kernels.layout.ring_arrays` of the region.
+    convex : bool
+        Whether the region fills its convex hull (then corners inside prove a rectangle inside).
+    """
+
+    geometry: object
+    bounds: tuple
+    rings: tuple | None
+    convex: bool
+
+    @classmethod
+    def of(cls, region):
+        """Return the region's bounds, rings and convexity."""
+        shapely.prepare(region)
+        return cls(region, region.bounds, _kl.ring_arrays(region),
+                   not region.area < shapely.convex_hull(region).area * (1 - 1e-9))
+
+
 def _grid_contains_xy(region, xs, ys):
     """``shapely.contains_xy(region, x, y)`` for every point ``(xs[j], ys[i])`` of a grid, shape (ny, nx).
 
     The parity test of :func:`solarkataster._kernels.layout.grid_in_rings` decides the points clear of the
     edges, a row of points at a time; GEOS decides the few within :data:`_EXACT_BAND_ULPS` of one, so the
-    answers are GEOS's, point for point.
+    answers are GEOS's, point for point. ``region`` is a shapely geometry or a :class:`_Region`.
     """
-    rings = _kl.ring_arrays(region)
+    if not isinstance(region, _Region):
+        region = _Region(region, region.bounds, _kl.ring_arrays(region), True)
+    rings = region.rings
     xs = np.ascontiguousarray(xs, dtype=np.float64)
     ys = np.ascontiguousarray(ys, dtype=np.float64)
     if rings is None:
         gx, gy = np.meshgrid(xs, ys)
-        return shapely.contains_xy(region, gx, gy)
+        return shapely.contains_xy(region.geometry, gx, gy)
     scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
     code = np.empty((ys.size, xs.size), np.int8)
     _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _EXACT_BAND_ULPS * np.spacing(scale), code)
     inside = code == 1
     near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
     if near_y.size:
-        inside[near_y, near_x] = shapely.contains_xy(region, xs[near_x], ys[near_y])
+        inside[near_y, near_x] = shapely.contains_xy(region.geometry, xs[near_x], ys[near_y])
     return inside
-
-
-def _face_frame(polygon, azimuth):
-    """Coordinates of ``polygon`` in a frame with v pointing towards ``azimuth`` and u along the contour."""
-    a = np.radians(azimuth)
-    sa, ca = np.sin(a), np.cos(a)
-    # u = p . (cos a, -sin a) (horizontal, along the contour); v = p . (sin a, cos a) (towards azimuth)
-    return shapely.affinity.affine_transform(polygon, [ca, -sa, sa, ca, 0.0, 0.0])
 
 
 def _grid_offsets(extent, cell, pitch):
@@ -344,9 +366,11 @@ def _grid_offsets(extent, cell, pitch):
 def _best_grid(region, cell_u, cell_v, pitch_v):
     """Count the ``cell_u`` x ``cell_v`` rectangles on a grid with row pitch ``pitch_v`` inside ``region``.
 
-    Rectangles must lie fully inside ``region`` (touching its boundary allowed). Tries (_N_OFFSETS + 1)²
-    grid offsets and returns the best (count, rows).
+    Rectangles must lie fully inside ``region`` (a shapely geometry or a :class:`_Region`; touching its
+    boundary allowed). Tries (_N_OFFSETS + 1)² grid offsets and returns the best (count, rows).
     """
+    if not isinstance(region, _Region):
+        region = _Region.of(region)
     minx, miny, maxx, maxy = region.bounds
     nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
@@ -360,14 +384,13 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     gx0 = minx + ou[:, None] + np.arange(nu)[None, :] * cell_u + eps           # (offsets, nu)
     gy0 = miny + ov[:, None] + np.arange(nv)[None, :] * pitch_v + eps          # (offsets, nv)
     gx1, gy1 = gx0 + cell_u - 2 * eps, gy0 + cell_v - 2 * eps
-    shapely.prepare(region)
     grid = _grid_contains_xy(region, np.concatenate([gx0.ravel(), gx1.ravel()]),
                              np.concatenate([gy0.ravel(), gy1.ravel()]))
     # axes (y side, v offset, v index, x side, u offset, u index): a candidate is in when all 4 corners are
     grid = grid.reshape(2, ov.size, nv, 2, ou.size, nu).all(axis=(0, 3))
     inside = grid.transpose(2, 0, 3, 1).reshape(ou.size * ov.size, nu * nv)  # (offsets, candidates)
     counts = inside.sum(axis=1)
-    if region.area < shapely.convex_hull(region).area * (1 - 1e-9):
+    if not region.convex:
         # corners inside prove containment only for convex regions: check exactly, best offsets first,
         # until no remaining offset's corner count can beat the best exact count
         exact = np.zeros_like(counts)
@@ -378,7 +401,7 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
             j = np.nonzero(inside[k])[0]
             x0 = minx + ou[k // ov.size] + (j // nv) * cell_u + eps
             y0 = miny + ov[k % ov.size] + (j % nv) * pitch_v + eps
-            ok = shapely.contains(region, shapely.box(x0, y0, x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps))
+            ok = shapely.contains(region.geometry, shapely.box(x0, y0, x0 + cell_u - 2 * eps, y0 + cell_v - 2 * eps))
             inside[k, j] = ok
             exact[k] = ok.sum()
             best_exact = max(best_exact, exact[k])
@@ -455,24 +478,80 @@ def setback_region(polygon, surface_tilt, surface_azimuth, options=PVOptions(), 
 
     ``free_edges`` are exempt: the setback is then a flat-ended, mitred strip along the other edges only.
     """
-    tilt = float(surface_tilt)
-    if tilt < options.flat_threshold:
-        def frame(g):
-            return _face_frame(g, options.flat_rack_azimuth)
-    else:
-        def frame(g):
-            return shapely.affinity.scale(_face_frame(g, float(surface_azimuth)), 1.0,
-                                          1.0 / np.cos(np.radians(min(tilt, 89.0))), origin=(0, 0))
-    plane = frame(polygon)
-    if options.setback <= 0:
+    return setback_regions([polygon], [surface_tilt], [surface_azimuth], options, [free_edges])[0]
+
+
+def _affine_each(geoms, a, b, d, e):
+    """``shapely.affinity.affine_transform(g, [a, b, d, e, 0, 0])`` of every geometry, coefficients per geometry.
+
+    The same arithmetic as shapely's, coordinate by coordinate, for all geometries in one pass.
+    """
+    xy, index = shapely.get_coordinates(geoms, return_index=True)
+    x, y = xy.T
+    xp = a[index] * x + b[index] * y + 0.0
+    yp = d[index] * x + e[index] * y + 0.0
+    return shapely.set_coordinates(np.array(geoms, dtype=object), np.stack([xp, yp]).T)
+
+
+def setback_regions(polygons, surface_tilt, surface_azimuth, options=PVOptions(), free_edges=None):
+    """:func:`setback_region` of many faces: the same regions, each GEOS operation in one array call.
+
+    Parameters
+    ----------
+    polygons : sequence of shapely Polygon or MultiPolygon
+        Horizontal projections of the faces [m] (none empty).
+    surface_tilt, surface_azimuth : array_like
+        Face tilts (below 89) and azimuths [°].
+    options : PVOptions
+    free_edges : sequence of shapely LineString, MultiLineString or None, optional
+        Per face, its edges without setback (:func:`setback_region`).
+
+    Returns
+    -------
+    ndarray of shapely geometries
+        The regions in the faces' frames [m].
+    """
+    polygons = np.asarray(list(polygons) + [None], dtype=object)[:-1]
+    n = len(polygons)
+    tilt = np.asarray(surface_tilt, dtype=float).reshape(n)
+    azimuth = np.asarray(surface_azimuth, dtype=float).reshape(n)
+    free = np.asarray(list(free_edges) + [None], dtype=object)[:-1] if free_edges is not None \
+        else np.full(n, None, dtype=object)
+    # the frame of each face, with the scalar sin and cos of shapely.affinity (one face at a time)
+    sa, ca, stretch = np.empty(n), np.empty(n), np.empty(n)
+    flat = tilt < options.flat_threshold
+    for k in range(n):
+        r = np.radians(options.flat_rack_azimuth if flat[k] else float(azimuth[k]))
+        sa[k], ca[k] = np.sin(r), np.cos(r)
+        stretch[k] = 1.0 if flat[k] else 1.0 / np.cos(np.radians(min(float(tilt[k]), 89.0)))
+    ones, zeros = np.ones(n), np.zeros(n)
+
+    def frame(geoms, k):
+        # rotate (v towards the azimuth, u along the contour), then stretch v onto the roof plane
+        out = _affine_each(geoms, ca[k], -sa[k], sa[k], ca[k])
+        steep = ~flat[k]
+        if steep.any():
+            out[steep] = _affine_each(out[steep], ones[k][steep], zeros[k][steep], zeros[k][steep], stretch[k][steep])
+        return out
+
+    every = np.arange(n)
+    plane = frame(polygons, every)
+    if options.setback <= 0 or n == 0:
         return plane
-    if free_edges is None or free_edges.is_empty:
-        return plane.buffer(-options.setback, join_style="mitre")
-    # the edges that keep their setback: the boundary less the free edges (matched within 1 cm)
-    kept = plane.boundary.difference(frame(free_edges).buffer(0.01))
-    if kept.is_empty:
-        return plane
-    return plane.difference(kept.buffer(options.setback, cap_style="flat", join_style="mitre"))
+    out = np.empty(n, dtype=object)
+    has_free = np.array([f is not None and not f.is_empty for f in free], bool)
+    whole = ~has_free
+    out[whole] = shapely.buffer(plane[whole], -options.setback, quad_segs=16, join_style="mitre")
+    k = every[has_free]
+    if len(k):
+        # the edges that keep their setback: the boundary less the free edges (matched within 1 cm)
+        kept = shapely.difference(shapely.boundary(plane[k]), shapely.buffer(frame(free[k], k), 0.01, quad_segs=16))
+        empty = shapely.is_empty(kept)
+        out[k[empty]] = plane[k[empty]]
+        k, kept = k[~empty], kept[~empty]
+        out[k] = shapely.difference(plane[k], shapely.buffer(kept, options.setback, quad_segs=16, cap_style="flat",
+                                                             join_style="mitre"))
+    return out
 
 
 def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), options=PVOptions(),
@@ -535,6 +614,7 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
     if region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
     best = (0, 0, "")
+    region = _Region.of(region)  # both orientations test the same region
     for orientation, across, along in (("portrait", module.width, module.length),
                                        ("landscape", module.length, module.width)):
         # across: module side along the contour / the row; along: side up the slope / across the row
@@ -663,16 +743,41 @@ class YieldTable:
                 _axis_weights(a % 360.0, self.azimuths, periodic=True),
                 _axis_weights(np.clip(s, 0, 1), self.shading, periodic=False), np.isfinite(t) & np.isfinite(s))
 
-    def _interpolate(self, values, surface_tilt, surface_azimuth, shading_loss):
+    def _corners(self, surface_tilt, surface_azimuth, shading_loss):
+        """Return the 8 grid corners around each input: ([(tilt, azimuth, shading) index], [weight], ok)."""
         (ti, tw), (ai, aw), (si, sw), ok = self._weights(surface_tilt, surface_azimuth, shading_loss)
-        out = 0.0
+        index, weight = [], []
         for dt in (0, 1):
             for da in (0, 1):
                 for ds in (0, 1):
-                    w = (tw if dt else 1 - tw) * (aw if da else 1 - aw) * (sw if ds else 1 - sw)
-                    v = values[ti[dt], ai[da], si[ds]]
-                    out = out + (w[..., None] * v if v.ndim > w.ndim else w * v)
+                    weight.append((tw if dt else 1 - tw) * (aw if da else 1 - aw) * (sw if ds else 1 - sw))
+                    index.append((ti[dt], ai[da], si[ds]))
+        return index, weight, ok
+
+    def _interpolate(self, values, surface_tilt, surface_azimuth, shading_loss):
+        index, weight, ok = self._corners(surface_tilt, surface_azimuth, shading_loss)
+        out = 0.0
+        for (i, j, k), w in zip(index, weight):
+            v = values[i, j, k]
+            out = out + (w[..., None] * v if v.ndim > w.ndim else w * v)
         return np.where(ok[..., None] if np.ndim(out) > ok.ndim else ok, out, np.nan)
+
+    def scaled_hourly_yield(self, surface_tilt, surface_azimuth, shading_loss, kwp):
+        """``kwp x`` :meth:`hourly_specific_yield` with NaN as 0, as float32 [kWh per record], shape (n, records).
+
+        The same interpolation, summed corner by corner in the same order, in one pass of a numba kernel
+        (:func:`solarkataster._kernels.layout.scaled_rows`) instead of eight gathered (n, records) arrays.
+        """
+        if self.hourly is None:
+            raise ParameterError(f"the {self.mounting} yield table was built without hourly values")
+        index, weight, ok = self._corners(np.asarray(surface_tilt, float).ravel(),
+                                          np.asarray(surface_azimuth, float).ravel(),
+                                          np.asarray(shading_loss, float).ravel())
+        kwp = np.ascontiguousarray(kwp, dtype=np.float64).ravel()
+        out = np.empty((kwp.size, self.hourly.shape[-1]), np.float32)
+        _kl.scaled_rows(np.ascontiguousarray(self.hourly), np.stack([np.stack(i) for i in index]).astype(np.int64),
+                        np.stack(weight).astype(np.float64), np.ascontiguousarray(ok), kwp, out)
+        return out
 
     def specific_yield(self, surface_tilt, surface_azimuth, shading_loss=0.0):
         """Annual AC specific yield [kWh/kWp], trilinear interpolation (azimuth periodic).

@@ -11,6 +11,7 @@ import pandas as pd
 import pvlib
 import pytest
 import shapely
+import shapely.affinity
 from conftest import shared_file
 
 from solarkataster import assessment as A
@@ -264,3 +265,71 @@ def test_ridges_and_hips_keep_no_setback_valleys_and_party_walls_do():
     ridge = row.assign(building=1)
     assert [g.length for g in A.ridge_edges(ridge["geometry"], ridge["tilt"], ridge["azimuth"],
                                             ridge["building"])] == [6.0, 6.0]
+
+
+def _reference_ridge_edges(geoms, tilt, azimuth, building, tolerance=0.05):
+    """ridge_edges pair by pair, segment by segment (the implementation before the array calls; faces pitched)."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = [None] * len(geoms)
+    lines = {}
+    # the pairs in the order of the bounding-box query (the order of each face's segments)
+    first, second = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=tolerance)
+    for i, j in zip(first, second):
+        if i >= j or building[i] != building[j]:
+            continue
+        shared = geoms[i].boundary.intersection(geoms[j].boundary.buffer(tolerance))
+        if shared.is_empty:
+            continue
+        merged = shapely.line_merge(shared) if shared.geom_type == "MultiLineString" else shared
+        for part in shapely.get_parts(merged):
+            if part.geom_type != "LineString":
+                continue
+            xy = shapely.get_coordinates(part)
+            for p, q in zip(xy[:-1], xy[1:]):
+                if np.hypot(*(q - p)) < 4 * tolerance:
+                    continue
+                if all(_reference_top_of(geoms[f], p, q, azimuth[f], 2 * tolerance) for f in (i, j)):
+                    seg = shapely.LineString([p, q])
+                    lines.setdefault(i, []).append(seg)
+                    lines.setdefault(j, []).append(seg)
+    for i, segs in lines.items():
+        out[i] = shapely.MultiLineString(segs)
+    return out
+
+
+def _reference_top_of(polygon, p, q, azimuth, probe):
+    d = (q - p) / np.hypot(*(q - p))
+    normal = np.array([-d[1], d[0]])
+    mid = 0.5 * (p + q)
+    if shapely.contains_xy(polygon, *(mid + probe * normal)):
+        into = normal
+    elif shapely.contains_xy(polygon, *(mid - probe * normal)):
+        into = -normal
+    else:
+        return False
+    return float(np.array([np.sin(np.radians(azimuth)), np.cos(np.radians(azimuth))]) @ into) >= 0.3
+
+
+def test_ridge_edges_equal_pair_by_pair_reference():
+    """ridge_edges (array calls) gives the very lines of the pair-by-pair reference, vertex for vertex.
+
+    Two hipped roofs in map coordinates (one rotated 17° anticlockwise, faces slightly off their azimuths), a
+    valley, and two row houses whose ridge lies between the buildings (no ridge).
+    """
+    x0, y0 = 356412.37, 5699321.91
+    hip = [shapely.Polygon([(0, 0), (12, 0), (8, 4), (4, 4)]), shapely.Polygon([(0, 8), (4, 4), (8, 4), (12, 8)]),
+           shapely.Polygon([(0, 0), (4, 4), (0, 8)]), shapely.Polygon([(12, 0), (12, 8), (8, 4)])]
+    rotated = [shapely.affinity.rotate(g, 17.0, origin=(6, 4)) for g in hip]
+    geoms = ([shapely.affinity.translate(g, x0, y0) for g in hip]
+             + [shapely.affinity.translate(g, x0 + 30, y0) for g in rotated]
+             + [shapely.affinity.translate(shapely.box(0, 0, 4, 6), x0, y0 + 20),
+                shapely.affinity.translate(shapely.box(4, 0, 8, 6), x0, y0 + 20)]
+             + [shapely.affinity.translate(shapely.box(0, 0, 6, 4), x0 + 30, y0 + 20),
+                shapely.affinity.translate(shapely.box(0, 4, 6, 8), x0 + 30, y0 + 20)])
+    tilt = [45.0, 40.0, 50.0, 45.0] * 2 + [30.0, 30.0, 35.0, 35.0]
+    azimuth = [181.0, 359.5, 270.0, 91.0, 163.0, 343.0, 253.0, 73.0, 90.0, 270.0, 180.0, 0.0]
+    building = [1] * 4 + [2] * 4 + [3, 3, 4, 5]
+    got = A.ridge_edges(geoms, tilt, azimuth, building)
+    expected = _reference_ridge_edges(geoms, tilt, azimuth, building)
+    assert sum(g is not None for g in expected) == 8
+    assert [None if g is None else g.wkb for g in got] == [None if g is None else g.wkb for g in expected]

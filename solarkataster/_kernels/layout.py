@@ -1,4 +1,4 @@
-"""Numba kernels of the module layout: points in a polygon's interior, many points at once.
+"""Numba kernels of the module layout (points in a polygon's interior, many points at once) and of its hourly yield.
 
 Private: plain arrays in the caller's units. The test is GEOS's own rule for a point in an areal geometry
 (the parity of the crossings of a ray with every ring segment, shell and holes alike), in floating point;
@@ -69,6 +69,40 @@ def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
                     if px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
                         inside = not inside
             out[iy, ix] = UNDECIDED if near else (1 if inside else 0)
+
+
+@njit(cache=True, nogil=True)
+def scaled_rows(values, corner, weight, ok, scale, out):
+    """``out[k] = scale[k] * sum_c weight[c, k] * values[corner[c, :, k]]``, NaN as 0 (interpolated hourly yields).
+
+    The sum runs over the corners in order, in float64, as the numpy interpolation of
+    :meth:`solarkataster.pv.YieldTable._interpolate` does (so the results are the same to the bit); rows
+    that are not ``ok`` are NaN, hence 0, and infinities become the largest finite float64, as
+    :func:`numpy.nan_to_num` makes them, before the scaling and the cast to float32.
+
+    Parameters
+    ----------
+    values : ndarray of float32, shape (tilts, azimuths, shading, records)
+    corner : ndarray of int64, shape (corners, 3, n)
+        Tilt, azimuth and shading index of each corner of each row.
+    weight : ndarray of float64, shape (corners, n)
+    ok : ndarray of bool, shape (n,)
+    scale : ndarray of float64, shape (n,)
+    out : ndarray of float32, shape (n, records)
+    """
+    big = np.finfo(np.float64).max
+    for k in range(out.shape[0]):
+        for h in range(out.shape[1]):
+            acc = 0.0
+            for c in range(corner.shape[0]):
+                acc = acc + weight[c, k] * np.float64(values[corner[c, 0, k], corner[c, 1, k], corner[c, 2, k], h])
+            if not ok[k] or acc != acc:
+                acc = 0.0
+            elif acc == np.inf:
+                acc = big
+            elif acc == -np.inf:
+                acc = -big
+            out[k, h] = np.float32(scale[k] * acc)
 
 
 def ring_arrays(region):

@@ -211,6 +211,20 @@ def _growth(opts, footprints):
     return opts if footprints is not None else dataclasses.replace(opts, max_flat_overhang=opts.max_overhang)
 
 
+def _publishable_polygons(filled, face_building, coef, outlines, transform, opts, rests):
+    """Face polygons from the filled face labels: plane-intersection boundaries, no small parts, no overlaps.
+
+    ``rests`` collects each building's unassigned remainder (:func:`fill_slivers`).
+    """
+    cs = float(transform.a)
+    geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
+    geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
+    geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
+    geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
+    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, rests)
+    return resolve_overlaps(geoms, opts.min_part_area)
+
+
 def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, options=None):
     """Roof faces a city can publish: one clean polygon per plane, tiling each building's whole roof.
 
@@ -305,13 +319,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
                            beyond=beyond)] = -1
     if footprints is not None:
         filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
-    geoms = face_geometries(filled, face_building, coef, outlines, transform, opts)
-    geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
-    geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
-    geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
     rests = {}
-    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, rests)
-    geoms = resolve_overlaps(geoms, opts.min_part_area)
+    geoms = _publishable_polygons(filled, face_building, coef, outlines, transform, opts, rests)
     face_labels = rasterise_faces(geoms, z.shape, transform)
     faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts, rests)
     return RoofFaces(faces, buildings, face_labels, transform)
