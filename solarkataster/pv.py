@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -803,35 +802,6 @@ class YieldTable:
         if self.hourly is None:
             raise ParameterError(f"the {self.mounting} yield table was built without hourly values")
         return self._interpolate(self.hourly, surface_tilt, surface_azimuth, shading_loss)
-
-    @cached_property
-    def _lit_hours(self):
-        """(hours with any yield in the table, the table's hourly values at those hours only)."""
-        lit = np.flatnonzero(self.hourly.reshape(-1, self.hourly.shape[-1]).any(axis=0))
-        return lit, np.ascontiguousarray(self.hourly[..., lit])
-
-    def hourly_yield(self, surface_tilt, surface_azimuth, shading_loss, kwp):
-        """Hourly AC yield of surfaces [kWh per hour], float32, shape ``(surfaces, hours)``.
-
-        ``kwp`` [kWp] times :meth:`hourly_specific_yield` (NaN read as 0), the same values, but interpolated
-        only at the hours when the table has any yield (about half of them, the rest are ``kwp * 0``).
-
-        Parameters
-        ----------
-        surface_tilt, surface_azimuth, shading_loss : ndarray, shape (surfaces,)
-            As for :meth:`specific_yield` [°], [°], [-].
-        kwp : ndarray, shape (surfaces,)
-            Installed power [kWp].
-        """
-        if self.hourly is None:
-            raise ParameterError(f"the {self.mounting} yield table was built without hourly values")
-        lit, compact = self._lit_hours
-        kwp = np.asarray(kwp, dtype=float)
-        out = np.empty((len(kwp), self.hourly.shape[-1]), dtype=np.float32)
-        out[:] = (kwp * 0.0)[:, None]  # NaN where kwp is, as kwp times the night's 0
-        values = self._interpolate(compact, surface_tilt, surface_azimuth, shading_loss)
-        out[:, lit] = kwp[:, None] * np.nan_to_num(values)
-        return out
 
     def irradiation(self, surface_tilt, surface_azimuth):
         """Unobstructed annual plane-of-array irradiation [kWh/m²], interpolated."""

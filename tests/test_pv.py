@@ -124,15 +124,15 @@ def coarse_table(clear_weather):
                                    azimuths=(0, 90, 180, 270), shading=(0, 0.5, 1), mounting="roof")
 
 
-def test_hourly_yield_is_kwp_times_the_hourly_specific_yield(coarse_table):
-    """The lit-hours-only interpolation gives exactly kWp x the full one, NaN rows and night hours included."""
+def test_scaled_hourly_yield_is_kwp_times_the_hourly_specific_yield(coarse_table):
+    """scaled_hourly_yield gives exactly kWp x the hourly specific yield, NaN rows and night hours included."""
     t = coarse_table
     tilt = np.array([0.0, 12.5, 45.0, 89.0, np.nan, 30.0])
     azimuth = np.array([np.nan, 200.0, 95.0, 359.0, 180.0, 180.0])
     loss = np.array([0.0, 0.1, 0.7, 1.0, 0.2, np.nan])
     kwp = np.array([3.0, 0.0, 12.4, 1.5, 2.0, -1.0])
     expected = (kwp[:, None] * np.nan_to_num(t.hourly_specific_yield(tilt, azimuth, loss))).astype(np.float32)
-    got = t.hourly_yield(tilt, azimuth, loss, kwp)
+    got = t.scaled_hourly_yield(tilt, azimuth, loss, kwp)
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
     assert (got[0] == 0).mean() > 0.3  # the night is in it, as zeros
