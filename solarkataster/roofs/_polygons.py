@@ -8,11 +8,6 @@ import numpy as np
 
 from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, part_sizes
 
-VERTEX_GRID = 1e-6
-"""Grid [m] the tidied face vertices are rounded to: far below any geometric tolerance here (1 mm), far
-above the rounding of the overlays (about 1e-9 m at UTM coordinates), so vertices that two faces share are
-equal."""
-
 
 def _boundary_pixels(filled, face_building):
     """Pairs of 4-adjacent pixels of different faces of one building: (lo, hi, r_lo, c_lo, r_hi, c_hi)."""
@@ -185,10 +180,8 @@ def merge_small_parts(geoms, face_building, min_area, min_face_area):
     return geoms
 
 
-def fill_slivers(geoms, face_building, outlines, min_area, width, rests=None):
+def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
     """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with.
-
-    A gap along several faces is split: each face takes the part within ``width`` [m] of it (:func:`_split_gap`).
 
     ``rests``, a dict, if given, receives ``{building: (faces, outline minus their union)}`` for the faces
     before the gaps join them (:func:`building_rest` reuses it where the faces have not changed since).
@@ -212,12 +205,8 @@ def fill_slivers(geoms, face_building, outlines, min_area, width, rests=None):
             continue
         shared = _shared_lengths(gaps, faces)
         for gap, row in zip(gaps, shared):
-            near = np.flatnonzero(row > 0)
-            if len(near) == 1:
-                gains.setdefault(int(mine[near[0]]), []).append(gap)
-            elif len(near) > 1:
-                for j, piece in _split_gap(gap, faces[near], row[near], width):
-                    gains.setdefault(int(mine[near[j]]), []).append(piece)
+            if row.max() > 0:
+                gains.setdefault(int(mine[int(np.argmax(row))]), []).append(gap)
     if gains:
         from ..detection import polygonal
 
@@ -231,29 +220,6 @@ def fill_slivers(geoms, face_building, outlines, min_area, width, rests=None):
     return geoms
 
 
-def _split_gap(gap, faces, shared, width):
-    """Pieces of a gap bordering several faces, each with the index of the face that takes it.
-
-    A sliver left where two faces' edges were simplified differently runs along both faces (and may reach
-    along one face's eave to its far corner); given whole to one face, that face would take the other's
-    vertices. In order of shared boundary ``shared`` [m], each face takes what is left of the gap within
-    ``width`` [m] of it; a remainder goes to the face with the longest shared boundary.
-    """
-    import shapely
-
-    order = np.argsort(-shared, kind="stable")
-    near = shapely.buffer(faces[order], width, join_style="mitre")
-    pieces, rest = [], gap
-    for j, zone in zip(order, near):
-        piece = shapely.intersection(rest, zone)
-        if shapely.area(piece) > 0:
-            pieces.append((int(j), piece))
-            rest = shapely.difference(rest, zone)
-    if shapely.area(rest) > 0:
-        pieces.append((int(order[0]), rest))
-    return pieces
-
-
 def tidy_faces(geoms, width, face_building, outlines):
     """Remove slivers thinner than ``2 width`` [m] (mitred opening) and collinear vertices."""
     import shapely
@@ -263,16 +229,18 @@ def tidy_faces(geoms, width, face_building, outlines):
     if len(present):
         tidy = np.array(list(geoms[present]), dtype=object)
         if width > 0:
+            given = tidy
             opened = shapely.buffer(shapely.buffer(tidy, -width, join_style="mitre"), width, join_style="mitre")
             tidy = shapely.intersection(opened, tidy)  # a mitred corner may overshoot
             # a mitred corner may overshoot the outline by a hair
             clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
             has = np.array([c is not None for c in clip])
             tidy[has] = shapely.intersection(tidy[has], clip[has])
-        # each face went through its own overlays, which may round a vertex it shares with a neighbour
-        # differently (1 ulp): on a common 1 um grid shared vertices are equal again and shared edges coincide
-        tidy = shapely.set_precision(shapely.simplify(tidy, 1e-3), VERTEX_GRID)
-        geoms[present] = _polygonal_array(tidy)
+            # a face without slivers keeps its own vertices: the overlays recompute them, and may round a
+            # vertex that two faces share differently for each (1 ulp), so that they no longer share an edge
+            same = np.abs(shapely.area(tidy) - shapely.area(given)) <= 1e-9 * np.maximum(shapely.area(given), 1.0)
+            tidy[same] = given[same]
+        geoms[present] = _polygonal_array(shapely.simplify(tidy, 1e-3))
     return geoms
 
 

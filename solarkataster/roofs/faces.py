@@ -310,7 +310,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
     rests = {}
-    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, 0.05 * cs, rests)
+    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, rests)
     geoms = resolve_overlaps(geoms, opts.min_part_area)
     face_labels = rasterise_faces(geoms, z.shape, transform)
     faces, buildings = _tables(seg, geoms, outlines, footprints, face_labels, z, coef, transform, opts, rests)
