@@ -213,7 +213,9 @@ def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
         targets = np.array(list(gains), dtype=np.int64)
         grown = shapely.union(np.array(list(geoms[targets]), dtype=object),
                               np.array([shapely.union_all(gains[f]) for f in targets], dtype=object))
-        for f, g in zip(targets, grown):
+        # a face grown by a sliver has collinear vertices again (tidy_faces' tolerance): the ones it kept
+        # where its neighbour's edge was straightened, so that both share one edge again
+        for f, g in zip(targets, shapely.simplify(grown, 1e-3)):
             geoms[f] = polygonal(g)
     return geoms
 
@@ -227,12 +229,17 @@ def tidy_faces(geoms, width, face_building, outlines):
     if len(present):
         tidy = np.array(list(geoms[present]), dtype=object)
         if width > 0:
+            given = tidy
             opened = shapely.buffer(shapely.buffer(tidy, -width, join_style="mitre"), width, join_style="mitre")
             tidy = shapely.intersection(opened, tidy)  # a mitred corner may overshoot
             # a mitred corner may overshoot the outline by a hair
             clip = np.array([outlines.get(int(face_building[f])) for f in present], dtype=object)
             has = np.array([c is not None for c in clip])
             tidy[has] = shapely.intersection(tidy[has], clip[has])
+            # a face without slivers keeps its own vertices: the overlays recompute them, and may round a
+            # vertex that two faces share differently for each (1 ulp), so that they no longer share an edge
+            same = np.abs(shapely.area(tidy) - shapely.area(given)) <= 1e-9 * np.maximum(shapely.area(given), 1.0)
+            tidy[same] = given[same]
         geoms[present] = _polygonal_array(shapely.simplify(tidy, 1e-3))
     return geoms
 
