@@ -8,7 +8,7 @@ intersection (ridge, hip, valley) or a fitted step edge, on a sub-pixel partitio
 snapped onto those lines, simplified as a coverage and clipped to the outline. Faces never overlap and,
 with the excluded parts, tile the outline. Its cost is one pass over the 4 to 16 sub-pixels of every roof
 pixel plus polygon operations per face; on the Essen 1 km² tile (1 m, detected buildings) it takes about
-1.7 times the path without the polygon step at the start of issue 11 (pixel outlines, :func:`segment_roofs`,
+1.8 times the path without the polygon step at the start of issue 11 (pixel outlines, :func:`segment_roofs`,
 pixel polygons), of which the regularised outlines are about an eighth and GEOS polygon operations about
 two fifths (``benchmarks/bench_segmentation.py --stages``, ``--only`` and ``--compare``).
 """
