@@ -142,7 +142,7 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     latitude = (surfaces["latitude"].to_numpy(float) if "latitude" in surfaces
                 else np.full(n, options.latitude))
     azimuth = surfaces["azimuth"].to_numpy(float)
-    geoms = np.asarray(list(surfaces["geometry"]) + [None], dtype=object)[:-1]
+    geoms = np.asarray(list(surfaces["geometry"]), dtype=object)
     present = np.array([g is not None and not g.is_empty for g in geoms], bool) & np.isfinite(tilt)
     # the setback regions (latitude plays no part in them) once, for the layout and the usable area
     regions = np.full(n, None, dtype=object)
@@ -492,11 +492,6 @@ class HourlyProfiles:
     faces: np.ndarray
 
 
-def _hourly(table, tilt, azimuth, loss, kwp):
-    """Return kWp x hourly specific yield of surfaces on one table, float32 (no (n, records) float64 temporaries)."""
-    return table.scaled_hourly_yield(tilt, azimuth, loss, kwp)
-
-
 def _shading_from_yield(table, tilt, azimuth, specific):
     """Shading loss that gives ``specific`` [kWh/kWp] at (tilt, azimuth): exact inverse of the interpolation.
 
@@ -563,7 +558,7 @@ def building_profiles(building_ids, roofs, walls, tables, options=PVOptions()):
     faces = np.zeros((len(r), n_t), dtype=np.float32)
     for mounting, sel in (("rack", flat), ("roof", ~flat)):
         if sel.any():
-            faces[sel] = _hourly(tables.table(mounting), m_tilt[sel], m_az[sel], loss[sel], kwp[sel])
+            faces[sel] = tables.table(mounting).scaled_hourly_yield(m_tilt[sel], m_az[sel], loss[sel], kwp[sel])
     roof = _sum_rows(faces, r["building_id"].to_numpy(), ids)
     wall = wall_profiles(ids, walls, tables) if walls is not None and tables.facade is not None else None
     return HourlyProfiles(tables.roof.times, ids, roof, wall, r["face_id"].to_numpy(object), faces)
@@ -589,4 +584,4 @@ def wall_profiles(building_ids, walls, tables):
     wk, az = w["kwp"].to_numpy(float), w["azimuth"].to_numpy(float)
     tilt90 = np.full(len(w), 90.0)
     wloss = _shading_from_yield(tables.facade, tilt90, az, w["yield_kwh"].to_numpy(float) / np.maximum(wk, 1e-9))
-    return _sum_rows(_hourly(tables.facade, tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)
+    return _sum_rows(tables.facade.scaled_hourly_yield(tilt90, az, wloss, wk), w["building_id"].to_numpy(), ids)

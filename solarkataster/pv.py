@@ -335,10 +335,8 @@ def _grid_contains_xy(region, xs, ys):
 
     The parity test of :func:`solarkataster._kernels.layout.grid_in_rings` decides the points clear of the
     edges, a row of points at a time; GEOS decides the few within :data:`_EXACT_BAND_ULPS` of one, so the
-    answers are GEOS's, point for point. ``region`` is a shapely geometry or a :class:`_Region`.
+    answers are GEOS's, point for point. ``region`` is a :class:`_Region`.
     """
-    if not isinstance(region, _Region):
-        region = _Region(region, region.bounds, _kl.ring_arrays(region), True)
     rings = region.rings
     xs = np.ascontiguousarray(xs, dtype=np.float64)
     ys = np.ascontiguousarray(ys, dtype=np.float64)
@@ -365,11 +363,9 @@ def _grid_offsets(extent, cell, pitch):
 def _best_grid(region, cell_u, cell_v, pitch_v):
     """Count the ``cell_u`` x ``cell_v`` rectangles on a grid with row pitch ``pitch_v`` inside ``region``.
 
-    Rectangles must lie fully inside ``region`` (a shapely geometry or a :class:`_Region`; touching its
-    boundary allowed). Tries (_N_OFFSETS + 1)² grid offsets and returns the best (count, rows).
+    Rectangles must lie fully inside ``region`` (a :class:`_Region`; touching its boundary allowed). Tries
+    (_N_OFFSETS + 1)² grid offsets and returns the best (count, rows).
     """
-    if not isinstance(region, _Region):
-        region = _Region.of(region)
     minx, miny, maxx, maxy = region.bounds
     nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
@@ -510,11 +506,11 @@ def setback_regions(polygons, surface_tilt, surface_azimuth, options=PVOptions()
     ndarray of shapely geometries
         The regions in the faces' frames [m].
     """
-    polygons = np.asarray(list(polygons) + [None], dtype=object)[:-1]
+    polygons = np.asarray(list(polygons), dtype=object)
     n = len(polygons)
     tilt = np.asarray(surface_tilt, dtype=float).reshape(n)
     azimuth = np.asarray(surface_azimuth, dtype=float).reshape(n)
-    free = np.asarray(list(free_edges) + [None], dtype=object)[:-1] if free_edges is not None \
+    free = np.asarray(list(free_edges), dtype=object) if free_edges is not None \
         else np.full(n, None, dtype=object)
     # the frame of each face, with the scalar sin and cos of shapely.affinity (one face at a time)
     sa, ca, stretch = np.empty(n), np.empty(n), np.empty(n)

@@ -308,7 +308,7 @@ def test_grid_containment_equals_geos_point_for_point():
     import shapely
     from shapely.geometry import MultiPolygon, Polygon
 
-    from solarkataster.pv import _grid_contains_xy
+    from solarkataster.pv import _grid_contains_xy, _Region
 
     x0, y0 = 356_123.25, 5_699_871.5
     shell = [(x0, y0), (x0 + 12, y0 + 0.5), (x0 + 13, y0 + 9), (x0 + 6, y0 + 6), (x0 + 1, y0 + 10)]
@@ -321,7 +321,7 @@ def test_grid_containment_equals_geos_point_for_point():
                          np.full(3, x0 + 4.0)])
     ys = np.concatenate([rng.uniform(y0 - 1, y0 + 11, 60), c[:, 1], mid[:, 1], c[:, 1] - 1e-9, c[:, 1] + 1e-6,
                          [y0 + 2.0, y0 + 3.0, y0 + 4.0]])
-    got = _grid_contains_xy(region, xs, ys)
+    got = _grid_contains_xy(_Region.of(region), xs, ys)
     gx, gy = np.meshgrid(xs, ys)
     want = shapely.contains_xy(region, gx, gy)
     assert got.shape == want.shape

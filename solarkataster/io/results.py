@@ -450,8 +450,8 @@ def write_overview(result, path):
                                edgecolor="k", linewidth=0.2, alpha=0.85)
         ax.add_collection(roofs, autolim=True)
     if result.walls is not None and len(result.walls):
-        lines = shapely.get_parts(result.walls.geometry.to_numpy())  # a multi-part wall draws all its parts
-        _, feature_of_line = shapely.get_parts(result.walls.geometry.to_numpy(), return_index=True)
+        # a multi-part wall draws all its parts
+        lines, feature_of_line = shapely.get_parts(result.walls.geometry.to_numpy(), return_index=True)
         xy, line_of = shapely.get_coordinates(lines, return_index=True)
         segments = np.split(xy, np.flatnonzero(np.diff(line_of)) + 1) if len(xy) else []
         irradiation = result.walls["irradiation"].to_numpy(dtype=float)[feature_of_line[np.unique(line_of)]]
