@@ -621,14 +621,21 @@ def _published(geometries, grid_size=PUBLISHED_PRECISION):
     """Face polygons snapped to a ``grid_size`` grid [m] (None where one collapses).
 
     Vertices closer than that, and zero-width spikes, would make the polygons invalid once GeoJSON rounds
-    their coordinates. Shared vertices stay shared.
+    their coordinates. Shared vertices stay shared. A neck narrower than the grid splits a face, so parts
+    under the roofs' minimum part area that this cuts off are dropped (a face keeps at least one part).
     """
     import shapely
 
     from .detection import polygonal
+    from .roofs import RoofOptions
 
-    snapped = shapely.set_precision(np.asarray(list(geometries), dtype=object), grid_size)
-    return [polygonal(g) for g in snapped]
+    snapped = [polygonal(g) for g in shapely.set_precision(np.asarray(list(geometries), dtype=object), grid_size)]
+    for i in np.flatnonzero([isinstance(g, shapely.MultiPolygon) for g in snapped]):
+        parts = shapely.get_parts(snapped[i])
+        kept = parts[shapely.area(parts) >= RoofOptions.min_part_area]
+        if 0 < len(kept) < len(parts):
+            snapped[i] = kept[0] if len(kept) == 1 else shapely.MultiPolygon(list(kept))
+    return snapped
 
 
 def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):

@@ -742,6 +742,18 @@ def test_essen_without_footprints(tmp_path):
     png = write_overview(result, tmp_path / "overview.png")
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _assert_honest_totals(result)  # issue 12 on the whole tile (walls: test_essen_honest_totals_with_walls)
+    _assert_publishable_polygons(result, tmp_path)
+
+
+def _assert_publishable_polygons(result, folder):
+    """Issue 11 on real roofs: no face part under 1 m², and the GeoJSON polygons (lon/lat, 7 decimals) valid."""
+    from solarkataster.io.export import write_geojson
+
+    parts = shapely.get_parts(result.roofs.geometry.to_numpy())
+    assert shapely.area(parts).min() >= 1.0
+    for layer, frame in (("roofs", result.roofs), ("buildings", result.buildings)):
+        written = gpd.read_file(write_geojson(folder / f"{layer}.geojson", frame, layer=layer, metadata={}))
+        assert len(written) == len(frame) and written.is_valid.all(), (layer, (~written.is_valid).sum())
 
 
 def _assert_honest_totals(result):

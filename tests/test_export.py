@@ -288,3 +288,19 @@ def test_json_column_equals_json_value_per_cell():
         converted = export._json_column(values)
         assert converted == [export._json_value(v) for v in values]
         assert [type(v) for v in converted] == [type(export._json_value(v)) for v in values]
+
+
+def test_rounding_keeps_polygons_valid(tmp_path):
+    # a notch whose tip lies 4e-8° above the bottom edge: plain rounding to 1e-7° puts the tip on the edge
+    lon, lat = 6.93, 51.43
+    ring = [(lon, lat), (lon + 1e-5, lat), (lon + 1e-5, lat + 1e-5), (lon + 5e-6, lat + 4e-8), (lon, lat + 1e-5)]
+    notched = shapely.Polygon(ring)
+    assert notched.is_valid and not shapely.transform(notched, lambda xy: np.round(xy, 7)).is_valid
+    frame = gpd.GeoDataFrame({"building_id": ["b1"], "source": ["footprints"]},
+                             geometry=[notched, ], crs="EPSG:4326")
+    doc = json.loads(export.write_geojson(tmp_path / "b.geojson", frame, layer="buildings", metadata={})
+                     .read_text("utf-8"))
+    geom = shapely.geometry.shape(doc["features"][0]["geometry"])
+    assert geom.is_valid and geom.area == pytest.approx(notched.area, rel=0.02)
+    coords = shapely.get_coordinates(geom)
+    assert np.array_equal(np.round(coords, 7), coords)

@@ -6,7 +6,8 @@ to their decimals; a contract column the frame lacks is written as null (with a 
 follow in their own order. The JSON Schemas shipped in ``solarkataster/schemas`` are generated from the
 contract (:func:`write_schema_files`).
 
-GeoJSON output follows RFC 7946: WGS84 longitude/latitude rounded to 1e-7° (about 1 cm), exterior rings
+GeoJSON output follows RFC 7946: WGS84 longitude/latitude rounded to 1e-7° (about 1 cm; snapped to that grid
+where rounding alone would make a ring touch itself, so valid polygons stay valid), exterior rings
 counter-clockwise and holes clockwise, no ``crs`` member. A top-level foreign member ``metadata`` carries
 the layer name, the units of every property, the software version, the creation time (UTC, ISO 8601), the
 source CRS and any provenance passed in (weather source, input hashes, model choices).
@@ -131,9 +132,15 @@ def _wgs84_geometries(gdf, source):
         raise CRSError(f"{source}: the layer has no CRS; set it (GeoDataFrame.set_crs) before export")
     geoms = gdf.geometry.to_crs(4326).to_numpy() if not CRS(gdf.crs).equals(CRS(4326)) \
         else gdf.geometry.to_numpy()
-    geoms = shapely.transform(geoms, lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    rounded = shapely.transform(geoms, lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    # rounding can make a ring touch itself where two of its edges pass closer than the grid: those few are
+    # snapped to the grid by GEOS instead, which keeps them valid
+    broken = np.flatnonzero(~shapely.is_valid(rounded) & shapely.is_valid(geoms))
+    if len(broken):
+        snapped = shapely.set_precision(geoms[broken], 10.0 ** -COORDINATE_DECIMALS)
+        rounded[broken] = shapely.transform(snapped, lambda xy: np.round(xy, COORDINATE_DECIMALS))
     # orient after rounding, which can flip the winding of a sliver
-    return shapely.orient_polygons(geoms, exterior_cw=False)
+    return shapely.orient_polygons(rounded, exterior_cw=False)
 
 
 def _json_column(values) -> list:
