@@ -11,10 +11,12 @@ pre-resolved weather (the CLI's 10-minute clear-sky year). The two alternate and
 On a loaded machine the second figure is steadier: run's time against its own engine stage, scaled by
 irradiance's total over its engine time (the same engine, timed in the same run).
 
-The walls are computed in a thread beside the yield tables and the roof faces
-(:func:`solarkataster.cadastre.compute_cadastre`): run's ``walls`` stage is only the wait for that thread after
-``roofs_pv`` and ``economics`` (the buildings' roof totals and household economics, which need no walls), and
-``yield_tables``, ``segmentation``, ``roofs_pv`` and ``economics`` share the cores with the walls meanwhile.
+Three stages run in threads (:func:`solarkataster.cadastre.compute_cadastre`): the yield tables from the
+start (beside the ground filter, the buildings and the engine), the roof segmentation from the buildings on
+(beside the engine) and the walls from the engine on (beside the roof faces' PV, ``roofs_pv``, and
+``economics``, the buildings' roof totals and household economics, which need no walls). Run's
+``yield_tables``, ``segmentation`` and ``walls`` stages are only the waits for them, and the ``engine`` stage
+shares the cores with the segmentation.
 
 Run: ``python benchmarks/bench_run_vs_engine.py [--scene essen|town|both] [--repeat 3]``
 """
