@@ -9,12 +9,18 @@ GeoJSON, GeoPackage, vector tiles, profiles, overview; ``irradiance``: rasters a
 pre-resolved weather (the CLI's 10-minute clear-sky year). The two alternate and each time is the minimum of
 ``--repeat`` runs, after a warm-up (numba cache); the machine's load is printed: compare only at similar load.
 On a loaded machine the second figure is steadier: run's time against its own engine stage, scaled by
-irradiance's total over its engine time (the same engine, timed in the same run).
+irradiance's total over its engine time (the same engine, timed in the same run). It flatters run a little:
+run's engine stage shares the cores with the roof segmentation (below). The third, CPU seconds of run over
+irradiance's, is the least sensitive to load; with both cores busy throughout, the wall-time ratio is about
+the CPU ratio plus the vector tile encoder's own CPU seconds (a separate process, not counted) over
+irradiance's.
 
-The walls are computed in a thread beside the yield tables and the roof faces
-(:func:`solarkataster.cadastre.compute_cadastre`): run's ``walls`` stage is only the wait for that thread after
-``roofs_pv`` and ``economics`` (the buildings' roof totals and household economics, which need no walls), and
-``yield_tables``, ``segmentation``, ``roofs_pv`` and ``economics`` share the cores with the walls meanwhile.
+Three stages run in threads (:func:`solarkataster.cadastre.compute_cadastre`): the yield tables from the
+start (beside the ground filter, the buildings and the engine), the roof segmentation from the buildings on
+(beside the engine) and the walls from the engine on (beside the roof faces' PV, ``roofs_pv``, and
+``economics``, the buildings' roof totals and household economics, which need no walls). Run's
+``yield_tables``, ``segmentation`` and ``walls`` stages are only the waits for them, and the ``engine`` stage
+shares the cores with the segmentation.
 
 Run: ``python benchmarks/bench_run_vs_engine.py [--scene essen|town|both] [--repeat 3]``
 """
@@ -81,7 +87,7 @@ def time_run(dsm, weather, out, footprints=None, dtm=None):
 def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
     """Alternate irradiance and run ``repeat`` times; print the minima, the ratio and run's stages."""
     weather = _weather(dsm)
-    ti, tr, stages, proxy = [], [], None, []
+    ti, tr, stages, proxy, cpu = [], [], None, [], []
     for k in range(repeat):
         t, e = time_irradiance(dsm, weather, tmp / f"{name}_irr{k}")
         ti.append(t)
@@ -91,11 +97,13 @@ def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
         tr.append(t)
         # load-robust: run against its own engine stage, scaled by irradiance's total / engine
         proxy.append(t / (s["engine_s"] * ti[-1] / e["engine_s"]))
+        cpu.append(s["cpu_s"] / e["cpu_s"])
         print(f"  {name} #{k + 1}: irradiance {ti[-1]:.1f} s ({e['cpu_s']:.1f} CPU-s), run {tr[-1]:.1f} s "
               f"({s['cpu_s']:.1f} CPU-s), ratio {tr[-1] / ti[-1]:.2f}, against run's own engine stage "
-              f"{proxy[-1]:.2f} (load {os.getloadavg()[0]:.1f})", flush=True)
+              f"{proxy[-1]:.2f}, CPU {cpu[-1]:.2f} (load {os.getloadavg()[0]:.1f})", flush=True)
     print(f"{name}: irradiance {min(ti):.1f} s, run {min(tr):.1f} s, run / irradiance = {min(tr) / min(ti):.2f} "
-          f"(minima; goal <= 2.0), against run's own engine stage {min(proxy):.2f}; {stages.pop('counts')}")
+          f"(minima; goal <= 2.0), against run's own engine stage {min(proxy):.2f}, CPU {min(cpu):.2f}; "
+          f"{stages.pop('counts')}")
     print("  run stages: " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in stages.items()
                                        if k.endswith("_s") and not k.endswith("cpu_s")))
     print(f"  run CPU: writing {stages['writing_cpu_s']:.1f} CPU-s, whole run {stages['cpu_s']:.1f} CPU-s")

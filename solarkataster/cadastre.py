@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -241,9 +240,12 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
 
 def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
                    linke=None, options=None, core=None, progress=None, vegetation=None, site=None) -> CadastreResult:
-    """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`)."""
-    from .roofs import RoofOptions, roof_faces
+    """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`).
 
+    The yield tables are built in a thread from the start, the roof faces are segmented in one beside the
+    engine (:func:`_segmentation`) and the walls in one beside the roof PV and economics (:func:`_walls_job`):
+    ``yield_tables_s``, ``segmentation_s`` and ``walls_s`` in the timings are the waits for them.
+    """
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
     timings, t0 = {}, time.perf_counter()
@@ -255,6 +257,10 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
         pv_opts = replace(pv_opts, latitude=round(site.latitude, 3))
     wy = resolve_weather(weather, site, year, linke)
     wy.require_full_year()
+    # the yield tables need only the weather and the site: pvlib's array arithmetic beside the ground filter,
+    # the buildings and the engine
+    tables_job = _in_thread("yield-tables", build_yield_tables, wy, site.latitude, site.longitude,
+                            site.altitude, options=pv_opts, facade=options.walls)
     ground, ground_source = _ground_model(grid, dtm)
     report = {"problems": [], "ground": ground_source}
     timings["reading_s"] = _lap(timings, t0)
@@ -268,6 +274,8 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
 
+    # the roof faces need only the surface and the buildings: their Python runs beside the engine's kernels
+    faces_job = _in_thread("roof-faces", _segmentation, grid, ground, building_labels, fp, options)
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
                         inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
@@ -277,25 +285,14 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("engine", 1, 1)
 
     stage("faces", 0, 3)
-    # the walls (mostly numba kernels without the GIL) run in a thread beside the yield tables and the roof
-    # faces (mostly Python); they need the tables only for their assessment, at the end
-    tables_ready = Future()
-    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_ready, pv_opts, options, veg) \
+    # the walls (mostly numba kernels without the GIL) run in a thread beside the roof faces' PV (mostly
+    # Python); they need the tables only for their assessment, at the end
+    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_job, pv_opts, options, veg) \
         if options.walls else None
-    try:
-        tables = build_yield_tables(wy, site.latitude, site.longitude, site.altitude, options=pv_opts,
-                                    facade=options.walls)
-    except BaseException as exc:
-        tables_ready.set_exception(exc)
-        raise
-    tables_ready.set_result(tables)
+    tables = tables_job.result()
     timings["yield_tables_s"] = _lap(timings, t0)
     stage("faces", 1, 3)
-    given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
-    rf = roof_faces(grid.z, grid.transform, building_labels, given, ground,
-                    options=RoofOptions(min_face_area=options.min_face_area))
-    rf.faces = rf.faces.set_crs(grid.crs)
-    rf.buildings = rf.buildings.set_crs(grid.crs)
+    rf = faces_job.result()
     timings["segmentation_s"] = _lap(timings, t0)
     stage("faces", 2, 3)
     roofs_gdf, roof_monthly = _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
@@ -733,6 +730,28 @@ def shapely_area(geometries):
     return shapely.area(np.asarray(list(geometries), dtype=object)).astype(float)
 
 
+def _segmentation(grid, ground, building_labels, fp, options):
+    """Segment the run's roof faces (:func:`solarkataster.roofs.roof_faces`), in the grid's CRS."""
+    from .roofs import RoofOptions, roof_faces
+
+    given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
+    rf = roof_faces(grid.z, grid.transform, building_labels, given, ground,
+                    options=RoofOptions(min_face_area=options.min_face_area))
+    rf.faces = rf.faces.set_crs(grid.crs)
+    rf.buildings = rf.buildings.set_crs(grid.crs)
+    return rf
+
+
+def _in_thread(name, func, *args, **kwargs):
+    """Start ``func(*args, **kwargs)`` in a thread named ``name``; a future of its value."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    job = pool.submit(func, *args, **kwargs)
+    pool.shutdown(wait=False)
+    return job
+
+
 def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation=None):
     """Start :func:`_wall_layer` in a thread; a future of (layer, report with its ``problems``).
 
@@ -741,8 +760,6 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     walls wait for it only before their assessment). Where numba's threading layer is not thread-safe
     (``workqueue``) the walls are computed in the caller's thread when their result is asked for.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     def call():
         report = {"problems": []}
         return _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation), report
@@ -755,10 +772,7 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
         layer = "workqueue"
     if layer == "workqueue":
         return _Deferred(call)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walls")
-    job = pool.submit(call)
-    pool.shutdown(wait=False)
-    return job
+    return _in_thread("walls", call)
 
 
 class _Deferred:
