@@ -407,6 +407,21 @@ def test_overhang_beyond_footprint():
     assert rf0.buildings["roof_area"].iloc[0] == pytest.approx(footprint.area, rel=1e-6)
 
 
+def test_overhang_outline_has_no_spike_at_an_almost_straight_vertex():
+    """A footprint edge with a vertex 0.5° off straight, overhang on one side of it only: the moved edges'
+    corner lay tens of metres out (a spike); the outline stays within the overhang of the footprint."""
+    from shapely.geometry import Polygon
+
+    from solarkataster.roofs._outline import _offset_outline
+
+    footprint = Polygon([(0, 0), (14, 0), (14, 8), (7, 8.06), (0, 8)])
+    xs, ys = np.meshgrid(np.arange(0.25, 7.0, 0.5), [8.35, 8.85])  # 1 m of eave over the left half
+    outline = _offset_outline(footprint, np.column_stack([xs.ravel(), ys.ravel()]), 0.5, 1.5)
+    assert outline.geom_type == "Polygon"
+    assert outline.within(footprint.buffer(1.5 + 1e-6))
+    assert outline.area == pytest.approx(footprint.area + 7.0, rel=0.05)
+
+
 def test_flat_roof_projecting_past_its_footprint():
     """An upper storey's flat roof projects 2.2 m past the ground floor: the roof reaches it (up to
     max_flat_overhang, 2.5 m); a 30° shed projecting as far keeps max_overhang (1.5 m)."""
