@@ -8,6 +8,7 @@ from solarkataster._kernels.roofs import (
     boundary_pairs,
     fill_from_window_max,
     group_minima,
+    grow_on_planes,
     grow_rings,
     lower_medians,
     neighbour_pairs,
@@ -112,6 +113,61 @@ def test_grow_rings_equals_binary_dilation(rings):
         expect |= ring
     got = grow_rings(grown, cand, rings)
     assert np.array_equal(got, expect) and not np.array_equal(got, grown)
+
+
+def _grow_on_planes_reference(labels, z, owner, face_building, coef, cellsize, tol, passes):
+    out = labels.copy()
+    rows, cols = np.indices(z.shape)
+    x, y = (cols + 0.5) * cellsize, -(rows + 0.5) * cellsize
+    for _ in range(passes):
+        best, best_d = np.zeros_like(out), np.full(z.shape, tol)
+        padded = np.pad(out, 1)
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                f = padded[1 + dr:1 + dr + z.shape[0], 1 + dc:1 + dc + z.shape[1]]
+                d = np.abs(z - (coef[f, 0] * x + coef[f, 1] * y + coef[f, 2])) / np.sqrt(
+                    coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+                ok = (f > 0) & (face_building[f] == owner) & (owner > 0) & (out == 0) & np.isfinite(z)
+                take = ok & ((d < best_d) | ((d == best_d) & ((best == 0) | (f < best))))
+                best, best_d = np.where(take, f, best), np.where(take, d, best_d)
+        if not (best > 0).any():
+            break
+        out = np.where(best > 0, best, out)
+    return out
+
+
+def test_grow_on_planes_equals_reference_and_follows_the_plane():
+    """Faces grow over unlabelled cells on their planes only; a strip on face 1's plane in front of face 2
+    (an eave in front of a dormer) takes face 1 although face 2 is nearer."""
+    cs = 0.5
+    rows, cols = np.indices((30, 40))
+    x, y = (cols + 0.5) * cs, -(rows + 0.5) * cs
+    coef = np.array([[0.0, 0.0, 0.0], [0.0, 0.7, 20.0], [0.0, 0.18, 10.0], [0.0, 0.0, 5.0]])
+    z1 = coef[1, 0] * x + coef[1, 1] * y + coef[1, 2]
+    z = z1.copy()
+    labels = np.zeros(z.shape, np.int32)
+    labels[:20, :] = 1
+    labels[20:27, 10:30] = 2                                   # the dormer reaches row 27
+    z[20:27, 10:30] = (coef[2, 1] * y + coef[2, 2])[20:27, 10:30]
+    labels[20:27, :10] = 1
+    labels[20:27, 30:] = 1
+    labels[27:, :] = 0                                         # the eave rows in front of it: unlabelled
+    labels[10, 5] = 0
+    owner = np.ones(z.shape, np.int64)
+    owner[:, 38:] = 0
+    face_building = np.array([-1, 1, 1, 2])
+    rng = np.random.default_rng(2)
+    z = z + rng.uniform(-0.02, 0.02, z.shape)
+    z[28, 3] = np.nan
+    for passes in (1, 3, 12):
+        got = grow_on_planes(labels, z, owner, face_building, coef, cs, 0.15, passes)
+        expect = _grow_on_planes_reference(labels, z, owner, face_building, coef, cs, 0.15, passes)
+        assert np.array_equal(got, expect)
+    assert got[28, 3] == 0 and (got[27:, :38] == 1).sum() == 3 * 38 - 1
+    assert (got[:, 38:] == labels[:, 38:]).all() and got[10, 5] == 1
+    # a face of another building, or a plane that does not fit, takes nothing
+    assert np.array_equal(grow_on_planes(labels, z + 1.0, owner, face_building, coef, cs, 0.15, 12)[27:], labels[27:])
+    assert np.array_equal(grow_on_planes(labels, z, owner * 2, face_building, coef, cs, 0.15, 12), labels)
 
 
 def test_boundary_pairs_equal_shifted_arrays():

@@ -659,3 +659,51 @@ def boundary_pairs(filled, face_building):
                         r_lo[k], c_lo[k], r_hi[k], c_hi[k] = r, c, r + dr, c + dc
                     k += 1
     return lo, hi, r_lo, c_lo, r_hi, c_hi
+
+
+@njit(cache=True)
+def grow_on_planes(labels, z, owner, face_building, coef, cellsize, dist_tol, passes):
+    """Grow faces over unlabelled cells that continue their planes, one ring of 8-neighbours per pass.
+
+    A cell with ``labels == 0`` and ``owner > 0`` joins the face of an 8-neighbour (labelled before this
+    pass) of the same building (``face_building[f] == owner``) whose plane ``z = a x + b y + c`` (``coef``,
+    ``x = (col + 0.5) * cellsize``, ``y = -(row + 0.5) * cellsize``) passes within ``dist_tol``
+    (perpendicular) of it; of several, the nearest plane (the lower face id on a tie). Stops early when a
+    pass adds nothing. Returns the grown labels (a copy).
+    """
+    rows, cols = labels.shape
+    out = labels.copy()
+    new_r = np.empty(rows * cols, np.int64)
+    new_c = np.empty(rows * cols, np.int64)
+    new_f = np.empty(rows * cols, labels.dtype)
+    for _ in range(passes):
+        n = 0
+        for r in range(rows):
+            for c in range(cols):
+                b = owner[r, c]
+                if b <= 0 or out[r, c] != 0 or not np.isfinite(z[r, c]):
+                    continue
+                x = (c + 0.5) * cellsize
+                y = -(r + 0.5) * cellsize
+                best = 0
+                best_d = dist_tol
+                for rr in range(max(r - 1, 0), min(r + 2, rows)):
+                    for cc in range(max(c - 1, 0), min(c + 2, cols)):
+                        f = out[rr, cc]
+                        if f <= 0 or face_building[f] != b:
+                            continue
+                        d = abs(z[r, c] - (coef[f, 0] * x + coef[f, 1] * y + coef[f, 2]))
+                        d /= np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
+                        if d < best_d or (d == best_d and (best == 0 or f < best)):
+                            best_d = d
+                            best = f
+                if best > 0:
+                    new_r[n] = r
+                    new_c[n] = c
+                    new_f[n] = best
+                    n += 1
+        if n == 0:
+            break
+        for i in range(n):
+            out[new_r[i], new_c[i]] = new_f[i]
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .._kernels.roofs import absorb, grow_rings
+from .._kernels.roofs import absorb, grow_on_planes, grow_rings
 from ._planes import plane_height
 
 
@@ -199,6 +199,13 @@ def _other_planes(z, roof, face_labels, filled, coef, cellsize, opts):
     return out
 
 
+#: Farthest the corner of two moved footprint edges may lie from the footprint's vertex, in multiples of
+#: the larger depth: a right angle puts it at up to 1.41 depths, corners sharper than 60° and almost
+#: collinear edges of different depths further (a vertex 0.5° off a straight eave put one 100 m out on a
+#: Zürich LoD2 ground surface); those vertices are bevelled instead.
+MITER_LIMIT = 2.0
+
+
 def _offset_outline(footprint, points, cellsize, max_overhang):
     """Footprint with each exterior edge moved outward by the overhang its nearest roof pixels show.
 
@@ -238,12 +245,16 @@ def _offset_outline(footprint, points, cellsize, max_overhang):
     for i in range(len(p)):
         j = i - 1
         cross = u[j, 0] * u[i, 1] - u[j, 1] * u[i, 0]
-        if abs(cross) < 1e-6:
-            verts += [p[i] + depth[j] * normal[j], a[i]]
-            continue
-        w = a[i] - a[j]
-        s = (w[0] * u[i, 1] - w[1] * u[i, 0]) / cross
-        verts.append(a[j] + s * u[j])
+        if abs(cross) >= 1e-6:
+            w = a[i] - a[j]
+            s = (w[0] * u[i, 1] - w[1] * u[i, 0]) / cross
+            corner = a[j] + s * u[j]
+            # the two offset lines meet near the vertex, unless the edges are almost collinear (or the
+            # corner sharp) and their depths differ: then that point lies far out, a spike
+            if np.hypot(*(corner - p[i])) <= MITER_LIMIT * max(depth[i], depth[j]):
+                verts.append(corner)
+                continue
+        verts += [p[i] + depth[j] * normal[j], a[i]]
     grown = shapely.make_valid(Polygon(verts)).union(footprint)
     from ..detection import polygonal
 
@@ -296,3 +307,52 @@ def raised_ring(z, ground, building_labels, cellsize, max_overhang, outside=None
     grown = grow_rings(building_labels > 0, cand, rings)
     return np.where(grown, owner, 0)
 
+
+#: Farthest a face continues over unlabelled pixels on its plane [m]: half the width of a wide dormer
+#: (8 m) at the eave, whose nearest face is the dormer while the eave row in front of it lies on the main
+#: plane.
+PLANE_CONTINUATION = 4.0
+
+
+def plane_continuation(z, face_labels, building_labels, outside, coef, face_building, cellsize, opts, ground=None):
+    """Face of each unlabelled pixel that a chain of pixels on one face's plane connects to that face.
+
+    The pixels are the building's and those outside it up to ``max_flat_overhang`` (those raised 1 m
+    above ``ground`` where given); each face grows over the unlabelled ones of its building ring by ring
+    (8-neighbours) while they lie within ``distance_tolerance`` of its plane, up to
+    :data:`PLANE_CONTINUATION` (:func:`grow_on_planes`: of two faces, the nearer plane). The nearest face
+    is not always the plane a pixel continues: the eave row in front of a dormer, and the overhang beyond
+    it, continue the main plane around the dormer, not the dormer's plane. Returns the face per pixel, 0
+    where none continues (and at the labelled pixels).
+
+    Parameters
+    ----------
+    z : ndarray
+        Surface heights [m].
+    face_labels : ndarray of int
+        Face id of every pixel, 0 where none.
+    building_labels : ndarray of int
+        Building label of every pixel, 0 outside buildings.
+    outside : tuple
+        Distance [px] to the nearest building pixel and its label (:func:`outside_owner`).
+    coef : ndarray, shape (n + 1, 3)
+        Plane coefficients per face id (:func:`raster_planes`).
+    face_building : ndarray of int
+        Building label of each face id.
+    cellsize : float
+        Pixel size [m].
+    opts : RoofOptions
+        Tolerances and overhang widths.
+    ground : ndarray, optional
+        Terrain heights [m].
+    """
+    rings = max(int(np.floor(max(opts.max_overhang, opts.max_flat_overhang) / cellsize + 0.5)), 0)
+    dist, owner = outside
+    own = np.where(building_labels > 0, building_labels, np.where(dist <= rings, owner, 0))
+    if ground is not None:
+        with np.errstate(invalid="ignore"):
+            own = np.where((building_labels > 0) | ((z - ground) >= 1.0), own, 0)
+    passes = int(np.ceil(PLANE_CONTINUATION / cellsize))
+    grown = grow_on_planes(face_labels.astype(np.int32), z, own.astype(np.int64), face_building, coef, cellsize,
+                           opts.distance_tolerance, passes)
+    return np.where(face_labels == 0, grown, 0)

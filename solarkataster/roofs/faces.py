@@ -26,6 +26,7 @@ from ._outline import (
     nearest_face,
     outside_owner,
     overhang_roof,
+    plane_continuation,
     raised_in_outline,
     raised_ring,
     roof_outlines,
@@ -211,6 +212,25 @@ def _growth(opts, footprints):
     return opts if footprints is not None else dataclasses.replace(opts, max_flat_overhang=opts.max_overhang)
 
 
+def _roof_pixels(z, ground, building_labels, face_labels, coef, face_building, cs, opts, footprints, outside):
+    """Roof (overhangs included), nearest face of every pixel, and face of every roof pixel (``filled``).
+
+    With footprints a pixel takes the face whose plane it continues (:func:`plane_continuation`), else the
+    nearest face; without, the nearest face (on the Essen tile, 1 m, detected outlines, the continuation
+    made 0.5 % more faces multipart).
+    """
+    near = nearest_any_face(face_labels)
+    growth = _growth(opts, footprints)
+    if footprints is None:
+        roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, growth, outside)
+        return roof, near, nearest_face(face_labels, face_building, roof, near)
+    on_plane = plane_continuation(z, face_labels, building_labels, outside, coef, face_building, cs, growth, ground)
+    roof = overhang_roof(z, ground, building_labels, np.where(on_plane > 0, on_plane, near), coef, face_building,
+                         cs, growth, outside)
+    filled = nearest_face(face_labels, face_building, roof, near)
+    return roof, near, np.where((on_plane > 0) & (roof > 0) & (face_building[on_plane] == roof), on_plane, filled)
+
+
 def _publishable_polygons(filled, face_building, coef, outlines, transform, opts, rests):
     """Face polygons from the filled face labels: plane-intersection boundaries, no small parts, no overlaps.
 
@@ -257,17 +277,20 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
        unexplained pixels; faces of one building within 3 m of each other (6 m when both are sloped) that
        one plane explains are merged, and flat strips along ridges are dropped.
     2. The roof is the building's pixels plus the pixels up to ``max_overhang`` outside it that continue
-       the plane of the nearest face (eaves overhangs; with footprints, ``max_flat_overhang`` for a flat
-       face). With footprints, each footprint edge moves outward
-       by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline is
-       regularised. Every roof pixel takes the nearest face of its building, unless it belongs to a blob of
-       at least ``min_excluded_area`` that no plane explains (superstructures, excluded); with footprints
-       such a blob is 8-connected and includes the pixels inside the outline, off the roof, that stand
-       above the plane (a dormer of 1-2 m² at the eave, :func:`raised_in_outline`). With footprints,
-       a group of unexplained pixels may give several planes (RANSAC, a steep mansard side next to a flat
-       strip), and a face whose pixels hold a second plane (a 1-2 px mansard side or kicked eave that the
-       fill gave it, off its plane on one side) is split when two planes explain them much better than
-       one (:func:`split_two_plane_faces`).
+       the plane of a face (eaves overhangs; with footprints, ``max_flat_overhang`` for a flat face): with
+       footprints, of the face that a chain of pixels on its plane connects them to, within 4 m (the eave
+       row in front of a dormer continues the main plane, not the nearer dormer's;
+       :func:`plane_continuation`), else of the nearest face. With footprints, each footprint edge moves
+       outward by the mean depth of the overhang pixels nearest to it; without, the roof pixels' outline
+       is regularised. Every roof pixel takes the face whose plane it so continues (with footprints), else
+       the nearest face of its building, unless it belongs to a blob of at least ``min_excluded_area``
+       that no plane explains (superstructures, excluded); with footprints such a blob is 8-connected and
+       includes the pixels inside the outline, off the roof, that stand above the plane (a dormer of
+       1-2 m² at the eave, :func:`raised_in_outline`). With footprints, a group of unexplained pixels
+       may give several planes (RANSAC, a steep mansard side next to a flat strip), and a face whose
+       pixels hold a second plane (a 1-2 px mansard side or kicked eave that the fill gave it, off its
+       plane on one side) is split when two planes explain them much better than one
+       (:func:`split_two_plane_faces`).
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
@@ -308,11 +331,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     coef = raster_planes(seg.faces, n)
     face_building = np.full(n + 1, -1, np.int64)
     face_building[seg.faces["face"].to_numpy()] = seg.faces["building"].to_numpy()
-    near = nearest_any_face(seg.face_labels)
-    roof = overhang_roof(z, ground, building_labels, near, coef, face_building, cs, _growth(opts, footprints),
-                         outside)
+    roof, near, filled = _roof_pixels(z, ground, building_labels, seg.face_labels, coef, face_building, cs, opts,
+                                      footprints, outside)
     outlines = roof_outlines(roof, building_labels, transform, footprints, opts)
-    filled = nearest_face(seg.face_labels, face_building, roof, near)
     # a footprint may reach beyond the roof; a detected outline is the roof, with mixed pixels at its edge
     beyond = raised_in_outline(z, filled, near, coef, outlines, transform, opts) if footprints is not None else None
     filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None,
