@@ -134,12 +134,13 @@ def angles_to_codes(angles):
     ndarray of int16, same shape
         Horizon elevation [0.01°], clipped to ±89.99°; :data:`OPEN_CODE`, :data:`MISSING_CODE`.
     """
-    a = np.asarray(angles, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        codes = np.round(np.clip(a, -89.99, 89.99) * 100.0)
-    codes = np.where(a <= -89.999, OPEN_CODE, codes)
-    codes = np.where(np.isnan(a), MISSING_CODE, codes)
-    return codes.astype(np.int16)
+    a = np.asarray(angles)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    flat = np.ascontiguousarray(a).reshape(-1)
+    codes = np.empty(flat.size, np.int16)
+    _k.angles_to_codes(flat, codes)
+    return codes.reshape(a.shape)
 
 
 def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
