@@ -14,7 +14,9 @@ from reference import brute_horizon, brute_horizon_many, brute_sun_visible_many
 
 from solarkataster.horizon import (
     DEFAULT_SECTORS,
+    MISSING_CODE,
     OPEN_CODE,
+    angles_to_codes,
     grid_anchor,
     horizon_angles,
     horizon_codes,
@@ -202,3 +204,24 @@ def test_annual_integral_shadows_close_to_ray_cast(essen, essen_slopes):
     agreement = _shadow_agreement(essen, sunlit)
     worst = min(a for a, _ in agreement.values())
     assert worst >= 0.95, agreement
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_angles_to_codes_equal_numpy_rounding(dtype):
+    """The one-pass kernel gives NumPy's codes (clip to ±89.99°, x 100, round half to even; open at -89.999°
+    and below, missing at NaN), also at half codes, at the sentinels' edges and on strided input."""
+    rng = np.random.default_rng(5)
+    a = np.concatenate([rng.uniform(-95.0, 95.0, 20000), np.arange(-9000, 9001) / 100.0 + 0.005,
+                        np.arange(-719, 720) * 0.125,  # exact half codes: 12.5 -> 12, 37.5 -> 38
+                        [np.nan, np.inf, -np.inf, -90.0, 90.0, -89.999, -89.9989, -89.995, 89.995, 0.005, -0.015]])
+    a = a.astype(dtype)
+    a = np.concatenate([a, a])[::2].reshape(-1, 1)[:, 0]  # strided view
+    wide = a.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        expected = np.round(np.clip(wide, -89.99, 89.99) * 100.0)
+    expected = np.where(wide <= -89.999, OPEN_CODE, expected)
+    expected = np.where(np.isnan(wide), MISSING_CODE, expected).astype(np.int16)
+    got = angles_to_codes(a.reshape(-1, 7) if a.size % 7 == 0 else a)
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(got.ravel(), expected)
+    assert angles_to_codes(np.float32(-89.999)) == OPEN_CODE and angles_to_codes(0.005) == 0
