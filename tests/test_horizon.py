@@ -225,3 +225,28 @@ def test_angles_to_codes_equal_numpy_rounding(dtype):
     assert got.dtype == np.int16
     np.testing.assert_array_equal(got.ravel(), expected)
     assert angles_to_codes(np.float32(-89.999)) == OPEN_CODE and angles_to_codes(0.005) == 0
+
+
+def test_point_horizons_same_from_a_float32_surface(monkeypatch):
+    """A surface whose heights are float32 values is queried as float32 (half the bytes for the rays): the
+    horizons equal those of the float64 surface, bit for bit, with walls, NaN holes and a window anchor."""
+    import solarkataster.horizon as H
+
+    rng = np.random.default_rng(11)
+    z = rng.uniform(0.0, 3.0, (80, 90))
+    z[20:35, 30:50] += 14.25
+    z[50:60, 10:18] = np.nan
+    z = z.astype(np.float32).astype(np.float64)  # a DSM read from a float32 file
+    n = 400
+    rows, cols = rng.uniform(0, 79, n), rng.uniform(0, 89, n)
+    heights, facing = rng.uniform(0.0, 20.0, n), rng.uniform(0.0, 360.0, n)
+    facing[::5] = np.nan
+    kw = dict(facing=facing, clearance=0.5, near=8.0, line_spacing=1.0, anchor=(3, 7))
+    azimuths = np.arange(36) * 10.0 + 1.0
+    assert H._compact_surface(z).dtype == np.float32
+    fast = H.point_horizons(z, 0.5, rows, cols, heights, azimuths, **kw)
+    monkeypatch.setattr(H, "_compact_surface", lambda a: np.ascontiguousarray(a, dtype=np.float64))
+    wide = H.point_horizons(z, 0.5, rows, cols, heights, azimuths, **kw)
+    assert (np.abs(wide) < 90).mean() > 0.3
+    np.testing.assert_array_equal(fast, wide)
+    assert H._compact_surface(z + 1e-9).dtype == np.float64  # not float32 values: kept as they are
