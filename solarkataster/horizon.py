@@ -134,12 +134,13 @@ def angles_to_codes(angles):
     ndarray of int16, same shape
         Horizon elevation [0.01°], clipped to ±89.99°; :data:`OPEN_CODE`, :data:`MISSING_CODE`.
     """
-    a = np.asarray(angles, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        codes = np.round(np.clip(a, -89.99, 89.99) * 100.0)
-    codes = np.where(a <= -89.999, OPEN_CODE, codes)
-    codes = np.where(np.isnan(a), MISSING_CODE, codes)
-    return codes.astype(np.int16)
+    a = np.asarray(angles)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    flat = np.ascontiguousarray(a).reshape(-1)
+    codes = np.empty(flat.size, np.int16)
+    _k.angles_to_codes(flat, codes)
+    return codes.reshape(a.shape)
 
 
 def horizon_codes(z, cellsize, sectors=DEFAULT_SECTORS, max_distance=None, *, near=NEAR_CELLS,
@@ -460,7 +461,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
         Horizon elevation angles [°]; -90 where nothing lies along the azimuth, +90 behind the wall.
     """
     cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
-    z = np.ascontiguousarray(z, dtype=np.float64)
+    z = _compact_surface(z)
     rows = np.ascontiguousarray(rows, dtype=np.float64).ravel()
     cols = np.ascontiguousarray(cols, dtype=np.float64).ravel()
     heights = np.ascontiguousarray(heights, dtype=np.float64).ravel()
@@ -493,6 +494,22 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores
     _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in _sector_pairs(az)])
     return out
+
+
+def _compact_surface(z):
+    """``z`` as float32 where that holds the same values (a DSM read from a float32 file), else as float64.
+
+    The kernels read heights into float64 arithmetic, so the results are the same; the rays of
+    :func:`point_horizons` read the raster at scattered places, and half the bytes halve their cache misses
+    (15 % of the wall horizons' CPU time on the Essen tile).
+    """
+    z = np.asarray(z)
+    if z.dtype != np.float32:
+        z32 = z.astype(np.float32)
+        if not np.array_equal(z32, z, equal_nan=True):
+            return np.ascontiguousarray(z, dtype=np.float64)
+        z = z32
+    return np.ascontiguousarray(z)
 
 
 def _run_threads(task, args):

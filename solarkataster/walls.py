@@ -533,42 +533,58 @@ def wall_irradiation(walls, samples, horizons, sky, *, albedo=0.2, band_height=3
     sample_irradiation : solarkataster.irradiation.Irradiation
         Per sample (covered samples included as computed; use ``samples['covered']`` to drop them).
     """
+    band_height = check_range("band_height", band_height, 0.1, 100.0, " m")
+    irr, share = _sample_irradiation(_horizon_codes(horizons), samples["surface_azimuth"].to_numpy(float), sky,
+                                     albedo, None if canopy is None else tuple(_horizon_codes(c) for c in canopy),
+                                     vegetation)
+    use = ~samples["covered"].to_numpy(bool)
+    per_wall = _per_wall(walls, samples, use, irr, share, band_height, pick=use)
+    return per_wall, irr
+
+
+def _sample_irradiation(codes, sample_azimuth, sky, albedo, canopy, vegetation):
+    """Irradiation of vertical samples from their horizon codes, and their vegetation-loss share [-].
+
+    ``canopy``: canopy-top and canopy-bottom codes, or None (the share is then None).
+    """
     from .irradiation import irradiation_from_codes, unobstructed_irradiation
 
-    band_height = check_range("band_height", band_height, 0.1, 100.0, " m")
-    n_walls = len(walls)
-    sample_azimuth = samples["surface_azimuth"].to_numpy(float)
     if canopy is None:
-        irr = irradiation_from_codes(_horizon_codes(horizons), 90.0, sample_azimuth, sky, albedo)
-        share = np.zeros(len(samples))
-    else:
-        irr = irradiation_from_codes(_horizon_codes(horizons), 90.0, sample_azimuth, sky, albedo,
-                                     canopy=tuple(_horizon_codes(c) for c in canopy), vegetation=vegetation)
-        # the denominator of shading_loss: the unobstructed vertical plane at the wall's azimuth
-        unique_azimuth, inverse = np.unique(sample_azimuth, return_inverse=True)
-        free = unobstructed_irradiation(90.0, unique_azimuth, sky, albedo).global_[inverse]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = irr.vegetation_loss / free
+        return irradiation_from_codes(codes, 90.0, sample_azimuth, sky, albedo), None
+    irr = irradiation_from_codes(codes, 90.0, sample_azimuth, sky, albedo, canopy=canopy, vegetation=vegetation)
+    # the denominator of shading_loss: the unobstructed vertical plane at the wall's azimuth
+    unique_azimuth, inverse = np.unique(sample_azimuth, return_inverse=True)
+    free = unobstructed_irradiation(90.0, unique_azimuth, sky, albedo).global_[inverse]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return irr, irr.vegetation_loss / free
+
+
+def _per_wall(walls, samples, use, irr, share, band_height, pick):
+    """Means of the uncovered samples (``use``) per wall, and its height bands (:func:`wall_irradiation`).
+
+    ``irr`` and ``share`` (None without a canopy) hold all samples (``pick=use``) or only the uncovered
+    ones (``pick=slice(None)``); ``pick`` selects the uncovered among them.
+    """
+    n_walls = len(walls)
     wall_of = samples["wall"].to_numpy(int)
-    use = ~samples["covered"].to_numpy(bool)
-    glob = irr.global_
+    glob = irr.global_[pick]
+    loss = np.zeros(glob.size) if share is None else share[pick]
     count = np.bincount(wall_of[use], minlength=n_walls).astype(float)
     total = np.bincount(wall_of, minlength=n_walls).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(wall_of[use], glob[use], minlength=n_walls) / count
-        svf = np.bincount(wall_of[use], irr.sky_view_factor[use], minlength=n_walls) / count
-        monthly = np.stack([np.bincount(wall_of[use], irr.monthly[m][use], minlength=n_walls) / count
+        mean = np.bincount(wall_of[use], glob, minlength=n_walls) / count
+        svf = np.bincount(wall_of[use], irr.sky_view_factor[pick], minlength=n_walls) / count
+        monthly = np.stack([np.bincount(wall_of[use], irr.monthly[m][pick], minlength=n_walls) / count
                             for m in range(12)], axis=1)
         covered = 1.0 - count / total
-        veg_loss = np.bincount(wall_of[use], share[use], minlength=n_walls) / count
-    bands = _band_tables(wall_of, use, samples["height"].to_numpy(float), walls["height"].to_numpy(float),
-                         band_height, glob, share if canopy is not None else None, count)
-    per_wall = pd.DataFrame({
+        veg_loss = np.bincount(wall_of[use], loss, minlength=n_walls) / count
+    bands = _band_tables(wall_of[use], samples["height"].to_numpy(float)[use], walls["height"].to_numpy(float),
+                         band_height, glob, None if share is None else loss, count)
+    return pd.DataFrame({
         "irradiation": mean, "monthly_irradiation": [None if count[w] == 0 else monthly[w].tolist()
                                                      for w in range(n_walls)],
         "bands": bands, "sky_view_factor": svf, "covered_share": covered, "vegetation_loss": veg_loss},
         index=walls.index)
-    return per_wall, irr
 
 
 def _horizon_codes(horizons, chunk=32768):
@@ -586,16 +602,17 @@ def _horizon_codes(horizons, chunk=32768):
     return out
 
 
-def _band_tables(wall_of, use, sample_height, wall_height, band_height, glob, share, count):
+def _band_tables(wall_of, sample_height, wall_height, band_height, glob, share, count):
     """Per wall, the list of its height bands with their mean irradiation (and vegetation loss), or None.
 
-    One ``bincount`` over (wall, band) keys: the cost is linear in the samples, not walls x samples.
+    ``wall_of``, ``sample_height``, ``glob`` and ``share`` are those of the uncovered samples. One
+    ``bincount`` over (wall, band) keys: the cost is linear in the samples, not walls x samples.
     """
     n_walls = wall_height.size
     n_bands = np.maximum(1, np.ceil(wall_height / band_height - 1e-9)).astype(int)
     stride = int(n_bands.max()) if n_walls else 1
     band_of = np.floor(sample_height / band_height).astype(int)
-    ok = use & (band_of >= 0) & (band_of < n_bands[wall_of])
+    ok = (band_of >= 0) & (band_of < n_bands[wall_of])
     key = wall_of[ok] * stride + band_of[ok]
     size = n_walls * stride
     n = np.bincount(key, minlength=size)
@@ -664,17 +681,18 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
 
     segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
     samples = wall_samples(segments, grid, spacing=spacing)
-    # covered samples are left out of every mean (wall_irradiation): no horizons for them (they see none)
+    band_height = check_range("band_height", band_height, 0.1, 100.0, " m")
+    # covered samples are left out of every mean (wall_irradiation): no horizons, no irradiation for them
     use = ~samples["covered"].to_numpy(bool)
-    horizons = np.full((sectors, len(samples)), 90.0, np.float32)
-    horizons[:, use] = wall_horizons(samples[use], grid, sectors=sectors, max_distance=max_distance)
+    uncovered = samples[use]
+    codes = _horizon_codes(wall_horizons(uncovered, grid, sectors=sectors, max_distance=max_distance))
     canopy = None
     if vegetation is not None and vegetation.mask.any() and len(samples):
-        canopy = tuple(np.full((sectors, len(samples)), 90.0, np.float32) for _ in range(2))
-        for full, part in zip(canopy, wall_canopy_horizons(samples[use], grid, vegetation, sectors, max_distance)):
-            full[:, use] = part
-    per_wall, _ = wall_irradiation(segments, samples, horizons, sky, albedo=albedo, band_height=band_height,
-                                   canopy=canopy, vegetation=vegetation)
+        canopy = tuple(_horizon_codes(c) for c in wall_canopy_horizons(uncovered, grid, vegetation, sectors,
+                                                                         max_distance))
+    irr, share = _sample_irradiation(codes, uncovered["surface_azimuth"].to_numpy(float), sky, albedo, canopy,
+                                     vegetation)
+    per_wall = _per_wall(segments, samples, use, irr, share, band_height, pick=slice(None))
     azimuth = segments["azimuth"].to_numpy(float)
     out = segments[["building_id", "wall_id"]].copy()
     out["azimuth"] = np.round(azimuth, 2) % 360.0

@@ -14,7 +14,9 @@ from reference import brute_horizon, brute_horizon_many, brute_sun_visible_many
 
 from solarkataster.horizon import (
     DEFAULT_SECTORS,
+    MISSING_CODE,
     OPEN_CODE,
+    angles_to_codes,
     grid_anchor,
     horizon_angles,
     horizon_codes,
@@ -202,3 +204,49 @@ def test_annual_integral_shadows_close_to_ray_cast(essen, essen_slopes):
     agreement = _shadow_agreement(essen, sunlit)
     worst = min(a for a, _ in agreement.values())
     assert worst >= 0.95, agreement
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_angles_to_codes_equal_numpy_rounding(dtype):
+    """The one-pass kernel gives NumPy's codes (clip to ±89.99°, x 100, round half to even; open at -89.999°
+    and below, missing at NaN), also at half codes, at the sentinels' edges and on strided input."""
+    rng = np.random.default_rng(5)
+    a = np.concatenate([rng.uniform(-95.0, 95.0, 20000), np.arange(-9000, 9001) / 100.0 + 0.005,
+                        np.arange(-719, 720) * 0.125,  # exact half codes: 12.5 -> 12, 37.5 -> 38
+                        [np.nan, np.inf, -np.inf, -90.0, 90.0, -89.999, -89.9989, -89.995, 89.995, 0.005, -0.015]])
+    a = a.astype(dtype)
+    a = np.concatenate([a, a])[::2].reshape(-1, 1)[:, 0]  # strided view
+    wide = a.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        expected = np.round(np.clip(wide, -89.99, 89.99) * 100.0)
+    expected = np.where(wide <= -89.999, OPEN_CODE, expected)
+    expected = np.where(np.isnan(wide), MISSING_CODE, expected).astype(np.int16)
+    got = angles_to_codes(a.reshape(-1, 7) if a.size % 7 == 0 else a)
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(got.ravel(), expected)
+    assert angles_to_codes(np.float32(-89.999)) == OPEN_CODE and angles_to_codes(0.005) == 0
+
+
+def test_point_horizons_same_from_a_float32_surface(monkeypatch):
+    """A surface whose heights are float32 values is queried as float32 (half the bytes for the rays): the
+    horizons equal those of the float64 surface, bit for bit, with walls, NaN holes and a window anchor."""
+    import solarkataster.horizon as H
+
+    rng = np.random.default_rng(11)
+    z = rng.uniform(0.0, 3.0, (80, 90))
+    z[20:35, 30:50] += 14.25
+    z[50:60, 10:18] = np.nan
+    z = z.astype(np.float32).astype(np.float64)  # a DSM read from a float32 file
+    n = 400
+    rows, cols = rng.uniform(0, 79, n), rng.uniform(0, 89, n)
+    heights, facing = rng.uniform(0.0, 20.0, n), rng.uniform(0.0, 360.0, n)
+    facing[::5] = np.nan
+    kw = dict(facing=facing, clearance=0.5, near=8.0, line_spacing=1.0, anchor=(3, 7))
+    azimuths = np.arange(36) * 10.0 + 1.0
+    assert H._compact_surface(z).dtype == np.float32
+    fast = H.point_horizons(z, 0.5, rows, cols, heights, azimuths, **kw)
+    monkeypatch.setattr(H, "_compact_surface", lambda a: np.ascontiguousarray(a, dtype=np.float64))
+    wide = H.point_horizons(z, 0.5, rows, cols, heights, azimuths, **kw)
+    assert (np.abs(wide) < 90).mean() > 0.3
+    np.testing.assert_array_equal(fast, wide)
+    assert H._compact_surface(z + 1e-9).dtype == np.float64  # not float32 values: kept as they are

@@ -591,6 +591,23 @@ def slopes_to_codes(slopes, out):
                 out[r, c] = int(round(math.degrees(math.atan(s)) * 100.0))
 
 
+@njit(cache=True, nogil=True)
+def angles_to_codes(angles, out):
+    """Horizon angles [°] (flat; -90 or below open, NaN missing) to int16 hundredths of a degree, clipped to ±89.99°.
+
+    NumPy's arithmetic of :func:`solarkataster.horizon.angles_to_codes` (float64 product, rounding half to
+    even), so the same codes, in one pass without temporaries.
+    """
+    for i in range(angles.shape[0]):
+        a = np.float64(angles[i])
+        if np.isnan(a):
+            out[i] = 32767
+        elif a <= -89.999:
+            out[i] = -32768
+        else:
+            out[i] = np.int16(np.rint(min(max(a, -89.99), 89.99) * 100.0))
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def sweep_pair_vegetation(z, gc, gr, z_top, z_low, near_canopy, cellsize, phi, near, max_dist, du, anchor_r,
                           anchor_c, out):
