@@ -6,8 +6,9 @@
    of the 180 sectors that faces the wall (more than 0.05 in cosine, as the tests), against a brute-force
    march every 0.1 cell over the bilinear DSM that starts where the sample's ray leaves the wall's
    clearance (one cell off the wall plane): median, p90 and p99 of the absolute error [°] with the wall
-   defaults (:data:`solarkataster.walls.WALL_NEAR_CELLS`, :data:`solarkataster.walls.WALL_LINE_SPACING`) and
-   with the pixel sweep's (:data:`solarkataster.horizon.NEAR_CELLS`, :data:`solarkataster.horizon.LINE_SPACING`).
+   defaults (:data:`solarkataster.walls.WALL_NEAR_CELLS`, :data:`solarkataster.walls.WALL_LINE_SPACING`,
+   :data:`solarkataster.walls.WALL_FAR_STRIDE`), with every sector swept (far stride 1) and with the pixel
+   sweep's (:data:`solarkataster.horizon.NEAR_CELLS`, :data:`solarkataster.horizon.LINE_SPACING`).
 
 Buildings are detected from the DSM as in ``bench_walls.py``. Run:
 ``SOLARKATASTER_SHARED=/work/shared python benchmarks/convergence_walls.py [--samples 600] [--every 1]``.
@@ -83,8 +84,14 @@ def _accuracy_study(segments, grid, n_samples, every):
     pick = samples.iloc[np.sort(np.random.default_rng(1).choice(len(samples), n_samples, replace=False))]
     azimuths = np.arange(0, 180, every) * 2.0
     cs = grid.cellsize
-    settings = {"wall defaults (near %g, lines %g)" % (walls.WALL_NEAR_CELLS, walls.WALL_LINE_SPACING):
-                walls.wall_horizons(pick, grid)[np.arange(0, 180, every)],
+    label = "near %g, lines %g, far stride %d" % (walls.WALL_NEAR_CELLS, walls.WALL_LINE_SPACING,
+                                                  walls.WALL_FAR_STRIDE)
+    settings = {f"wall defaults ({label})": walls.wall_horizons(pick, grid)[np.arange(0, 180, every)],
+                "wall defaults, every sector swept":
+                horizon.point_horizons(grid.z, cs, pick["row"], pick["col"], pick["z"], np.arange(180) * 2.0,
+                                       facing=pick["surface_azimuth"], clearance=cs, near=walls.WALL_NEAR_CELLS,
+                                       line_spacing=walls.WALL_LINE_SPACING,
+                                       anchor=horizon.grid_anchor(grid.transform))[np.arange(0, 180, every)],
                 "pixel defaults (near %g, lines %g)" % (horizon.NEAR_CELLS, horizon.LINE_SPACING):
                 horizon.point_horizons(grid.z, cs, pick["row"], pick["col"], pick["z"], azimuths,
                                        facing=pick["surface_azimuth"], clearance=cs,

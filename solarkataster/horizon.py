@@ -417,7 +417,7 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
 
 
 def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, facing=None, clearance=0.0,
-                   step=0.5, near=NEAR_CELLS, line_spacing=LINE_SPACING, anchor=(0, 0)):
+                   step=0.5, near=NEAR_CELLS, line_spacing=LINE_SPACING, anchor=(0, 0), far_stride=1):
     """Horizon angles [°] of many points as tangent queries on the sweep's line hulls.
 
     For each azimuth the surface is sampled along the same global lines as :func:`horizon_angles` (one
@@ -454,6 +454,10 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
         Lateral spacing of the sweep lines [cells].
     anchor : (int, int)
         Global (row, col) of pixel (0, 0), see :func:`grid_anchor`.
+    far_stride : int
+        Sweep the lines for every ``far_stride``-th azimuth only; the others take their far field (beyond
+        ``near``) linearly between the two swept azimuths beside them, and march their own near field.
+        Above 1 it needs evenly spaced azimuths ``k * 360 / n`` from 0, n a multiple of ``2 * far_stride``.
 
     Returns
     -------
@@ -461,6 +465,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
         Horizon elevation angles [°]; -90 where nothing lies along the azimuth, +90 behind the wall.
     """
     cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
+    far_stride = int(check_range("far_stride", far_stride, 1, 8))
     z = _compact_surface(z)
     rows = np.ascontiguousarray(rows, dtype=np.float64).ravel()
     cols = np.ascontiguousarray(cols, dtype=np.float64).ravel()
@@ -481,19 +486,59 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     col_face = np.ascontiguousarray(face[col_start])
     scalars = (float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
                float(anchor[0]), float(anchor[1]))
+    near_scalars = scalars[:3] + scalars[5:]
+
+    pairs = list(_sector_pairs(az))
+    swept = _far_field_azimuths(az, far_stride)
+    far = np.empty((az.size, n), np.float32) if far_stride > 1 else None
 
     def pair(phi, same, opposite):
-        fwd = np.empty(n, np.float64)
-        bwd = np.empty(n, np.float64)
-        _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
-                              *scalars, fwd, bwd)
+        fwd, bwd = np.empty(n, np.float64), np.empty(n, np.float64)
+        if swept[same[0]]:
+            far_fwd, far_bwd = np.empty(n, np.float64), np.empty(n, np.float64)
+            _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+                                  *scalars, far_fwd, far_bwd, fwd, bwd)
+            if far is not None:
+                far[same], far[opposite] = far_fwd, far_bwd
+        else:
+            far_fwd, far_bwd = (_between(far, idx[0], far_stride) for idx in (same, opposite))
+            _pk.near_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+                                 *near_scalars, far_fwd, far_bwd, fwd, bwd)
         for idx, slopes in ((same, fwd), (opposite, bwd)):
             if idx.size:
                 out[idx] = _slopes_to_degrees(slopes)
 
-    # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores
-    _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in _sector_pairs(az)])
+    # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores;
+    # the swept azimuths first, as the others interpolate their far field
+    _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in pairs if swept[same[0]]])
+    _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in pairs if not swept[same[0]]])
     return out
+
+
+def _far_field_azimuths(az, far_stride):
+    """Which azimuths get their far field from a sweep (every ``far_stride``-th of evenly spaced ones)."""
+    k = np.arange(az.size)
+    if far_stride == 1:
+        return np.ones(az.size, bool)
+    uniform = np.allclose(az, k * 360.0 / az.size, rtol=0.0, atol=1e-6)
+    if not uniform or az.size % (2 * far_stride):
+        raise ParameterError(f"far_stride {far_stride} needs azimuths k * 360 / n with n a multiple of "
+                             f"{2 * far_stride}, got {az.size} azimuths")
+    return k % far_stride == 0
+
+
+def _between(far, k, far_stride):
+    """Far-field slopes at azimuth ``k``, linear between the swept azimuths on either side of it.
+
+    Where one side has no terrain (NEG: off the raster, or behind the wall) the other side's slope holds,
+    as between two sweep lines (:func:`solarkataster._kernels.horizon.blend`).
+    """
+    a = k - k % far_stride
+    b = (a + far_stride) % far.shape[0]
+    w = (k % far_stride) / far_stride
+    sa, sb = far[a].astype(np.float64), far[b].astype(np.float64)
+    valid = (sa > _k.NEG) & (sb > _k.NEG)
+    return np.where(valid, (1.0 - w) * sa + w * sb, np.maximum(sa, sb))
 
 
 def _compact_surface(z):

@@ -12,6 +12,7 @@ import scenes
 from conftest import shared_file
 from reference import brute_horizon, brute_horizon_many, brute_sun_visible_many
 
+from solarkataster.errors import ParameterError
 from solarkataster.horizon import (
     DEFAULT_SECTORS,
     MISSING_CODE,
@@ -250,3 +251,38 @@ def test_point_horizons_same_from_a_float32_surface(monkeypatch):
     assert (np.abs(wide) < 90).mean() > 0.3
     np.testing.assert_array_equal(fast, wide)
     assert H._compact_surface(z + 1e-9).dtype == np.float64  # not float32 values: kept as they are
+
+
+def test_point_horizons_far_stride():
+    """With ``far_stride=2`` the swept azimuths are unchanged, and the others too where everything that rises
+    above a point's horizon stands in its exact near field (here: within 9 cells); a tower beyond it moves
+    the others' horizons a little (the accuracy against a ray cast: tests/test_walls.py). Azimuths that are
+    not k * 360 / n with n a multiple of 4 are refused."""
+    import solarkataster.horizon as H
+
+    rng = np.random.default_rng(5)
+    z = rng.uniform(0.0, 0.2, (120, 120))
+    z[56:64, 66:70] += 12.0  # within 6-9 cells east of the points
+    n = 200
+    rows, cols = rng.uniform(55, 65, n), rng.uniform(58, 61, n)
+    heights = rng.uniform(1.0, 8.0, n)
+    azimuths = np.arange(72) * 5.0
+    kw = dict(near=16.0, line_spacing=1.0)
+    one = H.point_horizons(z, 1.0, rows, cols, heights, azimuths, **kw)
+    two = H.point_horizons(z, 1.0, rows, cols, heights, azimuths, far_stride=2, **kw)
+    np.testing.assert_array_equal(two[::2], one[::2])
+    seen = one > 20.0  # the block, east of the points; elsewhere the far ground is above the near one
+    assert seen[(azimuths > 45) & (azimuths < 135)].mean() > 0.5
+    np.testing.assert_array_equal(two[seen], one[seen])
+    # a tower far beyond the near field, 6° wide, with the walls' 2° sectors: its edges move by up to a
+    # swept spacing (an obstacle narrower than that could fall between swept azimuths, as with coarser sectors)
+    z[10:16, 100:106] += 60.0
+    azimuths = np.arange(180) * 2.0
+    one = H.point_horizons(z, 1.0, rows, cols, heights, azimuths, **kw)
+    two = H.point_horizons(z, 1.0, rows, cols, heights, azimuths, far_stride=2, **kw)
+    diff = np.abs(two.astype(float) - one)
+    tower = (azimuths > 30) & (azimuths < 45)
+    assert (one[tower] > 25).any(axis=0).all() and (two[tower] > 25).any(axis=0).all()
+    assert diff.max() > 0.01 and diff.mean() < 0.2, (diff.max(), diff.mean())
+    with pytest.raises(ParameterError, match="far_stride"):
+        H.point_horizons(z, 1.0, rows, cols, heights, np.arange(70) * 360 / 70, far_stride=2, **kw)

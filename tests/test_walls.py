@@ -238,8 +238,8 @@ def test_sweep_horizons_match_brute_force_ray_cast():
 
 def test_wall_kernel_equals_the_sweeps_point_queries():
     """Wall samples (rows, heights, facing, clearance and anchor taken from the samples and the grid, the walls'
-    near field and line spacing) get exactly the horizon module's point queries, on a window cut from a larger
-    lattice, with diagonal and axis-parallel sectors and NaN holes."""
+    near field, line spacing and far-field stride) get exactly the horizon module's point queries, on a window
+    cut from a larger lattice, with diagonal and axis-parallel sectors and NaN holes."""
     from solarkataster.horizon import grid_anchor, point_horizons
 
     north, south = at(40, 50, 40, 10), at(40, 32, 40, 10)
@@ -250,7 +250,8 @@ def test_wall_kernel_equals_the_sweeps_point_queries():
     mine = W.wall_horizons(samples, grid, sectors=72)
     ref = point_horizons(grid.z, grid.cellsize, samples["row"], samples["col"], samples["z"],
                          np.arange(72) * 5.0, facing=samples["surface_azimuth"], clearance=grid.cellsize,
-                         near=W.WALL_NEAR_CELLS, line_spacing=W.WALL_LINE_SPACING, anchor=grid_anchor(grid.transform))
+                         near=W.WALL_NEAR_CELLS, line_spacing=W.WALL_LINE_SPACING, anchor=grid_anchor(grid.transform),
+                         far_stride=W.WALL_FAR_STRIDE)
     assert mine.shape == ref.shape == (72, len(samples))
     np.testing.assert_array_equal(mine, ref)
 

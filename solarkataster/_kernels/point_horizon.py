@@ -97,7 +97,7 @@ def _group_by_line(e_line, n_lines, counts, order):
 
 @njit(cache=True, nogil=True)
 def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
-                      max_dist, du, anchor_r, anchor_c, out_fwd, out_bwd):
+                      max_dist, du, anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd):
     """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
 
     The point counterpart of :func:`sweep_pair` on the same lines (global frame, ``du`` apart, samples at
@@ -111,7 +111,8 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, 
     ray at angle θ from the normal the march starts at ``clearance / cos θ`` (at least ``step0``), and on a
     line beside it at the distance where that line is ``clearance`` off the wall plane; azimuths behind the
     wall get +inf. Writes slopes (tan of elevation) into ``out_fwd`` / ``out_bwd`` (one per point); NEG
-    where nothing lies along the ray. Serial and without the GIL: callers run azimuth pairs in threads.
+    where nothing lies along the ray; the lines' part alone (beyond the near field) into ``far_fwd`` /
+    ``far_bwd``. Serial and without the GIL: callers run azimuth pairs in threads.
     """
     rows, cols = z.shape
     m = col_rows.shape[0]
@@ -131,17 +132,32 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, 
             _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
                         order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_facing, starts, heights,
                         step0, clearance, near, max_dist, res)
-    _point_near(z, cellsize, dc, dr, lc, lr, du, anchor_r, anchor_c, col_rows, col_cols, col_facing, starts, heights,
-                step0, clearance, near, res, out_fwd, out_bwd)
+    _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res, far_fwd, far_bwd)
+    near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+                     anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd)
 
 
 @njit(cache=True, nogil=True)
-def _point_near(z, cellsize, dc, dr, lc, lr, du, anchor_r, anchor_c, col_rows, col_cols, col_facing, starts, heights,
-                step0, clearance, near, res, out_fwd, out_bwd):
-    """Blend the two lines' far-field slopes of every point and add its exact near field.
+def _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res, far_fwd, far_bwd):
+    """Blend each point's slopes on the two lines beside it by lateral distance, per direction."""
+    for j in range(col_rows.shape[0]):
+        u = ((col_cols[j] + anchor_c) * lc + (col_rows[j] + anchor_r) * lr) / du
+        w1 = u - math.floor(u)
+        for i in range(starts[j], starts[j + 1]):
+            far_fwd[i] = blend(res[4 * i], res[4 * i + 1], w1)
+            far_bwd[i] = blend(res[4 * i + 2], res[4 * i + 3], w1)
 
-    The near field's samples along a column's ray are found once and seen from each of its points.
+
+@njit(cache=True, nogil=True)
+def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+                     anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd):
+    """Add the exact near field of every point to its far-field slope, for azimuth ``phi`` [rad] and ``phi + pi``.
+
+    ``far_fwd`` / ``far_bwd``: slopes beyond the near field (from :func:`sweep_points_pair`'s lines, or
+    interpolated between neighbouring azimuths); the rest as :func:`sweep_points_pair`. The near field's
+    samples along a column's ray are found once and seen from each of its points.
     """
+    dc, dr, _, _ = direction(phi)
     inv_cs = 1.0 / cellsize
     nb = int(near) + 3
     tb = np.empty(4 * nb, np.float64)
@@ -150,12 +166,11 @@ def _point_near(z, cellsize, dc, dr, lc, lr, du, anchor_r, anchor_c, col_rows, c
         has_wall = np.isfinite(col_facing[j])
         sn = math.sin(col_facing[j]) if has_wall else 0.0
         cn = math.cos(col_facing[j]) if has_wall else 0.0
-        u = ((col_cols[j] + anchor_c) * lc + (col_rows[j] + anchor_r) * lr) / du
-        w1 = u - math.floor(u)
         r0 = col_rows[j] + anchor_r
         c0 = col_cols[j] + anchor_c
         for d in range(2):
             out = out_fwd if d == 0 else out_bwd
+            far = far_fwd if d == 0 else far_bwd
             sgn = 1.0 if d == 0 else -1.0
             start = _point_start(sgn * dc, sgn * dr, sn, cn, has_wall, step0, clearance)
             if start < 0.0:
@@ -167,7 +182,7 @@ def _point_near(z, cellsize, dc, dr, lc, lr, du, anchor_r, anchor_c, col_rows, c
             nm = crossings(r0, c0, sgn * dr, sgn * dc, start, start + near + 1.0, tb, zb, z, anchor_r, anchor_c)
             for i in range(starts[j], starts[j + 1]):
                 z0s = heights[i] * inv_cs
-                s = blend(res[4 * i + 2 * d], res[4 * i + 2 * d + 1], w1)
+                s = far[i]
                 if np.isfinite(zs):
                     s = max(s, (zs * inv_cs - z0s) / start)
                 for q in range(nm):
