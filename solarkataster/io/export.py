@@ -227,7 +227,7 @@ def build_metadata(layer, crs=None, metadata=None):
     return meta
 
 
-def write_geojson(path, features_gdf, *, layer, metadata=None):
+def write_geojson(path, features_gdf, *, layer, metadata=None, contracted=False):
     """Write one layer as an RFC 7946 GeoJSON FeatureCollection, atomically.
 
     Parameters
@@ -242,12 +242,14 @@ def write_geojson(path, features_gdf, *, layer, metadata=None):
         order and rounding (:func:`contract_frame`) and the units recorded in the metadata.
     metadata : dict, optional
         Provenance merged into the ``metadata`` member (``weather``, ``inputs``, model choices, ...).
+    contracted : bool
+        ``features_gdf`` is already :func:`contract_frame`'s (a writer of both formats contracts once).
 
     Returns
     -------
     pathlib.Path
     """
-    frame = contract_frame(features_gdf, layer)
+    frame = features_gdf if contracted else contract_frame(features_gdf, layer)
     order = [c for c in frame.columns if c != frame.geometry.name]
     geoms = _wgs84_geometries(frame, str(path))
     meta = build_metadata(layer, frame.crs, metadata)
@@ -284,7 +286,7 @@ def _gpkg_frame(gdf):
     return out
 
 
-def write_gpkg(path, frames, *, metadata=None):
+def write_gpkg(path, frames, *, metadata=None, contracted=False):
     """Write several layers into one GeoPackage, atomically.
 
     Parameters
@@ -296,6 +298,8 @@ def write_gpkg(path, frames, *, metadata=None):
         array-valued properties are stored as JSON text.
     metadata : dict, optional
         Provenance, stored as the dataset metadata item ``solarkataster`` (JSON text).
+    contracted : bool
+        The frames are already :func:`contract_frame`'s.
 
     Returns
     -------
@@ -311,7 +315,7 @@ def write_gpkg(path, frames, *, metadata=None):
         os.remove(tmp)  # GDAL creates the file itself
         for i, (name, gdf) in enumerate(frames.items()):
             known = name in layers.LAYERS
-            frame = _gpkg_frame(contract_frame(gdf, name, warn=False) if known else gdf)
+            frame = _gpkg_frame(contract_frame(gdf, name, warn=False) if known and not contracted else gdf)
             layer_meta = {"units": json.dumps(layers.units(name), ensure_ascii=False)} if known else None
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=i > 0,
                                     layer_metadata=layer_meta,

@@ -240,12 +240,13 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     pathlib.Path
         The folder.
     """
-    from .export import write_geojson, write_gpkg
+    from .export import contract_frame, write_geojson, write_gpkg
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = layer_metadata(result)
-    frames = cadastre_layers(result)
+    # the contract (columns, rounding) once for both formats
+    frames = {name: contract_frame(gdf, name) for name, gdf in cadastre_layers(result).items()}
     if overview:
         _load_pyplot()  # before the threads: its first import swaps the warning filters (not thread-safe)
     # GDAL compresses the rasters without the GIL: in a thread while this one writes the layers
@@ -254,10 +255,10 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     # so do GDAL's reprojection and the WebP encoder of the context tiles
     context_job = _Background(_write_context_tiles, out, result) if vector_tiles else None
     for name, gdf in frames.items():
-        write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta)
+        write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta, contracted=True)
     # the tile encoder runs in its own process: let it work while this one writes the rest
     tiles_job = _Background(_write_vector_tiles, out) if vector_tiles else None
-    write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta)
+    write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta, contracted=True)
     index = _write_layer_index(out) if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
