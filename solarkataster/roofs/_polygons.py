@@ -345,7 +345,7 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     fine_b = _fine_buildings(outlines, shape, fine_tr)
     keys, rules = _boundary_rules(filled, face_building, coef, cs, opts.distance_tolerance)
     fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
-                            factor, 2, cs)
+                            factor, 2, cs, 1)
     fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)
     raw = _partition_polygons(fine, fine_tr, n)
     present = np.flatnonzero([g is not None for g in raw])

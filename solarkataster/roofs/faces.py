@@ -318,7 +318,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
-       a line hands them to a face within two pixels.
+       a line hands them to a face within one pixel (a pixel without a face: the nearest within two).
     4. The sub-pixel partition is polygonised, simplified as a coverage (shared edges stay shared, so
        faces never overlap; Visvalingam-Whyatt [3]_), clipped to the outline (eaves follow it), and parts
        under ``min_part_area`` join a neighbouring face.
