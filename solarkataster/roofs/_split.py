@@ -250,8 +250,10 @@ def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts):
     mask = np.zeros(len(x), bool)
     mask[rem] = True
     inl = None
-    for _ in range(2):
-        inl = _largest_part(rr, cc, mask & (_perp(best, x, y, zz) <= opts.distance_tolerance))
+    # the second refit on the inliers within half the tolerance: near their intersection lines, pixels of
+    # small planes next to a steep one lie within the tolerance of its plane and tilt the fit
+    for band in (opts.distance_tolerance, 0.5 * opts.distance_tolerance):
+        inl = _largest_part(rr, cc, mask & (_perp(best, x, y, zz) <= band))
         if inl.sum() < 3:
             return None
         best = _lstsq_plane(x[inl], y[inl], zz[inl])
@@ -296,8 +298,8 @@ def sequential_group_planes(fr, group, k, skip, cellsize, opts, max_planes=4):
     A group of unexplained pixels along the outline can hold parts of several planes: a steep mansard
     side 1-2 px wide, a flat strip beside it and the corner of the next side. One trimmed fit to all of
     them matches none. Here the plane supported by most pixels among 200 planes through random triples of
-    nearby pixels (RANSAC [4]_, a fixed seed) is taken with its connected inliers, and the search repeats
-    on the rest.
+    nearby pixels (RANSAC [4]_, a fixed seed) is refitted to its connected inliers, the second time to
+    those within half the tolerance, taken with its inliers, and the search repeats on the rest.
 
     References
     ----------
