@@ -266,7 +266,7 @@ def _publishable_polygons(filled, face_building, coef, outlines, transform, opts
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
-    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, rests)
+    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, 0.5 * cs, rests)
     return resolve_overlaps(geoms, opts.min_part_area)
 
 
