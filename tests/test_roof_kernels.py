@@ -192,7 +192,7 @@ def test_boundary_pairs_equal_shifted_arrays():
         assert g.dtype == e.dtype and np.array_equal(g, e)
 
 
-def _assign_reference(fine_building, filled, face_building, keys, rules, factor, radius, cellsize):
+def _assign_reference(fine_building, filled, face_building, keys, rules, factor, radius, cellsize, touch):
     """Per sub-pixel, as the docstring of assign_subpixels says, in plain Python."""
     out = np.zeros(fine_building.shape, np.int32)
     m1 = len(face_building)
@@ -205,7 +205,7 @@ def _assign_reference(fine_building, filled, face_building, keys, rules, factor,
         if own == -1:
             out[fr, fc] = -1
             continue
-        cand, best, best_d = [], 0, 1 << 30
+        cand, best, best_d, near = [], 0, 1 << 30, {}
         for rr in range(max(r - radius, 0), min(r + radius + 1, rows)):
             for cc in range(max(c - radius, 0), min(c + radius + 1, cols)):
                 f = filled[rr, cc]
@@ -216,16 +216,18 @@ def _assign_reference(fine_building, filled, face_building, keys, rules, factor,
                     best, best_d = f, d
                 if f not in cand:
                     cand.append(f)
+                near[f] = min(near.get(f, radius), max(abs(rr - r), abs(cc - c)))
         if not cand:
             continue
-        cur = own if own > 0 and face_building[own] == b else best
+        has_own = own > 0 and face_building[own] == b
+        cur = own if has_own else best
         x, y = (fc + 0.5) * sub, -(fr + 0.5) * sub
         for _ in range(len(cand) + 1):
             changed = False
             for f in cand:
                 lo, hi = min(f, cur), max(f, cur)
                 g = rule.get(lo * m1 + hi) if f != cur else None
-                if g is None:
+                if g is None or (has_own and near[f] > touch):
                     continue
                 win = lo if g[0] * x + g[1] * y + g[2] > 0 else hi
                 if win != cur:
@@ -245,8 +247,10 @@ def test_assign_subpixels_equals_reference():
     pairs = [(1, 2), (1, 3), (2, 3), (4, 5)]
     keys = np.array([lo * 6 + hi for lo, hi in pairs], np.int64)
     rules = rng.normal(size=(len(pairs), 3))
-    got = assign_subpixels(fine_building, filled, face_building, keys, rules, factor, 2, 1.0)
-    assert np.array_equal(got, _assign_reference(fine_building, filled, face_building, keys, rules, factor, 2, 1.0))
+    for touch in (1, 2):
+        got = assign_subpixels(fine_building, filled, face_building, keys, rules, factor, 2, 1.0, touch)
+        expect = _assign_reference(fine_building, filled, face_building, keys, rules, factor, 2, 1.0, touch)
+        assert np.array_equal(got, expect)
 
 
 # --- the former pure-Python regularise_outline (reference for the kernels of _kernels.detection) ---

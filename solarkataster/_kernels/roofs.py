@@ -155,16 +155,19 @@ def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
 
 
 @njit(cache=True)
-def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, factor, radius, cellsize):
+def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, factor, radius, cellsize, touch):
     """Face of every sub-pixel: the pixel's own face unless a pairwise boundary rule hands it to a neighbour.
 
     ``fine_building`` is the building index of each sub-pixel (-1 none), ``filled`` the face of each pixel
     (-1 excluded, 0 none), ``face_building`` the building index of each face. ``rule_keys`` (sorted,
     ``lo * (m + 1) + hi``) and ``rules`` (k, 3) give, for adjacent faces lo < hi, the linear function
     ``g(x, y) = rules[k, 0] x + rules[k, 1] y + rules[k, 2]``: lo owns the points where it is positive.
-    Candidates are the faces of the same building within ``radius`` pixels
-    the owner is iterated until no
-    rule moves it (a cycle near a junction of three faces keeps the last winner).
+    Candidates are the faces of the same building within ``radius`` pixels (a pixel without a face of
+    its building takes the nearest); a sub-pixel of a face's pixel may only pass to a candidate within
+    ``touch`` pixels (Chebyshev): a plane intersection line runs on past the end of the faces' shared
+    boundary, and beyond it the line would hand a face's sub-pixels to a neighbour that does not touch
+    them (a dormer's valley carried on into the main plane). The owner is iterated until no rule moves
+    it (a cycle near a junction of three faces keeps the last winner).
     """
     fr_n, fc_n = fine_building.shape
     rows, cols = filled.shape
@@ -172,6 +175,7 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
     out = np.zeros((fr_n, fc_n), np.int32)
     n_max = (2 * radius + 1) ** 2
     cand = np.empty(n_max, np.int32)
+    near = np.empty(n_max, np.int64)
     # rule index of each pair of candidates (-1: no rule), for the candidates of one pixel and building
     pair_rule = np.empty((n_max, n_max), np.int64)
     sub = cellsize / factor
@@ -194,11 +198,12 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
                         continue
                     if b != scanned:
                         scanned = b
-                        k, best = _candidates(filled, face_building, r, c, b, radius, cand)
+                        k, best = _candidates(filled, face_building, r, c, b, radius, cand, near)
                         _pair_rules(cand, k, m1, rule_keys, pair_rule)
                     if k == 0:
                         continue
-                    cur = own if (own > 0 and face_building[own] == b) else best
+                    has_own = own > 0 and face_building[own] == b
+                    cur = own if has_own else best
                     ci = 0
                     while cand[ci] != cur:
                         ci += 1
@@ -210,7 +215,7 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
                             if q == ci:
                                 continue
                             ri = pair_rule[q, ci]
-                            if ri < 0:
+                            if ri < 0 or (has_own and near[q] > touch):
                                 continue
                             f = cand[q]
                             g = rules[ri, 0] * x + rules[ri, 1] * y + rules[ri, 2]
@@ -226,8 +231,11 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
 
 
 @njit(cache=True)
-def _candidates(filled, face_building, r, c, b, radius, cand):
-    """Faces of building ``b`` within ``radius`` pixels of (r, c), in scan order, and the nearest of them."""
+def _candidates(filled, face_building, r, c, b, radius, cand, near):
+    """Faces of building ``b`` within ``radius`` pixels of (r, c), in scan order, and the nearest of them.
+
+    ``near`` receives each candidate's Chebyshev distance [px] from (r, c).
+    """
     rows, cols = filled.shape
     k = 0
     best = 0
@@ -241,7 +249,15 @@ def _candidates(filled, face_building, r, c, b, radius, cand):
             if d < best_d:
                 best_d = d
                 best = f
-            k = _add_candidate(cand, k, f)
+            j = _add_candidate(cand, k, f)
+            cheb = max(abs(rr - r), abs(cc - c))
+            if j > k:
+                near[k] = cheb
+            else:
+                for i in range(k):
+                    if cand[i] == f:
+                        near[i] = min(near[i], cheb)
+            k = j
     return k, best
 
 

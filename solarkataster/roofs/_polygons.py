@@ -180,8 +180,13 @@ def merge_small_parts(geoms, face_building, min_area, min_face_area):
     return geoms
 
 
-def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
-    """Gaps between the faces and the outline under ``min_area`` join the face they share most boundary with.
+def fill_slivers(geoms, face_building, outlines, min_area, max_width, rests=None):
+    """Slivers between the faces and the outline join the face they share most boundary with.
+
+    A sliver is a gap under ``min_area`` [m²] whose mean width (twice its area over its perimeter) is
+    under ``max_width`` [m]: the simplification and the clipping to the outline leave such strips. A
+    wider gap is a part that the pixels excluded (a superstructure, a kicked eave strip; at least
+    ``min_excluded_area`` as pixels, it may lose a little to the faces' simplified edges) and stays excluded.
 
     ``rests``, a dict, if given, receives ``{building: (faces, outline minus their union)}`` for the faces
     before the gaps join them (:func:`building_rest` reuses it where the faces have not changed since).
@@ -200,7 +205,10 @@ def fill_slivers(geoms, face_building, outlines, min_area, rests=None):
         if rests is not None:
             rests[int(b)] = (list(faces), rest)
         gaps = shapely.get_parts(rest)
-        gaps = gaps[(shapely.area(gaps) > 1e-6) & (shapely.area(gaps) < min_area)]
+        area = shapely.area(gaps)
+        # mean width 2 area / perimeter: a sliver of the polygon operations, not a part the pixels excluded
+        thin = 2 * area / np.maximum(shapely.length(gaps), 1e-12) < max_width
+        gaps = gaps[(area > 1e-6) & (area < min_area) & thin]
         if len(gaps) == 0:
             continue
         shared = _shared_lengths(gaps, faces)
@@ -345,7 +353,7 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     fine_b = _fine_buildings(outlines, shape, fine_tr)
     keys, rules = _boundary_rules(filled, face_building, coef, cs, opts.distance_tolerance)
     fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
-                            factor, 2, cs)
+                            factor, 2, cs, 1)
     fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)
     raw = _partition_polygons(fine, fine_tr, n)
     present = np.flatnonzero([g is not None for g in raw])

@@ -265,6 +265,32 @@ def _joint_rmse(z, a, b, cellsize):
     return float(np.sqrt(np.mean((zz - zz.mean() - design @ coef) ** 2)))
 
 
+def _cut_between(z, a, b, cellsize, depth):
+    """Whether the roof dips below the joint plane of the pixels ``a`` and ``b`` between them.
+
+    Along the straight line between the closest pixels of ``a`` and ``b`` (rows, columns), a pixel more
+    than ``depth`` [m] below the joint least-squares plane is a cut: a terrace or a lower roof that
+    interrupts the plane, so the pieces are separate roof surfaces. A superstructure between them (a
+    chimney, a dormer) stands above the plane, which runs on beneath it.
+    """
+    from scipy.spatial import cKDTree
+
+    d, k = cKDTree(b).query(a, k=1)
+    i = int(np.argmin(d))
+    p, q = a[i].astype(float), b[k[i]].astype(float)
+    steps = int(np.ceil(np.abs(q - p).max())) + 1
+    t = np.linspace(0.0, 1.0, steps + 1)[1:-1]
+    if len(t) == 0:
+        return False
+    line = np.unique(np.rint(p[None, :] + t[:, None] * (q - p)[None, :]).astype(np.int64), axis=0)
+    rc = np.concatenate([a, b])
+    design = np.column_stack([rc[:, 1] * cellsize, -rc[:, 0] * cellsize, np.ones(len(rc))])
+    coef = np.linalg.lstsq(design, z[rc[:, 0], rc[:, 1]], rcond=None)[0]
+    plane = coef[0] * line[:, 1] * cellsize - coef[1] * line[:, 0] * cellsize + coef[2]
+    with np.errstate(invalid="ignore"):
+        return bool((z[line[:, 0], line[:, 1]] < plane - depth).any())
+
+
 def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0, max_gap=3.0, sloped_gap_factor=2.0):
     """Merge faces of one building that lie on one plane and come within ``max_gap`` [m] of each other.
 
@@ -276,8 +302,9 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
     tolerance); the merged face is refitted robustly. Two sloped faces (both tilted 5° or more) may be
     ``sloped_gap_factor`` times further apart: a dormer 3-6 m wide splits a mansard side or a pitched
     plane, and two sloped pieces on one plane within 0.3 m are one roof surface, whereas flat roofs at one
-    height across such a gap are often separate roofs. ``building_labels`` must cover every face pixel (the
-    raised ring).
+    height across such a gap are often separate roofs. Pieces with the roof more than two tolerances below
+    their plane between them stay apart (:func:`_cut_between`). ``building_labels`` must cover every face
+    pixel (the raised ring).
     """
     faces = seg.faces
     if len(faces) < 2:
@@ -303,7 +330,8 @@ def merge_coplanar_faces(z, cellsize, building_labels, seg, opts, max_angle=3.0,
         ra, rb = root(a), root(b)
         limit = max(1.5 * max(own[a], own[b]), opts.distance_tolerance / 3)
         reach = gap * (sloped_gap_factor if min(tilt[a], tilt[b]) >= 5.0 else 1.0)
-        if ra != rb and _near(pixels, a, b, reach) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit:
+        if (ra != rb and _near(pixels, a, b, reach) and _joint_rmse(z, pixels[a], pixels[b], cellsize) <= limit
+                and not _cut_between(z, pixels[a], pixels[b], cellsize, 2 * opts.distance_tolerance)):
             target[max(ra, rb)] = min(ra, rb)
     target = np.array([root(a) for a in range(n + 1)])
     merged = np.flatnonzero(np.bincount(target, minlength=n + 1) > 1)

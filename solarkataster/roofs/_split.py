@@ -21,6 +21,12 @@ from .segmentation import MAX_FACE_TILT
 log = logging.getLogger(__name__)
 
 
+#: Narrowest second plane split off a face, as the spread of its pixels across its axis [px]: 0.35 px is a
+#: strip about 1.2 px wide in plan (a kicked eave 0.6 m wide at 0.5 m), which is excluded; a face needs
+#: 0.5 px (2 px wide). A line of mixed pixels along an eave or ridge spreads under 0.3 px.
+NARROW_SPREAD = 0.35
+
+
 def _lstsq_plane(x, y, zz):
     """Least-squares plane ``z = a x + b y + c`` (NaN where the points are collinear)."""
     xm, ym, zm = x.mean(), y.mean(), zz.mean()
@@ -50,13 +56,15 @@ def _min_spread(x, y):
 
 
 def _two_planes(x, y, zz, seed, face_plane, opts, cellsize, shape_rc):
-    """Second plane of a face grown from the ``seed`` pixels: its pixels (bool per pixel) or None.
+    """Second plane of a face grown from the ``seed`` pixels: its pixels (bool per pixel) and width, or None.
 
     Two-plane assignment (k-planes): each pixel goes to the nearer plane, the second plane is refitted on its
-    pixels, kept to its connected parts that meet the seed, three times. Accepted when its pixels are at
-    least 2 px wide, tilted from the face's plane by more than ``angle_tolerance``, no steeper than
-    :data:`MAX_FACE_TILT`, lie on it within the noise (RMS under a third of ``distance_tolerance``) and
-    lie off the face's plane by at least twice that, the F-test of one plane against two for these pixels.
+    pixels, kept to its connected parts that meet the seed, three times. Accepted when its pixels spread
+    across their axis by at least :data:`NARROW_SPREAD` px, are tilted from the face's plane by more than
+    ``angle_tolerance``, no steeper than :data:`MAX_FACE_TILT`, lie on it within the noise (RMS under a
+    third of ``distance_tolerance``) and lie off the face's plane by at least twice that, the F-test of one
+    plane against two for these pixels. Returns ``(pixels, wide)``, ``wide`` when they are at least 2 px
+    wide (spread 0.5 px), so that the plane may become a face.
     """
     rr, cc, local = shape_rc
     b = _lstsq_plane(x[seed], y[seed], zz[seed])
@@ -88,16 +96,17 @@ def _two_planes(x, y, zz, seed, face_plane, opts, cellsize, shape_rc):
     rms_b = np.sqrt(np.mean(_perp(b, x[inb], y[inb], zz[inb]) ** 2))
     rms_a = np.sqrt(np.mean(_perp(a, x[inb], y[inb], zz[inb]) ** 2))
     tilt_b = np.degrees(np.arccos(1.0 / np.sqrt(b[0] ** 2 + b[1] ** 2 + 1.0)))
+    spread = _min_spread(x[inb], y[inb])
     ok = (rms_b <= floor and rms_a >= 2 * floor and tilt_b <= MAX_FACE_TILT
           and _cos_angle(a, b) < np.cos(np.radians(opts.angle_tolerance))
-          and _min_spread(x[inb], y[inb]) >= 0.5 * cellsize)
-    return inb if ok else None
+          and spread >= NARROW_SPREAD * cellsize)
+    return (inb, spread >= 0.5 * cellsize) if ok else None
 
 
 def _candidates(z, filled, coef, cellsize, opts):
     """Find connected parts of a face's pixels off its plane by more than the noise, on one side of it.
 
-    Returns (face, rows, cols) per part of at least ``min_excluded_area`` that survives a 2 x 2 opening.
+    Returns (face, rows, cols) per 8-connected part of at least ``min_excluded_area``.
     """
     rows, cols = np.indices(z.shape)
     f = np.maximum(filled, 0)
@@ -108,8 +117,9 @@ def _candidates(z, filled, coef, cellsize, opts):
     out = []
     min_px = opts.min_excluded_area / cellsize ** 2
     for side in (perp > floor, perp < -floor):
-        mask = ndimage.binary_opening(side & (filled > 0), structure=np.ones((2, 2), bool))
-        comp, n = ndimage.label(mask)
+        # 8-connected, no opening: a diagonal strip 1-2 px wide has no 2 x 2 block (_two_planes tests width)
+        mask = side & (filled > 0)
+        comp, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
         if n == 0:
             continue
         rr, cc = np.nonzero(mask)
@@ -148,7 +158,8 @@ def split_two_plane_faces(z, cellsize, filled, seg, coef, face_building, opts):
     -------
     tuple
         ``(filled, seg, coef, face_building)`` with the second planes as new faces (ids n+1..) where they
-        cover ``min_face_area``, excluded (-1) where smaller, and the split faces refitted.
+        cover ``min_face_area`` and are 2 px wide, excluded (-1) where smaller or narrower, and the split
+        faces refitted.
     """
     n = len(face_building) - 1
     cands = _candidates(z, filled, coef, cellsize, opts) if n else []
@@ -167,11 +178,12 @@ def split_two_plane_faces(z, cellsize, filled, seg, coef, face_building, opts):
         local[:] = 0
         local[cr, cc_] = 1
         seed = local[rr, cc] > 0
-        inb = _two_planes(x, y, zz, seed, coef[f], opts, cellsize, (rr, cc, local))
-        if inb is None or (~inb).sum() * cellsize ** 2 < opts.min_face_area:
+        found = _two_planes(x, y, zz, seed, coef[f], opts, cellsize, (rr, cc, local))
+        if found is None or (~found[0]).sum() * cellsize ** 2 < opts.min_face_area:
             continue
+        inb, wide = found
         changed.add(f)
-        if inb.sum() * cellsize ** 2 >= opts.min_face_area:
+        if wide and inb.sum() * cellsize ** 2 >= opts.min_face_area:
             new_faces.append(f)
             filled[rr[inb], cc[inb]] = n + len(new_faces)
         else:
@@ -238,8 +250,10 @@ def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts):
     mask = np.zeros(len(x), bool)
     mask[rem] = True
     inl = None
-    for _ in range(2):
-        inl = _largest_part(rr, cc, mask & (_perp(best, x, y, zz) <= opts.distance_tolerance))
+    # the second refit on the inliers within half the tolerance: near their intersection lines, pixels of
+    # small planes next to a steep one lie within the tolerance of its plane and tilt the fit
+    for band in (opts.distance_tolerance, 0.5 * opts.distance_tolerance):
+        inl = _largest_part(rr, cc, mask & (_perp(best, x, y, zz) <= band))
         if inl.sum() < 3:
             return None
         best = _lstsq_plane(x[inl], y[inl], zz[inl])
@@ -284,8 +298,8 @@ def sequential_group_planes(fr, group, k, skip, cellsize, opts, max_planes=4):
     A group of unexplained pixels along the outline can hold parts of several planes: a steep mansard
     side 1-2 px wide, a flat strip beside it and the corner of the next side. One trimmed fit to all of
     them matches none. Here the plane supported by most pixels among 200 planes through random triples of
-    nearby pixels (RANSAC [4]_, a fixed seed) is taken with its connected inliers, and the search repeats
-    on the rest.
+    nearby pixels (RANSAC [4]_, a fixed seed) is refitted to its connected inliers, the second time to
+    those within half the tolerance, taken with its inliers, and the search repeats on the rest.
 
     References
     ----------

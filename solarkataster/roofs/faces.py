@@ -231,6 +231,31 @@ def _roof_pixels(z, ground, building_labels, face_labels, coef, face_building, c
     return roof, near, np.where((on_plane > 0) & (roof > 0) & (face_building[on_plane] == roof), on_plane, filled)
 
 
+def _split_at_eaves(z, cs, labels, seg, coef, face_building, opts):
+    """:func:`split_two_plane_faces`, helped by the raised pixels just outside the roof.
+
+    A kicked eave (a strip flatter than its plane, 1-2 px wide) often lies half beyond the footprint,
+    where the overhang growth leaves it out because it is off the face's plane. Inside, only one pixel
+    row is left, too close to the plane to stand out. Its raised pixels outside the roof, within
+    ``max_overhang`` (``ring``), lend the second plane their support: they take part in the two-plane
+    split as pixels of the nearest face and are dropped again afterwards, as is a second plane left
+    under ``min_face_area`` inside the roof (excluded, -1). ``labels`` holds the filled face labels, the
+    nearest face of every pixel and the raised ring's building labels (:func:`raised_ring`).
+    """
+    filled, near, ring = labels
+    virtual = (filled == 0) & (ring > 0) & (near > 0) & (face_building[near] == ring)
+    n = len(face_building) - 1
+    ext, seg, coef, face_building = split_two_plane_faces(z, cs, np.where(virtual, near, filled), seg, coef,
+                                                          face_building, opts)
+    out = np.where(virtual, 0, ext)
+    if len(face_building) - 1 > n:
+        real = np.bincount(np.maximum(out, 0).ravel(), minlength=len(face_building))
+        small = np.zeros(len(face_building), bool)
+        small[n + 1:] = real[n + 1:] * cs ** 2 < opts.min_face_area
+        out = np.where(small[np.maximum(out, 0)] & (out > 0), -1, out)
+    return out, seg, coef, face_building
+
+
 def _publishable_polygons(filled, face_building, coef, outlines, transform, opts, rests):
     """Face polygons from the filled face labels: plane-intersection boundaries, no small parts, no overlaps.
 
@@ -241,7 +266,7 @@ def _publishable_polygons(filled, face_building, coef, outlines, transform, opts
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_face_area)
     geoms = tidy_faces(geoms, 0.05 * cs, face_building, outlines)
     geoms = merge_small_parts(geoms, face_building, opts.min_part_area, opts.min_part_area)
-    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, rests)
+    geoms = fill_slivers(geoms, face_building, outlines, opts.min_excluded_area, 0.5 * cs, rests)
     return resolve_overlaps(geoms, opts.min_part_area)
 
 
@@ -288,13 +313,12 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
        includes the pixels inside the outline, off the roof, that stand above the plane (a dormer of
        1-2 m² at the eave, :func:`raised_in_outline`). With footprints, a group of unexplained pixels
        may give several planes (RANSAC, a steep mansard side next to a flat strip), and a face whose
-       pixels hold a second plane (a 1-2 px mansard side or kicked eave that the fill gave it, off its
-       plane on one side) is split when two planes explain them much better than one
-       (:func:`split_two_plane_faces`).
+       pixels hold a second plane (a 1-2 px mansard side or kicked eave, with the raised pixels beyond
+       the roof) is split when two planes explain them much better than one (:func:`_split_at_eaves`).
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
-       a line hands them to a face within two pixels.
+       a line hands them to a face within one pixel (a pixel without a face: the nearest within two).
     4. The sub-pixel partition is polygonised, simplified as a coverage (shared edges stay shared, so
        faces never overlap; Visvalingam-Whyatt [3]_), clipped to the outline (eaves follow it), and parts
        under ``min_part_area`` join a neighbouring face.
@@ -339,7 +363,7 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
     filled[excluded_pixels(z, roof, seg.face_labels, filled, coef, cs, opts, below=footprints is not None,
                            beyond=beyond)] = -1
     if footprints is not None:
-        filled, seg, coef, face_building = split_two_plane_faces(z, cs, filled, seg, coef, face_building, opts)
+        filled, seg, coef, face_building = _split_at_eaves(z, cs, (filled, near, ring), seg, coef, face_building, opts)
     rests = {}
     geoms = _publishable_polygons(filled, face_building, coef, outlines, transform, opts, rests)
     face_labels = rasterise_faces(geoms, z.shape, transform)
