@@ -15,12 +15,12 @@ irradiance's, is the least sensitive to load; with both cores busy throughout, t
 the CPU ratio plus the vector tile encoder's own CPU seconds (a separate process, not counted) over
 irradiance's.
 
-Three stages run in threads (:func:`solarkataster.cadastre.compute_cadastre`): the yield tables from the
-start (beside the ground filter, the buildings and the engine), the roof segmentation from the buildings on
-(beside the engine) and the walls from the engine on (beside the roof faces' PV, ``roofs_pv``, and
+Stages run in threads (:func:`solarkataster.cadastre.compute_cadastre`): the yield tables from the start;
+beside the engine the ground filter and the buildings (``geometry``), then the roof segmentation and the
+wall horizons; and the walls' irradiation from the engine on (beside the roof faces' PV, ``roofs_pv``, and
 ``economics``, the buildings' roof totals and household economics, which need no walls). Run's
-``yield_tables``, ``segmentation`` and ``walls`` stages are only the waits for them, and the ``engine`` stage
-shares the cores with the segmentation.
+``geometry``, ``yield_tables``, ``segmentation`` and ``walls`` stages are only the waits for them, and the
+``engine`` stage shares the cores with the others.
 
 Run: ``python benchmarks/bench_run_vs_engine.py [--scene essen|town|both] [--repeat 3]``
 """

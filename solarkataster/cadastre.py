@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import layers
 from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes, vegetation_loss
+from .grid import Grid
 from .layers import SUITABILITY_CLASSES
 from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine
 from .pv import ModuleSpec, PVOptions, build_yield_tables
@@ -242,9 +243,12 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                    linke=None, options=None, core=None, progress=None, vegetation=None, site=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`).
 
-    The yield tables are built in a thread from the start, the roof faces are segmented in one beside the
-    engine (:func:`_segmentation`) and the walls in one beside the roof PV and economics (:func:`_walls_job`):
-    ``yield_tables_s``, ``segmentation_s`` and ``walls_s`` in the timings are the waits for them.
+    The yield tables are built in a thread from the start. Without a vegetation the ground filter and the
+    detected buildings (:func:`_geometry`), then the roof faces (:func:`_segmentation`) and the wall
+    horizons (:func:`solarkataster.walls.wall_horizons_of`) are computed in threads beside the engine, as
+    they need only the surface model; the walls' irradiation and assessment run in one beside the roof PV
+    and economics (:func:`_walls_job`). ``geometry_s``, ``yield_tables_s``, ``segmentation_s`` and
+    ``walls_s`` in the timings are the waits for them. Input files (DTM, footprints) are read before.
     """
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
@@ -261,22 +265,25 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     # the buildings and the engine
     tables_job = _in_thread("yield-tables", build_yield_tables, wy, site.latitude, site.longitude,
                             site.altitude, options=pv_opts, facade=options.walls)
-    ground, ground_source = _ground_model(grid, dtm)
-    report = {"problems": [], "ground": ground_source}
     timings["reading_s"] = _lap(timings, t0)
     stage("reading", 1, 1)
 
     stage("buildings", 0, 1)
-    fp, building_labels, report["footprints"] = _buildings(grid, ground, footprints, id_column)
-    own = _owned(fp, grid, core)
-    grid, veg = _vegetation(vegetation, grid, ground, building_labels, report,
-                            detected=bool(len(fp)) and (fp["source"] == "detected").all())
+    # the inputs that can be wrong are read first: a bad file fails before the engine's work
+    ground = _ground_model(grid, dtm) if dtm is not None else None
+    given = _given_buildings(grid, footprints, id_column) if footprints is not None else None
+    # the ground filter, detected buildings, roof faces and wall horizons need only the surface model:
+    # without a vegetation (which changes the surface) they are computed in threads beside the engine
+    if vegetation is None:
+        geometry = _in_thread("buildings", _geometry, grid, ground, given, core, options)
+        engine_grid, veg = grid, None
+    else:
+        geometry = _Done(_geometry(grid, ground, given, core, options, vegetation))
+        engine_grid, veg = geometry.result().grid, geometry.result().veg
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
 
-    # the roof faces need only the surface and the buildings: their Python runs beside the engine's kernels
-    faces_job = _in_thread("roof-faces", _segmentation, grid, ground, building_labels, fp, options)
-    engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
+    engine = run_engine(engine_grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
                         inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
                         vegetation=veg)
@@ -285,9 +292,13 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     stage("engine", 1, 1)
 
     stage("faces", 0, 3)
-    # the walls (mostly numba kernels without the GIL) run in a thread beside the roof faces' PV (mostly
-    # Python); they need the tables only for their assessment, at the end
-    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_job, pv_opts, options, veg) \
+    g = geometry.result()
+    timings["geometry_s"] = _lap(timings, t0)
+    grid, ground, fp, building_labels, own, veg, faces_job = g.grid, g.ground, g.fp, g.labels, g.own, g.veg, g.faces
+    report = {"problems": [], "ground": g.ground_source, "footprints": g.footprints_report, **g.report}
+    # the walls' irradiation runs in a thread beside the roof faces' PV (mostly Python); it needs the
+    # tables only for the assessment, at the end
+    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_job, pv_opts, options, veg, g.wall_horizons) \
         if options.walls else None
     tables = tables_job.result()
     timings["yield_tables_s"] = _lap(timings, t0)
@@ -453,26 +464,30 @@ def _lap(timings, t0):
     return time.perf_counter() - t0 - sum(timings.values())
 
 
-def _buildings(grid, ground, footprints, id_column):
-    """Footprints (read or detected), their label raster (1..n in footprint order) and a report."""
+def _given_buildings(grid, footprints, id_column):
+    """Read footprints from a file or frame: footprints, label raster (1..n in footprint order) and a report."""
+    from .io.vector import check_overlap, rasterize_buildings, read_footprints
+
+    fp, fp_report = read_footprints(footprints, grid.crs, id_column=id_column)
+    inside, partly = check_overlap(fp, grid, name=fp_report.path)
+    report = fp_report.as_dict()
+    if not inside.all():
+        # a city-wide footprint layer over one tile: buildings off the raster are not this run's
+        outside_ids = fp.loc[~inside, "building_id"].tolist()
+        report["outside_raster"] = {"count": len(outside_ids), "ids": outside_ids[:100]}
+        log.info("%d footprint(s) lie entirely outside the raster and are skipped", len(outside_ids))
+        fp, partly = fp[inside].reset_index(drop=True), partly[inside]
+    fp["partly_outside"] = partly
+    fp["source"] = "footprints"
+    return fp, rasterize_buildings(fp, grid), report
+
+
+def _detected_buildings(grid, ground):
+    """Detect the buildings in the surface model: footprints, label raster (1..n in footprint order), report."""
     import geopandas as gpd
 
     from . import detection
-    from .io.vector import check_overlap, rasterize_buildings, read_footprints
 
-    if footprints is not None:
-        fp, fp_report = read_footprints(footprints, grid.crs, id_column=id_column)
-        inside, partly = check_overlap(fp, grid, name=fp_report.path)
-        report = fp_report.as_dict()
-        if not inside.all():
-            # a city-wide footprint layer over one tile: buildings off the raster are not this run's
-            outside_ids = fp.loc[~inside, "building_id"].tolist()
-            report["outside_raster"] = {"count": len(outside_ids), "ids": outside_ids[:100]}
-            log.info("%d footprint(s) lie entirely outside the raster and are skipped", len(outside_ids))
-            fp, partly = fp[inside].reset_index(drop=True), partly[inside]
-        fp["partly_outside"] = partly
-        fp["source"] = "footprints"
-        return fp, rasterize_buildings(fp, grid), report
     labels = detection.detect_buildings(grid.z, grid.cellsize, ground=ground)
     polys = detection.building_polygons(labels, grid.transform)
     ids, geoms, keep_labels = [], [], []
@@ -730,6 +745,44 @@ def shapely_area(geometries):
     return shapely.area(np.asarray(list(geometries), dtype=object)).astype(float)
 
 
+@dataclass
+class _Geometry:
+    """What a run derives from the surface model alone: ground, buildings and the jobs of their geometry."""
+
+    grid: Grid
+    ground: np.ndarray
+    ground_source: str
+    fp: object
+    labels: np.ndarray
+    footprints_report: dict
+    own: np.ndarray
+    veg: object
+    report: dict
+    faces: object
+    wall_horizons: object
+
+
+def _geometry(grid, ground, given, core, options, vegetation=None):
+    """Ground, buildings and vegetation of a run; start the roof segmentation and the wall horizons in threads.
+
+    ``ground``: :func:`_ground_model` of a DTM, or None for the DSM's ground filter; ``given``:
+    :func:`_given_buildings`, or None to detect them. Both threads need only the (opaque) surface and the
+    buildings, so their Python and kernels run beside the engine's kernels.
+    """
+    from .walls import wall_horizons_of
+
+    ground, ground_source = ground if ground is not None else _ground_model(grid, None)
+    fp, labels, fp_report = given if given is not None else _detected_buildings(grid, ground)
+    own = _owned(fp, grid, core)
+    report = {}
+    grid, veg = _vegetation(vegetation, grid, ground, labels, report,
+                            detected=bool(len(fp)) and (fp["source"] == "detected").all())
+    faces = _in_thread("roof-faces", _segmentation, grid, ground, labels, fp, options)
+    horizons = _in_thread("wall-horizons", wall_horizons_of, fp[own], grid, ground=ground,
+                          spacing=options.wall_spacing, vegetation=veg) if options.walls and own.any() else None
+    return _Geometry(grid, ground, ground_source, fp, labels, fp_report, own, veg, report, faces, horizons)
+
+
 def _segmentation(grid, ground, building_labels, fp, options):
     """Segment the run's roof faces (:func:`solarkataster.roofs.roof_faces`), in the grid's CRS."""
     from .roofs import RoofOptions, roof_faces
@@ -752,7 +805,7 @@ def _in_thread(name, func, *args, **kwargs):
     return job
 
 
-def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation=None):
+def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation=None, horizons=None):
     """Start :func:`_wall_layer` in a thread; a future of (layer, report with its ``problems``).
 
     The walls' horizons and irradiation are numba kernels that release the GIL, so on two cores they take
@@ -762,7 +815,8 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     """
     def call():
         report = {"problems": []}
-        return _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation), report
+        return _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation,
+                           horizons), report
 
     try:
         import numba
@@ -786,7 +840,18 @@ class _Deferred:
         return self._call()
 
 
-def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None):
+class _Done:
+    """A job already done: :meth:`result` returns its value."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        """Return the value."""
+        return self._value
+
+
+def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None, horizons=None):
     """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment.
 
     With a ``vegetation`` the walls are shaded by the canopy too and get their ``vegetation_loss`` share.
@@ -800,7 +865,8 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, v
         return None
     surfaces, problems = wall_surfaces(fp, engine.grid, engine.skies[FINE_AZIMUTH_BINS], ground=ground,
                                        spacing=options.wall_spacing, band_height=options.band_height,
-                                       albedo=options.engine.albedo, vegetation=vegetation)
+                                       albedo=options.engine.albedo, vegetation=vegetation,
+                                       horizons=None if horizons is None else horizons.result())
     report["problems"].extend(problems)
     surfaces = with_vegetation_loss(surfaces, vegetation is not None)
     if len(surfaces):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -646,7 +647,8 @@ def _band_tables(wall_of, sample_height, wall_height, band_height, glob, share, 
 
 
 def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band_height=3.0, albedo=0.2,
-                  id_column="building_id", sectors=WALL_SECTORS, max_distance=None, vegetation=None):
+                  id_column="building_id", sectors=WALL_SECTORS, max_distance=None, vegetation=None,
+                  horizons=None):
     """Walls with their irradiation: the surface table of the assessment (no PV yet).
 
     Parameters
@@ -673,6 +675,9 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
     vegetation : solarkataster.vegetation.Vegetation, optional
         Canopy on the grid, whose ``z`` is then the opaque surface (trees removed); ``sky`` needs the
         leaf-on split (``run_engine(..., vegetation=...)`` builds its tables so).
+    horizons : WallHorizons, optional
+        :func:`wall_horizons_of` of the same footprints, grid and options, computed beforehand (they need
+        no sky); computed here when not given.
 
     Returns
     -------
@@ -689,19 +694,13 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
 
     from .irradiation import unobstructed_irradiation
 
-    segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
-    samples = wall_samples(segments, grid, spacing=spacing)
     band_height = check_range("band_height", band_height, 0.1, 100.0, " m")
-    # covered samples are left out of every mean (wall_irradiation): no horizons, no irradiation for them
-    use = ~samples["covered"].to_numpy(bool)
-    uncovered = samples[use]
-    codes = _horizon_codes(wall_horizons(uncovered, grid, sectors=sectors, max_distance=max_distance))
-    canopy = None
-    if vegetation is not None and vegetation.mask.any() and len(samples):
-        canopy = tuple(_horizon_codes(c) for c in wall_canopy_horizons(uncovered, grid, vegetation, sectors,
-                                                                         max_distance))
-    irr, share = _sample_irradiation(codes, uncovered["surface_azimuth"].to_numpy(float), sky, albedo, canopy,
-                                     vegetation)
+    if horizons is None:
+        horizons = wall_horizons_of(footprints, grid, ground=ground, spacing=spacing, id_column=id_column,
+                                    sectors=sectors, max_distance=max_distance, vegetation=vegetation)
+    segments, samples, use = horizons.segments, horizons.samples, horizons.use
+    irr, share = _sample_irradiation(horizons.codes, samples["surface_azimuth"].to_numpy(float)[use], sky, albedo,
+                                     horizons.canopy, vegetation)
     per_wall = _per_wall(segments, samples, use, irr, share, band_height, pick=slice(None))
     azimuth = segments["azimuth"].to_numpy(float)
     out = segments[["building_id", "wall_id"]].copy()
@@ -717,7 +716,59 @@ def wall_surfaces(footprints, grid: Grid, sky, *, ground=None, spacing=1.0, band
     out["unobstructed_irradiation"] = (unobstructed_irradiation(90.0, azimuth, sky, albedo).global_
                                        if len(segments) else np.zeros(0))
     out["vegetation_loss"] = per_wall["vegetation_loss"].to_numpy(float)
-    return gpd.GeoDataFrame(out, geometry=segments.geometry.values, crs=grid.crs), problems
+    return gpd.GeoDataFrame(out, geometry=segments.geometry.values, crs=grid.crs), horizons.problems
+
+
+@dataclass
+class WallHorizons:
+    """The walls of some footprints, their samples and the horizons of the uncovered samples (no sky yet).
+
+    Attributes
+    ----------
+    segments : geopandas.GeoDataFrame
+        :func:`wall_segments`.
+    samples : pandas.DataFrame
+        :func:`wall_samples` of the segments.
+    use : ndarray of bool
+        Uncovered samples: the only ones with horizons and irradiation.
+    codes : ndarray of int16, shape (sectors, n_used)
+        Their horizons as codes (:func:`solarkataster.horizon.angles_to_codes`).
+    canopy : tuple of two such arrays, or None
+        Canopy-top and canopy-bottom horizon codes (:func:`wall_canopy_horizons`) with a vegetation.
+    problems : list of dict
+        Per-building reports of :func:`wall_segments`.
+    """
+
+    segments: object
+    samples: object
+    use: np.ndarray
+    codes: np.ndarray
+    canopy: tuple | None
+    problems: list
+
+
+def wall_horizons_of(footprints, grid: Grid, *, ground=None, spacing=1.0, id_column="building_id",
+                     sectors=WALL_SECTORS, max_distance=None, vegetation=None) -> WallHorizons:
+    """Walls, samples and sample horizons of footprints: the part of :func:`wall_surfaces` without the sky.
+
+    It depends only on the surface model, so a run computes it beside the engine. Parameters as
+    :func:`wall_surfaces`.
+
+    Returns
+    -------
+    WallHorizons
+    """
+    segments, problems = wall_segments(footprints, grid, ground, id_column=id_column)
+    samples = wall_samples(segments, grid, spacing=spacing)
+    # covered samples are left out of every mean (wall_irradiation): no horizons, no irradiation for them
+    use = ~samples["covered"].to_numpy(bool)
+    uncovered = samples[use]
+    codes = _horizon_codes(wall_horizons(uncovered, grid, sectors=sectors, max_distance=max_distance))
+    canopy = None
+    if vegetation is not None and vegetation.mask.any() and len(samples):
+        canopy = tuple(_horizon_codes(c) for c in wall_canopy_horizons(uncovered, grid, vegetation, sectors,
+                                                                         max_distance))
+    return WallHorizons(segments, samples, use, codes, canopy, problems)
 
 
 def wall_layer(footprints, grid: Grid, sky, tables, reference_irradiation, *, ground=None, spacing=1.0,
