@@ -71,12 +71,13 @@ def time_run(dsm, weather, out, footprints=None, dtm=None):
     seconds of this process, all threads, for writing and for the whole run; the vector tile encoder's own
     process is not counted)."""
     from solarkataster.cadastre import compute_cadastre
-    from solarkataster.io.results import write_cadastre_results
+    from solarkataster.io.results import CadastreWriter
 
     t0, c0 = time.perf_counter(), _cpu_s()
-    result = compute_cadastre(dsm, footprints=footprints, dtm=dtm, weather=weather)
+    writer = CadastreWriter(out)  # as the CLI: the rasters are written from the engine's end on
+    result = compute_cadastre(dsm, footprints=footprints, dtm=dtm, weather=weather, on_engine=writer.start)
     t1, c1 = time.perf_counter(), _cpu_s()
-    write_cadastre_results(result, out)
+    writer.write(result)
     t2, c2 = time.perf_counter(), _cpu_s()
     stages = dict(result.report["timings_s"], writing_s=t2 - t1, writing_cpu_s=c2 - c1, cpu_s=c2 - c0)
     stages["counts"] = f"{result.report['buildings']} buildings, {result.report['faces']} faces, " \

@@ -179,7 +179,7 @@ def reference_irradiation(sky, albedo=0.2):
 
 def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5, footprints=None, id_column=None,
                      dtm=None, weather="auto", year=2025, linke=None, options=None, core=None,
-                     progress=None, vegetation=None, site=None) -> CadastreResult:
+                     progress=None, vegetation=None, site=None, on_engine=None) -> CadastreResult:
     """Roof faces, walls and buildings with irradiation and PV potential; writes nothing.
 
     Parameters
@@ -225,6 +225,9 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     site : Site, optional
         Where the sun is computed and the weather resolved; default :meth:`Site.from_grid` of the grid (a
         windowed run passes its whole raster's, so that every window sees the same sun).
+    on_engine : callable, optional
+        ``on_engine(irradiance, core, vegetation)``, called with the engine's result as soon as it is done
+        (:class:`solarkataster.io.results.CadastreWriter` starts writing the rasters there).
 
     Returns
     -------
@@ -233,14 +236,15 @@ def compute_cadastre(dsm=None, *, roofs=None, roofs_crs=None, lod2_cellsize=0.5,
     if roofs is not None or dsm is None:
         return _compute_lod2(dsm, roofs, roofs_crs, lod2_cellsize, footprints=footprints, id_column=id_column,
                              dtm=dtm, weather=weather, year=year, linke=linke, options=options, core=core,
-                             progress=progress, vegetation=vegetation, site=site)
+                             progress=progress, vegetation=vegetation, site=site, on_engine=on_engine)
     return _compute_lidar(dsm, footprints=footprints, id_column=id_column, dtm=dtm, weather=weather, year=year,
                           linke=linke, options=options, core=core, progress=progress, vegetation=vegetation,
-                          site=site)
+                          site=site, on_engine=on_engine)
 
 
-def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025,
-                   linke=None, options=None, core=None, progress=None, vegetation=None, site=None) -> CadastreResult:
+def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="auto", year=2025, linke=None,
+                   options=None, core=None, progress=None, vegetation=None, site=None,
+                   on_engine=None) -> CadastreResult:
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`).
 
     The yield tables are built in a thread from the start. Without a vegetation the ground filter and the
@@ -287,6 +291,8 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
                         inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
                         vegetation=veg)
+    if on_engine is not None:
+        on_engine(engine, core, veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -329,14 +335,18 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     engine.provenance["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     report.update(buildings=int(own.sum()), faces=int(len(roofs_gdf)),
-                  walls=0 if walls_gdf is None else int(len(walls_gdf)),
-                  reference_irradiation_kwh_m2=round(ref_irr, 1),
-                  suitability_thresholds=[float(t) for t in pv_opts.suitability_thresholds],
-                  min_class=pv_opts.min_class,
-                  pv_losses_percent=dict(pv_opts.losses), pv_system_loss_percent=round(pv_opts.system_loss, 3),
-                  inverter_efficiency=pv_opts.inverter_efficiency)
+                  walls=0 if walls_gdf is None else int(len(walls_gdf)), **_pv_report(ref_irr, pv_opts))
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
                           profiles, veg)
+
+
+def _pv_report(ref_irr, pv_opts):
+    """Return the reference irradiation and PV options of a run, for its report."""
+    return dict(reference_irradiation_kwh_m2=round(ref_irr, 1),
+                suitability_thresholds=[float(t) for t in pv_opts.suitability_thresholds],
+                min_class=pv_opts.min_class, pv_losses_percent=dict(pv_opts.losses),
+                pv_system_loss_percent=round(pv_opts.system_loss, 3),
+                inverter_efficiency=pv_opts.inverter_efficiency)
 
 
 def _with_walls(buildings, profiles, walls, tables):
@@ -365,7 +375,7 @@ def _wall_totals(walls, ids):
 
 
 def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm, weather, year, linke, options,
-                  core, progress, vegetation=None, site=None):
+                  core, progress, vegetation=None, site=None, on_engine=None):
     """Compute the cadastre of an LoD2 model (:mod:`solarkataster.cadastre_lod2`) on a DSM or one rasterised from it."""
     from . import cadastre_lod2 as C
     from .errors import ParameterError
@@ -409,6 +419,8 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     engine = run_engine(grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (), inputs=inputs,
                         vegetation=veg)
+    if on_engine is not None:
+        on_engine(engine, core, veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
     timings["engine_s"] = _lap(timings, t0)
     stage("engine", 1, 1)
@@ -429,12 +441,7 @@ def _compute_lod2(dsm, roofs, roofs_crs, cellsize, *, footprints, id_column, dtm
     stage("walls", 1, 1)
     engine.provenance["timings_s"] = report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     report.update(buildings=int(own.sum()), faces=int(len(roofs_gdf)),
-                  walls=0 if walls_gdf is None else int(len(walls_gdf)),
-                  reference_irradiation_kwh_m2=round(ref_irr, 1),
-                  suitability_thresholds=[float(t) for t in pv_opts.suitability_thresholds],
-                  min_class=pv_opts.min_class, pv_losses_percent=dict(pv_opts.losses),
-                  pv_system_loss_percent=round(pv_opts.system_loss, 3),
-                  inverter_efficiency=pv_opts.inverter_efficiency)
+                  walls=0 if walls_gdf is None else int(len(walls_gdf)), **_pv_report(ref_irr, pv_opts))
     buildings_gdf, profiles = with_household_economics(buildings_gdf, roofs_gdf, walls_gdf, fp, tables, pv_opts)
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, face_labels, ref_irr, report, core,
                           profiles, veg)

@@ -38,7 +38,7 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
          sky_model, walls, crs=None, roofs=None, roofs_crs=None, vegetation=None, max_memory=None):
     from ..cadastre import CadastreOptions, compute_cadastre
     from ..errors import ParameterError
-    from ..io.results import write_cadastre_results
+    from ..io.results import CadastreWriter
     from ..pipeline import EngineOptions
 
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
@@ -71,11 +71,12 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
         dtm = read_surface(dtm, crs=crs) if dtm is not None else None
         footprints = read_footprint_layer(footprints, crs=crs) if footprints is not None else None
     progress = stage_bar("cadastre")
+    writer = CadastreWriter(out_dir)  # the rasters are written from the engine's end on
     result = compute_cadastre(dsm, roofs=roofs, roofs_crs=roofs_crs, footprints=footprints, id_column=id_column,
-                              dtm=dtm, weather=weather, year=year,
-                              linke=linke, options=opts, progress=progress, vegetation=vegetation)
+                              dtm=dtm, weather=weather, year=year, linke=linke, options=opts, progress=progress,
+                              vegetation=vegetation, on_engine=writer.start)
     progress("writing", 0, 1)
-    write_cadastre_results(result, out_dir)
+    writer.write(result)
     progress("writing", 1, 1)
     return result
 

@@ -150,6 +150,25 @@ def write_irradiance_results(result, out_dir, *, cog=False, extra_provenance=Non
 
 def _write_rasters(result, out, cog, core, vegetation):
     """Write the engine's rasters (:func:`write_irradiance_results`) into ``out``; return the provenance."""
+    _write_raster_files(result, out, cog, core, vegetation)
+    return _raster_provenance(result, vegetation)
+
+
+def _raster_provenance(result, vegetation):
+    """Return the provenance of the engine's rasters for ``run.json``: the engine's, the units and the files."""
+    prov = dict(result.provenance)
+    prov["weather_label"] = weather_label(result.weather.source)
+    prov["units"] = dict(RASTER_UNITS)
+    prov["outputs"] = [f"{name}.tif" for name in RASTER_UNITS]
+    if vegetation is not None:
+        prov["vegetation"] = vegetation.parameters()
+        prov["units"]["canopy_height"] = layers.LENGTH_UNIT
+        prov["outputs"].append("canopy_height.tif")
+    return prov
+
+
+def _write_raster_files(result, out, cog, core, vegetation):
+    """Write the engine's rasters, cut to the core window, and the canopy height with a vegetation."""
     from .. import __version__
     from .raster import write_raster
 
@@ -164,20 +183,12 @@ def _write_rasters(result, out, cog, core, vegetation):
                  tags=tags, cog=cog)
     write_raster(out / "sky_view_factor.tif", irr.sky_view_factor, result.grid, descriptions=["sky_view_factor"],
                  units=RASTER_UNITS["sky_view_factor"], tags=tags, cog=cog)
-    prov = dict(result.provenance)
-    prov["weather_label"] = weather_label(result.weather.source)
-    prov["units"] = dict(RASTER_UNITS)
-    prov["outputs"] = [f"{name}.tif" for name in RASTER_UNITS]
     if vegetation is not None:
         ch = vegetation.canopy_height
         if core is not None:
             ch = ch[core[0]:core[1], core[2]:core[3]]
         write_raster(out / "canopy_height.tif", np.where(ch > 0, ch, np.nan), result.grid,
                      descriptions=["canopy_height"], units=layers.LENGTH_UNIT, tags=tags, cog=cog)
-        prov["vegetation"] = vegetation.parameters()
-        prov["units"]["canopy_height"] = layers.LENGTH_UNIT
-        prov["outputs"].append("canopy_height.tif")
-    return prov
 
 
 # ---------------------------------------------------------------------------------------- cadastre
@@ -219,7 +230,54 @@ def cadastre_layers(result) -> dict:
     return frames
 
 
-def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_tiles=True):
+class CadastreWriter:
+    """Write a cadastre's results folder, starting with the engine's rasters while the cadastre is computed.
+
+    The rasters and the raster context tiles need only the engine's result: passed as ``on_engine`` to
+    :func:`solarkataster.cadastre.compute_cadastre`, :meth:`start` writes them in threads (GDAL releases
+    the GIL) beside the roof faces' and walls' work; :meth:`write` writes the rest and ``run.json`` last.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Results folder (created).
+    cog, overview, vector_tiles
+        As :func:`write_cadastre_results`.
+
+    Examples
+    --------
+    >>> writer = CadastreWriter(out)                                       # doctest: +SKIP
+    >>> result = compute_cadastre(dsm, on_engine=writer.start)             # doctest: +SKIP
+    >>> writer.write(result)                                               # doctest: +SKIP
+    """
+
+    def __init__(self, out_dir, *, cog=False, overview=True, vector_tiles=True):
+        self.out = Path(out_dir)
+        self.cog, self.overview, self.vector_tiles = cog, overview, vector_tiles
+        self._jobs = None
+        if overview:
+            _load_pyplot()  # before any thread: see _load_pyplot
+
+    def start(self, irradiance, core=None, vegetation=None):
+        """Start writing the rasters and context tiles of an engine result (cut to ``core``)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._jobs = _start_engine_outputs(self.out, irradiance, core, vegetation, self.cog, self.vector_tiles)
+
+    def write(self, result):
+        """Write the rest of the folder for ``result`` (the rasters too, unless :meth:`start` began them)."""
+        return write_cadastre_results(result, self.out, cog=self.cog, overview=self.overview,
+                                      vector_tiles=self.vector_tiles, started=self._jobs)
+
+
+def _start_engine_outputs(out, irradiance, core, vegetation, cog, context):
+    """Start the engine's rasters and (with ``context``) the context tiles in threads; their jobs."""
+    # GDAL compresses the rasters without the GIL, and so do its reprojection and the WebP encoder
+    rasters = _Background(_write_raster_files, irradiance, out, cog, core, vegetation)
+    tiles = _Background(_write_context_tiles, out, irradiance, core) if context else None
+    return rasters, tiles
+
+
+def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_tiles=True, started=None):
     """Write a cadastre's results folder: rasters (cut to the core), layers, tiles, overview.png and run.json.
 
     Parameters
@@ -234,6 +292,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
         Draw ``overview.png``.
     vector_tiles : bool
         Write ``solarkataster.pmtiles`` (:mod:`solarkataster.io.vector_tiles`); a batch tile does not need it.
+    started : tuple, optional
+        The raster jobs :class:`CadastreWriter` started for this result's engine (then not written again).
 
     Returns
     -------
@@ -249,11 +309,9 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     frames = {name: contract_frame(gdf, name) for name, gdf in cadastre_layers(result).items()}
     if overview:
         _load_pyplot()  # before the threads: its first import swaps the warning filters (not thread-safe)
-    # GDAL compresses the rasters without the GIL: in a thread while this one writes the layers
-    rasters_job = _Background(_write_rasters, result.irradiance, out, cog, result.core,
-                              getattr(result, "vegetation", None))
-    # so do GDAL's reprojection and the WebP encoder of the context tiles
-    context_job = _Background(_write_context_tiles, out, result) if vector_tiles else None
+    vegetation = getattr(result, "vegetation", None)
+    rasters_job, context_job = started or _start_engine_outputs(out, result.irradiance, result.core, vegetation,
+                                                                cog, vector_tiles)
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta, contracted=True)
     # the tile encoder runs in its own process: let it work while this one writes the rest
@@ -270,7 +328,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
 
         extra["outputs_profiles"] = write_profiles(out, result.profiles)
     extra["outputs_vector"] += tiles_job.result() if tiles_job else []
-    prov = rasters_job.result()
+    rasters_job.result()
+    prov = _raster_provenance(result.irradiance, vegetation)
     prov.update(extra)
     write_json_atomic(out / "run.json", prov)
     return out
@@ -320,11 +379,11 @@ def _write_layer_index(out) -> list:
     return [INDEX_DIR]
 
 
-def _write_context_tiles(out, result) -> list:
+def _write_context_tiles(out, irradiance, core) -> list:
     """Write the raster context tiles (hillshade, irradiation; :mod:`.raster_tiles`) of the core window."""
     from .raster_tiles import ContextRaster, write_context_tiles
 
-    irr = crop_to_core(result.irradiance, getattr(result, "core", None))
+    irr = crop_to_core(irradiance, core)
     g = irr.grid
     try:
         return write_context_tiles(out, ContextRaster(irr.irradiation.global_, g.transform, g.crs),
