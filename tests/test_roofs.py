@@ -777,3 +777,46 @@ def test_second_plane_split_from_a_face():
     got = SimpleNamespace(steep=planes[g.y < g.y.max() - 2.0 - 1e-9], flat=planes[g.y > g.y.max() - 1.5])
     assert len(np.unique(planes[planes > 0])) == 2
     assert len(np.unique(got.steep)) == 1 and len(np.unique(got.flat)) == 1 and got.steep[0] != got.flat[0]
+
+
+def test_kink_piece_joins_the_face_of_its_plane():
+    """A face that growing carried over a 5° kink (a 35° pitch above a 40° one) gives the lower pitch's
+    piece to the face of that plane below it, instead of keeping it or making a second face of one plane."""
+    from solarkataster.roofs._frame import building_frame, face_table
+    from solarkataster.roofs._planes import raster_planes
+    from solarkataster.roofs._split import split_two_plane_faces
+    from solarkataster.roofs.segmentation import RoofSegmentation
+
+    cs, rows, cols = 0.5, 28, 30
+    rng = np.random.default_rng(6)
+    y = -(np.arange(rows) + 0.5)[:, None] * cs + np.zeros((1, cols))
+    yk = -12 * cs  # the kink: rows 0-11 at 35°, rows 12-27 at 40°, both down to the south
+    z = np.where(y > yk, 10.0 + (y - yk) * np.tan(np.radians(35)), 10.0 + (y - yk) * np.tan(np.radians(40)))
+    z += rng.normal(0, 0.02, z.shape)
+    upper = (np.arange(rows) < 18)[:, None] & np.ones((1, cols), bool)  # face 1: 35° and 6 rows of 40°
+    labels = np.where(upper, 1, 2).astype(np.int32)
+    fr = building_frame(z, cs, np.ones((rows, cols), int))
+    faces = face_table(fr, labels[fr.rr, fr.cc].astype(np.int64), 2, cs, 0.05)
+    faces["face"] = [1, 2]
+    seg = RoofSegmentation(labels, faces)
+    opts = RoofOptions()
+    filled, seg2, _, fb = split_two_plane_faces(z, cs, labels, seg, raster_planes(faces, 2), np.array([-1, 1, 1]),
+                                                opts)
+    assert len(seg2.faces) == 2 and list(fb) == [-1, 1, 1]
+    # the pixel rows next to the kink lie within the noise of both planes (0.25 m x (tan 40° - tan 35°));
+    # away from them at most a stray pixel in a hundred differs
+    away = np.abs(np.arange(rows) - 11.5)[:, None] + np.zeros((1, cols)) > 1.5
+    lower = y < yk
+    assert (filled[away] != np.where(lower, 2, 1)[away]).mean() <= 0.01
+    tilt = seg2.faces.set_index("face")["tilt"]
+    assert tilt[1] == pytest.approx(35.0, abs=1.0) and tilt[2] == pytest.approx(40.0, abs=1.0)
+    # one face over the whole kink: the lower pitch becomes a face of its own, although the two planes
+    # are closer than the segmentation's angle_tolerance (10°)
+    one = np.ones((rows, cols), np.int32)
+    seg1 = RoofSegmentation(one, face_table(fr, np.ones(len(fr.rr), np.int64), 1, cs, 0.05))
+    filled, seg2, _, fb = split_two_plane_faces(z, cs, one, seg1, raster_planes(seg1.faces, 1), np.array([-1, 1]),
+                                                opts)
+    assert len(seg2.faces) == 2 and list(fb) == [-1, 1, 1]
+    upper_id = filled[0, 0]
+    assert (filled[away] != np.where(lower, 3 - upper_id, upper_id)[away]).mean() <= 0.01
+    assert sorted(seg2.faces["tilt"]) == [pytest.approx(35.0, abs=1.0), pytest.approx(40.0, abs=1.0)]

@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 #: 0.5 px (2 px wide). A line of mixed pixels along an eave or ridge spreads under 0.3 px.
 NARROW_SPREAD = 0.35
 
+#: Smallest angle [°] between a face's plane and a second plane split off it: a kink of a few degrees
+#: between two pitches of one roof side (region growing with ``angle_tolerance`` walks over it) is two
+#: planes when the F-test of :func:`_two_planes` says so; 3° is the coplanar limit of
+#: :func:`merge_coplanar_faces`, below which two fits of one plane differ by the noise.
+MIN_KINK = 3.0
+
 
 def _lstsq_plane(x, y, zz):
     """Least-squares plane ``z = a x + b y + c`` (NaN where the points are collinear)."""
@@ -61,7 +67,7 @@ def _two_planes(x, y, zz, seed, face_plane, opts, cellsize, shape_rc):
     Two-plane assignment (k-planes): each pixel goes to the nearer plane, the second plane is refitted on its
     pixels, kept to its connected parts that meet the seed, three times. Accepted when its pixels spread
     across their axis by at least :data:`NARROW_SPREAD` px, are tilted from the face's plane by more than
-    ``angle_tolerance``, no steeper than :data:`MAX_FACE_TILT`, lie on it within the noise (RMS under a
+    :data:`MIN_KINK`, no steeper than :data:`MAX_FACE_TILT`, lie on it within the noise (RMS under a
     third of ``distance_tolerance``) and lie off the face's plane by at least twice that, the F-test of one
     plane against two for these pixels. Returns ``(pixels, wide)``, ``wide`` when they are at least 2 px
     wide (spread 0.5 px), so that the plane may become a face.
@@ -98,9 +104,45 @@ def _two_planes(x, y, zz, seed, face_plane, opts, cellsize, shape_rc):
     tilt_b = np.degrees(np.arccos(1.0 / np.sqrt(b[0] ** 2 + b[1] ** 2 + 1.0)))
     spread = _min_spread(x[inb], y[inb])
     ok = (rms_b <= floor and rms_a >= 2 * floor and tilt_b <= MAX_FACE_TILT
-          and _cos_angle(a, b) < np.cos(np.radians(opts.angle_tolerance))
+          and _cos_angle(a, b) < np.cos(np.radians(MIN_KINK))
           and spread >= NARROW_SPREAD * cellsize)
     return (inb, spread >= 0.5 * cellsize) if ok else None
+
+
+def _plane_rms(x, y, zz):
+    """Least-squares plane of the points and their RMS perpendicular distance [m] from it."""
+    plane = _lstsq_plane(x, y, zz)
+    return plane, float(np.sqrt(np.mean(_perp(plane, x, y, zz) ** 2)))
+
+
+def _coplanar_neighbour(z, filled, rows, cols, face, face_building, coef, cellsize, opts):
+    """Face id next to the pixels (8-neighbours) whose plane they continue, else 0.
+
+    A face that region growing carried over a kink holds a piece of a neighbouring face's plane: its
+    pixels (``rows``, ``cols`` of the heights ``z`` [m]) join that face when the normal of their plane is
+    within :data:`MIN_KINK` of its, and one plane through both leaves an RMS distance of at most 1.5
+    times the larger of their own (or a third of ``distance_tolerance``), the test of
+    :func:`merge_coplanar_faces`. Only faces with a plane in ``coef`` take part.
+    """
+    x, y, zz = (cols + 0.5) * cellsize, -(rows + 0.5) * cellsize, z[rows, cols]
+    plane, own = _plane_rms(x, y, zz)
+    if not np.isfinite(plane).all():
+        return 0
+    nr, nc = filled.shape
+    r = np.clip(rows[:, None] + np.array([-1, -1, -1, 0, 0, 1, 1, 1])[None, :], 0, nr - 1)
+    c = np.clip(cols[:, None] + np.array([-1, 0, 1, -1, 1, -1, 0, 1])[None, :], 0, nc - 1)
+    ids = np.unique(filled[r, c])
+    ids = ids[(ids > 0) & (ids < len(coef)) & (ids != face)]
+    for g in ids[face_building[ids] == face_building[face]]:
+        if _cos_angle(coef[g], plane) < np.cos(np.radians(MIN_KINK)):
+            continue
+        gr, gc = np.nonzero((filled == g) & np.isfinite(z))
+        gx, gy, gz = (gc + 0.5) * cellsize, -(gr + 0.5) * cellsize, z[gr, gc]
+        _, own_g = _plane_rms(gx, gy, gz)
+        _, joint = _plane_rms(np.concatenate([x, gx]), np.concatenate([y, gy]), np.concatenate([zz, gz]))
+        if joint <= max(1.5 * max(own, own_g), opts.distance_tolerance / 3.0):
+            return int(g)
+    return 0
 
 
 def _candidates(z, filled, coef, cellsize, opts):
@@ -159,7 +201,9 @@ def split_two_plane_faces(z, cellsize, filled, seg, coef, face_building, opts):
     tuple
         ``(filled, seg, coef, face_building)`` with the second planes as new faces (ids n+1..) where they
         cover ``min_face_area`` and are 2 px wide, excluded (-1) where smaller or narrower, and the split
-        faces refitted.
+        faces refitted. A second plane, or the rest of the face, that continues the plane of a
+        neighbouring face joins it (:func:`_coplanar_neighbour`); a face left without pixels keeps its
+        row, which gets no polygon.
     """
     n = len(face_building) - 1
     cands = _candidates(z, filled, coef, cellsize, opts) if n else []
@@ -183,11 +227,23 @@ def split_two_plane_faces(z, cellsize, filled, seg, coef, face_building, opts):
             continue
         inb, wide = found
         changed.add(f)
-        if wide and inb.sum() * cellsize ** 2 >= opts.min_face_area:
+        if not (wide and inb.sum() * cellsize ** 2 >= opts.min_face_area):
+            filled[rr[inb], cc[inb]] = -1
+            continue
+        g = _coplanar_neighbour(z, filled, rr[inb], cc[inb], f, face_building, coef, cellsize, opts)
+        if g:
+            changed.add(g)
+            filled[rr[inb], cc[inb]] = g
+        else:
             new_faces.append(f)
             filled[rr[inb], cc[inb]] = n + len(new_faces)
-        else:
-            filled[rr[inb], cc[inb]] = -1
+        # the rest may as well be the piece of a neighbour's plane that growing carried over the kink
+        g = _coplanar_neighbour(z, filled, rr[~inb], cc[~inb], f, face_building, coef, cellsize, opts)
+        if g:
+            # f keeps no pixel, and its row no polygon
+            changed.add(g)
+            changed.discard(f)
+            filled[rr[~inb], cc[~inb]] = g
     if not changed:
         return filled, seg, coef, face_building
     log.debug("%d faces split, %d second planes became faces", len(changed), len(new_faces))
