@@ -91,18 +91,29 @@ def scaled_rows(values, corner, weight, ok, scale, out):
     out : ndarray of float32, shape (n, records)
     """
     big = np.finfo(np.float64).max
+    # corner by corner over a whole row: the same sums in the same order per record, but the record loop is
+    # innermost and contiguous, so it vectorises (the corner loop inside it did not)
+    acc = np.empty(out.shape[1], np.float64)
     for k in range(out.shape[0]):
-        for h in range(out.shape[1]):
-            acc = 0.0
-            for c in range(corner.shape[0]):
-                acc = acc + weight[c, k] * np.float64(values[corner[c, 0, k], corner[c, 1, k], corner[c, 2, k], h])
-            if not ok[k] or acc != acc:
-                acc = 0.0
-            elif acc == np.inf:
-                acc = big
-            elif acc == -np.inf:
-                acc = -big
-            out[k, h] = np.float32(scale[k] * acc)
+        if not ok[k]:
+            out[k, :] = np.float32(scale[k] * 0.0)
+            continue
+        acc[:] = 0.0
+        for c in range(corner.shape[0]):
+            w = weight[c, k]
+            row = values[corner[c, 0, k], corner[c, 1, k], corner[c, 2, k]]
+            for h in range(acc.size):
+                acc[h] = acc[h] + w * np.float64(row[h])
+        s = scale[k]
+        for h in range(acc.size):
+            a = acc[h]
+            if a != a:
+                a = 0.0
+            elif a == np.inf:
+                a = big
+            elif a == -np.inf:
+                a = -big
+            out[k, h] = np.float32(s * a)
 
 
 def ring_arrays(region):
