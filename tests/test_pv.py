@@ -329,6 +329,56 @@ def test_grid_containment_equals_geos_point_for_point():
     assert want.any() and not want.all()
 
 
+def _reference_grid_codes(xs, ys, ring_x, ring_y, ring_start, tol):
+    """Every segment at every point, in plain Python: the kernel's rule without its sweep (1 in, 0 out, 2 near)."""
+    out = np.zeros((len(ys), len(xs)), np.int8)
+    segments = [i for r in range(len(ring_start) - 1) for i in range(ring_start[r], ring_start[r + 1] - 1)]
+    for iy, py in enumerate(ys):
+        for ix, px in enumerate(xs):
+            inside = near = False
+            for i in segments:
+                x0, y0, x1, y1 = ring_x[i], ring_y[i], ring_x[i + 1], ring_y[i + 1]
+                if not min(y0, y1) - tol <= py <= max(y0, y1) + tol:
+                    continue
+                if min(x0, x1) - tol <= px <= max(x0, x1) + tol:
+                    dx, dy = x1 - x0, y1 - y0
+                    ll = dx * dx + dy * dy
+                    t = min(max(((px - x0) * dx + (py - y0) * dy) / ll if ll > 0 else 0.0, 0.0), 1.0)
+                    if (px - (x0 + t * dx)) ** 2 + (py - (y0 + t * dy)) ** 2 < tol * tol:
+                        near = True
+                        break
+                if (y0 > py) != (y1 > py) and px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
+                    inside = not inside
+            out[iy, ix] = 2 if near else int(inside)
+    return out
+
+
+def test_grid_kernel_equals_every_segment_at_every_point():
+    """The sweep of grid_in_rings (crossings sorted once per row, nearness only where a segment can be near)
+    gives the codes of testing every segment at every point, undecided ones included: on a polygon with a
+    hole, 45° and nearly horizontal edges, UTM-sized coordinates, points on vertices and edges and a
+    tolerance wide enough to leave some undecided."""
+    import shapely
+    from shapely.geometry import Polygon
+
+    from solarkataster._kernels.layout import grid_in_rings, ring_arrays
+
+    x0, y0 = 356_123.25, 5_699_871.5
+    shell = [(x0, y0), (x0 + 10, y0 + 0.05), (x0 + 14, y0 + 4), (x0 + 10, y0 + 8), (x0 + 2, y0 + 9), (x0 - 1, y0 + 5)]
+    region = Polygon(shell, [[(x0 + 4, y0 + 2), (x0 + 8, y0 + 2), (x0 + 6, y0 + 5)]])
+    rng = np.random.default_rng(7)
+    c = shapely.get_coordinates(region)
+    xs = np.concatenate([rng.uniform(x0 - 2, x0 + 15, 40), c[:, 0], 0.5 * (c[:-1, 0] + c[1:, 0])])
+    ys = np.concatenate([rng.uniform(y0 - 1, y0 + 10, 30), c[:, 1], 0.5 * (c[:-1, 1] + c[1:, 1])])
+    rings = ring_arrays(region)
+    for tol in (100 * np.spacing(y0), 0.05):
+        got = np.empty((ys.size, xs.size), np.int8)
+        grid_in_rings(xs, ys, *rings, tol, got)
+        want = _reference_grid_codes(xs, ys, *rings, tol)
+        assert np.array_equal(got, want)
+        assert (want == 2).any() and (want == 1).any() and (want == 0).any()
+
+
 def _reference_setback_region(polygon, tilt, azimuth, options, free_edges):
     """The setback region face by face with shapely.affinity (the implementation before setback_regions)."""
     def frame(g):
