@@ -151,11 +151,14 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     if laid.any():
         regions[laid] = setback_regions(geoms[laid], tilt[laid], azimuth[laid], options,
                                         [free[k] for k in np.flatnonzero(laid)])
+    sites = {options.latitude: options}  # the options at each latitude, built (and validated) once
     for k, (poly, t, a, share, region) in enumerate(zip(geoms, tilt, azimuth,
                                                         surfaces["usable_share"].to_numpy(float), regions)):
         if not present[k]:
             continue
-        at_site = options if latitude[k] == options.latitude else replace(options, latitude=float(latitude[k]))
+        at_site = sites.get(latitude[k])
+        if at_site is None:
+            at_site = sites[latitude[k]] = replace(options, latitude=float(latitude[k]))
         lay = module_layout(poly, t, a, module, at_site, free[k], region=region)
         m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
         if region is not None:
