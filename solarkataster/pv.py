@@ -315,19 +315,28 @@ class _Region:
         :func:`solarkataster._kernels.layout.ring_arrays` of the region.
     convex : bool
         Whether the region fills its convex hull (then corners inside prove a rectangle inside).
+    valid : bool
+        Whether the region is a valid geometry (then an edge through a rectangle proves it not inside).
     """
 
     geometry: object
     bounds: tuple
     rings: tuple | None
     convex: bool
+    valid: bool = False
 
     @classmethod
     def of(cls, region):
-        """Return the region's bounds, rings and convexity."""
+        """Return the region's bounds, rings, convexity and validity."""
         shapely.prepare(region)
         return cls(region, region.bounds, _kl.ring_arrays(region),
-                   not region.area < shapely.convex_hull(region).area * (1 - 1e-9))
+                   not region.area < shapely.convex_hull(region).area * (1 - 1e-9), shapely.is_valid(region))
+
+
+def _exact_band(region, xs, ys):
+    """Distance from a region's edges within which its grid tests defer to GEOS [m] (:data:`_EXACT_BAND_ULPS`)."""
+    scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
+    return _EXACT_BAND_ULPS * np.spacing(scale)
 
 
 def _grid_contains_xy(region, xs, ys):
@@ -343,9 +352,8 @@ def _grid_contains_xy(region, xs, ys):
     if rings is None:
         gx, gy = np.meshgrid(xs, ys)
         return shapely.contains_xy(region.geometry, gx, gy)
-    scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
     code = np.empty((ys.size, xs.size), np.int8)
-    _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _EXACT_BAND_ULPS * np.spacing(scale), code)
+    _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _exact_band(region, xs, ys), code)
     inside = code == 1
     near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
     if near_y.size:
@@ -379,8 +387,15 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     gx0 = minx + ou[:, None] + np.arange(nu)[None, :] * cell_u + eps           # (offsets, nu)
     gy0 = miny + ov[:, None] + np.arange(nv)[None, :] * pitch_v + eps          # (offsets, nv)
     gx1, gy1 = gx0 + cell_u - 2 * eps, gy0 + cell_v - 2 * eps
-    grid = _grid_contains_xy(region, np.concatenate([gx0.ravel(), gx1.ravel()]),
-                             np.concatenate([gy0.ravel(), gy1.ravel()]))
+    xs, ys = np.concatenate([gx0.ravel(), gx1.ravel()]), np.concatenate([gy0.ravel(), gy1.ravel()])
+    grid = _grid_contains_xy(region, xs, ys)
+    if region.rings is not None and (region.convex or region.valid):
+        # the same rule in one kernel pass; where a rectangle lies near an edge of a region that is not
+        # convex, GEOS decides below, as for every region without ring arrays
+        count, rows, sure = _kl.best_grid(grid, xs, ys, ou.size, ov.size, nu, nv, region.convex, *region.rings,
+                                          _exact_band(region, xs, ys))
+        if sure:
+            return int(count), int(rows)
     # axes (y side, v offset, v index, x side, u offset, u index): a candidate is in when all 4 corners are
     grid = grid.reshape(2, ov.size, nv, 2, ou.size, nu).all(axis=(0, 3))
     inside = grid.transpose(2, 0, 3, 1).reshape(ou.size * ov.size, nu * nv)  # (offsets, candidates)

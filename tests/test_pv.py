@@ -379,6 +379,62 @@ def test_grid_kernel_equals_every_segment_at_every_point():
         assert (want == 2).any() and (want == 1).any() and (want == 0).any()
 
 
+def _non_convex_regions():
+    """L-shapes, a U, a face with a hole and a two-part face, at UTM-sized coordinates, as setback regions come."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    x0, y0 = 356_123.25, 5_699_871.5
+
+    def at(points):
+        return [(x0 + x, y0 + y) for x, y in points]
+
+    yield Polygon(at([(0, 0), (9, 0), (9, 3.2), (4, 3.2), (4, 8), (0, 8)]))
+    yield Polygon(at([(0, 0), (12, 0), (12, 7), (8.3, 7), (8.3, 2.5), (3.9, 2.5), (3.9, 7), (0, 7)]))
+    yield Polygon(at([(0, 0), (11, 0.4), (11.5, 8), (0.3, 7.6)]), [at([(4, 3), (6.1, 3), (6.1, 4.4), (4, 4.4)])])
+    yield MultiPolygon([Polygon(at([(0, 0), (6, 0), (6, 4), (0, 4)])), Polygon(at([(7, 0), (14, 1), (13, 6)]))])
+    yield Polygon(at([(0, 0), (10, 0), (10, 6), (5, 2.26), (0, 6)]))
+
+
+def test_best_grid_kernel_equals_geos_exact_path():
+    """The layout's one-pass kernel (rectangles clear of every edge are inside, those an edge passes through
+    are not) gives the count and rows of the GEOS path (shapely.contains on every rectangle, best offsets
+    first) on regions that are not convex, for portrait, landscape, racked and small cells."""
+    from solarkataster.pv import _best_grid, _Region
+
+    for region in _non_convex_regions():
+        fast = _Region.of(region)
+        assert fast.rings is not None and fast.valid and not fast.convex
+        geos = _Region(region, region.bounds, None, fast.convex)
+        for cell_u, cell_v, pitch_v in ((1.13, 1.76, 1.76), (1.76, 1.13, 1.13), (1.13, 1.5, 2.9), (0.5, 0.3, 0.3),
+                                        (0.7, 0.45, 0.45)):
+            assert _best_grid(fast, cell_u, cell_v, pitch_v) == _best_grid(geos, cell_u, cell_v, pitch_v)
+
+
+def test_box_test_agrees_with_geos():
+    """box_in_rings says 'in' only for rectangles GEOS finds contained and 'out' only for those it does not,
+    on rectangles whose corners are inside, many of them straddling a notch or touching an edge."""
+    import shapely
+
+    from solarkataster._kernels.layout import BOX_IN, BOX_OUT, box_in_rings, ring_arrays
+
+    rng = np.random.default_rng(11)
+    seen = set()
+    for region in _non_convex_regions():
+        rings = ring_arrays(region)
+        minx, miny, maxx, maxy = region.bounds
+        x0, y0 = rng.uniform(minx, maxx, 3000), rng.uniform(miny, maxy, 3000)
+        x1, y1 = x0 + rng.uniform(0.2, 3, 3000), y0 + rng.uniform(0.2, 3, 3000)
+        corners = [shapely.contains_xy(region, x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))]
+        keep = np.logical_and.reduce(corners)
+        tol = 100 * np.spacing(np.abs(region.bounds).max())  # as the layout's (pv._exact_band)
+        want = shapely.contains(region, shapely.box(x0[keep], y0[keep], x1[keep], y1[keep]))
+        got = np.array([box_in_rings(a, b, c, d, *rings, tol) for a, b, c, d in zip(x0[keep], y0[keep], x1[keep],
+                                                                                       y1[keep])])
+        assert not (want & (got == BOX_OUT)).any() and not (~want & (got == BOX_IN)).any()
+        seen |= set(got.tolist())
+    assert {BOX_IN, BOX_OUT} <= seen
+
+
 def _reference_setback_region(polygon, tilt, azimuth, options, free_edges):
     """The setback region face by face with shapely.affinity (the implementation before setback_regions)."""
     def frame(g):

@@ -102,6 +102,135 @@ def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
             out[iy, order[j]] = UNDECIDED if near[j] else (1 if right % 2 == 1 else 0)
 
 
+#: :func:`box_in_rings` answers: the box lies inside (clear of every edge), outside (an edge crosses it), or
+#: near an edge, for GEOS to decide.
+BOX_OUT, BOX_IN, BOX_NEAR = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def box_in_rings(x0, y0, x1, y1, ring_x, ring_y, ring_start, tol):
+    """Whether an edge of a valid region passes through the box ``[x0, x1] x [y0, y1]``, whose corners are inside.
+
+    Returns :data:`BOX_OUT` when a ring segment passes through the box shrunk by ``2 tol`` (so boundary, and
+    with it the exterior, reaches into the box), :data:`BOX_IN` when every segment lies over ``tol`` away
+    (its bounding box, or all four corners over ``2 tol`` from its line on one side: the box then lies in
+    the interior), else :data:`BOX_NEAR`. The margins are many times the rounding of these tests.
+    """
+    near = False
+    m = 2.0 * tol
+    for r in range(ring_start.size - 1):
+        for i in range(ring_start[r], ring_start[r + 1] - 1):
+            sx0 = ring_x[i]
+            sy0 = ring_y[i]
+            sx1 = ring_x[i + 1]
+            sy1 = ring_y[i + 1]
+            if max(sx0, sx1) < x0 - tol or min(sx0, sx1) > x1 + tol or max(sy0, sy1) < y0 - tol \
+                    or min(sy0, sy1) > y1 + tol:
+                continue
+            dx = sx1 - sx0
+            dy = sy1 - sy0
+            margin = m * np.sqrt(dx * dx + dy * dy)
+            d0 = (x0 - sx0) * dy - (y0 - sy0) * dx
+            d1 = (x1 - sx0) * dy - (y0 - sy0) * dx
+            d2 = (x0 - sx0) * dy - (y1 - sy0) * dx
+            d3 = (x1 - sx0) * dy - (y1 - sy0) * dx
+            if min(min(d0, d1), min(d2, d3)) > margin or max(max(d0, d1), max(d2, d3)) < -margin:
+                continue
+            # Liang-Barsky: does the segment meet the shrunk box?
+            t0 = 0.0
+            t1 = 1.0
+            for p, q in ((-dx, sx0 - (x0 + m)), (dx, (x1 - m) - sx0), (-dy, sy0 - (y0 + m)), (dy, (y1 - m) - sy0)):
+                if p == 0.0:
+                    if q < 0.0:
+                        t1 = -1.0
+                elif p < 0.0:
+                    t0 = max(t0, q / p)
+                else:
+                    t1 = min(t1, q / p)
+            if t0 < t1:
+                return BOX_OUT
+            near = True
+    return BOX_NEAR if near else BOX_IN
+
+
+@njit(cache=True, nogil=True)
+def best_grid(corner_in, xs, ys, n_offsets_u, n_offsets_v, nu, nv, convex, ring_x, ring_y, ring_start, tol):
+    """Find the grid offset with the most module rectangles inside a region: (count, rows, sure).
+
+    The rule of :func:`solarkataster.pv._best_grid` in one pass. ``corner_in`` holds the tests of the
+    corners, rows ``ys`` (near and far side, v offset, v index) by columns ``xs`` (near and far side, u
+    offset, u index). A rectangle is a candidate when its four corners are inside. On a convex region the
+    candidates are inside, and the best offset is the first with the most. On another region the offsets
+    are checked best first, until no remaining one's candidates can beat the best checked count, each
+    rectangle by :func:`box_in_rings`; when one is near an edge, the answer is not ``sure`` and the caller
+    asks GEOS instead.
+
+    Parameters
+    ----------
+    corner_in : ndarray of bool, shape (2 * n_offsets_v * nv, 2 * n_offsets_u * nu)
+    xs, ys : ndarray of float64
+        Coordinates of the corner columns and rows [m].
+    n_offsets_u, n_offsets_v : int
+        Grid offsets tried along u and v.
+    nu, nv : int
+        Rectangles per offset along u and v.
+    convex : bool
+    ring_x, ring_y, ring_start : ndarray
+        :func:`ring_arrays` of the region, a valid one (unused when convex).
+    tol : float
+        Distance from an edge within which a rectangle is near it [m].
+
+    Returns
+    -------
+    count, rows : int
+        Rectangles inside at the best offset, and the rows (v indices) of its candidates.
+    sure : bool
+    """
+    n_off = n_offsets_u * n_offsets_v
+    far_row = n_offsets_v * nv
+    far_col = n_offsets_u * nu
+    inside = np.zeros((n_off, nu * nv), np.bool_)
+    counts = np.zeros(n_off, np.int64)
+    for iu in range(n_offsets_u):
+        for iv in range(n_offsets_v):
+            k = iu * n_offsets_v + iv
+            for a in range(nu):
+                c0 = iu * nu + a
+                for b in range(nv):
+                    r0 = iv * nv + b
+                    if (corner_in[r0, c0] and corner_in[r0, c0 + far_col] and corner_in[r0 + far_row, c0]
+                            and corner_in[r0 + far_row, c0 + far_col]):
+                        inside[k, a * nv + b] = True
+                        counts[k] += 1
+    if not convex:
+        exact = np.zeros(n_off, np.int64)
+        best_exact = 0
+        for k in np.argsort(-counts, kind="mergesort"):
+            if counts[k] <= best_exact:
+                break
+            iu, iv = k // n_offsets_v, k % n_offsets_v
+            for j in range(nu * nv):
+                if inside[k, j]:
+                    c0 = iu * nu + j // nv
+                    r0 = iv * nv + j % nv
+                    where = box_in_rings(xs[c0], ys[r0], xs[c0 + far_col], ys[r0 + far_row], ring_x, ring_y,
+                                         ring_start, tol)
+                    if where == BOX_NEAR:
+                        return 0, 0, False
+                    inside[k, j] = where == BOX_IN
+                    exact[k] += inside[k, j]
+            best_exact = max(best_exact, exact[k])
+        counts = exact
+    best = np.argmax(counts)
+    rows = 0
+    for b in range(nv):
+        for a in range(nu):
+            if inside[best, a * nv + b]:
+                rows += 1
+                break
+    return counts[best], rows, True
+
+
 @njit(cache=True, nogil=True)
 def scaled_rows(values, corner, weight, ok, scale, out):
     """``out[k] = scale[k] * sum_c weight[c, k] * values[corner[c, :, k]]``, NaN as 0 (interpolated hourly yields).
