@@ -77,6 +77,7 @@ References
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -339,12 +340,13 @@ def _exact_band(region, xs, ys):
     return _EXACT_BAND_ULPS * np.spacing(scale)
 
 
-def _grid_contains_xy(region, xs, ys):
+def _grid_contains_xy(region, xs, ys, tol=None):
     """``shapely.contains_xy(region, x, y)`` for every point ``(xs[j], ys[i])`` of a grid, shape (ny, nx).
 
     The parity test of :func:`solarkataster._kernels.layout.grid_in_rings` decides the points clear of the
     edges, a row of points at a time; GEOS decides the few within :data:`_EXACT_BAND_ULPS` of one, so the
-    answers are GEOS's, point for point. ``region`` is a :class:`_Region`.
+    answers are GEOS's, point for point. ``region`` is a :class:`_Region`; ``tol`` is
+    ``_exact_band(region, xs, ys)`` when the caller has it.
     """
     rings = region.rings
     xs = np.ascontiguousarray(xs, dtype=np.float64)
@@ -353,19 +355,21 @@ def _grid_contains_xy(region, xs, ys):
         gx, gy = np.meshgrid(xs, ys)
         return shapely.contains_xy(region.geometry, gx, gy)
     code = np.empty((ys.size, xs.size), np.int8)
-    _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _exact_band(region, xs, ys), code)
+    undecided = _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2],
+                                  _exact_band(region, xs, ys) if tol is None else tol, code)
     inside = code == 1
-    near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
-    if near_y.size:
+    if undecided:
+        near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
         inside[near_y, near_x] = shapely.contains_xy(region.geometry, xs[near_x], ys[near_y])
     return inside
 
 
 def _grid_offsets(extent, cell, pitch):
     """Grid offsets along one axis: k/4 of the pitch, plus the one that centres the grid in ``extent``."""
-    n = np.floor((extent - cell) / pitch) + 1 if extent >= cell else 0
+    # plain float arithmetic (the same IEEE operations as numpy's, without its call overhead on 5 numbers)
+    n = math.floor((extent - cell) / pitch) + 1.0 if extent >= cell else 0
     centred = 0.5 * (extent - cell - (n - 1) * pitch) if n else 0.0
-    return np.append(np.arange(_N_OFFSETS) / _N_OFFSETS * pitch, centred)
+    return np.array([k / _N_OFFSETS * pitch for k in range(_N_OFFSETS)] + [centred])
 
 
 def _best_grid(region, cell_u, cell_v, pitch_v):
@@ -388,12 +392,12 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     gy0 = miny + ov[:, None] + np.arange(nv)[None, :] * pitch_v + eps          # (offsets, nv)
     gx1, gy1 = gx0 + cell_u - 2 * eps, gy0 + cell_v - 2 * eps
     xs, ys = np.concatenate([gx0.ravel(), gx1.ravel()]), np.concatenate([gy0.ravel(), gy1.ravel()])
-    grid = _grid_contains_xy(region, xs, ys)
+    tol = _exact_band(region, xs, ys)
+    grid = _grid_contains_xy(region, xs, ys, tol)
     if region.rings is not None and (region.convex or region.valid):
         # the same rule in one kernel pass; where a rectangle lies near an edge of a region that is not
         # convex, GEOS decides below, as for every region without ring arrays
-        count, rows, sure = _kl.best_grid(grid, xs, ys, ou.size, ov.size, nu, nv, region.convex, *region.rings,
-                                          _exact_band(region, xs, ys))
+        count, rows, sure = _kl.best_grid(grid, xs, ys, ou.size, ov.size, nu, nv, region.convex, *region.rings, tol)
         if sure:
             return int(count), int(rows)
     # axes (y side, v offset, v index, x side, u offset, u index): a candidate is in when all 4 corners are

@@ -38,8 +38,14 @@ def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
     tol : float
         Points closer than this to a segment are undecided.
     out : ndarray of int8, shape (ny, nx)
+
+    Returns
+    -------
+    int
+        The number of undecided points.
     """
     tol2 = tol * tol
+    undecided = 0
     seg = np.empty(ring_x.size, np.int64)
     cross = np.empty(ring_x.size, np.float64)
     order = np.argsort(xs, kind="mergesort")
@@ -100,6 +106,8 @@ def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
                 c += 1
             right = nc - c
             out[iy, order[j]] = UNDECIDED if near[j] else (1 if right % 2 == 1 else 0)
+            undecided += near[j]
+    return undecided
 
 
 #: :func:`box_in_rings` answers: the box lies inside (clear of every edge), outside (an edge crosses it), or
