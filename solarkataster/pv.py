@@ -378,6 +378,12 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     Rectangles must lie fully inside ``region`` (a :class:`_Region`; touching its boundary allowed). Tries
     (_N_OFFSETS + 1)² grid offsets and returns the best (count, rows).
     """
+    if region.rings is not None and (region.convex or region.valid):
+        # all of the below in one kernel call, unless a corner or a rectangle lies near an edge (GEOS decides)
+        count, rows, sure = _kl.grid_layout(*region.bounds, cell_u, cell_v, pitch_v, _N_OFFSETS, _EXACT_BAND_ULPS,
+                                            region.convex, *region.rings)
+        if sure:
+            return int(count), int(rows)
     minx, miny, maxx, maxy = region.bounds
     nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0

@@ -435,6 +435,16 @@ def test_box_test_agrees_with_geos():
     assert {BOX_IN, BOX_OUT} <= seen
 
 
+def test_layout_kernel_offsets_equal_python_offsets():
+    """The grid offsets of the one-call layout kernel are the Python path's, to the bit."""
+    from solarkataster._kernels.layout import _offsets
+    from solarkataster.pv import _N_OFFSETS, _grid_offsets
+
+    rng = np.random.default_rng(5)
+    for extent, cell, pitch in zip(rng.uniform(0, 30, 500), rng.uniform(0.3, 3, 500), rng.uniform(0.3, 6, 500)):
+        assert np.array_equal(_offsets(extent, cell, pitch, _N_OFFSETS), _grid_offsets(extent, cell, pitch))
+
+
 def _reference_setback_region(polygon, tilt, azimuth, options, free_edges):
     """The setback region face by face with shapely.affinity (the implementation before setback_regions)."""
     def frame(g):

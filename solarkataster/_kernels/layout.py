@@ -7,6 +7,8 @@ for it, and the answers equal ``shapely.contains_xy`` point for point.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -238,6 +240,75 @@ def best_grid(corner_in, xs, ys, n_offsets_u, n_offsets_v, nu, nv, convex, ring_
                 break
     return counts[best], rows, True
 
+
+@njit(cache=True, nogil=True)
+def grid_layout(minx, miny, maxx, maxy, cell_u, cell_v, pitch_v, n_offsets, band_ulps, convex, ring_x, ring_y,
+                ring_start):
+    """:func:`solarkataster.pv._best_grid` of a region with ring arrays in one call: (count, rows, sure).
+
+    The same arithmetic, in the same order, as the Python steps it stands for: the candidate counts along
+    u and v, the grid offsets (``k / n_offsets`` of the pitch and the centred one), the corner grid
+    (``x0 = minx + offset + i * cell + 1e-6`` and ``x0 + cell - 2e-6`` on the far side), the band of
+    ``band_ulps`` units in the last place of the largest coordinate, :func:`grid_in_rings` and
+    :func:`best_grid`. Not ``sure`` when a corner is undecided or a rectangle lies near an edge: the caller
+    then takes the Python path, which asks GEOS.
+
+    Parameters
+    ----------
+    minx, miny, maxx, maxy : float
+        Bounds of the region [m].
+    cell_u, cell_v, pitch_v : float
+        Rectangle size and row pitch [m].
+    n_offsets : int
+        Offsets tried per axis besides the centred one.
+    band_ulps : float
+        Width of the band around the edges left to GEOS, in units in the last place.
+    convex : bool
+    ring_x, ring_y, ring_start : ndarray
+        :func:`ring_arrays` of the region (valid unless convex).
+
+    Returns
+    -------
+    count, rows : int
+    sure : bool
+    """
+    nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
+    nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
+    if nu < 1 or nv < 1:
+        return 0, 0, True
+    eps = 1e-6
+    ou = _offsets(maxx - minx, cell_u, cell_u, n_offsets)
+    ov = _offsets(maxy - miny, cell_v, pitch_v, n_offsets)
+    xs = np.empty(2 * ou.size * nu)
+    ys = np.empty(2 * ov.size * nv)
+    for i in range(ou.size):
+        for a in range(nu):
+            x0 = minx + ou[i] + a * cell_u + eps
+            xs[i * nu + a] = x0
+            xs[ou.size * nu + i * nu + a] = x0 + cell_u - 2 * eps
+    for i in range(ov.size):
+        for b in range(nv):
+            y0 = miny + ov[i] + b * pitch_v + eps
+            ys[i * nv + b] = y0
+            ys[ov.size * nv + i * nv + b] = y0 + cell_v - 2 * eps
+    scale = max(max(max(abs(minx), abs(miny)), max(abs(maxx), abs(maxy))),
+                max(np.abs(xs).max(), np.abs(ys).max()))
+    tol = band_ulps * math.ldexp(1.0, math.frexp(scale)[1] - 53)  # numpy.spacing of a positive normal number
+    code = np.empty((ys.size, xs.size), np.int8)
+    if grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, code):
+        return 0, 0, False
+    return best_grid(code == 1, xs, ys, ou.size, ov.size, nu, nv, convex, ring_x, ring_y, ring_start, tol)
+
+
+@njit(cache=True, nogil=True)
+def _offsets(extent, cell, pitch, n_offsets):
+    """Grid offsets along one axis, as :func:`solarkataster.pv._grid_offsets`."""
+    out = np.empty(n_offsets + 1)
+    for k in range(n_offsets):
+        out[k] = k / n_offsets * pitch
+    n = np.floor((extent - cell) / pitch) + 1.0 if extent >= cell else 0.0
+    out[n_offsets] = 0.5 * (extent - cell - (n - 1) * pitch) if n != 0.0 else 0.0
+    return out
 
 @njit(cache=True, nogil=True)
 def scaled_rows(values, corner, weight, ok, scale, out):
