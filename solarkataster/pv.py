@@ -333,6 +333,34 @@ class _Region:
         return cls(region, region.bounds, _kl.ring_arrays(region),
                    not region.area < shapely.convex_hull(region).area * (1 - 1e-9), shapely.is_valid(region))
 
+    @classmethod
+    def many(cls, regions):
+        """:meth:`of` of an array of non-empty regions, each GEOS query in one array call."""
+        regions = np.asarray(regions, dtype=object)
+        shapely.prepare(regions)
+        bounds = shapely.bounds(regions).tolist()
+        convex = ~(shapely.area(regions) < shapely.area(shapely.convex_hull(regions)) * (1 - 1e-9))
+        valid = shapely.is_valid(regions)
+        areal = np.isin(shapely.get_type_id(regions), (3, 6))  # Polygon, MultiPolygon: ring arrays
+        # every ring of every areal region in one pass, then each region's slice (as ring_arrays)
+        parts, part_of = shapely.get_parts(regions[areal], return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        xy, vertex_of = shapely.get_coordinates(rings, return_index=True)
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        ring_start = np.zeros(len(rings) + 1, np.int64)
+        np.cumsum(np.bincount(vertex_of, minlength=len(rings)), out=ring_start[1:])
+        region_rings = np.searchsorted(part_of[ring_of], np.arange(areal.sum() + 1))  # first ring of each
+        out = []
+        k = 0
+        for g, b, c, v, a in zip(regions, bounds, convex.tolist(), valid.tolist(), areal.tolist()):
+            rings_of_g = None
+            if a:
+                start = ring_start[region_rings[k]:region_rings[k + 1] + 1]
+                rings_of_g = (x[start[0]:start[-1]], y[start[0]:start[-1]], start - start[0])
+                k += 1
+            out.append(cls(g, tuple(b), rings_of_g, bool(c), bool(v)))
+        return out
+
 
 def _exact_band(region, xs, ys):
     """Distance from a region's edges within which its grid tests defer to GEOS [m] (:data:`_EXACT_BAND_ULPS`)."""
@@ -631,10 +659,13 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
             return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
     if region is None:
         region = setback_region(polygon, tilt, azimuth, options, free_edges)
-    if region.is_empty:
+    if isinstance(region, _Region):
+        pass  # the caller prepared it (:meth:`_Region.many`)
+    elif region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
+    else:
+        region = _Region.of(region)  # both orientations test the same region
     best = (0, 0, "")
-    region = _Region.of(region)  # both orientations test the same region
     for orientation, across, along in (("portrait", module.width, module.length),
                                        ("landscape", module.length, module.width)):
         # across: module side along the contour / the row; along: side up the slope / across the row

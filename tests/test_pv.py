@@ -445,6 +445,19 @@ def test_layout_kernel_offsets_equal_python_offsets():
         assert np.array_equal(_offsets(extent, cell, pitch, _N_OFFSETS), _grid_offsets(extent, cell, pitch))
 
 
+def test_regions_prepared_at_once_equal_one_by_one():
+    """_Region.many (array calls, rings sliced from one pass) gives each region's _Region.of, rings included."""
+    from shapely.geometry import box
+
+    from solarkataster.pv import _Region
+
+    regions = list(_non_convex_regions()) + [box(356_000.0, 5_699_000.0, 356_010.5, 5_699_004.25)]
+    for many, one in zip(_Region.many(np.array(regions, dtype=object)), [_Region.of(r) for r in regions]):
+        assert many.geometry is one.geometry and many.bounds == one.bounds
+        assert (many.convex, many.valid) == (one.convex, one.valid)
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(many.rings, one.rings))
+
+
 def _reference_setback_region(polygon, tilt, azimuth, options, free_edges):
     """The setback region face by face with shapely.affinity (the implementation before setback_regions)."""
     def frame(g):
