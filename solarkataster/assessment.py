@@ -65,6 +65,7 @@ from .pv import (
     SUITABILITY_CLASSES,
     ModuleSpec,
     PVOptions,
+    _Region,
     co2_savings_kg,
     facade_layout,
     module_layout,
@@ -131,6 +132,8 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         ``usable_area`` [m²], ``potential_modules``, ``module_tilt``, ``module_azimuth`` [°], ``mounting``
         ('rack' below ``flat_threshold``, else 'roof'); indexed like ``surfaces``.
     """
+    import shapely
+
     n = len(surfaces)
     free = (ridge_edges(surfaces["geometry"], surfaces["tilt"], surfaces["azimuth"], surfaces["building"], options)
             if "building" in surfaces else [None] * n)
@@ -151,12 +154,21 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     if laid.any():
         regions[laid] = setback_regions(geoms[laid], tilt[laid], azimuth[laid], options,
                                         [free[k] for k in np.flatnonzero(laid)])
+    # what the grid tests of each non-empty region need, in array calls (module_layout takes it as it is)
+    prepared = regions.copy()
+    there = np.flatnonzero(laid)
+    there = there[~shapely.is_empty(regions[there])]
+    for k, ready in zip(there, _Region.many(regions[there]) if len(there) else []):
+        prepared[k] = ready
+    sites = {options.latitude: options}  # the options at each latitude, built (and validated) once
     for k, (poly, t, a, share, region) in enumerate(zip(geoms, tilt, azimuth,
                                                         surfaces["usable_share"].to_numpy(float), regions)):
         if not present[k]:
             continue
-        at_site = options if latitude[k] == options.latitude else replace(options, latitude=float(latitude[k]))
-        lay = module_layout(poly, t, a, module, at_site, free[k], region=region)
+        at_site = sites.get(latitude[k])
+        if at_site is None:
+            at_site = sites[latitude[k]] = replace(options, latitude=float(latitude[k]))
+        lay = module_layout(poly, t, a, module, at_site, free[k], region=prepared[k])
         m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
         if region is not None:
             usable[k] = region.area * np.nan_to_num(share)

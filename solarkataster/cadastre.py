@@ -547,15 +547,25 @@ def _face_statistics(face_labels, engine, ground, ref_irr, threshold):
     pixel centre takes the pixel under its representative point (see :func:`_face_surfaces`).
     """
     n = int(face_labels.max()) if face_labels.size else 0
-    lab = _interior_labels(face_labels)
+    # the face pixels once, in raster order: each statistic then reads only them, in the same order (the
+    # same sums), instead of the whole raster
+    interior = _interior_labels(face_labels).ravel()
+    at = np.flatnonzero(interior > 0)
+    lab = interior[at]
+
+    def face_pixels(raster):
+        return np.ravel(raster)[at]
+
     irr = engine.irradiation
-    g = irr.global_.astype(np.float64)
+    g = face_pixels(irr.global_).astype(np.float64)
     mean, npx = _mean_by_label(lab, g, n)
-    monthly = np.stack([_mean_by_label(lab, irr.monthly[m].astype(np.float64), n)[0] for m in range(12)], axis=1)
+    monthly = np.stack([_mean_by_label(lab, face_pixels(irr.monthly[m]).astype(np.float64), n)[0]
+                        for m in range(12)], axis=1)
     usable_share, _ = _mean_by_label(lab, (g >= threshold * ref_irr).astype(float), n)
-    height = (_mean_by_label(lab, engine.grid.z - ground, n)[0] if ground is not None else np.full(n, np.nan))
+    height = (_mean_by_label(lab, face_pixels(engine.grid.z) - face_pixels(ground), n)[0] if ground is not None
+              else np.full(n, np.nan))
     lost = _vegetation_loss_raster(engine)
-    vegetation = _mean_by_label(lab, lost, n)[0] if lost is not None else np.full(n, np.nan)
+    vegetation = _mean_by_label(lab, face_pixels(lost), n)[0] if lost is not None else np.full(n, np.nan)
     return {"n": n, "irradiation": mean, "pixels": npx, "quantiles": _quantiles_by_label(lab, g, n, (0.1, 0.5, 0.9)),
             "monthly": monthly, "usable_share": usable_share, "height": height, "vegetation": vegetation}
 

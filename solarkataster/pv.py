@@ -77,6 +77,7 @@ References
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -315,27 +316,65 @@ class _Region:
         :func:`solarkataster._kernels.layout.ring_arrays` of the region.
     convex : bool
         Whether the region fills its convex hull (then corners inside prove a rectangle inside).
+    valid : bool
+        Whether the region is a valid geometry (then an edge through a rectangle proves it not inside).
     """
 
     geometry: object
     bounds: tuple
     rings: tuple | None
     convex: bool
+    valid: bool = False
 
     @classmethod
     def of(cls, region):
-        """Return the region's bounds, rings and convexity."""
+        """Return the region's bounds, rings, convexity and validity."""
         shapely.prepare(region)
         return cls(region, region.bounds, _kl.ring_arrays(region),
-                   not region.area < shapely.convex_hull(region).area * (1 - 1e-9))
+                   not region.area < shapely.convex_hull(region).area * (1 - 1e-9), shapely.is_valid(region))
+
+    @classmethod
+    def many(cls, regions):
+        """:meth:`of` of an array of non-empty regions, each GEOS query in one array call."""
+        regions = np.asarray(regions, dtype=object)
+        shapely.prepare(regions)
+        bounds = shapely.bounds(regions).tolist()
+        convex = ~(shapely.area(regions) < shapely.area(shapely.convex_hull(regions)) * (1 - 1e-9))
+        valid = shapely.is_valid(regions)
+        areal = np.isin(shapely.get_type_id(regions), (3, 6))  # Polygon, MultiPolygon: ring arrays
+        # every ring of every areal region in one pass, then each region's slice (as ring_arrays)
+        parts, part_of = shapely.get_parts(regions[areal], return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        xy, vertex_of = shapely.get_coordinates(rings, return_index=True)
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        ring_start = np.zeros(len(rings) + 1, np.int64)
+        np.cumsum(np.bincount(vertex_of, minlength=len(rings)), out=ring_start[1:])
+        region_rings = np.searchsorted(part_of[ring_of], np.arange(areal.sum() + 1))  # first ring of each
+        out = []
+        k = 0
+        for g, b, c, v, a in zip(regions, bounds, convex.tolist(), valid.tolist(), areal.tolist()):
+            rings_of_g = None
+            if a:
+                start = ring_start[region_rings[k]:region_rings[k + 1] + 1]
+                rings_of_g = (x[start[0]:start[-1]], y[start[0]:start[-1]], start - start[0])
+                k += 1
+            out.append(cls(g, tuple(b), rings_of_g, bool(c), bool(v)))
+        return out
 
 
-def _grid_contains_xy(region, xs, ys):
+def _exact_band(region, xs, ys):
+    """Distance from a region's edges within which its grid tests defer to GEOS [m] (:data:`_EXACT_BAND_ULPS`)."""
+    scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
+    return _EXACT_BAND_ULPS * np.spacing(scale)
+
+
+def _grid_contains_xy(region, xs, ys, tol=None):
     """``shapely.contains_xy(region, x, y)`` for every point ``(xs[j], ys[i])`` of a grid, shape (ny, nx).
 
     The parity test of :func:`solarkataster._kernels.layout.grid_in_rings` decides the points clear of the
     edges, a row of points at a time; GEOS decides the few within :data:`_EXACT_BAND_ULPS` of one, so the
-    answers are GEOS's, point for point. ``region`` is a :class:`_Region`.
+    answers are GEOS's, point for point. ``region`` is a :class:`_Region`; ``tol`` is
+    ``_exact_band(region, xs, ys)`` when the caller has it.
     """
     rings = region.rings
     xs = np.ascontiguousarray(xs, dtype=np.float64)
@@ -343,21 +382,22 @@ def _grid_contains_xy(region, xs, ys):
     if rings is None:
         gx, gy = np.meshgrid(xs, ys)
         return shapely.contains_xy(region.geometry, gx, gy)
-    scale = max(np.abs(region.bounds).max(), np.abs(xs).max(initial=0.0), np.abs(ys).max(initial=0.0))
     code = np.empty((ys.size, xs.size), np.int8)
-    _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2], _EXACT_BAND_ULPS * np.spacing(scale), code)
+    undecided = _kl.grid_in_rings(xs, ys, rings[0], rings[1], rings[2],
+                                  _exact_band(region, xs, ys) if tol is None else tol, code)
     inside = code == 1
-    near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
-    if near_y.size:
+    if undecided:
+        near_y, near_x = np.nonzero(code == _kl.UNDECIDED)
         inside[near_y, near_x] = shapely.contains_xy(region.geometry, xs[near_x], ys[near_y])
     return inside
 
 
 def _grid_offsets(extent, cell, pitch):
     """Grid offsets along one axis: k/4 of the pitch, plus the one that centres the grid in ``extent``."""
-    n = np.floor((extent - cell) / pitch) + 1 if extent >= cell else 0
+    # plain float arithmetic (the same IEEE operations as numpy's, without its call overhead on 5 numbers)
+    n = math.floor((extent - cell) / pitch) + 1.0 if extent >= cell else 0
     centred = 0.5 * (extent - cell - (n - 1) * pitch) if n else 0.0
-    return np.append(np.arange(_N_OFFSETS) / _N_OFFSETS * pitch, centred)
+    return np.array([k / _N_OFFSETS * pitch for k in range(_N_OFFSETS)] + [centred])
 
 
 def _best_grid(region, cell_u, cell_v, pitch_v):
@@ -366,6 +406,12 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     Rectangles must lie fully inside ``region`` (a :class:`_Region`; touching its boundary allowed). Tries
     (_N_OFFSETS + 1)² grid offsets and returns the best (count, rows).
     """
+    if region.rings is not None and (region.convex or region.valid):
+        # all of the below in one kernel call, unless a corner or a rectangle lies near an edge (GEOS decides)
+        count, rows, sure = _kl.grid_layout(*region.bounds, cell_u, cell_v, pitch_v, _N_OFFSETS, _EXACT_BAND_ULPS,
+                                            region.convex, *region.rings)
+        if sure:
+            return int(count), int(rows)
     minx, miny, maxx, maxy = region.bounds
     nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
     nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
@@ -379,8 +425,15 @@ def _best_grid(region, cell_u, cell_v, pitch_v):
     gx0 = minx + ou[:, None] + np.arange(nu)[None, :] * cell_u + eps           # (offsets, nu)
     gy0 = miny + ov[:, None] + np.arange(nv)[None, :] * pitch_v + eps          # (offsets, nv)
     gx1, gy1 = gx0 + cell_u - 2 * eps, gy0 + cell_v - 2 * eps
-    grid = _grid_contains_xy(region, np.concatenate([gx0.ravel(), gx1.ravel()]),
-                             np.concatenate([gy0.ravel(), gy1.ravel()]))
+    xs, ys = np.concatenate([gx0.ravel(), gx1.ravel()]), np.concatenate([gy0.ravel(), gy1.ravel()])
+    tol = _exact_band(region, xs, ys)
+    grid = _grid_contains_xy(region, xs, ys, tol)
+    if region.rings is not None and (region.convex or region.valid):
+        # the same rule in one kernel pass; where a rectangle lies near an edge of a region that is not
+        # convex, GEOS decides below, as for every region without ring arrays
+        count, rows, sure = _kl.best_grid(grid, xs, ys, ou.size, ov.size, nu, nv, region.convex, *region.rings, tol)
+        if sure:
+            return int(count), int(rows)
     # axes (y side, v offset, v index, x side, u offset, u index): a candidate is in when all 4 corners are
     grid = grid.reshape(2, ov.size, nv, 2, ou.size, nu).all(axis=(0, 3))
     inside = grid.transpose(2, 0, 3, 1).reshape(ou.size * ov.size, nu * nv)  # (offsets, candidates)
@@ -606,10 +659,13 @@ def module_layout(polygon, surface_tilt, surface_azimuth, module=ModuleSpec(), o
             return ModuleLayout(0, 0.0, tilt, azimuth, 0.0, 0, "")
     if region is None:
         region = setback_region(polygon, tilt, azimuth, options, free_edges)
-    if region.is_empty:
+    if isinstance(region, _Region):
+        pass  # the caller prepared it (:meth:`_Region.many`)
+    elif region.is_empty:
         return ModuleLayout(0, 0.0, module_tilt, azimuth, 0.0, 0, "")
+    else:
+        region = _Region.of(region)  # both orientations test the same region
     best = (0, 0, "")
-    region = _Region.of(region)  # both orientations test the same region
     for orientation, across, along in (("portrait", module.width, module.length),
                                        ("landscape", module.length, module.width)):
         # across: module side along the contour / the row; along: side up the slope / across the row

@@ -329,6 +329,135 @@ def test_grid_containment_equals_geos_point_for_point():
     assert want.any() and not want.all()
 
 
+def _reference_grid_codes(xs, ys, ring_x, ring_y, ring_start, tol):
+    """Every segment at every point, in plain Python: the kernel's rule without its sweep (1 in, 0 out, 2 near)."""
+    out = np.zeros((len(ys), len(xs)), np.int8)
+    segments = [i for r in range(len(ring_start) - 1) for i in range(ring_start[r], ring_start[r + 1] - 1)]
+    for iy, py in enumerate(ys):
+        for ix, px in enumerate(xs):
+            inside = near = False
+            for i in segments:
+                x0, y0, x1, y1 = ring_x[i], ring_y[i], ring_x[i + 1], ring_y[i + 1]
+                if not min(y0, y1) - tol <= py <= max(y0, y1) + tol:
+                    continue
+                if min(x0, x1) - tol <= px <= max(x0, x1) + tol:
+                    dx, dy = x1 - x0, y1 - y0
+                    ll = dx * dx + dy * dy
+                    t = min(max(((px - x0) * dx + (py - y0) * dy) / ll if ll > 0 else 0.0, 0.0), 1.0)
+                    if (px - (x0 + t * dx)) ** 2 + (py - (y0 + t * dy)) ** 2 < tol * tol:
+                        near = True
+                        break
+                if (y0 > py) != (y1 > py) and px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
+                    inside = not inside
+            out[iy, ix] = 2 if near else int(inside)
+    return out
+
+
+def test_grid_kernel_equals_every_segment_at_every_point():
+    """The sweep of grid_in_rings (crossings sorted once per row, nearness only where a segment can be near)
+    gives the codes of testing every segment at every point, undecided ones included: on a polygon with a
+    hole, 45° and nearly horizontal edges, UTM-sized coordinates, points on vertices and edges and a
+    tolerance wide enough to leave some undecided."""
+    import shapely
+    from shapely.geometry import Polygon
+
+    from solarkataster._kernels.layout import grid_in_rings, ring_arrays
+
+    x0, y0 = 356_123.25, 5_699_871.5
+    shell = [(x0, y0), (x0 + 10, y0 + 0.05), (x0 + 14, y0 + 4), (x0 + 10, y0 + 8), (x0 + 2, y0 + 9), (x0 - 1, y0 + 5)]
+    region = Polygon(shell, [[(x0 + 4, y0 + 2), (x0 + 8, y0 + 2), (x0 + 6, y0 + 5)]])
+    rng = np.random.default_rng(7)
+    c = shapely.get_coordinates(region)
+    xs = np.concatenate([rng.uniform(x0 - 2, x0 + 15, 40), c[:, 0], 0.5 * (c[:-1, 0] + c[1:, 0])])
+    ys = np.concatenate([rng.uniform(y0 - 1, y0 + 10, 30), c[:, 1], 0.5 * (c[:-1, 1] + c[1:, 1])])
+    rings = ring_arrays(region)
+    for tol in (100 * np.spacing(y0), 0.05):
+        got = np.empty((ys.size, xs.size), np.int8)
+        grid_in_rings(xs, ys, *rings, tol, got)
+        want = _reference_grid_codes(xs, ys, *rings, tol)
+        assert np.array_equal(got, want)
+        assert (want == 2).any() and (want == 1).any() and (want == 0).any()
+
+
+def _non_convex_regions():
+    """L-shapes, a U, a face with a hole and a two-part face, at UTM-sized coordinates, as setback regions come."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    x0, y0 = 356_123.25, 5_699_871.5
+
+    def at(points):
+        return [(x0 + x, y0 + y) for x, y in points]
+
+    yield Polygon(at([(0, 0), (9, 0), (9, 3.2), (4, 3.2), (4, 8), (0, 8)]))
+    yield Polygon(at([(0, 0), (12, 0), (12, 7), (8.3, 7), (8.3, 2.5), (3.9, 2.5), (3.9, 7), (0, 7)]))
+    yield Polygon(at([(0, 0), (11, 0.4), (11.5, 8), (0.3, 7.6)]), [at([(4, 3), (6.1, 3), (6.1, 4.4), (4, 4.4)])])
+    yield MultiPolygon([Polygon(at([(0, 0), (6, 0), (6, 4), (0, 4)])), Polygon(at([(7, 0), (14, 1), (13, 6)]))])
+    yield Polygon(at([(0, 0), (10, 0), (10, 6), (5, 2.26), (0, 6)]))
+
+
+def test_best_grid_kernel_equals_geos_exact_path():
+    """The layout's one-pass kernel (rectangles clear of every edge are inside, those an edge passes through
+    are not) gives the count and rows of the GEOS path (shapely.contains on every rectangle, best offsets
+    first) on regions that are not convex, for portrait, landscape, racked and small cells."""
+    from solarkataster.pv import _best_grid, _Region
+
+    for region in _non_convex_regions():
+        fast = _Region.of(region)
+        assert fast.rings is not None and fast.valid and not fast.convex
+        geos = _Region(region, region.bounds, None, fast.convex)
+        for cell_u, cell_v, pitch_v in ((1.13, 1.76, 1.76), (1.76, 1.13, 1.13), (1.13, 1.5, 2.9), (0.5, 0.3, 0.3),
+                                        (0.7, 0.45, 0.45)):
+            assert _best_grid(fast, cell_u, cell_v, pitch_v) == _best_grid(geos, cell_u, cell_v, pitch_v)
+
+
+def test_box_test_agrees_with_geos():
+    """box_in_rings says 'in' only for rectangles GEOS finds contained and 'out' only for those it does not,
+    on rectangles whose corners are inside, many of them straddling a notch or touching an edge."""
+    import shapely
+
+    from solarkataster._kernels.layout import BOX_IN, BOX_OUT, box_in_rings, ring_arrays
+
+    rng = np.random.default_rng(11)
+    seen = set()
+    for region in _non_convex_regions():
+        rings = ring_arrays(region)
+        minx, miny, maxx, maxy = region.bounds
+        x0, y0 = rng.uniform(minx, maxx, 3000), rng.uniform(miny, maxy, 3000)
+        x1, y1 = x0 + rng.uniform(0.2, 3, 3000), y0 + rng.uniform(0.2, 3, 3000)
+        corners = [shapely.contains_xy(region, x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))]
+        keep = np.logical_and.reduce(corners)
+        tol = 100 * np.spacing(np.abs(region.bounds).max())  # as the layout's (pv._exact_band)
+        want = shapely.contains(region, shapely.box(x0[keep], y0[keep], x1[keep], y1[keep]))
+        got = np.array([box_in_rings(a, b, c, d, *rings, tol) for a, b, c, d in zip(x0[keep], y0[keep], x1[keep],
+                                                                                       y1[keep])])
+        assert not (want & (got == BOX_OUT)).any() and not (~want & (got == BOX_IN)).any()
+        seen |= set(got.tolist())
+    assert {BOX_IN, BOX_OUT} <= seen
+
+
+def test_layout_kernel_offsets_equal_python_offsets():
+    """The grid offsets of the one-call layout kernel are the Python path's, to the bit."""
+    from solarkataster._kernels.layout import _offsets
+    from solarkataster.pv import _N_OFFSETS, _grid_offsets
+
+    rng = np.random.default_rng(5)
+    for extent, cell, pitch in zip(rng.uniform(0, 30, 500), rng.uniform(0.3, 3, 500), rng.uniform(0.3, 6, 500)):
+        assert np.array_equal(_offsets(extent, cell, pitch, _N_OFFSETS), _grid_offsets(extent, cell, pitch))
+
+
+def test_regions_prepared_at_once_equal_one_by_one():
+    """_Region.many (array calls, rings sliced from one pass) gives each region's _Region.of, rings included."""
+    from shapely.geometry import box
+
+    from solarkataster.pv import _Region
+
+    regions = list(_non_convex_regions()) + [box(356_000.0, 5_699_000.0, 356_010.5, 5_699_004.25)]
+    for many, one in zip(_Region.many(np.array(regions, dtype=object)), [_Region.of(r) for r in regions]):
+        assert many.geometry is one.geometry and many.bounds == one.bounds
+        assert (many.convex, many.valid) == (one.convex, one.valid)
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(many.rings, one.rings))
+
+
 def _reference_setback_region(polygon, tilt, azimuth, options, free_edges):
     """The setback region face by face with shapely.affinity (the implementation before setback_regions)."""
     def frame(g):

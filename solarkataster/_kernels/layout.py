@@ -7,6 +7,8 @@ for it, and the answers equal ``shapely.contains_xy`` point for point.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -18,8 +20,13 @@ UNDECIDED = 2
 def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
     """Classify the points ``(xs[j], ys[i])``: ``out[i, j]`` 1 inside, 0 outside, :data:`UNDECIDED` near an edge.
 
-    One row of points at a time: only the segments that reach within ``tol`` of the row's ``y`` can cross
-    its rays or lie near its points, so each point meets a few segments, not all of them.
+    One row of points at a time, over the points sorted by x: only the segments that reach within ``tol``
+    of the row's ``y`` can cross its rays or lie near its points. A point's parity is the number of those
+    crossings right of it; the nearness test runs only for the points in the x interval where a segment can
+    come within ``tol`` (its x range, narrowed to the band around its line's crossing for segments steeper
+    than 0.6°, a band twice as wide as the distance allows). Each point so meets a few crossings in one
+    sweep, not every segment: the same comparisons as testing every segment at every point, so the same
+    answers.
 
     Parameters
     ----------
@@ -33,43 +40,275 @@ def grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, out):
     tol : float
         Points closer than this to a segment are undecided.
     out : ndarray of int8, shape (ny, nx)
+
+    Returns
+    -------
+    int
+        The number of undecided points.
     """
     tol2 = tol * tol
+    undecided = 0
     seg = np.empty(ring_x.size, np.int64)
+    cross = np.empty(ring_x.size, np.float64)
+    order = np.argsort(xs, kind="mergesort")
+    sx = xs[order]
+    near = np.zeros(xs.size, np.bool_)
     for iy in range(ys.size):
         py = ys[iy]
         m = 0
+        nc = 0
         for r in range(ring_start.size - 1):
             for i in range(ring_start[r], ring_start[r + 1] - 1):
-                if min(ring_y[i], ring_y[i + 1]) - tol <= py <= max(ring_y[i], ring_y[i + 1]) + tol:
+                y0 = ring_y[i]
+                y1 = ring_y[i + 1]
+                if min(y0, y1) - tol <= py <= max(y0, y1) + tol:
                     seg[m] = i
                     m += 1
-        for ix in range(xs.size):
-            px = xs[ix]
-            inside = False
-            near = False
-            for s in range(m):
-                i = seg[s]
-                x0 = ring_x[i]
-                y0 = ring_y[i]
-                x1 = ring_x[i + 1]
-                y1 = ring_y[i + 1]
-                if min(x0, x1) - tol <= px <= max(x0, x1) + tol:
-                    dx = x1 - x0
-                    dy = y1 - y0
-                    ll = dx * dx + dy * dy
+                    if (y0 > py) != (y1 > py):
+                        x0 = ring_x[i]
+                        cross[nc] = x0 + (py - y0) * (ring_x[i + 1] - x0) / (y1 - y0)
+                        nc += 1
+        crossings = np.sort(cross[:nc])
+        near[:] = False
+        for s in range(m):
+            i = seg[s]
+            x0 = ring_x[i]
+            y0 = ring_y[i]
+            x1 = ring_x[i + 1]
+            y1 = ring_y[i + 1]
+            dx = x1 - x0
+            dy = y1 - y0
+            ll = dx * dx + dy * dy
+            lo = min(x0, x1) - tol
+            hi = max(x0, x1) + tol
+            length = np.sqrt(ll)
+            if abs(dy) >= 0.01 * length and ll > 0:
+                # nearer than tol to the segment means nearer than tol to its line: |x - x_line| |dy| / length
+                x_line = x0 + (py - y0) * dx / dy
+                w = 2.0 * tol * length / abs(dy) + 2.0 * tol
+                lo = max(lo, x_line - w)
+                hi = min(hi, x_line + w)
+            j = np.searchsorted(sx, lo)
+            while j < sx.size and sx[j] <= hi:
+                px = sx[j]
+                if not near[j] and min(x0, x1) - tol <= px <= max(x0, x1) + tol:
                     t = ((px - x0) * dx + (py - y0) * dy) / ll if ll > 0 else 0.0
                     t = min(max(t, 0.0), 1.0)
                     ex = px - (x0 + t * dx)
                     ey = py - (y0 + t * dy)
                     if ex * ex + ey * ey < tol2:
-                        near = True
-                        break
-                if (y0 > py) != (y1 > py):
-                    if px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
-                        inside = not inside
-            out[iy, ix] = UNDECIDED if near else (1 if inside else 0)
+                        near[j] = True
+                j += 1
+        # parity: crossings right of each point (px < crossing), points and crossings both ascending
+        right = nc
+        c = 0
+        for j in range(sx.size):
+            px = sx[j]
+            while c < nc and not px < crossings[c]:
+                c += 1
+            right = nc - c
+            out[iy, order[j]] = UNDECIDED if near[j] else (1 if right % 2 == 1 else 0)
+            undecided += near[j]
+    return undecided
 
+
+#: :func:`box_in_rings` answers: the box lies inside (clear of every edge), outside (an edge crosses it), or
+#: near an edge, for GEOS to decide.
+BOX_OUT, BOX_IN, BOX_NEAR = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def box_in_rings(x0, y0, x1, y1, ring_x, ring_y, ring_start, tol):
+    """Whether an edge of a valid region passes through the box ``[x0, x1] x [y0, y1]``, whose corners are inside.
+
+    Returns :data:`BOX_OUT` when a ring segment passes through the box shrunk by ``2 tol`` (so boundary, and
+    with it the exterior, reaches into the box), :data:`BOX_IN` when every segment lies over ``tol`` away
+    (its bounding box, or all four corners over ``2 tol`` from its line on one side: the box then lies in
+    the interior), else :data:`BOX_NEAR`. The margins are many times the rounding of these tests.
+    """
+    near = False
+    m = 2.0 * tol
+    for r in range(ring_start.size - 1):
+        for i in range(ring_start[r], ring_start[r + 1] - 1):
+            sx0 = ring_x[i]
+            sy0 = ring_y[i]
+            sx1 = ring_x[i + 1]
+            sy1 = ring_y[i + 1]
+            if max(sx0, sx1) < x0 - tol or min(sx0, sx1) > x1 + tol or max(sy0, sy1) < y0 - tol \
+                    or min(sy0, sy1) > y1 + tol:
+                continue
+            dx = sx1 - sx0
+            dy = sy1 - sy0
+            margin = m * np.sqrt(dx * dx + dy * dy)
+            d0 = (x0 - sx0) * dy - (y0 - sy0) * dx
+            d1 = (x1 - sx0) * dy - (y0 - sy0) * dx
+            d2 = (x0 - sx0) * dy - (y1 - sy0) * dx
+            d3 = (x1 - sx0) * dy - (y1 - sy0) * dx
+            if min(min(d0, d1), min(d2, d3)) > margin or max(max(d0, d1), max(d2, d3)) < -margin:
+                continue
+            # Liang-Barsky: does the segment meet the shrunk box?
+            t0 = 0.0
+            t1 = 1.0
+            for p, q in ((-dx, sx0 - (x0 + m)), (dx, (x1 - m) - sx0), (-dy, sy0 - (y0 + m)), (dy, (y1 - m) - sy0)):
+                if p == 0.0:
+                    if q < 0.0:
+                        t1 = -1.0
+                elif p < 0.0:
+                    t0 = max(t0, q / p)
+                else:
+                    t1 = min(t1, q / p)
+            if t0 < t1:
+                return BOX_OUT
+            near = True
+    return BOX_NEAR if near else BOX_IN
+
+
+@njit(cache=True, nogil=True)
+def best_grid(corner_in, xs, ys, n_offsets_u, n_offsets_v, nu, nv, convex, ring_x, ring_y, ring_start, tol):
+    """Find the grid offset with the most module rectangles inside a region: (count, rows, sure).
+
+    The rule of :func:`solarkataster.pv._best_grid` in one pass. ``corner_in`` holds the tests of the
+    corners, rows ``ys`` (near and far side, v offset, v index) by columns ``xs`` (near and far side, u
+    offset, u index). A rectangle is a candidate when its four corners are inside. On a convex region the
+    candidates are inside, and the best offset is the first with the most. On another region the offsets
+    are checked best first, until no remaining one's candidates can beat the best checked count, each
+    rectangle by :func:`box_in_rings`; when one is near an edge, the answer is not ``sure`` and the caller
+    asks GEOS instead.
+
+    Parameters
+    ----------
+    corner_in : ndarray of bool, shape (2 * n_offsets_v * nv, 2 * n_offsets_u * nu)
+    xs, ys : ndarray of float64
+        Coordinates of the corner columns and rows [m].
+    n_offsets_u, n_offsets_v : int
+        Grid offsets tried along u and v.
+    nu, nv : int
+        Rectangles per offset along u and v.
+    convex : bool
+    ring_x, ring_y, ring_start : ndarray
+        :func:`ring_arrays` of the region, a valid one (unused when convex).
+    tol : float
+        Distance from an edge within which a rectangle is near it [m].
+
+    Returns
+    -------
+    count, rows : int
+        Rectangles inside at the best offset, and the rows (v indices) of its candidates.
+    sure : bool
+    """
+    n_off = n_offsets_u * n_offsets_v
+    far_row = n_offsets_v * nv
+    far_col = n_offsets_u * nu
+    inside = np.zeros((n_off, nu * nv), np.bool_)
+    counts = np.zeros(n_off, np.int64)
+    for iu in range(n_offsets_u):
+        for iv in range(n_offsets_v):
+            k = iu * n_offsets_v + iv
+            for a in range(nu):
+                c0 = iu * nu + a
+                for b in range(nv):
+                    r0 = iv * nv + b
+                    if (corner_in[r0, c0] and corner_in[r0, c0 + far_col] and corner_in[r0 + far_row, c0]
+                            and corner_in[r0 + far_row, c0 + far_col]):
+                        inside[k, a * nv + b] = True
+                        counts[k] += 1
+    if not convex:
+        exact = np.zeros(n_off, np.int64)
+        best_exact = 0
+        for k in np.argsort(-counts, kind="mergesort"):
+            if counts[k] <= best_exact:
+                break
+            iu, iv = k // n_offsets_v, k % n_offsets_v
+            for j in range(nu * nv):
+                if inside[k, j]:
+                    c0 = iu * nu + j // nv
+                    r0 = iv * nv + j % nv
+                    where = box_in_rings(xs[c0], ys[r0], xs[c0 + far_col], ys[r0 + far_row], ring_x, ring_y,
+                                         ring_start, tol)
+                    if where == BOX_NEAR:
+                        return 0, 0, False
+                    inside[k, j] = where == BOX_IN
+                    exact[k] += inside[k, j]
+            best_exact = max(best_exact, exact[k])
+        counts = exact
+    best = np.argmax(counts)
+    rows = 0
+    for b in range(nv):
+        for a in range(nu):
+            if inside[best, a * nv + b]:
+                rows += 1
+                break
+    return counts[best], rows, True
+
+
+@njit(cache=True, nogil=True)
+def grid_layout(minx, miny, maxx, maxy, cell_u, cell_v, pitch_v, n_offsets, band_ulps, convex, ring_x, ring_y,
+                ring_start):
+    """:func:`solarkataster.pv._best_grid` of a region with ring arrays in one call: (count, rows, sure).
+
+    The same arithmetic, in the same order, as the Python steps it stands for: the candidate counts along
+    u and v, the grid offsets (``k / n_offsets`` of the pitch and the centred one), the corner grid
+    (``x0 = minx + offset + i * cell + 1e-6`` and ``x0 + cell - 2e-6`` on the far side), the band of
+    ``band_ulps`` units in the last place of the largest coordinate, :func:`grid_in_rings` and
+    :func:`best_grid`. Not ``sure`` when a corner is undecided or a rectangle lies near an edge: the caller
+    then takes the Python path, which asks GEOS.
+
+    Parameters
+    ----------
+    minx, miny, maxx, maxy : float
+        Bounds of the region [m].
+    cell_u, cell_v, pitch_v : float
+        Rectangle size and row pitch [m].
+    n_offsets : int
+        Offsets tried per axis besides the centred one.
+    band_ulps : float
+        Width of the band around the edges left to GEOS, in units in the last place.
+    convex : bool
+    ring_x, ring_y, ring_start : ndarray
+        :func:`ring_arrays` of the region (valid unless convex).
+
+    Returns
+    -------
+    count, rows : int
+    sure : bool
+    """
+    nu = int(np.floor((maxx - minx) / cell_u + 1e-9))
+    nv = int(np.floor((maxy - miny - cell_v) / pitch_v + 1e-9)) + 1 if maxy - miny >= cell_v - 1e-9 else 0
+    if nu < 1 or nv < 1:
+        return 0, 0, True
+    eps = 1e-6
+    ou = _offsets(maxx - minx, cell_u, cell_u, n_offsets)
+    ov = _offsets(maxy - miny, cell_v, pitch_v, n_offsets)
+    xs = np.empty(2 * ou.size * nu)
+    ys = np.empty(2 * ov.size * nv)
+    for i in range(ou.size):
+        for a in range(nu):
+            x0 = minx + ou[i] + a * cell_u + eps
+            xs[i * nu + a] = x0
+            xs[ou.size * nu + i * nu + a] = x0 + cell_u - 2 * eps
+    for i in range(ov.size):
+        for b in range(nv):
+            y0 = miny + ov[i] + b * pitch_v + eps
+            ys[i * nv + b] = y0
+            ys[ov.size * nv + i * nv + b] = y0 + cell_v - 2 * eps
+    scale = max(max(max(abs(minx), abs(miny)), max(abs(maxx), abs(maxy))),
+                max(np.abs(xs).max(), np.abs(ys).max()))
+    tol = band_ulps * math.ldexp(1.0, math.frexp(scale)[1] - 53)  # numpy.spacing of a positive normal number
+    code = np.empty((ys.size, xs.size), np.int8)
+    if grid_in_rings(xs, ys, ring_x, ring_y, ring_start, tol, code):
+        return 0, 0, False
+    return best_grid(code == 1, xs, ys, ou.size, ov.size, nu, nv, convex, ring_x, ring_y, ring_start, tol)
+
+
+@njit(cache=True, nogil=True)
+def _offsets(extent, cell, pitch, n_offsets):
+    """Grid offsets along one axis, as :func:`solarkataster.pv._grid_offsets`."""
+    out = np.empty(n_offsets + 1)
+    for k in range(n_offsets):
+        out[k] = k / n_offsets * pitch
+    n = np.floor((extent - cell) / pitch) + 1.0 if extent >= cell else 0.0
+    out[n_offsets] = 0.5 * (extent - cell - (n - 1) * pitch) if n != 0.0 else 0.0
+    return out
 
 @njit(cache=True, nogil=True)
 def scaled_rows(values, corner, weight, ok, scale, out):
@@ -91,18 +330,29 @@ def scaled_rows(values, corner, weight, ok, scale, out):
     out : ndarray of float32, shape (n, records)
     """
     big = np.finfo(np.float64).max
+    # corner by corner over a whole row: the same sums in the same order per record, but the record loop is
+    # innermost and contiguous, so it vectorises (the corner loop inside it did not)
+    acc = np.empty(out.shape[1], np.float64)
     for k in range(out.shape[0]):
-        for h in range(out.shape[1]):
-            acc = 0.0
-            for c in range(corner.shape[0]):
-                acc = acc + weight[c, k] * np.float64(values[corner[c, 0, k], corner[c, 1, k], corner[c, 2, k], h])
-            if not ok[k] or acc != acc:
-                acc = 0.0
-            elif acc == np.inf:
-                acc = big
-            elif acc == -np.inf:
-                acc = -big
-            out[k, h] = np.float32(scale[k] * acc)
+        if not ok[k]:
+            out[k, :] = np.float32(scale[k] * 0.0)
+            continue
+        acc[:] = 0.0
+        for c in range(corner.shape[0]):
+            w = weight[c, k]
+            row = values[corner[c, 0, k], corner[c, 1, k], corner[c, 2, k]]
+            for h in range(acc.size):
+                acc[h] = acc[h] + w * np.float64(row[h])
+        s = scale[k]
+        for h in range(acc.size):
+            a = acc[h]
+            if a != a:
+                a = 0.0
+            elif a == np.inf:
+                a = big
+            elif a == -np.inf:
+                a = -big
+            out[k, h] = np.float32(s * a)
 
 
 def ring_arrays(region):
