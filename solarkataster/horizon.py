@@ -490,7 +490,8 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
 
     pairs = list(_sector_pairs(az))
     swept = _far_field_azimuths(az, far_stride)
-    far = np.empty((az.size, n), np.float32) if far_stride > 1 else None
+    # the swept azimuths' far field, kept for the others (row k // far_stride)
+    far = np.empty((az.size // far_stride, n), np.float32) if far_stride > 1 else None
 
     def pair(phi, same, opposite):
         fwd, bwd = np.empty(n, np.float64), np.empty(n, np.float64)
@@ -499,7 +500,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
             _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
                                   *scalars, far_fwd, far_bwd, fwd, bwd)
             if far is not None:
-                far[same], far[opposite] = far_fwd, far_bwd
+                far[same // far_stride], far[opposite // far_stride] = far_fwd, far_bwd
         else:
             far_fwd, far_bwd = (_between(far, idx[0], far_stride) for idx in (same, opposite))
             _pk.near_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
@@ -530,11 +531,12 @@ def _far_field_azimuths(az, far_stride):
 def _between(far, k, far_stride):
     """Far-field slopes at azimuth ``k``, linear between the swept azimuths on either side of it.
 
-    Where one side has no terrain (NEG: off the raster, or behind the wall) the other side's slope holds,
-    as between two sweep lines (:func:`solarkataster._kernels.horizon.blend`).
+    ``far`` holds the swept azimuths' (row j: azimuth j * far_stride). Where one side has no terrain (NEG:
+    off the raster, or behind the wall) the other side's slope holds, as between two sweep lines
+    (:func:`solarkataster._kernels.horizon.blend`).
     """
-    a = k - k % far_stride
-    b = (a + far_stride) % far.shape[0]
+    a = k // far_stride
+    b = (a + 1) % far.shape[0]
     w = (k % far_stride) / far_stride
     sa, sb = far[a].astype(np.float64), far[b].astype(np.float64)
     valid = (sa > _k.NEG) & (sb > _k.NEG)
