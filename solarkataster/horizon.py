@@ -417,7 +417,7 @@ def horizon_at_points(z, cellsize, rows, cols, heights, azimuths, max_distance=N
 
 
 def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None, *, facing=None, clearance=0.0,
-                   step=0.5, near=NEAR_CELLS, line_spacing=LINE_SPACING, anchor=(0, 0), far_stride=1):
+                   step=0.5, near=NEAR_CELLS, line_spacing=LINE_SPACING, anchor=(0, 0), far_stride=1, codes=False):
     """Horizon angles [°] of many points as tangent queries on the sweep's line hulls.
 
     For each azimuth the surface is sampled along the same global lines as :func:`horizon_angles` (one
@@ -458,11 +458,15 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
         Sweep the lines for every ``far_stride``-th azimuth only; the others take their far field (beyond
         ``near``) linearly between the two swept azimuths beside them, and march their own near field.
         Above 1 it needs evenly spaced azimuths ``k * 360 / n`` from 0, n a multiple of ``2 * far_stride``.
+    codes : bool
+        Return the angles as :func:`angles_to_codes` of them (int16, a third of the memory of the angles and
+        their codes together).
 
     Returns
     -------
     ndarray of float32, shape (n_azimuths, n_points)
-        Horizon elevation angles [°]; -90 where nothing lies along the azimuth, +90 behind the wall.
+        Horizon elevation angles [°]; -90 where nothing lies along the azimuth, +90 behind the wall (int16
+        codes with ``codes``).
     """
     cellsize = check_range("cellsize", cellsize, 1e-3, 1e4, " m")
     far_stride = int(check_range("far_stride", far_stride, 1, 8))
@@ -475,7 +479,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
         np.ascontiguousarray(facing, dtype=np.float64).ravel())
     max_cells = -1.0 if max_distance is None else float(max_distance) / cellsize
     az = np.ascontiguousarray(azimuths, dtype=np.float64).ravel() % 360.0
-    out = np.empty((az.size, n), np.float32)
+    out = np.empty((az.size, n), np.int16 if codes else np.float32)
     if n == 0:
         return out
     # a wall's samples one above the other share their lines, hull positions and near-field samples
@@ -507,7 +511,8 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
                                  *near_scalars, far_fwd, far_bwd, fwd, bwd)
         for idx, slopes in ((same, fwd), (opposite, bwd)):
             if idx.size:
-                out[idx] = _slopes_to_degrees(slopes)
+                deg = _slopes_to_degrees(slopes)
+                out[idx] = angles_to_codes(deg.astype(np.float32)) if codes else deg
 
     # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores;
     # the swept azimuths first, as the others interpolate their far field

@@ -419,7 +419,7 @@ def wall_samples(walls, grid: Grid, spacing=1.0, offset=0.1):
 
 
 def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, *, clearance=None, step=0.5,
-                  growth=0.02, method="sweep"):
+                  growth=0.02, method="sweep", codes=False):
     """Horizon profiles of wall samples over the half-space each wall faces.
 
     Each sample is a tangent query on the horizon sweep's line hulls (:func:`solarkataster.horizon.
@@ -445,18 +445,21 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
         :func:`solarkataster.horizon.horizon_at_points`.
     method : {'sweep', 'march'}
         See above.
+    codes : bool
+        Return :func:`solarkataster.horizon.angles_to_codes` of the angles (int16), the irradiation's input.
 
     Returns
     -------
     ndarray of float32, shape (sectors, n_samples)
-        Horizon elevation [°]; +90 behind the wall; -90 where nothing lies along the azimuth.
+        Horizon elevation [°]; +90 behind the wall; -90 where nothing lies along the azimuth (int16 codes
+        with ``codes``).
     """
     sectors = int(check_range("sectors", sectors, 4, 720))
     cs = grid.cellsize
     clearance = cs if clearance is None else check_range("clearance", clearance, 0.0, 100.0, " m")
     n = len(samples)
     if not n:
-        return np.empty((sectors, 0), np.float32)
+        return np.empty((sectors, 0), np.int16 if codes else np.float32)
     azimuths = np.arange(sectors) * 360.0 / sectors
     rows, cols = samples["row"].to_numpy(float), samples["col"].to_numpy(float)
     heights, facing = samples["z"].to_numpy(float), samples["surface_azimuth"].to_numpy(float)
@@ -464,10 +467,12 @@ def wall_horizons(samples, grid: Grid, sectors=WALL_SECTORS, max_distance=None, 
         return point_horizons(grid.z, cs, rows, cols, heights, azimuths, max_distance, facing=facing,
                               clearance=clearance, step=step, near=WALL_NEAR_CELLS, line_spacing=WALL_LINE_SPACING,
                               anchor=grid_anchor(grid.transform),
-                              far_stride=WALL_FAR_STRIDE if sectors % (2 * WALL_FAR_STRIDE) == 0 else 1)
+                              far_stride=WALL_FAR_STRIDE if sectors % (2 * WALL_FAR_STRIDE) == 0 else 1,
+                              codes=codes)
     out = horizon_at_points(grid.z, cs, rows, cols, heights, azimuths, max_distance, step=step, growth=growth,
                             facing=facing, clearance=clearance, method=method)
-    return np.ascontiguousarray(out.T, dtype=np.float32)
+    out = np.ascontiguousarray(out.T, dtype=np.float32)
+    return _horizon_codes(out) if codes else out
 
 
 # ------------------------------------------------------------------------------------- irradiation
@@ -763,7 +768,7 @@ def wall_horizons_of(footprints, grid: Grid, *, ground=None, spacing=1.0, id_col
     # covered samples are left out of every mean (wall_irradiation): no horizons, no irradiation for them
     use = ~samples["covered"].to_numpy(bool)
     uncovered = samples[use]
-    codes = _horizon_codes(wall_horizons(uncovered, grid, sectors=sectors, max_distance=max_distance))
+    codes = wall_horizons(uncovered, grid, sectors=sectors, max_distance=max_distance, codes=True)
     canopy = None
     if vegetation is not None and vegetation.mask.any() and len(samples):
         canopy = tuple(_horizon_codes(c) for c in wall_canopy_horizons(uncovered, grid, vegetation, sectors,

@@ -257,7 +257,7 @@ def test_point_horizons_far_stride():
     """With ``far_stride=2`` the swept azimuths are unchanged, and the others too where everything that rises
     above a point's horizon stands in its exact near field (here: within 9 cells); a tower beyond it moves
     the others' horizons a little (the accuracy against a ray cast: tests/test_walls.py). Azimuths that are
-    not k * 360 / n with n a multiple of 4 are refused."""
+    not k * 360 / n with n a multiple of 4 are refused. ``codes=True`` gives the angles' codes."""
     import solarkataster.horizon as H
 
     rng = np.random.default_rng(5)
@@ -284,5 +284,9 @@ def test_point_horizons_far_stride():
     tower = (azimuths > 30) & (azimuths < 45)
     assert (one[tower] > 25).any(axis=0).all() and (two[tower] > 25).any(axis=0).all()
     assert diff.max() > 0.01 and diff.mean() < 0.2, (diff.max(), diff.mean())
+    # as codes (the walls' irradiation input): the codes of the angles
+    np.testing.assert_array_equal(
+        H.point_horizons(z, 1.0, rows, cols, heights, azimuths, far_stride=2, codes=True, **kw),
+        H.angles_to_codes(two))
     with pytest.raises(ParameterError, match="far_stride"):
         H.point_horizons(z, 1.0, rows, cols, heights, np.arange(70) * 360 / 70, far_stride=2, **kw)
