@@ -387,3 +387,93 @@ def sequential_group_planes(fr, group, k, skip, cellsize, opts, max_planes=4):
             out[idx[inl]] = m
             free &= ~inl
     return out
+
+
+def _dominant_plane(z, rr, cc, plane, cellsize, opts, rng):
+    """Pixels of the plane most of a face's pixels support, when it explains them much better than ``plane``.
+
+    Returns a bool per pixel, or None unless the pixels lie off ``plane`` by more than half the noise floor
+    (a sixth of ``distance_tolerance``, RMS), the RANSAC plane (:func:`_one_plane`) holds more than half
+    of the pixels, its pixels lie on it with an RMS distance of at most a third of theirs from ``plane``
+    (one plane explains them much worse than their own: a ratio, as the noise of a steep plane's pixels is
+    not that of a flat one's), and it is tilted from ``plane`` by more than :data:`MIN_KINK`. ``rr``,
+    ``cc`` are the face's pixels in the heights ``z`` [m], ``plane`` its coefficients (a, b, c).
+    """
+    x, y, zz = (cc + 0.5) * cellsize, -(rr + 0.5) * cellsize, z[rr, cc]
+    # pixels within half the noise floor of their plane (RMS) hold no second plane worth the search
+    if np.sqrt(np.mean(_perp(plane, x, y, zz) ** 2)) <= opts.distance_tolerance / 6.0:
+        return None
+    inl = _one_plane(x, y, zz, rr, cc, np.arange(len(x)), rng, cellsize, opts)
+    if inl is None or 2 * inl.sum() <= len(x):
+        return None
+    own = _lstsq_plane(x[inl], y[inl], zz[inl])
+    rms_own = np.sqrt(np.mean(_perp(own, x[inl], y[inl], zz[inl]) ** 2))
+    rms_face = np.sqrt(np.mean(_perp(plane, x[inl], y[inl], zz[inl]) ** 2))
+    if rms_face < 3.0 * rms_own or _cos_angle(plane, own) >= np.cos(np.radians(MIN_KINK)):
+        return None
+    return inl
+
+
+def refit_mixed_faces(z, cellsize, filled, seg, coef, face_building, opts):
+    """Orient faces that hold pixels of a second plane by the plane most of their pixels lie on.
+
+    Where two planes meet at a corner (the hip of a mansard, a cheek beside a valley), a face can keep a
+    few pixels of the next plane that are too few for a face of their own (under ``min_face_area``). Its
+    robust plane is then a compromise between the two, tilted off both by several degrees. When the plane
+    that most of its pixels support (RANSAC, :func:`_one_plane`) explains them much better
+    (:func:`_dominant_plane`), the face takes that plane, fitted robustly to its inliers; its pixels stay
+    as they are.
+
+    Parameters
+    ----------
+    z : ndarray
+        Surface heights [m].
+    cellsize : float
+        Pixel size [m].
+    filled : ndarray of int
+        Face id of every roof pixel, 0 outside, -1 excluded.
+    seg : RoofSegmentation
+        Segmentation whose face table ``filled`` refers to.
+    coef : ndarray, shape (n + 1, 3)
+        Plane coefficients per face id (:func:`raster_planes`).
+    face_building : ndarray of int
+        Building of each face id.
+    opts : RoofOptions
+        Tolerances.
+
+    Returns
+    -------
+    tuple
+        ``(seg, coef)`` with the refitted faces' orientation, plane and area in the table, and their planes.
+    """
+    n = len(face_building) - 1
+    rng = np.random.default_rng(0)
+    mask = np.zeros(z.shape, np.int64)
+    ids = []
+    good = (filled > 0) & np.isfinite(z)
+    rr_all, cc_all = np.nonzero(good)
+    lab = filled[rr_all, cc_all]
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab, minlength=n + 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for f in np.flatnonzero(counts * cellsize ** 2 >= opts.min_face_area):
+        idx = order[starts[f]:starts[f] + counts[f]]
+        inl = _dominant_plane(z, rr_all[idx], cc_all[idx], coef[f], cellsize, opts, rng)
+        if inl is not None:
+            ids.append(f)
+            mask[rr_all[idx[inl]], cc_all[idx[inl]]] = len(ids)
+    if not ids:
+        return seg, coef
+    log.debug("%d faces refitted to their dominant plane", len(ids))
+    ids = np.array(ids, np.int64)
+    fb = np.zeros(len(ids) + 1, np.int64)
+    fb[1:] = face_building[ids]
+    fr = building_frame(z, cellsize, fb[mask])
+    table = face_table(fr, mask[fr.rr, fr.cc], len(ids), cellsize, opts.distance_tolerance / 3)
+    faces = seg.faces.copy()
+    rows = faces.index[faces["face"].isin(ids)]
+    cols = ["normal_e", "normal_n", "normal_u", "offset", "z_centroid", "tilt", "azimuth"]
+    pos = np.searchsorted(ids, faces.loc[rows, "face"].to_numpy())
+    faces.loc[rows, cols] = table[cols].to_numpy()[pos]
+    faces.loc[rows, "area"] = faces.loc[rows, "area_horizontal"] / faces.loc[rows, "normal_u"]
+    return type(seg)(seg.face_labels, faces), raster_planes(faces, n)
