@@ -1,4 +1,6 @@
 """Speed kernels of the roof faces and outlines equal plain numpy/scipy/Python references bit for bit."""
+import math
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -192,11 +194,18 @@ def test_boundary_pairs_equal_shifted_arrays():
         assert g.dtype == e.dtype and np.array_equal(g, e)
 
 
-def _assign_reference(fine_building, filled, face_building, keys, rules, factor, radius, cellsize, touch):
+def _assign_reference(fine_building, filled, face_building, keys, rules, extents, factor, radius, cellsize, touch):
     """Per sub-pixel, as the docstring of assign_subpixels says, in plain Python."""
     out = np.zeros(fine_building.shape, np.int32)
     m1 = len(face_building)
     rule = {int(k): rules[i] for i, k in enumerate(keys)}
+    extent = {int(k): extents[i] for i, k in enumerate(keys)}
+
+    def along(key, x, y):
+        g = rule[key]
+        s = (-g[1] * x + g[0] * y) / max(math.hypot(g[0], g[1]), 1e-12)
+        return extent[key][0] <= s <= extent[key][1]
+
     rows, cols = filled.shape
     sub = cellsize / factor
     for fr, fc in zip(*np.nonzero(fine_building >= 0)):
@@ -227,7 +236,7 @@ def _assign_reference(fine_building, filled, face_building, keys, rules, factor,
             for f in cand:
                 lo, hi = min(f, cur), max(f, cur)
                 g = rule.get(lo * m1 + hi) if f != cur else None
-                if g is None or (has_own and near[f] > touch):
+                if g is None or (has_own and near[f] > touch and not along(lo * m1 + hi, x, y)):
                     continue
                 win = lo if g[0] * x + g[1] * y + g[2] > 0 else hi
                 if win != cur:
@@ -247,10 +256,20 @@ def test_assign_subpixels_equals_reference():
     pairs = [(1, 2), (1, 3), (2, 3), (4, 5)]
     keys = np.array([lo * 6 + hi for lo, hi in pairs], np.int64)
     rules = rng.normal(size=(len(pairs), 3))
-    for touch in (1, 2):
-        got = assign_subpixels(fine_building, filled, face_building, keys, rules, factor, 2, 1.0, touch)
-        expect = _assign_reference(fine_building, filled, face_building, keys, rules, factor, 2, 1.0, touch)
+    # extents from none to all of the raster along each line, so that both sides of the rule are exercised
+    centre = rng.uniform(-10, 10, len(pairs))
+    for touch, width in ((1, 0.0), (1, 8.0), (1, 1e9), (2, 0.0)):
+        extents = np.column_stack([centre - width, centre + width])
+        got = assign_subpixels(fine_building, filled, face_building, keys, rules, extents, factor, 2, 1.0, touch)
+        expect = _assign_reference(fine_building, filled, face_building, keys, rules, extents, factor, 2, 1.0,
+                                   touch)
         assert np.array_equal(got, expect)
+    # the extent decides: a narrow one and the whole line give different owners somewhere
+    wide = assign_subpixels(fine_building, filled, face_building, keys, rules, np.column_stack([centre - 1e9,
+                            centre + 1e9]), factor, 2, 1.0, 1)
+    none = assign_subpixels(fine_building, filled, face_building, keys, rules, np.column_stack([centre, centre]),
+                            factor, 2, 1.0, 1)
+    assert (wide != none).any()
 
 
 # --- the former pure-Python regularise_outline (reference for the kernels of _kernels.detection) ---

@@ -5,6 +5,7 @@ Coordinates: ``x = col * cellsize`` east and ``y = -row * cellsize`` north of a 
 """
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -155,7 +156,8 @@ def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
 
 
 @njit(cache=True)
-def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, factor, radius, cellsize, touch):
+def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, extents, factor, radius, cellsize,
+                     touch):
     """Face of every sub-pixel: the pixel's own face unless a pairwise boundary rule hands it to a neighbour.
 
     ``fine_building`` is the building index of each sub-pixel (-1 none), ``filled`` the face of each pixel
@@ -163,11 +165,14 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
     ``lo * (m + 1) + hi``) and ``rules`` (k, 3) give, for adjacent faces lo < hi, the linear function
     ``g(x, y) = rules[k, 0] x + rules[k, 1] y + rules[k, 2]``: lo owns the points where it is positive.
     Candidates are the faces of the same building within ``radius`` pixels (a pixel without a face of
-    its building takes the nearest); a sub-pixel of a face's pixel may only pass to a candidate within
-    ``touch`` pixels (Chebyshev): a plane intersection line runs on past the end of the faces' shared
-    boundary, and beyond it the line would hand a face's sub-pixels to a neighbour that does not touch
-    them (a dormer's valley carried on into the main plane). The owner is iterated until no rule moves
-    it (a cycle near a junction of three faces keeps the last winner).
+    its building takes the nearest); a sub-pixel of a face's pixel may pass to a candidate farther than
+    ``touch`` pixels (Chebyshev) only within the extent of the two faces' shared boundary along the rule's
+    line, ``extents[k] = (s0, s1)`` with ``s = (-rules[k, 1] x + rules[k, 0] y) / |rules[k, :2]|``: a
+    plane intersection line runs on past the end of the shared boundary, and beyond it the line would
+    hand a face's sub-pixels to a neighbour that does not touch them (a dormer's valley carried on into
+    the main plane), while along it a pixel boundary a pixel or two off the line still gives way to the
+    line. The owner is iterated until no rule moves it (a cycle near a junction of three faces keeps the
+    last winner).
     """
     fr_n, fc_n = fine_building.shape
     rows, cols = filled.shape
@@ -215,7 +220,7 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
                             if q == ci:
                                 continue
                             ri = pair_rule[q, ci]
-                            if ri < 0 or (has_own and near[q] > touch):
+                            if ri < 0 or (has_own and near[q] > touch and not _along(rules, extents, ri, x, y)):
                                 continue
                             f = cand[q]
                             g = rules[ri, 0] * x + rules[ri, 1] * y + rules[ri, 2]
@@ -228,6 +233,13 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, fac
                             break
                     out[fr, fc] = cur
     return out
+
+
+@njit(cache=True, inline="always")
+def _along(rules, extents, k, x, y):
+    """Whether (x, y) lies within the extent of boundary rule k along its line (see assign_subpixels)."""
+    s = (-rules[k, 1] * x + rules[k, 0] * y) / max(math.hypot(rules[k, 0], rules[k, 1]), 1e-12)
+    return extents[k, 0] <= s <= extents[k, 1]
 
 
 @njit(cache=True)

@@ -18,13 +18,15 @@ def _boundary_pixels(filled, face_building):
 def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
     """Straight boundary of each pair of adjacent faces: their planes' intersection, else a fitted step line.
 
-    Returns sorted keys ``lo * (m + 1) + hi`` and rules ``(k, 3)``: ``g = r0 x + r1 y + r2`` is positive
-    on lo's side (x, y as in :class:`RoofSegmentation`).
+    Returns sorted keys ``lo * (m + 1) + hi``, rules ``(k, 3)``: ``g = r0 x + r1 y + r2`` is positive
+    on lo's side (x, y as in :class:`RoofSegmentation`), and extents ``(k, 2)``: the interval of the
+    shared pixel boundary along each rule's line, half a pixel beyond its ends (``s = (-r1 x + r0 y) /
+    |(r0, r1)|``, see :func:`solarkataster._kernels.roofs.assign_subpixels`).
     """
     m1 = len(face_building)
     lo, hi, r_lo, c_lo, r_hi, c_hi = _boundary_pixels(filled, face_building)
     if len(lo) == 0:
-        return np.zeros(0, np.int64), np.zeros((0, 3))
+        return np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 2))
     keys, inv = np.unique(lo.astype(np.int64) * m1 + hi, return_inverse=True)
     klo, khi = keys // m1, keys % m1
     x_lo, y_lo = (c_lo + 0.5) * cellsize, -(r_lo + 0.5) * cellsize
@@ -60,7 +62,12 @@ def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
     s = np.where(mean(nx[inv] * (x_lo - x_hi) + ny[inv] * (y_lo - y_hi)) >= 0, 1.0, -1.0)
     rules[step] = (s[:, None] * np.column_stack([nx, ny, -(nx * mx + ny * my)]))[step]
     keep = ridge | step
-    return keys[keep], np.ascontiguousarray(rules[keep])
+    along = (-rules[inv, 1] * xm + rules[inv, 0] * ym) / np.maximum(np.hypot(rules[inv, 0], rules[inv, 1]), 1e-12)
+    extents = np.column_stack([np.full(len(keys), np.inf), np.full(len(keys), -np.inf)])
+    np.minimum.at(extents[:, 0], inv, along)
+    np.maximum.at(extents[:, 1], inv, along)
+    extents += np.array([-0.5, 0.5]) * cellsize
+    return keys[keep], np.ascontiguousarray(rules[keep]), np.ascontiguousarray(extents[keep])
 
 
 def _absorb_small_parts(fine, fine_building, min_cells):
@@ -351,8 +358,8 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     fine_tr = transform @ Affine.scale(1.0 / factor)
     shape = (filled.shape[0] * factor, filled.shape[1] * factor)
     fine_b = _fine_buildings(outlines, shape, fine_tr)
-    keys, rules = _boundary_rules(filled, face_building, coef, cs, opts.distance_tolerance)
-    fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules,
+    keys, rules, extents = _boundary_rules(filled, face_building, coef, cs, opts.distance_tolerance)
+    fine = assign_subpixels(fine_b, filled.astype(np.int32), face_building.astype(np.int32), keys, rules, extents,
                             factor, 2, cs, 1)
     fine = _absorb_small_parts(fine, fine_b, opts.min_part_area / (cs / factor) ** 2)
     raw = _partition_polygons(fine, fine_tr, n)
