@@ -482,12 +482,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     out = np.empty((az.size, n), np.int16 if codes else np.float32)
     if n == 0:
         return out
-    # a wall's samples one above the other share their lines, hull positions and near-field samples
-    col_start = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-                                     | ~((face[1:] == face[:-1]) | (np.isnan(face[1:]) & np.isnan(face[:-1])))])
-    starts = np.append(col_start, n).astype(np.int64)
-    col_rows, col_cols = rows[col_start], cols[col_start]
-    col_face = np.ascontiguousarray(face[col_start])
+    col_rows, col_cols, col_face, starts = _point_columns(rows, cols, face)
     scalars = (float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
                float(anchor[0]), float(anchor[1]))
     near_scalars = scalars[:3] + scalars[5:]
@@ -519,6 +514,17 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in pairs if swept[same[0]]])
     _run_threads(pair, [(phi, same, opposite) for phi, same, opposite, _ in pairs if not swept[same[0]]])
     return out
+
+
+def _point_columns(rows, cols, face):
+    """Group consecutive points at one place with one wall normal into columns: rows, cols, normals, starts.
+
+    A wall's samples one above the other share their lines, hull positions and near-field samples.
+    """
+    col_start = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+                                     | ~((face[1:] == face[:-1]) | (np.isnan(face[1:]) & np.isnan(face[:-1])))])
+    starts = np.append(col_start, rows.size).astype(np.int64)
+    return rows[col_start], cols[col_start], np.ascontiguousarray(face[col_start]), starts
 
 
 def _far_field_azimuths(az, far_stride):
