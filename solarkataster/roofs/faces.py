@@ -42,7 +42,7 @@ from ._polygons import (
     tidy_faces,
 )
 from ._refine import add_misfit_planes, drop_ridge_strips, drop_stray_pixels, merge_coplanar_faces
-from ._split import refit_mixed_faces, split_two_plane_faces
+from ._split import join_coplanar_pieces, refit_mixed_faces, split_two_plane_faces
 from .segmentation import segment_roofs
 
 
@@ -240,7 +240,8 @@ def _split_at_eaves(z, cs, labels, seg, coef, face_building, opts):
     ``max_overhang`` (``ring``), lend the second plane their support: they take part in the two-plane
     split as pixels of the nearest face and are dropped again afterwards, as is a second plane left
     under ``min_face_area`` inside the roof (excluded, -1). A face left with a few pixels of the next
-    plane at a corner then takes the plane most of its pixels lie on (:func:`refit_mixed_faces`).
+    plane at a corner then takes the plane most of its pixels lie on (:func:`refit_mixed_faces`), and
+    touching faces on one plane join (:func:`join_coplanar_pieces`).
     ``labels`` holds the filled face labels, the nearest face of every pixel and the raised ring's
     building labels (:func:`raised_ring`).
     """
@@ -256,6 +257,7 @@ def _split_at_eaves(z, cs, labels, seg, coef, face_building, opts):
         small[n + 1:] = real[n + 1:] * cs ** 2 < opts.min_face_area
         out = np.where(small[np.maximum(out, 0)] & (out > 0), -1, out)
     seg, coef = refit_mixed_faces(z, cs, out, seg, coef, face_building, opts)
+    out, seg, coef = join_coplanar_pieces(z, cs, out, seg, coef, face_building, opts)
     return out, seg, coef, face_building
 
 
