@@ -297,8 +297,11 @@ def _largest_part(rr, cc, sel):
     return sel & (lab == np.argmax(sizes))
 
 
-def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts):
-    """Best-supported plane of the pixels ``rem``: its connected inliers (bool per pixel) or None."""
+def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts, support=1.0):
+    """Best-supported plane of the pixels ``rem``: its connected inliers (bool per pixel) or None.
+
+    A sampled plane's support is its pixels within ``support`` times ``distance_tolerance``.
+    """
     planes = _sample_planes(x, y, zz, rem, rng, 200, 2.0 * cellsize)
     if len(planes) == 0:
         return None
@@ -307,7 +310,7 @@ def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts):
     if len(planes) == 0:
         return None
     dist = np.abs(zz[rem][None, :] - planes[:, :1] * x[rem] - planes[:, 1:2] * y[rem] - planes[:, 2:]) * nu[:, None]
-    best = planes[np.argmax((dist <= opts.distance_tolerance).sum(1))]
+    best = planes[np.argmax((dist <= support * opts.distance_tolerance).sum(1))]
     mask = np.zeros(len(x), bool)
     mask[rem] = True
     inl = None
@@ -408,7 +411,7 @@ def _dominant_plane(z, rr, cc, plane, cellsize, opts, rng):
     # pixels within half the noise floor of their plane (RMS) hold no second plane worth the search
     if np.sqrt(np.mean(_perp(plane, x, y, zz) ** 2)) <= opts.distance_tolerance / 6.0:
         return None
-    inl = _one_plane(x, y, zz, rr, cc, np.arange(len(x)), rng, cellsize, opts)
+    inl = _one_plane(x, y, zz, rr, cc, np.arange(len(x)), rng, cellsize, opts, support=0.5)
     if inl is None or 2 * inl.sum() <= len(x):
         return None
     own = _lstsq_plane(x[inl], y[inl], zz[inl])
