@@ -32,6 +32,12 @@ NARROW_SPREAD = 0.35
 #: :func:`merge_coplanar_faces`, below which two fits of one plane differ by the noise.
 MIN_KINK = 3.0
 
+#: Band [in ``distance_tolerance``] within which a RANSAC plane's supporting pixels lie: near a hip or a
+#: kink the pixels of both planes lie within the whole tolerance (0.15 m) of a compromise plane between
+#: them, which then wins; half of it (0.075 m, 2.5 times the 3 cm height noise, more on a steep plane)
+#: does not reach the other plane's pixels.
+RANSAC_SUPPORT = 0.5
+
 
 def _lstsq_plane(x, y, zz):
     """Least-squares plane ``z = a x + b y + c`` (NaN where the points are collinear)."""
@@ -297,10 +303,10 @@ def _largest_part(rr, cc, sel):
     return sel & (lab == np.argmax(sizes))
 
 
-def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts, support=1.0):
+def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts):
     """Best-supported plane of the pixels ``rem``: its connected inliers (bool per pixel) or None.
 
-    A sampled plane's support is its pixels within ``support`` times ``distance_tolerance``.
+    A sampled plane's support is its pixels within :data:`RANSAC_SUPPORT` ``distance_tolerance``.
     """
     planes = _sample_planes(x, y, zz, rem, rng, 200, 2.0 * cellsize)
     if len(planes) == 0:
@@ -310,7 +316,7 @@ def _one_plane(x, y, zz, rr, cc, rem, rng, cellsize, opts, support=1.0):
     if len(planes) == 0:
         return None
     dist = np.abs(zz[rem][None, :] - planes[:, :1] * x[rem] - planes[:, 1:2] * y[rem] - planes[:, 2:]) * nu[:, None]
-    best = planes[np.argmax((dist <= support * opts.distance_tolerance).sum(1))]
+    best = planes[np.argmax((dist <= RANSAC_SUPPORT * opts.distance_tolerance).sum(1))]
     mask = np.zeros(len(x), bool)
     mask[rem] = True
     inl = None
@@ -361,9 +367,10 @@ def sequential_group_planes(fr, group, k, skip, cellsize, opts, max_planes=4):
     -----
     A group of unexplained pixels along the outline can hold parts of several planes: a steep mansard
     side 1-2 px wide, a flat strip beside it and the corner of the next side. One trimmed fit to all of
-    them matches none. Here the plane supported by most pixels among 200 planes through random triples of
-    nearby pixels (RANSAC [4]_, a fixed seed) is refitted to its connected inliers, the second time to
-    those within half the tolerance, taken with its inliers, and the search repeats on the rest.
+    them matches none. Here the plane supported by most pixels (within :data:`RANSAC_SUPPORT`
+    ``distance_tolerance``) among 200 planes through random triples of nearby pixels (RANSAC [4]_, a
+    fixed seed) is refitted to its connected inliers, the second time to those within half the
+    tolerance, taken with its inliers, and the search repeats on the rest.
 
     References
     ----------
@@ -411,7 +418,7 @@ def _dominant_plane(z, rr, cc, plane, cellsize, opts, rng):
     # pixels within half the noise floor of their plane (RMS) hold no second plane worth the search
     if np.sqrt(np.mean(_perp(plane, x, y, zz) ** 2)) <= opts.distance_tolerance / 6.0:
         return None
-    inl = _one_plane(x, y, zz, rr, cc, np.arange(len(x)), rng, cellsize, opts, support=0.5)
+    inl = _one_plane(x, y, zz, rr, cc, np.arange(len(x)), rng, cellsize, opts)
     if inl is None or 2 * inl.sum() <= len(x):
         return None
     own = _lstsq_plane(x[inl], y[inl], zz[inl])
