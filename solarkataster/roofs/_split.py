@@ -553,17 +553,24 @@ def join_coplanar_pieces(z, cellsize, filled, seg, coef, face_building, opts):
         the refitted orientation and plane; the joined face keeps its row, which gets no polygon.
     """
     n = len(face_building) - 1
-    counts = np.bincount(np.maximum(filled, 0).ravel(), minlength=n + 1)
-    counts[0] = 0
+    # each face's pixels once (a face's pixels change only when it grows, and a grown face is not moved)
+    rr_all, cc_all = np.nonzero(filled > 0)
+    lab = filled[rr_all, cc_all]
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab, minlength=n + 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     filled = filled.copy()
     grown = set()
     for f in np.argsort(counts, kind="stable"):
         if counts[f] < 3 or f in grown:
             continue
-        rr, cc = np.nonzero((filled == f) & np.isfinite(z))
-        g = _on_plane_of(z, filled, rr, cc, f, face_building, coef, cellsize, opts) if len(rr) >= 3 else 0
+        idx = order[starts[f]:starts[f] + counts[f]]
+        fin = idx[np.isfinite(z[rr_all[idx], cc_all[idx]])]
+        g = 0
+        if len(fin) >= 3:
+            g = _on_plane_of(z, filled, rr_all[fin], cc_all[fin], f, face_building, coef, cellsize, opts)
         if g:
-            filled[filled == f] = g
+            filled[rr_all[idx], cc_all[idx]] = g
             grown.add(g)
     if not grown:
         return filled, seg, coef
