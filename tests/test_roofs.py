@@ -810,3 +810,32 @@ def test_kink_piece_joins_the_face_of_its_plane():
     upper_id = filled[0, 0]
     assert (filled[away] != np.where(lower, 3 - upper_id, upper_id)[away]).mean() <= 0.01
     assert sorted(seg2.faces["tilt"]) == [pytest.approx(35.0, abs=1.0), pytest.approx(40.0, abs=1.0)]
+
+
+
+def test_touching_pieces_of_one_plane_join():
+    """Two touching faces on one 40° plane become one face (join_coplanar_pieces); a face on a 45° plane
+    below them, touching both, stays apart."""
+    from solarkataster.roofs._frame import building_frame, face_table
+    from solarkataster.roofs._planes import raster_planes
+    from solarkataster.roofs._split import join_coplanar_pieces
+    from solarkataster.roofs.segmentation import RoofSegmentation
+
+    cs, rows, cols = 0.5, 24, 30
+    rng = np.random.default_rng(7)
+    y = -(np.arange(rows) + 0.5)[:, None] * cs + np.zeros((1, cols))
+    yk = -16 * cs  # the kink: rows 0-15 at 40°, rows 16-23 at 45°, both down to the south
+    z = np.where(y > yk, 10.0 + (y - yk) * np.tan(np.radians(40)), 10.0 + (y - yk) * np.tan(np.radians(45)))
+    z += rng.normal(0, 0.02, z.shape)
+    labels = np.full((rows, cols), 3, np.int32)
+    labels[:16, :12] = 1
+    labels[:16, 12:] = 2
+    fr = building_frame(z, cs, np.ones((rows, cols), int))
+    faces = face_table(fr, labels[fr.rr, fr.cc].astype(np.int64), 3, cs, 0.05)
+    faces["face"] = [1, 2, 3]
+    seg = RoofSegmentation(labels, faces)
+    filled, seg2, _ = join_coplanar_pieces(z, cs, labels, seg, raster_planes(faces, 3), np.array([-1, 1, 1, 1]),
+                                           RoofOptions())
+    assert (filled[:16] == 2).all() and (filled[16:] == 3).all()
+    tilt = seg2.faces.set_index("face")["tilt"]
+    assert tilt[2] == pytest.approx(40.0, abs=0.5) and tilt[3] == pytest.approx(45.0, abs=0.5)
