@@ -769,6 +769,16 @@ def test_second_plane_split_from_a_face():
     assert len(np.unique(got.steep)) == 1 and len(np.unique(got.flat)) == 1 and got.steep[0] != got.flat[0]
 
 
+def _kinked_pitch(rows, cols, kink_row, upper_tilt, lower_tilt, cs, seed):
+    """Heights [m] of a roof side down to the south, ``upper_tilt`` [°] above pixel row ``kink_row`` and
+    ``lower_tilt`` below it, with 2 cm noise; also the pixel centres' y [m] and the kink's y."""
+    y = -(np.arange(rows) + 0.5)[:, None] * cs + np.zeros((1, cols))
+    yk = -kink_row * cs
+    z = np.where(y > yk, 10.0 + (y - yk) * np.tan(np.radians(upper_tilt)),
+                 10.0 + (y - yk) * np.tan(np.radians(lower_tilt)))
+    return y, yk, z + np.random.default_rng(seed).normal(0, 0.02, z.shape)
+
+
 def test_kink_piece_joins_the_face_of_its_plane():
     """A face that growing carried over a 5° kink (a 35° pitch above a 40° one) gives the lower pitch's
     piece to the face of that plane below it, instead of keeping it or making a second face of one plane."""
@@ -778,11 +788,7 @@ def test_kink_piece_joins_the_face_of_its_plane():
     from solarkataster.roofs.segmentation import RoofSegmentation
 
     cs, rows, cols = 0.5, 28, 30
-    rng = np.random.default_rng(6)
-    y = -(np.arange(rows) + 0.5)[:, None] * cs + np.zeros((1, cols))
-    yk = -12 * cs  # the kink: rows 0-11 at 35°, rows 12-27 at 40°, both down to the south
-    z = np.where(y > yk, 10.0 + (y - yk) * np.tan(np.radians(35)), 10.0 + (y - yk) * np.tan(np.radians(40)))
-    z += rng.normal(0, 0.02, z.shape)
+    y, yk, z = _kinked_pitch(rows, cols, 12, 35, 40, cs, 6)
     upper = (np.arange(rows) < 18)[:, None] & np.ones((1, cols), bool)  # face 1: 35° and 6 rows of 40°
     labels = np.where(upper, 1, 2).astype(np.int32)
     fr = building_frame(z, cs, np.ones((rows, cols), int))
@@ -810,3 +816,28 @@ def test_kink_piece_joins_the_face_of_its_plane():
     upper_id = filled[0, 0]
     assert (filled[away] != np.where(lower, 3 - upper_id, upper_id)[away]).mean() <= 0.01
     assert sorted(seg2.faces["tilt"]) == [pytest.approx(35.0, abs=1.0), pytest.approx(40.0, abs=1.0)]
+
+
+
+def test_touching_pieces_of_one_plane_join():
+    """Two touching faces on one 40° plane become one face (join_coplanar_pieces); a face on a 45° plane
+    below them, touching both, stays apart."""
+    from solarkataster.roofs._frame import building_frame, face_table
+    from solarkataster.roofs._planes import raster_planes
+    from solarkataster.roofs._split import join_coplanar_pieces
+    from solarkataster.roofs.segmentation import RoofSegmentation
+
+    cs, rows, cols = 0.5, 24, 30
+    _, _, z = _kinked_pitch(rows, cols, 16, 40, 45, cs, 7)
+    labels = np.full((rows, cols), 3, np.int32)
+    labels[:16, :12] = 1
+    labels[:16, 12:] = 2
+    fr = building_frame(z, cs, np.ones((rows, cols), int))
+    faces = face_table(fr, labels[fr.rr, fr.cc].astype(np.int64), 3, cs, 0.05)
+    faces["face"] = [1, 2, 3]
+    seg = RoofSegmentation(labels, faces)
+    filled, seg2, _ = join_coplanar_pieces(z, cs, labels, seg, raster_planes(faces, 3), np.array([-1, 1, 1, 1]),
+                                           RoofOptions())
+    assert (filled[:16] == 2).all() and (filled[16:] == 3).all()
+    tilt = seg2.faces.set_index("face")["tilt"]
+    assert tilt[2] == pytest.approx(40.0, abs=0.5) and tilt[3] == pytest.approx(45.0, abs=0.5)

@@ -42,7 +42,7 @@ from ._polygons import (
     tidy_faces,
 )
 from ._refine import add_misfit_planes, drop_ridge_strips, drop_stray_pixels, merge_coplanar_faces
-from ._split import refit_mixed_faces, split_two_plane_faces
+from ._split import join_coplanar_pieces, refit_mixed_faces, split_two_plane_faces
 from .segmentation import segment_roofs
 
 
@@ -240,7 +240,8 @@ def _split_at_eaves(z, cs, labels, seg, coef, face_building, opts):
     ``max_overhang`` (``ring``), lend the second plane their support: they take part in the two-plane
     split as pixels of the nearest face and are dropped again afterwards, as is a second plane left
     under ``min_face_area`` inside the roof (excluded, -1). A face left with a few pixels of the next
-    plane at a corner then takes the plane most of its pixels lie on (:func:`refit_mixed_faces`).
+    plane at a corner then takes the plane most of its pixels lie on (:func:`refit_mixed_faces`), and
+    touching faces on one plane join (:func:`join_coplanar_pieces`).
     ``labels`` holds the filled face labels, the nearest face of every pixel and the raised ring's
     building labels (:func:`raised_ring`).
     """
@@ -256,6 +257,7 @@ def _split_at_eaves(z, cs, labels, seg, coef, face_building, opts):
         small[n + 1:] = real[n + 1:] * cs ** 2 < opts.min_face_area
         out = np.where(small[np.maximum(out, 0)] & (out > 0), -1, out)
     seg, coef = refit_mixed_faces(z, cs, out, seg, coef, face_building, opts)
+    out, seg, coef = join_coplanar_pieces(z, cs, out, seg, coef, face_building, opts)
     return out, seg, coef, face_building
 
 
@@ -317,8 +319,9 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
        1-2 m² at the eave, :func:`raised_in_outline`). With footprints, a group of unexplained pixels
        may give several planes (RANSAC, a steep mansard side next to a flat strip), and a face whose
        pixels hold a second plane (a 1-2 px mansard side or kicked eave, with the raised pixels beyond
-       the roof) is split when two planes explain them much better than one, and a face left with a few
-       pixels of the next plane takes the plane most of its pixels lie on (:func:`_split_at_eaves`).
+       the roof) is split when two planes explain them much better than one, a face left with a few
+       pixels of the next plane takes the plane most of its pixels lie on, and touching faces on one
+       plane join (:func:`_split_at_eaves`).
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
