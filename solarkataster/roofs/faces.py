@@ -319,9 +319,8 @@ def roof_faces(z, transform, building_labels, footprints=None, ground=None, *, o
        1-2 m² at the eave, :func:`raised_in_outline`). With footprints, a group of unexplained pixels
        may give several planes (RANSAC, a steep mansard side next to a flat strip), and a face whose
        pixels hold a second plane (a 1-2 px mansard side or kicked eave, with the raised pixels beyond
-       the roof) is split when two planes explain them much better than one, a face left with a few
-       pixels of the next plane takes the plane most of its pixels lie on, and touching faces on one
-       plane join (:func:`_split_at_eaves`).
+       the roof) is split when two planes explain them much better than one, a face with a few pixels
+       of the next plane takes its main plane, and touching faces on one plane join (:func:`_split_at_eaves`).
     3. For every pair of adjacent faces the boundary is a straight line: the intersection of the two
        planes (ridge, hip, valley) where the pixel boundary runs along it, else the principal axis of the
        pixel boundary (a height step). Sub-pixels of about ``subcell`` take their pixel's face unless such
