@@ -441,20 +441,8 @@ def refit_mixed_faces(z, cellsize, filled, seg, coef, face_building, opts):
 
     Parameters
     ----------
-    z : ndarray
-        Surface heights [m].
-    cellsize : float
-        Pixel size [m].
-    filled : ndarray of int
-        Face id of every roof pixel, 0 outside, -1 excluded.
-    seg : RoofSegmentation
-        Segmentation whose face table ``filled`` refers to.
-    coef : ndarray, shape (n + 1, 3)
-        Plane coefficients per face id (:func:`raster_planes`).
-    face_building : ndarray of int
-        Building of each face id.
-    opts : RoofOptions
-        Tolerances.
+    z, cellsize, filled, seg, coef, face_building, opts
+        As :func:`split_two_plane_faces`.
 
     Returns
     -------
@@ -532,7 +520,7 @@ def join_coplanar_pieces(z, cellsize, filled, seg, coef, face_building, opts):
     Parameters
     ----------
     z, cellsize, filled, seg, coef, face_building, opts
-        As :func:`refit_mixed_faces`.
+        As :func:`split_two_plane_faces`.
 
     Returns
     -------
