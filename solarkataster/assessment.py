@@ -179,35 +179,52 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
                          "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
 
 
-def _edge_segments(lines, min_length):
-    """Straight segments at least ``min_length`` long of an array of (multi)lines, all at once.
+def _same_roof_pairs(geoms, building, tolerance):
+    """Pairs ``(a, b)``, a < b, of faces of one building whose bounding boxes come within ``tolerance`` [m]."""
+    import shapely
+
+    bounds = shapely.bounds(geoms)
+    tree = shapely.STRtree(shapely.box(*(bounds + np.array([-1, -1, 1, 1]) * 0.5 * tolerance).T))
+    a, b = tree.query(tree.geometries)
+    keep = (a < b) & (building[a] == building[b])
+    order = np.lexsort((b[keep], a[keep]))
+    return a[keep][order], b[keep][order]
+
+
+def _shared_pieces(geoms, first, second, tolerance, min_length):
+    """Straight pieces of face ``first[k]``'s boundary within ``tolerance`` of face ``second[k]``'s.
 
     Parameters
     ----------
-    lines : ndarray of shapely geometries
-        Multi-lines are merged first; parts that are not line strings (points) are skipped.
+    geoms : ndarray of shapely Polygon or MultiPolygon
+        Faces [m].
+    first, second : ndarray of int
+        Pairs of faces (indices into ``geoms``).
+    tolerance : float
+        Distance within which two boundaries count as shared [m].
     min_length : float
-        Shortest segment kept [m].
+        Shortest piece kept [m].
 
     Returns
     -------
-    p, q : ndarray, shape (segments, 2)
-        Start and end of every segment [m], line by line and along each line.
-    line : ndarray of int
-        Index into ``lines`` of each segment.
+    p, q : ndarray, shape (pieces, 2)
+        Start and end of every piece [m], pair by pair and along each edge of the first face's rings.
+    pair : ndarray of int
+        Index into ``first`` / ``second`` of each piece.
     """
     import shapely
 
-    lines = np.array(lines, dtype=object)
-    multi = shapely.get_type_id(lines) == 5  # MultiLineString
-    lines[multi] = shapely.line_merge(lines[multi])
-    parts, line_of_part = shapely.get_parts(lines, return_index=True)
-    straight = shapely.get_type_id(parts) == 1  # LineString
-    xy, part = shapely.get_coordinates(parts[straight], return_index=True)
-    same = part[:-1] == part[1:]
-    p, q = xy[:-1][same], xy[1:][same]
-    long_enough = np.hypot(*(q - p).T) >= min_length
-    return p[long_enough], q[long_enough], line_of_part[straight][part[:-1][same][long_enough]]
+    from ._kernels.layout import shared_edges
+
+    rings, face_of_ring = shapely.get_parts(shapely.boundary(geoms), return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    edge = np.flatnonzero(ring_of[:-1] == ring_of[1:])
+    edge_start = np.searchsorted(face_of_ring[ring_of[edge]], np.arange(len(geoms) + 1))
+    x0, y0 = np.ascontiguousarray(xy[edge].T)
+    x1, y1 = np.ascontiguousarray(xy[edge + 1].T)
+    px, py, qx, qy, pair = shared_edges(np.asarray(first, np.int64), np.asarray(second, np.int64), edge_start,
+                                        x0, y0, x1, y1, float(tolerance), float(min_length))
+    return np.stack([px, py], axis=1), np.stack([qx, qy], axis=1), pair
 
 
 def _top_of(polygons, p, q, azimuth, probe):
@@ -287,17 +304,11 @@ def ridge_edges(geometries, tilt, azimuth, building, options=PVOptions(), tolera
                          & np.isfinite(azimuth))[0]
     if len(pitched) < 2:
         return out
-    tree = shapely.STRtree(geoms[pitched])
-    a, b = tree.query(geoms[pitched], predicate="dwithin", distance=tolerance)
-    keep = (a < b) & (building[pitched[a]] == building[pitched[b]])
-    first, second = pitched[a[keep]], pitched[b[keep]]
-    # the shared boundary of every pair in one array call each (the same GEOS operations, pair by pair)
-    near = np.unique(second)
-    buffered = np.empty(len(geoms), dtype=object)
-    buffered[near] = shapely.buffer(shapely.boundary(geoms[near]), tolerance, quad_segs=16)  # as geom.buffer
-    shared_all = shapely.intersection(shapely.boundary(geoms[first]), buffered[second])
-    # every straight piece of every shared boundary, then the top-edge test on both faces, in array calls
-    p, q, pair = _edge_segments(shared_all, 4 * tolerance)
+    first, second = _same_roof_pairs(geoms[pitched], building[pitched], tolerance)
+    first, second = pitched[first], pitched[second]
+    # every straight piece of every shared boundary (a kernel over the faces' edges), then the top-edge test on
+    # both faces, in array calls
+    p, q, pair = _shared_pieces(geoms, first, second, tolerance, 4 * tolerance)
     i, j = first[pair], second[pair]
     ridge = (_top_of(geoms[i], p, q, azimuth[i], 2 * tolerance)
              & _top_of(geoms[j], p, q, azimuth[j], 2 * tolerance))

@@ -311,7 +311,10 @@ def _reference_top_of(polygon, p, q, azimuth, probe):
 
 
 def test_ridge_edges_equal_pair_by_pair_reference():
-    """ridge_edges (array calls) gives the very lines of the pair-by-pair reference, vertex for vertex.
+    """ridge_edges (a kernel over the faces' edges) gives the segments of the pair-by-pair GEOS reference.
+
+    The reference intersects with a GEOS buffer (a 64-gon), the kernel with the exact round buffer: segment
+    ends may differ by the buffer's chord error, tolerance x (1 - cos(pi / 64)) = 0.06 mm.
 
     Two hipped roofs in map coordinates (one rotated 17° anticlockwise, faces slightly off their azimuths), a
     valley, and two row houses whose ridge lies between the buildings (no ridge).
@@ -332,4 +335,7 @@ def test_ridge_edges_equal_pair_by_pair_reference():
     got = A.ridge_edges(geoms, tilt, azimuth, building)
     expected = _reference_ridge_edges(geoms, tilt, azimuth, building)
     assert sum(g is not None for g in expected) == 8
-    assert [None if g is None else g.wkb for g in got] == [None if g is None else g.wkb for g in expected]
+    assert [g is None for g in got] == [g is None for g in expected]
+    for g, e in zip(got, expected):
+        if e is not None:
+            assert shapely.equals_exact(shapely.normalize(g), shapely.normalize(e), 1e-4)

@@ -366,3 +366,113 @@ def ring_arrays(region):
     start = np.zeros(len(rings) + 1, np.int64)
     np.cumsum(np.bincount(index, minlength=len(rings)), out=start[1:])
     return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), start
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _disk_span(px, py, dx, dy, cx, cy, r):
+    """Parameters ``t`` where ``p + t d`` lies within ``r`` of ``c``: (lo, hi), empty when lo > hi."""
+    a = dx * dx + dy * dy
+    ex, ey = px - cx, py - cy
+    b = ex * dx + ey * dy
+    disc = b * b - a * (ex * ex + ey * ey - r * r)
+    if disc < 0.0:
+        return 1.0, 0.0
+    root = math.sqrt(disc)
+    return (-b - root) / a, (-b + root) / a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slab_span(lo, hi, s0, ds, smin, smax):
+    """Narrow (lo, hi) to the ``t`` where ``s0 + t ds`` lies in [smin, smax]."""
+    if ds == 0.0:
+        if s0 < smin or s0 > smax:
+            return 1.0, 0.0
+        return lo, hi
+    t0, t1 = (smin - s0) / ds, (smax - s0) / ds
+    if t0 > t1:
+        t0, t1 = t1, t0
+    return max(lo, t0), min(hi, t1)
+
+
+@njit(cache=True, nogil=True)
+def _capsule_span(px, py, dx, dy, ax, ay, bx, by, r):
+    """Parameters ``t`` where ``p + t d`` lies within ``r`` of the segment a-b (a convex capsule: one span)."""
+    lo, hi = 1e300, -1e300
+    for cx, cy in ((ax, ay), (bx, by)):
+        t0, t1 = _disk_span(px, py, dx, dy, cx, cy, r)
+        if t0 <= t1:
+            lo, hi = min(lo, t0), max(hi, t1)
+    gx, gy = bx - ax, by - ay
+    length = math.sqrt(gx * gx + gy * gy)
+    if length > 0.0:
+        gx, gy = gx / length, gy / length
+        ex, ey = px - ax, py - ay
+        t0, t1 = _slab_span(-1e300, 1e300, ex * gx + ey * gy, dx * gx + dy * gy, 0.0, length)
+        t0, t1 = _slab_span(t0, t1, ex * gy - ey * gx, dx * gy - dy * gx, -r, r)
+        if t0 <= t1:
+            lo, hi = min(lo, t0), max(hi, t1)
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def shared_edges(first, second, edge_start, ex0, ey0, ex1, ey1, tol, min_length):
+    """Pieces of face ``first[k]``'s edges within ``tol`` of face ``second[k]``'s boundary, pair by pair.
+
+    Face f's edges (every ring, as segments ``(ex0, ey0)-(ex1, ey1)``) are ``edge_start[f]`` to
+    ``edge_start[f + 1]``. Along each edge of the first face, the parameters within ``tol`` of any edge of
+    the second face form one span per such edge (the line meets a capsule in one span); overlapping spans
+    merge, and every merged piece at least ``min_length`` long is returned: start and end points, and the
+    pair's index ``k``, pair by pair and along each edge. The pieces are those of the first face's boundary
+    inside the ``tol`` buffer of the second's, with round (exact) buffer ends.
+    """
+    n_out = 0
+    cap = 64
+    px0, py0 = np.empty(cap), np.empty(cap)
+    px1, py1 = np.empty(cap), np.empty(cap)
+    pair = np.empty(cap, np.int64)
+    span_lo = np.empty(0)
+    span_hi = np.empty(0)
+    for k in range(first.shape[0]):
+        i, j = first[k], second[k]
+        nj = edge_start[j + 1] - edge_start[j]
+        if span_lo.shape[0] < nj:
+            span_lo, span_hi = np.empty(nj), np.empty(nj)
+        for e in range(edge_start[i], edge_start[i + 1]):
+            dx, dy = ex1[e] - ex0[e], ey1[e] - ey0[e]
+            edge_length = math.sqrt(dx * dx + dy * dy)
+            if edge_length == 0.0:
+                continue
+            m = 0
+            for f in range(edge_start[j], edge_start[j + 1]):
+                lo, hi = _capsule_span(ex0[e], ey0[e], dx, dy, ex0[f], ey0[f], ex1[f], ey1[f], tol)
+                lo, hi = max(lo, 0.0), min(hi, 1.0)
+                if lo < hi:
+                    span_lo[m], span_hi[m] = lo, hi
+                    m += 1
+            if m == 0:
+                continue
+            order = np.argsort(span_lo[:m])
+            lo, hi = span_lo[order[0]], span_hi[order[0]]
+            for q in range(1, m + 1):
+                if q < m and span_lo[order[q]] <= hi:
+                    hi = max(hi, span_hi[order[q]])
+                    continue
+                if (hi - lo) * edge_length >= min_length:
+                    if n_out == cap:
+                        cap *= 2
+                        px0, py0, px1, py1, pair = (_grown(px0, cap), _grown(py0, cap), _grown(px1, cap),
+                                                    _grown(py1, cap), _grown(pair, cap))
+                    px0[n_out], py0[n_out] = ex0[e] + lo * dx, ey0[e] + lo * dy
+                    px1[n_out], py1[n_out] = ex0[e] + hi * dx, ey0[e] + hi * dy
+                    pair[n_out] = k
+                    n_out += 1
+                if q < m:
+                    lo, hi = span_lo[order[q]], span_hi[order[q]]
+    return px0[:n_out], py0[:n_out], px1[:n_out], py1[:n_out], pair[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, size):
+    out = np.empty(size, a.dtype)
+    out[:a.shape[0]] = a
+    return out
