@@ -112,7 +112,7 @@ def is_racked(tilt, options=PVOptions()):
     return np.asarray(tilt, dtype=float) < options.flat_threshold
 
 
-def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
+def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions(), *, plan=None):
     """Usable area, module count and mounting of roof faces.
 
     Parameters
@@ -125,6 +125,8 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         roof then keep no setback (:func:`ridge_edges`).
     module : ModuleSpec
     options : PVOptions
+    plan : pandas.DataFrame, optional
+        :func:`roof_module_plan` of these surfaces, when already computed (it needs no irradiation).
 
     Returns
     -------
@@ -132,15 +134,42 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
         ``usable_area`` [m²], ``potential_modules``, ``module_tilt``, ``module_azimuth`` [°], ``mounting``
         ('rack' below ``flat_threshold``, else 'roof'); indexed like ``surfaces``.
     """
+    if plan is None:
+        plan = roof_module_plan(surfaces, module, options)
+    share = np.nan_to_num(surfaces["usable_share"].to_numpy(float))
+    usable = plan["setback_area"].to_numpy(float) * share
+    fits = np.floor(np.where(usable > 0, usable, 0.0) / module.area)
+    count = np.where(usable > 0, np.minimum(plan["layout_modules"].to_numpy(), fits), 0).astype(int)
+    return pd.DataFrame({"usable_area": usable, "potential_modules": count,
+                         "module_tilt": plan["module_tilt"].to_numpy(float),
+                         "module_azimuth": plan["module_azimuth"].to_numpy(float),
+                         "mounting": plan["mounting"].to_numpy()}, index=surfaces.index)
+
+
+def roof_module_plan(surfaces, module=ModuleSpec(), options=PVOptions()):
+    """Plan the modules of roof faces from their geometry alone (the part of :func:`roof_layout` before irradiation).
+
+    It needs no irradiation, so a run computes it beside the engine.
+
+    Parameters
+    ----------
+    surfaces : pandas.DataFrame
+        As :func:`roof_layout`'s, without ``usable_share``.
+    module : ModuleSpec
+    options : PVOptions
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``setback_area`` [m²] (the face inside its setbacks, 0 where none), ``layout_modules`` (modules the
+        layout fits), ``module_tilt``, ``module_azimuth`` [°] (NaN for faces without a geometry), ``mounting``;
+        indexed like ``surfaces``.
+    """
     import shapely
 
     n = len(surfaces)
     free = (ridge_edges(surfaces["geometry"], surfaces["tilt"], surfaces["azimuth"], surfaces["building"], options)
             if "building" in surfaces else [None] * n)
-    usable = np.zeros(n)
-    count = np.zeros(n, dtype=int)
-    m_tilt = np.full(n, np.nan)
-    m_azimuth = np.full(n, np.nan)
     tilt = surfaces["tilt"].to_numpy(float)
     latitude = (surfaces["latitude"].to_numpy(float) if "latitude" in surfaces
                 else np.full(n, options.latitude))
@@ -160,23 +189,20 @@ def roof_layout(surfaces, module=ModuleSpec(), options=PVOptions()):
     there = there[~shapely.is_empty(regions[there])]
     for k, ready in zip(there, _Region.many(regions[there]) if len(there) else []):
         prepared[k] = ready
+    setback_area = np.array([0.0 if r is None else r.area for r in regions])
+    fits = np.zeros(n, dtype=int)
+    m_tilt = np.full(n, np.nan)
+    m_azimuth = np.full(n, np.nan)
     sites = {options.latitude: options}  # the options at each latitude, built (and validated) once
-    for k, (poly, t, a, share, region) in enumerate(zip(geoms, tilt, azimuth,
-                                                        surfaces["usable_share"].to_numpy(float), regions)):
-        if not present[k]:
-            continue
+    for k in np.flatnonzero(present):
         at_site = sites.get(latitude[k])
         if at_site is None:
             at_site = sites[latitude[k]] = replace(options, latitude=float(latitude[k]))
-        lay = module_layout(poly, t, a, module, at_site, free[k], region=prepared[k])
-        m_tilt[k], m_azimuth[k] = lay.module_tilt, lay.module_azimuth
-        if region is not None:
-            usable[k] = region.area * np.nan_to_num(share)
-        if usable[k] > 0:
-            count[k] = int(min(lay.count, np.floor(usable[k] / module.area)))
-    mounting = np.where(is_racked(tilt, options), "rack", "roof")
-    return pd.DataFrame({"usable_area": usable, "potential_modules": count, "module_tilt": m_tilt,
-                         "module_azimuth": m_azimuth, "mounting": mounting}, index=surfaces.index)
+        lay = module_layout(geoms[k], tilt[k], azimuth[k], module, at_site, free[k], region=prepared[k])
+        m_tilt[k], m_azimuth[k], fits[k] = lay.module_tilt, lay.module_azimuth, lay.count
+    return pd.DataFrame({"setback_area": setback_area, "layout_modules": fits, "module_tilt": m_tilt,
+                         "module_azimuth": m_azimuth, "mounting": np.where(is_racked(tilt, options), "rack", "roof")},
+                        index=surfaces.index)
 
 
 def _same_roof_pairs(geoms, building, tolerance):
@@ -424,7 +450,7 @@ def counted_classes(min_class="limited"):
 
 
 def assess_surfaces(surfaces, tables, reference_irradiation, *, kind, module=ModuleSpec(), options=PVOptions(),
-                    facade=FacadeOptions()):
+                    facade=FacadeOptions(), plan=None):
     """PV assessment of a table of planar surfaces: layout, shading, yield, CO2, suitability, totals.
 
     Parameters
@@ -442,6 +468,8 @@ def assess_surfaces(surfaces, tables, reference_irradiation, *, kind, module=Mod
         Rack rule, setback, thresholds, ``min_usable_area``, ``min_class``, CO2 factor.
     facade : FacadeOptions
         Wall layout (``kind='wall'`` only).
+    plan : pandas.DataFrame, optional
+        :func:`roof_module_plan` of the surfaces, when already computed (``kind='roof'`` only).
 
     Returns
     -------
@@ -450,7 +478,7 @@ def assess_surfaces(surfaces, tables, reference_irradiation, *, kind, module=Mod
     """
     _check_surfaces(surfaces, kind)
     if kind == "roof":
-        out = roof_layout(surfaces, module, options)
+        out = roof_layout(surfaces, module, options, plan=plan)
     else:
         out = facade_layout_table(surfaces, module, options, facade)
     irr = surfaces["irradiation"].to_numpy(float)

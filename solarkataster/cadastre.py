@@ -25,7 +25,7 @@ from . import layers
 from .assessment import FacadeOptions, assess_surfaces, counted_classes, surface_latitudes, vegetation_loss
 from .grid import Grid
 from .layers import SUITABILITY_CLASSES
-from .pipeline import EngineOptions, IrradianceResult, Site, load_grid, resolve_weather, run_engine
+from .pipeline import EngineOptions, IrradianceResult, Site, engine_skies, load_grid, resolve_weather, run_engine
 from .pv import ModuleSpec, PVOptions, build_yield_tables
 from .sky import FINE_AZIMUTH_BINS
 
@@ -248,11 +248,12 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     """Compute the cadastre of a surface model, faces segmented from it (:func:`compute_cadastre`).
 
     The yield tables are built in a thread from the start. Without a vegetation the ground filter and the
-    detected buildings (:func:`_geometry`), then the roof faces (:func:`_segmentation`) and the wall
-    horizons (:func:`solarkataster.walls.wall_horizons_of`) are computed in threads beside the engine, as
-    they need only the surface model; the walls' irradiation and assessment run in one beside the roof PV
-    and economics (:func:`_walls_job`). ``geometry_s``, ``yield_tables_s``, ``segmentation_s`` and
-    ``walls_s`` in the timings are the waits for them. Input files (DTM, footprints) are read before.
+    detected buildings (:func:`_geometry`), then the roof faces and their module plan (:func:`_segmentation`)
+    and the walls with their irradiation and assessment (:func:`_walls_job`) are computed in threads beside
+    the engine, as they need only the surface model and the sky tables (:func:`_start_geometry`); with a
+    vegetation the walls run beside the roof PV and economics instead. ``geometry_s``, ``yield_tables_s``,
+    ``segmentation_s`` and ``walls_s`` in the timings are the waits for them. Input files (DTM, footprints)
+    are read before.
     """
     options = options or CadastreOptions()
     stage = progress or (lambda name, done, total: None)
@@ -276,21 +277,15 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     # the inputs that can be wrong are read first: a bad file fails before the engine's work
     ground = _ground_model(grid, dtm) if dtm is not None else None
     given = _given_buildings(grid, footprints, id_column) if footprints is not None else None
-    # the ground filter, detected buildings, roof faces and wall horizons need only the surface model:
-    # without a vegetation (which changes the surface) they are computed in threads beside the engine
-    if vegetation is None:
-        geometry = _in_thread("buildings", _geometry, grid, ground, given, core, options)
-        engine_grid, veg = grid, None
-    else:
-        geometry = _Done(_geometry(grid, ground, given, core, options, vegetation))
-        engine_grid, veg = geometry.result().grid, geometry.result().veg
+    geometry, engine_grid, veg, skies = _start_geometry(grid, ground, given, core, options, pv_opts, vegetation, wy,
+                                                        site, tables_job)
     timings["buildings_s"] = _lap(timings, t0)
     stage("buildings", 1, 1)
 
     engine = run_engine(engine_grid, wy, options.engine, site=site, progress=lambda d, n: stage("engine", d, n),
                         extra_azimuth_bins=(FINE_AZIMUTH_BINS,) if options.walls else (),
                         inputs=[p for p in (footprints, dtm, _canopy_path(vegetation)) if isinstance(p, (str, Path))],
-                        vegetation=veg)
+                        vegetation=veg, skies=skies)
     if on_engine is not None:
         on_engine(engine, core, veg)
     ref_irr = reference_irradiation(engine.sky, options.engine.albedo)
@@ -302,17 +297,19 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
     timings["geometry_s"] = _lap(timings, t0)
     grid, ground, fp, building_labels, own, veg, faces_job = g.grid, g.ground, g.fp, g.labels, g.own, g.veg, g.faces
     report = {"problems": [], "ground": g.ground_source, "footprints": g.footprints_report, **g.report}
-    # the walls' irradiation runs in a thread beside the roof faces' PV (mostly Python); it needs the
-    # tables only for the assessment, at the end
-    walls_job = _walls_job(fp[own], engine, ground, ref_irr, tables_job, pv_opts, options, veg, g.wall_horizons) \
-        if options.walls else None
+    # walls not begun beside the engine (with a vegetation) are computed in a thread beside the roof faces'
+    # PV (mostly Python); they need the tables only for the assessment, at the end
+    walls_job = None
+    if options.walls:
+        walls_job = g.walls or _walls_job(fp[own], engine.grid, engine.skies[FINE_AZIMUTH_BINS], ground, ref_irr,
+                                          tables_job, pv_opts, options, veg, g.wall_horizons)
     tables = tables_job.result()
     timings["yield_tables_s"] = _lap(timings, t0)
     stage("faces", 1, 3)
-    rf = faces_job.result()
+    rf, planned = faces_job.result()
     timings["segmentation_s"] = _lap(timings, t0)
     stage("faces", 2, 3)
-    roofs_gdf, roof_monthly = _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options)
+    roofs_gdf, roof_monthly = _face_layer(rf, planned, engine, ground, fp, ref_irr, tables, pv_opts, options)
     timings["roofs_pv_s"] = _lap(timings, t0)
     stage("faces", 3, 3)
 
@@ -338,6 +335,24 @@ def _compute_lidar(dsm, *, footprints=None, id_column=None, dtm=None, weather="a
                   walls=0 if walls_gdf is None else int(len(walls_gdf)), **_pv_report(ref_irr, pv_opts))
     return CadastreResult(engine, roofs_gdf, walls_gdf, buildings_gdf, fp, rf.face_labels, ref_irr, report, core,
                           profiles, veg)
+
+
+def _start_geometry(grid, ground, given, core, options, pv_opts, vegetation, wy, site, tables_job):
+    """Start the run's geometry (:func:`_geometry`); returns (its job, the engine's grid, vegetation, skies).
+
+    The ground filter, detected buildings, roof faces and walls need only the surface model: without a
+    vegetation (which changes the surface) they are computed in threads beside the engine, the walls with
+    the sky tables (which need only the weather) built here for them and the engine. With a vegetation the
+    buildings come first, in this thread, and the engine builds the skies.
+    """
+    if vegetation is not None:
+        g = _geometry(grid, ground, given, core, options, pv_opts, vegetation)
+        return _Done(g), g.grid, g.veg, None
+    skies = engine_skies(wy, site, options.engine, (FINE_AZIMUTH_BINS,) if options.walls else ())
+    ref_irr = reference_irradiation(skies[options.engine.azimuth_bins], options.engine.albedo)
+    geometry = _in_thread("buildings", _geometry, grid, ground, given, core, options, pv_opts,
+                          walls_with=(skies.get(FINE_AZIMUTH_BINS), ref_irr, tables_job))
+    return geometry, grid, None, skies
 
 
 def _pv_report(ref_irr, pv_opts):
@@ -610,40 +625,60 @@ def _round(values, decimals):
     return np.round(np.asarray(values, dtype=float), decimals)
 
 
-def _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts):
-    """Build the roof-face surface table of the assessment (one row per reported face with a polygon)."""
+def _face_surfaces(rf, engine, ground, ref_irr, pv_opts, planned):
+    """Build the roof-face surface table of the assessment (one row per reported face with a polygon).
+
+    ``planned`` is :func:`_roof_plan` of the faces: (their geometry, their module plan). Returns (surfaces or
+    None, the faces' statistics, the plan of those surfaces or None when it must be made again).
+    """
     from .irradiation import unobstructed_irradiation
 
     threshold = pv_opts.irradiation_threshold
     stats = _face_statistics(rf.face_labels, engine, ground, ref_irr, threshold)
-    f = rf.faces
-    if len(f) == 0:
-        return None, stats
-    stats = _pixel_statistics(stats, f, engine, ground, ref_irr, threshold)
-    face = f["face"].to_numpy(int)
-    b = f["building"].to_numpy(int)
-    has_px = np.zeros(len(f), bool)
+    geo, plan = planned
+    if len(rf.faces) == 0 or len(geo) == 0:
+        return None, stats, None
+    stats = _pixel_statistics(stats, rf.faces, engine, ground, ref_irr, threshold)
+    face = geo["_face"].to_numpy(int)
+    has_px = np.zeros(len(geo), bool)
     inside = face <= stats["n"]
     has_px[inside] = stats["pixels"][face[inside] - 1] > 0
-    ok = (has_px & np.isfinite(f["tilt"].to_numpy(float)) & (b >= 1) & (b <= len(own))
+    if not has_px.all():  # a face without a pixel is not reported: its neighbours' ridges are planned again
+        geo, plan = geo[has_px].reset_index(drop=True), None
+        if len(geo) == 0:
+            return None, stats, None
+    i = geo["_face"].to_numpy(int) - 1
+    tilt, azim = geo["tilt"].to_numpy(float), geo["azimuth"].to_numpy(float)
+    surfaces = geo.assign(
+        irradiation=stats["irradiation"][i], usable_share=stats["usable_share"][i],
+        vegetation_irradiation=stats["vegetation"][i],
+        unobstructed_irradiation=unobstructed_irradiation(tilt, azim, engine.sky, engine.options.albedo).global_)
+    return surfaces, stats, plan
+
+
+def _roof_plan(rf, own, crs, pv_opts, module):
+    """Prepare what the roof faces' assessment needs of their geometry alone (beside the engine).
+
+    The faces that can be reported (a tilt, a building the run owns, a polygon that survives publishing,
+    :func:`_published`) with their published polygon and latitude, and their module plan
+    (:func:`solarkataster.assessment.roof_module_plan`). Returns (faces, plan).
+    """
+    from .assessment import roof_module_plan
+
+    f = rf.faces
+    b = f["building"].to_numpy(int)
+    ok = (np.isfinite(f["tilt"].to_numpy(float)) & (b >= 1) & (b <= len(own))
           & ~(f.geometry.isna() | f.geometry.is_empty).to_numpy())
     ok[ok] = own[b[ok] - 1]
     f = f[ok]
-    if len(f) == 0:
-        return None, stats
-    i = f["face"].to_numpy(int) - 1
-    tilt, azim = f["tilt"].to_numpy(float), f["azimuth"].to_numpy(float)
-    surfaces = pd.DataFrame({
-        "_face": i + 1, "building": f["building"].to_numpy(int),
-        "tilt": tilt, "azimuth": azim,
-        "geometry": _published(f.geometry), "irradiation": stats["irradiation"][i],
-        "usable_share": stats["usable_share"][i], "vegetation_irradiation": stats["vegetation"][i],
-        "unobstructed_irradiation": unobstructed_irradiation(tilt, azim, engine.sky,
-                                                             engine.options.albedo).global_,
-        "source": f["source"].to_numpy(), "plane_rmse": f["plane_rmse"].to_numpy(float),
-        "plane_share": f["plane_share"].to_numpy(float)})
-    surfaces = surfaces[surfaces["geometry"].notna()].reset_index(drop=True)
-    return (surfaces if len(surfaces) else None), stats
+    geo = pd.DataFrame({
+        "_face": f["face"].to_numpy(int), "building": f["building"].to_numpy(int),
+        "tilt": f["tilt"].to_numpy(float), "azimuth": f["azimuth"].to_numpy(float),
+        "geometry": _published(f.geometry), "source": f["source"].to_numpy(),
+        "plane_rmse": f["plane_rmse"].to_numpy(float), "plane_share": f["plane_share"].to_numpy(float)})
+    geo = geo[geo["geometry"].notna()].reset_index(drop=True)
+    geo["latitude"] = surface_latitudes(geo["geometry"], crs)
+    return geo, roof_module_plan(geo, module, pv_opts)
 
 
 def _published(geometries, grid_size=PUBLISHED_PRECISION):
@@ -667,16 +702,18 @@ def _published(geometries, grid_size=PUBLISHED_PRECISION):
     return snapped
 
 
-def _face_layer(rf, engine, ground, fp, own, ref_irr, tables, pv_opts, options):
-    """Roof faces: statistics and geometry, then the surface assessment. Returns (layer, monthly yield)."""
+def _face_layer(rf, planned, engine, ground, fp, ref_irr, tables, pv_opts, options):
+    """Roof faces: statistics, then the surface assessment (``planned``: :func:`_roof_plan`).
+
+    Returns (layer, monthly yield).
+    """
     import geopandas as gpd
 
     cols = LAYER_COLUMNS["roofs"]
-    surfaces, stats = _face_surfaces(rf, engine, ground, own, ref_irr, pv_opts)
+    surfaces, stats, plan = _face_surfaces(rf, engine, ground, ref_irr, pv_opts, planned)
     if surfaces is None:
         return gpd.GeoDataFrame({c: [] for c in cols + ["_face"]}, geometry=[], crs=engine.grid.crs), np.zeros((0, 12))
-    surfaces["latitude"] = surface_latitudes(surfaces["geometry"], engine.grid.crs)
-    a = assess_surfaces(surfaces, tables, ref_irr, kind="roof", module=options.module, options=pv_opts)
+    a = assess_surfaces(surfaces, tables, ref_irr, kind="roof", module=options.module, options=pv_opts, plan=plan)
     i = surfaces["_face"].to_numpy() - 1
     tilt = surfaces["tilt"].to_numpy(float)
     fa = shapely_area(surfaces["geometry"])
@@ -777,14 +814,17 @@ class _Geometry:
     report: dict
     faces: object
     wall_horizons: object
+    walls: object = None
 
 
-def _geometry(grid, ground, given, core, options, vegetation=None):
-    """Ground, buildings and vegetation of a run; start the roof segmentation and the wall horizons in threads.
+def _geometry(grid, ground, given, core, options, pv_opts, vegetation=None, walls_with=None):
+    """Ground, buildings and vegetation of a run; start the roof segmentation and the walls in threads.
 
     ``ground``: :func:`_ground_model` of a DTM, or None for the DSM's ground filter; ``given``:
-    :func:`_given_buildings`, or None to detect them. Both threads need only the (opaque) surface and the
-    buildings, so their Python and kernels run beside the engine's kernels.
+    :func:`_given_buildings`, or None to detect them. The threads need only the (opaque) surface and the
+    buildings, so their Python and kernels run beside the engine's kernels. With ``walls_with`` (the fine
+    sky table, the reference irradiation and the yield tables' job) the walls' thread computes the whole
+    walls layer (:func:`_walls_job`); without, only their horizons.
     """
     from .walls import wall_horizons_of
 
@@ -794,14 +834,22 @@ def _geometry(grid, ground, given, core, options, vegetation=None):
     report = {}
     grid, veg = _vegetation(vegetation, grid, ground, labels, report,
                             detected=bool(len(fp)) and (fp["source"] == "detected").all())
-    faces = _in_thread("roof-faces", _segmentation, grid, ground, labels, fp, options)
-    horizons = _in_thread("wall-horizons", wall_horizons_of, fp[own], grid, ground=ground,
-                          spacing=options.wall_spacing, vegetation=veg) if options.walls and own.any() else None
-    return _Geometry(grid, ground, ground_source, fp, labels, fp_report, own, veg, report, faces, horizons)
+    faces = _in_thread("roof-faces", _segmentation, grid, ground, labels, fp, own, options, pv_opts)
+    horizons = walls = None
+    if options.walls and own.any() and walls_with is not None:
+        sky, ref_irr, tables = walls_with
+        walls = _walls_job(fp[own], grid, sky, ground, ref_irr, tables, pv_opts, options)
+    elif options.walls and own.any():
+        horizons = _in_thread("wall-horizons", wall_horizons_of, fp[own], grid, ground=ground,
+                              spacing=options.wall_spacing, vegetation=veg)
+    return _Geometry(grid, ground, ground_source, fp, labels, fp_report, own, veg, report, faces, horizons, walls)
 
 
-def _segmentation(grid, ground, building_labels, fp, options):
-    """Segment the run's roof faces (:func:`solarkataster.roofs.roof_faces`), in the grid's CRS."""
+def _segmentation(grid, ground, building_labels, fp, own, options, pv_opts):
+    """Segment the run's roof faces (:func:`solarkataster.roofs.roof_faces`), in the grid's CRS, and plan them.
+
+    Returns (the faces, :func:`_roof_plan` of them).
+    """
     from .roofs import RoofOptions, roof_faces
 
     given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
@@ -809,7 +857,7 @@ def _segmentation(grid, ground, building_labels, fp, options):
                     options=RoofOptions(min_face_area=options.min_face_area))
     rf.faces = rf.faces.set_crs(grid.crs)
     rf.buildings = rf.buildings.set_crs(grid.crs)
-    return rf
+    return rf, _roof_plan(rf, own, grid.crs, pv_opts, options.module)
 
 
 def _in_thread(name, func, *args, **kwargs):
@@ -822,7 +870,7 @@ def _in_thread(name, func, *args, **kwargs):
     return job
 
 
-def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation=None, horizons=None):
+def _walls_job(fp, grid, sky, ground, ref_irr, tables, pv_opts, options, vegetation=None, horizons=None):
     """Start :func:`_wall_layer` in a thread; a future of (layer, report with its ``problems``).
 
     The walls' horizons and irradiation are numba kernels that release the GIL, so on two cores they take
@@ -832,16 +880,12 @@ def _walls_job(fp, engine, ground, ref_irr, tables, pv_opts, options, vegetation
     """
     def call():
         report = {"problems": []}
-        return _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation,
+        return _wall_layer(fp, grid, sky, ground, ref_irr, tables, pv_opts, options, report, vegetation,
                            horizons), report
 
-    try:
-        import numba
+    from ._kernels import threading_layer
 
-        layer = numba.threading_layer()
-    except (ImportError, ValueError):  # no parallel kernel has run yet
-        layer = "workqueue"
-    if layer == "workqueue":
+    if threading_layer() == "workqueue":
         return _Deferred(call)
     return _in_thread("walls", call)
 
@@ -868,11 +912,12 @@ class _Done:
         return self._value
 
 
-def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, vegetation=None, horizons=None):
+def _wall_layer(fp, grid, sky, ground, ref_irr, tables, pv_opts, options, report, vegetation=None, horizons=None):
     """Build the walls layer (one LineString per wall): wall geometry and irradiation, then the assessment.
 
-    With a ``vegetation`` the walls are shaded by the canopy too and get their ``vegetation_loss`` share.
-    ``tables`` are the run's yield tables, or a future of them.
+    ``sky`` is the run's sky table of :data:`solarkataster.sky.FINE_AZIMUTH_BINS`. With a ``vegetation`` the
+    walls are shaded by the canopy too and get their ``vegetation_loss`` share. ``tables`` are the run's
+    yield tables, or a future of them; ``horizons`` a future of the walls' horizons (else computed here).
     """
     from shapely.geometry import box
 
@@ -880,7 +925,7 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, v
 
     if len(fp) == 0:
         return None
-    surfaces, problems = wall_surfaces(fp, engine.grid, engine.skies[FINE_AZIMUTH_BINS], ground=ground,
+    surfaces, problems = wall_surfaces(fp, grid, sky, ground=ground,
                                        spacing=options.wall_spacing, band_height=options.band_height,
                                        albedo=options.engine.albedo, vegetation=vegetation,
                                        horizons=None if horizons is None else horizons.result())
@@ -888,7 +933,6 @@ def _wall_layer(fp, engine, ground, ref_irr, tables, pv_opts, options, report, v
     surfaces = with_vegetation_loss(surfaces, vegetation is not None)
     if len(surfaces):
         # a wall off the raster has no surface model in front of it: nothing to say about it
-        grid = engine.grid
         t = grid.transform
         rows, cols = grid.shape
         extent = box(t.c, t.f + rows * t.e, t.c + cols * t.a, t.f).buffer(grid.cellsize)

@@ -190,8 +190,20 @@ def irradiation_raster(z, cellsize, sky, options: EngineOptions, progress=None, 
     return Irradiation(monthly=monthly, **out)
 
 
+def engine_skies(weather: WeatherYear, site: Site, options: EngineOptions, extra_azimuth_bins=(), vegetation=None):
+    """Build the sky tables of :func:`run_engine` (``{azimuth bins: table}``) from the weather's sun steps.
+
+    They need no surface model, so a run can hand them to surfaces computed beside the engine.
+    """
+    weather.require_full_year()
+    steps = sun_steps(weather, site.latitude, site.longitude, site.altitude, options.step_minutes,
+                      options.sky_model)
+    return {int(b): sky_table(steps, int(b), leaf_on=_leaf_on(vegetation))
+            for b in {options.azimuth_bins, *extra_azimuth_bins}}
+
+
 def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site: Site | None = None,
-               progress=None, extra_azimuth_bins=(), inputs=None, vegetation=None) -> IrradianceResult:
+               progress=None, extra_azimuth_bins=(), inputs=None, vegetation=None, skies=None) -> IrradianceResult:
     """Run the engine once: sun steps, sky tables, horizons and irradiation of every pixel.
 
     Parameters
@@ -213,6 +225,8 @@ def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site
     vegetation : solarkataster.vegetation.Vegetation, optional
         Canopy on the grid, whose ``z`` is then the opaque surface (trees removed). Every sky table gets
         the leaf-on split; the provenance records ``vegetation.parameters()`` under "vegetation".
+    skies : dict, optional
+        :func:`engine_skies` of these arguments, when already built.
 
     Returns
     -------
@@ -223,11 +237,8 @@ def run_engine(grid: Grid, weather: WeatherYear, options: EngineOptions, *, site
     if not np.isfinite(grid.z).any():
         raise RasterError(f"{grid.source.get('path', 'surface model')}: every pixel is nodata")
     site = site or Site.from_grid(grid)
-    weather.require_full_year()
-    steps = sun_steps(weather, site.latitude, site.longitude, site.altitude, options.step_minutes,
-                      options.sky_model)
-    skies = {int(b): sky_table(steps, int(b), leaf_on=_leaf_on(vegetation))
-             for b in {options.azimuth_bins, *extra_azimuth_bins}}
+    if skies is None:
+        skies = engine_skies(weather, site, options, extra_azimuth_bins, vegetation)
     sky = skies[options.azimuth_bins]
     t1 = time.perf_counter()
     irr = irradiation_raster(grid.z, grid.cellsize, sky, options, progress, anchor=grid_anchor(grid.transform),
