@@ -548,11 +548,14 @@ def label_orientations(labels, sigma=1.0):
     m = (labels > 0).astype(float)
     gy = ndimage.gaussian_filter(m, sigma, order=(1, 0))
     gx = ndimage.gaussian_filter(m, sigma, order=(0, 1))
+    # only pixels with a gradient vote (the others add exact zeros to the sums)
+    edge = np.flatnonzero((gx != 0) | (gy != 0))
+    gx, gy = gx.ravel()[edge], gy.ravel()[edge]
     weight, phi = np.hypot(gx, gy), np.arctan2(-gy, gx)
-    _, (ir, ic) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    near = labels[ir, ic].ravel()
-    vec = (np.bincount(near, weights=(weight * np.cos(4 * phi)).ravel(), minlength=n + 1)
-           + 1j * np.bincount(near, weights=(weight * np.sin(4 * phi)).ravel(), minlength=n + 1))
+    ir, ic = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+    near = labels[ir.ravel()[edge], ic.ravel()[edge]]
+    vec = (np.bincount(near, weights=weight * np.cos(4 * phi), minlength=n + 1)
+           + 1j * np.bincount(near, weights=weight * np.sin(4 * phi), minlength=n + 1))
     return np.degrees(np.angle(vec)) / 4 % 90.0
 
 
@@ -585,13 +588,38 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
         differs in area from the pixel outline by more than half a pixel times its perimeter, or by more than
         :data:`MAX_AREA_CHANGE` of its area (small buildings), keeps the simplified ring.
     """
+    theta = dominant_orientation(polygon) if orientation is None else float(orientation)
+    return regularise_outlines([polygon], cellsize, np.array([theta]), snap_angle=snap_angle)[0]
+
+
+def regularise_outlines(polygons, cellsize, orientations, *, snap_angle=SNAP_ANGLE):
+    """:func:`regularise_outline` of many outlines at once: their rings go through the kernels together.
+
+    Parameters
+    ----------
+    polygons : sequence of shapely Polygon or MultiPolygon
+        Pixel outlines [m] (map coordinates).
+    cellsize : float
+        Pixel size [m].
+    orientations : ndarray of float
+        Dominant orientation of each outline [°] (:func:`label_orientations`).
+    snap_angle : float
+        Edges within this angle of the dominant orientation or its normal are made parallel to it [°].
+
+    Returns
+    -------
+    list of shapely Polygon, MultiPolygon or None
+        The regularised outline of each polygon (see :func:`regularise_outline`).
+    """
     import shapely
-    from shapely.geometry import Polygon
 
     from ._kernels.detection import regular_rings, ring_segments
 
-    theta = dominant_orientation(polygon) if orientation is None else float(orientation)
-    parts = shapely.get_parts(polygon)
+    if len(polygons) == 0:
+        return []
+    geoms = np.empty(len(polygons), dtype=object)
+    geoms[:] = list(polygons)
+    parts, part_poly = shapely.get_parts(geoms, return_index=True)
     # all rings of all parts at once: Douglas-Peucker segments, snapped lines, corners (kernels)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     simple = shapely.simplify(rings, cellsize)
@@ -610,27 +638,50 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
                                 np.maximum(s_size - 1, 0))
     length = np.hypot(d[:, 0], d[:, 1])
     phi = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
-    delta = (phi - theta + 45.0) % 90.0 - 45.0
+    theta = np.asarray(orientations, dtype=np.float64)[part_poly[ring_part]]
+    delta = (phi - np.repeat(theta, np.maximum(s_size - 1, 0)) + 45.0) % 90.0 - 45.0
     snapped = np.abs(delta) <= snap_angle
     phi = np.where(snapped, phi - delta, phi)
     u = np.stack([np.cos(np.radians(phi)), np.sin(np.radians(phi))], axis=1)
     keep = snapped | (length > 5.0 * cellsize)
     corners, c_start, c_size, regular = regular_rings(mean, u, length, keep, os_start, np.maximum(s_size - 1, 0),
                                                       ok, float(cellsize))
-    out = []
-    for k, p in enumerate(parts):
-        # a ring without enough straight edges keeps its simplified form (closed)
-        ring_xy = [corners[c_start[r]:c_start[r] + c_size[r]] if regular[r]
-                   else sxy[s_start[r]:s_start[r] + s_size[r]] for r in np.flatnonzero(ring_part == k)]
+    # a ring without enough straight edges keeps its simplified form (closed)
+    ring_xy = [corners[c_start[r]:c_start[r] + c_size[r]] if regular[r] else sxy[s_start[r]:s_start[r] + s_size[r]]
+               for r in range(len(rings))]
+    return _checked_outlines(geoms, parts, part_poly, ring_xy, ring_part, cellsize)
+
+
+def _checked_outlines(polygons, parts, part_poly, ring_xy, ring_part, cellsize):
+    """Return one outline per polygon: the polygons of its parts' regularised rings, united.
+
+    A part whose result is invalid or changes area too much keeps its simplified form (see
+    :func:`regularise_outline`).
+    """
+    import shapely
+    from shapely.geometry import Polygon
+
+    ends = np.cumsum(np.bincount(ring_part, minlength=len(parts))).tolist()
+    regs = np.full(len(parts), None, dtype=object)
+    for k, (s, e) in enumerate(zip([0] + ends[:-1], ends)):
         try:
-            reg = Polygon(ring_xy[0], [r for r in ring_xy[1:] if len(r) >= 3])
+            regs[k] = Polygon(ring_xy[s], [r for r in ring_xy[s + 1:e] if len(r) >= 3])
         except (ValueError, shapely.errors.GEOSException):
-            reg = None
-        tolerance = min(0.5 * cellsize * p.length, MAX_AREA_CHANGE * p.area)
-        if reg is None or not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > tolerance:
-            reg = p.simplify(cellsize)
-        out.append(reg)
-    return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])
+            pass
+    tolerance = np.minimum(0.5 * cellsize * shapely.length(parts), MAX_AREA_CHANGE * shapely.area(parts))
+    there = ~shapely.is_missing(regs)
+    bad = ~there
+    bad[there] = (~shapely.is_valid(regs[there]) | shapely.is_empty(regs[there])
+                  | (np.abs(shapely.area(regs[there]) - shapely.area(parts[there])) > tolerance[there]))
+    regs[bad] = shapely.simplify(parts[bad], cellsize)
+    ends = np.cumsum(np.bincount(part_poly, minlength=len(polygons))).tolist()
+    out = []
+    for s, e in zip([0] + ends[:-1], ends):
+        if e - s == 0:
+            out.append(None)
+            continue
+        out.append(polygonal(shapely.union_all(list(regs[s:e]))) if e - s > 1 else polygonal(regs[s]))
+    return out
 
 
 def building_polygons(labels, transform, *, regularise=True):
@@ -658,5 +709,6 @@ def building_polygons(labels, transform, *, regularise=True):
         return polys
     cs = abs(float(transform.a))
     theta = label_orientations(labels)
-    out = ((k, regularise_outline(g, cs, orientation=theta[k])) for k, g in polys.items())
-    return {k: g for k, g in out if g is not None}
+    keys = list(polys)
+    out = regularise_outlines([polys[k] for k in keys], cs, theta[np.asarray(keys, dtype=np.int64)])
+    return {k: g for k, g in zip(keys, out) if g is not None}
