@@ -462,11 +462,55 @@ def polygonal(geom):
     return out if not out.is_empty else None
 
 
+def label_pieces(labels, transform):
+    """Polygons of the 4-connected pieces of every positive label, and their labels, in raster order.
+
+    Parameters
+    ----------
+    labels : ndarray of int32, shape (rows, cols)
+        Labels, 0 or negative = none.
+    transform : affine.Affine
+        Pixel-to-map transform of the raster.
+
+    Returns
+    -------
+    polygons : ndarray of shapely Polygon
+        One polygon (with holes) per piece, as ``rasterio.features.shapes`` traces it.
+    values : ndarray of int
+        The label of each piece.
+    """
+    import gc
+
+    import shapely
+    from rasterio import features
+
+    # all rings' coordinates in one array, then rings and polygons (shell first) built by index arrays; the
+    # collector is paused while the many small lists are built (they hold no cycles)
+    coords, ring_size, ring_poly, values = [], [], [], []
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for k, (geom, value) in enumerate(features.shapes(labels, mask=labels > 0, connectivity=4,
+                                                          transform=transform)):
+            for ring in geom["coordinates"]:
+                coords.extend(ring)
+                ring_size.append(len(ring))
+                ring_poly.append(k)
+            values.append(int(value))
+    finally:
+        if was:
+            gc.enable()
+    if not values:
+        return np.zeros(0, dtype=object), np.zeros(0, np.int64)
+    rings = shapely.linearrings(np.asarray(coords, dtype=np.float64),
+                                indices=np.repeat(np.arange(len(ring_size)), ring_size))
+    polys = np.asarray(shapely.polygons(rings, indices=np.asarray(ring_poly)), dtype=object)
+    return polys, np.asarray(values, dtype=np.int64)
+
+
 def label_polygons(labels, transform, *, simplify=None, clip=None):
     """Vector outlines of every non-zero label (shared by buildings and roof faces)."""
     import shapely
-    from rasterio import features
-    from shapely.geometry import shape
 
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -474,25 +518,44 @@ def label_polygons(labels, transform, *, simplify=None, clip=None):
     tol = abs(float(transform.a)) if simplify is None else float(simplify)
     if tol < 0:
         raise ParameterError(f"simplify={simplify} must be >= 0 [m]")
-    lab32 = labels.astype(np.int32)
-    pieces: dict[int, list] = {}
-    if (lab32 > 0).any():
-        for geom, value in features.shapes(lab32, mask=lab32 > 0, connectivity=4, transform=transform):
-            pieces.setdefault(int(value), []).append(shape(geom))
+    polys, values = label_pieces(labels.astype(np.int32), transform)
+    order = np.argsort(values, kind="stable")
+    ids, starts = np.unique(values[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    geoms = np.empty(len(ids), dtype=object)
+    geoms[:] = [polys[order[s]] if e - s == 1 else shapely.union_all(list(polys[order[s:e]]))
+                for s, e in zip(starts, ends)]
+    if tol > 0:
+        simplified = shapely.simplify(geoms, tol, preserve_topology=True)
+        geoms = np.where(shapely.is_empty(simplified), geoms, simplified)
     out = {}
-    for value in sorted(pieces):
-        geom = shapely.union_all(pieces[value]) if len(pieces[value]) > 1 else pieces[value][0]
-        if tol > 0:
-            simplified = geom.simplify(tol, preserve_topology=True)
-            if not simplified.is_empty:
-                geom = simplified
-        geom = polygonal(geom)
+    for value, geom in zip(ids.tolist(), polygonal_array(geoms)):
         if geom is not None and clip is not None:
             mask_geom = clip(value) if callable(clip) else clip.get(value)
             if mask_geom is not None:
                 geom = polygonal(geom.intersection(mask_geom))
         if geom is not None:
             out[value] = geom
+    return out
+
+
+def polygonal_array(geoms):
+    """:func:`polygonal` of each geometry (object array in, object array out).
+
+    Valid non-empty (Multi)Polygons are kept as they are, tested in one array call; only the others go
+    through ``polygonal`` one by one.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    there = ~shapely.is_missing(geoms)
+    plain = there.copy()
+    g = geoms[there]
+    plain[there] = (np.isin(shapely.get_type_id(g), (3, 6)) & ~shapely.is_empty(g)) & shapely.is_valid(g)
+    out[plain] = geoms[plain]
+    for i in np.flatnonzero(there & ~plain):
+        out[i] = polygonal(geoms[i])
     return out
 
 
