@@ -308,11 +308,12 @@ def _find(parent, a):
 
 
 @njit(cache=True)
-def part_sizes(labels):
-    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere).
+def _run_parts(labels):
+    """Runs of equal positive labels along the rows (row, first and last column) and the size in cells of
+    the 4-connected part of each.
 
-    Runs of equal labels along the rows are joined with the overlapping runs of the row above (union-find
-    over runs, not cells).
+    Each run is joined with the overlapping runs of equal label in the row above (union-find over runs,
+    not cells).
     """
     rows, cols = labels.shape
     # runs: row, first and last column, label; at most one per cell
@@ -357,11 +358,35 @@ def part_sizes(labels):
     size = np.zeros(n, np.int64)
     for i in range(n):
         size[_find(parent, i)] += run_c1[i] - run_c0[i] + 1
-    out = np.zeros((rows, cols), np.int64)
+    run_size = np.empty(n, np.int64)
     for i in range(n):
-        sz = size[_find(parent, i)]
+        run_size[i] = size[_find(parent, i)]
+    return run_row[:n], run_c0[:n], run_c1[:n], run_size
+
+
+@njit(cache=True)
+def part_sizes(labels):
+    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
+    run_row, run_c0, run_c1, run_size = _run_parts(labels)
+    out = np.zeros(labels.shape, np.int64)
+    for i in range(run_row.shape[0]):
         for c in range(run_c0[i], run_c1[i] + 1):
-            out[run_row[i], c] = sz
+            out[run_row[i], c] = run_size[i]
+    return out
+
+
+@njit(cache=True)
+def small_parts(labels, min_cells):
+    """Whether each cell lies in a 4-connected part of equal positive label under ``min_cells`` cells.
+
+    Equals ``(labels > 0) & (part_sizes(labels) < min_cells)`` without the array of sizes.
+    """
+    run_row, run_c0, run_c1, run_size = _run_parts(labels)
+    out = np.zeros(labels.shape, np.bool_)
+    for i in range(run_row.shape[0]):
+        if run_size[i] < min_cells:
+            for c in range(run_c0[i], run_c1[i] + 1):
+                out[run_row[i], c] = True
     return out
 
 

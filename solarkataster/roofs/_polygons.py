@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, part_sizes
+from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, small_parts
 from ..detection import polygonal_array
 
 
@@ -73,7 +73,7 @@ def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
 
 def _absorb_small_parts(fine, fine_building, min_cells):
     """Give connected parts of a face under ``min_cells`` sub-pixels to the adjacent faces of their building."""
-    small = (fine > 0) & (part_sizes(fine) < min_cells)
+    small = small_parts(fine, min_cells)
     if not small.any():
         return fine
     return absorb(fine, small, fine_building, int(np.sqrt(min_cells)) + 2)
