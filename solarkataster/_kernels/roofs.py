@@ -309,11 +309,10 @@ def _find(parent, a):
 
 @njit(cache=True)
 def _run_parts(labels):
-    """Runs of equal positive labels along the rows (row, first and last column) and the size in cells of
-    the 4-connected part of each.
+    """Return the runs of equal positive labels along the rows and the size of each run's part.
 
-    Each run is joined with the overlapping runs of equal label in the row above (union-find over runs,
-    not cells).
+    A run is a row, first and last column; its part is the 4-connected part of equal label [cells]. Each
+    run is joined with the overlapping runs of equal label in the row above (union-find over runs, not cells).
     """
     rows, cols = labels.shape
     # runs: row, first and last column, label; at most one per cell
