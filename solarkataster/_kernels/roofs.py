@@ -120,15 +120,17 @@ def grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, mi
 
 
 @njit(cache=True)
-def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
-    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits)."""
+def _reassign_pass(face, z, bidx, planes, cellsize, dist_tol, radius, todo, out):
+    """One pass of :func:`reassign` over the pixels flagged in ``todo``, written to ``out``."""
     rows, cols = face.shape
     row0, col0, zref = planes.row0, planes.col0, planes.zref
     pa, pb, pc, pnorm = planes.a, planes.b, planes.c, planes.norm
-    out = np.zeros_like(face)
     cand = np.empty((2 * radius + 1) ** 2, np.int32)
     for r in range(rows):
         for c in range(cols):
+            if not todo[r, c]:
+                continue
+            out[r, c] = 0
             bi = bidx[r, c]
             if bi < 0 or not np.isfinite(z[r, c]):
                 continue
@@ -152,7 +154,34 @@ def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
                     best_d = d
                     best = f
             out[r, c] = best
-    return out
+
+
+@njit(cache=True)
+def reassign(face, z, bidx, planes, cellsize, dist_tol, radius, times):
+    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits), ``times`` times.
+
+    Each pass reads the labels of the pass before. After the first, only pixels within ``radius`` of a pixel
+    the last pass changed are recomputed: the others see the same labels around them as before.
+    """
+    rows, cols = face.shape
+    cur = np.zeros_like(face)
+    _reassign_pass(face, z, bidx, planes, cellsize, dist_tol, radius, np.ones(face.shape, np.bool_), cur)
+    prev = face
+    for _ in range(times - 1):
+        near_change = np.zeros(face.shape, np.bool_)
+        changed = False
+        for r in range(rows):
+            for c in range(cols):
+                if cur[r, c] != prev[r, c]:
+                    changed = True
+                    near_change[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1] = True
+        if not changed:
+            break
+        nxt = cur.copy()
+        _reassign_pass(cur, z, bidx, planes, cellsize, dist_tol, radius, near_change, nxt)
+        prev = cur
+        cur = nxt
+    return cur
 
 
 @njit(cache=True)
