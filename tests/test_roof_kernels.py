@@ -6,6 +6,7 @@ import pytest
 from scipy import ndimage
 
 from solarkataster._kernels.roofs import (
+    Planes,
     assign_subpixels,
     boundary_pairs,
     fill_from_window_max,
@@ -13,7 +14,6 @@ from solarkataster._kernels.roofs import (
     grow_on_planes,
     grow_rings,
     lower_medians,
-    Planes,
     neighbour_pairs,
     pair_keys,
     reassign,
