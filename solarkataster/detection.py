@@ -462,11 +462,55 @@ def polygonal(geom):
     return out if not out.is_empty else None
 
 
+def label_pieces(labels, transform):
+    """Polygons of the 4-connected pieces of every positive label, and their labels, in raster order.
+
+    Parameters
+    ----------
+    labels : ndarray of int32, shape (rows, cols)
+        Labels, 0 or negative = none.
+    transform : affine.Affine
+        Pixel-to-map transform of the raster.
+
+    Returns
+    -------
+    polygons : ndarray of shapely Polygon
+        One polygon (with holes) per piece, as ``rasterio.features.shapes`` traces it.
+    values : ndarray of int
+        The label of each piece.
+    """
+    import gc
+
+    import shapely
+    from rasterio import features
+
+    # all rings' coordinates in one array, then rings and polygons (shell first) built by index arrays; the
+    # collector is paused while the many small lists are built (they hold no cycles)
+    coords, ring_size, ring_poly, values = [], [], [], []
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for k, (geom, value) in enumerate(features.shapes(labels, mask=labels > 0, connectivity=4,
+                                                          transform=transform)):
+            for ring in geom["coordinates"]:
+                coords.extend(ring)
+                ring_size.append(len(ring))
+                ring_poly.append(k)
+            values.append(int(value))
+    finally:
+        if was:
+            gc.enable()
+    if not values:
+        return np.zeros(0, dtype=object), np.zeros(0, np.int64)
+    rings = shapely.linearrings(np.asarray(coords, dtype=np.float64),
+                                indices=np.repeat(np.arange(len(ring_size)), ring_size))
+    polys = np.asarray(shapely.polygons(rings, indices=np.asarray(ring_poly)), dtype=object)
+    return polys, np.asarray(values, dtype=np.int64)
+
+
 def label_polygons(labels, transform, *, simplify=None, clip=None):
     """Vector outlines of every non-zero label (shared by buildings and roof faces)."""
     import shapely
-    from rasterio import features
-    from shapely.geometry import shape
 
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -474,25 +518,44 @@ def label_polygons(labels, transform, *, simplify=None, clip=None):
     tol = abs(float(transform.a)) if simplify is None else float(simplify)
     if tol < 0:
         raise ParameterError(f"simplify={simplify} must be >= 0 [m]")
-    lab32 = labels.astype(np.int32)
-    pieces: dict[int, list] = {}
-    if (lab32 > 0).any():
-        for geom, value in features.shapes(lab32, mask=lab32 > 0, connectivity=4, transform=transform):
-            pieces.setdefault(int(value), []).append(shape(geom))
+    polys, values = label_pieces(labels.astype(np.int32), transform)
+    order = np.argsort(values, kind="stable")
+    ids, starts = np.unique(values[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    geoms = np.empty(len(ids), dtype=object)
+    geoms[:] = [polys[order[s]] if e - s == 1 else shapely.union_all(list(polys[order[s:e]]))
+                for s, e in zip(starts, ends)]
+    if tol > 0:
+        simplified = shapely.simplify(geoms, tol, preserve_topology=True)
+        geoms = np.where(shapely.is_empty(simplified), geoms, simplified)
     out = {}
-    for value in sorted(pieces):
-        geom = shapely.union_all(pieces[value]) if len(pieces[value]) > 1 else pieces[value][0]
-        if tol > 0:
-            simplified = geom.simplify(tol, preserve_topology=True)
-            if not simplified.is_empty:
-                geom = simplified
-        geom = polygonal(geom)
+    for value, geom in zip(ids.tolist(), polygonal_array(geoms)):
         if geom is not None and clip is not None:
             mask_geom = clip(value) if callable(clip) else clip.get(value)
             if mask_geom is not None:
                 geom = polygonal(geom.intersection(mask_geom))
         if geom is not None:
             out[value] = geom
+    return out
+
+
+def polygonal_array(geoms):
+    """:func:`polygonal` of each geometry (object array in, object array out).
+
+    Valid non-empty (Multi)Polygons are kept as they are, tested in one array call; only the others go
+    through ``polygonal`` one by one.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    there = ~shapely.is_missing(geoms)
+    plain = there.copy()
+    g = geoms[there]
+    plain[there] = (np.isin(shapely.get_type_id(g), (3, 6)) & ~shapely.is_empty(g)) & shapely.is_valid(g)
+    out[plain] = geoms[plain]
+    for i in np.flatnonzero(there & ~plain):
+        out[i] = polygonal(geoms[i])
     return out
 
 
@@ -548,11 +611,14 @@ def label_orientations(labels, sigma=1.0):
     m = (labels > 0).astype(float)
     gy = ndimage.gaussian_filter(m, sigma, order=(1, 0))
     gx = ndimage.gaussian_filter(m, sigma, order=(0, 1))
+    # only pixels with a gradient vote (the others add exact zeros to the sums)
+    edge = np.flatnonzero((gx != 0) | (gy != 0))
+    gx, gy = gx.ravel()[edge], gy.ravel()[edge]
     weight, phi = np.hypot(gx, gy), np.arctan2(-gy, gx)
-    _, (ir, ic) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    near = labels[ir, ic].ravel()
-    vec = (np.bincount(near, weights=(weight * np.cos(4 * phi)).ravel(), minlength=n + 1)
-           + 1j * np.bincount(near, weights=(weight * np.sin(4 * phi)).ravel(), minlength=n + 1))
+    ir, ic = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+    near = labels[ir.ravel()[edge], ic.ravel()[edge]]
+    vec = (np.bincount(near, weights=weight * np.cos(4 * phi), minlength=n + 1)
+           + 1j * np.bincount(near, weights=weight * np.sin(4 * phi), minlength=n + 1))
     return np.degrees(np.angle(vec)) / 4 % 90.0
 
 
@@ -585,13 +651,38 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
         differs in area from the pixel outline by more than half a pixel times its perimeter, or by more than
         :data:`MAX_AREA_CHANGE` of its area (small buildings), keeps the simplified ring.
     """
+    theta = dominant_orientation(polygon) if orientation is None else float(orientation)
+    return regularise_outlines([polygon], cellsize, np.array([theta]), snap_angle=snap_angle)[0]
+
+
+def regularise_outlines(polygons, cellsize, orientations, *, snap_angle=SNAP_ANGLE):
+    """:func:`regularise_outline` of many outlines at once: their rings go through the kernels together.
+
+    Parameters
+    ----------
+    polygons : sequence of shapely Polygon or MultiPolygon
+        Pixel outlines [m] (map coordinates).
+    cellsize : float
+        Pixel size [m].
+    orientations : ndarray of float
+        Dominant orientation of each outline [°] (:func:`label_orientations`).
+    snap_angle : float
+        Edges within this angle of the dominant orientation or its normal are made parallel to it [°].
+
+    Returns
+    -------
+    list of shapely Polygon, MultiPolygon or None
+        The regularised outline of each polygon (see :func:`regularise_outline`).
+    """
     import shapely
-    from shapely.geometry import Polygon
 
     from ._kernels.detection import regular_rings, ring_segments
 
-    theta = dominant_orientation(polygon) if orientation is None else float(orientation)
-    parts = shapely.get_parts(polygon)
+    if len(polygons) == 0:
+        return []
+    geoms = np.empty(len(polygons), dtype=object)
+    geoms[:] = list(polygons)
+    parts, part_poly = shapely.get_parts(geoms, return_index=True)
     # all rings of all parts at once: Douglas-Peucker segments, snapped lines, corners (kernels)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     simple = shapely.simplify(rings, cellsize)
@@ -610,27 +701,50 @@ def regularise_outline(polygon, cellsize, *, orientation=None, snap_angle=SNAP_A
                                 np.maximum(s_size - 1, 0))
     length = np.hypot(d[:, 0], d[:, 1])
     phi = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
-    delta = (phi - theta + 45.0) % 90.0 - 45.0
+    theta = np.asarray(orientations, dtype=np.float64)[part_poly[ring_part]]
+    delta = (phi - np.repeat(theta, np.maximum(s_size - 1, 0)) + 45.0) % 90.0 - 45.0
     snapped = np.abs(delta) <= snap_angle
     phi = np.where(snapped, phi - delta, phi)
     u = np.stack([np.cos(np.radians(phi)), np.sin(np.radians(phi))], axis=1)
     keep = snapped | (length > 5.0 * cellsize)
     corners, c_start, c_size, regular = regular_rings(mean, u, length, keep, os_start, np.maximum(s_size - 1, 0),
                                                       ok, float(cellsize))
-    out = []
-    for k, p in enumerate(parts):
-        # a ring without enough straight edges keeps its simplified form (closed)
-        ring_xy = [corners[c_start[r]:c_start[r] + c_size[r]] if regular[r]
-                   else sxy[s_start[r]:s_start[r] + s_size[r]] for r in np.flatnonzero(ring_part == k)]
+    # a ring without enough straight edges keeps its simplified form (closed)
+    ring_xy = [corners[c_start[r]:c_start[r] + c_size[r]] if regular[r] else sxy[s_start[r]:s_start[r] + s_size[r]]
+               for r in range(len(rings))]
+    return _checked_outlines(geoms, parts, part_poly, ring_xy, ring_part, cellsize)
+
+
+def _checked_outlines(polygons, parts, part_poly, ring_xy, ring_part, cellsize):
+    """Return one outline per polygon: the polygons of its parts' regularised rings, united.
+
+    A part whose result is invalid or changes area too much keeps its simplified form (see
+    :func:`regularise_outline`).
+    """
+    import shapely
+    from shapely.geometry import Polygon
+
+    ends = np.cumsum(np.bincount(ring_part, minlength=len(parts))).tolist()
+    regs = np.full(len(parts), None, dtype=object)
+    for k, (s, e) in enumerate(zip([0] + ends[:-1], ends)):
         try:
-            reg = Polygon(ring_xy[0], [r for r in ring_xy[1:] if len(r) >= 3])
+            regs[k] = Polygon(ring_xy[s], [r for r in ring_xy[s + 1:e] if len(r) >= 3])
         except (ValueError, shapely.errors.GEOSException):
-            reg = None
-        tolerance = min(0.5 * cellsize * p.length, MAX_AREA_CHANGE * p.area)
-        if reg is None or not reg.is_valid or reg.is_empty or abs(reg.area - p.area) > tolerance:
-            reg = p.simplify(cellsize)
-        out.append(reg)
-    return polygonal(shapely.union_all(out)) if len(out) > 1 else polygonal(out[0])
+            pass
+    tolerance = np.minimum(0.5 * cellsize * shapely.length(parts), MAX_AREA_CHANGE * shapely.area(parts))
+    there = ~shapely.is_missing(regs)
+    bad = ~there
+    bad[there] = (~shapely.is_valid(regs[there]) | shapely.is_empty(regs[there])
+                  | (np.abs(shapely.area(regs[there]) - shapely.area(parts[there])) > tolerance[there]))
+    regs[bad] = shapely.simplify(parts[bad], cellsize)
+    ends = np.cumsum(np.bincount(part_poly, minlength=len(polygons))).tolist()
+    out = []
+    for s, e in zip([0] + ends[:-1], ends):
+        if e - s == 0:
+            out.append(None)
+            continue
+        out.append(polygonal(shapely.union_all(list(regs[s:e]))) if e - s > 1 else polygonal(regs[s]))
+    return out
 
 
 def building_polygons(labels, transform, *, regularise=True):
@@ -658,5 +772,6 @@ def building_polygons(labels, transform, *, regularise=True):
         return polys
     cs = abs(float(transform.a))
     theta = label_orientations(labels)
-    out = ((k, regularise_outline(g, cs, orientation=theta[k])) for k, g in polys.items())
-    return {k: g for k, g in out if g is not None}
+    keys = list(polys)
+    out = regularise_outlines([polys[k] for k in keys], cs, theta[np.asarray(keys, dtype=np.int64)])
+    return {k: g for k, g in zip(keys, out) if g is not None}

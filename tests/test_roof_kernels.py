@@ -6,6 +6,7 @@ import pytest
 from scipy import ndimage
 
 from solarkataster._kernels.roofs import (
+    Planes,
     assign_subpixels,
     boundary_pairs,
     fill_from_window_max,
@@ -15,6 +16,7 @@ from solarkataster._kernels.roofs import (
     lower_medians,
     neighbour_pairs,
     pair_keys,
+    reassign,
     strip_neighbours,
     uniform_3x3,
 )
@@ -170,6 +172,42 @@ def test_grow_on_planes_equals_reference_and_follows_the_plane():
     # a face of another building, or a plane that does not fit, takes nothing
     assert np.array_equal(grow_on_planes(labels, z + 1.0, owner, face_building, coef, cs, 0.15, 12)[27:], labels[27:])
     assert np.array_equal(grow_on_planes(labels, z, owner * 2, face_building, coef, cs, 0.15, 12), labels)
+
+
+def _reassign_reference(face, z, bidx, planes, cellsize, dist_tol, radius):
+    """One pass of reassign in plain Python: nearest plane among the building's faces in the window."""
+    out = np.zeros_like(face)
+    rows, cols = face.shape
+    for r in range(rows):
+        for c in range(cols):
+            bi = bidx[r, c]
+            if bi < 0 or not np.isfinite(z[r, c]):
+                continue
+            win = face[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1]
+            same = bidx[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1] == bi
+            x, y = (c - planes.col0[bi]) * cellsize, (planes.row0[bi] - r) * cellsize
+            zl = z[r, c] - planes.zref[bi]
+            d = {int(f): abs(zl - (planes.a[f] * x + planes.b[f] * y + planes.c[f])) / planes.norm[f]
+                 for f in np.unique(win[(win > 0) & same])}
+            fits = sorted((dist, f) for f, dist in d.items() if dist < dist_tol)
+            out[r, c] = fits[0][1] if fits else 0
+    return out
+
+
+def test_reassign_repeated_equals_reference_passes():
+    """Later passes recompute only around changed pixels, and still equal full passes."""
+    rng = np.random.default_rng(11)
+    rows, cols, n = 40, 50, 12
+    bidx = np.where(rng.random((rows, cols)) < 0.1, -1, np.arange(cols)[None, :] // 25).astype(np.int64)
+    face = rng.integers(0, n + 1, (rows, cols)).astype(np.int32)
+    z = rng.normal(size=(rows, cols)) * 0.3
+    z[3, 4] = np.nan
+    a, b, c = rng.normal(size=(3, n + 1)) * 0.05
+    planes = Planes(np.zeros(2, np.int64), np.array([0, 25]), np.zeros(2), a, b, c, np.sqrt(a ** 2 + b ** 2 + 1.0))
+    ref = face
+    for times in (1, 2, 3, 4):
+        ref = _reassign_reference(ref, z, bidx, planes, 1.0, 0.3, 2)
+        assert np.array_equal(reassign(face, z, bidx, planes, 1.0, 0.3, 2, times), ref)
 
 
 def test_boundary_pairs_equal_shifted_arrays():

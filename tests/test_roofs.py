@@ -695,7 +695,7 @@ def test_plane_kernels_match_numpy_references():
     """The numba kernels behind the plane fits equal plain numpy/scipy computations bit for bit."""
     from scipy import ndimage
 
-    from solarkataster._kernels.roofs import lower_medians, part_sizes
+    from solarkataster._kernels.roofs import lower_medians, part_sizes, small_parts
     from solarkataster.roofs._planes import moment_sums
 
     rng = np.random.default_rng(3)
@@ -720,6 +720,8 @@ def test_plane_kernels_match_numpy_references():
         parts, _ = ndimage.label(grid == v)
         expect[parts > 0] = np.bincount(parts.ravel())[parts[parts > 0]]
     assert np.array_equal(part_sizes(grid), expect)
+    for min_cells in (3, 4.5):
+        assert np.array_equal(small_parts(grid, min_cells), (grid > 0) & (expect < min_cells))
 
 
 def test_second_plane_split_from_a_face():

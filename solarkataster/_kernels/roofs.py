@@ -120,15 +120,17 @@ def grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, mi
 
 
 @njit(cache=True)
-def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
-    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits)."""
+def _reassign_pass(face, z, bidx, planes, cellsize, dist_tol, radius, todo, out):
+    """One pass of :func:`reassign` over the pixels flagged in ``todo``, written to ``out``."""
     rows, cols = face.shape
     row0, col0, zref = planes.row0, planes.col0, planes.zref
     pa, pb, pc, pnorm = planes.a, planes.b, planes.c, planes.norm
-    out = np.zeros_like(face)
     cand = np.empty((2 * radius + 1) ** 2, np.int32)
     for r in range(rows):
         for c in range(cols):
+            if not todo[r, c]:
+                continue
+            out[r, c] = 0
             bi = bidx[r, c]
             if bi < 0 or not np.isfinite(z[r, c]):
                 continue
@@ -152,7 +154,34 @@ def reassign(face, z, bidx, planes, cellsize, dist_tol, radius):
                     best_d = d
                     best = f
             out[r, c] = best
-    return out
+
+
+@njit(cache=True)
+def reassign(face, z, bidx, planes, cellsize, dist_tol, radius, times):
+    """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits), ``times`` times.
+
+    Each pass reads the labels of the pass before. After the first, only pixels within ``radius`` of a pixel
+    the last pass changed are recomputed: the others see the same labels around them as before.
+    """
+    rows, cols = face.shape
+    cur = np.zeros_like(face)
+    _reassign_pass(face, z, bidx, planes, cellsize, dist_tol, radius, np.ones(face.shape, np.bool_), cur)
+    prev = face
+    for _ in range(times - 1):
+        near_change = np.zeros(face.shape, np.bool_)
+        changed = False
+        for r in range(rows):
+            for c in range(cols):
+                if cur[r, c] != prev[r, c]:
+                    changed = True
+                    near_change[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1] = True
+        if not changed:
+            break
+        nxt = cur.copy()
+        _reassign_pass(cur, z, bidx, planes, cellsize, dist_tol, radius, near_change, nxt)
+        prev = cur
+        cur = nxt
+    return cur
 
 
 @njit(cache=True)
@@ -308,11 +337,11 @@ def _find(parent, a):
 
 
 @njit(cache=True)
-def part_sizes(labels):
-    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere).
+def _run_parts(labels):
+    """Return the runs of equal positive labels along the rows and the size of each run's part.
 
-    Runs of equal labels along the rows are joined with the overlapping runs of the row above (union-find
-    over runs, not cells).
+    A run is a row, first and last column; its part is the 4-connected part of equal label [cells]. Each
+    run is joined with the overlapping runs of equal label in the row above (union-find over runs, not cells).
     """
     rows, cols = labels.shape
     # runs: row, first and last column, label; at most one per cell
@@ -357,11 +386,35 @@ def part_sizes(labels):
     size = np.zeros(n, np.int64)
     for i in range(n):
         size[_find(parent, i)] += run_c1[i] - run_c0[i] + 1
-    out = np.zeros((rows, cols), np.int64)
+    run_size = np.empty(n, np.int64)
     for i in range(n):
-        sz = size[_find(parent, i)]
+        run_size[i] = size[_find(parent, i)]
+    return run_row[:n], run_c0[:n], run_c1[:n], run_size
+
+
+@njit(cache=True)
+def part_sizes(labels):
+    """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
+    run_row, run_c0, run_c1, run_size = _run_parts(labels)
+    out = np.zeros(labels.shape, np.int64)
+    for i in range(run_row.shape[0]):
         for c in range(run_c0[i], run_c1[i] + 1):
-            out[run_row[i], c] = sz
+            out[run_row[i], c] = run_size[i]
+    return out
+
+
+@njit(cache=True)
+def small_parts(labels, min_cells):
+    """Whether each cell lies in a 4-connected part of equal positive label under ``min_cells`` cells.
+
+    Equals ``(labels > 0) & (part_sizes(labels) < min_cells)`` without the array of sizes.
+    """
+    run_row, run_c0, run_c1, run_size = _run_parts(labels)
+    out = np.zeros(labels.shape, np.bool_)
+    for i in range(run_row.shape[0]):
+        if run_size[i] < min_cells:
+            for c in range(run_c0[i], run_c1[i] + 1):
+                out[run_row[i], c] = True
     return out
 
 

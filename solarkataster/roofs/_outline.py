@@ -46,21 +46,21 @@ def overhang_roof(z, ground, building_labels, near, coef, face_building, cellsiz
     if flat_rings <= 0 or not (near > 0).any():
         return roof
     dist, owner = outside if outside is not None else outside_owner(building_labels)
-    rows, cols = np.indices(z.shape)
-    nu = 1.0 / np.sqrt(coef[near, 0] ** 2 + coef[near, 1] ** 2 + 1.0)
+    # the plane test only where the growth may reach (reach <= flat_rings)
+    rows, cols = np.nonzero((building_labels == 0) & (dist <= flat_rings) & (near > 0)
+                            & (face_building[near] == owner))
+    f = near[rows, cols]
+    nu = 1.0 / np.sqrt(coef[f, 0] ** 2 + coef[f, 1] ** 2 + 1.0)
     with np.errstate(invalid="ignore"):
-        fits = np.abs(z - plane_height(coef, near, rows, cols, cellsize)) * nu <= opts.distance_tolerance
+        fits = np.abs(z[rows, cols] - plane_height(coef, f, rows, cols, cellsize)) * nu <= opts.distance_tolerance
         if ground is not None:
-            fits &= (z - ground) >= 1.0
+            fits &= (z[rows, cols] - ground[rows, cols]) >= 1.0
     # a flat roof may project further (an upper storey over the ground floor, a canopy): tilt under 5°
     reach = np.where(nu >= np.cos(np.radians(5.0)), flat_rings, rings)
-    cand = (building_labels == 0) & (dist <= reach) & (near > 0) & (face_building[near] == owner) & fits
-    grown = building_labels > 0
-    for _ in range(flat_rings):
-        ring = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & cand & ~grown
-        if not ring.any():
-            break
-        grown |= ring
+    ok = fits & (dist[rows, cols] <= reach)
+    cand = np.zeros(z.shape, bool)
+    cand[rows[ok], cols[ok]] = True
+    grown = grow_rings(building_labels > 0, cand, flat_rings)
     over = grown & (building_labels == 0)
     roof[over] = owner[over]
     return roof

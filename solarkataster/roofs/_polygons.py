@@ -6,7 +6,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, part_sizes
+from .._kernels.roofs import absorb, assign_subpixels, boundary_pairs, fill_from_window_max, small_parts
+from ..detection import polygonal_array
 
 
 def _boundary_pixels(filled, face_building):
@@ -72,7 +73,7 @@ def _boundary_rules(filled, face_building, coef, cellsize, tolerance):
 
 def _absorb_small_parts(fine, fine_building, min_cells):
     """Give connected parts of a face under ``min_cells`` sub-pixels to the adjacent faces of their building."""
-    small = (fine > 0) & (part_sizes(fine) < min_cells)
+    small = small_parts(fine, min_cells)
     if not small.any():
         return fine
     return absorb(fine, small, fine_building, int(np.sqrt(min_cells)) + 2)
@@ -99,27 +100,15 @@ def _fine_buildings(outlines, shape, fine_transform):
 def _partition_polygons(fine, fine_transform, n_faces):
     """Polygon (or MultiPolygon) of every face id > 0 of the sub-pixel partition; None where absent."""
     import shapely
-    from rasterio import features
 
-    # all rings' coordinates in one array, then rings and polygons (shell first) built by index arrays
-    coords, ring_size, ring_poly, values = [], [], [], []
-    shapes = features.shapes(fine, mask=fine > 0, connectivity=4, transform=fine_transform)
-    with _no_gc():
-        for k, (geom, value) in enumerate(shapes):
-            for ring in geom["coordinates"]:
-                coords.extend(ring)
-                ring_size.append(len(ring))
-                ring_poly.append(k)
-            values.append(int(value))
+    from ..detection import label_pieces
+
     geoms = np.full(n_faces + 1, None, dtype=object)
-    if not values:
+    polys, values = label_pieces(fine, fine_transform)
+    if len(values) == 0:
         return geoms
-    rings = shapely.linearrings(np.asarray(coords, dtype=np.float64),
-                                indices=np.repeat(np.arange(len(ring_size)), ring_size))
-    polys = shapely.polygons(rings, indices=np.asarray(ring_poly))
-    values = np.asarray(values)
     order = np.argsort(values, kind="stable")
-    polys = np.asarray(polys, dtype=object)[order]
+    polys = polys[order]
     ids, starts = np.unique(values[order], return_index=True)
     ends = np.append(starts[1:], len(order))
     for f, s, e in zip(ids, starts, ends):
@@ -255,7 +244,7 @@ def tidy_faces(geoms, width, face_building, outlines):
             # vertex that two faces share differently for each (1 ulp), so that they no longer share an edge
             same = np.abs(shapely.area(tidy) - shapely.area(given)) <= 1e-9 * np.maximum(shapely.area(given), 1.0)
             tidy[same] = given[same]
-        geoms[present] = _polygonal_array(shapely.simplify(tidy, 1e-3))
+        geoms[present] = polygonal_array(shapely.simplify(tidy, 1e-3))
     return geoms
 
 
@@ -316,28 +305,6 @@ def faces_union(faces):
     return shapely.union_all(faces)
 
 
-def _polygonal_array(geoms):
-    """:func:`solarkataster.detection.polygonal` of each geometry (object array in, object array out).
-
-    Valid non-empty (Multi)Polygons are kept as they are, tested in one array call; only the others go
-    through ``polygonal`` one by one.
-    """
-    import shapely
-
-    from ..detection import polygonal
-
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.full(len(geoms), None, dtype=object)
-    there = ~shapely.is_missing(geoms)
-    plain = there.copy()
-    g = geoms[there]
-    plain[there] = (np.isin(shapely.get_type_id(g), (3, 6)) & ~shapely.is_empty(g)) & shapely.is_valid(g)
-    out[plain] = geoms[plain]
-    for i in np.flatnonzero(there & ~plain):
-        out[i] = polygonal(geoms[i])
-    return out
-
-
 def _polygonal_union(a, b):
     from ..detection import polygonal
 
@@ -371,7 +338,7 @@ def face_geometries(filled, face_building, coef, outlines, transform, opts):
     has = np.array([c is not None for c in clip])
     clipped = simple.copy()
     clipped[has] = shapely.intersection(simple[has], clip[has])
-    geoms[present] = _polygonal_array(clipped)
+    geoms[present] = polygonal_array(clipped)
     return geoms
 
 

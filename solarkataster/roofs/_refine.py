@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .._kernels.roofs import part_sizes, strip_neighbours, uniform_3x3
+from .._kernels.roofs import part_sizes, small_parts, strip_neighbours, uniform_3x3
 from ._frame import building_frame, degenerate_faces, face_table
 from ._outline import nearest_face
 from ._planes import plane_height, raster_planes, trimmed_planes
@@ -201,7 +201,7 @@ def drop_stray_pixels(seg, min_pixels):
     of the far plane's face appear inside the other face. Left in, they would make that line a boundary.
     """
     lab = seg.face_labels
-    stray = (lab > 0) & (part_sizes(lab) < min_pixels)
+    stray = small_parts(lab, min_pixels)
     if not stray.any():
         return seg
     return RoofSegmentation(np.where(stray, 0, lab).astype(lab.dtype), seg.faces)

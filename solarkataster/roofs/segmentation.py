@@ -186,8 +186,7 @@ def _reassign_pixels(fr, z, lab, coef, cellsize, distance_tolerance, times):
                     np.sqrt(coef[:, 0] ** 2 + coef[:, 1] ** 2 + 1.0))
     face = np.zeros(z.shape, np.int32)
     face[fr.rr, fr.cc] = lab
-    for _ in range(times):
-        face = reassign(face, z, fr.bidx, planes, cellsize, distance_tolerance, 2)
+    face = reassign(face, z, fr.bidx, planes, cellsize, distance_tolerance, 2, times)
     return face[fr.rr, fr.cc].astype(np.int64)
 
 
