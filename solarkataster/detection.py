@@ -309,8 +309,9 @@ def detect_buildings(z, cellsize, ground=None, *, min_height=MIN_HEIGHT, min_are
     nsupported = np.bincount(flat, weights=supported.ravel(), minlength=n + 1)
     ncentre = np.bincount(flat, weights=planar_window.ravel(), minlength=n + 1)
     # width of a component: twice the largest distance of an inner pixel from the outside, less a pixel
-    depth = ndimage.maximum(ndimage.distance_transform_edt(lab > 0), lab, np.arange(n + 1))
-    width = (2 * np.asarray(depth) - 1) * cellsize
+    depth = np.zeros(n + 1)  # per label, as ndimage.maximum (which sorts every pixel: 50 times slower)
+    np.maximum.at(depth, flat, ndimage.distance_transform_edt(lab > 0).ravel())
+    width = (2 * depth - 1) * cellsize
     ok = ((npx * cellsize ** 2 >= min_area) & (nsupported >= min_support * np.maximum(npx, 1))
           & (ncentre >= min_planarity * np.maximum(npx, 1)) & (width >= min_width))
     ok[0] = False
