@@ -233,8 +233,8 @@ def cadastre_layers(result) -> dict:
 class CadastreWriter:
     """Write a cadastre's results folder, starting with the engine's rasters while the cadastre is computed.
 
-    The rasters and the raster context tiles need only the engine's result: passed as ``on_engine`` to
-    :func:`solarkataster.cadastre.compute_cadastre`, :meth:`start` writes them in threads (GDAL releases
+    The rasters need only the engine's result: passed as ``on_engine`` to
+    :func:`solarkataster.cadastre.compute_cadastre`, :meth:`start` writes them in a thread (GDAL releases
     the GIL) beside the roof faces' and walls' work; :meth:`write` writes the rest and ``run.json`` last.
 
     Parameters
@@ -259,9 +259,9 @@ class CadastreWriter:
             _load_pyplot()  # before any thread: see _load_pyplot
 
     def start(self, irradiance, core=None, vegetation=None):
-        """Start writing the rasters and context tiles of an engine result (cut to ``core``)."""
+        """Start writing the rasters of an engine result (cut to ``core``)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        self._jobs = _start_engine_outputs(self.out, irradiance, core, vegetation, self.cog, self.vector_tiles)
+        self._jobs = _start_engine_outputs(self.out, irradiance, core, vegetation, self.cog)
 
     def write(self, result):
         """Write the rest of the folder for ``result`` (the rasters too, unless :meth:`start` began them)."""
@@ -269,12 +269,9 @@ class CadastreWriter:
                                       vector_tiles=self.vector_tiles, started=self._jobs)
 
 
-def _start_engine_outputs(out, irradiance, core, vegetation, cog, context):
-    """Start the engine's rasters and (with ``context``) the context tiles in threads; their jobs."""
-    # GDAL compresses the rasters without the GIL, and so do its reprojection and the WebP encoder
-    rasters = _Background(_write_raster_files, irradiance, out, cog, core, vegetation)
-    tiles = _Background(_write_context_tiles, out, irradiance, core) if context else None
-    return rasters, tiles
+def _start_engine_outputs(out, irradiance, core, vegetation, cog):
+    """Start writing the engine's rasters in a thread (GDAL compresses them without the GIL); its job."""
+    return _Background(_write_raster_files, irradiance, out, cog, core, vegetation)
 
 
 def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_tiles=True, started=None):
@@ -292,8 +289,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
         Draw ``overview.png``.
     vector_tiles : bool
         Write ``solarkataster.pmtiles`` (:mod:`solarkataster.io.vector_tiles`); a batch tile does not need it.
-    started : tuple, optional
-        The raster jobs :class:`CadastreWriter` started for this result's engine (then not written again).
+    started : optional
+        The rasters' job :class:`CadastreWriter` started for this result's engine (then not written again).
 
     Returns
     -------
@@ -310,12 +307,14 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     if overview:
         _load_pyplot()  # before the threads: its first import swaps the warning filters (not thread-safe)
     vegetation = getattr(result, "vegetation", None)
-    rasters_job, context_job = started or _start_engine_outputs(out, result.irradiance, result.core, vegetation,
-                                                                cog, vector_tiles)
+    rasters_job = started or _start_engine_outputs(out, result.irradiance, result.core, vegetation, cog)
     for name, gdf in frames.items():
         write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta, contracted=True)
     # the tile encoder runs in its own process: let it work while this one writes the rest
     tiles_job = _Background(_write_vector_tiles, out) if vector_tiles else None
+    # the raster context tiles (WebP encoding without the GIL) from here on: before, this thread's layers
+    # are what the tile encoder waits for
+    context_job = _Background(_write_context_tiles, out, result.irradiance, result.core) if vector_tiles else None
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta, contracted=True)
     index = _write_layer_index(out) if vector_tiles else []
     if overview:
