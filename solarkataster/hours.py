@@ -114,7 +114,9 @@ def to_utc_hours(values, starts, interval, *, quantity="energy", year=None):
     order = _whole_hour_order(weights)
     if order is not None and dtype in (np.float32, np.float64):
         # every record is one whole hour: the product only reorders (+ 0 as its sums turn -0 into 0)
-        return hours, values.astype(dtype, copy=False)[..., order] + dtype.type(0)
+        hourly = np.take(values.astype(dtype, copy=False), order, axis=-1)
+        hourly += dtype.type(0)
+        return hours, hourly
     by_record = np.moveaxis(values, -1, 0).reshape(values.shape[-1], -1).astype(dtype, copy=False)
     hourly = np.asarray(weights.T.tocsr().astype(dtype) @ by_record)
     if quantity == "mean":
