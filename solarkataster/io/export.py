@@ -135,7 +135,8 @@ def _wgs84_geometries(gdf, source):
     rounded = shapely.transform(geoms, lambda xy: np.round(xy, COORDINATE_DECIMALS))
     # rounding can make a ring touch itself where two of its edges pass closer than the grid: those few are
     # snapped to the grid by GEOS instead, which keeps them valid
-    broken = np.flatnonzero(~shapely.is_valid(rounded) & shapely.is_valid(geoms))
+    broken = np.flatnonzero(~shapely.is_valid(rounded))
+    broken = broken[shapely.is_valid(geoms[broken])]
     if len(broken):
         snapped = shapely.set_precision(geoms[broken], 10.0 ** -COORDINATE_DECIMALS)
         rounded[broken] = shapely.transform(snapped, lambda xy: np.round(xy, COORDINATE_DECIMALS))
