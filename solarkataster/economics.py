@@ -463,7 +463,8 @@ def household_columns(times, roof_profiles, kwp, consumption_kwh, kinds):
         check_range("consumption_kwh", consumption_kwh[i], 0, 1e9, " kWh")
         load = float(consumption_kwh[i]) * unit[kinds[i]]
         for suffix, battery in (("", 0.0), ("_5kwh", DEFAULT_BATTERY_KWH)):
-            e = evaluate(roof_profiles[i], load, kwp[i], battery_kwh=battery).as_dict()
+            e = evaluate(roof_profiles[i], load, kwp[i], battery_kwh=battery)
             for f in HOUSEHOLD_FIELDS:
-                out[f + suffix][i] = np.nan if e[f] is None else e[f]
+                value = getattr(e, f)
+                out[f + suffix][i] = np.nan if value is None else value
     return out

@@ -111,6 +111,12 @@ def to_utc_hours(values, starts, interval, *, quantity="energy", year=None):
     values = np.asarray(values)
     dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(float)
     hours, weights = utc_hour_weights(starts, interval, year=year)
+    order = _whole_hour_order(weights)
+    if order is not None and dtype in (np.float32, np.float64):
+        # every record is one whole hour: the product only reorders (+ 0 as its sums turn -0 into 0)
+        hourly = np.take(values.astype(dtype, copy=False), order, axis=-1)
+        hourly += dtype.type(0)
+        return hours, hourly
     by_record = np.moveaxis(values, -1, 0).reshape(values.shape[-1], -1).astype(dtype, copy=False)
     hourly = np.asarray(weights.T.tocsr().astype(dtype) @ by_record)
     if quantity == "mean":
@@ -119,3 +125,14 @@ def to_utc_hours(values, starts, interval, *, quantity="energy", year=None):
             hourly = np.where(records_in_hour[:, None] > 0, hourly / records_in_hour[:, None], np.nan)
     hourly = hourly.astype(dtype, copy=False).reshape((len(hours),) + values.shape[:-1])
     return hours, np.moveaxis(hourly, 0, -1)
+
+
+def _whole_hour_order(weights):
+    """Return the record of each hour when records and hours pair one to one (weights 1), else None."""
+    records, count = weights.shape
+    if records != count or not np.all(np.diff(weights.indptr) == 1) or not np.all(weights.data == 1.0):
+        return None
+    hour_of_record = weights.indices  # one entry per row (CSR, rows in order)
+    if np.bincount(hour_of_record, minlength=count).max(initial=0) != 1:
+        return None
+    return np.argsort(hour_of_record)

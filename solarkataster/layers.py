@@ -441,8 +441,9 @@ def order_columns(names, name) -> list:
 
 def _round_nested(value, decimals):
     """Round every finite float in a list, tuple, array or dict cell; other values stay as they are."""
-    if isinstance(value, dict):
-        return {k: _round_nested(v, decimals) for k, v in value.items()}
+    if isinstance(value, dict):  # finite floats (most values) inline
+        return {k: round(v, decimals) if type(v) is float and math.isfinite(v) else _round_nested(v, decimals)
+                for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":  # most cells: one pass over Python floats
         return [round(v, decimals) if math.isfinite(v) else v for v in value.tolist()]
     if isinstance(value, (list, tuple, np.ndarray)):

@@ -904,7 +904,7 @@ def _weather_arrays(weather, latitude, longitude, altitude):
 
 def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAULT_TILTS,
                          azimuths=DEFAULT_AZIMUTHS, shading=DEFAULT_SHADING, mounting="roof",
-                         options=PVOptions(), weather_arrays=None):
+                         options=PVOptions(), weather_arrays=None, planes=None):
     """Annual and monthly AC specific yield for a grid of orientations and shading losses.
 
     Parameters
@@ -926,6 +926,10 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     weather_arrays : dict, optional
         The per-record arrays of ``weather`` at the site (sun position, irradiance, temperature), when the
         caller has them from building another table of the same weather (:func:`build_yield_tables`).
+    planes : dict, optional
+        Tilt [°] -> :func:`_plane_irradiance` of the lit records of ``weather_arrays`` at ``azimuths``, with
+        ``options``' albedo and IAM model: read where present and filled in, so tables of the same weather,
+        azimuths and options that share tilts transpose each tilt once.
 
     Returns
     -------
@@ -964,8 +968,7 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     w = weather_arrays if weather_arrays is not None else _weather_arrays(weather, latitude, longitude, altitude)
     records = w["ghi"].size
     lit, w = _lit_records(w)
-    zenith, sun_azimuth, dni_extra, airmass = w["zenith"], w["sun_azimuth"], w["dni_extra"], w["airmass"]
-    ghi, dhi, dni, temp_air, wind, hours = w["ghi"], w["dhi"], w["dni"], w["temp_air"], w["wind"], w["hours"]
+    ghi, temp_air, wind, hours = w["ghi"], w["temp_air"], w["wind"], w["hours"]
     u0, u1 = options.temperature_parameters[mounting]
     month_onehot = np.zeros((ghi.size, 12))
     month_onehot[np.arange(ghi.size), w["month"]] = hours / 1000.0  # W -> kWh per record
@@ -974,19 +977,18 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     monthly = np.empty(annual.shape + (12,))
     hourly = np.zeros(annual.shape + (records,), dtype=np.float32)
     poa_irradiation = np.empty((tilts.size, azimuths.size))
-    for k, tilt in enumerate(tilts):  # one tilt at a time keeps memory at azimuths x records
-        irrad = pvlib.irradiance.get_total_irradiance(
-            tilt, azimuths[:, None], zenith[None], sun_azimuth[None], dni[None], ghi[None], dhi[None],
-            dni_extra=dni_extra[None], airmass=airmass[None], albedo=options.albedo, model="perez")
-        poa_direct = np.nan_to_num(np.asarray(irrad["poa_direct"], dtype=float))
-        poa_diffuse = np.nan_to_num(np.asarray(irrad["poa_diffuse"], dtype=float))
-        aoi = pvlib.irradiance.aoi(tilt, azimuths[:, None], zenith[None], sun_azimuth[None])
-        iam = np.nan_to_num(_iam(aoi, options.iam_model))
-        poa_irradiation[k] = (poa_direct + poa_diffuse).sum(axis=1) * hours / 1000.0
+    for k, tilt in enumerate(tilts):  # one tilt at a time keeps memory at azimuths x records (unless shared)
+        plane = planes.get(float(tilt)) if planes is not None else None
+        if plane is None:
+            plane = _plane_irradiance(w, tilt, azimuths, options)
+            if planes is not None:
+                planes[float(tilt)] = plane
+        poa_global_clear, effective_clear = plane
+        poa_irradiation[k] = poa_global_clear.sum(axis=1) * hours / 1000.0
         for j, loss in enumerate(shading):
             keep = 1.0 - loss
-            poa_global = keep * (poa_direct + poa_diffuse)
-            effective = keep * (poa_direct * iam + poa_diffuse)
+            poa_global = keep * poa_global_clear
+            effective = keep * effective_clear
             temp_cell = pvlib.temperature.faiman(poa_global, temp_air[None], wind[None], u0=u0, u1=u1)
             pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, 1000.0, options.gamma_pdc)
             pdc = pdc * (1.0 - options.system_loss / 100.0)
@@ -999,6 +1001,27 @@ def specific_yield_table(weather, latitude, longitude, altitude, *, tilts=DEFAUL
     hours_utc, hourly = to_utc_hours(hourly, index, weather.interval, year=index[len(index) // 2].year)
     return YieldTable(tilts, azimuths, shading, annual, monthly, poa_irradiation, mounting,
                       _table_source(weather, latitude, longitude, altitude, mounting, options), hourly, hours_utc)
+
+
+def _plane_irradiance(lit_arrays, tilt, azimuths, options):
+    """Unobstructed plane-of-array global and effective irradiance [W/m²] of one tilt, all azimuths.
+
+    Perez transposition of :func:`specific_yield_table` on the lit records (:func:`_lit_records`), NaN as 0:
+    ``poa_direct + poa_diffuse`` and ``poa_direct * iam + poa_diffuse`` (IAM on the beam only), each of
+    shape (azimuths, records).
+    """
+    import pvlib
+
+    w = lit_arrays
+    zenith, sun_azimuth = w["zenith"][None], w["sun_azimuth"][None]
+    irrad = pvlib.irradiance.get_total_irradiance(
+        tilt, azimuths[:, None], zenith, sun_azimuth, w["dni"][None], w["ghi"][None], w["dhi"][None],
+        dni_extra=w["dni_extra"][None], airmass=w["airmass"][None], albedo=options.albedo, model="perez")
+    poa_direct = np.nan_to_num(np.asarray(irrad["poa_direct"], dtype=float))
+    poa_diffuse = np.nan_to_num(np.asarray(irrad["poa_diffuse"], dtype=float))
+    aoi = pvlib.irradiance.aoi(tilt, azimuths[:, None], zenith, sun_azimuth)
+    iam = np.nan_to_num(_iam(aoi, options.iam_model))
+    return poa_direct + poa_diffuse, poa_direct * iam + poa_diffuse
 
 
 def _lit_records(weather_arrays):
@@ -1091,10 +1114,12 @@ def build_yield_tables(weather, latitude, longitude, altitude, *, options=PVOpti
         rack_tilts = tuple(sorted(set(RACK_TILTS) | {float(options.flat_rack_tilt)}))
 
     arrays = _weather_arrays(hourly, latitude, longitude, altitude)  # the sun's path once for all tables
+    planes = {}  # the rack and facade tilts are roof tilts: each tilt is transposed once for all tables
 
     def table(mounting, tilts):
         return specific_yield_table(hourly, latitude, longitude, altitude, mounting=mounting, tilts=tilts,
-                                    azimuths=TABLE_AZIMUTHS, options=options, weather_arrays=arrays)
+                                    azimuths=TABLE_AZIMUTHS, options=options, weather_arrays=arrays,
+                                    planes=planes)
 
     return YieldTables(table("roof", ROOF_TILTS), table("rack", rack_tilts),
                        table("facade", FACADE_TILTS) if facade else None)

@@ -137,6 +137,27 @@ def test_to_utc_hours_conserves_energy_and_matches_brute_force():
     np.testing.assert_allclose(table[1], 2 * hourly, rtol=1e-6)
 
 
+@pytest.mark.parametrize("offset_h", [0, 5])
+def test_to_utc_hours_of_whole_hours_equals_the_sparse_product(offset_h):
+    """Records on whole UTC hours are only reordered: bit for bit the sparse product (-0 turned into 0)."""
+    from scipy import sparse
+
+    from solarkataster.hours import utc_hour_weights
+
+    # a year of hourly records starting offset_h hours late: the year wraps its last hours to the front
+    starts = pd.date_range("2025-01-01T00:00Z", periods=8760, freq="h") + pd.Timedelta(hours=offset_h)
+    values = np.random.default_rng(5).normal(size=(3, 8760)).astype(np.float32)
+    values[0, :10] = -0.0
+    values[1, 3] = np.nan
+    for quantity in ("energy", "mean"):
+        hours, hourly = to_utc_hours(values, starts, pd.Timedelta(hours=1), quantity=quantity, year=2025)
+        want_hours, weights = utc_hour_weights(starts, pd.Timedelta(hours=1), year=2025)
+        want = np.asarray(sparse.csr_matrix(weights.T).astype(np.float32) @ values.T).T
+        assert hours.equals(want_hours) and hourly.dtype == np.float32
+        assert hourly.tobytes() == np.ascontiguousarray(want).tobytes()
+    assert np.signbit(hourly[0, offset_h:offset_h + 10]).sum() == 0
+
+
 def test_to_utc_hours_sub_hourly_equals_pandas_resample():
     """Aligned 10-min records: hourly sums and means are pandas' resample (independent reference)."""
     starts = pd.date_range("2025-03-01T00:00Z", periods=6 * 48, freq="10min")

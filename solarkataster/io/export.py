@@ -78,8 +78,8 @@ def _json_value(value):
         return value if math.isfinite(value) else None
     if isinstance(value, int):
         return value
-    if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, dict):  # finite floats (most values) inline, the rest through the checks above
+        return {str(k): v if type(v) is float and math.isfinite(v) else _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
         return [(v if math.isfinite(v) else None) if type(v) is float else _json_value(v) for v in value]
     if isinstance(value, datetime):
@@ -135,7 +135,8 @@ def _wgs84_geometries(gdf, source):
     rounded = shapely.transform(geoms, lambda xy: np.round(xy, COORDINATE_DECIMALS))
     # rounding can make a ring touch itself where two of its edges pass closer than the grid: those few are
     # snapped to the grid by GEOS instead, which keeps them valid
-    broken = np.flatnonzero(~shapely.is_valid(rounded) & shapely.is_valid(geoms))
+    broken = np.flatnonzero(~shapely.is_valid(rounded))
+    broken = broken[shapely.is_valid(geoms[broken])]
     if len(broken):
         snapped = shapely.set_precision(geoms[broken], 10.0 ** -COORDINATE_DECIMALS)
         rounded[broken] = shapely.transform(snapped, lambda xy: np.round(xy, COORDINATE_DECIMALS))
@@ -277,12 +278,13 @@ def write_geojson(path, features_gdf, *, layer, metadata=None, contracted=False)
 def _gpkg_frame(gdf):
     """Copy of ``gdf`` with list/array/dict cells serialised as JSON strings (GeoPackage has no arrays)."""
     out = gdf.copy()
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False), built once
     for column in out.columns:
         if column == out.geometry.name or out[column].dtype != object:
             continue
         cells = out[column].to_numpy()
         if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in cells):
-            out[column] = [None if v is None else json.dumps(_json_value(v), ensure_ascii=False) for v in cells]
+            out[column] = [None if v is None else encode(_json_value(v)) for v in cells]
     return out
 
 

@@ -21,6 +21,7 @@ named in ``run.json`` when it is still there; otherwise the relief is drawn from
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -151,18 +152,30 @@ def _lut(colors) -> np.ndarray:
     return np.stack([np.interp(t, pos, stops[:, k]) for k in range(3)], axis=1).round().astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=2)
+def _opaque_pixels(grey) -> np.ndarray:
+    """Return the 256 opaque colours of the grey or the irradiation ramp, as RGBA pixels packed in ``<u4``."""
+    rgb = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1) if grey else _lut(IRRADIATION_RAMP)
+    pixels = np.dstack([rgb[None], np.full((1, 256, 1), 255, np.uint8)]).view("<u4").ravel()
+    pixels.setflags(write=False)
+    return pixels
+
+
 def _rgba(values, kind, lo, hi) -> np.ndarray:
     """Colour one block: grey hillshade or the irradiation ramp; alpha 0 where NaN."""
     ok = np.isfinite(values)
     if kind == "svf":  # sky view factor as relief: open sky light, darkened a little for contrast
         values = np.clip(values, 0, 1) ** 0.6
-    scaled = np.clip((np.nan_to_num(values, nan=lo) - lo) / max(hi - lo, 1e-9), 0, 1)
-    idx = (scaled * 255).round().astype(np.uint8)
-    if kind in ("hillshade", "svf"):
-        rgb = np.repeat(idx[..., None], 3, axis=2)
-    else:
-        rgb = _lut(IRRADIATION_RAMP)[idx]
-    return np.dstack([rgb, np.where(ok, 255, 0).astype(np.uint8)])
+    # (v - lo) / (hi - lo) clipped to 0..1, times 255, rounded: in place, NaN as lo
+    scaled = np.nan_to_num(values, nan=lo)
+    scaled -= lo
+    scaled /= max(hi - lo, 1e-9)
+    np.clip(scaled, 0, 1, out=scaled)
+    scaled *= 255
+    idx = np.rint(scaled, out=scaled).astype(np.uint8)
+    pixels = _opaque_pixels(kind in ("hillshade", "svf"))[idx]
+    pixels[~ok] &= np.uint32(0x00FFFFFF)  # alpha 0 (the last byte of a little-endian RGBA pixel)
+    return pixels.view(np.uint8).reshape(idx.shape + (4,))
 
 
 def _encode(rgba) -> bytes:

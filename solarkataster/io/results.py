@@ -467,6 +467,29 @@ def _polygon_paths(geometries):
     return [MplPath(xy[a:b], codes[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _tight_bbox(fig, images):
+    """Return the figure's tight bounding box [in], padded, as ``savefig(bbox_inches="tight")`` finds it.
+
+    ``bbox_inches="tight"`` lays the figure out in a draw that renders nothing, then draws it again: that
+    first draw resamples every image all the same. Here the images are hidden in it (they lie inside the
+    axes, so they move nothing), and the box is measured with them shown, as ``savefig`` does.
+    """
+    import matplotlib
+
+    renderer = fig.canvas.get_renderer()
+    shown = [image.get_visible() for image in images]
+    for image in images:
+        image.set_visible(False)
+    try:
+        with renderer._draw_disabled():
+            fig.draw(renderer)
+    finally:
+        for image, visible in zip(images, shown):
+            image.set_visible(visible)
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    return fig.get_tightbbox(renderer).padded(pad, pad)
+
+
 def write_overview(result, path):
     """Draw a quick-look PNG: hillshade, canopy, roof faces by suitability class, walls by irradiation.
 
@@ -531,7 +554,8 @@ def write_overview(result, path):
     ax.set_xlabel(f"x [m] ({grid.crs})")
     ax.set_ylabel("y [m]")
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight",
+        bbox = _tight_bbox(fig, ax.images)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches=bbox,
                                                    pil_kwargs={"compress_level": OVERVIEW_PNG_COMPRESSION}),
                      ".png")
     finally:
