@@ -301,17 +301,27 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from .vector_tiles import TILE_LAYERS
+
     meta = layer_metadata(result)
-    # the contract (columns, rounding) once for both formats
-    frames = {name: contract_frame(gdf, name) for name, gdf in cadastre_layers(result).items()}
     if overview:
         _load_pyplot()  # before the threads: its first import swaps the warning filters (not thread-safe)
     vegetation = getattr(result, "vegetation", None)
     rasters_job = started or _start_engine_outputs(out, result.irradiance, result.core, vegetation, cog)
-    for name, gdf in frames.items():
-        write_geojson(out / f"{name}.geojson", gdf, layer=name, metadata=meta, contracted=True)
-    # the tile encoder runs in its own process: let it work while this one writes the rest
+    layers_out = cadastre_layers(result)
+    contracted = {}
+
+    def write_layers(names):
+        for name in names:  # the contract (columns, rounding) once for both formats
+            contracted[name] = contract_frame(layers_out[name], name)
+            write_geojson(out / f"{name}.geojson", contracted[name], layer=name, metadata=meta, contracted=True)
+
+    # the layers of the vector tiles first: the tile encoder runs in its own process while this one writes
+    # the rest
+    write_layers([name for name in layers_out if name in TILE_LAYERS])
     tiles_job = _Background(_write_vector_tiles, out) if vector_tiles else None
+    write_layers([name for name in layers_out if name not in TILE_LAYERS])
+    frames = {name: contracted[name] for name in layers_out}
     # the raster context tiles (WebP encoding without the GIL) from here on: before, this thread's layers
     # are what the tile encoder waits for
     context_job = _Background(_write_context_tiles, out, result.irradiance, result.core) if vector_tiles else None
