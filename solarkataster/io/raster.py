@@ -95,7 +95,7 @@ def read_surface(path, band=1, window=None, *, crs=None) -> Grid:
     return Grid(z, transform, crs, source={"path": str(path)})
 
 
-def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, cog=False):
+def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, cog=False, threads="ALL_CPUS"):
     """Write float32 bands on ``grid``'s georeference, atomically (temporary file, then rename).
 
     Parameters
@@ -114,6 +114,8 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
         Dataset metadata tags.
     cog : bool
         Write a Cloud Optimized GeoTIFF (with overviews).
+    threads : int or 'ALL_CPUS'
+        GDAL's compression threads: every core by default; 1 for a write beside other work.
     """
     import rasterio
     import rasterio.shutil
@@ -125,7 +127,7 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
         arr = arr[None]
     profile = dict(driver="COG" if cog else "GTiff", dtype="float32", count=arr.shape[0], height=arr.shape[1],
                    width=arr.shape[2], crs=grid.crs, transform=grid.transform, nodata=np.nan,
-                   compress="deflate", predictor=3, num_threads="ALL_CPUS")  # deflate on every core
+                   compress="deflate", predictor=3, num_threads=threads)
     if cog:
         profile.update(blocksize=256, overview_resampling="average")
     else:
@@ -145,7 +147,7 @@ def write_raster(path, bands, grid, descriptions=None, units=None, tags=None, co
                 with mf.open(**mem_profile) as ds:
                     _fill(ds, arr, descriptions, units, tags)
                     rasterio.shutil.copy(ds, tmp, driver="COG", compress="deflate", predictor=3,
-                                         blocksize=256, overview_resampling="average", num_threads="ALL_CPUS")
+                                         blocksize=256, overview_resampling="average", num_threads=threads)
         else:
             with rasterio.open(tmp, "w", **profile) as ds:
                 _fill(ds, arr, descriptions, units, tags)

@@ -167,8 +167,11 @@ def _raster_provenance(result, vegetation):
     return prov
 
 
-def _write_raster_files(result, out, cog, core, vegetation):
-    """Write the engine's rasters, cut to the core window, and the canopy height with a vegetation."""
+def _write_raster_files(result, out, cog, core, vegetation, threads="ALL_CPUS"):
+    """Write the engine's rasters, cut to the core window, and the canopy height with a vegetation.
+
+    ``threads``: GDAL's compression threads (:func:`solarkataster.io.raster.write_raster`).
+    """
     from .. import __version__
     from .raster import write_raster
 
@@ -177,18 +180,18 @@ def _write_raster_files(result, out, cog, core, vegetation):
     tags = {"software": f"solarkataster {__version__}", "weather": result.weather.source.get("name")}
     write_raster(out / "irradiation.tif", np.stack([irr.global_, irr.beam, irr.diffuse, irr.reflected]),
                  result.grid, descriptions=list(IRRADIATION_BANDS), units=RASTER_UNITS["irradiation"],
-                 tags=tags, cog=cog)
+                 tags=tags, cog=cog, threads=threads)
     write_raster(out / "irradiation_monthly.tif", irr.monthly, result.grid,
                  descriptions=[f"global_{m}" for m in MONTHS], units=RASTER_UNITS["irradiation_monthly"],
-                 tags=tags, cog=cog)
+                 tags=tags, cog=cog, threads=threads)
     write_raster(out / "sky_view_factor.tif", irr.sky_view_factor, result.grid, descriptions=["sky_view_factor"],
-                 units=RASTER_UNITS["sky_view_factor"], tags=tags, cog=cog)
+                 units=RASTER_UNITS["sky_view_factor"], tags=tags, cog=cog, threads=threads)
     if vegetation is not None:
         ch = vegetation.canopy_height
         if core is not None:
             ch = ch[core[0]:core[1], core[2]:core[3]]
         write_raster(out / "canopy_height.tif", np.where(ch > 0, ch, np.nan), result.grid,
-                     descriptions=["canopy_height"], units=layers.LENGTH_UNIT, tags=tags, cog=cog)
+                     descriptions=["canopy_height"], units=layers.LENGTH_UNIT, tags=tags, cog=cog, threads=threads)
 
 
 # ---------------------------------------------------------------------------------------- cadastre
@@ -270,8 +273,12 @@ class CadastreWriter:
 
 
 def _start_engine_outputs(out, irradiance, core, vegetation, cog):
-    """Start writing the engine's rasters in a thread (GDAL compresses them without the GIL); its job."""
-    return _Background(_write_raster_files, irradiance, out, cog, core, vegetation)
+    """Start writing the engine's rasters in a thread (GDAL compresses them without the GIL); its job.
+
+    With one compression thread: the run's own work after the engine, mostly Python on one core, keeps
+    the other.
+    """
+    return _Background(_write_raster_files, irradiance, out, cog, core, vegetation, 1)
 
 
 def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_tiles=True, started=None):
