@@ -66,22 +66,23 @@ WALL_SECTORS = 180
 #: Exact near field of the wall horizons [cells]: each sample marches its own ray this far, the sweep lines'
 #: hulls serve beyond (the pixel sweep marches 2 cells, :data:`solarkataster.horizon.NEAR_CELLS`). What
 #: stands close to a facade (the street, the opposite block) is marched exactly, so the lines can be
-#: coarser (:data:`WALL_LINE_SPACING`): together they halve the horizons' CPU time on the Essen tile and
-#: keep them as exact: against a 0.1-cell ray cast of 600 samples x all sectors facing the wall
-#: (benchmarks/convergence_walls.py) the error is median 0.062°, p90 0.47°, p99 2.1° (pixel settings:
-#: 0.054°, 0.48°, 2.3°); per-wall irradiation moves by median 0.07 %, p99 1.0 % against the pixel settings.
-WALL_NEAR_CELLS = 32.0
+#: coarser (:data:`WALL_LINE_SPACING`). Against a 0.1-cell ray cast of 600 samples x all sectors facing the
+#: wall on the Essen tile (benchmarks/convergence_walls.py) the horizon error with the wall defaults (this,
+#: the lines and :data:`WALL_FAR_STRIDE`) is median 0.115°, p90 1.36°, p99 4.4° (every sector swept: 0.080°,
+#: 0.63°, 2.7°; pixel settings: 0.054°, 0.48°, 2.3°; the issue's bars: median 0.5°, p90 2°). 32 cells with a
+#: far stride of 2 gave 0.073°, 0.76°, 3.0° for 0.8 CPU-s more (of about 4): per-wall annual irradiation
+#: (DWD TRY year) differs from it by median 0.05 %, p99 0.54 %, max 2.6 %, and from every sector swept by
+#: median 0.05 %, p99 0.52 % (32 cells, stride 2: 0.02 %, 0.22 %).
+WALL_NEAR_CELLS = 24.0
 #: Lateral spacing of the wall horizons' sweep lines [cells] (the pixel sweep's: 0.5): beyond the near field
-#: an obstacle is at least 32 cells away, where blending over 2 cells moves its angle little (see above).
+#: an obstacle is at least 24 cells away, where blending over 2 cells moves its angle little (see above).
 WALL_LINE_SPACING = 2.0
 #: Only every n-th wall sector sweeps its lines; the others interpolate that far field between the swept
 #: sectors beside them and march their own near field (:func:`solarkataster.horizon.point_horizons`).
-#: Beyond the near field (32 cells) the 2° between swept sectors is about a cell sideways, the order of the
-#: lines' own blending. On the Essen tile it cuts the wall horizons' CPU time by a quarter (4.6 to 3.4 CPU-s)
-#: and moves per-wall annual irradiation by median 0.02 %, p99 0.37 %, max 1.3 % (benchmarks/
-#: convergence_walls.py: horizon error against a ray cast median 0.073°, p90 0.76°, p99 3.0°, from 0.062°,
-#: 0.47°, 2.1°). A far obstacle narrower than 4° can fall between swept sectors, as with 90 sectors.
-WALL_FAR_STRIDE = 2
+#: Beyond the near field (24 cells) the 6° between swept sectors is 2.5 cells sideways, about the lines'
+#: own blending; the accuracy is given with :data:`WALL_NEAR_CELLS`. A far obstacle narrower than 6° can
+#: fall between swept sectors, as with 60 sectors.
+WALL_FAR_STRIDE = 3
 #: Eave height: percentile of the roof pixels just behind the wall.
 EAVE_PERCENTILE = 25.0
 #: Ground height without a DTM: percentile of the DSM pixels just outside the wall.
