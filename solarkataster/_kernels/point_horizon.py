@@ -267,3 +267,52 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
                 if jh >= 0:
                     hint = jh
                     res[4 * i + slot] = (hz[jh] - zq) / abs(ht[jh] - tq[q])
+
+
+@njit(cache=True, nogil=True)
+def slopes_to_angles(slopes, atans, out):
+    """Slopes (tan of elevation; NEG open, +inf behind a wall) to angles [°] in ``out``: -90 open, +90 behind.
+
+    ``atans``: ``np.arctan(slopes)`` (NumPy's vectorised arctan is several times faster than a scalar one);
+    NumPy's ``degrees`` of them, written in ``out``'s dtype (float32).
+    """
+    for i in range(slopes.shape[0]):
+        out[i] = -90.0 if slopes[i] <= NEG else math.degrees(atans[i])
+
+
+@njit(cache=True, nogil=True)
+def slopes_to_angle_codes(slopes, atans, out):
+    """Slopes as :func:`slopes_to_angles` to the int16 codes of their float32 angles, in one pass.
+
+    The codes of :func:`solarkataster._kernels.horizon.angles_to_codes` (float32 angle, widened, clipped to
+    ±89.99°, hundredths rounded half to even; -32768 open, 32767 missing).
+    """
+    for i in range(slopes.shape[0]):
+        if slopes[i] <= NEG:
+            out[i] = -32768  # -90°: open
+            continue
+        a = np.float64(np.float32(math.degrees(atans[i])))
+        if np.isnan(a):
+            out[i] = 32767
+        elif a <= -89.999:
+            out[i] = -32768
+        else:
+            out[i] = np.int16(np.rint(min(max(a, -89.99), 89.99) * 100.0))
+
+
+@njit(cache=True, nogil=True)
+def far_between(far_a, far_b, w, out):
+    """Far-field slopes linear between two swept azimuths' (float32) at weight ``w`` of ``far_b``, into ``out``.
+
+    Where one side has no terrain (NEG) the larger holds, as between two sweep lines (:func:`blend`); NumPy's
+    arithmetic (float64, NaN propagates), so the same values as the array expression.
+    """
+    for i in range(out.shape[0]):
+        sa = np.float64(far_a[i])
+        sb = np.float64(far_b[i])
+        if sa > NEG and sb > NEG:
+            out[i] = (1.0 - w) * sa + w * sb
+        elif np.isnan(sa) or np.isnan(sb):
+            out[i] = np.nan
+        else:
+            out[i] = max(sa, sb)
