@@ -483,6 +483,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     if n == 0:
         return out
     col_rows, col_cols, col_face, starts = _point_columns(rows, cols, face)
+    col_normal = _pk.column_normals(col_face)  # sin, cos once, not per azimuth
     scalars = (float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
                float(anchor[0]), float(anchor[1]))
     near_scalars = scalars[:3] + scalars[5:]
@@ -492,26 +493,19 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     # the swept azimuths' far field, kept for the others (row k // far_stride)
     far = np.empty((az.size // far_stride, n), np.float32) if far_stride > 1 else None
 
-    convert = _pk.slopes_to_angle_codes if codes else _pk.slopes_to_angles
-
     def pair(phi, same, opposite):
         fwd, bwd, far_fwd, far_bwd = (np.empty(n, np.float64) for _ in range(4))
         if swept[same[0]]:
-            _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+            _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_normal, starts, heights,
                                   *scalars, far_fwd, far_bwd, fwd, bwd)
             if far is not None:
                 far[same // far_stride], far[opposite // far_stride] = far_fwd, far_bwd
         else:
             for idx, buf in ((same, far_fwd), (opposite, far_bwd)):
                 _between(far, idx[0], far_stride, buf)
-            _pk.near_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+            _pk.near_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_normal, starts, heights,
                                  *near_scalars, far_fwd, far_bwd, fwd, bwd)
-        atans = far_fwd  # its far field is spent
-        for idx, slopes in ((same, fwd), (opposite, bwd)):
-            if idx.size:
-                np.arctan(slopes, out=atans)
-            for k in idx:  # the angles (or codes) straight into their row: no temporaries
-                convert(slopes, atans, out[k])
+        _store_angles(out, ((same, fwd), (opposite, bwd)), far_fwd)  # far_fwd is spent: scratch
 
     # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores;
     # the swept azimuths first, as the others interpolate their far field
@@ -529,6 +523,20 @@ def _point_columns(rows, cols, face):
                                      | ~((face[1:] == face[:-1]) | (np.isnan(face[1:]) & np.isnan(face[:-1])))])
     starts = np.append(col_start, rows.size).astype(np.int64)
     return rows[col_start], cols[col_start], np.ascontiguousarray(face[col_start]), starts
+
+
+def _store_angles(out, groups, atans):
+    """Write slopes as angles [°] (or codes, by ``out``'s dtype) into ``out``'s rows: ``groups`` (rows, slopes).
+
+    Straight into each row, no temporaries; ``atans`` is scratch for the slopes' arctan (NumPy's vectorised
+    one is several times faster than a scalar one in a kernel).
+    """
+    convert = _pk.slopes_to_angle_codes if out.dtype == np.int16 else _pk.slopes_to_angles
+    for idx, slopes in groups:
+        if idx.size:
+            np.arctan(slopes, out=atans)
+        for k in idx:
+            convert(slopes, atans, out[k])
 
 
 def _far_field_azimuths(az, far_stride):

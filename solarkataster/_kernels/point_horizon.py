@@ -46,7 +46,7 @@ def _point_start(dc, dr, sn, cn, has_wall, step0, clearance):
 
 
 @njit(cache=True, nogil=True)
-def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
+def _point_lines(col_rows, col_cols, col_normal, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
                  clearance, e_line, e_dir):
     """Lines and directions of every column's query; line -1 where the column needs no query.
 
@@ -54,9 +54,9 @@ def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, a
     """
     m = col_rows.shape[0]
     for j in range(m):
-        has_wall = np.isfinite(col_facing[j])
-        sn = math.sin(col_facing[j]) if has_wall else 0.0
-        cn = math.cos(col_facing[j]) if has_wall else 0.0
+        sn = col_normal[j, 0]
+        cn = col_normal[j, 1]
+        has_wall = np.isfinite(sn)
         u = ((col_cols[j] + anchor_c) * lc + (col_rows[j] + anchor_r) * lr) / du
         k0 = int(math.floor(u)) - k_first
         for d in range(2):
@@ -71,6 +71,20 @@ def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, a
                 if 0 <= k < n_lines:
                     e_line[e0 + s] = k
                     e_dir[e0 + s] = d
+
+
+@njit(cache=True, nogil=True)
+def column_normals(col_facing):
+    """Sine and cosine of each column's wall normal ``col_facing`` [rad] (NaN: no wall), shape (m, 2).
+
+    Taken once per call: each azimuth pair's lines and near field reuse them (scalar ``math.sin``, as the
+    kernels had it, so the same values).
+    """
+    out = np.empty((col_facing.shape[0], 2), np.float64)
+    for j in range(col_facing.shape[0]):
+        out[j, 0] = math.sin(col_facing[j])
+        out[j, 1] = math.cos(col_facing[j])
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -96,7 +110,7 @@ def _group_by_line(e_line, n_lines, counts, order):
 
 
 @njit(cache=True, nogil=True)
-def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                       max_dist, du, anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd):
     """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
 
@@ -104,9 +118,10 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, 
     grid-line crossings): each point queries the upper hulls of the two lines beside it from its own
     height, blended by lateral distance, plus an exact near field of ``near + 1`` cells along its own ray.
     Points come in columns (a wall's samples one above the other): column j is the fractional (row, col)
-    index ``col_rows[j], col_cols[j]`` of ``z`` with the wall normal ``col_facing[j]`` [rad] (NaN: no
-    wall), and holds the points ``starts[j]`` to ``starts[j + 1]`` (absolute ``heights`` [m]). A column
-    finds its lines, its place on them and its near-field samples once for all its points.
+    index ``col_rows[j], col_cols[j]`` of ``z`` with the wall normal's sine and cosine ``col_normal[j]``
+    (:func:`column_normals`; NaN: no wall), and holds the points ``starts[j]`` to ``starts[j + 1]``
+    (absolute ``heights`` [m]). A column finds its lines, its place on them and its near-field samples once
+    for all its points.
     A point with a wall ignores everything closer to the wall plane than ``clearance`` [cells]: along its
     ray at angle θ from the normal the march starts at ``clearance / cos θ`` (at least ``step0``), and on a
     line beside it at the distance where that line is ``clearance`` off the wall plane; azimuths behind the
@@ -123,17 +138,17 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, 
     order = np.empty(4 * m, np.int64)
     e_line = np.empty(4 * m, np.int64)
     e_dir = np.empty(4 * m, np.int64)
-    _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
+    _point_lines(col_rows, col_cols, col_normal, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
                  clearance, e_line, e_dir)
     _group_by_line(e_line, n_lines, counts, order)
     res = np.full(4 * n, NEG, np.float64)
     for j in range(n_lines):
         if counts[j + 1] > counts[j]:
             _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
-                        order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_facing, starts, heights,
+                        order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_normal, starts, heights,
                         step0, clearance, near, max_dist, res)
     _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res, far_fwd, far_bwd)
-    near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+    near_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                      anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd)
 
 
@@ -149,7 +164,7 @@ def _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res
 
 
 @njit(cache=True, nogil=True)
-def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                      anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd):
     """Add the exact near field of every point to its far-field slope, for azimuth ``phi`` [rad] and ``phi + pi``.
 
@@ -163,9 +178,9 @@ def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, h
     tb = np.empty(4 * nb, np.float64)
     zb = np.empty(4 * nb, np.float64)
     for j in range(col_rows.shape[0]):
-        has_wall = np.isfinite(col_facing[j])
-        sn = math.sin(col_facing[j]) if has_wall else 0.0
-        cn = math.cos(col_facing[j]) if has_wall else 0.0
+        sn = col_normal[j, 0]
+        cn = col_normal[j, 1]
+        has_wall = np.isfinite(sn)
         r0 = col_rows[j] + anchor_r
         c0 = col_cols[j] + anchor_c
         for d in range(2):
@@ -195,7 +210,7 @@ def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, h
 
 @njit(cache=True, nogil=True)
 def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, col_rows,
-                col_cols, col_facing, starts, heights, step0, clearance, near, max_dist, res):
+                col_cols, col_normal, starts, heights, step0, clearance, near, max_dist, res):
     """Far-field slopes of the column queries ``entries`` on line ``k``, both directions, into ``res``."""
     ne = entries.shape[0]
     inv_cs = 1.0 / cellsize
@@ -212,9 +227,9 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
         c0 = col_cols[j] + anchor_c
         t = c0 * dc + r0 * dr
         start = step0
-        if np.isfinite(col_facing[j]):
-            sn = math.sin(col_facing[j])
-            cn = math.cos(col_facing[j])
+        sn = col_normal[j, 0]
+        if np.isfinite(sn):
+            cn = col_normal[j, 1]
             cos_t = sgn * (dc * sn - dr * cn)
             # the line's offset from the point, along the wall's normal [cells]
             off = (u_line - (c0 * lc + r0 * lr)) * (lc * sn - lr * cn)
