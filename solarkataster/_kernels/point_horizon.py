@@ -142,11 +142,12 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, 
                  clearance, e_line, e_dir)
     _group_by_line(e_line, n_lines, counts, order)
     res = np.full(4 * n, NEG, np.float64)
+    scr = _point_line_scratch(counts, n_lines, t_min, t_max)
     for j in range(n_lines):
         if counts[j + 1] > counts[j]:
             _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
                         order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_normal, starts, heights,
-                        step0, clearance, near, max_dist, res)
+                        step0, clearance, near, max_dist, scr, res)
     _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res, far_fwd, far_bwd)
     near_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                      anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd)
@@ -210,13 +211,15 @@ def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, h
 
 @njit(cache=True, nogil=True)
 def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, col_rows,
-                col_cols, col_normal, starts, heights, step0, clearance, near, max_dist, res):
-    """Far-field slopes of the column queries ``entries`` on line ``k``, both directions, into ``res``."""
+                col_cols, col_normal, starts, heights, step0, clearance, near, max_dist, scr, res):
+    """Far-field slopes of the column queries ``entries`` on line ``k``, both directions, into ``res``.
+
+    ``scr``: :func:`_point_line_scratch`.
+    """
+    tq, cut, srt, stack, tb, zb, ht, hz = scr
     ne = entries.shape[0]
     inv_cs = 1.0 / cellsize
     u_line = k * du
-    tq = np.empty(ne, np.float64)
-    cut = np.empty(ne, np.float64)
     lo = 1e30
     hi = -1e30
     for q in range(ne):
@@ -247,15 +250,10 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
     a, b = _raster_span(z.shape[0], z.shape[1], u_line * lr, u_line * lc, dr, dc, anchor_r, anchor_c)
     t0 = max(t0, a)
     t1 = min(t1, b)
-    cap = int(2.0 * max(t1 - t0, 0.0)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
     ns = crossings(u_line * lr, u_line * lc, dr, dc, t0, t1, tb, zb, z, anchor_r, anchor_c)
     for s in range(ns):
         zb[s] *= inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
-    srt = np.argsort(cut)
+    _argsort_into(cut, ne, srt, stack)
     for d in range(2):
         forward = d == 0
         n = 0
@@ -331,3 +329,98 @@ def far_between(far_a, far_b, w, out):
             out[i] = np.nan
         else:
             out[i] = max(sa, sb)
+
+
+@njit(cache=True, nogil=True)
+def _point_line_scratch(counts, n_lines, t_min, t_max):
+    """Scratch arrays of :func:`_point_line`, sized once per azimuth pair and reused line after line.
+
+    Entries (the most on one line): ``tq, cut`` and their order ``srt``; the sort's ``stack``; samples ``tb, zb``
+    (two grid-line crossings per cell of the raster's along-track extent, as :func:`crossings` needs); the hull
+    stack ``ht, hz``.
+    """
+    ecap = 1
+    for j in range(n_lines):
+        ecap = max(ecap, counts[j + 1] - counts[j])
+    cap = int(2.0 * (t_max - t_min)) + 8
+    return (np.empty(ecap, np.float64), np.empty(ecap, np.float64), np.empty(ecap, np.int64),
+            np.empty(2 * _SORT_STACK, np.int64), np.empty(cap, np.float64), np.empty(cap, np.float64),
+            np.empty(cap + 1, np.float64), np.empty(cap + 1, np.float64))
+
+
+#: Partitions pending in :func:`_argsort_into` (numba's quicksort's MAX_STACK): the larger part is pushed and
+#: the smaller one sorted next, so the stack stays below log2 of the entries.
+_SORT_STACK = 100
+#: Below this many entries a partition is insertion-sorted (numba's SMALL_QUICKSORT).
+_SORT_SMALL = 15
+
+
+@njit(cache=True, nogil=True)
+def _argsort_into(keys, n, order, stack):
+    """``np.argsort(keys[:n])`` into ``order[:n]``, without allocating: numba's quicksort, step for step.
+
+    Median-of-three partitions down to insertion sorts of fewer than :data:`_SORT_SMALL` entries, as numba's
+    own ``np.argsort`` (``numba.misc.quicksort``), so equal keys come out in the same order, and with them
+    the hull queries' hints. ``stack``: 2 * :data:`_SORT_STACK` integers.
+    """
+    for i in range(n):
+        order[i] = i
+    if n < 2:
+        return
+    stack[0] = 0
+    stack[1] = n - 1
+    ns = 1
+    while ns > 0:
+        ns -= 1
+        low = stack[2 * ns]
+        high = stack[2 * ns + 1]
+        while high - low >= _SORT_SMALL:
+            i = _partition(keys, order, low, high)
+            if high - i > i - low:  # push the larger part, go on with the smaller
+                if high > i:
+                    stack[2 * ns] = i + 1
+                    stack[2 * ns + 1] = high
+                    ns += 1
+                high = i - 1
+            else:
+                if i > low:
+                    stack[2 * ns] = low
+                    stack[2 * ns + 1] = i - 1
+                    ns += 1
+                low = i + 1
+        for i in range(low + 1, high + 1):  # insertion sort of order[low:high + 1]
+            k = order[i]
+            v = keys[k]
+            j = i
+            while j > low and v < keys[order[j - 1]]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _partition(keys, order, low, high):
+    """Partition ``order[low:high + 1]`` around the median of three by ``keys`` (numba's); the pivot's index."""
+    mid = (low + high) >> 1
+    if keys[order[mid]] < keys[order[low]]:
+        order[low], order[mid] = order[mid], order[low]
+    if keys[order[high]] < keys[order[mid]]:
+        order[high], order[mid] = order[mid], order[high]
+    if keys[order[mid]] < keys[order[low]]:
+        order[low], order[mid] = order[mid], order[low]
+    pivot = keys[order[mid]]
+    order[high], order[mid] = order[mid], order[high]
+    i = low
+    j = high - 1
+    while True:
+        while i < high and keys[order[i]] < pivot:
+            i += 1
+        while j >= low and pivot < keys[order[j]]:
+            j -= 1
+        if i >= j:
+            break
+        order[i], order[j] = order[j], order[i]
+        i += 1
+        j -= 1
+    order[i], order[high] = order[high], order[i]
+    return i
