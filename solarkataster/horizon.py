@@ -483,6 +483,7 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     if n == 0:
         return out
     col_rows, col_cols, col_face, starts = _point_columns(rows, cols, face)
+    col_normal = _pk.column_normals(col_face)  # sin, cos once, not per azimuth
     scalars = (float(step), float(clearance) / cellsize, float(near), max_cells, float(line_spacing),
                float(anchor[0]), float(anchor[1]))
     near_scalars = scalars[:3] + scalars[5:]
@@ -493,21 +494,18 @@ def point_horizons(z, cellsize, rows, cols, heights, azimuths, max_distance=None
     far = np.empty((az.size // far_stride, n), np.float32) if far_stride > 1 else None
 
     def pair(phi, same, opposite):
-        fwd, bwd = np.empty(n, np.float64), np.empty(n, np.float64)
+        fwd, bwd, far_fwd, far_bwd = (np.empty(n, np.float64) for _ in range(4))
         if swept[same[0]]:
-            far_fwd, far_bwd = np.empty(n, np.float64), np.empty(n, np.float64)
-            _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+            _pk.sweep_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_normal, starts, heights,
                                   *scalars, far_fwd, far_bwd, fwd, bwd)
             if far is not None:
                 far[same // far_stride], far[opposite // far_stride] = far_fwd, far_bwd
         else:
-            far_fwd, far_bwd = (_between(far, idx[0], far_stride) for idx in (same, opposite))
-            _pk.near_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_face, starts, heights,
+            for idx, buf in ((same, far_fwd), (opposite, far_bwd)):
+                _between(far, idx[0], far_stride, buf)
+            _pk.near_points_pair(z, cellsize, math.radians(phi), col_rows, col_cols, col_normal, starts, heights,
                                  *near_scalars, far_fwd, far_bwd, fwd, bwd)
-        for idx, slopes in ((same, fwd), (opposite, bwd)):
-            if idx.size:
-                deg = _slopes_to_degrees(slopes)
-                out[idx] = angles_to_codes(deg.astype(np.float32)) if codes else deg
+        _store_angles(out, ((same, fwd), (opposite, bwd)), far_fwd)  # far_fwd is spent: scratch
 
     # one azimuth pair per task: the serial kernels release the GIL, so pairs run side by side on all cores;
     # the swept azimuths first, as the others interpolate their far field
@@ -527,6 +525,20 @@ def _point_columns(rows, cols, face):
     return rows[col_start], cols[col_start], np.ascontiguousarray(face[col_start]), starts
 
 
+def _store_angles(out, groups, atans):
+    """Write slopes as angles [°] (or codes, by ``out``'s dtype) into ``out``'s rows: ``groups`` (rows, slopes).
+
+    Straight into each row, no temporaries; ``atans`` is scratch for the slopes' arctan (NumPy's vectorised
+    one is several times faster than a scalar one in a kernel).
+    """
+    convert = _pk.slopes_to_angle_codes if out.dtype == np.int16 else _pk.slopes_to_angles
+    for idx, slopes in groups:
+        if idx.size:
+            np.arctan(slopes, out=atans)
+        for k in idx:
+            convert(slopes, atans, out[k])
+
+
 def _far_field_azimuths(az, far_stride):
     """Which azimuths get their far field from a sweep (every ``far_stride``-th of evenly spaced ones)."""
     k = np.arange(az.size)
@@ -539,19 +551,15 @@ def _far_field_azimuths(az, far_stride):
     return k % far_stride == 0
 
 
-def _between(far, k, far_stride):
-    """Far-field slopes at azimuth ``k``, linear between the swept azimuths on either side of it.
+def _between(far, k, far_stride, out):
+    """Far-field slopes at azimuth ``k``, linear between the swept azimuths on either side of it, into ``out``.
 
     ``far`` holds the swept azimuths' (row j: azimuth j * far_stride). Where one side has no terrain (NEG:
     off the raster, or behind the wall) the other side's slope holds, as between two sweep lines
     (:func:`solarkataster._kernels.horizon.blend`).
     """
     a = k // far_stride
-    b = (a + 1) % far.shape[0]
-    w = (k % far_stride) / far_stride
-    sa, sb = far[a].astype(np.float64), far[b].astype(np.float64)
-    valid = (sa > _k.NEG) & (sb > _k.NEG)
-    return np.where(valid, (1.0 - w) * sa + w * sb, np.maximum(sa, sb))
+    _pk.far_between(far[a], far[(a + 1) % far.shape[0]], (k % far_stride) / far_stride, out)
 
 
 def _compact_surface(z):
@@ -584,14 +592,6 @@ def _run_threads(task, args):
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="horizon") as pool:
         for future in [pool.submit(task, *a) for a in args]:
             future.result()
-
-
-def _slopes_to_degrees(s):
-    """Slopes (tan of elevation; NEG open, +inf behind a wall) to degrees: -90 open, +90 behind."""
-    with np.errstate(invalid="ignore"):
-        deg = np.degrees(np.arctan(s))
-    deg[s <= _k.NEG] = -90.0
-    return deg
 
 
 def shadow_mask(z, cellsize, sun_azimuth, sun_elevation, *, near=8.0, line_spacing=0.25,

@@ -153,6 +153,34 @@ def direction(phi):
     return s, -c, c, s
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _on_column(z, rows, cols, r, c):
+    """:func:`bilinear` at (r, c) with c on a column line (an integer): the same value, fewer steps."""
+    if not (r >= 0.0 and c >= 0.0 and r <= rows - 1 and c <= cols - 1):
+        return np.nan
+    r0 = int(r)
+    c0 = int(c)
+    fr = r - r0
+    top = z[r0, c0]
+    if fr > 0.0:
+        return (1.0 - fr) * top + fr * z[r0 + 1, c0]
+    return top
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _on_row(z, rows, cols, r, c):
+    """:func:`bilinear` at (r, c) with r on a row line (an integer): the same value, fewer steps."""
+    if not (r >= 0.0 and c >= 0.0 and r <= rows - 1 and c <= cols - 1):
+        return np.nan
+    r0 = int(r)
+    c0 = int(c)
+    fc = c - c0
+    top = z[r0, c0]
+    if fc > 0.0:
+        return (1.0 - fc) * top + fc * z[r0, c0 + 1]
+    return top
+
+
 @njit(cache=True, nogil=True)
 def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z, anchor_r, anchor_c):
     """Sample the bilinear surface along a ray at every grid-line crossing between t0 and t1 [cells].
@@ -183,19 +211,21 @@ def crossings(r0, c0, dr, dc, t0, t1, tbuf, zbuf, z, anchor_r, anchor_c):
     else:
         tr = 1e30
         nxt_r = 0.0
+    rows, cols = z.shape
     while True:
+        # bilinear() on a grid line: the crossed line's own fraction is 0, so one interpolation, two reads
         if tc <= tr:
             t = tc
             if t > t1:
                 break
-            zz = bilinear(z, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
+            zz = _on_column(z, rows, cols, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
             nxt_c += sc
             tc = (nxt_c - c0) * inv_dc
         else:
             t = tr
             if t > t1:
                 break
-            zz = bilinear(z, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
+            zz = _on_row(z, rows, cols, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
             nxt_r += sr
             tr = (nxt_r - r0) * inv_dr
         if np.isfinite(zz):
@@ -482,19 +512,21 @@ def _ray_max_slope(z, r0, c0, dr, dc, t1, z0s, inv_cs, s, anchor_r, anchor_c):
         rr = r0 + t0 * dr
         nxt_r = math.floor(rr) + 1.0 if dr > 0 else math.ceil(rr) - 1.0
         tr = (nxt_r - r0) * inv_dr
+    rows, cols = z.shape
     while True:
+        # bilinear() on a grid line: the crossed line's own fraction is 0, so one interpolation, two reads
         if tc <= tr:
             t = tc
             if t > t1:
                 break
-            zz = bilinear(z, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
+            zz = _on_column(z, rows, cols, (r0 + t * dr) - anchor_r, nxt_c - anchor_c)
             nxt_c += sc
             tc = (nxt_c - c0) * inv_dc
         else:
             t = tr
             if t > t1:
                 break
-            zz = bilinear(z, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
+            zz = _on_row(z, rows, cols, nxt_r - anchor_r, (c0 + t * dc) - anchor_c)
             nxt_r += sr
             tr = (nxt_r - r0) * inv_dr
         if np.isfinite(zz):

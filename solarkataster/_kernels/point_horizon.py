@@ -46,7 +46,7 @@ def _point_start(dc, dr, sn, cn, has_wall, step0, clearance):
 
 
 @njit(cache=True, nogil=True)
-def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
+def _point_lines(col_rows, col_cols, col_normal, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
                  clearance, e_line, e_dir):
     """Lines and directions of every column's query; line -1 where the column needs no query.
 
@@ -54,9 +54,9 @@ def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, a
     """
     m = col_rows.shape[0]
     for j in range(m):
-        has_wall = np.isfinite(col_facing[j])
-        sn = math.sin(col_facing[j]) if has_wall else 0.0
-        cn = math.cos(col_facing[j]) if has_wall else 0.0
+        sn = col_normal[j, 0]
+        cn = col_normal[j, 1]
+        has_wall = np.isfinite(sn)
         u = ((col_cols[j] + anchor_c) * lc + (col_rows[j] + anchor_r) * lr) / du
         k0 = int(math.floor(u)) - k_first
         for d in range(2):
@@ -71,6 +71,20 @@ def _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, a
                 if 0 <= k < n_lines:
                     e_line[e0 + s] = k
                     e_dir[e0 + s] = d
+
+
+@njit(cache=True, nogil=True)
+def column_normals(col_facing):
+    """Sine and cosine of each column's wall normal ``col_facing`` [rad] (NaN: no wall), shape (m, 2).
+
+    Taken once per call: each azimuth pair's lines and near field reuse them (scalar ``math.sin``, as the
+    kernels had it, so the same values).
+    """
+    out = np.empty((col_facing.shape[0], 2), np.float64)
+    for j in range(col_facing.shape[0]):
+        out[j, 0] = math.sin(col_facing[j])
+        out[j, 1] = math.cos(col_facing[j])
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -96,7 +110,7 @@ def _group_by_line(e_line, n_lines, counts, order):
 
 
 @njit(cache=True, nogil=True)
-def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                       max_dist, du, anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd):
     """Horizon slopes of arbitrary points (wall samples) for azimuth ``phi`` [rad] and ``phi + pi``.
 
@@ -104,9 +118,10 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, 
     grid-line crossings): each point queries the upper hulls of the two lines beside it from its own
     height, blended by lateral distance, plus an exact near field of ``near + 1`` cells along its own ray.
     Points come in columns (a wall's samples one above the other): column j is the fractional (row, col)
-    index ``col_rows[j], col_cols[j]`` of ``z`` with the wall normal ``col_facing[j]`` [rad] (NaN: no
-    wall), and holds the points ``starts[j]`` to ``starts[j + 1]`` (absolute ``heights`` [m]). A column
-    finds its lines, its place on them and its near-field samples once for all its points.
+    index ``col_rows[j], col_cols[j]`` of ``z`` with the wall normal's sine and cosine ``col_normal[j]``
+    (:func:`column_normals`; NaN: no wall), and holds the points ``starts[j]`` to ``starts[j + 1]``
+    (absolute ``heights`` [m]). A column finds its lines, its place on them and its near-field samples once
+    for all its points.
     A point with a wall ignores everything closer to the wall plane than ``clearance`` [cells]: along its
     ray at angle θ from the normal the march starts at ``clearance / cos θ`` (at least ``step0``), and on a
     line beside it at the distance where that line is ``clearance`` off the wall plane; azimuths behind the
@@ -123,17 +138,18 @@ def sweep_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, 
     order = np.empty(4 * m, np.int64)
     e_line = np.empty(4 * m, np.int64)
     e_dir = np.empty(4 * m, np.int64)
-    _point_lines(col_rows, col_cols, col_facing, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
+    _point_lines(col_rows, col_cols, col_normal, dc, dr, lc, lr, du, anchor_r, anchor_c, k_first, n_lines, step0,
                  clearance, e_line, e_dir)
     _group_by_line(e_line, n_lines, counts, order)
     res = np.full(4 * n, NEG, np.float64)
+    scr = _point_line_scratch(counts, n_lines, t_min, t_max)
     for j in range(n_lines):
         if counts[j + 1] > counts[j]:
             _point_line(z, cellsize, k_first + j, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max,
-                        order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_facing, starts, heights,
-                        step0, clearance, near, max_dist, res)
+                        order[counts[j]:counts[j + 1]], e_dir, col_rows, col_cols, col_normal, starts, heights,
+                        step0, clearance, near, max_dist, scr, res)
     _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res, far_fwd, far_bwd)
-    near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+    near_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                      anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd)
 
 
@@ -149,7 +165,7 @@ def _blend_lines(col_rows, col_cols, lc, lr, du, anchor_r, anchor_c, starts, res
 
 
 @njit(cache=True, nogil=True)
-def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, heights, step0, clearance, near,
+def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_normal, starts, heights, step0, clearance, near,
                      anchor_r, anchor_c, far_fwd, far_bwd, out_fwd, out_bwd):
     """Add the exact near field of every point to its far-field slope, for azimuth ``phi`` [rad] and ``phi + pi``.
 
@@ -163,9 +179,9 @@ def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, h
     tb = np.empty(4 * nb, np.float64)
     zb = np.empty(4 * nb, np.float64)
     for j in range(col_rows.shape[0]):
-        has_wall = np.isfinite(col_facing[j])
-        sn = math.sin(col_facing[j]) if has_wall else 0.0
-        cn = math.cos(col_facing[j]) if has_wall else 0.0
+        sn = col_normal[j, 0]
+        cn = col_normal[j, 1]
+        has_wall = np.isfinite(sn)
         r0 = col_rows[j] + anchor_r
         c0 = col_cols[j] + anchor_c
         for d in range(2):
@@ -195,13 +211,15 @@ def near_points_pair(z, cellsize, phi, col_rows, col_cols, col_facing, starts, h
 
 @njit(cache=True, nogil=True)
 def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t_max, entries, e_dir, col_rows,
-                col_cols, col_facing, starts, heights, step0, clearance, near, max_dist, res):
-    """Far-field slopes of the column queries ``entries`` on line ``k``, both directions, into ``res``."""
+                col_cols, col_normal, starts, heights, step0, clearance, near, max_dist, scr, res):
+    """Far-field slopes of the column queries ``entries`` on line ``k``, both directions, into ``res``.
+
+    ``scr``: :func:`_point_line_scratch`.
+    """
+    tq, cut, srt, stack, tb, zb, ht, hz = scr
     ne = entries.shape[0]
     inv_cs = 1.0 / cellsize
     u_line = k * du
-    tq = np.empty(ne, np.float64)
-    cut = np.empty(ne, np.float64)
     lo = 1e30
     hi = -1e30
     for q in range(ne):
@@ -212,9 +230,9 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
         c0 = col_cols[j] + anchor_c
         t = c0 * dc + r0 * dr
         start = step0
-        if np.isfinite(col_facing[j]):
-            sn = math.sin(col_facing[j])
-            cn = math.cos(col_facing[j])
+        sn = col_normal[j, 0]
+        if np.isfinite(sn):
+            cn = col_normal[j, 1]
             cos_t = sgn * (dc * sn - dr * cn)
             # the line's offset from the point, along the wall's normal [cells]
             off = (u_line - (c0 * lc + r0 * lr)) * (lc * sn - lr * cn)
@@ -232,15 +250,10 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
     a, b = _raster_span(z.shape[0], z.shape[1], u_line * lr, u_line * lc, dr, dc, anchor_r, anchor_c)
     t0 = max(t0, a)
     t1 = min(t1, b)
-    cap = int(2.0 * max(t1 - t0, 0.0)) + 8
-    tb = np.empty(cap, np.float64)
-    zb = np.empty(cap, np.float64)
     ns = crossings(u_line * lr, u_line * lc, dr, dc, t0, t1, tb, zb, z, anchor_r, anchor_c)
     for s in range(ns):
         zb[s] *= inv_cs
-    ht = np.empty(ns + 1, np.float64)
-    hz = np.empty(ns + 1, np.float64)
-    srt = np.argsort(cut)
+    _argsort_into(cut, ne, srt, stack)
     for d in range(2):
         forward = d == 0
         n = 0
@@ -267,3 +280,147 @@ def _point_line(z, cellsize, k, du, dc, dr, lc, lr, anchor_r, anchor_c, t_min, t
                 if jh >= 0:
                     hint = jh
                     res[4 * i + slot] = (hz[jh] - zq) / abs(ht[jh] - tq[q])
+
+
+@njit(cache=True, nogil=True)
+def slopes_to_angles(slopes, atans, out):
+    """Slopes (tan of elevation; NEG open, +inf behind a wall) to angles [°] in ``out``: -90 open, +90 behind.
+
+    ``atans``: ``np.arctan(slopes)`` (NumPy's vectorised arctan is several times faster than a scalar one);
+    NumPy's ``degrees`` of them, written in ``out``'s dtype (float32).
+    """
+    for i in range(slopes.shape[0]):
+        out[i] = -90.0 if slopes[i] <= NEG else math.degrees(atans[i])
+
+
+@njit(cache=True, nogil=True)
+def slopes_to_angle_codes(slopes, atans, out):
+    """Slopes as :func:`slopes_to_angles` to the int16 codes of their float32 angles, in one pass.
+
+    The codes of :func:`solarkataster._kernels.horizon.angles_to_codes` (float32 angle, widened, clipped to
+    ±89.99°, hundredths rounded half to even; -32768 open, 32767 missing).
+    """
+    for i in range(slopes.shape[0]):
+        if slopes[i] <= NEG:
+            out[i] = -32768  # -90°: open
+            continue
+        a = np.float64(np.float32(math.degrees(atans[i])))
+        if np.isnan(a):
+            out[i] = 32767
+        elif a <= -89.999:
+            out[i] = -32768
+        else:
+            out[i] = np.int16(np.rint(min(max(a, -89.99), 89.99) * 100.0))
+
+
+@njit(cache=True, nogil=True)
+def far_between(far_a, far_b, w, out):
+    """Far-field slopes linear between two swept azimuths' (float32) at weight ``w`` of ``far_b``, into ``out``.
+
+    Where one side has no terrain (NEG) the larger holds, as between two sweep lines (:func:`blend`); NumPy's
+    arithmetic (float64, NaN propagates), so the same values as the array expression.
+    """
+    for i in range(out.shape[0]):
+        sa = np.float64(far_a[i])
+        sb = np.float64(far_b[i])
+        if sa > NEG and sb > NEG:
+            out[i] = (1.0 - w) * sa + w * sb
+        elif np.isnan(sa) or np.isnan(sb):
+            out[i] = np.nan
+        else:
+            out[i] = max(sa, sb)
+
+
+@njit(cache=True, nogil=True)
+def _point_line_scratch(counts, n_lines, t_min, t_max):
+    """Scratch arrays of :func:`_point_line`, sized once per azimuth pair and reused line after line.
+
+    Entries (the most on one line): ``tq, cut`` and their order ``srt``; the sort's ``stack``; samples ``tb, zb``
+    (two grid-line crossings per cell of the raster's along-track extent, as :func:`crossings` needs); the hull
+    stack ``ht, hz``.
+    """
+    ecap = 1
+    for j in range(n_lines):
+        ecap = max(ecap, counts[j + 1] - counts[j])
+    cap = int(2.0 * (t_max - t_min)) + 8
+    return (np.empty(ecap, np.float64), np.empty(ecap, np.float64), np.empty(ecap, np.int64),
+            np.empty(2 * _SORT_STACK, np.int64), np.empty(cap, np.float64), np.empty(cap, np.float64),
+            np.empty(cap + 1, np.float64), np.empty(cap + 1, np.float64))
+
+
+#: Partitions pending in :func:`_argsort_into` (numba's quicksort's MAX_STACK): the larger part is pushed and
+#: the smaller one sorted next, so the stack stays below log2 of the entries.
+_SORT_STACK = 100
+#: Below this many entries a partition is insertion-sorted (numba's SMALL_QUICKSORT).
+_SORT_SMALL = 15
+
+
+@njit(cache=True, nogil=True)
+def _argsort_into(keys, n, order, stack):
+    """``np.argsort(keys[:n])`` into ``order[:n]``, without allocating: numba's quicksort, step for step.
+
+    Median-of-three partitions down to insertion sorts of fewer than :data:`_SORT_SMALL` entries, as numba's
+    own ``np.argsort`` (``numba.misc.quicksort``), so equal keys come out in the same order, and with them
+    the hull queries' hints. ``stack``: 2 * :data:`_SORT_STACK` integers.
+    """
+    for i in range(n):
+        order[i] = i
+    if n < 2:
+        return
+    stack[0] = 0
+    stack[1] = n - 1
+    ns = 1
+    while ns > 0:
+        ns -= 1
+        low = stack[2 * ns]
+        high = stack[2 * ns + 1]
+        while high - low >= _SORT_SMALL:
+            i = _partition(keys, order, low, high)
+            if high - i > i - low:  # push the larger part, go on with the smaller
+                if high > i:
+                    stack[2 * ns] = i + 1
+                    stack[2 * ns + 1] = high
+                    ns += 1
+                high = i - 1
+            else:
+                if i > low:
+                    stack[2 * ns] = low
+                    stack[2 * ns + 1] = i - 1
+                    ns += 1
+                low = i + 1
+        for i in range(low + 1, high + 1):  # insertion sort of order[low:high + 1]
+            k = order[i]
+            v = keys[k]
+            j = i
+            while j > low and v < keys[order[j - 1]]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _partition(keys, order, low, high):
+    """Partition ``order[low:high + 1]`` around the median of three by ``keys`` (numba's); the pivot's index."""
+    mid = (low + high) >> 1
+    if keys[order[mid]] < keys[order[low]]:
+        order[low], order[mid] = order[mid], order[low]
+    if keys[order[high]] < keys[order[mid]]:
+        order[high], order[mid] = order[mid], order[high]
+    if keys[order[mid]] < keys[order[low]]:
+        order[low], order[mid] = order[mid], order[low]
+    pivot = keys[order[mid]]
+    order[high], order[mid] = order[mid], order[high]
+    i = low
+    j = high - 1
+    while True:
+        while i < high and keys[order[i]] < pivot:
+            i += 1
+        while j >= low and pivot < keys[order[j]]:
+            j -= 1
+        if i >= j:
+            break
+        order[i], order[j] = order[j], order[i]
+        i += 1
+        j -= 1
+    order[i], order[high] = order[high], order[i]
+    return i
