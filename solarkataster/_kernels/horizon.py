@@ -631,13 +631,17 @@ def angles_to_codes(angles, out):
     even), so the same codes, in one pass without temporaries.
     """
     for i in range(angles.shape[0]):
-        a = np.float64(angles[i])
-        if np.isnan(a):
-            out[i] = 32767
-        elif a <= -89.999:
-            out[i] = -32768
-        else:
-            out[i] = np.int16(np.rint(min(max(a, -89.99), 89.99) * 100.0))
+        out[i] = angle_code(np.float64(angles[i]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def angle_code(a):
+    """One angle [°] (float64) to its int16 code: :func:`angles_to_codes`' rule."""
+    if np.isnan(a):
+        return np.int16(32767)
+    if a <= -89.999:
+        return np.int16(-32768)
+    return np.int16(np.rint(min(max(a, -89.99), 89.99) * 100.0))
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .horizon import NEG, bilinear, blend, crossings, direction, hull_push, hull_tangent, line_frame
+from .horizon import NEG, angle_code, bilinear, blend, crossings, direction, hull_push, hull_tangent, line_frame
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -304,13 +304,7 @@ def slopes_to_angle_codes(slopes, atans, out):
         if slopes[i] <= NEG:
             out[i] = -32768  # -90°: open
             continue
-        a = np.float64(np.float32(math.degrees(atans[i])))
-        if np.isnan(a):
-            out[i] = 32767
-        elif a <= -89.999:
-            out[i] = -32768
-        else:
-            out[i] = np.int16(np.rint(min(max(a, -89.99), 89.99) * 100.0))
+        out[i] = angle_code(np.float64(np.float32(math.degrees(atans[i]))))
 
 
 @njit(cache=True, nogil=True)
