@@ -336,13 +336,13 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     index = _write_layer_index(out) if vector_tiles else []
     if overview:
         write_overview(result, out / "overview.png")
-    context = (context_job.result() if context_job is not None else []) + index
-    extra = {"cadastre": result.report,
-             "outputs_vector": [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + context}
-    if getattr(result, "profiles", None) is not None:
+    extra = {"cadastre": result.report}
+    if getattr(result, "profiles", None) is not None:  # before the waits: the tile jobs may still run
         from .profiles import write_profiles
 
         extra["outputs_profiles"] = write_profiles(out, result.profiles)
+    context = (context_job.result() if context_job is not None else []) + index
+    extra["outputs_vector"] = [f"{name}.geojson" for name in frames] + ["solarkataster.gpkg"] + context
     extra["outputs_vector"] += tiles_job.result() if tiles_job else []
     rasters_job.result()
     prov = _raster_provenance(result.irradiance, vegetation)
