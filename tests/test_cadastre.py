@@ -340,6 +340,51 @@ def test_face_ids_unique_and_stable_across_runs(town, town_weather):
         assert a.at[fid, "tilt"] == b.at[fid, "tilt"] and a.at[fid, "irradiation"] == b.at[fid, "irradiation"]
 
 
+def test_face_without_a_pixel_is_dropped_and_its_neighbour_planned_again(tmp_path, monkeypatch):
+    """The module plan is made beside the engine, before the faces' pixels are known. A face that then has no
+    pixel (its representative point on nodata) is not reported, and the face beside it is planned again
+    without it: the ridge they shared is no longer a free edge, so it gets its setback back. Reference: the
+    plan of the faces without that one."""
+    import solarkataster.cadastre as C
+
+    dsm, _, _ = write_scene(gable("g", (30, 30), 16, 10, 6, 35), tmp_path)
+    opts = CadastreOptions(engine=FAST_ENGINE, walls=False)
+    weather = hourly_clear_sky(dsm)
+    plans, pixel_statistics, roof_plan = [], C._pixel_statistics, C._roof_plan
+
+    def planned(rf, *args):
+        plans.append((rf, args))
+        return roof_plan(rf, *args)
+
+    monkeypatch.setattr(C, "_roof_plan", planned)
+    whole = compute_cadastre(dsm, weather=weather, options=opts)
+
+    def north_without_pixels(stats, faces, *args):
+        stats = pixel_statistics(stats, faces, *args)
+        north = faces["face"].to_numpy(int)[np.cos(np.radians(faces["azimuth"].to_numpy(float))) > 0.5]
+        stats["pixels"][north - 1] = 0
+        return stats
+
+    monkeypatch.setattr(C, "_pixel_statistics", north_without_pixels)
+    dropped = compute_cadastre(dsm, weather=weather, options=opts)
+    assert sorted(np.round(whole.roofs["azimuth"])) == [0.0, 180.0] and len(dropped.roofs) == 1
+    assert abs(dropped.roofs["azimuth"].iloc[0] - 180.0) < 5
+
+    rf, args = plans[-1]
+    faces = rf.faces
+    south = faces[np.cos(np.radians(faces["azimuth"].to_numpy(float))) < -0.5]
+    with_north = roof_plan(rf, *args)
+    rf.faces = south
+    without_north = roof_plan(rf, *args)
+    rf.faces = faces
+    shared, setback = (p[1]["setback_area"].to_numpy()[p[0]["_face"].to_numpy() == south["face"].iloc[0]][0]
+                       for p in (with_north, without_north))
+    assert setback < 0.95 * shared  # the ridge's setback counts: a stale plan would be caught
+    usable = (whole.roofs.set_index("azimuth").sort_index()["usable_area"].iloc[-1],
+              dropped.roofs["usable_area"].iloc[0])
+    assert usable[1] / usable[0] == pytest.approx(setback / shared, rel=2e-3)
+
+
 def test_walls_in_a_thread_equal_walls_in_line(town, town_weather, monkeypatch):
     """The walls run in a thread beside the roof faces; where numba's threading layer is not thread-safe they run
     in line: both give the same walls layer, buildings and problems."""
