@@ -13,7 +13,9 @@ irradiance's total over its engine time (the same engine, timed in the same run)
 run's engine stage shares the cores with the roof segmentation (below). The third, CPU seconds of run over
 irradiance's, is the least sensitive to load; with both cores busy throughout, the wall-time ratio is about
 the CPU ratio plus the vector tile encoder's own CPU seconds (a separate process, not counted) over
-irradiance's.
+irradiance's. The fourth, the median of the pairs' own ratios (each pair back to back), is the one to
+trust on a machine whose speed drifts within minutes, where the ratio of two minima can pair a fast
+moment with a slow one.
 
 Stages run in threads (:func:`solarkataster.cadastre.compute_cadastre`): the yield tables from the start;
 beside the engine the ground filter and the buildings (``geometry``), then the roof segmentation and the
@@ -30,6 +32,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -105,6 +108,9 @@ def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
     print(f"{name}: irradiance {min(ti):.1f} s, run {min(tr):.1f} s, run / irradiance = {min(tr) / min(ti):.2f} "
           f"(minima; goal <= 2.0), against run's own engine stage {min(proxy):.2f}, CPU {min(cpu):.2f}; "
           f"{stages.pop('counts')}")
+    pairs = [r / i for r, i in zip(tr, ti)]
+    print(f"  pairs: median ratio {statistics.median(pairs):.2f} (range {min(pairs):.2f}-{max(pairs):.2f}; each "
+          f"pair runs back to back, so this is less sensitive to a machine whose speed drifts)")
     print("  run stages: " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in stages.items()
                                        if k.endswith("_s") and not k.endswith("cpu_s")))
     print(f"  run CPU: writing {stages['writing_cpu_s']:.1f} CPU-s, whole run {stages['cpu_s']:.1f} CPU-s")
