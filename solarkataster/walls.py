@@ -389,8 +389,9 @@ def wall_samples(walls, grid: Grid, spacing=1.0, offset=0.1):
     if not keep.size:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
     # one u x v grid per wall, all walls at once: sample k of wall w is (u index, v index) = divmod(k, nv)
-    ends = np.array([(g.coords[0][0], g.coords[0][1], g.coords[-1][0], g.coords[-1][1])
-                     for g in walls.geometry.to_numpy()[keep]], float).reshape(-1, 4)
+    lines = walls.geometry.to_numpy()[keep]
+    ends = np.hstack([shapely.get_coordinates(shapely.get_point(lines, 0)),
+                      shapely.get_coordinates(shapely.get_point(lines, -1))])
     nu = np.maximum(1, np.round(walls["length"].to_numpy(float)[keep] / spacing).astype(np.int64))
     nv = np.maximum(1, np.round(height[keep] / spacing).astype(np.int64))
     count = nu * nv
