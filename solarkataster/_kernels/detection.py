@@ -7,7 +7,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def continuous_surfaces(z, max_step):
     """Label 4-connected regions whose neighbouring heights differ by at most ``max_step`` (union-find).
 
@@ -68,13 +68,13 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dot2(ax, ay, bx, by):
     """Dot product of two 2-vectors as ``numpy.dot`` computes it (one fused multiply-add)."""
     return _fma(ay, by, ax * bx)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ring_segments(xy, start, length, sxy, s_start, s_length):
     """Douglas-Peucker segments of pixel rings: mean of the corners each replaces, and its direction vector.
 
@@ -129,7 +129,7 @@ def ring_segments(xy, start, length, sxy, s_start, s_length):
     return ok, mean, d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _meet(px, py, ux, uy, a, b, out, pos):
     """Write where line ``a`` ends and line ``b`` starts into ``out[pos]``: 1 point, or 2 if parallel."""
     cross = ux[a] * uy[b] - uy[a] * ux[b]
@@ -151,7 +151,7 @@ def _meet(px, py, ux, uy, a, b, out, pos):
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_collinear(px, py, ux, uy, w, n, tol):
     """Merge consecutive lines of the same direction less than ``tol`` apart (length-weighted); new count."""
     i = 0
@@ -178,7 +178,7 @@ def _merge_collinear(px, py, ux, uy, w, n, tol):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _edge(corner, nc, px, py, ux, uy, k, n):
     """Length of line ``k``'s edge: from the last point of its start corner to the first of its end corner."""
     a = k % n
@@ -187,7 +187,7 @@ def _edge(corner, nc, px, py, ux, uy, k, n):
     return _dot2(corner[b, 0, 0] - corner[a, last, 0], corner[b, 0, 1] - corner[a, last, 1], ux[a], uy[a])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ring_from_lines(px, py, ux, uy, n, min_edge, out, pos):
     """Corners where consecutive lines meet, dropping lines whose edge is under ``min_edge``; into ``out[pos:]``.
 
@@ -235,7 +235,7 @@ def _ring_from_lines(px, py, ux, uy, n, min_edge, out, pos):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def regular_rings(mean, u, length, keep, s_start, s_length, ok, cellsize):
     """Regular rings from the segments of :func:`ring_segments` (``u`` unit directions, ``keep`` kept lines).
 

@@ -2,7 +2,7 @@
 import numba
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def battery(surplus, deficit, cap, eta):
     """Energy taken from the surplus into the battery and delivered from it to the load [kWh].
 

@@ -16,7 +16,7 @@ from numba import njit
 Planes = namedtuple("Planes", "row0 col0 zref a b c norm")
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz):
     """Least-squares plane z = a x + b y + c from moment sums; ok=False when degenerate."""
     det = sxx * (syy * n - sy * sy) - sxy * (sxy * n - sy * sx) + sx * (sxy * sy - syy * sx)
@@ -29,7 +29,7 @@ def solve_plane(sxx, sxy, syy, sx, sy, n, sxz, syz, sz):
     return a, b, c, True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, min_pixels):
     """Region growing on normal similarity and distance to the region's least-squares plane."""
     rows, cols = z.shape
@@ -119,7 +119,7 @@ def grow_regions(z, ne, nn, nu, building, seeds, cellsize, cos_tol, dist_tol, mi
     return face, nreg
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reassign_pass(face, z, bidx, planes, cellsize, dist_tol, radius, todo, out):
     """One pass of :func:`reassign` over the pixels flagged in ``todo``, written to ``out``."""
     rows, cols = face.shape
@@ -156,7 +156,7 @@ def _reassign_pass(face, z, bidx, planes, cellsize, dist_tol, radius, todo, out)
             out[r, c] = best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reassign(face, z, bidx, planes, cellsize, dist_tol, radius, times):
     """Each building pixel takes the nearest plane among faces within ``radius`` px (0 if none fits), ``times`` times.
 
@@ -184,7 +184,7 @@ def reassign(face, z, bidx, planes, cellsize, dist_tol, radius, times):
     return cur
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, extents, factor, radius, cellsize,
                      touch):
     """Face of every sub-pixel: the pixel's own face unless a pairwise boundary rule hands it to a neighbour.
@@ -264,14 +264,14 @@ def assign_subpixels(fine_building, filled, face_building, rule_keys, rules, ext
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _along(rules, extents, k, x, y):
     """Whether (x, y) lies within the extent of boundary rule k along its line (see assign_subpixels)."""
     s = (-rules[k, 1] * x + rules[k, 0] * y) / max(math.hypot(rules[k, 0], rules[k, 1]), 1e-12)
     return extents[k, 0] <= s <= extents[k, 1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _candidates(filled, face_building, r, c, b, radius, cand, near):
     """Faces of building ``b`` within ``radius`` pixels of (r, c), in scan order, and the nearest of them.
 
@@ -302,7 +302,7 @@ def _candidates(filled, face_building, r, c, b, radius, cand, near):
     return k, best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_candidate(cand, k, f):
     """Append face ``f`` to the first ``k`` entries of ``cand`` unless it is there; return the new count."""
     for j in range(k):
@@ -312,7 +312,7 @@ def _add_candidate(cand, k, f):
     return k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pair_rules(cand, k, m1, rule_keys, pair_rule):
     """Index into ``rule_keys`` of the rule of each pair of the ``k`` candidates (-1 where none)."""
     for p in range(k):
@@ -328,7 +328,7 @@ def _pair_rules(cand, k, m1, rule_keys, pair_rule):
                 pair_rule[p, q] = i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find(parent, a):
     while parent[a] != a:
         parent[a] = parent[parent[a]]
@@ -336,7 +336,7 @@ def _find(parent, a):
     return a
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run_parts(labels):
     """Return the runs of equal positive labels along the rows and the size of each run's part.
 
@@ -392,7 +392,7 @@ def _run_parts(labels):
     return run_row[:n], run_c0[:n], run_c1[:n], run_size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def part_sizes(labels):
     """Size in cells of the 4-connected part of equal positive label that each cell belongs to (0 elsewhere)."""
     run_row, run_c0, run_c1, run_size = _run_parts(labels)
@@ -403,7 +403,7 @@ def part_sizes(labels):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def small_parts(labels, min_cells):
     """Whether each cell lies in a 4-connected part of equal positive label under ``min_cells`` cells.
 
@@ -418,7 +418,7 @@ def small_parts(labels, min_cells):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def absorb(labels, small, building, passes):
     """Cells flagged ``small`` take a 4-neighbour's label of the same building that is not small, repeatedly.
 
@@ -452,7 +452,7 @@ def absorb(labels, small, building, passes):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select(buf, n, k):
     """Return the ``k``-th smallest of ``buf[:n]`` (no NaN), by quickselect in place (median-of-three pivots)."""
     lo = 0
@@ -487,7 +487,7 @@ def _select(buf, n, k):
     return buf[k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lower_medians(values, order, starts, counts):
     """Lower median of ``values`` per label: the ``(count - 1) // 2``-th smallest of each label's values.
 
@@ -513,7 +513,7 @@ def lower_medians(values, order, starts, counts):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def moment_sums(lab, x, y, zl, w, n_labels):
     """Weighted moment sums per label, shape (10, n_labels + 1), one pass over the values.
 
@@ -540,7 +540,7 @@ def moment_sums(lab, x, y, zl, w, n_labels):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def group_minima(rows, cols, values, group, n_groups):
     """Smallest row, column and value of each group 0..n_groups-1 (one pass)."""
     row0 = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
@@ -554,7 +554,7 @@ def group_minima(rows, cols, values, group, n_groups):
     return row0, col0, vmin
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pair_keys(label, pairs_i, pairs_j, m1):
     """Keys ``lo * m1 + hi`` of the pairs (``label[pairs_i]``, ``label[pairs_j]``) of two different labels > 0."""
     out = np.empty(len(pairs_i), np.int64)
@@ -568,7 +568,7 @@ def pair_keys(label, pairs_i, pairs_j, m1):
     return out[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fill_from_window_max(labels, radius):
     """Cells at -1 take the largest label in the (2 radius + 1)² window around them (clipped at the edges).
 
@@ -590,7 +590,7 @@ def fill_from_window_max(labels, radius):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def neighbour_pairs(pix, group, shifts):
     """Pairs of cells (``pix`` >= 0: their index) at each offset (dr >= 0, dc) whose ``group`` is the same.
 
@@ -621,7 +621,7 @@ def neighbour_pairs(pix, group, shifts):
     return pi[:k], pj[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def uniform_3x3(labels):
     """Whether all cells of the 3 x 3 window (clipped at the edges) hold the cell's label.
 
@@ -642,7 +642,7 @@ def uniform_3x3(labels):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def strip_neighbours(labels, building, cand, steep):
     """Pairs (f, g) of 8-adjacent cells of different faces of one building with ``cand[f]`` and ``steep[g]``."""
     rows, cols = labels.shape
@@ -670,7 +670,7 @@ def strip_neighbours(labels, building, cand, steep):
     return np.array(fs, np.int64), np.array(gs, np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def grow_rings(grown, cand, rings):
     """Grow a mask by up to ``rings`` rings of 8-neighbours, over ``cand`` cells only.
 
@@ -703,7 +703,7 @@ def grow_rings(grown, cand, rings):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def boundary_pairs(filled, face_building):
     """Pairs of 4-adjacent cells of different faces > 0 of one building: (lo, hi, r_lo, c_lo, r_hi, c_hi).
 
@@ -742,7 +742,7 @@ def boundary_pairs(filled, face_building):
     return lo, hi, r_lo, c_lo, r_hi, c_hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def grow_on_planes(labels, z, owner, face_building, coef, cellsize, dist_tol, passes):
     """Grow faces over unlabelled cells that continue their planes, one ring of 8-neighbours per pass.
 
