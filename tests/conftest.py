@@ -44,6 +44,18 @@ def shared():
     return shared_file
 
 
+@pytest.fixture(autouse=True)
+def _unfrozen_heap():
+    """Give the garbage collector back what a command froze (:func:`solarkataster.cli.freeze_imported`).
+
+    The CLI freezes its heap for a process that ends with the run; the tests run the commands in this one.
+    """
+    yield
+    import gc
+
+    gc.unfreeze()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261126)

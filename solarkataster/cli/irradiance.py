@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import options
+from . import freeze_imported, options
 
 
 def progress_bar(desc):
@@ -54,6 +54,7 @@ def irradiance(dsm, out_dir, max_memory, crs, weather, year, albedo, sectors, ma
 
     opts = EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance, step_minutes=step,
                          sky_model=sky_model)
+    freeze_imported()
     windowed = run_windowed([dsm], out_dir, job="irradiance", weather=weather, year=year, linke=linke, options=opts,
                             max_memory=max_memory, crs=crs, vegetation=vegetation)
     if windowed is not None:

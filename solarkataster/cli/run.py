@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import options
+from . import freeze_imported, options
 
 
 def stage_bar(desc):
@@ -41,6 +41,7 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
     from ..io.results import CadastreWriter
     from ..pipeline import EngineOptions
 
+    freeze_imported()
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
                                                 step_minutes=step, sky_model=sky_model), walls=walls)
     if dsms and roofs is None:  # a raster beyond the memory budget is computed in windows
