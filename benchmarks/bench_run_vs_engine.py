@@ -17,7 +17,8 @@ irradiance's, is the least sensitive to load; with both cores busy throughout, t
 the CPU ratio plus the vector tile encoder's own CPU seconds (a separate process, not counted) over
 irradiance's. The fourth, the median of the pairs' own ratios (each pair back to back), is the one to
 trust on a machine whose speed drifts within minutes, where the ratio of two minima can pair a fast
-moment with a slow one.
+moment with a slow one; the fifth sets each run against the mean of the irradiance runs before and after it
+(one more irradiance run closes the series), which also cancels a drift within a pair.
 
 Stages run in threads (:func:`solarkataster.cadastre.compute_cadastre`): the yield tables from the start;
 beside the engine the ground filter and the buildings (``geometry``), then the roof segmentation and the
@@ -120,12 +121,18 @@ def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
         print(f"  {name} #{k + 1}: irradiance {ti[-1]:.1f} s ({e['cpu_s']:.1f} CPU-s), run {tr[-1]:.1f} s "
               f"({s['cpu_s']:.1f} CPU-s), ratio {tr[-1] / ti[-1]:.2f}, against run's own engine stage "
               f"{proxy[-1]:.2f}, CPU {cpu[-1]:.2f} (load {os.getloadavg()[0]:.1f})", flush=True)
+    after = [*ti[1:], time_irradiance(dsm, weather, tmp / f"{name}_irr_end")[0]]  # I R I R ... I
+    sandwiched = [r / ((i + j) / 2) for r, i, j in zip(tr, ti, after)]
+    ti.append(after[-1])
     print(f"{name}: irradiance {min(ti):.1f} s, run {min(tr):.1f} s, run / irradiance = {min(tr) / min(ti):.2f} "
           f"(minima; goal <= 2.0), against run's own engine stage {min(proxy):.2f}, CPU {min(cpu):.2f}; "
           f"{stages.pop('counts')}")
     pairs = [r / i for r, i in zip(tr, ti)]
     print(f"  pairs: median ratio {statistics.median(pairs):.2f} (range {min(pairs):.2f}-{max(pairs):.2f}; each "
           f"pair runs back to back, so this is less sensitive to a machine whose speed drifts)")
+    print(f"  sandwiched: median ratio {statistics.median(sandwiched):.2f} (range {min(sandwiched):.2f}-"
+          f"{max(sandwiched):.2f}; each run against the mean of the irradiance runs just before and after it, "
+          f"which cancels a steady drift)")
     print("  run stages: " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in stages.items()
                                        if k.endswith("_s") and not k.endswith("cpu_s")))
     print(f"  run CPU: writing {stages['writing_cpu_s']:.1f} CPU-s, whole run {stages['cpu_s']:.1f} CPU-s")
