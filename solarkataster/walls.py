@@ -59,9 +59,9 @@ log = logging.getLogger(__name__)
 #: Default number of horizon azimuths for wall samples (2°; half face the wall). Coarser sectors blur the
 #: horizon where a street opens between blocks: 72 sectors overestimate a street-level facade by ~2.5 %
 #: against a per-step ray cast, 180 by ~1 % (tests/test_walls.py). Per-wall annual irradiation on the Essen
-#: tile against 360 sectors (benchmarks/convergence_walls.py, both with :data:`WALL_FAR_STRIDE`), p99 of the
-#: difference: 1.7 % at 72, 0.86 % at 120, 0.45 % at 180 (0.34 % with every sector swept); 120 sectors
-#: failed the facing-blocks ray-cast test (2.36 % > 2 %).
+#: tile against 360 sectors (benchmarks/convergence_walls.py, both with the wall defaults below), p99 of the
+#: difference: 2.85 % at 72, 1.38 % at 120, 0.67 % at 180 (0.45 % with the former 32-cell near field and
+#: every second sector swept); 120 sectors failed the facing-blocks ray-cast test (2.36 % > 2 %).
 WALL_SECTORS = 180
 #: Exact near field of the wall horizons [cells]: each sample marches its own ray this far, the sweep lines'
 #: hulls serve beyond (the pixel sweep marches 2 cells, :data:`solarkataster.horizon.NEAR_CELLS`). What
