@@ -262,9 +262,9 @@ class CadastreWriter:
             _load_pyplot()  # before any thread: see _load_pyplot
 
     def start(self, irradiance, core=None, vegetation=None):
-        """Start writing the rasters of an engine result (cut to ``core``)."""
+        """Start writing the rasters of an engine result (cut to ``core``), and their context tiles."""
         self.out.mkdir(parents=True, exist_ok=True)
-        self._jobs = _start_engine_outputs(self.out, irradiance, core, vegetation, self.cog)
+        self._jobs = _start_engine_outputs(self.out, irradiance, core, vegetation, self.cog, self.vector_tiles)
 
     def write(self, result):
         """Write the rest of the folder for ``result`` (the rasters too, unless :meth:`start` began them)."""
@@ -272,13 +272,16 @@ class CadastreWriter:
                                       vector_tiles=self.vector_tiles, started=self._jobs)
 
 
-def _start_engine_outputs(out, irradiance, core, vegetation, cog):
-    """Start writing the engine's rasters in a thread (GDAL compresses them without the GIL); its job.
+def _start_engine_outputs(out, irradiance, core, vegetation, cog, context):
+    """Start writing the engine's rasters and (with ``context``) their raster context tiles in threads.
 
-    With one compression thread: the run's own work after the engine, mostly Python on one core, keeps
-    the other.
+    Returns the two jobs (the second None without ``context``). GDAL compresses and Pillow encodes without
+    the GIL; with one compression thread the run's own work after the engine, mostly Python, keeps a core.
+    The context tiles need only the engine's result, so they start here rather than after the layers: they
+    would otherwise finish last, alone on one core.
     """
-    return _Background(_write_raster_files, irradiance, out, cog, core, vegetation, 1)
+    rasters = _Background(_write_raster_files, irradiance, out, cog, core, vegetation, 1)
+    return rasters, (_Background(_write_context_tiles, out, irradiance, core) if context else None)
 
 
 def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_tiles=True, started=None):
@@ -297,7 +300,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     vector_tiles : bool
         Write ``solarkataster.pmtiles`` (:mod:`solarkataster.io.vector_tiles`); a batch tile does not need it.
     started : optional
-        The rasters' job :class:`CadastreWriter` started for this result's engine (then not written again).
+        The rasters' and context tiles' jobs :class:`CadastreWriter` started for this result's engine (then not
+        written again).
 
     Returns
     -------
@@ -314,7 +318,8 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     if overview:
         _load_pyplot()  # before the threads: its first import swaps the warning filters (not thread-safe)
     vegetation = getattr(result, "vegetation", None)
-    rasters_job = started or _start_engine_outputs(out, result.irradiance, result.core, vegetation, cog)
+    rasters_job, context_job = started or _start_engine_outputs(out, result.irradiance, result.core, vegetation,
+                                                                cog, vector_tiles)
     layers_out = cadastre_layers(result)
     contracted = {}
 
@@ -329,9 +334,6 @@ def write_cadastre_results(result, out_dir, *, cog=False, overview=True, vector_
     tiles_job = _Background(_write_vector_tiles, out) if vector_tiles else None
     write_layers([name for name in layers_out if name not in TILE_LAYERS])
     frames = {name: contracted[name] for name in layers_out}
-    # the raster context tiles (WebP encoding without the GIL) from here on: before, this thread's layers
-    # are what the tile encoder waits for
-    context_job = _Background(_write_context_tiles, out, result.irradiance, result.core) if vector_tiles else None
     write_gpkg(out / "solarkataster.gpkg", frames, metadata=meta, contracted=True)
     index = _write_layer_index(out) if vector_tiles else []
     if overview:
