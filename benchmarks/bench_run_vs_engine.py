@@ -7,7 +7,7 @@ Goal (issue 16): ``run`` takes at most 2.0x the time of ``irradiance`` on the sa
 Both are timed in process as the CLI runs them, computing and writing the results folder (``run``: rasters,
 GeoJSON, GeoPackage, vector tiles, profiles, overview; ``irradiance``: rasters and run.json), with the same
 pre-resolved weather (the CLI's 10-minute clear-sky year), and the CLI's
-:func:`solarkataster.cli.freeze_imported` (each timed run starts from a collected heap, as a fresh CLI
+:func:`solarkataster.heap.freeze_imported` (each timed run starts from a collected heap, as a fresh CLI
 process does). The two alternate and each time is the minimum of
 ``--repeat`` runs, after a warm-up (numba cache); the machine's load is printed: compare only at similar load.
 On a loaded machine the second figure is steadier: run's time against its own engine stage, scaled by
@@ -69,7 +69,7 @@ def _fresh_heap():
 
 def time_irradiance(dsm, weather, out):
     """Seconds of ``irradiance``: compute and write; its stages with ``cpu_s``, the CPU seconds of the run."""
-    from solarkataster.cli import freeze_imported
+    from solarkataster.heap import freeze_imported
     from solarkataster.io.results import write_irradiance_results
     from solarkataster.pipeline import compute_irradiance
 
@@ -87,12 +87,12 @@ def time_run(dsm, weather, out, footprints=None, dtm=None):
     seconds of this process, all threads, for writing and for the whole run; the vector tile encoder's own
     process is not counted)."""
     from solarkataster.cadastre import compute_cadastre
-    from solarkataster.cli import freeze_imported
+    from solarkataster.heap import RUN_MODULES, freeze_imported
     from solarkataster.io.results import CadastreWriter
 
     _fresh_heap()
     t0, c0 = time.perf_counter(), _cpu_s()
-    freeze_imported()
+    freeze_imported(RUN_MODULES)
     writer = CadastreWriter(out)  # as the CLI: the rasters are written from the engine's end on
     result = compute_cadastre(dsm, footprints=footprints, dtm=dtm, weather=weather, on_engine=writer.start)
     t1, c1 = time.perf_counter(), _cpu_s()

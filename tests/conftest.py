@@ -46,7 +46,7 @@ def shared():
 
 @pytest.fixture(autouse=True)
 def _unfrozen_heap():
-    """Give the garbage collector back what a command froze (:func:`solarkataster.cli.freeze_imported`).
+    """Give the garbage collector back what a command froze (:func:`solarkataster.heap.freeze_imported`).
 
     The CLI freezes its heap for a process that ends with the run; the tests run the commands in this one.
     """

@@ -221,6 +221,24 @@ def crashing_job(dsm, out_dir, **kwargs):
 crashing_job.raster_only = True
 
 
+def test_own_cluster_freezes_its_workers_heap_not_a_callers(client):
+    import gc
+
+    from solarkataster.batch.execute import connect
+
+    own, cluster = connect(workers=1)
+    try:
+        # the tile modules imported and frozen once per worker: full collections skip them (solarkataster.heap)
+        counts = own.run(gc.get_freeze_count)
+        assert len(counts) == 1 and all(n > 100_000 for n in counts.values())
+        assert all(own.run(lambda: "solarkataster.roofs" in __import__("sys").modules).values())
+    finally:
+        own.close()
+        cluster.close()
+    assert connect(client=client) == (client, None)
+    assert set(client.run(gc.get_freeze_count).values()) == {0}  # a caller's workers are left alone
+
+
 def test_real_cluster_worker_death_then_resume(tmp_path, whole):
     cut_town(tmp_path / "tiles")
     marker = tmp_path / "crash-t1"

@@ -260,7 +260,8 @@ def connect(workers=None, scheduler=None, client=None):
     Parameters
     ----------
     workers : int, optional
-        Worker processes of a new local cluster (default: CPU count), one thread each.
+        Worker processes of a new local cluster (default: CPU count), one thread each, each with its
+        libraries beyond the garbage collector (:func:`freeze_worker_heap`).
     scheduler : str, optional
         Address of a running scheduler.
     client : distributed.Client, optional
@@ -283,7 +284,24 @@ def connect(workers=None, scheduler=None, client=None):
         raise ParameterError(f"workers={workers}: must be at least 1")
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit="auto",
                            dashboard_address=":0")
-    return Client(cluster), cluster
+    client = Client(cluster)
+    client.run(freeze_worker_heap)
+    return client, cluster
+
+
+def freeze_worker_heap():
+    """Import a tile's modules in this worker and put them beyond the garbage collector (:mod:`solarkataster.heap`).
+
+    Run once on each worker of a cluster started here, before its first tile: as a ``run`` does, a worker's
+    full collections then scan only its tiles' objects. The worker's own garbage is collected first, so
+    that none is kept. Not done on a cluster the caller brings, whose workers may hold other work.
+    """
+    import gc
+
+    from ..heap import RUN_MODULES, freeze_imported
+
+    gc.collect()
+    freeze_imported(RUN_MODULES)
 
 
 def dask_mapper(client):

@@ -76,22 +76,6 @@ def cli(verbose):
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def freeze_imported():
-    """Put the objects that exist now (the imported libraries') beyond the garbage collector (:func:`gc.freeze`).
-
-    A command calls it once its heavy modules are imported, right before a long computation. The run's full
-    collections then scan only the run's own objects instead of the libraries' some 250,000: on the Essen
-    tile the three or four full collections of a ``run`` took 0.35-0.47 CPU-s, each holding the GIL that
-    the roof and wall threads wait for, and 0.03-0.04 CPU-s after it (``benchmarks/bench_run_vs_engine.py``).
-    It keeps no garbage alive: right after the imports a collection finds nothing (measured), and the
-    libraries' objects live as long as the process. O(1). A process that goes on after the run (a test
-    session) gives them back with :func:`gc.unfreeze`.
-    """
-    import gc
-
-    gc.freeze()
-
-
 def main():
     """Entry point of the ``solarkataster`` script."""
     cli(prog_name="solarkataster")

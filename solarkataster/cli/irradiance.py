@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import freeze_imported, options
+from ..heap import freeze_imported
+from . import options
 
 
 def progress_bar(desc):
