@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..heap import RUN_MODULES, freeze_imported
+from ..heap import LOD2_MODULES, RUN_MODULES, freeze_imported
 from . import options
 
 
@@ -42,7 +42,7 @@ def _run(dsms, out_dir, footprints, id_column, dtm, weather, year, albedo, secto
     from ..io.results import CadastreWriter
     from ..pipeline import EngineOptions
 
-    freeze_imported(RUN_MODULES)
+    freeze_imported(RUN_MODULES + (LOD2_MODULES if roofs is not None else ()))
     opts = CadastreOptions(engine=EngineOptions(albedo=albedo, sectors=sectors, max_distance=max_distance,
                                                 step_minutes=step, sky_model=sky_model), walls=walls)
     if dsms and roofs is None:  # a raster beyond the memory budget is computed in windows
