@@ -854,7 +854,7 @@ def _segmentation(grid, ground, building_labels, fp, own, options, pv_opts):
 
     given = fp.geometry.to_list() if (fp["source"] == "footprints").all() and len(fp) else None
     rf = roof_faces(grid.z, grid.transform, building_labels, given, ground,
-                    options=RoofOptions(min_face_area=options.min_face_area))
+                    options=RoofOptions(min_face_area=options.min_face_area), excluded=False)  # not published
     rf.faces = rf.faces.set_crs(grid.crs)
     rf.buildings = rf.buildings.set_crs(grid.crs)
     return rf, _roof_plan(rf, own, grid.crs, pv_opts, options.module)

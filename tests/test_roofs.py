@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from conftest import shared_file
@@ -318,6 +319,21 @@ def synthetic_faces(request):
     roofs, base = synthetic_roofs()
     sc = rasterise_roofs(roofs, base, request.param, noise=0.03, rng=np.random.default_rng(7))
     return roofs, sc, roof_faces(sc.z, sc.transform, sc.building_labels)
+
+
+def test_roof_faces_without_excluded_parts_are_the_same_faces(synthetic_faces):
+    """``excluded=False`` (the cadastre's) skips only the excluded parts: the same faces, outlines and areas."""
+    _, sc, rf = synthetic_faces
+    lean = roof_faces(sc.z, sc.transform, sc.building_labels, excluded=False)
+    assert lean.faces.geometry.to_wkb().equals(rf.faces.geometry.to_wkb())
+    pd.testing.assert_frame_equal(pd.DataFrame(lean.faces.drop(columns="geometry")),
+                                  pd.DataFrame(rf.faces.drop(columns="geometry")))
+    np.testing.assert_array_equal(lean.face_labels, rf.face_labels)
+    kept = ["building", "footprint_area", "roof_area", "n_faces"]
+    pd.testing.assert_frame_equal(pd.DataFrame(lean.buildings[kept]), pd.DataFrame(rf.buildings[kept]))
+    assert lean.buildings.geometry.to_wkb().equals(rf.buildings.geometry.to_wkb())
+    assert lean.buildings["excluded_area"].isna().all() and lean.buildings["excluded"].isna().all()
+    assert rf.buildings["excluded_area"].notna().all()
 
 
 def test_roof_faces_recover_true_planes(synthetic_faces):
