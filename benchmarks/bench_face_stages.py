@@ -73,7 +73,7 @@ def rerun(inputs):
 
     seconds = {}
     args, kwargs = inputs["roof_faces"]
-    crs = inputs["_face_layer"][0][1].grid.crs
+    crs = inputs["_face_layer"][0][2].grid.crs
     t0 = time.thread_time()
     rf = roof_faces(*args, **kwargs)
     rf.faces, rf.buildings = rf.faces.set_crs(crs), rf.buildings.set_crs(crs)

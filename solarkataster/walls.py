@@ -136,20 +136,7 @@ def _ring_edges(coords, tolerance):
     pts = np.asarray(coords, float)[:-1, :2]
     step = np.linalg.norm(np.diff(np.vstack([pts, pts[:1]]), axis=0), axis=1)
     zero = int(np.sum(step < 1e-6))
-    pts = pts[step >= 1e-6] if zero else pts
-    changed = True
-    while changed and len(pts) > 3:
-        changed = False
-        prev = np.roll(pts, 1, axis=0)
-        nxt = np.roll(pts, -1, axis=0)
-        chord = nxt - prev
-        norm = np.linalg.norm(chord, axis=1)
-        cross = np.abs(chord[:, 0] * (pts[:, 1] - prev[:, 1]) - chord[:, 1] * (pts[:, 0] - prev[:, 0]))
-        dev = np.where(norm > 1e-9, cross / np.maximum(norm, 1e-12), 0.0)
-        k = int(np.argmin(dev))
-        if dev[k] <= tolerance:
-            pts = np.delete(pts, k, axis=0)
-            changed = True
+    pts = _kw.merge_collinear(np.ascontiguousarray(pts[step >= 1e-6] if zero else pts), float(tolerance))
     # deterministic start: the south-west-most vertex (lowest y, then lowest x, at mm precision)
     key = np.lexsort((np.round(pts[:, 0], 3), np.round(pts[:, 1], 3)))
     return np.roll(pts, -int(key[0]), axis=0), zero
@@ -599,8 +586,8 @@ def _per_wall(walls, samples, use, irr, share, band_height, pick):
     bands = _band_tables(wall_of[use], samples["height"].to_numpy(float)[use], walls["height"].to_numpy(float),
                          band_height, glob, None if share is None else loss, count)
     return pd.DataFrame({
-        "irradiation": mean, "monthly_irradiation": [None if count[w] == 0 else monthly[w].tolist()
-                                                     for w in range(n_walls)],
+        "irradiation": mean, "monthly_irradiation": [None if c == 0 else row  # one tolist, not one per wall
+                                                     for c, row in zip(count.tolist(), monthly.tolist())],
         "bands": bands, "sky_view_factor": svf, "covered_share": covered, "vegetation_loss": veg_loss},
         index=walls.index)
 

@@ -106,6 +106,35 @@ def test_collinear_vertices_merge():
     assert len(walls) == 4
 
 
+def _merged_by_arrays(pts, tolerance):
+    """Reference: the nearest-to-its-chord vertex dropped round by round, in NumPy array expressions."""
+    while len(pts) > 3:
+        prev, nxt = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
+        chord = nxt - prev
+        norm = np.linalg.norm(chord, axis=1)
+        cross = np.abs(chord[:, 0] * (pts[:, 1] - prev[:, 1]) - chord[:, 1] * (pts[:, 0] - prev[:, 0]))
+        dev = np.where(norm > 1e-9, cross / np.maximum(norm, 1e-12), 0.0)
+        k = int(np.argmin(dev))
+        if dev[k] > tolerance:
+            break
+        pts = np.delete(pts, k, axis=0)
+    return pts
+
+
+def test_merge_collinear_matches_the_array_reference():
+    from solarkataster._kernels.walls import merge_collinear
+
+    rng = np.random.default_rng(3)
+    for t in range(600):
+        angle = np.sort(rng.uniform(0, 2 * np.pi, rng.integers(3, 25)))
+        pts = np.c_[np.cos(angle), np.sin(angle)] * rng.uniform(5, 50) + rng.uniform(-1e5, 1e5, 2)
+        if t % 2:
+            pts = np.round(pts * 2) / 2  # on a half-metre grid: many collinear vertices
+        tolerance = float(rng.choice([0.0, 0.15, 1.0, 5.0]))
+        np.testing.assert_array_equal(merge_collinear(np.ascontiguousarray(pts), tolerance),
+                                      _merged_by_arrays(pts, tolerance))
+
+
 def test_behind_the_wall_is_irrelevant_for_a_vertical_plane(year_sky):
     _, sky = year_sky
     az = np.arange(72) * 5.0

@@ -101,3 +101,38 @@ def edge_heights(zw, label_w, label, gw, xs, ys, edges, near, outer, reach, eave
             out[e, 1] = _median_sorted(grd, n_grd) if has_ground else _percentile_sorted(grd, n_grd, ground_q)
         else:
             out[e, 1] = np.nan
+
+
+@njit(cache=True, nogil=True)
+def merge_collinear(pts, tolerance):
+    """Vertices of a closed ring (without the repeated last one) after dropping collinear ones, one at a time.
+
+    Each round drops the vertex nearest the line through its two neighbours (the first such, as ``np.argmin``)
+    while that distance is at most ``tolerance`` and more than three vertices are left: the arithmetic of
+    the array expression it replaced (``np.roll`` neighbours, ``np.linalg.norm`` of the chord), so the same
+    vertices.
+    """
+    out = pts.copy()
+    n = out.shape[0]
+    while n > 3:
+        k = 0
+        best = math.inf
+        for i in range(n):
+            j = i - 1 if i > 0 else n - 1
+            m = i + 1 if i < n - 1 else 0
+            cx = out[m, 0] - out[j, 0]
+            cy = out[m, 1] - out[j, 1]
+            norm = math.sqrt(cx * cx + cy * cy)
+            cross = abs(cx * (out[i, 1] - out[j, 1]) - cy * (out[i, 0] - out[j, 0]))
+            dev = cross / max(norm, 1e-12) if norm > 1e-9 else 0.0
+            if dev < best:
+                best = dev
+                k = i
+        if best > tolerance:
+            break
+        for i in range(k, n - 1):
+            out[i, 0] = out[i + 1, 0]
+            out[i, 1] = out[i + 1, 1]
+        n -= 1
+    return out[:n]
+
