@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import types
 
 import geopandas as gpd
 import numpy as np
@@ -186,21 +187,16 @@ def test_atomic_geojson_leaves_old_file_on_failure(tmp_path, roofs, monkeypatch)
     target = tmp_path / "roofs.geojson"
     target.write_text("previous content")
     calls = {"n": 0, "partial": []}
-    real = export._feature_encoder
+    real = export.orjson.dumps
 
-    def failing_encoder():
-        encode = real()
+    def encode_or_fail(feature):
+        calls["n"] += 1
+        if calls["n"] > 1:  # the second feature: the temp file already holds the header and the first
+            calls["partial"] = [p.name for p in tmp_path.iterdir() if p.name != target.name]
+            raise RuntimeError("disk full")
+        return real(feature)
 
-        def encode_or_fail(feature):
-            calls["n"] += 1
-            if calls["n"] > 1:  # the second feature: the temp file already holds the header and the first
-                calls["partial"] = [p.name for p in tmp_path.iterdir() if p.name != target.name]
-                raise RuntimeError("disk full")
-            return encode(feature)
-
-        return encode_or_fail
-
-    monkeypatch.setattr(export, "_feature_encoder", failing_encoder)
+    monkeypatch.setattr(export, "orjson", types.SimpleNamespace(dumps=encode_or_fail))
     with pytest.raises(RuntimeError, match="disk full"):
         export.write_geojson(target, roofs, layer="roofs")
     assert calls["n"] == 2 and len(calls["partial"]) == 1  # it failed mid-write, into a temp file
