@@ -274,13 +274,12 @@ def write_geojson(path, features_gdf, *, layer, metadata=None, contracted=False)
 def _gpkg_frame(gdf):
     """Copy of ``gdf`` with list/array/dict cells serialised as JSON strings (GeoPackage has no arrays)."""
     out = gdf.copy()
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False), built once
     for column in out.columns:
         if column == out.geometry.name or out[column].dtype != object:
             continue
         cells = out[column].to_numpy()
         if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in cells):
-            out[column] = [None if v is None else encode(_json_value(v)) for v in cells]
+            out[column] = [None if v is None else orjson.dumps(_json_value(v)).decode() for v in cells]  # compact
     return out
 
 
