@@ -208,3 +208,25 @@ def test_nodata_stays_local():
     ring &= ~missing
     assert np.isfinite(irr.global_[ring]).all()
     assert (irr.global_[ring] > 100).all()
+
+
+@pytest.mark.parametrize("user_policy, spin", [(None, "0"), ("ACTIVE", "30000000000")])
+def test_openmp_threads_sleep_between_kernels_unless_the_user_chose(user_policy, spin):
+    """Spinning OpenMP threads would take the core that a cadastre's other stages use (solarkataster._kernels).
+
+    libgomp prints the spin count it started with (OMP_DISPLAY_ENV=VERBOSE): 0 (threads sleep at once) by
+    default, where libgomp's own default is 300,000; an active policy that the user set is kept.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env["OMP_DISPLAY_ENV"] = "VERBOSE"
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    code = "from solarkataster._kernels import threading_layer; print('layer', threading_layer())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    if "layer omp" not in done.stdout:
+        pytest.skip(f"numba's threading layer is not OpenMP here: {done.stdout.strip()}")
+    assert f"GOMP_SPINCOUNT = '{spin}'" in done.stderr
