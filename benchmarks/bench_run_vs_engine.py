@@ -27,7 +27,13 @@ wall horizons; and the walls' irradiation from the engine on (beside the roof fa
 ``geometry``, ``yield_tables``, ``segmentation`` and ``walls`` stages are only the waits for them, and the
 ``engine`` stage shares the cores with the others.
 
-Run: ``python benchmarks/bench_run_vs_engine.py [--scene essen|town|both] [--repeat 3]``
+With ``--cli`` the two commands are timed as a user runs them instead: ``solarkataster irradiance DSM --out``
+and ``solarkataster run DSM --out`` (with the town's ``--footprints`` and ``--dtm``), each a fresh process with
+the default weather (``auto``: the DWD TRY of the site's region), wall time from start to exit; the same
+alternation, warm-up and statistics. Starting Python, importing and reading the weather are then part of
+both times.
+
+Run: ``python benchmarks/bench_run_vs_engine.py [--scene essen|town|both] [--repeat 3] [--cli]``
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,6 +111,50 @@ def time_run(dsm, weather, out, footprints=None, dtm=None):
     return t2 - t0, stages
 
 
+def _command(name, dsm, out, footprints=None, dtm=None):
+    """Seconds of one CLI command in a fresh process (default weather), start to exit; ``cpu_s`` of the child."""
+    args = [sys.executable, "-c", "from solarkataster.cli import main; main()", name, str(dsm), "--out", str(out)]
+    if name == "run":
+        args += [a for flag, path in (("--footprints", footprints), ("--dtm", dtm)) if path for a in (flag, str(path))]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # tippecanoe, a grandchild, is waited for: counted
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, {"cpu_s": cpu}
+
+
+def cli_bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
+    """Alternate the two commands as fresh processes ``repeat`` times (I R I R ... I); print the ratios."""
+    ti, tr, cpu = [], [], []
+    _command("irradiance", dsm, tmp / f"{name}_cli_warm")  # the weather's first reading, the file cache
+    for k in range(repeat):
+        t, e = _command("irradiance", dsm, tmp / f"{name}_cli_irr{k}")
+        ti.append(t)
+        t, s = _command("run", dsm, tmp / f"{name}_cli_run{k}", footprints, dtm)
+        tr.append(t)
+        cpu.append(s["cpu_s"] / e["cpu_s"])
+        print(f"  {name} CLI #{k + 1}: irradiance {ti[-1]:.1f} s ({e['cpu_s']:.1f} CPU-s), run {tr[-1]:.1f} s "
+              f"({s['cpu_s']:.1f} CPU-s), ratio {tr[-1] / ti[-1]:.2f}, CPU {cpu[-1]:.2f} "
+              f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    ti.append(_command("irradiance", dsm, tmp / f"{name}_cli_irr_end")[0])
+    _summary(f"{name} CLI", ti, tr, f"CPU {min(cpu):.2f}")
+
+
+def _summary(name, ti, tr, extra):
+    """Print the minima's ratio, the pairs' median and the sandwiched median (``ti`` has one more run)."""
+    print(f"{name}: irradiance {min(ti):.1f} s, run {min(tr):.1f} s, run / irradiance = {min(tr) / min(ti):.2f} "
+          f"(minima; goal <= 2.0), {extra}")
+    pairs = [r / i for r, i in zip(tr, ti)]
+    sandwiched = [r / ((i + j) / 2) for r, i, j in zip(tr, ti, ti[1:])]
+    print(f"  pairs: median ratio {statistics.median(pairs):.2f} (range {min(pairs):.2f}-{max(pairs):.2f}; each "
+          f"pair runs back to back, so this is less sensitive to a machine whose speed drifts)")
+    print(f"  sandwiched: median ratio {statistics.median(sandwiched):.2f} (range {min(sandwiched):.2f}-"
+          f"{max(sandwiched):.2f}; each run against the mean of the irradiance runs just before and after it, "
+          f"which cancels a steady drift)")
+
+
 def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
     """Alternate irradiance and run ``repeat`` times; print the minima, the ratio and run's stages."""
     weather = _weather(dsm)
@@ -121,18 +172,9 @@ def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
         print(f"  {name} #{k + 1}: irradiance {ti[-1]:.1f} s ({e['cpu_s']:.1f} CPU-s), run {tr[-1]:.1f} s "
               f"({s['cpu_s']:.1f} CPU-s), ratio {tr[-1] / ti[-1]:.2f}, against run's own engine stage "
               f"{proxy[-1]:.2f}, CPU {cpu[-1]:.2f} (load {os.getloadavg()[0]:.1f})", flush=True)
-    after = [*ti[1:], time_irradiance(dsm, weather, tmp / f"{name}_irr_end")[0]]  # I R I R ... I
-    sandwiched = [r / ((i + j) / 2) for r, i, j in zip(tr, ti, after)]
-    ti.append(after[-1])
-    print(f"{name}: irradiance {min(ti):.1f} s, run {min(tr):.1f} s, run / irradiance = {min(tr) / min(ti):.2f} "
-          f"(minima; goal <= 2.0), against run's own engine stage {min(proxy):.2f}, CPU {min(cpu):.2f}; "
-          f"{stages.pop('counts')}")
-    pairs = [r / i for r, i in zip(tr, ti)]
-    print(f"  pairs: median ratio {statistics.median(pairs):.2f} (range {min(pairs):.2f}-{max(pairs):.2f}; each "
-          f"pair runs back to back, so this is less sensitive to a machine whose speed drifts)")
-    print(f"  sandwiched: median ratio {statistics.median(sandwiched):.2f} (range {min(sandwiched):.2f}-"
-          f"{max(sandwiched):.2f}; each run against the mean of the irradiance runs just before and after it, "
-          f"which cancels a steady drift)")
+    ti.append(time_irradiance(dsm, weather, tmp / f"{name}_irr_end")[0])  # I R I R ... I
+    _summary(name, ti, tr, f"against run's own engine stage {min(proxy):.2f}, CPU {min(cpu):.2f}; "
+                           f"{stages.pop('counts')}")
     print("  run stages: " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in stages.items()
                                        if k.endswith("_s") and not k.endswith("cpu_s")))
     print(f"  run CPU: writing {stages['writing_cpu_s']:.1f} CPU-s, whole run {stages['cpu_s']:.1f} CPU-s")
@@ -152,7 +194,9 @@ def main(argv=None):
     ap.add_argument("--scene", choices=("essen", "town", "both"), default="both")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--size", type=int, default=1000, help="synthetic town side [px]")
+    ap.add_argument("--cli", action="store_true", help="time the two CLI commands as fresh processes")
     args = ap.parse_args(argv)
+    run_bench = cli_bench if args.cli else bench
     tmp = Path(tempfile.mkdtemp(prefix="bench_run_"))
     try:
         print(f"load before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
@@ -161,10 +205,10 @@ def main(argv=None):
             if not ESSEN.exists():
                 print(f"Essen tile not found: {ESSEN}", file=sys.stderr)
             else:
-                bench("essen", ESSEN, args.repeat, tmp)
+                run_bench("essen", ESSEN, args.repeat, tmp)
         if args.scene in ("town", "both"):
             dsm, dtm, fp = town_mosaic(tmp / "town", args.size, args.size)
-            bench("town", dsm, args.repeat, tmp, fp, dtm)
+            run_bench("town", dsm, args.repeat, tmp, fp, dtm)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
