@@ -6,7 +6,8 @@ Goal (issue 16): ``run`` takes at most 2.0x the time of ``irradiance`` on the sa
 
 Both are timed in process as the CLI runs them, computing and writing the results folder (``run``: rasters,
 GeoJSON, GeoPackage, vector tiles, profiles, overview; ``irradiance``: rasters and run.json), with the same
-pre-resolved weather (the CLI's 10-minute clear-sky year), and the CLI's
+pre-resolved weather (the CLI's default, ``auto``: the DWD TRY of the site's region; until 2026-12-01 a
+10-minute clear-sky year, which gave the same ratios within the machine's noise), and the CLI's
 :func:`solarkataster.heap.freeze_imported` (each timed run starts from a collected heap, as a fresh CLI
 process does). The two alternate and each time is the minimum of
 ``--repeat`` runs, after a warm-up (numba cache); the machine's load is printed: compare only at similar load.
@@ -54,12 +55,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenes import ESSEN, town_mosaic  # noqa: E402
 
 
-def _weather(dsm):
-    from solarkataster.pipeline import Site, load_grid
-    from solarkataster.sky import clear_sky_weather
+def _weather(dsm, spec="auto"):
+    """The year both commands get: the CLI's default (``auto``: the DWD TRY of the site's region), or ``spec``."""
+    from solarkataster.pipeline import Site, load_grid, resolve_weather
 
     site = Site.from_grid(load_grid(dsm))
-    return clear_sky_weather(site.latitude, site.longitude, site.altitude, 2025, freq="10min")
+    return resolve_weather(spec, site)
 
 
 def _cpu_s():
