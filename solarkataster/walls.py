@@ -17,6 +17,9 @@ Pipeline (arrays and geometries in, arrays and geometries out, no file I/O)::
   neighbour are sampled, and every sample whose point one cell in front of the wall lies below the DSM
   (inside a neighbour, below its roof) is *covered*: it is left out of the wall's means, so a wall rising
   above a lower neighbour is assessed above the neighbour's roof only.
+* **The raster's border**: an edge along it (within a cell) is where the raster cuts a building that goes
+  on beyond it, not a facade; it is left out (a problem names the building), and the building's other
+  walls keep their ids. A batch's tiles have halos, so only the mosaic's outer border cuts.
 * **Horizons** are marched over the bilinear DSM from each sample's own position and height, over the
   half-space the wall faces (azimuths within ±90° of the outward normal). Directions behind the wall are
   set to +90° (the wall itself blocks them; for a vertical plane the irradiation kernel excludes them
@@ -209,7 +212,14 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
                          _percentile(zw[inside], EAVE_PERCENTILE), heights)
         lines = shapely.linestrings(ends.reshape(-1, 2, 2))
         shared = _party_walls(b, lines, ctx)
+        cut = _on_raster_edge(ends, grid)
+        if cut.any():
+            problems.append(dict(building_id=bid, problem="edge of the surface model",
+                                 detail=f"{int(cut.sum())} edge(s) along the raster's border left out: the "
+                                        "building continues beyond it, so they are no facades"))
         for k, ((x0, y0, x1, y1), edge) in enumerate(zip(edges, lines)):
+            if cut[k]:  # ids keep their numbers: the other walls' ids do not depend on the raster's extent
+                continue
             azimuth = math.degrees(math.atan2(y1 - y0, -(x1 - x0))) % 360.0  # normal (dy, -dx)
             rows_out.append(dict(building_id=bid, wall_id=f"{bid}-W{k:03d}", ring=ring_of[k], azimuth=azimuth,
                                  length=math.hypot(x1 - x0, y1 - y0), eave=float(heights[k, 0]),
@@ -217,6 +227,40 @@ def _building_walls(b, bid, plist, ctx, rows_out, problems):
     if zero_edges:
         problems.append(dict(building_id=bid, problem="zero-length edges removed",
                              detail=f"{zero_edges} repeated vertex(es) dropped"))
+
+
+def _on_raster_edge(ends, grid, points=8):
+    """Tell which edges ``(n, 4)`` [m] lie along the raster's border: a cut through a building, not a facade.
+
+    An edge is on the border when at least half of ``points`` points along it, moved one cell outwards
+    (along the outward normal, the edge direction turned clockwise), lie beyond the raster's extent. A
+    footprint detected from the raster ends at the border or, regularised, up to about a cell inside it
+    (on the Essen tile 0-0.86 m, the roof's height the same on both sides of the edge); a wall a cell or
+    more inside keeps all its points on the raster. An edge more than a cell beyond the raster is not a cut
+    along it (off the raster: :func:`solarkataster.cadastre` leaves such walls out). Nodata inside the
+    extent does not count: a facade on a canal whose water has no returns looks the same there as a
+    building cut by a nodata margin.
+    """
+    t = grid.transform
+    rows, cols = grid.shape
+    x0, y0, x1, y1 = ends.T
+    length = np.maximum(np.hypot(x1 - x0, y1 - y0), 1e-12)
+    step = grid.cellsize
+    nx, ny = (y1 - y0) / length * step, -(x1 - x0) / length * step
+    f = (np.arange(points) + 0.5) / points
+    px = x0[:, None] + f * (x1 - x0)[:, None] + nx[:, None]
+    py = y0[:, None] + f * (y1 - y0)[:, None] + ny[:, None]
+    off = _beyond(px, py, t, rows, cols, 0.0)
+    # an edge off the raster altogether is not a cut along its border (the cadastre leaves it out as such)
+    own = _beyond(px - nx[:, None], py - ny[:, None], t, rows, cols, 1.0)
+    return (off.sum(axis=1) * 2 >= points) & ~own.any(axis=1)
+
+
+def _beyond(x, y, t, rows, cols, margin):
+    """Points [m] beyond the raster's extent widened by ``margin`` cells."""
+    col = (x - t.c) / t.a
+    row = (y - t.f) / t.e
+    return (col < -margin) | (col > cols + margin) | (row < -margin) | (row > rows + margin)
 
 
 def _party_walls(b, lines, ctx):

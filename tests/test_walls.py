@@ -320,6 +320,31 @@ def test_party_wall_is_shared_and_not_sampled():
     assert not samples.wall.isin(shared.index).any()
 
 
+@pytest.mark.parametrize("inset, cut", [(0.0, True), (0.6, True), (1.5, False), (3.0, False)])
+def test_an_edge_along_the_rasters_border_is_a_cut_not_a_facade(inset, cut):
+    """A building cut by the raster's west border (its footprint ends at the border, or regularised up to
+    a cell inside) has no facade there; a wall a cell or more inside is one. The other walls keep their ids.
+    """
+    size = 40
+    west = box(X0 + inset, Y0 + 10, X0 + inset + 10, Y0 + 20)  # the roof continues beyond the border
+    inner = box(X0 + 20, Y0 + 10, X0 + 30, Y0 + 20)
+    grid = scene([(box(X0 - 5, Y0 + 10, X0 + inset + 10, Y0 + 20), 8.0), (inner, 8.0)], size=size)
+    walls, problems = W.wall_segments({"west": west, "inner": inner}, grid)
+    azimuths = sorted(walls[walls.building_id == "west"].azimuth.round())
+    assert azimuths == ([0.0, 90.0, 180.0] if cut else [0.0, 90.0, 180.0, 270.0])
+    assert sorted(walls[walls.building_id == "inner"].azimuth.round()) == [0.0, 90.0, 180.0, 270.0]
+    reported = [p for p in problems if p["problem"] == "edge of the surface model"]
+    assert [p["building_id"] for p in reported] == (["west"] if cut else [])
+    # counter-clockwise from the south-west corner: south, east, north, west; the cut one leaves a gap
+    ids = dict(zip(walls[walls.building_id == "west"].wall_id.str[-4:], azimuths_of(walls, "west")))
+    assert ids == {"W000": 180.0, "W001": 90.0, "W002": 0.0, **({} if cut else {"W003": 270.0})}
+
+
+def azimuths_of(walls, building):
+    """Rounded azimuths [°] of a building's walls, in the layer's order."""
+    return walls[walls.building_id == building].azimuth.round().tolist()
+
+
 # ------------------------------------------------------------------------------------------- layer
 
 def test_wall_layer_properties_and_schema(year_sky, tmp_path):
