@@ -57,12 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenes import ESSEN, town_mosaic  # noqa: E402
 
 
-def _weather(dsm, spec="auto"):
-    """The year both commands get: the CLI's default (``auto``: the DWD TRY of the site's region), or ``spec``."""
+def _weather(dsm):
+    """The year both commands get: the CLI's default (``auto``: the DWD TRY of the site's region)."""
     from solarkataster.pipeline import Site, load_grid, resolve_weather
 
     site = Site.from_grid(load_grid(dsm))
-    return resolve_weather(spec, site)
+    return resolve_weather("auto", site)
 
 
 def _cpu_s():
@@ -158,7 +158,7 @@ def _summary(name, ti, tr, extra):
 
 
 def bench(name, dsm, repeat, tmp, footprints=None, dtm=None):
-    """Alternate irradiance and run ``repeat`` times; print the minima, the ratio and run's stages."""
+    """Alternate irradiance and run ``repeat`` times in process; print the ratios and run's stages."""
     weather = _weather(dsm)
     ti, tr, stages, proxy, cpu = [], [], None, [], []
     for k in range(repeat):

@@ -241,8 +241,6 @@ def _on_raster_edge(ends, grid, points=8):
     extent does not count: a facade on a canal whose water has no returns looks the same there as a
     building cut by a nodata margin.
     """
-    t = grid.transform
-    rows, cols = grid.shape
     x0, y0, x1, y1 = ends.T
     length = np.maximum(np.hypot(x1 - x0, y1 - y0), 1e-12)
     step = grid.cellsize
@@ -250,17 +248,17 @@ def _on_raster_edge(ends, grid, points=8):
     f = (np.arange(points) + 0.5) / points
     px = x0[:, None] + f * (x1 - x0)[:, None] + nx[:, None]
     py = y0[:, None] + f * (y1 - y0)[:, None] + ny[:, None]
-    off = _beyond(px, py, t, rows, cols, 0.0)
+    off = _beyond(grid, px, py, 0.0)
     # an edge off the raster altogether is not a cut along its border (the cadastre leaves it out as such)
-    own = _beyond(px - nx[:, None], py - ny[:, None], t, rows, cols, 1.0)
+    own = _beyond(grid, px - nx[:, None], py - ny[:, None], 1.0)
     return (off.sum(axis=1) * 2 >= points) & ~own.any(axis=1)
 
 
-def _beyond(x, y, t, rows, cols, margin):
+def _beyond(grid, x, y, margin):
     """Points [m] beyond the raster's extent widened by ``margin`` cells."""
-    col = (x - t.c) / t.a
-    row = (y - t.f) / t.e
-    return (col < -margin) | (col > cols + margin) | (row < -margin) | (row > rows + margin)
+    row, col = grid.rowcol(x, y)  # pixel centres at integers: the extent is -0.5 .. n - 0.5
+    rows, cols = grid.shape
+    return (col < -0.5 - margin) | (col > cols - 0.5 + margin) | (row < -0.5 - margin) | (row > rows - 0.5 + margin)
 
 
 def _party_walls(b, lines, ctx):

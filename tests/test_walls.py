@@ -330,19 +330,14 @@ def test_an_edge_along_the_rasters_border_is_a_cut_not_a_facade(inset, cut):
     inner = box(X0 + 20, Y0 + 10, X0 + 30, Y0 + 20)
     grid = scene([(box(X0 - 5, Y0 + 10, X0 + inset + 10, Y0 + 20), 8.0), (inner, 8.0)], size=size)
     walls, problems = W.wall_segments({"west": west, "inner": inner}, grid)
-    azimuths = sorted(walls[walls.building_id == "west"].azimuth.round())
-    assert azimuths == ([0.0, 90.0, 180.0] if cut else [0.0, 90.0, 180.0, 270.0])
+    own = walls[walls.building_id == "west"]
+    assert sorted(own.azimuth.round()) == ([0.0, 90.0, 180.0] if cut else [0.0, 90.0, 180.0, 270.0])
     assert sorted(walls[walls.building_id == "inner"].azimuth.round()) == [0.0, 90.0, 180.0, 270.0]
     reported = [p for p in problems if p["problem"] == "edge of the surface model"]
     assert [p["building_id"] for p in reported] == (["west"] if cut else [])
     # counter-clockwise from the south-west corner: south, east, north, west; the cut one leaves a gap
-    ids = dict(zip(walls[walls.building_id == "west"].wall_id.str[-4:], azimuths_of(walls, "west")))
+    ids = dict(zip(own.wall_id.str[-4:], own.azimuth.round()))
     assert ids == {"W000": 180.0, "W001": 90.0, "W002": 0.0, **({} if cut else {"W003": 270.0})}
-
-
-def azimuths_of(walls, building):
-    """Rounded azimuths [°] of a building's walls, in the layer's order."""
-    return walls[walls.building_id == building].azimuth.round().tolist()
 
 
 # ------------------------------------------------------------------------------------------- layer
